@@ -1,0 +1,117 @@
+// Every error warmpool raises itself. Each class has a stable `name` (the
+// class name, also after minification) and a stable `code`, so callers can
+// branch on either without string-matching messages.
+
+/** Base of every error raised by warmpool itself (never of a task's own error). */
+export class WarmpoolError extends Error {
+  readonly code: string = 'ERR_WARMPOOL';
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+  }
+}
+Object.defineProperty(WarmpoolError.prototype, 'name', { value: 'WarmpoolError', writable: true, configurable: true });
+
+function defineCode(cls: { prototype: object }, name: string, code: string): void {
+  // On the prototype, not per instance: keeps instances small and `name`/`code`
+  // non-enumerable, like the built-in errors' `name`.
+  Object.defineProperty(cls.prototype, 'name', { value: name, writable: true, configurable: true });
+  Object.defineProperty(cls.prototype, 'code', { value: code, writable: true, configurable: true });
+}
+
+/** The future was cancelled, by `cancel()`, an aborted `signal`, or `shutdown({ cancelFutures: true })`. */
+export class CancelledError extends WarmpoolError {
+  declare readonly code: 'ERR_WARMPOOL_CANCELLED';
+  constructor(message = 'The task was cancelled') {
+    super(message);
+  }
+}
+defineCode(CancelledError, 'CancelledError', 'ERR_WARMPOOL_CANCELLED');
+
+/** A task ran longer than its `timeout`, or `future.result(timeoutMs)` expired. */
+export class TimeoutError extends WarmpoolError {
+  declare readonly code: 'ERR_WARMPOOL_TIMEOUT';
+  /** The limit that expired, in ms. */
+  readonly timeout: number;
+  constructor(message: string, timeout: number) {
+    super(message);
+    this.timeout = timeout;
+  }
+}
+defineCode(TimeoutError, 'TimeoutError', 'ERR_WARMPOOL_TIMEOUT');
+
+/** The worker running the task died. Only that task fails; the worker is replaced. */
+export class WorkerCrashedError extends WarmpoolError {
+  declare readonly code: 'ERR_WARMPOOL_WORKER_CRASHED';
+  readonly exitCode: number | null;
+  readonly signal: string | null;
+  constructor(exitCode: number | null, signal: string | null, detail?: string) {
+    super(
+      `The worker running the task died (exit code ${String(exitCode)}, signal ${String(signal)})` +
+        (detail ? `: ${detail}` : ''),
+    );
+    this.exitCode = exitCode;
+    this.signal = signal;
+  }
+}
+defineCode(WorkerCrashedError, 'WorkerCrashedError', 'ERR_WARMPOOL_WORKER_CRASHED');
+
+/** The task module, or the initializer, failed in a new worker. `cause` is the original error. */
+export class WorkerStartError extends WarmpoolError {
+  declare readonly code: 'ERR_WARMPOOL_WORKER_START';
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+  }
+}
+defineCode(WorkerStartError, 'WorkerStartError', 'ERR_WARMPOOL_WORKER_START');
+
+/** The task module has no function export of that name. */
+export class TaskNotFoundError extends WarmpoolError {
+  declare readonly code: 'ERR_WARMPOOL_TASK_NOT_FOUND';
+  readonly task: string;
+  constructor(task: string, available: readonly string[]) {
+    super(
+      `Expected \`${task}\` to be a function exported by the task module, ` +
+        `got ${available.length ? `only: ${available.map((n) => `\`${n}\``).join(', ')}` : 'no function exports'}`,
+    );
+    this.task = task;
+  }
+}
+defineCode(TaskNotFoundError, 'TaskNotFoundError', 'ERR_WARMPOOL_TASK_NOT_FOUND');
+
+/**
+ * An argument or a result could not be sent between threads or processes
+ * (a function, a symbol, a class instance with private state, ...).
+ */
+export class DataCloneError extends WarmpoolError {
+  declare readonly code: 'ERR_WARMPOOL_DATA_CLONE';
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+  }
+}
+defineCode(DataCloneError, 'DataCloneError', 'ERR_WARMPOOL_DATA_CLONE');
+
+/** `submit` found more than `maxQueued` tasks waiting for a worker. */
+export class QueueFullError extends WarmpoolError {
+  declare readonly code: 'ERR_WARMPOOL_QUEUE_FULL';
+  constructor(maxQueued: number) {
+    super(`The queue is full: ${maxQueued} tasks are already waiting for a worker (maxQueued)`);
+  }
+}
+defineCode(QueueFullError, 'QueueFullError', 'ERR_WARMPOOL_QUEUE_FULL');
+
+/** `submit` after `shutdown()`. */
+export class PoolClosedError extends WarmpoolError {
+  declare readonly code: 'ERR_WARMPOOL_POOL_CLOSED';
+  constructor() {
+    super('The pool is shut down and accepts no more tasks');
+  }
+}
+defineCode(PoolClosedError, 'PoolClosedError', 'ERR_WARMPOOL_POOL_CLOSED');
+
+/** Errors that a worker may send back by code and that are rebuilt as these classes. */
+export const errorClassesByCode: Readonly<Record<string, new (...args: any[]) => Error>> = {
+  ERR_WARMPOOL_TASK_NOT_FOUND: TaskNotFoundError,
+  ERR_WARMPOOL_DATA_CLONE: DataCloneError,
+  ERR_WARMPOOL_CANCELLED: CancelledError,
+  ERR_WARMPOOL_TIMEOUT: TimeoutError,
+};

@@ -1,0 +1,395 @@
+// Future: the handle `submit` returns. Modelled on CPython's
+// concurrent.futures.Future: the states live in one union, and the engine
+// moves a future only through the transitions below, each named after all of
+// its outcomes. They are reachable only through `futureInternals`, which the
+// package does not export, so user code cannot settle or start a future.
+//
+//   pending ──setRunningOrNotifyCancel──▶ running ──setResult──────▶ fulfilled
+//      │                                     │  └───setException───▶ rejected
+//      └──────────── cancel() ───────────────┴─────────────────────▶ cancelled
+//
+// The promise behind `then` is made lazily, on the first `then`: a future
+// nobody awaits costs no promise, and a rejected future nobody awaits raises
+// no unhandled rejection (as in Python, an unretrieved exception is silent).
+
+import { CancelledError, TimeoutError } from './errors.js';
+import { checkMs, expected } from './options.js';
+
+export type FutureState = 'pending' | 'running' | 'fulfilled' | 'rejected' | 'cancelled';
+
+/** What the engine that owns a future is told when the user cancels it. */
+export interface FutureOwner {
+  /** `wasRunning` tells whether a worker had started the task. Called before the future settles. */
+  onCancel(task: unknown, wasRunning: boolean): void;
+}
+
+type DoneCallback<R> = (future: Future<R>) => void;
+
+// Assigned by Future's static block, which runs when this module loads.
+ 
+export let futureInternals: FutureInternals;
+
+function reportCallbackError(err: unknown): void {
+  process.emitWarning(
+    `A done callback threw: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`,
+    { type: 'WarmpoolWarning', code: 'WARMPOOL_CALLBACK_ERROR' },
+  );
+}
+
+export class Future<R = unknown> implements PromiseLike<R> {
+  #state: FutureState = 'pending';
+  #value: R | undefined = undefined;
+  #error: unknown = undefined;
+  #promise: Promise<R> | undefined = undefined;
+  #resolve: ((value: R) => void) | undefined = undefined;
+  #reject: ((reason: unknown) => void) | undefined = undefined;
+  // One callback is the common case (map, wait): no array for it.
+  #callback: DoneCallback<R> | undefined = undefined;
+  #callbacks: DoneCallback<R>[] | undefined = undefined;
+  readonly #owner: FutureOwner | undefined;
+  readonly #task: unknown;
+
+  private constructor(owner: FutureOwner | undefined, task: unknown) {
+    this.#owner = owner;
+    this.#task = task;
+  }
+
+  get [Symbol.toStringTag](): string {
+    return 'Future';
+  }
+
+  /** `'pending' | 'running' | 'fulfilled' | 'rejected' | 'cancelled'`. */
+  get state(): FutureState {
+    return this.#state;
+  }
+
+  /** True once fulfilled, rejected or cancelled. */
+  done(): boolean {
+    return this.#state !== 'pending' && this.#state !== 'running';
+  }
+
+  /** True while a worker runs the task. */
+  running(): boolean {
+    return this.#state === 'running';
+  }
+
+  cancelled(): boolean {
+    return this.#state === 'cancelled';
+  }
+
+  /**
+   * Pending: removed from the queue. Running: its worker is stopped and
+   * replaced (after `cancelGrace`). Either way the future rejects with
+   * `CancelledError` and this returns `true`; also `true` when it was already
+   * cancelled; `false` when it had already fulfilled or rejected.
+   */
+  cancel(): boolean {
+    const state = this.#state;
+    if (state === 'cancelled') return true;
+    if (state !== 'pending' && state !== 'running') return false;
+    // The owner first, so that when done callbacks run the task is already out
+    // of the queue and the pool's counts agree with the future.
+    this.#owner?.onCancel(this.#task, state === 'running');
+    this.#settle('cancelled', undefined, new CancelledError());
+    return true;
+  }
+
+  /**
+   * A promise of the result that rejects with `TimeoutError` when the future
+   * has not settled within `timeoutMs` (counted from this call). It does not
+   * cancel the task (as Python's `result(timeout)`).
+   */
+  result(timeoutMs?: number): Promise<R> {
+    const promise = this.#getPromise();
+    if (timeoutMs === undefined || this.done()) return promise;
+    if (!(timeoutMs >= 0)) {
+      return Promise.reject(expected('timeoutMs', 'a number of ms >= 0', timeoutMs));
+    }
+    return new Promise<R>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new TimeoutError(`The future did not settle within ${timeoutMs} ms`, timeoutMs)), timeoutMs);
+      promise.then(
+        (value) => {
+          clearTimeout(timer);
+          resolve(value);
+        },
+        (err: unknown) => {
+          clearTimeout(timer);
+          reject(err);
+        },
+      );
+    });
+  }
+
+  /** The error of a rejected future, the `CancelledError` of a cancelled one, otherwise `undefined`. Never waits. */
+  exception(): unknown {
+    return this.#state === 'rejected' || this.#state === 'cancelled' ? this.#error : undefined;
+  }
+
+  /**
+   * Calls `callback(future)` once the future settles, or at once if it has.
+   * A callback that throws is reported with `process.emitWarning` and
+   * disturbs neither the future nor the other callbacks.
+   */
+  addDoneCallback(callback: DoneCallback<R>): void {
+    if (typeof callback !== 'function') {
+      throw expected('callback', 'a function', callback);
+    }
+    if (this.done()) {
+      try {
+        callback(this);
+      } catch (err) {
+        reportCallbackError(err);
+      }
+    } else if (this.#callback === undefined) {
+      this.#callback = callback;
+    } else {
+      (this.#callbacks ??= []).push(callback);
+    }
+  }
+
+  then<T1 = R, T2 = never>(
+    onFulfilled?: ((value: R) => T1 | PromiseLike<T1>) | null,
+    onRejected?: ((reason: unknown) => T2 | PromiseLike<T2>) | null,
+  ): Promise<T1 | T2> {
+    return this.#getPromise().then(onFulfilled, onRejected);
+  }
+
+  catch<T = never>(onRejected?: ((reason: unknown) => T | PromiseLike<T>) | null): Promise<R | T> {
+    return this.#getPromise().catch(onRejected);
+  }
+
+  finally(onFinally?: (() => void) | null): Promise<R> {
+    return this.#getPromise().finally(onFinally);
+  }
+
+  #getPromise(): Promise<R> {
+    if (this.#promise === undefined) {
+      if (this.#state === 'fulfilled') this.#promise = Promise.resolve(this.#value as R);
+      else if (this.#state === 'rejected' || this.#state === 'cancelled') this.#promise = Promise.reject(this.#error);
+      else {
+        this.#promise = new Promise<R>((resolve, reject) => {
+          this.#resolve = resolve;
+          this.#reject = reject;
+        });
+      }
+    }
+    return this.#promise;
+  }
+
+  #settle(state: 'fulfilled' | 'rejected' | 'cancelled', value: R | undefined, error: unknown): void {
+    this.#state = state;
+    this.#value = value;
+    this.#error = error;
+    if (this.#resolve !== undefined) {
+      if (state === 'fulfilled') this.#resolve(value as R);
+      else this.#reject!(error);
+      this.#resolve = this.#reject = undefined;
+    }
+    const first = this.#callback;
+    if (first !== undefined) {
+      this.#callback = undefined;
+      try {
+        first(this);
+      } catch (err) {
+        reportCallbackError(err);
+      }
+      const rest = this.#callbacks;
+      if (rest !== undefined) {
+        this.#callbacks = undefined;
+        for (const callback of rest) {
+          try {
+            callback(this);
+          } catch (err) {
+            reportCallbackError(err);
+          }
+        }
+      }
+    }
+  }
+
+  static {
+    futureInternals = {
+      create: <T>(owner: FutureOwner | undefined, task: unknown) => new Future<T>(owner, task),
+      setRunningOrNotifyCancel(future) {
+        if (future.#state === 'pending') {
+          future.#state = 'running';
+          return true;
+        }
+        if (future.#state === 'cancelled') return false;
+        throw new Error(`warmpool internal error: cannot start a future that is ${future.#state}`);
+      },
+      setResult(future, value) {
+        if (future.done()) return false;
+        future.#settle('fulfilled', value, undefined);
+        return true;
+      },
+      setException(future, error) {
+        if (future.done()) return false;
+        future.#settle('rejected', undefined, error);
+        return true;
+      },
+      taskOf: (future) => future.#task as any,
+      valueOf: (future) => future.#value,
+    };
+  }
+}
+
+/**
+ * The transitions of a future, for the engine only (not exported by the
+ * package). `setResult`/`setException` return false, and change nothing, when
+ * the future had already settled, e.g. cancelled while its result was in
+ * flight; the late outcome is then dropped.
+ */
+export interface FutureInternals {
+  create<T>(owner: FutureOwner | undefined, task: unknown): Future<T>;
+  /** pending → running and true; cancelled → false (skip the task); anything else is a bug. */
+  setRunningOrNotifyCancel(future: Future<any>): boolean;
+  setResult<T>(future: Future<T>, value: T): boolean;
+  setException(future: Future<any>, error: unknown): boolean;
+  /** The engine's record given to `create`. */
+  taskOf<T>(future: Future<any>): T | undefined;
+  /** The value of a fulfilled future, read without making a promise. */
+  valueOf<T>(future: Future<T>): T | undefined;
+}
+
+
+const ALL_COMPLETED = 'ALL_COMPLETED';
+const FIRST_COMPLETED = 'FIRST_COMPLETED';
+const FIRST_EXCEPTION = 'FIRST_EXCEPTION';
+export type ReturnWhen = typeof ALL_COMPLETED | typeof FIRST_COMPLETED | typeof FIRST_EXCEPTION;
+
+function checkTimeout(timeout: unknown): number | undefined {
+  if (timeout === undefined || timeout === Infinity) return undefined;
+  return checkMs('timeout', timeout);
+}
+
+function unique<T>(futures: Iterable<Future<T>>): Future<T>[] {
+  const list = [...new Set(futures)];
+  for (const f of list) {
+    if (!(f instanceof Future)) throw expected('futures', 'an iterable of Future objects', f);
+  }
+  return list;
+}
+
+/**
+ * Yields each future (the Future object itself, not its result) once, as it
+ * settles; futures already settled come first. With `timeout` (ms from this
+ * call), throws `TimeoutError` after yielding what finished in time. Cancels
+ * nothing.
+ */
+export function asCompleted<T>(futures: Iterable<Future<T>>, options: { timeout?: number } = {}): AsyncIterableIterator<Future<T>> {
+  const timeout = checkTimeout(options.timeout);
+  const list = unique(futures);
+  const ready: Future<T>[] = list.filter((f) => f.done());
+  let remaining = list.length;
+  let waiter: ((f: Future<T> | null) => void) | undefined;
+  let timer: NodeJS.Timeout | undefined;
+  let timedOut = false;
+  let closed = false;
+
+  const onDone = (f: Future<T>) => {
+    if (closed) return;
+    if (waiter !== undefined) {
+      const w = waiter;
+      waiter = undefined;
+      w(f);
+    } else ready.push(f);
+  };
+  for (const f of list) if (!f.done()) f.addDoneCallback(onDone);
+  if (timeout !== undefined && ready.length < list.length) {
+    timer = setTimeout(() => {
+      timedOut = true;
+      if (waiter !== undefined) {
+        const w = waiter;
+        waiter = undefined;
+        w(null);
+      }
+    }, timeout);
+  }
+  const finish = (): IteratorResult<Future<T>> => {
+    closed = true;
+    clearTimeout(timer);
+    return { value: undefined, done: true };
+  };
+  const timeoutError = () => {
+    finish();
+    return new TimeoutError(`${remaining} of ${list.length} futures did not settle within ${timeout} ms`, timeout!);
+  };
+
+  const iterator: AsyncIterableIterator<Future<T>> = {
+    next(): Promise<IteratorResult<Future<T>>> {
+      if (closed || remaining === 0) return Promise.resolve(finish());
+      const f = ready.shift();
+      if (f !== undefined) {
+        remaining--;
+        return Promise.resolve({ value: f, done: false });
+      }
+      if (timedOut) return Promise.reject(timeoutError());
+      return new Promise((resolve, reject) => {
+        waiter = (settled) => {
+          if (settled === null) reject(timeoutError());
+          else {
+            remaining--;
+            resolve({ value: settled, done: false });
+          }
+        };
+      });
+    },
+    return(): Promise<IteratorResult<Future<T>>> {
+      return Promise.resolve(finish());
+    },
+    [Symbol.asyncIterator]() {
+      return iterator;
+    },
+  };
+  return iterator;
+}
+
+/**
+ * Waits until `returnWhen` holds (default `ALL_COMPLETED`) or `timeout` ms
+ * pass, and resolves with the futures split into `done` and `notDone` as they
+ * stand then. Cancels nothing and never rejects because a future did.
+ */
+export function wait<T>(
+  futures: Iterable<Future<T>>,
+  options: { timeout?: number; returnWhen?: ReturnWhen } = {},
+): Promise<{ done: Set<Future<T>>; notDone: Set<Future<T>> }> {
+  const timeout = checkTimeout(options.timeout);
+  const returnWhen = options.returnWhen ?? ALL_COMPLETED;
+  if (returnWhen !== ALL_COMPLETED && returnWhen !== FIRST_COMPLETED && returnWhen !== FIRST_EXCEPTION) {
+    throw new TypeError(
+      `Expected \`returnWhen\` to be 'ALL_COMPLETED', 'FIRST_COMPLETED' or 'FIRST_EXCEPTION', got \`${String(returnWhen)}\``,
+    );
+  }
+  const list = unique(futures);
+  const split = () => {
+    const done = new Set<Future<T>>();
+    const notDone = new Set<Future<T>>();
+    for (const f of list) (f.done() ? done : notDone).add(f);
+    return { done, notDone };
+  };
+  let pending = 0;
+  for (const f of list) {
+    if (!f.done()) pending++;
+    else if (returnWhen === FIRST_COMPLETED || (returnWhen === FIRST_EXCEPTION && f.state !== 'fulfilled')) {
+      return Promise.resolve(split());
+    }
+  }
+  if (pending === 0) return Promise.resolve(split());
+  return new Promise((resolve) => {
+    let finished = false;
+    let timer: NodeJS.Timeout | undefined;
+    const end = () => {
+      if (finished) return;
+      finished = true;
+      clearTimeout(timer);
+      resolve(split());
+    };
+    const onDone = (f: Future<T>) => {
+      pending--;
+      if (pending === 0 || returnWhen === FIRST_COMPLETED || (returnWhen === FIRST_EXCEPTION && f.state !== 'fulfilled')) end();
+    };
+    for (const f of list) if (!f.done()) f.addDoneCallback(onDone);
+    if (timeout !== undefined) timer = setTimeout(end, timeout);
+  });
+}

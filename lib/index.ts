@@ -1,0 +1,17 @@
+export { ProcessPool } from './process-pool.js';
+export { Executor } from './executor.js';
+export { Future, asCompleted, wait, type FutureState, type ReturnWhen } from './future.js';
+export {
+  WarmpoolError,
+  CancelledError,
+  TimeoutError,
+  WorkerCrashedError,
+  WorkerStartError,
+  TaskNotFoundError,
+  DataCloneError,
+  QueueFullError,
+  PoolClosedError,
+} from './errors.js';
+export type { PoolOptions, SubmitOptions, MapOptions, ShutdownOptions } from './options.js';
+export type { PoolStats, TimeSummary } from './stats.js';
+export type { TaskModule, TaskName, TaskArgs, TaskResult, TaskItem, AnyTasks } from './types.js';

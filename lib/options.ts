@@ -1,0 +1,232 @@
+// Every option, typed and documented in one place, and the checks that turn
+// user input into the filled-in options the engines trust. Messages say what
+// was expected and what arrived, as p-limit and p-queue do.
+
+import { availableParallelism } from 'node:os';
+import { isAbsolute } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import type { TransferListItem } from 'node:worker_threads';
+
+export interface PoolOptions<Name extends string = string> {
+  /** Most workers at once (LocalPool: most tasks running at once). Default: `os.availableParallelism()`. */
+  workers?: number;
+  /** Workers kept started and warm; started eagerly when the pool is made. Default: `workers`. */
+  minWorkers?: number;
+  /**
+   * ms a worker above `minWorkers` may stay idle before it is stopped; its
+   * clock starts when it finishes its last task. Default: `Infinity`.
+   */
+  idleTimeout?: number;
+  /**
+   * Replace a worker after it has been given this many tasks (a map chunk
+   * counts as one); its replacement starts when it is given its last one, so
+   * it is warm when needed. Default: `Infinity`.
+   */
+  maxTasksPerWorker?: number;
+  /** Name of an export run once in each new worker before its first task, with `initArgs`; may be async. Default: none. */
+  initializer?: Name;
+  /** Arguments of `initializer`. Default: `[]`. */
+  initArgs?: readonly unknown[];
+  /**
+   * Most tasks waiting for a worker; beyond it `submit` throws
+   * `QueueFullError`. Tasks a worker was handed do not count. Default: `Infinity`.
+   */
+  maxQueued?: number;
+  /** Default per-task timeout in ms, counted from the moment a worker starts the task. Default: none. */
+  timeout?: number;
+  /**
+   * ms a running task has, after its `taskSignal()` is aborted by cancel or
+   * timeout, to end by itself before its worker is stopped. A task that ends
+   * in time keeps its worker warm. Default: `0` (stop at once).
+   */
+  cancelGrace?: number;
+  /**
+   * ms a new worker has to import the module and run the initializer; past
+   * it the worker is stopped and waiting tasks fail with `WorkerStartError`.
+   * Default: `60000`.
+   */
+  startTimeout?: number;
+  /** Environment of worker processes (replaces, as in `child_process`). Default: the parent's `process.env`. */
+  env?: NodeJS.ProcessEnv;
+  /**
+   * Node flags of each worker. Default: the parent's `process.execArgv` less
+   * debugger and test-runner flags, so a loader such as `--import tsx` is
+   * passed on. Given, it replaces them: spread `process.execArgv` to extend.
+   */
+  execArgv?: readonly string[];
+  /** Working directory of worker processes. Default: the parent's. */
+  cwd?: string | URL;
+  /**
+   * Heap limit per worker in MB (V8's old space). A worker that exceeds it
+   * dies: its task fails with `WorkerCrashedError` and it is replaced. Default: none.
+   */
+  maxMemoryMb?: number;
+}
+
+export interface SubmitOptions {
+  /** ms from the moment a worker starts the task. Default: the pool's `timeout`. */
+  timeout?: number;
+  /** Aborting it is the same as `future.cancel()`. */
+  signal?: AbortSignal;
+  /** ArrayBuffers to move rather than copy, where the backend can (threads). Ignored by processes. */
+  transfer?: readonly TransferListItem[];
+  /** Higher runs first; equal priorities run in submission order. Default: `0`. */
+  priority?: number;
+}
+
+export interface MapOptions {
+  /**
+   * Items per message to a worker. Default: chosen from the measured run
+   * time of the items so each message carries a few ms of work, and small
+   * enough to keep every worker busy.
+   */
+  chunksize?: number;
+  /**
+   * Per-item timeout in ms from the item's start. Items in one chunk share
+   * their budgets: the chunk's limit is `timeout × its length`. Default: the pool's.
+   */
+  timeout?: number;
+  /** Aborting it cancels the whole call: queued and running items. */
+  signal?: AbortSignal;
+  /** Most items in flight at once for this call. Default: no limit beyond the read-ahead window. */
+  concurrency?: number;
+  /**
+   * Called as items complete, at most every 10 ms and once more at the end,
+   * with the count done and the total (`undefined` for iterables of unknown length).
+   */
+  onProgress?: (done: number, total: number | undefined) => void;
+}
+
+export interface ShutdownOptions {
+  /** Resolve only when every accepted task has finished and every worker has exited. Default: `true`. */
+  wait?: boolean;
+  /** Cancel tasks not yet started. Default: `false`. */
+  cancelFutures?: boolean;
+}
+
+function describe(value: unknown): string {
+  let shown: string;
+  try {
+    shown = typeof value === 'string' ? value : typeof value === 'bigint' ? `${value}n` : String(value);
+  } catch {
+    shown = Object.prototype.toString.call(value);
+  }
+  return `\`${shown}\` (${value === null ? 'null' : Array.isArray(value) ? 'array' : typeof value})`;
+}
+
+export function expected(name: string, what: string, value: unknown): TypeError {
+  return new TypeError(`Expected \`${name}\` to be ${what}, got ${describe(value)}`);
+}
+
+/** An integer >= min, or Infinity when allowed. */
+export function checkInteger(name: string, value: unknown, min: number, allowInfinity = false): number {
+  if (typeof value === 'number' && ((Number.isInteger(value) && value >= min) || (allowInfinity && value === Infinity))) return value;
+  throw expected(name, `an integer >= ${min}${allowInfinity ? ' or Infinity' : ''}`, value);
+}
+
+/** A number of ms >= 0, or Infinity when allowed. */
+export function checkMs(name: string, value: unknown, allowInfinity = true): number {
+  if (typeof value === 'number' && value >= 0 && (allowInfinity || value !== Infinity)) return value;
+  throw expected(name, `a number of ms >= 0${allowInfinity ? ' or Infinity' : ''}`, value);
+}
+
+export function checkSignal(name: string, value: unknown): AbortSignal | undefined {
+  if (value === undefined || value instanceof AbortSignal) return value;
+  throw expected(name, 'an AbortSignal', value);
+}
+
+export function checkObject(name: string, value: unknown): Record<string, unknown> {
+  if (value === undefined) return {};
+  if (typeof value === 'object' && value !== null) return value as Record<string, unknown>;
+  throw expected(name, 'an object', value);
+}
+
+/** The task module as a file: URL string. */
+export function moduleHref(module: unknown): string {
+  if (module instanceof URL) return module.href;
+  if (typeof module === 'string') {
+    if (module.startsWith('file:')) return new URL(module).href;
+    if (isAbsolute(module)) return pathToFileURL(module).href;
+  }
+  throw expected('module', 'a URL, an absolute path or a file: URL string', module);
+}
+
+/** Options every backend shares, filled in. */
+export interface CommonOptions {
+  workers: number;
+  minWorkers: number;
+  idleTimeout: number;
+  maxTasksPerWorker: number;
+  initializer: string | null;
+  initArgs: readonly unknown[];
+  maxQueued: number;
+  timeout: number;
+  cancelGrace: number;
+  startTimeout: number;
+}
+
+export function resolveCommon(input: unknown): CommonOptions {
+  const o = checkObject('options', input);
+  const workers = o.workers === undefined ? availableParallelism() : checkInteger('workers', o.workers, 1);
+  const minWorkers = o.minWorkers === undefined ? workers : checkInteger('minWorkers', o.minWorkers, 0);
+  if (minWorkers > workers) {
+    throw new RangeError(`Expected \`minWorkers\` to be at most \`workers\` (${workers}), got \`${minWorkers}\` (number)`);
+  }
+  if (o.initializer !== undefined && typeof o.initializer !== 'string') throw expected('initializer', 'the name of an export (a string)', o.initializer);
+  if (o.initArgs !== undefined && !Array.isArray(o.initArgs)) throw expected('initArgs', 'an array', o.initArgs);
+  return {
+    workers,
+    minWorkers,
+    idleTimeout: o.idleTimeout === undefined ? Infinity : checkMs('idleTimeout', o.idleTimeout),
+    maxTasksPerWorker: o.maxTasksPerWorker === undefined ? Infinity : checkInteger('maxTasksPerWorker', o.maxTasksPerWorker, 1, true),
+    initializer: (o.initializer) ?? null,
+    initArgs: (o.initArgs as unknown[] | undefined) ?? [],
+    maxQueued: o.maxQueued === undefined ? Infinity : checkInteger('maxQueued', o.maxQueued, 0, true),
+    timeout: o.timeout === undefined ? Infinity : checkMs('timeout', o.timeout),
+    cancelGrace: o.cancelGrace === undefined ? 0 : checkMs('cancelGrace', o.cancelGrace, false),
+    startTimeout: o.startTimeout === undefined ? 60_000 : checkMs('startTimeout', o.startTimeout),
+  };
+}
+
+/** The filled-in per-task options. */
+export interface ResolvedSubmitOptions {
+  priority: number;
+  timeout: number;
+  signal: AbortSignal | undefined;
+  transfer: readonly TransferListItem[] | undefined;
+}
+
+export function resolveSubmit(input: unknown, poolTimeout: number): ResolvedSubmitOptions {
+  if (input === undefined) return { priority: 0, timeout: poolTimeout, signal: undefined, transfer: undefined };
+  const o = checkObject('options', input);
+  if (o.priority !== undefined && !(typeof o.priority === 'number' && Number.isFinite(o.priority))) {
+    throw expected('priority', 'a finite number', o.priority);
+  }
+  if (o.transfer !== undefined && !Array.isArray(o.transfer)) throw expected('transfer', 'an array', o.transfer);
+  return {
+    priority: (o.priority) ?? 0,
+    timeout: o.timeout === undefined ? poolTimeout : checkMs('timeout', o.timeout),
+    signal: checkSignal('signal', o.signal),
+    transfer: o.transfer as TransferListItem[] | undefined,
+  };
+}
+
+export interface ResolvedMapOptions {
+  chunksize: number | undefined;
+  timeout: number;
+  signal: AbortSignal | undefined;
+  concurrency: number;
+  onProgress: ((done: number, total: number | undefined) => void) | undefined;
+}
+
+export function resolveMap(input: unknown, poolTimeout: number): ResolvedMapOptions {
+  const o = checkObject('options', input);
+  if (o.onProgress !== undefined && typeof o.onProgress !== 'function') throw expected('onProgress', 'a function', o.onProgress);
+  return {
+    chunksize: o.chunksize === undefined ? undefined : checkInteger('chunksize', o.chunksize, 1),
+    timeout: o.timeout === undefined ? poolTimeout : checkMs('timeout', o.timeout),
+    signal: checkSignal('signal', o.signal),
+    concurrency: o.concurrency === undefined ? Infinity : checkInteger('concurrency', o.concurrency, 1, true),
+    onProgress: o.onProgress as ResolvedMapOptions['onProgress'],
+  };
+}

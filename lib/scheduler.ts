@@ -1,0 +1,721 @@
+/*
+ * The engine behind ProcessPool: queue, workers, dispatch, timeouts, faults.
+ *
+ *   submit() ──▶ Task + Future ──▶ TaskQueue (priority, then FIFO)
+ *                                      │
+ *                                      │  #dispatch, once per microtask:
+ *                                      │  up to `depth` tasks per message
+ *                                      ▼
+ *     ┌───────── WorkerRecord.inflight: [running, waiting, waiting ...] ───────┐
+ *     │  handle.send([Run, id, name, kind, args, id, ...])                      │
+ *     │                                                                         ▼
+ *     │                                 worker: runs them one at a time, sends
+ *     │                                 results back in batches
+ *     │  #onResults  ◀── [Results, id, status, value, runTime, id, ...] ────────┘
+ *     ▼
+ *   setResult / setException on each Future, next task becomes "running",
+ *   the deadline timer moves to it, more work is sent.
+ *
+ * Submit. `submit` only queues the task and schedules a dispatch in a
+ * microtask, so a loop of submits costs one message per worker rather than
+ * one per task. No future is made when the pool is closed or full: those
+ * throw at once.
+ *
+ * Scheduler. Each worker runs one task at a time. When tasks are short (the
+ * measured mean run time is well under PIPELINE_MS), a worker is sent several
+ * at once so that it never waits for the parent between them, and results
+ * come back in batches: one message carries many tasks both ways, which is
+ * how the pool passes the raw one-message-per-task rate of the IPC channel.
+ * Only the first task in a worker's in-flight list is `running`; the others
+ * are still `pending` to the user, and cancelling one tells the worker to
+ * skip it. When the mean run time is long, the depth is one and a worker gets
+ * a task only when it is free, so the queue stays in the parent where
+ * priorities and cancellation act on it.
+ *
+ * Timeouts count from the start of the task: the deadline of the running task
+ * is checked by one lazily re-armed timer per worker. At the deadline (or on
+ * cancel of a running task) the task's signal is aborted in the worker and,
+ * after `cancelGrace` ms if it has not ended by itself, the worker is killed.
+ * The future settles at once in both cases; only the worker's fate waits.
+ *
+ * Worker. When a worker exits, its running task (if still unsettled) fails
+ * with WorkerCrashedError, and the tasks it had been sent but never started go
+ * back to the front of the queue. A worker that cannot start fails the queued
+ * tasks with WorkerStartError and no replacement is spawned until a new task
+ * asks for one: a module that throws at import cannot cause a spawn loop.
+ *
+ * The event loop. A worker keeps the parent alive only while it has tasks in
+ * flight, or while it is starting and someone waits for it; idle workers are
+ * unref'd, so a script that forgets `shutdown` still exits.
+ */
+
+import { performance } from 'node:perf_hooks';
+import { serialize } from 'node:v8';
+import {
+  DataCloneError,
+  PoolClosedError,
+  QueueFullError,
+  TimeoutError,
+  WorkerCrashedError,
+  WorkerStartError,
+} from './errors.js';
+import { futureInternals, type Future, type FutureOwner } from './future.js';
+import { FromWorker, RESULT_STRIDE, Status, TaskKind, ToWorker } from './messages.js';
+import { TaskQueue } from './queue.js';
+import type { SpawnWorker } from './runtime/handle.js';
+import { Distribution, type PoolStats } from './stats.js';
+import { Task } from './task-record.js';
+import { decodeError } from './wire-error.js';
+import { WorkerRecord } from './worker-record.js';
+
+/** Options as the engine gets them: validated and filled in by the public class. */
+export interface EngineOptions {
+  readonly moduleHref: string;
+  readonly workers: number;
+  readonly minWorkers: number;
+  readonly idleTimeout: number;
+  readonly maxTasksPerWorker: number;
+  readonly initializer: string | null;
+  readonly initArgs: readonly unknown[];
+  readonly maxQueued: number;
+  readonly timeout: number;
+  readonly cancelGrace: number;
+  readonly startTimeout: number;
+}
+
+/** Per-task options, validated. */
+export interface TaskOptions {
+  readonly priority: number;
+  /** ms, Infinity for none. */
+  readonly timeout: number;
+  readonly signal: AbortSignal | undefined;
+}
+
+/** How the map family sees an engine: enough to size chunks. */
+export interface Engine {
+  readonly workers: number;
+  submit(name: string, args: readonly unknown[], kind: TaskKind, options: TaskOptions): Future<unknown>;
+  /** The run time measured in the worker for a settled future of this engine, ms; 0 if unknown. */
+  runTimeOf(future: Future<unknown>): number;
+  ready(): Promise<void>;
+  stats(): PoolStats;
+  shutdown(wait: boolean, cancelFutures: boolean): Promise<void>;
+  readonly closed: boolean;
+}
+
+/** A chunk whose item `index` threw `error`; map turns it into the item's error. */
+export class ChunkFailure {
+  constructor(
+    readonly index: number,
+    readonly error: unknown,
+  ) {}
+}
+
+/** How much work, in ms of measured run time, a worker is sent ahead. */
+const PIPELINE_MS = 2;
+/** Most tasks in one Run message and in one worker's in-flight list. */
+const MAX_PIPELINE = 256;
+/** How long a closing worker has to exit by itself before it is killed. */
+const CLOSE_KILL_MS = 5000;
+
+export class Scheduler implements Engine, FutureOwner {
+  readonly #opts: EngineOptions;
+  readonly #spawn: SpawnWorker;
+  readonly #queue = new TaskQueue<Task>((t) => t.where === 'queued');
+  readonly #workers: WorkerRecord[] = [];
+  #nextTaskId = 1;
+  #nextWorkerSeq = 1;
+  #dispatchScheduled = false;
+  readonly #dispatchBound = () => this.#dispatch();
+  /** Mean run time of recent tasks, ms; NaN until the first result. */
+  #meanRunTime = NaN;
+  #startFailure: WorkerStartError | undefined;
+  #closed = false;
+  #readyWaiters: { resolve: () => void; reject: (e: unknown) => void }[] = [];
+  #exitWaiters: (() => void)[] = [];
+  #counts = { completed: 0, failed: 0, cancelled: 0, timedOut: 0, crashed: 0 };
+  readonly #runTime = new Distribution();
+  readonly #waitTime = new Distribution();
+
+  constructor(opts: EngineOptions, spawn: SpawnWorker) {
+    this.#opts = opts;
+    this.#spawn = spawn;
+    this.#grow();
+  }
+
+  get workers(): number {
+    return this.#opts.workers;
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  // ── submit ────────────────────────────────────────────────────────────
+
+  submit(name: string, args: readonly unknown[], kind: TaskKind, options: TaskOptions): Future<unknown> {
+    if (this.#closed) throw new PoolClosedError();
+    if (this.#queue.size >= this.#opts.maxQueued) throw new QueueFullError(this.#opts.maxQueued);
+    const task = new Task(
+      this.#nextTaskId++,
+      name,
+      kind,
+      args,
+      options.priority,
+      options.timeout,
+      options.signal,
+      performance.now(),
+    );
+    const future = futureInternals.create<unknown>(this, task);
+    task.future = future;
+    this.#queue.push(task);
+    const signal = options.signal;
+    if (signal !== undefined) {
+      if (signal.aborted) {
+        future.cancel();
+        return future;
+      }
+      task.onAbort = () => future.cancel();
+      signal.addEventListener('abort', task.onAbort, { once: true });
+    }
+    // A new task is a new reason to try starting a worker after a start failure.
+    this.#startFailure = undefined;
+    if (!this.#dispatchScheduled) {
+      this.#dispatchScheduled = true;
+      queueMicrotask(this.#dispatchBound);
+    }
+    return future;
+  }
+
+  runTimeOf(future: Future<unknown>): number {
+    return futureInternals.taskOf<Task>(future)?.runTime ?? 0;
+  }
+
+  onCancel(t: unknown, wasRunning: boolean): void {
+    const task = t as Task;
+    this.#counts.cancelled++;
+    if (task.where === 'gone') return;
+    if (task.where === 'queued') {
+      // Left in place; the queue skips it when it reaches the front.
+      this.#queue.forgetOne();
+      this.#release(task);
+      this.#checkDrained();
+      return;
+    }
+    const w = task.worker!;
+    if (!wasRunning) {
+      // Sent ahead but not started: take it out of the list and tell the
+      // worker to skip it. If the worker started it meanwhile (its result is
+      // already on the way), the result is dropped when it arrives.
+      const i = w.inflight.indexOf(task);
+      if (i > 0) w.inflight.splice(i, 1);
+      this.#release(task);
+      this.#trySend(w, [ToWorker.Drop, task.id]);
+      return;
+    }
+    this.#stopRunning(w, task, 'cancel');
+  }
+
+  // ── dispatch ──────────────────────────────────────────────────────────
+
+  #scheduleDispatch(): void {
+    if (!this.#dispatchScheduled && this.#queue.size > 0) {
+      this.#dispatchScheduled = true;
+      queueMicrotask(this.#dispatchBound);
+    }
+  }
+
+  /** Tasks a worker is sent ahead, from the measured mean run time. */
+  #depth(): number {
+    const mean = this.#meanRunTime;
+    if (!(mean < PIPELINE_MS)) return 1; // unknown (NaN) or long
+    return Math.max(1, Math.min(MAX_PIPELINE, Math.floor(PIPELINE_MS / Math.max(mean, 0.001))));
+  }
+
+  #dispatch(): void {
+    this.#dispatchScheduled = false;
+    const queue = this.#queue;
+    if (queue.size > 0) {
+      const depth = this.#depth();
+      const workers = this.#workers;
+      let takers = 0;
+      for (const w of workers) if (w.state === 'ready' && !w.retiring && w.stopping === undefined) takers++;
+      // Idle workers first, each its fair share of the queue; then top up the
+      // lists of busy workers that are at most half full, so a busy worker
+      // always has its next tasks at hand but work still spreads out.
+      for (let pass = 0; pass < 2 && queue.size > 0; pass++) {
+        const share = Math.ceil(queue.size / Math.max(1, takers));
+        for (const w of workers) {
+          if (queue.size === 0) break;
+          if (w.state !== 'ready' || w.retiring || w.stopping !== undefined) continue;
+          const n = w.inflight.length;
+          if (pass === 0 ? n !== 0 : n === 0 || n > depth >> 1) continue;
+          const room = Math.min(depth - n, share, this.#opts.maxTasksPerWorker - w.dispatched);
+          if (room > 0) this.#send(w, room);
+        }
+      }
+    }
+    this.#grow();
+    this.#updateRefs();
+  }
+
+  /** Sends up to `count` queued tasks to `w` in one message. */
+  #send(w: WorkerRecord, count: number): void {
+    const msg: unknown[] = [ToWorker.Run];
+    const wasEmpty = w.inflight.length === 0;
+    const first = w.inflight.length;
+    for (let i = 0; i < count; i++) {
+      const task = this.#queue.shift();
+      if (task === undefined) break;
+      task.where = 'sent';
+      task.worker = w;
+      w.inflight.push(task);
+      msg.push(task.id, task.name, task.kind, task.args);
+    }
+    const sent = w.inflight.length - first;
+    if (sent === 0) return;
+    try {
+      w.handle.send(msg);
+    } catch (err) {
+      this.#sendOneByOne(w, w.inflight.splice(first), err);
+      if (w.inflight.length === 0) return;
+    }
+    w.dispatched += w.inflight.length - first;
+    if (w.dispatched >= this.#opts.maxTasksPerWorker) w.retiring = true;
+    if (wasEmpty) this.#startHead(w);
+  }
+
+  /**
+   * A batch failed to serialize: find the tasks whose values cannot be sent
+   * and fail only those. Rare, so it may be slow.
+   */
+  #sendOneByOne(w: WorkerRecord, tasks: Task[], batchError: unknown): void {
+    for (const task of tasks) {
+      try {
+        w.handle.send([ToWorker.Run, task.id, task.name, task.kind, task.args]);
+        w.inflight.push(task);
+      } catch (err) {
+        this.#fail(task, cloneError(task, err ?? batchError), 'failed');
+      }
+    }
+  }
+
+  /** The first task in the list starts its clock. */
+  #startHead(w: WorkerRecord): void {
+    const task = w.inflight[0];
+    if (task === undefined) return;
+    futureInternals.setRunningOrNotifyCancel(task.future);
+    const now = performance.now();
+    task.startedAt = now;
+    this.#waitTime.add(now - task.submittedAt);
+    if (task.timeout !== Infinity) {
+      task.deadline = now + task.timeout;
+      this.#armDeadline(w, task.deadline);
+    }
+  }
+
+  /**
+   * One timer per worker. Re-arming it for every task would cost a timer per
+   * task; instead a timer due later than the new deadline is replaced, and
+   * one due earlier re-checks and re-arms itself when it fires.
+   */
+  #armDeadline(w: WorkerRecord, deadline: number): void {
+    if (w.deadlineTimer !== undefined && w.deadlineTimerDue <= deadline) return;
+    clearTimeout(w.deadlineTimer);
+    w.deadlineTimerDue = deadline;
+    w.deadlineTimer = setTimeout(() => this.#onDeadline(w), Math.max(0, deadline - performance.now()));
+    w.deadlineTimer.unref();
+  }
+
+  #onDeadline(w: WorkerRecord): void {
+    w.deadlineTimer = undefined;
+    w.deadlineTimerDue = Infinity;
+    const task = w.inflight[0];
+    if (task === undefined || task.future.done() || task.deadline === Infinity) return;
+    // Timers may fire a little early in performance.now() terms; allow 1 ms.
+    if (performance.now() + 1 < task.deadline) {
+      this.#armDeadline(w, task.deadline);
+      return;
+    }
+    this.#counts.timedOut++;
+    futureInternals.setException(
+      task.future,
+      new TimeoutError(`Task \`${task.name}\` did not finish within ${task.timeout} ms; its worker was stopped`, task.timeout),
+    );
+    this.#stopRunning(w, task, 'timeout');
+  }
+
+  /** Aborts the running task's signal in the worker, then kills the worker unless the task ends within cancelGrace. */
+  #stopRunning(w: WorkerRecord, task: Task, reason: 'cancel' | 'timeout'): void {
+    this.#release(task);
+    if (w.state === 'killed') return;
+    const grace = this.#opts.cancelGrace;
+    if (grace > 0 && w.state === 'ready') {
+      w.stopping = task;
+      this.#trySend(w, [ToWorker.Abort, task.id, reason]);
+      clearTimeout(w.timer);
+      w.timer = setTimeout(() => {
+        w.timer = undefined;
+        if (w.stopping === task) this.#kill(w);
+      }, grace);
+    } else {
+      this.#kill(w);
+    }
+  }
+
+  // ── results ───────────────────────────────────────────────────────────
+
+  #onMessage(w: WorkerRecord, msg: unknown[]): void {
+    switch (msg[0]) {
+      case FromWorker.Results:
+        this.#onResults(w, msg);
+        break;
+      case FromWorker.Ready:
+        this.#onReady(w);
+        break;
+      case FromWorker.StartError:
+        this.#onStartFailure(w, decodeError(msg[1]));
+        break;
+      case FromWorker.Fatal:
+        w.fatal = decodeError(msg[1]);
+        break;
+    }
+  }
+
+  #onResults(w: WorkerRecord, msg: unknown[]): void {
+    const inflight = w.inflight;
+    let headChanged = false;
+    for (let i = 1; i < msg.length; i += RESULT_STRIDE) {
+      const head = inflight[0];
+      // Not the head: a task dropped after cancel, or given up on. Ignore it.
+      if (head === undefined || head.id !== msg[i]) continue;
+      inflight.shift();
+      headChanged = true;
+      if (w.stopping === head) {
+        // It ended within cancelGrace: the worker stays.
+        w.stopping = undefined;
+        clearTimeout(w.timer);
+        w.timer = undefined;
+      }
+      const runTime = msg[i + 3] as number;
+      head.runTime = runTime;
+      this.#meanRunTime = this.#meanRunTime !== this.#meanRunTime ? runTime : this.#meanRunTime + (runTime - this.#meanRunTime) * 0.1;
+      if (head.where === 'gone') continue; // settled already (timeout, cancel)
+      this.#runTime.add(runTime);
+      this.#release(head);
+      const status = msg[i + 1] as Status;
+      const value = msg[i + 2];
+      if (status === Status.Ok) {
+        this.#counts.completed++;
+        futureInternals.setResult(head.future, value);
+      } else {
+        this.#counts.failed++;
+        futureInternals.setException(
+          head.future,
+          status === Status.ChunkError
+            ? new ChunkFailure((value as [number, unknown])[0], decodeError((value as [number, unknown])[1]))
+            : decodeError(value),
+        );
+      }
+    }
+    if (headChanged) {
+      if (inflight.length > 0) {
+        this.#startHead(w);
+      } else this.#onIdle(w);
+    }
+    this.#scheduleDispatch();
+    if (this.#queue.size === 0) this.#updateRef(w);
+  }
+
+  /** Takes a settled (or settling) task out of the engine's bookkeeping. */
+  #release(task: Task): void {
+    if (task.where === 'gone') return;
+    task.where = 'gone';
+    task.args = EMPTY;
+    if (task.onAbort !== undefined) {
+      task.signal!.removeEventListener('abort', task.onAbort);
+      task.onAbort = undefined;
+    }
+  }
+
+  #fail(task: Task, error: unknown, count: 'failed' | 'crashed'): void {
+    this.#counts[count]++;
+    this.#release(task);
+    futureInternals.setException(task.future, error);
+  }
+
+  #onIdle(w: WorkerRecord): void {
+    if (w.retiring || this.#closed) {
+      if (w.retiring || this.#queue.size === 0) this.#close(w);
+      this.#checkDrained();
+      return;
+    }
+    const opts = this.#opts;
+    if (opts.idleTimeout !== Infinity && this.#liveCount() > opts.minWorkers) {
+      clearTimeout(w.timer);
+      w.timer = setTimeout(() => {
+        w.timer = undefined;
+        if (w.state === 'ready' && w.inflight.length === 0 && this.#liveCount() > this.#opts.minWorkers) this.#close(w);
+      }, opts.idleTimeout);
+      w.timer.unref();
+    }
+  }
+
+  // ── workers ───────────────────────────────────────────────────────────
+
+  /** Workers that count towards `workers`: not retiring, not on their way out. */
+  #liveCount(): number {
+    let n = 0;
+    for (const w of this.#workers) if ((w.state === 'starting' || w.state === 'ready') && !w.retiring) n++;
+    return n;
+  }
+
+  /** Starts workers up to what the queue and minWorkers ask for, never past `workers`. */
+  #grow(): void {
+    const opts = this.#opts;
+    let live = 0;
+    let busy = 0;
+    for (const w of this.#workers) {
+      if ((w.state === 'starting' || w.state === 'ready') && !w.retiring) {
+        live++;
+        if (w.inflight.length > 0) busy++;
+      }
+    }
+    // A starting worker will take a queued task, so it is not counted as busy.
+    const floor = this.#closed || this.#startFailure !== undefined ? 0 : opts.minWorkers;
+    const want = Math.min(opts.workers, Math.max(floor, busy + this.#queue.size));
+    for (let i = live; i < want; i++) this.#startWorker();
+  }
+
+  #startWorker(): void {
+    const w = new WorkerRecord(this.#nextWorkerSeq++);
+    this.#workers.push(w);
+    w.handle = this.#spawn({
+      message: (msg) => this.#onMessage(w, msg),
+      exit: (code, signal, error) => this.#onExit(w, code, signal, error),
+    });
+    const opts = this.#opts;
+    this.#trySend(w, [ToWorker.Init, opts.moduleHref, opts.initializer, opts.initArgs]);
+    if (opts.startTimeout !== Infinity) {
+      w.timer = setTimeout(() => {
+        w.timer = undefined;
+        if (w.state !== 'starting') return;
+        this.#onStartFailure(
+          w,
+          new Error(`The worker did not import the module and run the initializer within ${opts.startTimeout} ms (startTimeout)`),
+        );
+      }, opts.startTimeout);
+      w.timer.unref();
+    }
+    w.refed = true;
+    this.#updateRef(w);
+  }
+
+  #onReady(w: WorkerRecord): void {
+    if (w.state !== 'starting') return;
+    w.state = 'ready';
+    clearTimeout(w.timer);
+    w.timer = undefined;
+    this.#startFailure = undefined;
+    if (this.#closed && this.#queue.size === 0) {
+      this.#close(w);
+      this.#checkDrained();
+      return;
+    }
+    this.#settleReadyWaiters();
+    this.#dispatch();
+    if (w.inflight.length === 0) this.#onIdle(w);
+    this.#updateRef(w);
+  }
+
+  #onStartFailure(w: WorkerRecord, cause: unknown): void {
+    if (w.state !== 'starting') return;
+    this.#kill(w);
+    this.#failStart(cause);
+  }
+
+  #failStart(cause: unknown): void {
+    const message = cause instanceof Error ? cause.message : String(cause);
+    const error = new WorkerStartError(`The task module ${this.#opts.moduleHref} failed to start in a new worker: ${message}`, { cause });
+    this.#startFailure = error;
+    // With no worker able to run them, the waiting tasks would wait forever.
+    if (!this.#workers.some((x) => x.state === 'ready')) {
+      for (const task of this.#queue.drain()) this.#fail(task, error, 'crashed');
+    }
+    this.#settleReadyWaiters();
+    this.#checkDrained();
+  }
+
+  #onExit(w: WorkerRecord, code: number | null, signal: string | null, error: Error | undefined): void {
+    const i = this.#workers.indexOf(w);
+    if (i === -1) return;
+    this.#workers.splice(i, 1);
+    clearTimeout(w.timer);
+    clearTimeout(w.deadlineTimer);
+    const wasStarting = w.state === 'starting';
+    w.state = 'killed';
+    if (wasStarting) {
+      // Exited before Ready or StartError: bad execArgv, process.exit or a
+      // native crash during import.
+      this.#failStart(w.fatal ?? error ?? new Error(`The worker exited during start (exit code ${String(code)}, signal ${String(signal)})`));
+    }
+    const inflight = w.inflight.splice(0);
+    const head = inflight[0];
+    if (head !== undefined && head.where !== 'gone') {
+      const detail = w.fatal instanceof Error ? `${w.fatal.name}: ${w.fatal.message}` : error?.message;
+      const crash = new WorkerCrashedError(code, signal, detail);
+      if (w.fatal !== undefined) Object.defineProperty(crash, 'cause', { value: w.fatal, writable: true, configurable: true });
+      this.#fail(head, crash, 'crashed');
+    }
+    // The others never started: they keep their place at the front of the queue.
+    const unstarted = inflight.slice(1).filter((t) => t.where === 'sent');
+    for (const t of unstarted) {
+      t.where = 'queued';
+      t.worker = undefined;
+    }
+    this.#queue.requeueFront(unstarted);
+    this.#grow();
+    this.#scheduleDispatch();
+    this.#updateRefs();
+    this.#checkDrained();
+  }
+
+  #kill(w: WorkerRecord): void {
+    if (w.state === 'killed') return;
+    w.state = 'killed';
+    clearTimeout(w.timer);
+    w.timer = undefined;
+    w.handle.terminate();
+  }
+
+  #close(w: WorkerRecord): void {
+    if (w.state === 'killed' || w.state === 'closing') return;
+    if (w.state === 'starting') return this.#kill(w);
+    w.state = 'closing';
+    clearTimeout(w.timer);
+    w.handle.close();
+    // A worker whose event loop is stuck would never exit by itself.
+    w.timer = setTimeout(() => this.#kill(w), CLOSE_KILL_MS);
+    w.timer.unref();
+    this.#updateRef(w);
+  }
+
+  #trySend(w: WorkerRecord, msg: unknown[]): void {
+    try {
+      w.handle.send(msg);
+    } catch {
+      // Only task values can fail to serialize; a dead channel shows up as an exit.
+    }
+  }
+
+  // ── the event loop ────────────────────────────────────────────────────
+
+  #updateRef(w: WorkerRecord): void {
+    const want =
+      w.inflight.length > 0 ||
+      w.state === 'closing' ||
+      (w.state === 'starting' && (this.#queue.size > 0 || this.#readyWaiters.length > 0 || this.#exitWaiters.length > 0));
+    if (want === w.refed) return;
+    w.refed = want;
+    if (want) w.handle.ref();
+    else w.handle.unref();
+  }
+
+  #updateRefs(): void {
+    for (const w of this.#workers) this.#updateRef(w);
+  }
+
+  // ── ready, stats, shutdown ────────────────────────────────────────────
+
+  ready(): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.#readyWaiters.push({ resolve, reject });
+      this.#settleReadyWaiters();
+      this.#updateRefs();
+    });
+  }
+
+  #settleReadyWaiters(): void {
+    if (this.#readyWaiters.length === 0) return;
+    let ready = 0;
+    for (const w of this.#workers) if (w.state === 'ready') ready++;
+    const failure = this.#startFailure;
+    if (failure === undefined && ready < this.#opts.minWorkers && !this.#closed) return;
+    const waiters = this.#readyWaiters;
+    this.#readyWaiters = [];
+    for (const waiter of waiters) {
+      if (failure !== undefined && ready < this.#opts.minWorkers) waiter.reject(failure);
+      else waiter.resolve();
+    }
+  }
+
+  stats(): PoolStats {
+    let busy = 0;
+    let idle = 0;
+    for (const w of this.#workers) {
+      if (w.state !== 'ready') continue;
+      if (w.inflight.length > 0) busy++;
+      else idle++;
+    }
+    return {
+      workers: this.#workers.length,
+      busy,
+      idle,
+      queued: this.#queue.size,
+      ...this.#counts,
+      runTime: this.#runTime.summary(),
+      waitTime: this.#waitTime.summary(),
+    };
+  }
+
+  shutdown(wait: boolean, cancelFutures: boolean): Promise<void> {
+    this.#closed = true;
+    if (cancelFutures) {
+      for (const task of this.#queue.drain()) {
+        this.#release(task); // out of the queue already: onCancel must not forget it twice
+        task.future.cancel();
+      }
+      for (const w of this.#workers) {
+        for (const task of w.inflight.slice(1)) task.future.cancel();
+      }
+    }
+    const done = new Promise<void>((resolve) => this.#exitWaiters.push(resolve));
+    this.#settleReadyWaiters();
+    this.#checkDrained();
+    this.#updateRefs();
+    return wait ? done : Promise.resolve();
+  }
+
+  /** After shutdown: once no task is left, close every worker; once every worker exited, resolve. */
+  #checkDrained(): void {
+    if (!this.#closed) return;
+    if (this.#queue.size > 0) return;
+    for (const w of this.#workers) if (w.inflight.length > 0) return;
+    for (const w of [...this.#workers]) this.#close(w);
+    if (this.#workers.length === 0 && this.#exitWaiters.length > 0) {
+      const waiters = this.#exitWaiters;
+      this.#exitWaiters = [];
+      for (const resolve of waiters) resolve();
+    }
+  }
+}
+
+const EMPTY: readonly unknown[] = Object.freeze([]);
+
+function cloneError(task: Task, err: unknown): Error {
+  const args = task.kind === TaskKind.Call ? task.args : [];
+  for (let i = 0; i < args.length; i++) {
+    try {
+      serialize(args[i]);
+    } catch (argErr) {
+      return new DataCloneError(
+        `Argument ${i} of task \`${task.name}\` cannot be sent to a worker: ${argErr instanceof Error ? argErr.message : String(argErr)}`,
+        { cause: argErr },
+      );
+    }
+  }
+  return new DataCloneError(
+    `The arguments of task \`${task.name}\` cannot be sent to a worker: ${err instanceof Error ? err.message : String(err)}`,
+    { cause: err },
+  );
+}

@@ -1,0 +1,42 @@
+// `warmpool/task`: what a task module may import to cooperate with the pool.
+//
+// The context lives in one AsyncLocalStorage kept on a global symbol, so the
+// worker's copy of warmpool and the task module's copy (which may be another
+// installation) share it. The worker only enters the context when this module
+// has been loaded: a task module that never asks for its signal pays nothing
+// for AsyncLocalStorage, whose promise hooks cost every await on Node 20.
+
+import { AsyncLocalStorage } from 'node:async_hooks';
+
+/** Per running task; the controller is made on the first taskSignal() call. */
+export interface TaskContext {
+  controller: AbortController | undefined;
+}
+
+const KEY = Symbol.for('warmpool.taskContext');
+
+/** @internal The storage shared with the worker loop. */
+export function taskStorage(): AsyncLocalStorage<TaskContext> {
+  const g = globalThis as { [KEY]?: AsyncLocalStorage<TaskContext> };
+  return (g[KEY] ??= new AsyncLocalStorage<TaskContext>());
+}
+
+/** @internal The storage if a task module has loaded this module, else undefined. */
+export function existingTaskStorage(): AsyncLocalStorage<TaskContext> | undefined {
+  return (globalThis as { [KEY]?: AsyncLocalStorage<TaskContext> })[KEY];
+}
+
+// Loading this module is what switches the context on.
+taskStorage();
+
+/**
+ * The running task's AbortSignal: aborted when the task is cancelled or times
+ * out, with a `CancelledError` or `TimeoutError` as its reason. An async task
+ * that checks it can stop cleanly within `cancelGrace` and keep its worker
+ * warm. Throws when called outside a task.
+ */
+export function taskSignal(): AbortSignal {
+  const ctx = taskStorage().getStore();
+  if (ctx === undefined) throw new Error('taskSignal() was called outside a warmpool task');
+  return (ctx.controller ??= new AbortController()).signal;
+}

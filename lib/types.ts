@@ -1,0 +1,25 @@
+// Types that tie a pool to its task module: `new ProcessPool<typeof tasks>(url)`
+// checks task names, argument tuples and result types at compile time.
+
+type AnyFunction = (...args: any[]) => any;
+
+/** Any module namespace or object of functions. Without a type argument a pool accepts any name. */
+export type TaskModule = object;
+
+/** The names of the module's function exports. */
+export type TaskName<M> = { [K in keyof M]-?: M[K] extends AnyFunction ? K : never }[keyof M] & string;
+
+/** The parameter tuple of task `K`. */
+export type TaskArgs<M, K extends TaskName<M>> = M[K] extends (...args: infer A) => any ? A : never;
+
+/** What awaiting task `K` gives: its return value, unwrapped if it is a promise. */
+export type TaskResult<M, K extends TaskName<M>> = M[K] extends (...args: any[]) => infer R ? Awaited<R> : never;
+
+/** The item type `map` passes as the task's first (and only) argument. */
+export type TaskItem<M, K extends TaskName<M>> = TaskArgs<M, K> extends [] ? undefined : TaskArgs<M, K>[0];
+
+/** The default module type: any name, any arguments, unknown results. */
+export type AnyTasks = Record<string, AnyFunction>;
+
+/** `args` may be left out only when the task takes no required argument. */
+export type ArgsAndOptions<A extends readonly unknown[], O> = [] extends A ? [args?: A, options?: O] : [args: A, options?: O];

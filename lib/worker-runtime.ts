@@ -1,0 +1,195 @@
+// The worker side, shared by every runtime's entry file: imports the task
+// module, runs the initializer, then runs tasks one at a time in the order
+// they arrive, and sends results back in batches.
+//
+// Batching: results of tasks that finish back to back are sent in one
+// message, flushed when the local queue is empty, before awaiting an async
+// task, and at least every FLUSH_MS; the parent starts the next task's
+// timeout clock when it sees the previous result, so a late flush could only
+// make a timeout later, never earlier.
+
+import type { AsyncLocalStorage } from 'node:async_hooks';
+import { performance } from 'node:perf_hooks';
+import { serialize } from 'node:v8';
+import { CancelledError, DataCloneError, TaskNotFoundError, TimeoutError } from './errors.js';
+import { FromWorker, RESULT_STRIDE, RUN_STRIDE, Status, TaskKind, ToWorker } from './messages.js';
+import { existingTaskStorage, type TaskContext } from './task.js';
+import { encodeError } from './wire-error.js';
+
+const FLUSH_MS = 1;
+
+type Fn = (...args: unknown[]) => unknown;
+
+function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return value !== null && (typeof value === 'object' || typeof value === 'function') && typeof (value as { then?: unknown }).then === 'function';
+}
+
+export function functionExports(mod: object): string[] {
+  return Object.keys(mod).filter((k) => typeof (mod as Record<string, unknown>)[k] === 'function');
+}
+
+export class WorkerLoop {
+  readonly #post: (message: unknown[]) => void;
+  #mod: Record<string, unknown> = {};
+  /** Tasks received and not yet run, flat: id, name, kind, args, id, ... */
+  #queue: unknown[] = [];
+  #head = 0;
+  #running = false;
+  #results: unknown[] = [FromWorker.Results];
+  #lastFlush = 0;
+  #dropped: Set<number> | undefined;
+  #currentId = 0;
+  #currentContext: TaskContext | undefined;
+
+  constructor(post: (message: unknown[]) => void) {
+    this.#post = post;
+  }
+
+  onMessage(msg: unknown[]): void {
+    switch (msg[0]) {
+      case ToWorker.Run:
+        if (this.#head === this.#queue.length) {
+          this.#queue = msg;
+          this.#head = 1;
+        } else {
+          for (let i = 1; i < msg.length; i++) this.#queue.push(msg[i]);
+        }
+        if (!this.#running) void this.#drain();
+        break;
+      case ToWorker.Drop:
+        (this.#dropped ??= new Set()).add(msg[1] as number);
+        break;
+      case ToWorker.Abort:
+        if (msg[1] === this.#currentId && this.#currentContext !== undefined) {
+          const reason = msg[2] === 'timeout' ? new TimeoutError('The task timed out', 0) : new CancelledError();
+          (this.#currentContext.controller ??= new AbortController()).abort(reason);
+        }
+        break;
+      case ToWorker.Init:
+        void this.#init(msg[1] as string, msg[2] as string | null, msg[3] as unknown[]);
+        break;
+    }
+  }
+
+  async #init(href: string, initializer: string | null, initArgs: unknown[]): Promise<void> {
+    try {
+      this.#mod = (await import(href)) as Record<string, unknown>;
+      if (initializer !== null) {
+        const init = this.#mod[initializer];
+        if (typeof init !== 'function') throw new TaskNotFoundError(initializer, functionExports(this.#mod));
+        await (init as Fn)(...initArgs);
+      }
+    } catch (err) {
+      this.#post([FromWorker.StartError, encodeError(err)]);
+      return;
+    }
+    this.#post([FromWorker.Ready, functionExports(this.#mod)]);
+  }
+
+  async #drain(): Promise<void> {
+    this.#running = true;
+    const mod = this.#mod;
+    while (this.#head < this.#queue.length) {
+      const q = this.#queue;
+      const h = this.#head;
+      const id = q[h] as number;
+      const name = q[h + 1] as string;
+      const kind = q[h + 2] as TaskKind;
+      const args = q[h + 3] as unknown[];
+      q[h + 3] = undefined;
+      this.#head = h + RUN_STRIDE;
+      if (this.#dropped !== undefined && this.#dropped.delete(id)) continue;
+      const start = performance.now();
+      let status = Status.Ok;
+      let value: unknown;
+      const fn = mod[name];
+      if (typeof fn !== 'function') {
+        status = Status.Error;
+        value = encodeError(new TaskNotFoundError(name, functionExports(mod)));
+      } else {
+        const storage = existingTaskStorage();
+        const ctx: TaskContext | undefined = storage === undefined ? undefined : { controller: undefined };
+        this.#currentId = id;
+        this.#currentContext = ctx;
+        try {
+          if (kind === TaskKind.Call) {
+            value = ctx === undefined ? (fn as Fn)(...args) : storage!.run(ctx, fn as Fn, ...args);
+            if (isThenable(value)) {
+              this.#flush();
+              value = await value;
+            }
+          } else {
+            const out = await this.#runChunk(fn as Fn, args, kind === TaskKind.StarChunk, storage, ctx);
+            if (out.failed) {
+              status = Status.ChunkError;
+              value = [out.index, encodeError(out.error)];
+            } else value = out.results;
+          }
+        } catch (err) {
+          status = Status.Error;
+          value = encodeError(err);
+        }
+        this.#currentContext = undefined;
+      }
+      const results = this.#results;
+      results.push(id, status, value, performance.now() - start);
+      if (this.#head >= this.#queue.length || performance.now() - this.#lastFlush >= FLUSH_MS) this.#flush();
+    }
+    this.#queue = [];
+    this.#head = 0;
+    this.#running = false;
+  }
+
+  async #runChunk(
+    fn: Fn,
+    items: unknown[],
+    spread: boolean,
+    storage: AsyncLocalStorage<TaskContext> | undefined,
+    ctx: TaskContext | undefined,
+  ): Promise<{ failed: false; results: unknown[] } | { failed: true; index: number; error: unknown }> {
+    const results = new Array<unknown>(items.length);
+    for (let i = 0; i < items.length; i++) {
+      try {
+        const item = items[i];
+        let value: unknown;
+        if (storage === undefined) value = spread ? fn(...(item as unknown[])) : fn(item);
+        else value = spread ? storage.run(ctx!, fn, ...(item as unknown[])) : storage.run(ctx!, fn, item);
+        if (isThenable(value)) {
+          this.#flush();
+          value = await value;
+        }
+        results[i] = value;
+      } catch (error) {
+        return { failed: true, index: i, error };
+      }
+    }
+    return { failed: false, results };
+  }
+
+  #flush(): void {
+    const results = this.#results;
+    if (results.length === 1) return;
+    this.#results = [FromWorker.Results];
+    this.#lastFlush = performance.now();
+    try {
+      this.#post(results);
+    } catch {
+      this.#post(replaceUnclonable(results));
+    }
+  }
+}
+
+/** A batch failed to serialize: replace each result that cannot be sent by an error saying so. Rare, so it may be slow. */
+function replaceUnclonable(results: unknown[]): unknown[] {
+  for (let i = 1; i < results.length; i += RESULT_STRIDE) {
+    try {
+      serialize(results[i + 2]);
+    } catch (err) {
+      results[i + 1] = Status.Error;
+      results[i + 2] = encodeError(
+        new DataCloneError(`The result of the task cannot be sent back from the worker: ${err instanceof Error ? err.message : String(err)}`),
+      );
+    }
+  }
+  return results;
+}
