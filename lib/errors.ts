@@ -4,12 +4,13 @@
 
 /** Base of every error raised by warmpool itself (never of a task's own error). */
 export class WarmpoolError extends Error {
-  readonly code: string = 'ERR_WARMPOOL';
+  // Declared, not initialised: a class field would put an own `code` on every
+  // instance and hide the subclass's `code` on its prototype.
+  declare readonly code: string;
   constructor(message: string, options?: { cause?: unknown }) {
     super(message, options);
   }
 }
-Object.defineProperty(WarmpoolError.prototype, 'name', { value: 'WarmpoolError', writable: true, configurable: true });
 
 function defineCode(cls: { prototype: object }, name: string, code: string): void {
   // On the prototype, not per instance: keeps instances small and `name`/`code`
@@ -17,6 +18,7 @@ function defineCode(cls: { prototype: object }, name: string, code: string): voi
   Object.defineProperty(cls.prototype, 'name', { value: name, writable: true, configurable: true });
   Object.defineProperty(cls.prototype, 'code', { value: code, writable: true, configurable: true });
 }
+defineCode(WarmpoolError, 'WarmpoolError', 'ERR_WARMPOOL');
 
 /** The future was cancelled, by `cancel()`, an aborted `signal`, or `shutdown({ cancelFutures: true })`. */
 export class CancelledError extends WarmpoolError {

@@ -6,20 +6,34 @@
 import type { Future } from './future.js';
 import { collect, iterate } from './map.js';
 import { TaskKind } from './messages.js';
-import { checkObject, expected, resolveMap, resolveSubmit, type MapOptions, type ShutdownOptions, type SubmitOptions } from './options.js';
+import {
+  checkObject,
+  expected,
+  resolveMap,
+  resolveSubmit,
+  type MapOptions,
+  type ResolvedSubmitOptions,
+  type ShutdownOptions,
+  type SubmitOptions,
+} from './options.js';
 import type { Engine } from './scheduler.js';
 import type { PoolStats } from './stats.js';
 import type { AnyTasks, ArgsAndOptions, TaskArgs, TaskItem, TaskName, TaskResult } from './types.js';
 
 type Items<T> = Iterable<T> | AsyncIterable<T>;
 
+const NO_ARGS: readonly unknown[] = Object.freeze([]);
+
 export abstract class Executor<M extends object = AnyTasks> {
   readonly #engine: Engine;
   readonly #timeout: number;
+  /** The filled-in options of a `submit` without options, made once. */
+  readonly #defaults: ResolvedSubmitOptions;
 
   protected constructor(engine: Engine, timeout: number) {
     this.#engine = engine;
     this.#timeout = timeout;
+    this.#defaults = Object.freeze(resolveSubmit(undefined, timeout));
   }
 
   /**
@@ -27,11 +41,13 @@ export abstract class Executor<M extends object = AnyTasks> {
    * the pool is shut down (`PoolClosedError`) or its queue is full
    * (`QueueFullError`); every other failure rejects the future.
    */
-  submit<K extends TaskName<M>>(name: K, ...[args, options]: ArgsAndOptions<TaskArgs<M, K>, SubmitOptions>): Future<TaskResult<M, K>> {
+  submit<K extends TaskName<M>>(name: K, ...argsAndOptions: ArgsAndOptions<TaskArgs<M, K>, SubmitOptions>): Future<TaskResult<M, K>>;
+  // The implementation takes plain parameters: a rest parameter would cost an array per call.
+  submit(name: string, args?: readonly unknown[], options?: SubmitOptions): Future<any> {
     if (typeof name !== 'string') throw expected('name', 'the name of an exported task (a string)', name);
     if (args !== undefined && !Array.isArray(args)) throw expected('args', 'an array of arguments', args);
-    const o = resolveSubmit(options, this.#timeout);
-    return this.#engine.submit(name, args ?? [], TaskKind.Call, o) as Future<TaskResult<M, K>>;
+    const o = options === undefined ? this.#defaults : resolveSubmit(options, this.#timeout);
+    return this.#engine.submit(name, args ?? NO_ARGS, TaskKind.Call, o);
   }
 
   /** `name(item)` for every item; the results in input order. The first failure rejects and cancels what has not started. */

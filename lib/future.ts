@@ -13,7 +13,7 @@
 // no unhandled rejection (as in Python, an unretrieved exception is silent).
 
 import { CancelledError, TimeoutError } from './errors.js';
-import { checkMs, expected } from './options.js';
+import { checkMs, checkObject, expected } from './options.js';
 
 export type FutureState = 'pending' | 'running' | 'fulfilled' | 'rejected' | 'cancelled';
 
@@ -100,13 +100,16 @@ export class Future<R = unknown> implements PromiseLike<R> {
    * cancel the task (as Python's `result(timeout)`).
    */
   result(timeoutMs?: number): Promise<R> {
-    const promise = this.#getPromise();
-    if (timeoutMs === undefined || this.done()) return promise;
-    if (!(timeoutMs >= 0)) {
-      return Promise.reject(expected('timeoutMs', 'a number of ms >= 0', timeoutMs));
+    let ms: number | undefined;
+    try {
+      ms = timeoutMs === undefined ? undefined : checkMs('timeoutMs', timeoutMs);
+    } catch (err) {
+      return Promise.reject(err);
     }
+    const promise = this.#getPromise();
+    if (ms === undefined || ms === Infinity || this.done()) return promise;
     return new Promise<R>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new TimeoutError(`The future did not settle within ${timeoutMs} ms`, timeoutMs)), timeoutMs);
+      const timer = setTimeout(() => reject(new TimeoutError(`The future did not settle within ${ms} ms`, ms)), ms);
       promise.then(
         (value) => {
           clearTimeout(timer);
@@ -258,12 +261,18 @@ const FIRST_COMPLETED = 'FIRST_COMPLETED';
 const FIRST_EXCEPTION = 'FIRST_EXCEPTION';
 export type ReturnWhen = typeof ALL_COMPLETED | typeof FIRST_COMPLETED | typeof FIRST_EXCEPTION;
 
-function checkTimeout(timeout: unknown): number | undefined {
-  if (timeout === undefined || timeout === Infinity) return undefined;
-  return checkMs('timeout', timeout);
+/** The `timeout` of asCompleted/wait options in ms, or undefined for none. */
+function optionTimeout(options: unknown): number | undefined {
+  const timeout = checkObject('options', options).timeout;
+  if (timeout === undefined) return undefined;
+  const ms = checkMs('timeout', timeout);
+  return ms === Infinity ? undefined : ms;
 }
 
 function unique<T>(futures: Iterable<Future<T>>): Future<T>[] {
+  if (futures === null || typeof (futures as Partial<Iterable<Future<T>>>)?.[Symbol.iterator] !== 'function') {
+    throw expected('futures', 'an iterable of Future objects', futures);
+  }
   const list = [...new Set(futures)];
   for (const f of list) {
     if (!(f instanceof Future)) throw expected('futures', 'an iterable of Future objects', f);
@@ -278,7 +287,7 @@ function unique<T>(futures: Iterable<Future<T>>): Future<T>[] {
  * nothing.
  */
 export function asCompleted<T>(futures: Iterable<Future<T>>, options: { timeout?: number } = {}): AsyncIterableIterator<Future<T>> {
-  const timeout = checkTimeout(options.timeout);
+  const timeout = optionTimeout(options);
   const list = unique(futures);
   const ready: Future<T>[] = list.filter((f) => f.done());
   let remaining = list.length;
@@ -354,14 +363,18 @@ export function wait<T>(
   futures: Iterable<Future<T>>,
   options: { timeout?: number; returnWhen?: ReturnWhen } = {},
 ): Promise<{ done: Set<Future<T>>; notDone: Set<Future<T>> }> {
-  const timeout = checkTimeout(options.timeout);
-  const returnWhen = options.returnWhen ?? ALL_COMPLETED;
-  if (returnWhen !== ALL_COMPLETED && returnWhen !== FIRST_COMPLETED && returnWhen !== FIRST_EXCEPTION) {
-    throw new TypeError(
-      `Expected \`returnWhen\` to be 'ALL_COMPLETED', 'FIRST_COMPLETED' or 'FIRST_EXCEPTION', got \`${String(returnWhen)}\``,
-    );
+  let timeout: number | undefined;
+  let list: Future<T>[];
+  const returnWhen = (options as { returnWhen?: unknown } | null)?.returnWhen ?? ALL_COMPLETED;
+  try {
+    timeout = optionTimeout(options);
+    if (returnWhen !== ALL_COMPLETED && returnWhen !== FIRST_COMPLETED && returnWhen !== FIRST_EXCEPTION) {
+      throw expected('returnWhen', "'ALL_COMPLETED', 'FIRST_COMPLETED' or 'FIRST_EXCEPTION'", returnWhen);
+    }
+    list = unique(futures);
+  } catch (err) {
+    return Promise.reject(err);
   }
-  const list = unique(futures);
   const split = () => {
     const done = new Set<Future<T>>();
     const notDone = new Set<Future<T>>();
@@ -371,7 +384,7 @@ export function wait<T>(
   let pending = 0;
   for (const f of list) {
     if (!f.done()) pending++;
-    else if (returnWhen === FIRST_COMPLETED || (returnWhen === FIRST_EXCEPTION && f.state !== 'fulfilled')) {
+    else if (returnWhen === FIRST_COMPLETED || (returnWhen === FIRST_EXCEPTION && f.state === 'rejected')) {
       return Promise.resolve(split());
     }
   }
@@ -387,7 +400,7 @@ export function wait<T>(
     };
     const onDone = (f: Future<T>) => {
       pending--;
-      if (pending === 0 || returnWhen === FIRST_COMPLETED || (returnWhen === FIRST_EXCEPTION && f.state !== 'fulfilled')) end();
+      if (pending === 0 || returnWhen === FIRST_COMPLETED || (returnWhen === FIRST_EXCEPTION && f.state === 'rejected')) end();
     };
     for (const f of list) if (!f.done()) f.addDoneCallback(onDone);
     if (timeout !== undefined) timer = setTimeout(end, timeout);

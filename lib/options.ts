@@ -124,10 +124,19 @@ export function checkInteger(name: string, value: unknown, min: number, allowInf
   throw expected(name, `an integer >= ${min}${allowInfinity ? ' or Infinity' : ''}`, value);
 }
 
-/** A number of ms >= 0, or Infinity when allowed. */
+/** Node's timers cannot wait longer; a longer delay fires after 1 ms. */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/**
+ * A number of ms >= 0, or Infinity when allowed. A limit longer than a timer
+ * can wait (about 24.8 days) is taken as no limit at all, rather than the 1 ms
+ * Node's setTimeout would turn it into.
+ */
 export function checkMs(name: string, value: unknown, allowInfinity = true): number {
-  if (typeof value === 'number' && value >= 0 && (allowInfinity || value !== Infinity)) return value;
-  throw expected(name, `a number of ms >= 0${allowInfinity ? ' or Infinity' : ''}`, value);
+  if (typeof value === 'number' && value >= 0 && (allowInfinity || value <= MAX_TIMER_MS)) {
+    return value > MAX_TIMER_MS ? Infinity : value;
+  }
+  throw expected(name, `a number of ms >= 0${allowInfinity ? ' or Infinity' : ` and <= ${MAX_TIMER_MS}`}`, value);
 }
 
 export function checkSignal(name: string, value: unknown): AbortSignal | undefined {

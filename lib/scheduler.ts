@@ -63,6 +63,7 @@ import { futureInternals, type Future, type FutureOwner } from './future.js';
 import { FromWorker, RESULT_STRIDE, Status, TaskKind, ToWorker } from './messages.js';
 import { TaskQueue } from './queue.js';
 import type { SpawnWorker } from './runtime/handle.js';
+import { MAX_TIMER_MS } from './options.js';
 import { Distribution, type PoolStats } from './stats.js';
 import { Task } from './task-record.js';
 import { decodeError } from './wire-error.js';
@@ -323,7 +324,8 @@ export class Scheduler implements Engine, FutureOwner {
     if (w.deadlineTimer !== undefined && w.deadlineTimerDue <= deadline) return;
     clearTimeout(w.deadlineTimer);
     w.deadlineTimerDue = deadline;
-    w.deadlineTimer = setTimeout(() => this.#onDeadline(w), Math.max(0, deadline - performance.now()));
+    // A deadline past what a timer can wait is re-checked when the capped timer fires.
+    w.deadlineTimer = setTimeout(() => this.#onDeadline(w), Math.min(MAX_TIMER_MS, Math.max(0, deadline - performance.now())));
     w.deadlineTimer.unref();
   }
 
