@@ -39,7 +39,7 @@ function sorted(xs: number[]): number[] {
 
 function pct(xs: number[], p: number): number {
   const s = sorted(xs);
-  return s[Math.min(s.length - 1, Math.floor(p * s.length))]!;
+  return s[Math.min(s.length - 1, Math.floor(p * s.length))];
 }
 
 const median = (xs: number[]) => pct(xs, 0.5);
@@ -162,7 +162,7 @@ async function main(): Promise<void> {
   for (let round = 0; round < ROUNDS; round++) {
     // Rotate the order each round so no scenario always runs first (or last) on a noisy machine.
     for (let i = 0; i < scenarios.length; i++) {
-      const [label, run] = scenarios[(i + round) % scenarios.length]!;
+      const [label, run] = scenarios[(i + round) % scenarios.length];
       progress(`round ${round + 1}/${ROUNDS}: ${label}`);
       await run();
     }
@@ -172,7 +172,7 @@ async function main(): Promise<void> {
   await Promise.all([light.shutdown(), heavy.shutdown()]);
 
   const stat = (key: string) => {
-    const xs = samples[key]!;
+    const xs = samples[key];
     return { median: median(xs), min: Math.min(...xs), max: Math.max(...xs), rounds: xs };
   };
   const m = (key: string) => stat(key).median;
@@ -233,7 +233,7 @@ async function main(): Promise<void> {
 
 /** Median over rounds of the per-round ratio a/b: both sides measured in the same round. */
 function ratioOfRounds(samples: Samples, a: string, b: string): number {
-  const xs = samples[a]!.map((v, i) => v / samples[b]![i]!);
+  const xs = samples[a].map((v, i) => v / samples[b][i]);
   return median(xs);
 }
 

@@ -24,8 +24,8 @@ test('the README quick start compiles and prints what its comments say', { timeo
   mkdirSync(dir, { recursive: true });
   const expected: string[] = [];
   for (const [, file, body] of blocks) {
-    writeFileSync(`${dir}${file}`, body!);
-    for (const m of body!.matchAll(/console\.log\(.*\);\s*\/\/ (.+)$/gm)) expected.push(m[1]!.trim());
+    writeFileSync(`${dir}${file}`, body);
+    for (const m of body.matchAll(/console\.log\(.*\);\s*\/\/ (.+)$/gm)) expected.push(m[1].trim());
   }
   writeFileSync(
     `${dir}tsconfig.json`,
