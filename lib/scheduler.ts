@@ -588,6 +588,7 @@ export class Scheduler implements Engine, FutureOwner {
     clearTimeout(w.timer);
     w.timer = undefined;
     w.handle.terminate();
+    this.#updateRef(w);
   }
 
   #close(w: WorkerRecord): void {
@@ -613,10 +614,14 @@ export class Scheduler implements Engine, FutureOwner {
   // ── the event loop ────────────────────────────────────────────────────
 
   #updateRef(w: WorkerRecord): void {
+    // While a shutdown is awaited every worker, even one already killed, holds
+    // the loop until it has exited: otherwise the loop could empty first and
+    // the awaited shutdown never settle.
     const want =
       w.inflight.length > 0 ||
       w.state === 'closing' ||
-      (w.state === 'starting' && (this.#queue.size > 0 || this.#readyWaiters.length > 0 || this.#exitWaiters.length > 0));
+      this.#exitWaiters.length > 0 ||
+      (w.state === 'starting' && (this.#queue.size > 0 || this.#readyWaiters.length > 0));
     if (want === w.refed) return;
     w.refed = want;
     if (want) w.handle.ref();

@@ -27,7 +27,19 @@ const loop = new WorkerLoop((msg) => {
 });
 
 process.on('message', (msg: unknown[]) => loop.onMessage(msg));
-process.on('disconnect', () => process.exit(0));
+// The parent closed the channel (idle timeout, retirement, shutdown) or died.
+// Exit once what the tasks wrote to stdout and stderr has been flushed:
+// process.exit() would drop writes still queued for a pipe. A pipe nobody
+// reads cannot hold the worker forever: the parent kills a closing worker
+// after a while, and the watchdog kills an orphan.
+process.on('disconnect', () => {
+  let pending = 2;
+  const flushed = () => {
+    if (--pending === 0) process.exit(0);
+  };
+  process.stdout.write('', flushed);
+  process.stderr.write('', flushed);
+});
 
 // An uncaught error kills the worker (as Node would); the parent hears why
 // first, to put it in the WorkerCrashedError of the task that was running.
