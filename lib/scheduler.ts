@@ -156,7 +156,9 @@ export class Scheduler implements Engine, FutureOwner {
 
   submit(name: string, args: readonly unknown[], kind: TaskKind, options: TaskOptions): Future<unknown> {
     if (this.#closed) throw new PoolClosedError();
-    if (this.#queue.size >= this.#opts.maxQueued) throw new QueueFullError(this.#opts.maxQueued);
+    if (this.#opts.maxQueued !== Infinity && this.#queue.size >= this.#opts.maxQueued + this.#idleWorkers()) {
+      throw new QueueFullError(this.#opts.maxQueued);
+    }
     const task = new Task(
       this.#nextTaskId++,
       name,
@@ -186,6 +188,17 @@ export class Scheduler implements Engine, FutureOwner {
       queueMicrotask(this.#dispatchBound);
     }
     return future;
+  }
+
+  /**
+   * Started workers with nothing in flight. Dispatch runs a microtask after
+   * submit, so the queue briefly holds tasks these workers are about to take:
+   * those never wait, and do not count against maxQueued.
+   */
+  #idleWorkers(): number {
+    let n = 0;
+    for (const w of this.#workers) if (w.state === 'ready' && !w.retiring && w.stopping === undefined && w.inflight.length === 0) n++;
+    return n;
   }
 
   runTimeOf(future: Future<unknown>): number {
@@ -244,13 +257,20 @@ export class Scheduler implements Engine, FutureOwner {
       // Idle workers first, each its fair share of the queue; then top up the
       // lists of busy workers that are at most half full, so a busy worker
       // always has its next tasks at hand but work still spreads out.
-      for (let pass = 0; pass < 2 && queue.size > 0; pass++) {
+      // Topping up is for a deep queue only: with no more tasks waiting than
+      // there are workers, each task waits in the parent, where priorities and
+      // cancellation act on it, and costs no more than a round trip. Nor is a
+      // worker topped up whose running task has already run longer than
+      // PIPELINE_MS: tasks sent behind a long task would wait in it.
+      const now = performance.now();
+      const passes = queue.size > takers ? 2 : 1;
+      for (let pass = 0; pass < passes && queue.size > 0; pass++) {
         const share = Math.ceil(queue.size / Math.max(1, takers));
         for (const w of workers) {
           if (queue.size === 0) break;
           if (w.state !== 'ready' || w.retiring || w.stopping !== undefined) continue;
           const n = w.inflight.length;
-          if (pass === 0 ? n !== 0 : n === 0 || n > depth >> 1) continue;
+          if (pass === 0 ? n !== 0 : n === 0 || n > depth >> 1 || now - w.inflight[0]!.startedAt > PIPELINE_MS) continue;
           const room = Math.min(depth - n, share, this.#opts.maxTasksPerWorker - w.dispatched);
           if (room > 0) this.#send(w, room);
         }

@@ -24,6 +24,8 @@ function isThenable(value: unknown): value is PromiseLike<unknown> {
   return value !== null && (typeof value === 'object' || typeof value === 'function') && typeof (value as { then?: unknown }).then === 'function';
 }
 
+const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
+
 export function functionExports(mod: object): string[] {
   return Object.keys(mod).filter((k) => typeof (mod as Record<string, unknown>)[k] === 'function');
 }
@@ -131,10 +133,21 @@ export class WorkerLoop {
         }
         this.#currentContext = undefined;
       }
-      const results = this.#results;
-      results.push(id, status, value, performance.now() - start);
-      if (this.#head >= this.#queue.length || performance.now() - this.#lastFlush >= FLUSH_MS) this.#flush();
+      const end = performance.now();
+      this.#results.push(id, status, value, end - start);
+      if (this.#head >= this.#queue.length) this.#flush();
+      else if (end - this.#lastFlush >= FLUSH_MS) {
+        this.#flush();
+        // Let Drop and Abort messages that arrived meanwhile be read before
+        // the next task starts. One setImmediate is not enough: its callback
+        // runs in the check phase right after the current poll phase, before
+        // the channel is polled again; the second one comes after a poll.
+        await nextTurn();
+        await nextTurn();
+      }
     }
+    // The last task may have been dropped, leaving earlier results unsent.
+    this.#flush();
     this.#queue = [];
     this.#head = 0;
     this.#running = false;
