@@ -270,7 +270,7 @@ export class Scheduler implements Engine, FutureOwner {
           if (queue.size === 0) break;
           if (w.state !== 'ready' || w.retiring || w.stopping !== undefined) continue;
           const n = w.inflight.length;
-          if (pass === 0 ? n !== 0 : n === 0 || n > depth >> 1 || now - w.inflight[0]!.startedAt > PIPELINE_MS) continue;
+          if (pass === 0 ? n !== 0 : n === 0 || n > depth >> 1 || now - w.inflight[0].startedAt > PIPELINE_MS) continue;
           const room = Math.min(depth - n, share, this.#opts.maxTasksPerWorker - w.dispatched);
           if (room > 0) this.#send(w, room);
         }

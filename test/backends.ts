@@ -11,8 +11,11 @@ export const tasksUrl = new URL('./fixtures/tasks.js', import.meta.url);
 export interface Backend {
   name: string;
   make(options?: PoolOptions<TaskName<Tasks>>, module?: URL): Executor<Tasks>;
-  /** Capabilities this backend lacks, each with the reason. */
-  cannot: Partial<Record<'stopSyncCode' | 'crashIsolation' | 'memoryLimit', string>>;
+  /**
+   * Capabilities this backend lacks, each with the reason. `processOptions`:
+   * the process start options `env`, `execArgv` and `cwd`.
+   */
+  cannot: Partial<Record<'stopSyncCode' | 'crashIsolation' | 'memoryLimit' | 'processOptions', string>>;
 }
 
 export const backends: Backend[] = [
