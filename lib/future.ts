@@ -41,11 +41,13 @@ export class Future<R = unknown> implements PromiseLike<R> {
   #value: R | undefined = undefined;
   #error: unknown = undefined;
   #promise: Promise<R> | undefined = undefined;
-  #resolve: ((value: R) => void) | undefined = undefined;
+  // Typed loosely on purpose: a field with R in a parameter position would make
+  // Future invariant, and Future<number> unusable where Future<unknown> is asked.
+  #resolve: ((value: any) => void) | undefined = undefined;
   #reject: ((reason: unknown) => void) | undefined = undefined;
   // One callback is the common case (map, wait): no array for it.
-  #callback: DoneCallback<R> | undefined = undefined;
-  #callbacks: DoneCallback<R>[] | undefined = undefined;
+  #callback: DoneCallback<any> | undefined = undefined;
+  #callbacks: DoneCallback<any>[] | undefined = undefined;
   readonly #owner: FutureOwner | undefined;
   readonly #task: unknown;
 
@@ -184,7 +186,7 @@ export class Future<R = unknown> implements PromiseLike<R> {
     this.#value = value;
     this.#error = error;
     if (this.#resolve !== undefined) {
-      if (state === 'fulfilled') this.#resolve(value as R);
+      if (state === 'fulfilled') this.#resolve(value);
       else this.#reject!(error);
       this.#resolve = this.#reject = undefined;
     }
@@ -269,8 +271,8 @@ function optionTimeout(options: unknown): number | undefined {
   return ms === Infinity ? undefined : ms;
 }
 
-function unique<T>(futures: Iterable<Future<T>>): Future<T>[] {
-  if (futures === null || typeof (futures as Partial<Iterable<Future<T>>>)?.[Symbol.iterator] !== 'function') {
+function unique<F extends Future<any>>(futures: Iterable<F>): F[] {
+  if (futures === null || typeof (futures as Partial<Iterable<F>>)?.[Symbol.iterator] !== 'function') {
     throw expected('futures', 'an iterable of Future objects', futures);
   }
   const list = [...new Set(futures)];
@@ -286,17 +288,18 @@ function unique<T>(futures: Iterable<Future<T>>): Future<T>[] {
  * call), throws `TimeoutError` after yielding what finished in time. Cancels
  * nothing.
  */
-export function asCompleted<T>(futures: Iterable<Future<T>>, options: { timeout?: number } = {}): AsyncIterableIterator<Future<T>> {
+export function asCompleted<F extends Future<any>>(futures: Iterable<F>, options: { timeout?: number } = {}): AsyncIterableIterator<F> {
   const timeout = optionTimeout(options);
   const list = unique(futures);
-  const ready: Future<T>[] = list.filter((f) => f.done());
+  const ready: F[] = list.filter((f) => f.done());
   let remaining = list.length;
-  let waiter: ((f: Future<T> | null) => void) | undefined;
+  let waiter: ((f: F | null) => void) | undefined;
   let timer: NodeJS.Timeout | undefined;
   let timedOut = false;
   let closed = false;
 
-  const onDone = (f: Future<T>) => {
+  const onDone = (settled: Future<any>) => {
+    const f = settled as F;
     if (closed) return;
     if (waiter !== undefined) {
       const w = waiter;
@@ -315,7 +318,7 @@ export function asCompleted<T>(futures: Iterable<Future<T>>, options: { timeout?
       }
     }, timeout);
   }
-  const finish = (): IteratorResult<Future<T>> => {
+  const finish = (): IteratorResult<F> => {
     closed = true;
     clearTimeout(timer);
     return { value: undefined, done: true };
@@ -325,8 +328,8 @@ export function asCompleted<T>(futures: Iterable<Future<T>>, options: { timeout?
     return new TimeoutError(`${remaining} of ${list.length} futures did not settle within ${timeout} ms`, timeout!);
   };
 
-  const iterator: AsyncIterableIterator<Future<T>> = {
-    next(): Promise<IteratorResult<Future<T>>> {
+  const iterator: AsyncIterableIterator<F> = {
+    next(): Promise<IteratorResult<F>> {
       if (closed || remaining === 0) return Promise.resolve(finish());
       const f = ready.shift();
       if (f !== undefined) {
@@ -344,7 +347,7 @@ export function asCompleted<T>(futures: Iterable<Future<T>>, options: { timeout?
         };
       });
     },
-    return(): Promise<IteratorResult<Future<T>>> {
+    return(): Promise<IteratorResult<F>> {
       return Promise.resolve(finish());
     },
     [Symbol.asyncIterator]() {
@@ -359,12 +362,12 @@ export function asCompleted<T>(futures: Iterable<Future<T>>, options: { timeout?
  * pass, and resolves with the futures split into `done` and `notDone` as they
  * stand then. Cancels nothing and never rejects because a future did.
  */
-export function wait<T>(
-  futures: Iterable<Future<T>>,
+export function wait<F extends Future<any>>(
+  futures: Iterable<F>,
   options: { timeout?: number; returnWhen?: ReturnWhen } = {},
-): Promise<{ done: Set<Future<T>>; notDone: Set<Future<T>> }> {
+): Promise<{ done: Set<F>; notDone: Set<F> }> {
   let timeout: number | undefined;
-  let list: Future<T>[];
+  let list: F[];
   const returnWhen = (options as { returnWhen?: unknown } | null)?.returnWhen ?? ALL_COMPLETED;
   try {
     timeout = optionTimeout(options);
@@ -376,8 +379,8 @@ export function wait<T>(
     return Promise.reject(err);
   }
   const split = () => {
-    const done = new Set<Future<T>>();
-    const notDone = new Set<Future<T>>();
+    const done = new Set<F>();
+    const notDone = new Set<F>();
     for (const f of list) (f.done() ? done : notDone).add(f);
     return { done, notDone };
   };
@@ -398,7 +401,8 @@ export function wait<T>(
       clearTimeout(timer);
       resolve(split());
     };
-    const onDone = (f: Future<T>) => {
+    const onDone = (settled: Future<any>) => {
+    const f = settled as F;
       pending--;
       if (pending === 0 || returnWhen === FIRST_COMPLETED || (returnWhen === FIRST_EXCEPTION && f.state === 'rejected')) end();
     };

@@ -20,6 +20,10 @@ class Fifo<T> {
     else this.items.unshift(item);
   }
 
+  first(): T | undefined {
+    return this.head < this.items.length ? this.items[this.head] : undefined;
+  }
+
   shift(): T | undefined {
     if (this.head >= this.items.length) return undefined;
     const item = this.items[this.head];
@@ -85,6 +89,20 @@ export class TaskQueue<T extends { readonly priority: number }> {
       this.#bucket(item.priority).unshift(item);
       this.#live++;
     }
+  }
+
+  /** The next live task, left in place; dead entries in front of it are dropped. */
+  peek(): T | undefined {
+    const buckets = this.#buckets;
+    for (let i = 0; i < buckets.length; i++) {
+      const fifo = buckets[i].fifo;
+      let item: T | undefined;
+      while ((item = fifo.first()) !== undefined) {
+        if (this.#isLive(item)) return item;
+        fifo.shift();
+      }
+    }
+    return undefined;
   }
 
   /** The next live task, or undefined. */

@@ -4,7 +4,7 @@
  *   submit() ──▶ Task + Future ──▶ TaskQueue (priority, then FIFO)
  *                                      │
  *                                      │  #dispatch, once per microtask:
- *                                      │  up to `depth` tasks per message
+ *                                      │  one task, or a batch of short ones
  *                                      ▼
  *     ┌───────── WorkerRecord.inflight: [running, waiting, waiting ...] ───────┐
  *     │  handle.send([Run, id, name, kind, args, id, ...])                      │
@@ -21,16 +21,19 @@
  * one per task. No future is made when the pool is closed or full: those
  * throw at once.
  *
- * Scheduler. Each worker runs one task at a time. When tasks are short (the
- * measured mean run time is well under PIPELINE_MS), a worker is sent several
- * at once so that it never waits for the parent between them, and results
- * come back in batches: one message carries many tasks both ways, which is
- * how the pool passes the raw one-message-per-task rate of the IPC channel.
- * Only the first task in a worker's in-flight list is `running`; the others
- * are still `pending` to the user, and cancelling one tells the worker to
- * skip it. When the mean run time is long, the depth is one and a worker gets
- * a task only when it is free, so the queue stays in the parent where
- * priorities and cancellation act on it.
+ * Scheduler. Each worker runs one task at a time. The run time of every
+ * call is measured in the worker and kept per task name. When the queue is
+ * deeper than the number of free workers, a worker is sent several tasks in
+ * one message, as long as the measured run time of what it has in hand stays
+ * within PIPELINE_MS, and results come back in batches: one message carries
+ * many tasks both ways, which is how the pool passes the raw
+ * one-message-per-task rate of the IPC channel. A task of unknown cost (never
+ * measured, or a map chunk) goes alone, and nothing is sent behind it, so a
+ * long task cannot hold short ones while another worker is free. Only the
+ * first task of a worker's in-flight list is `running`; the others are still
+ * `pending` to the user, and cancelling one tells the worker to skip it.
+ * Otherwise a worker gets a task only when it is free, and the queue stays in
+ * the parent, where priorities and cancellation act on it.
  *
  * Timeouts count from the start of the task: the deadline of the running task
  * is checked by one lazily re-armed timer per worker. At the deadline (or on
@@ -114,7 +117,7 @@ export class ChunkFailure {
 
 /** How much work, in ms of measured run time, a worker is sent ahead. */
 const PIPELINE_MS = 2;
-/** Most tasks in one Run message and in one worker's in-flight list. */
+/** Most tasks in one Run message. */
 const MAX_PIPELINE = 256;
 /** How long a closing worker has to exit by itself before it is killed. */
 const CLOSE_KILL_MS = 5000;
@@ -128,8 +131,8 @@ export class Scheduler implements Engine, FutureOwner {
   #nextWorkerSeq = 1;
   #dispatchScheduled = false;
   readonly #dispatchBound = () => this.#dispatch();
-  /** Mean run time of recent tasks, ms; NaN until the first result. */
-  #meanRunTime = NaN;
+  /** Measured run time per task name (calls only), for sending ahead. */
+  readonly #costs = new Map<string, { mean: number }>();
   #startFailure: WorkerStartError | undefined;
   #closed = false;
   #readyWaiters: { resolve: () => void; reject: (e: unknown) => void }[] = [];
@@ -222,9 +225,16 @@ export class Scheduler implements Engine, FutureOwner {
       // worker to skip it. If the worker started it meanwhile (its result is
       // already on the way), the result is dropped when it arrives.
       const i = w.inflight.indexOf(task);
-      if (i > 0) w.inflight.splice(i, 1);
+      if (i !== -1) {
+        w.inflight.splice(i, 1);
+        removeAhead(w, task.cost);
+      }
       this.#release(task);
       this.#trySend(w, [ToWorker.Drop, task.id]);
+      if (i === 0) {
+        if (w.inflight.length > 0) this.#startHead(w);
+        else this.#onIdle(w);
+      }
       return;
     }
     this.#stopRunning(w, task, 'cancel');
@@ -239,40 +249,38 @@ export class Scheduler implements Engine, FutureOwner {
     }
   }
 
-  /** Tasks a worker is sent ahead, from the measured mean run time. */
-  #depth(): number {
-    const mean = this.#meanRunTime;
-    if (!(mean < PIPELINE_MS)) return 1; // unknown (NaN) or long
-    return Math.max(1, Math.min(MAX_PIPELINE, Math.floor(PIPELINE_MS / Math.max(mean, 0.001))));
+  /** The measured mean run time of a task by this name, ms; Infinity when unknown, and for map chunks. */
+  #estimate(task: Task): number {
+    if (task.kind !== TaskKind.Call) return Infinity;
+    return this.#costs.get(task.name)?.mean ?? Infinity;
   }
 
   #dispatch(): void {
     this.#dispatchScheduled = false;
     const queue = this.#queue;
     if (queue.size > 0) {
-      const depth = this.#depth();
       const workers = this.#workers;
       let takers = 0;
       for (const w of workers) if (w.state === 'ready' && !w.retiring && w.stopping === undefined) takers++;
-      // Idle workers first, each its fair share of the queue; then top up the
-      // lists of busy workers that are at most half full, so a busy worker
-      // always has its next tasks at hand but work still spreads out.
-      // Topping up is for a deep queue only: with no more tasks waiting than
-      // there are workers, each task waits in the parent, where priorities and
-      // cancellation act on it, and costs no more than a round trip. Nor is a
-      // worker topped up whose running task has already run longer than
-      // PIPELINE_MS: tasks sent behind a long task would wait in it.
-      const now = performance.now();
-      const passes = queue.size > takers ? 2 : 1;
-      for (let pass = 0; pass < passes && queue.size > 0; pass++) {
-        const share = Math.ceil(queue.size / Math.max(1, takers));
+      // Idle workers first, each up to its fair share of the queue; then top
+      // up busy ones. Sending ahead is for a deep queue only: with no more
+      // tasks waiting than there are workers, each waits in the parent, where
+      // priorities and cancellation act on it, for no more than a round trip.
+      const deep = queue.size > takers;
+      const share = Math.ceil(queue.size / Math.max(1, takers));
+      for (const w of workers) {
+        if (queue.size === 0) break;
+        if (w.inflight.length === 0 && w.state === 'ready' && !w.retiring && w.stopping === undefined) this.#send(w, deep ? share : 1);
+      }
+      if (deep && queue.size > 0) {
+        const now = performance.now();
         for (const w of workers) {
           if (queue.size === 0) break;
-          if (w.state !== 'ready' || w.retiring || w.stopping !== undefined) continue;
-          const n = w.inflight.length;
-          if (pass === 0 ? n !== 0 : n === 0 || n > depth >> 1 || now - w.inflight[0].startedAt > PIPELINE_MS) continue;
-          const room = Math.min(depth - n, share, this.#opts.maxTasksPerWorker - w.dispatched);
-          if (room > 0) this.#send(w, room);
+          // Not behind a task that has already run longer than the budget:
+          // whatever the estimate said, it is a long one.
+          if (w.state !== 'ready' || w.retiring || w.stopping !== undefined || w.inflight.length === 0) continue;
+          if (now - w.inflight[0].startedAt > PIPELINE_MS) continue;
+          this.#send(w, share);
         }
       }
     }
@@ -280,28 +288,50 @@ export class Scheduler implements Engine, FutureOwner {
     this.#updateRefs();
   }
 
-  /** Sends up to `count` queued tasks to `w` in one message. */
-  #send(w: WorkerRecord, count: number): void {
+  /**
+   * Sends `w` queued tasks in one message: the first one whatever it is if
+   * `w` is idle, then more only while the measured run time of what `w` has
+   * in hand stays within PIPELINE_MS. A task whose cost is unknown (never
+   * measured, or a map chunk) is never sent behind another, nor anything
+   * behind it, so a long task cannot hold short ones hostage while another
+   * worker is free.
+   */
+  #send(w: WorkerRecord, most: number): void {
+    const queue = this.#queue;
+    const inflight = w.inflight;
+    const first = inflight.length;
+    const wasEmpty = first === 0;
+    const limit = Math.min(most, MAX_PIPELINE, this.#opts.maxTasksPerWorker - w.dispatched);
     const msg: unknown[] = [ToWorker.Run];
-    const wasEmpty = w.inflight.length === 0;
-    const first = w.inflight.length;
-    for (let i = 0; i < count; i++) {
-      const task = this.#queue.shift();
+    let sent = 0;
+    while (sent < limit) {
+      const task = queue.peek();
       if (task === undefined) break;
+      const cost = this.#estimate(task);
+      if (!(wasEmpty && sent === 0) && (w.aheadUnknown > 0 || !(w.aheadMs + cost <= PIPELINE_MS))) break;
+      queue.shift();
+      addAhead(w, cost);
+      task.cost = cost;
       task.where = 'sent';
       task.worker = w;
-      w.inflight.push(task);
+      inflight.push(task);
       msg.push(task.id, task.name, task.kind, task.args);
+      sent++;
     }
-    const sent = w.inflight.length - first;
     if (sent === 0) return;
     try {
       w.handle.send(msg);
     } catch (err) {
-      this.#sendOneByOne(w, w.inflight.splice(first), err);
-      if (w.inflight.length === 0) return;
+      const batch = inflight.splice(first);
+      for (const task of batch) removeAhead(w, task.cost);
+      this.#sendOneByOne(w, batch, err);
+      if (inflight.length === first) {
+        // Nothing went: the worker is still free for what is queued behind.
+        this.#scheduleDispatch();
+        return;
+      }
     }
-    w.dispatched += w.inflight.length - first;
+    w.dispatched += inflight.length - first;
     if (w.dispatched >= this.#opts.maxTasksPerWorker) w.retiring = true;
     if (wasEmpty) this.#startHead(w);
   }
@@ -315,6 +345,7 @@ export class Scheduler implements Engine, FutureOwner {
       try {
         w.handle.send([ToWorker.Run, task.id, task.name, task.kind, task.args]);
         w.inflight.push(task);
+        addAhead(w, task.cost);
       } catch (err) {
         this.#fail(task, cloneError(task, err ?? batchError), 'failed');
       }
@@ -406,22 +437,24 @@ export class Scheduler implements Engine, FutureOwner {
 
   #onResults(w: WorkerRecord, msg: unknown[]): void {
     const inflight = w.inflight;
-    let headChanged = false;
     for (let i = 1; i < msg.length; i += RESULT_STRIDE) {
       const head = inflight[0];
       // Not the head: a task dropped after cancel, or given up on. Ignore it.
       if (head === undefined || head.id !== msg[i]) continue;
       inflight.shift();
-      headChanged = true;
+      removeAhead(w, head.cost);
       if (w.stopping === head) {
         // It ended within cancelGrace: the worker stays.
         w.stopping = undefined;
         clearTimeout(w.timer);
         w.timer = undefined;
       }
+      // The next task starts before this one settles: done callbacks that run
+      // on settling (a map cancelling its other chunks, say) see it running.
+      if (inflight.length > 0) this.#startHead(w);
       const runTime = msg[i + 3] as number;
       head.runTime = runTime;
-      this.#meanRunTime = this.#meanRunTime !== this.#meanRunTime ? runTime : this.#meanRunTime + (runTime - this.#meanRunTime) * 0.1;
+      if (head.kind === TaskKind.Call) this.#measure(head.name, runTime);
       if (head.where === 'gone') continue; // settled already (timeout, cancel)
       this.#runTime.add(runTime);
       this.#release(head);
@@ -440,13 +473,15 @@ export class Scheduler implements Engine, FutureOwner {
         );
       }
     }
-    if (headChanged) {
-      if (inflight.length > 0) {
-        this.#startHead(w);
-      } else this.#onIdle(w);
-    }
+    if (inflight.length === 0) this.#onIdle(w);
     this.#scheduleDispatch();
     if (this.#queue.size === 0) this.#updateRef(w);
+  }
+
+  #measure(name: string, runTime: number): void {
+    const cost = this.#costs.get(name);
+    if (cost === undefined) this.#costs.set(name, { mean: runTime });
+    else cost.mean += (runTime - cost.mean) * 0.2;
   }
 
   /** Takes a settled (or settling) task out of the engine's bookkeeping. */
@@ -728,6 +763,21 @@ export class Scheduler implements Engine, FutureOwner {
 }
 
 const EMPTY: readonly unknown[] = Object.freeze([]);
+
+function addAhead(w: WorkerRecord, cost: number): void {
+  if (cost === Infinity) w.aheadUnknown++;
+  else w.aheadMs += cost;
+}
+
+function removeAhead(w: WorkerRecord, cost: number): void {
+  if (cost === Infinity) w.aheadUnknown--;
+  else w.aheadMs -= cost;
+  // Keep float sums from drifting: an empty list holds nothing.
+  if (w.inflight.length === 0) {
+    w.aheadMs = 0;
+    w.aheadUnknown = 0;
+  }
+}
 
 function cloneError(task: Task, err: unknown): Error {
   const args = task.kind === TaskKind.Call ? task.args : [];

@@ -14,6 +14,8 @@ export class Task {
   /** startedAt + timeout; Infinity when there is no timeout. */
   deadline = Infinity;
   runTime = 0;
+  /** The run time it was expected to take when sent (ms; Infinity when unknown). */
+  cost = 0;
   future!: Future<any>;
   onAbort: (() => void) | undefined = undefined;
 

@@ -22,6 +22,10 @@ export class WorkerRecord {
    * first one is running; the others wait inside the worker.
    */
   readonly inflight: Task[] = [];
+  /** Expected run time of its in-flight tasks of known cost, ms. */
+  aheadMs = 0;
+  /** In-flight tasks of unknown cost: nothing is sent behind them. */
+  aheadUnknown = 0;
   /** Tasks ever sent to it, for maxTasksPerWorker. */
   dispatched = 0;
   /** Takes no new tasks (maxTasksPerWorker reached); closes when its in-flight tasks are done. */

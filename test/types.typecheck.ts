@@ -3,7 +3,7 @@
 // calls. A wrong result type fails `expectType`; a call that should not
 // compile is marked `@ts-expect-error`, so the build breaks if it compiles.
 
-import { ProcessPool, type Future } from '../lib/index.js';
+import { ProcessPool, asCompleted, wait, type Future } from '../lib/index.js';
 import type * as tasks from './fixtures/tasks.js';
 
 /** True only when A and B are the same type (not merely assignable). */
@@ -139,4 +139,11 @@ export function typeTests(): void {
   untyped.submit('whatever', 'not an array');
   // @ts-expect-error even untyped, the name is a string
   untyped.submit(1);
+
+  // Futures of different result types mix where Future<unknown> is asked (Future is not invariant).
+  const fAdd: Future<number> = pool.submit('add', [1, 2]);
+  const fEcho: Future<string> = pool.submit('noArgs');
+  const mixed: Future<unknown>[] = [fAdd, fEcho];
+  void wait([fAdd, fEcho]);
+  void asCompleted(mixed);
 }
