@@ -172,13 +172,8 @@ export class MapRun {
         this.#exhausted = true;
         break;
       }
-      this.#buffer.push(r.value);
-      this.#read++;
-      if (this.#buffer.length >= k) {
-        this.#submit();
-        if (this.#stopped) return;
-        k = this.#chunkSize();
-      }
+      k = this.#take(r.value, k);
+      if (this.#stopped) return;
     }
     // Whatever stopped the reading, a partial chunk must go now, or its items
     // would hold the window forever.
@@ -205,17 +200,21 @@ export class MapRun {
         this.#exhausted = true;
         break;
       }
-      this.#buffer.push(r.value);
-      this.#read++;
-      if (this.#buffer.length >= k) {
-        this.#submit();
-        k = this.#chunkSize();
-      }
+      k = this.#take(r.value, k);
     }
     this.#reading = false;
     if (this.#stopped) return;
     if (this.#buffer.length > 0) this.#submit();
     this.#checkEnd();
+  }
+
+  /** Adds an item read from the source to the chunk being formed; returns the chunk size from now on. */
+  #take(item: unknown, k: number): number {
+    this.#buffer.push(item);
+    this.#read++;
+    if (this.#buffer.length < k) return k;
+    this.#submit();
+    return this.#chunkSize();
   }
 
   #submit(): void {
