@@ -157,6 +157,11 @@ function pingPong(ep: Endpoint, warmup: number, rounds: number): Promise<number[
 
 export interface PingPongOpts { rounds: number; warmup?: number }
 
+/** Ping-pong with an echo child that is already running (see spawnEchoChild); per-round-trip latencies in ms. */
+export function childPingPong(child: ChildProcess, rounds: number, warmup = 0): Promise<number[]> {
+  return pingPong(childEndpoint(child), warmup, rounds);
+}
+
 /** child_process.fork IPC ping-pong; per-round-trip latencies in ms. */
 export async function rawIpcPingPong(
   opts: PingPongOpts & { serialization: Serialization },
