@@ -14,7 +14,7 @@ import { fileURLToPath } from 'node:url';
 import { ProcessPool } from '../lib/index.js';
 import type * as benchTasks from './fixtures/tasks.js';
 import type * as heavyTasks from './fixtures/heavy.js';
-import { childPingPong, rawIpcPingPong, spawnEchoChild, stopChild } from './raw-ipc.js';
+import { childPingPong, spawnEchoChild, stopChild } from './raw-ipc.js';
 
 const argv = process.argv.slice(2);
 const quick = argv.includes('--quick');
