@@ -1,10 +1,14 @@
 // The child-process runtime: one warm Node process per worker, reached over
-// Node's IPC channel with `serialization: 'advanced'` (the structured clone
-// algorithm, so Map, Set, BigInt, Date and typed arrays cross intact).
+// a socket pair on the child's fd 3 carrying length-prefixed frames
+// (./channel.ts): JSON when JSON carries every value exactly, the structured
+// clone serializer otherwise, so Map, Set, BigInt, Date and typed arrays
+// cross intact.
 
-import { fork } from 'node:child_process';
+import { spawn } from 'node:child_process';
+import type { Socket } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import type { SpawnWorker } from '../handle.js';
+import { encodeFrame, readFrames } from './channel.js';
 
 export interface ProcessRuntimeOptions {
   readonly execArgv: readonly string[];
@@ -25,38 +29,42 @@ export function inheritedExecArgv(): string[] {
 }
 
 export function processRuntime(options: ProcessRuntimeOptions): SpawnWorker {
-  const execArgv = [...options.execArgv];
-  if (options.maxMemoryMb !== undefined) execArgv.push(`--max-old-space-size=${options.maxMemoryMb}`);
+  const args = [...options.execArgv];
+  if (options.maxMemoryMb !== undefined) args.push(`--max-old-space-size=${options.maxMemoryMb}`);
+  args.push(entry);
   return (events) => {
-    const child = fork(entry, [], {
-      execArgv,
+    const child = spawn(process.execPath, args, {
       env: options.env,
       cwd: options.cwd,
-      serialization: 'advanced',
-      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+      stdio: ['ignore', 'inherit', 'inherit', 'pipe'],
     });
+    const socket = child.stdio[3] as Socket;
     let gone = false;
-    child.on('message', (msg: unknown[]) => {
+    readFrames(socket, (msg) => {
       if (!gone) events.message(msg);
     });
-    // An exit is reported once the IPC channel is closed too: a worker's last
-    // messages (a result, a Fatal report) can still be in the pipe when 'exit'
-    // fires, and the channel's 'disconnect' comes after them. Not 'close':
-    // it never fires once the parent has called disconnect() itself.
+    // An exit is reported once the socket is closed too: a worker's last
+    // frames (a result, a Fatal report) can still be unread when 'exit'
+    // fires, and 'close' on the socket comes after them.
     let exitStatus: [number | null, NodeJS.Signals | null] | undefined;
+    let socketClosed = false;
     const report = () => {
-      if (gone || exitStatus === undefined) return;
+      if (gone || exitStatus === undefined || !socketClosed) return;
       gone = true;
       events.exit(exitStatus[0], exitStatus[1]);
     };
     child.on('exit', (code, signal) => {
       exitStatus = [code, signal];
-      if (!child.connected) report();
+      report();
     });
-    child.on('disconnect', report);
+    socket.on('close', () => {
+      socketClosed = true;
+      report();
+    });
+    // EPIPE and the like when the worker has just died: its exit follows.
+    socket.on('error', () => {});
     child.on('error', (err) => {
-      // A failed spawn has no pid and no 'close'. Other errors (a send on a
-      // channel that just closed) are followed by 'close' anyway.
+      // A failed spawn has no pid and no 'exit'.
       if (child.pid === undefined && !gone) {
         gone = true;
         events.exit(null, null, err);
@@ -64,21 +72,22 @@ export function processRuntime(options: ProcessRuntimeOptions): SpawnWorker {
     });
     return {
       send(message) {
-        child.send(message);
+        socket.write(encodeFrame(message));
       },
       terminate() {
         child.kill('SIGKILL');
       },
       close() {
-        if (child.connected) child.disconnect();
+        // End of input: the worker exits once it has flushed its output.
+        socket.end();
       },
       ref() {
         child.ref();
-        child.channel?.ref();
+        socket.ref();
       },
       unref() {
         child.unref();
-        child.channel?.unref();
+        socket.unref();
       },
       get id() {
         return child.pid ?? -1;

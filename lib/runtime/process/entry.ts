@@ -1,16 +1,19 @@
-// Entry file of a worker process (forked by ./adapter.ts).
+// Entry file of a worker process (spawned by ./adapter.ts); frames come and
+// go on fd 3 (./channel.ts).
 //
 // Orphans: when the parent dies, this process must exit too, also while its
 // main thread is stuck in a synchronous loop and cannot see the IPC channel
 // close. Linux's PR_SET_PDEATHSIG would do it but needs a native addon, so a
 // tiny watchdog thread, whose event loop stays free whatever the main thread
 // does, polls the parent pid (a reparented process sees a new ppid) and
-// SIGKILLs this process. `disconnect` covers the ordinary case at once.
+// SIGKILLs this process. The socket's end covers the ordinary case at once.
 
+import { Socket } from 'node:net';
 import { Worker } from 'node:worker_threads';
 import { FromWorker } from '../../messages.js';
 import { encodeError } from '../../wire-error.js';
 import { WorkerLoop } from '../../worker-runtime.js';
+import { encodeFrame, readFrames } from './channel.js';
 
 const WATCHDOG_MS = 200;
 
@@ -21,18 +24,21 @@ const watchdog = new Worker(
 );
 watchdog.unref();
 
-const send = process.send!.bind(process);
+const socket = new Socket({ fd: 3, readable: true, writable: true });
+// A write after the parent died fails with EPIPE; the end of input, or the
+// watchdog, ends this process.
+socket.on('error', () => {});
 const loop = new WorkerLoop((msg) => {
-  send(msg);
+  socket.write(encodeFrame(msg));
 });
+readFrames(socket, (msg) => loop.onMessage(msg));
 
-process.on('message', (msg: unknown[]) => loop.onMessage(msg));
-// The parent closed the channel (idle timeout, retirement, shutdown) or died.
+// The parent ended the input (idle timeout, retirement, shutdown) or died.
 // Exit once what the tasks wrote to stdout and stderr has been flushed:
 // process.exit() would drop writes still queued for a pipe. A pipe nobody
 // reads cannot hold the worker forever: the parent kills a closing worker
 // after a while, and the watchdog kills an orphan.
-process.on('disconnect', () => {
+socket.on('end', () => {
   let pending = 2;
   const flushed = () => {
     if (--pending === 0) process.exit(0);
@@ -48,7 +54,7 @@ const die = (err: unknown) => {
   if (dying) return;
   dying = true;
   try {
-    send([FromWorker.Fatal, encodeError(err)], undefined, undefined, () => process.exit(1));
+    socket.write(encodeFrame([FromWorker.Fatal, encodeError(err)]), () => process.exit(1));
     setTimeout(() => process.exit(1), 1000).unref();
   } catch {
     process.exit(1);
