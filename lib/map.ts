@@ -42,7 +42,7 @@ interface InFlight {
 }
 
 /** The number of items a source will yield, when it can be known without reading it. */
-export function knownLength(source: unknown): number | undefined {
+function knownLength(source: unknown): number | undefined {
   if (Array.isArray(source)) return source.length;
   if (ArrayBuffer.isView(source) && !(source instanceof DataView)) return (source as unknown as ArrayLike<unknown>).length;
   if (source instanceof Set || source instanceof Map) return source.size;

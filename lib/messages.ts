@@ -45,12 +45,6 @@ export const enum Status {
   ChunkError = 2,
 }
 
-export type ToWorkerMessage =
-  | [ToWorker.Init, string, string | null, readonly unknown[]]
-  | unknown[];
-
-export type FromWorkerMessage = unknown[];
-
 /** Fields per task in a Run message, per result in a Results message. */
 export const RUN_STRIDE = 4;
 export const RESULT_STRIDE = 4;
