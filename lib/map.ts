@@ -112,7 +112,6 @@ export class MapRun {
 
   start(): void {
     this.#pump();
-    this.#checkEnd();
   }
 
   /** The caller took `n` more items: there is room to read again. */
@@ -178,6 +177,8 @@ export class MapRun {
     // Whatever stopped the reading, a partial chunk must go now, or its items
     // would hold the window forever.
     if (this.#buffer.length > 0) this.#submit();
+    // The source may have ended just now, after every chunk had come back.
+    this.#checkEnd();
   }
 
   async #pumpAsync(): Promise<void> {
@@ -256,7 +257,7 @@ export class MapRun {
       if (this.#stopped) return;
       this.#progress(false);
       this.#pump();
-      this.#checkEnd();
+      if (this.#asyncIt !== undefined) this.#checkEnd();
       return;
     }
     const error = future.exception();

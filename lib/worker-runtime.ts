@@ -18,13 +18,48 @@ import { encodeError } from './wire-error.js';
 
 const FLUSH_MS = 1;
 
-type Fn = (...args: unknown[]) => unknown;
+export type Fn = (...args: unknown[]) => unknown;
 
-function isThenable(value: unknown): value is PromiseLike<unknown> {
+export function isThenable(value: unknown): value is PromiseLike<unknown> {
   return value !== null && (typeof value === 'object' || typeof value === 'function') && typeof (value as { then?: unknown }).then === 'function';
 }
 
 const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+export type ChunkOutcome = { failed: false; results: unknown[] } | { failed: true; index: number; error: unknown };
+
+/**
+ * Runs a map chunk: `fn(item)` (or `fn(...item)` when `spread`) for each
+ * item in order, stopping at the first that throws. `beforeAwait` runs
+ * before waiting on an async item (the worker flushes its results there).
+ * Shared by the worker loop and LocalPool.
+ */
+export async function runChunk(
+  fn: Fn,
+  items: unknown[],
+  spread: boolean,
+  storage: AsyncLocalStorage<TaskContext> | undefined,
+  ctx: TaskContext | undefined,
+  beforeAwait: (() => void) | undefined,
+): Promise<ChunkOutcome> {
+  const results = new Array<unknown>(items.length);
+  for (let i = 0; i < items.length; i++) {
+    try {
+      const item = items[i];
+      let value: unknown;
+      if (storage === undefined) value = spread ? fn(...(item as unknown[])) : fn(item);
+      else value = spread ? storage.run(ctx!, fn, ...(item as unknown[])) : storage.run(ctx!, fn, item);
+      if (isThenable(value)) {
+        beforeAwait?.();
+        value = await value;
+      }
+      results[i] = value;
+    } catch (error) {
+      return { failed: true, index: i, error };
+    }
+  }
+  return { failed: false, results };
+}
 
 export function functionExports(mod: object): string[] {
   return Object.keys(mod).filter((k) => typeof (mod as Record<string, unknown>)[k] === 'function');
@@ -42,6 +77,7 @@ export class WorkerLoop {
   #dropped: Set<number> | undefined;
   #currentId = 0;
   #currentContext: TaskContext | undefined;
+  readonly #flushBound = () => this.#flush();
 
   constructor(post: (message: unknown[]) => void) {
     this.#post = post;
@@ -121,7 +157,7 @@ export class WorkerLoop {
               value = await value;
             }
           } else {
-            const out = await this.#runChunk(fn as Fn, args, kind === TaskKind.StarChunk, storage, ctx);
+            const out = await runChunk(fn as Fn, args, kind === TaskKind.StarChunk, storage, ctx, this.#flushBound);
             if (out.failed) {
               status = Status.ChunkError;
               value = [out.index, encodeError(out.error)];
@@ -151,32 +187,6 @@ export class WorkerLoop {
     this.#queue = [];
     this.#head = 0;
     this.#running = false;
-  }
-
-  async #runChunk(
-    fn: Fn,
-    items: unknown[],
-    spread: boolean,
-    storage: AsyncLocalStorage<TaskContext> | undefined,
-    ctx: TaskContext | undefined,
-  ): Promise<{ failed: false; results: unknown[] } | { failed: true; index: number; error: unknown }> {
-    const results = new Array<unknown>(items.length);
-    for (let i = 0; i < items.length; i++) {
-      try {
-        const item = items[i];
-        let value: unknown;
-        if (storage === undefined) value = spread ? fn(...(item as unknown[])) : fn(item);
-        else value = spread ? storage.run(ctx!, fn, ...(item as unknown[])) : storage.run(ctx!, fn, item);
-        if (isThenable(value)) {
-          this.#flush();
-          value = await value;
-        }
-        results[i] = value;
-      } catch (error) {
-        return { failed: true, index: i, error };
-      }
-    }
-    return { failed: false, results };
   }
 
   #flush(): void {

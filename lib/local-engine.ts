@@ -1,0 +1,271 @@
+// The engine behind LocalPool: tasks run in the calling thread, at most
+// `workers` at once, bounded by p-limit.
+//
+//   submit() ──▶ Task + Future ──▶ TaskQueue (priority, then FIFO)
+//                                      │  #pump: while p-limit has a free slot
+//                                      ▼
+//                        limit(#run, task): fn(...args) in this thread
+//                                      │
+//                    settle the Future, free the slot, pump again
+//
+// The queue is warmpool's own because p-limit's is first-in first-out and
+// knows nothing of priorities or cancellation; p-limit is fed only when it
+// has a free slot, so its own queue stays empty and it bounds what runs.
+//
+// What cannot be done in one thread: synchronous code cannot be stopped. A
+// timeout or a cancel settles the future at once and aborts the task's
+// `taskSignal()`; after `cancelGrace` ms the task is abandoned: its slot goes
+// to the next task, though its code may still be running.
+
+import pLimit, { type LimitFunction } from 'p-limit';
+import { performance } from 'node:perf_hooks';
+import { CancelledError, PoolClosedError, QueueFullError, TaskNotFoundError, TimeoutError, WorkerStartError } from './errors.js';
+import { futureInternals, type Future, type FutureOwner } from './future.js';
+import { TaskKind } from './messages.js';
+import type { CommonOptions } from './options.js';
+import { TaskQueue } from './queue.js';
+import { ChunkFailure, type Engine, type TaskOptions } from './scheduler.js';
+import { Distribution, type PoolStats } from './stats.js';
+import { existingTaskStorage, type TaskContext } from './task.js';
+import { functionExports, isThenable, runChunk, type Fn } from './worker-runtime.js';
+
+class LocalTask {
+  where: 'queued' | 'running' | 'gone' = 'queued';
+  future!: Future<any>;
+  onAbort: (() => void) | undefined = undefined;
+  context: TaskContext | undefined = undefined;
+  timer: NodeJS.Timeout | undefined = undefined;
+  /** Frees the slot before the task ends (after cancel or timeout, and cancelGrace). */
+  abandon: (() => void) | undefined = undefined;
+  runTime = 0;
+
+  constructor(
+    readonly name: string,
+    readonly kind: TaskKind,
+    public args: readonly unknown[],
+    readonly priority: number,
+    readonly timeout: number,
+    readonly signal: AbortSignal | undefined,
+    readonly submittedAt: number,
+  ) {}
+}
+
+export class LocalEngine implements Engine, FutureOwner {
+  readonly #opts: CommonOptions;
+  readonly #limit: LimitFunction;
+  readonly #queue = new TaskQueue<LocalTask>((t) => t.where === 'queued');
+  #module: Record<string, unknown> | undefined;
+  #loaded: Promise<void>;
+  #startFailure: WorkerStartError | undefined;
+  #running = 0;
+  #closed = false;
+  #pumpScheduled = false;
+  readonly #pumpBound = () => this.#pump();
+  #drainWaiters: (() => void)[] = [];
+  #counts = { completed: 0, failed: 0, cancelled: 0, timedOut: 0, crashed: 0 };
+  readonly #runTime = new Distribution();
+  readonly #waitTime = new Distribution();
+
+  constructor(opts: CommonOptions, load: () => Promise<Record<string, unknown>>, describe: string) {
+    this.#opts = opts;
+    this.#limit = pLimit(opts.workers);
+    this.#loaded = (async () => {
+      try {
+        const mod = await load();
+        if (opts.initializer !== null) {
+          const init = mod[opts.initializer];
+          if (typeof init !== 'function') throw new TaskNotFoundError(opts.initializer, functionExports(mod));
+          await (init as Fn)(...opts.initArgs);
+        }
+        this.#module = mod;
+      } catch (cause) {
+        const message = cause instanceof Error ? cause.message : String(cause);
+        this.#startFailure = new WorkerStartError(`The task module ${describe} failed to load: ${message}`, { cause });
+        for (const task of this.#queue.drain()) this.#fail(task, this.#startFailure, 'crashed');
+        this.#checkDrained();
+      }
+      this.#pump();
+    })();
+  }
+
+  get workers(): number {
+    return this.#opts.workers;
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  submit(name: string, args: readonly unknown[], kind: TaskKind, options: TaskOptions): Future<unknown> {
+    if (this.#closed) throw new PoolClosedError();
+    const free = Math.max(0, this.#opts.workers - this.#running);
+    if (this.#opts.maxQueued !== Infinity && this.#queue.size >= this.#opts.maxQueued + free) throw new QueueFullError(this.#opts.maxQueued);
+    const task = new LocalTask(name, kind, args, options.priority, options.timeout, options.signal, performance.now());
+    const future = futureInternals.create<unknown>(this, task);
+    task.future = future;
+    if (this.#startFailure !== undefined) {
+      this.#fail(task, this.#startFailure, 'crashed');
+      return future;
+    }
+    this.#queue.push(task);
+    const signal = options.signal;
+    if (signal !== undefined) {
+      if (signal.aborted) {
+        future.cancel();
+        return future;
+      }
+      task.onAbort = () => future.cancel();
+      signal.addEventListener('abort', task.onAbort, { once: true });
+    }
+    if (!this.#pumpScheduled) {
+      this.#pumpScheduled = true;
+      queueMicrotask(this.#pumpBound);
+    }
+    return future;
+  }
+
+  runTimeOf(future: Future<unknown>): number {
+    return futureInternals.taskOf<LocalTask>(future)?.runTime ?? 0;
+  }
+
+  onCancel(t: unknown, wasRunning: boolean): void {
+    const task = t as LocalTask;
+    this.#counts.cancelled++;
+    if (task.where === 'queued') {
+      this.#queue.forgetOne();
+      this.#release(task);
+      this.#checkDrained();
+    } else if (wasRunning) {
+      this.#stop(task, new CancelledError());
+    }
+  }
+
+  #pump(): void {
+    this.#pumpScheduled = false;
+    if (this.#module === undefined) return; // still loading; the load pumps when done
+    while (this.#running < this.#opts.workers) {
+      const task = this.#queue.shift();
+      if (task === undefined) break;
+      this.#running++;
+      task.where = 'running';
+      void this.#limit(() => this.#run(task));
+    }
+  }
+
+  async #run(task: LocalTask): Promise<void> {
+    futureInternals.setRunningOrNotifyCancel(task.future);
+    const start = performance.now();
+    this.#waitTime.add(start - task.submittedAt);
+    const storage = existingTaskStorage();
+    const ctx: TaskContext | undefined = storage === undefined ? undefined : { controller: undefined };
+    task.context = ctx;
+    if (task.timeout !== Infinity) {
+      task.timer = setTimeout(() => {
+        this.#counts.timedOut++;
+        futureInternals.setException(task.future, new TimeoutError(`Task \`${task.name}\` did not finish within ${task.timeout} ms`, task.timeout));
+        this.#stop(task, new TimeoutError('The task timed out', task.timeout));
+      }, task.timeout);
+    }
+    const abandoned = new Promise<void>((resolve) => (task.abandon = resolve));
+    await Promise.race([this.#execute(task, storage, ctx, start), abandoned]);
+    clearTimeout(task.timer);
+    this.#release(task);
+    this.#running--;
+    this.#pump();
+    this.#checkDrained();
+  }
+
+  async #execute(task: LocalTask, storage: ReturnType<typeof existingTaskStorage>, ctx: TaskContext | undefined, start: number): Promise<void> {
+    let ok = true;
+    let value: unknown;
+    try {
+      const fn = this.#module![task.name];
+      if (typeof fn !== 'function') throw new TaskNotFoundError(task.name, functionExports(this.#module!));
+      if (task.kind === TaskKind.Call) {
+        value = ctx === undefined ? (fn as Fn)(...task.args) : storage!.run(ctx, fn as Fn, ...task.args);
+        if (isThenable(value)) value = await value;
+      } else {
+        const out = await runChunk(fn as Fn, task.args as unknown[], task.kind === TaskKind.StarChunk, storage, ctx, undefined);
+        if (out.failed) {
+          ok = false;
+          value = new ChunkFailure(out.index, out.error);
+        } else value = out.results;
+      }
+    } catch (err) {
+      ok = false;
+      value = err;
+    }
+    task.runTime = performance.now() - start;
+    if (task.future.done()) return; // timed out or cancelled meanwhile
+    this.#runTime.add(task.runTime);
+    if (ok) {
+      this.#counts.completed++;
+      futureInternals.setResult(task.future, value);
+    } else {
+      this.#counts.failed++;
+      futureInternals.setException(task.future, value);
+    }
+  }
+
+  /** Cancel or timeout of a running task: abort its signal, and free its slot after cancelGrace. */
+  #stop(task: LocalTask, reason: Error): void {
+    clearTimeout(task.timer);
+    if (task.context !== undefined) (task.context.controller ??= new AbortController()).abort(reason);
+    const grace = this.#opts.cancelGrace;
+    if (grace > 0) task.timer = setTimeout(() => task.abandon?.(), grace);
+    else task.abandon?.();
+  }
+
+  #release(task: LocalTask): void {
+    if (task.where === 'gone') return;
+    task.where = 'gone';
+    task.args = [];
+    if (task.onAbort !== undefined) {
+      task.signal!.removeEventListener('abort', task.onAbort);
+      task.onAbort = undefined;
+    }
+  }
+
+  #fail(task: LocalTask, error: unknown, count: 'failed' | 'crashed'): void {
+    this.#counts[count]++;
+    this.#release(task);
+    futureInternals.setException(task.future, error);
+  }
+
+  async ready(): Promise<void> {
+    await this.#loaded;
+    if (this.#startFailure !== undefined) throw this.#startFailure;
+  }
+
+  stats(): PoolStats {
+    return {
+      workers: this.#opts.workers,
+      busy: this.#running,
+      idle: this.#opts.workers - this.#running,
+      queued: this.#queue.size,
+      ...this.#counts,
+      runTime: this.#runTime.summary(),
+      waitTime: this.#waitTime.summary(),
+    };
+  }
+
+  shutdown(wait: boolean, cancelFutures: boolean): Promise<void> {
+    this.#closed = true;
+    if (cancelFutures) {
+      for (const task of this.#queue.drain()) {
+        this.#release(task);
+        task.future.cancel();
+      }
+    }
+    const drained = new Promise<void>((resolve) => this.#drainWaiters.push(resolve));
+    this.#checkDrained();
+    return wait ? drained : Promise.resolve();
+  }
+
+  #checkDrained(): void {
+    if (!this.#closed || this.#queue.size > 0 || this.#running > 0 || this.#drainWaiters.length === 0) return;
+    const waiters = this.#drainWaiters;
+    this.#drainWaiters = [];
+    for (const resolve of waiters) resolve();
+  }
+}
