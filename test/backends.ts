@@ -2,7 +2,7 @@
 // the shared fixture module; `skip` names what a backend cannot do, with the
 // reason, so a skipped test says why.
 
-import { ProcessPool, type Executor, type PoolOptions, type TaskName } from '../lib/index.js';
+import { LocalPool, ProcessPool, type Executor, type PoolOptions, type TaskName } from '../lib/index.js';
 import type * as tasks from './fixtures/tasks.js';
 
 export type Tasks = typeof tasks;
@@ -13,9 +13,10 @@ export interface Backend {
   make(options?: PoolOptions<TaskName<Tasks>>, module?: URL): Executor<Tasks>;
   /**
    * Capabilities this backend lacks, each with the reason. `processOptions`:
-   * the process start options `env`, `execArgv` and `cwd`.
+   * the process start options `env`, `execArgv` and `cwd`. `clone`: values
+   * cross by structured clone, so an unclonable one fails its future.
    */
-  cannot: Partial<Record<'stopSyncCode' | 'crashIsolation' | 'memoryLimit' | 'processOptions', string>>;
+  cannot: Partial<Record<'stopSyncCode' | 'crashIsolation' | 'memoryLimit' | 'processOptions' | 'clone', string>>;
 }
 
 export const backends: Backend[] = [
@@ -23,5 +24,16 @@ export const backends: Backend[] = [
     name: 'ProcessPool',
     make: (options = {}, module = tasksUrl) => new ProcessPool<Tasks>(module, options),
     cannot: {},
+  },
+  {
+    name: 'LocalPool',
+    make: (options = {}, module = tasksUrl) => new LocalPool<Tasks>(module, options),
+    cannot: {
+      stopSyncCode: 'LocalPool runs tasks in the calling thread, where synchronous code cannot be stopped',
+      crashIsolation: 'LocalPool has no worker to lose: a crash is the caller’s own',
+      memoryLimit: 'LocalPool shares the caller’s heap',
+      processOptions: 'LocalPool starts no process',
+      clone: 'LocalPool passes values by reference; nothing is cloned',
+    },
   },
 ];
