@@ -185,7 +185,7 @@ export class LocalEngine implements Engine, FutureOwner {
         value = ctx === undefined ? (fn as Fn)(...task.args) : storage!.run(ctx, fn as Fn, ...task.args);
         if (isThenable(value)) value = await value;
       } else {
-        const out = await runChunk(fn as Fn, task.args as unknown[], task.kind === TaskKind.StarChunk, storage, ctx, undefined);
+        const out = await runChunk(fn as Fn, task.args as unknown[], task.kind === TaskKind.StarChunk, storage, ctx);
         if (out.failed) {
           ok = false;
           value = new ChunkFailure(out.index, out.error);

@@ -72,6 +72,8 @@ export class MapRun {
   /** Measured ms per item; NaN until the first chunk returns. */
   #perItem = NaN;
   #lastProgress = -Infinity;
+  /** The pool's queue was full: read nothing more until one of this call's chunks comes back. */
+  #queueFull = false;
   #onAbort: (() => void) | undefined;
 
   constructor(
@@ -95,15 +97,6 @@ export class MapRun {
     } else {
       throw expected('items', 'an iterable or an async iterable', source);
     }
-    const signal = opts.signal;
-    if (signal !== undefined) {
-      if (signal.aborted) {
-        queueMicrotask(() => this.#fail(new CancelledError('The map was aborted by its signal'), this.#read, true));
-        return;
-      }
-      this.#onAbort = () => this.#fail(new CancelledError('The map was aborted by its signal'), this.#read, true);
-      signal.addEventListener('abort', this.#onAbort, { once: true });
-    }
   }
 
   get total(): number | undefined {
@@ -111,6 +104,16 @@ export class MapRun {
   }
 
   start(): void {
+    const signal = this.#opts.signal;
+    if (signal !== undefined) {
+      if (signal.aborted) {
+        // Before reading anything: an aborted call reads no item.
+        this.#fail(new CancelledError('The map was aborted by its signal'), 0, true);
+        return;
+      }
+      this.#onAbort = () => this.#fail(new CancelledError('The map was aborted by its signal'), this.#read, true);
+      signal.addEventListener('abort', this.#onAbort, { once: true });
+    }
     this.#pump();
   }
 
@@ -146,6 +149,7 @@ export class MapRun {
     return (
       !this.#exhausted &&
       !this.#stopped &&
+      !this.#queueFull &&
       this.#read - this.#consumed < window &&
       this.#inflightItems + this.#buffer.length < this.#opts.concurrency
     );
@@ -158,6 +162,8 @@ export class MapRun {
       return;
     }
     const it = this.#syncIt!;
+    // A chunk held back by a full queue goes first, at the size it had.
+    if (this.#buffer.length > 0) this.#submit();
     let k = this.#chunkSize();
     while (this.#room(k)) {
       let r: IteratorResult<unknown>;
@@ -175,8 +181,9 @@ export class MapRun {
       if (this.#stopped) return;
     }
     // Whatever stopped the reading, a partial chunk must go now, or its items
-    // would hold the window forever.
-    if (this.#buffer.length > 0) this.#submit();
+    // would hold the window forever (unless the queue is full: then it goes
+    // when one of this call's chunks comes back).
+    if (this.#buffer.length > 0 && !this.#queueFull) this.#submit();
     // The source may have ended just now, after every chunk had come back.
     this.#checkEnd();
   }
@@ -184,6 +191,7 @@ export class MapRun {
   async #pumpAsync(): Promise<void> {
     this.#reading = true;
     const it = this.#asyncIt!;
+    if (this.#buffer.length > 0) this.#submit();
     let k = this.#chunkSize();
     while (this.#room(k)) {
       // A slow source must not leave the workers idle with items in hand.
@@ -205,7 +213,7 @@ export class MapRun {
     }
     this.#reading = false;
     if (this.#stopped) return;
-    if (this.#buffer.length > 0) this.#submit();
+    if (this.#buffer.length > 0 && !this.#queueFull) this.#submit();
     this.#checkEnd();
   }
 
@@ -228,8 +236,10 @@ export class MapRun {
       future = this.#engine.submit(this.#name, items, this.#kind, { priority: 0, timeout, signal: undefined });
     } catch (err) {
       if (err instanceof QueueFullError && this.#inflight.size > 0) {
-        // Wait for one of this call's chunks to come back, then try again.
+        // Wait for one of this call's chunks to come back, then try again;
+        // meanwhile read nothing, so the chunk keeps its size.
         this.#buffer = items;
+        this.#queueFull = true;
         return;
       }
       this.#fail(err, start, false);
@@ -244,6 +254,7 @@ export class MapRun {
   #onChunk(entry: InFlight): void {
     if (!this.#inflight.delete(entry)) return;
     this.#inflightItems -= entry.count;
+    this.#queueFull = false;
     if (this.#stopped) return;
     const future = entry.future;
     if (future.state === 'fulfilled') {
@@ -254,8 +265,7 @@ export class MapRun {
       }
       this.#done += entry.count;
       this.#sink.chunk(entry.start, futureInternals.valueOf(future) as unknown[]);
-      if (this.#stopped) return;
-      this.#progress(false);
+      if (this.#stopped || !this.#progress(false)) return;
       this.#pump();
       if (this.#asyncIt !== undefined) this.#checkEnd();
       return;
@@ -267,19 +277,26 @@ export class MapRun {
 
   #checkEnd(): void {
     if (this.#stopped || !this.#exhausted || this.#reading || this.#inflight.size > 0 || this.#buffer.length > 0) return;
+    if (!this.#progress(true)) return;
     this.#stopped = true;
-    this.#progress(true);
     this.#cleanup(false);
     this.#sink.end();
   }
 
-  #progress(final: boolean): void {
+  /** Calls onProgress when due; false if it threw, which fails the call with that error. */
+  #progress(final: boolean): boolean {
     const onProgress = this.#opts.onProgress;
-    if (onProgress === undefined) return;
+    if (onProgress === undefined) return true;
     const now = performance.now();
-    if (!final && now - this.#lastProgress < PROGRESS_MS) return;
+    if (!final && now - this.#lastProgress < PROGRESS_MS) return true;
     this.#lastProgress = now;
-    onProgress(this.#done, this.#total);
+    try {
+      onProgress(this.#done, this.#total);
+      return true;
+    } catch (err) {
+      this.#fail(err, this.#done, false);
+      return false;
+    }
   }
 
   #fail(error: unknown, index: number, cancelRunning: boolean): void {

@@ -49,9 +49,10 @@ export interface PoolOptions<Name extends string = string> {
   /** Environment of worker processes (replaces, as in `child_process`). Default: the parent's `process.env`. */
   env?: NodeJS.ProcessEnv;
   /**
-   * Node flags of each worker. Default: the parent's `process.execArgv` less
-   * debugger and test-runner flags, so a loader such as `--import tsx` is
-   * passed on. Given, it replaces them: spread `process.execArgv` to extend.
+   * Node flags of each worker. Default: the parent's module-loading and V8
+   * flags (`--import`, `-r`, `--conditions`, `--max-old-space-size`, ...; see
+   * docs/guide.md), so a loader such as `--import tsx` is passed on. Given,
+   * it replaces them.
    */
   execArgv?: readonly string[];
   /** Working directory of worker processes. Default: the parent's. */

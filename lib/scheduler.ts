@@ -10,8 +10,8 @@
  *     │  handle.send([Run, id, name, kind, args, id, ...])                      │
  *     │                                                                         ▼
  *     │                                 worker: runs them one at a time, sends
- *     │                                 results back in batches
- *     │  #onResults  ◀── [Results, id, status, value, runTime, id, ...] ────────┘
+ *     │                                 each result the moment it has it
+ *     │  #onResults  ◀── [Results, id, status, value, runTime] ─────────────────┘
  *     ▼
  *   setResult / setException on each Future, next task becomes "running",
  *   the deadline timer moves to it, more work is sent.
@@ -25,9 +25,9 @@
  * call is measured in the worker and kept per task name. When the queue is
  * deeper than the number of free workers, a worker is sent several tasks in
  * one message, as long as the measured run time of what it has in hand stays
- * within PIPELINE_MS, and results come back in batches: one message carries
- * many tasks both ways, which is how the pool passes the raw
- * one-message-per-task rate of the IPC channel. A task of unknown cost (never
+ * within PIPELINE_MS: one message carries many tasks, and the worker never
+ * waits for the parent between them. Results come back one by one, at once
+ * (see worker-runtime.ts for why), and are read together. A task of unknown cost (never
  * measured, or a map chunk) goes alone, and nothing is sent behind it, so a
  * long task cannot hold short ones while another worker is free. Only the
  * first task of a worker's in-flight list is `running`; the others are still
@@ -319,43 +319,49 @@ export class Scheduler implements Engine, FutureOwner {
       sent++;
     }
     if (sent === 0) return;
+    let unsendable: [Task, Error][] | undefined;
     try {
       w.handle.send(msg);
     } catch (err) {
       const batch = inflight.splice(first);
       for (const task of batch) removeAhead(w, task.cost);
-      this.#sendOneByOne(w, batch, err);
-      if (inflight.length === first) {
-        // Nothing went: the worker is still free for what is queued behind.
-        this.#scheduleDispatch();
-        return;
-      }
+      unsendable = this.#sendOneByOne(w, batch, err);
     }
     w.dispatched += inflight.length - first;
     if (w.dispatched >= this.#opts.maxTasksPerWorker) w.retiring = true;
-    if (wasEmpty) this.#startHead(w);
+    if (wasEmpty && inflight.length > 0) this.#startHead(w);
+    if (unsendable !== undefined) {
+      // Settled last: their done callbacks may cancel or submit, and must
+      // find the worker's list and head in order.
+      for (const [task, error] of unsendable) this.#fail(task, error, 'failed');
+      // The worker may still be free for what is queued behind.
+      this.#scheduleDispatch();
+    }
   }
 
   /**
    * A batch failed to serialize: find the tasks whose values cannot be sent
    * and fail only those. Rare, so it may be slow.
    */
-  #sendOneByOne(w: WorkerRecord, tasks: Task[], batchError: unknown): void {
+  #sendOneByOne(w: WorkerRecord, tasks: Task[], batchError: unknown): [Task, Error][] {
+    const failed: [Task, Error][] = [];
     for (const task of tasks) {
       try {
         w.handle.send([ToWorker.Run, task.id, task.name, task.kind, task.args]);
         w.inflight.push(task);
         addAhead(w, task.cost);
       } catch (err) {
-        this.#fail(task, cloneError(task, err ?? batchError), 'failed');
+        failed.push([task, cloneError(task, err ?? batchError)]);
       }
     }
+    return failed;
   }
 
   /** The first task in the list starts its clock. */
   #startHead(w: WorkerRecord): void {
     const task = w.inflight[0];
-    if (task === undefined) return;
+    // A killed worker starts nothing; its exit re-queues what it held.
+    if (task === undefined || task.startedAt !== 0 || w.state === 'killed') return;
     futureInternals.setRunningOrNotifyCancel(task.future);
     const now = performance.now();
     task.startedAt = now;
@@ -538,8 +544,12 @@ export class Scheduler implements Engine, FutureOwner {
         if (w.inflight.length > 0) busy++;
       }
     }
+    // After a start failure nothing starts until a new task asks (submit
+    // clears the failure): replacing a worker that failed to start with
+    // another would be a spawn loop.
+    if (this.#startFailure !== undefined) return;
     // A starting worker will take a queued task, so it is not counted as busy.
-    const floor = this.#closed || this.#startFailure !== undefined ? 0 : opts.minWorkers;
+    const floor = this.#closed ? 0 : opts.minWorkers;
     const want = Math.min(opts.workers, Math.max(floor, busy + this.#queue.size));
     for (let i = live; i < want; i++) this.#startWorker();
   }
@@ -592,12 +602,12 @@ export class Scheduler implements Engine, FutureOwner {
   }
 
   #failStart(cause: unknown): void {
-    const message = cause instanceof Error ? cause.message : String(cause);
-    const error = new WorkerStartError(`The task module ${this.#opts.moduleHref} failed to start in a new worker: ${message}`, { cause });
-    this.#startFailure = error;
+    const message = `The task module ${this.#opts.moduleHref} failed to start in a new worker: ${cause instanceof Error ? cause.message : String(cause)}`;
+    this.#startFailure = new WorkerStartError(message, { cause });
     // With no worker able to run them, the waiting tasks would wait forever.
+    // Each gets an error of its own: callers (map) annotate the ones they get.
     if (!this.#workers.some((x) => x.state === 'ready')) {
-      for (const task of this.#queue.drain()) this.#fail(task, error, 'crashed');
+      for (const task of this.#queue.drain()) this.#fail(task, new WorkerStartError(message, { cause }), 'crashed');
     }
     this.#settleReadyWaiters();
     this.#checkDrained();

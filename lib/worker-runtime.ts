@@ -1,22 +1,19 @@
 // The worker side, shared by every runtime's entry file: imports the task
 // module, runs the initializer, then runs tasks one at a time in the order
-// they arrive, and sends results back in batches.
-//
-// Batching: results of tasks that finish back to back are sent in one
-// message, flushed when the local queue is empty, before awaiting an async
-// task, and at least every FLUSH_MS; the parent starts the next task's
-// timeout clock when it sees the previous result, so a late flush could only
-// make a timeout later, never earlier.
+// they arrive (several may arrive in one message), and sends each result the
+// moment its task ends. The parent starts the next task's timeout clock when
+// it sees the previous result, so that result must never wait behind the
+// next task.
 
 import type { AsyncLocalStorage } from 'node:async_hooks';
 import { performance } from 'node:perf_hooks';
-import { serialize } from 'node:v8';
 import { CancelledError, DataCloneError, TaskNotFoundError, TimeoutError } from './errors.js';
-import { FromWorker, RESULT_STRIDE, RUN_STRIDE, Status, TaskKind, ToWorker } from './messages.js';
+import { FromWorker, RUN_STRIDE, Status, TaskKind, ToWorker } from './messages.js';
 import { existingTaskStorage, type TaskContext } from './task.js';
 import { encodeError } from './wire-error.js';
 
-const FLUSH_MS = 1;
+/** Work, in ms, after which the loop lets pending Drop and Abort messages in. */
+const YIELD_MS = 1;
 
 export type Fn = (...args: unknown[]) => unknown;
 
@@ -30,9 +27,8 @@ export type ChunkOutcome = { failed: false; results: unknown[] } | { failed: tru
 
 /**
  * Runs a map chunk: `fn(item)` (or `fn(...item)` when `spread`) for each
- * item in order, stopping at the first that throws. `beforeAwait` runs
- * before waiting on an async item (the worker flushes its results there).
- * Shared by the worker loop and LocalPool.
+ * item in order, stopping at the first that throws. Shared by the worker
+ * loop and LocalPool.
  */
 export async function runChunk(
   fn: Fn,
@@ -40,7 +36,6 @@ export async function runChunk(
   spread: boolean,
   storage: AsyncLocalStorage<TaskContext> | undefined,
   ctx: TaskContext | undefined,
-  beforeAwait: (() => void) | undefined,
 ): Promise<ChunkOutcome> {
   const results = new Array<unknown>(items.length);
   for (let i = 0; i < items.length; i++) {
@@ -49,10 +44,7 @@ export async function runChunk(
       let value: unknown;
       if (storage === undefined) value = spread ? fn(...(item as unknown[])) : fn(item);
       else value = spread ? storage.run(ctx!, fn, ...(item as unknown[])) : storage.run(ctx!, fn, item);
-      if (isThenable(value)) {
-        beforeAwait?.();
-        value = await value;
-      }
+      if (isThenable(value)) value = await value;
       results[i] = value;
     } catch (error) {
       return { failed: true, index: i, error };
@@ -72,12 +64,10 @@ export class WorkerLoop {
   #queue: unknown[] = [];
   #head = 0;
   #running = false;
-  #results: unknown[] = [FromWorker.Results];
-  #lastFlush = 0;
+  #lastYield = 0;
   #dropped: Set<number> | undefined;
   #currentId = 0;
   #currentContext: TaskContext | undefined;
-  readonly #flushBound = () => this.#flush();
 
   constructor(post: (message: unknown[]) => void) {
     this.#post = post;
@@ -152,12 +142,9 @@ export class WorkerLoop {
         try {
           if (kind === TaskKind.Call) {
             value = ctx === undefined ? (fn as Fn)(...args) : storage!.run(ctx, fn as Fn, ...args);
-            if (isThenable(value)) {
-              this.#flush();
-              value = await value;
-            }
+            if (isThenable(value)) value = await value;
           } else {
-            const out = await runChunk(fn as Fn, args, kind === TaskKind.StarChunk, storage, ctx, this.#flushBound);
+            const out = await runChunk(fn as Fn, args, kind === TaskKind.StarChunk, storage, ctx);
             if (out.failed) {
               status = Status.ChunkError;
               value = [out.index, encodeError(out.error)];
@@ -170,49 +157,41 @@ export class WorkerLoop {
         this.#currentContext = undefined;
       }
       const end = performance.now();
-      this.#results.push(id, status, value, end - start);
-      if (this.#head >= this.#queue.length) this.#flush();
-      else if (end - this.#lastFlush >= FLUSH_MS) {
-        this.#flush();
+      this.#send(id, status, value, end - start);
+      if (this.#head < this.#queue.length && end - this.#lastYield >= YIELD_MS) {
         // Let Drop and Abort messages that arrived meanwhile be read before
         // the next task starts. One setImmediate is not enough: its callback
         // runs in the check phase right after the current poll phase, before
         // the channel is polled again; the second one comes after a poll.
         await nextTurn();
         await nextTurn();
+        this.#lastYield = performance.now();
       }
     }
-    // The last task may have been dropped, leaving earlier results unsent.
-    this.#flush();
     this.#queue = [];
     this.#head = 0;
     this.#running = false;
   }
 
-  #flush(): void {
-    const results = this.#results;
-    if (results.length === 1) return;
-    this.#results = [FromWorker.Results];
-    this.#lastFlush = performance.now();
+  /**
+   * Sends one result at once, before the next task starts: held back, it
+   * would wait behind whatever runs next, however long, and the parent would
+   * still count it as running (a false timeout, and a task run twice when its
+   * worker dies). The parent reads results that arrive together in one go.
+   */
+  #send(id: number, status: Status, value: unknown, runTime: number): void {
+    const msg = [FromWorker.Results, id, status, value, runTime];
     try {
-      this.#post(results);
-    } catch {
-      this.#post(replaceUnclonable(results));
-    }
-  }
-}
-
-/** A batch failed to serialize: replace each result that cannot be sent by an error saying so. Rare, so it may be slow. */
-function replaceUnclonable(results: unknown[]): unknown[] {
-  for (let i = 1; i < results.length; i += RESULT_STRIDE) {
-    try {
-      serialize(results[i + 2]);
+      this.#post(msg);
     } catch (err) {
-      results[i + 1] = Status.Error;
-      results[i + 2] = encodeError(
-        new DataCloneError(`The result of the task cannot be sent back from the worker: ${err instanceof Error ? err.message : String(err)}`),
-      );
+      this.#post([
+        FromWorker.Results,
+        id,
+        Status.Error,
+        encodeError(new DataCloneError(`The result of the task cannot be sent back from the worker: ${err instanceof Error ? err.message : String(err)}`)),
+        runTime,
+      ]);
     }
   }
-  return results;
+
 }

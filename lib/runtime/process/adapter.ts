@@ -1,8 +1,8 @@
 // The child-process runtime: one warm Node process per worker, reached over
-// a socket pair on the child's fd 3 carrying length-prefixed frames
-// (./channel.ts): JSON when JSON carries every value exactly, the structured
-// clone serializer otherwise, so Map, Set, BigInt, Date and typed arrays
-// cross intact.
+// two socket pairs carrying length-prefixed frames (./channel.ts): the
+// child's fd 3 brings tasks, its fd 4 takes results back. JSON when JSON
+// carries every value exactly, the structured clone serializer otherwise, so
+// Map, Set, BigInt, Date and typed arrays cross intact.
 
 import { spawn } from 'node:child_process';
 import type { Socket } from 'node:net';
@@ -20,12 +20,30 @@ export interface ProcessRuntimeOptions {
 const entry = fileURLToPath(new URL('./entry.js', import.meta.url));
 
 /**
- * The parent's execArgv, less what must not be inherited: debugger flags
- * would make every worker fight for the same port, and the test runner's
- * flags would turn a worker into a test run.
+ * Flags of the parent that a worker inherits: module loading (loaders,
+ * preloads, conditions), V8 and runtime settings. Anything else is left out,
+ * above all what would change what the worker runs (`-e`, `-p`, `--test`,
+ * `--watch`) or make every worker fight for one port (`--inspect`). A flag's
+ * value given as the next argument goes or stays with its flag.
  */
-export function inheritedExecArgv(): string[] {
-  return process.execArgv.filter((arg) => !/^--(inspect|debug|test)/.test(arg));
+const INHERITED = /^(--(import|require|loader|experimental-loader|conditions|experimental-[\w-]+|no-[\w-]+|enable-source-maps|max-old-space-size|max-semi-space-size|stack-size|expose-gc|harmony[\w-]*|unhandled-rejections|trace-[\w-]+|disable-proto|frozen-intrinsics|input-type|env-file|preserve-symlinks[\w-]*|abort-on-uncaught-exception|disable-warning|pending-deprecation|throw-deprecation|no-deprecation)|-r|-C)$/;
+
+export function inheritedExecArgv(argv: readonly string[] = process.execArgv): string[] {
+  const out: string[] = [];
+  let keepValue = false;
+  for (const arg of argv) {
+    if (!arg.startsWith('-')) {
+      // The value of the flag before it.
+      if (keepValue) out.push(arg);
+      keepValue = false;
+      continue;
+    }
+    const eq = arg.indexOf('=');
+    const keep = INHERITED.test(eq === -1 ? arg : arg.slice(0, eq));
+    if (keep) out.push(arg);
+    keepValue = keep && eq === -1;
+  }
+  return out;
 }
 
 export function processRuntime(options: ProcessRuntimeOptions): SpawnWorker {
@@ -36,16 +54,17 @@ export function processRuntime(options: ProcessRuntimeOptions): SpawnWorker {
     const child = spawn(process.execPath, args, {
       env: options.env,
       cwd: options.cwd,
-      stdio: ['ignore', 'inherit', 'inherit', 'pipe'],
+      stdio: ['ignore', 'inherit', 'inherit', 'pipe', 'pipe'],
     });
-    const socket = child.stdio[3] as Socket;
+    const toChild = child.stdio[3] as Socket;
+    const fromChild = child.stdio[4] as Socket;
     let gone = false;
-    readFrames(socket, (msg) => {
+    readFrames(fromChild, (msg) => {
       if (!gone) events.message(msg);
     });
-    // An exit is reported once the socket is closed too: a worker's last
-    // frames (a result, a Fatal report) can still be unread when 'exit'
-    // fires, and 'close' on the socket comes after them.
+    // An exit is reported once the result socket is closed too: a worker's
+    // last frames (a result, a Fatal report) can still be unread when 'exit'
+    // fires, and 'close' comes after them.
     let exitStatus: [number | null, NodeJS.Signals | null] | undefined;
     let socketClosed = false;
     const report = () => {
@@ -57,12 +76,13 @@ export function processRuntime(options: ProcessRuntimeOptions): SpawnWorker {
       exitStatus = [code, signal];
       report();
     });
-    socket.on('close', () => {
+    fromChild.on('close', () => {
       socketClosed = true;
       report();
     });
     // EPIPE and the like when the worker has just died: its exit follows.
-    socket.on('error', () => {});
+    toChild.on('error', () => {});
+    fromChild.on('error', () => {});
     child.on('error', (err) => {
       // A failed spawn has no pid and no 'exit'.
       if (child.pid === undefined && !gone) {
@@ -72,22 +92,24 @@ export function processRuntime(options: ProcessRuntimeOptions): SpawnWorker {
     });
     return {
       send(message) {
-        socket.write(encodeFrame(message));
+        toChild.write(encodeFrame(message));
       },
       terminate() {
         child.kill('SIGKILL');
       },
       close() {
         // End of input: the worker exits once it has flushed its output.
-        socket.end();
+        toChild.end();
       },
       ref() {
         child.ref();
-        socket.ref();
+        toChild.ref();
+        fromChild.ref();
       },
       unref() {
         child.unref();
-        socket.unref();
+        toChild.unref();
+        fromChild.unref();
       },
       get id() {
         return child.pid ?? -1;

@@ -1,5 +1,8 @@
-// Entry file of a worker process (spawned by ./adapter.ts); frames come and
-// go on fd 3 (./channel.ts).
+// Entry file of a worker process (spawned by ./adapter.ts). Frames
+// (./channel.ts) come in on fd 3 and go out on fd 4. Writes are synchronous:
+// a result leaves before the next task starts, however long that task runs
+// or however it dies, and a full pipe makes the worker wait rather than
+// buffer without bound.
 //
 // Orphans: when the parent dies, this process must exit too, also while its
 // main thread is stuck in a synchronous loop and cannot see the IPC channel
@@ -8,6 +11,7 @@
 // does, polls the parent pid (a reparented process sees a new ppid) and
 // SIGKILLs this process. The socket's end covers the ordinary case at once.
 
+import { writeSync } from 'node:fs';
 import { Socket } from 'node:net';
 import { Worker } from 'node:worker_threads';
 import { FromWorker } from '../../messages.js';
@@ -24,13 +28,30 @@ const watchdog = new Worker(
 );
 watchdog.unref();
 
-const socket = new Socket({ fd: 3, readable: true, writable: true });
-// A write after the parent died fails with EPIPE; the end of input, or the
-// watchdog, ends this process.
+const OUT = 4;
+const pause = new Int32Array(new SharedArrayBuffer(4));
+
+/** Writes a whole frame to fd 4, waiting while the pipe is full. */
+function post(message: unknown[]): void {
+  const frame = encodeFrame(message);
+  let offset = 0;
+  while (offset < frame.length) {
+    try {
+      offset += writeSync(OUT, frame, offset);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'EAGAIN') {
+        Atomics.wait(pause, 0, 0, 1); // the parent is behind: give it a moment
+        continue;
+      }
+      // EPIPE and the like: the parent is gone, and so is the point of going on.
+      process.exit(0);
+    }
+  }
+}
+
+const socket = new Socket({ fd: 3, readable: true, writable: false });
 socket.on('error', () => {});
-const loop = new WorkerLoop((msg) => {
-  socket.write(encodeFrame(msg));
-});
+const loop = new WorkerLoop(post);
 readFrames(socket, (msg) => loop.onMessage(msg));
 
 // The parent ended the input (idle timeout, retirement, shutdown) or died.
@@ -54,9 +75,8 @@ const die = (err: unknown) => {
   if (dying) return;
   dying = true;
   try {
-    socket.write(encodeFrame([FromWorker.Fatal, encodeError(err)]), () => process.exit(1));
-    setTimeout(() => process.exit(1), 1000).unref();
-  } catch {
+    post([FromWorker.Fatal, encodeError(err)]);
+  } finally {
     process.exit(1);
   }
 };
