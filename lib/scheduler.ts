@@ -415,9 +415,12 @@ export class Scheduler implements Engine, FutureOwner {
       clearTimeout(w.timer);
       w.timer = setTimeout(() => {
         w.timer = undefined;
-        if (w.stopping === task) this.#kill(w);
+        if (w.stopping !== task) return;
+        w.stoppedForTask = true;
+        this.#kill(w);
       }, grace);
     } else {
+      w.stoppedForTask = true;
       this.#kill(w);
     }
   }
@@ -628,17 +631,24 @@ export class Scheduler implements Engine, FutureOwner {
     }
     const inflight = w.inflight.splice(0);
     const head = inflight[0];
-    if (head !== undefined && head.where !== 'gone') {
+    // A worker the pool killed to stop a task (cancel, timeout) blames no
+    // one else: if that task had in fact just finished, its result read
+    // before the exit, the head now is a bystander sent ahead with it, which
+    // may have begun. It runs again elsewhere rather than failing for
+    // another task's sake (see "at most once" in docs/guide.md).
+    if (head !== undefined && head.where !== 'gone' && !w.stoppedForTask) {
       const detail = w.fatal instanceof Error ? `${w.fatal.name}: ${w.fatal.message}` : error?.message;
       const crash = new WorkerCrashedError(code, signal, detail);
       if (w.fatal !== undefined) Object.defineProperty(crash, 'cause', { value: w.fatal, writable: true, configurable: true });
       this.#fail(head, crash, 'crashed');
     }
     // The others never started: they keep their place at the front of the queue.
-    const unstarted = inflight.slice(1).filter((t) => t.where === 'sent');
+    const unstarted = inflight.slice(w.stoppedForTask ? 0 : 1).filter((t) => t.where === 'sent');
     for (const t of unstarted) {
       t.where = 'queued';
       t.worker = undefined;
+      t.startedAt = 0;
+      t.deadline = Infinity;
     }
     this.#queue.requeueFront(unstarted);
     this.#grow();

@@ -33,6 +33,8 @@ export class WorkerRecord {
   refed = true;
   /** A task whose signal was aborted and that has `cancelGrace` ms to end before the worker is killed. */
   stopping: Task | undefined = undefined;
+  /** Killed by the pool to stop its running task (cancel, timeout), not dead by itself. */
+  stoppedForTask = false;
   /** The error an uncaught exception reported just before the worker died. */
   fatal: unknown = undefined;
   /** One timer for the running task's deadline, re-armed lazily (see Scheduler.#armDeadline). */

@@ -1,0 +1,256 @@
+// Regression tests for the bugs of the code review (ProcessPool), one test per
+// fixed bug. Runs are counted through log files the fixtures append to
+// (./fixtures/regress-tasks.ts); nothing sleeps to stand in for an event.
+
+import assert from 'node:assert/strict';
+import { existsSync, readFileSync, realpathSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test, type TestContext } from 'node:test';
+import { CancelledError, DataCloneError, ProcessPool, WorkerCrashedError, type Future, type PoolOptions, type TaskName } from '../lib/index.js';
+import { inheritedExecArgv } from '../lib/runtime/process/adapter.js';
+import type * as regress from './fixtures/regress-tasks.js';
+
+type Tasks = typeof regress;
+
+const tasksUrl = new URL('./fixtures/regress-tasks.js', import.meta.url);
+
+async function tempDir(t: TestContext): Promise<string> {
+  const dir = realpathSync(await mkdtemp(join(tmpdir(), 'warmpool-regress-')));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+/**
+ * A pool the test shuts down itself; should the test fail first, it is shut
+ * down after it without waiting, so a failing test cannot leave it running.
+ */
+function makePool(t: TestContext, options: PoolOptions<TaskName<Tasks>>): ProcessPool<Tasks> {
+  const pool = new ProcessPool<Tasks>(tasksUrl, options);
+  t.after(() => pool.shutdown({ wait: false, cancelFutures: true }));
+  return pool;
+}
+
+/** Lines of a log file (none if it was never written). */
+function lines(file: string): string[] {
+  return existsSync(file) ? readFileSync(file, 'utf8').split('\n').filter(Boolean) : [];
+}
+
+/** How many times `start <tag> ...` appears in a fixture's log. */
+function starts(log: string, tag: string): number {
+  return lines(log).filter((l) => l.split(' ')[1] === tag).length;
+}
+
+/**
+ * Waits for every future to settle, for at most `ms` each (Future.result's
+ * own bound, which cancels nothing); fails naming the states if one hangs.
+ */
+async function allSettle(futures: Record<string, Future<unknown>>, ms: number): Promise<void> {
+  await Promise.allSettled(Object.values(futures).map((f) => f.result(ms)));
+  const states = Object.fromEntries(Object.entries(futures).map(([k, f]) => [k, f.state]));
+  assert.ok(
+    Object.values(futures).every((f) => f.done()),
+    `futures still unsettled after ${ms} ms: ${JSON.stringify(states)}`,
+  );
+}
+
+/** Runs `run` (one near-zero task) 30 times, so the pool measures that task name as near-zero work and sends it ahead behind another task. */
+async function warmUp(pool: ProcessPool<Tasks>, run: () => Promise<unknown>): Promise<void> {
+  await pool.ready();
+  for (let i = 0; i < 30; i++) await run();
+}
+
+test('a short task’s result is never held back behind a long task sent ahead after it to the same worker, so its timeout does not fire and the long task runs once', { timeout: 20_000 }, async (t) => {
+  const log = join(await tempDir(t), 'starts.log');
+  const pool = makePool(t, { workers: 1 });
+  await warmUp(pool, () => pool.submit('logspin', [0, 'warm']));
+
+  // Submitted together: the pool sends both to its one worker in one message.
+  const short = pool.submit('logspin', [0, 'A', log], { timeout: 300 });
+  const long = pool.submit('logspin', [1000, 'B', log]);
+  await Promise.allSettled([short, long]);
+
+  assert.equal(short.exception(), undefined, `the short task failed: ${String(short.exception())}`);
+  assert.equal(short.state, 'fulfilled');
+  assert.equal(await short, 'A');
+  assert.equal(await long, 'B');
+  assert.equal(starts(log, 'A'), 1, lines(log).join('\n'));
+  assert.equal(starts(log, 'B'), 1, `the long task ran more than once:\n${lines(log).join('\n')}`);
+  await pool.shutdown();
+});
+
+test('when a worker dies in the middle of a batch, the tasks it finished keep their results, only the crashing task fails with WorkerCrashedError, and no task runs twice', { timeout: 20_000 }, async (t) => {
+  const log = join(await tempDir(t), 'starts.log');
+  const pool = makePool(t, { workers: 1 });
+  await warmUp(pool, () => pool.submit('step', [0]));
+
+  const names = ['x1', 'x2', 'crash', 'x4'];
+  const futures = names.map((x) => pool.submit('step', [x, log]));
+  await Promise.allSettled(futures);
+
+  const [x1, x2, crash, x4] = futures;
+  assert.equal(x1.exception(), undefined, `x1 (finished before the crash) failed: ${String(x1.exception())}`);
+  assert.equal(await x1, 'x1');
+  assert.equal(x2.exception(), undefined, `x2 (finished before the crash) failed: ${String(x2.exception())}`);
+  assert.equal(await x2, 'x2');
+  assert.ok(crash.exception() instanceof WorkerCrashedError, `crash: ${String(crash.exception())}`);
+  assert.equal((crash.exception() as WorkerCrashedError).exitCode, 7);
+  assert.equal(await x4, 'x4');
+  for (const x of names) assert.equal(starts(log, x), 1, `${x} did not run exactly once:\n${lines(log).join('\n')}`);
+  assert.equal(pool.stats().crashed, 1);
+  await pool.shutdown();
+});
+
+test('a worker that fails to start while another worker is ready is not started again and again while that worker works through the queue', { timeout: 30_000 }, async (t) => {
+  const dir = await tempDir(t);
+  const lock = join(dir, 'lock');
+  const count = join(dir, 'inits');
+  // Only the first worker's initializer can take the lock; every later one fails.
+  const pool = makePool(t, { workers: 2, minWorkers: 1, initializer: 'lockInit', initArgs: [lock, count] });
+  await pool.ready();
+  assert.equal(lines(count).length, 1);
+
+  // Six tasks of 300 ms: the pool wants a second worker, whose start fails;
+  // the one ready worker runs them all, for about 1.8 s.
+  const futures = Array.from({ length: 6 }, () => pool.submit('spin', [300]));
+  await Promise.all(futures);
+
+  const attempts = lines(count).length;
+  assert.ok(attempts >= 2, 'the pool never tried to start a second worker, so the test proves nothing');
+  assert.ok(attempts <= 3, `the initializer ran ${attempts} times in 1.8 s of work: a worker that failed to start was started again and again`);
+  await pool.shutdown();
+});
+
+test('a done callback of a task whose argument cannot be sent may cancel another task of its batch, or the batch’s head, without hanging the worker or throwing, and the pool goes on', { timeout: 20_000 }, async (t) => {
+  const log = join(await tempDir(t), 'starts.log');
+  // The pool's internal errors surface as uncaught exceptions (from its
+  // dispatch microtask), which the runner may report after the test: watch for them.
+  const uncaught: unknown[] = [];
+  const monitor = (err: unknown) => void uncaught.push(err);
+  process.on('uncaughtExceptionMonitor', monitor);
+  t.after(() => process.off('uncaughtExceptionMonitor', monitor));
+  const pool = makePool(t, { workers: 1 });
+  await warmUp(pool, () => pool.submit('echo', [0]));
+  await warmUp(pool, () => pool.submit('logspin', [0, 'warm']));
+  const unsendable = () => {};
+
+  // A later task of the batch (the reviewer's d1).
+  const a = pool.submit('echo', [1]);
+  const b = pool.submit('echo', [unsendable]);
+  const c = pool.submit('echo', [3]);
+  const d = pool.submit('echo', [4]);
+  b.addDoneCallback(() => c.cancel());
+  await allSettle({ a, b, c, d }, 5000);
+  assert.equal(await a, 1);
+  assert.ok(b.exception() instanceof DataCloneError, `b: ${String(b.exception())}`);
+  assert.equal(c.state, 'cancelled');
+  assert.equal(await d, 4);
+  assert.deepEqual(uncaught, [], 'uncaught exceptions after a later task of the batch was cancelled');
+
+  // The batch's head (the reviewer's d2). The head runs long, so it is still
+  // running when cancelled and the task behind it has not started.
+  const head = pool.submit('logspin', [1000, 'H', log]);
+  const next = pool.submit('logspin', [0, 'N', log]);
+  const bad = pool.submit('echo', [unsendable]);
+  bad.addDoneCallback(() => head.cancel());
+  await allSettle({ head, next, bad }, 5000);
+  assert.deepEqual(uncaught, [], 'uncaught exceptions after the batch’s head was cancelled');
+  assert.ok(head.exception() instanceof CancelledError, `head: ${String(head.exception())}`);
+  assert.ok(bad.exception() instanceof DataCloneError, `bad: ${String(bad.exception())}`);
+  assert.equal(next.exception(), undefined, `the task behind the cancelled head failed: ${String(next.exception())}`);
+  assert.equal(await next, 'N');
+  assert.ok(starts(log, 'H') <= 1 && starts(log, 'N') === 1, `runs:\n${lines(log).join('\n')}`);
+
+  const after = pool.submit('echo', ['still serving']);
+  await allSettle({ after }, 5000);
+  assert.equal(await after, 'still serving');
+  await pool.shutdown();
+  assert.deepEqual(uncaught, [], 'uncaught exceptions during the test');
+});
+
+test('a map whose onProgress callback throws rejects with that error, and the pool still serves tasks', { timeout: 20_000 }, async (t) => {
+  const pool = makePool(t, { workers: 1 });
+  await pool.ready();
+  const broken = new Error('progress bar broke');
+  await assert.rejects(
+    pool.map('echo', [1, 2, 3], {
+      onProgress: () => {
+        throw broken;
+      },
+    }),
+    (err) => err === broken,
+  );
+  assert.equal(await pool.submit('echo', [7]), 7);
+  assert.deepEqual(await pool.map('echo', [1, 2, 3]), [1, 2, 3]);
+  await pool.shutdown();
+});
+
+test('with maxQueued reached, a map with chunksize 1 never runs more than one item in a task call', { timeout: 20_000 }, async (t) => {
+  const log = join(await tempDir(t), 'items.log');
+  const pool = makePool(t, { workers: 1, maxQueued: 1 });
+  await pool.ready();
+  const items = Array.from({ length: 40 }, (_, i) => ({ i, log }));
+
+  const out = await pool.map('chunkItem', items, { chunksize: 1 });
+
+  assert.deepEqual(out, items.map((x) => x.i));
+  const perCall = new Map<string, number[]>();
+  for (const line of lines(log)) {
+    const [call, i] = line.split(' ');
+    perCall.set(call, [...(perCall.get(call) ?? []), Number(i)]);
+  }
+  const bigger = [...perCall.values()].filter((group) => group.length > 1);
+  assert.deepEqual(bigger, [], 'task calls that ran more than one item (the items of each)');
+  assert.equal(perCall.size, 40);
+  assert.equal(pool.stats().completed, 40);
+  await pool.shutdown();
+});
+
+test('a map given an already aborted signal rejects with CancelledError and reads no item from its source', { timeout: 20_000 }, async (t) => {
+  const pool = makePool(t, { workers: 1 });
+  await pool.ready();
+  let reads = 0;
+  function* source(): Generator<number> {
+    for (let i = 0; i < 1000; i++) {
+      reads++;
+      yield i;
+    }
+  }
+  const ac = new AbortController();
+  ac.abort();
+  await assert.rejects(pool.map('echo', source(), { signal: ac.signal }), CancelledError);
+  assert.equal(reads, 0, `${reads} items were read from the source`);
+  assert.equal(await pool.submit('echo', [1]), 1);
+  await pool.shutdown();
+});
+
+test('inheritedExecArgv keeps loader, preload, condition and V8 flags with their values, and drops eval, print, inspect, test and watch flags with theirs', { timeout: 5_000 }, () => {
+  const kept = ['--import', 'tsx', '--import=x', '-r', './a.js', '--conditions', 'dev', '--max-old-space-size=100'];
+  assert.deepEqual(inheritedExecArgv(kept), kept);
+
+  const dropped = [
+    ['-e', 'console.log(1)'],
+    ['--eval', 'console.log(1)'],
+    ['--eval=console.log(1)'],
+    ['-p', '1 + 1'],
+    ['--print', '1 + 1'],
+    ['--inspect'],
+    ['--inspect=9229'],
+    ['--inspect-brk'],
+    ['--inspect-port', '9230'],
+    ['--test'],
+    ['--test-reporter', 'spec'],
+    ['--test-reporter=spec'],
+    ['--test-name-pattern', 'foo'],
+    ['--test-timeout=1000'],
+    ['--watch'],
+  ];
+  for (const flag of dropped) assert.deepEqual(inheritedExecArgv(flag), [], `kept from ${JSON.stringify(flag)}`);
+
+  // Mixed: each value goes or stays with its own flag.
+  assert.deepEqual(
+    inheritedExecArgv(['--test-reporter', 'spec', '--import', 'tsx', '-e', 'x', '-r', './a.js', '--watch', '--conditions', 'dev', '--inspect-brk', '--max-old-space-size=100']),
+    ['--import', 'tsx', '-r', './a.js', '--conditions', 'dev', '--max-old-space-size=100'],
+  );
+});
