@@ -168,11 +168,21 @@ export class LocalEngine implements Engine, FutureOwner {
     }
     const abandoned = new Promise<void>((resolve) => (task.abandon = resolve));
     await Promise.race([this.#execute(task, storage, ctx, start), abandoned]);
+    this.#vacate(task);
+    this.#pump();
+    this.#checkDrained();
+  }
+
+  /**
+   * The task's slot is free: called when it ends, or when it is abandoned,
+   * before its future settles, so that stats() and maxQueued agree with the
+   * future when its callbacks run.
+   */
+  #vacate(task: LocalTask): void {
+    if (task.where === 'gone') return;
     clearTimeout(task.timer);
     this.#release(task);
     this.#running--;
-    this.#pump();
-    this.#checkDrained();
   }
 
   async #execute(task: LocalTask, storage: ReturnType<typeof existingTaskStorage>, ctx: TaskContext | undefined, start: number): Promise<void> {
@@ -197,6 +207,7 @@ export class LocalEngine implements Engine, FutureOwner {
     }
     task.runTime = performance.now() - start;
     if (task.future.done()) return; // timed out or cancelled meanwhile
+    this.#vacate(task);
     this.#runTime.add(task.runTime);
     if (ok) {
       this.#counts.completed++;
@@ -212,8 +223,12 @@ export class LocalEngine implements Engine, FutureOwner {
     clearTimeout(task.timer);
     if (task.context !== undefined) (task.context.controller ??= new AbortController()).abort(reason);
     const grace = this.#opts.cancelGrace;
-    if (grace > 0) task.timer = setTimeout(() => task.abandon?.(), grace);
-    else task.abandon?.();
+    const abandon = () => {
+      this.#vacate(task);
+      task.abandon?.();
+    };
+    if (grace > 0) task.timer = setTimeout(abandon, grace);
+    else abandon();
   }
 
   #release(task: LocalTask): void {

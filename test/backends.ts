@@ -15,8 +15,13 @@ export interface Backend {
    * Capabilities this backend lacks, each with the reason. `processOptions`:
    * the process start options `env`, `execArgv` and `cwd`. `clone`: values
    * cross by structured clone, so an unclonable one fails its future.
+   * `runBesideSyncCode`: the caller (and other tasks) keep running while a
+   * synchronous task runs. `workers`: the pool starts and stops workers, which
+   * `stats().workers` counts and `minWorkers` bounds.
    */
-  cannot: Partial<Record<'stopSyncCode' | 'crashIsolation' | 'memoryLimit' | 'processOptions' | 'clone', string>>;
+  cannot: Partial<
+    Record<'stopSyncCode' | 'crashIsolation' | 'memoryLimit' | 'processOptions' | 'clone' | 'runBesideSyncCode' | 'workers', string>
+  >;
 }
 
 export const backends: Backend[] = [
@@ -34,6 +39,8 @@ export const backends: Backend[] = [
       memoryLimit: 'LocalPool shares the caller’s heap',
       processOptions: 'LocalPool starts no process',
       clone: 'LocalPool passes values by reference; nothing is cloned',
+      runBesideSyncCode: 'LocalPool runs tasks in the calling thread: while a synchronous task runs, neither the caller nor another task can',
+      workers: 'LocalPool starts no workers: stats().workers is its fixed concurrency limit, and minWorkers has no effect',
     },
   },
 ];
