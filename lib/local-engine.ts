@@ -25,7 +25,8 @@ import { TaskKind } from './messages.js';
 import type { CommonOptions } from './options.js';
 import { TaskQueue } from './queue.js';
 import { ChunkFailure, type Engine, type TaskOptions } from './scheduler.js';
-import { Distribution, type PoolStats } from './stats.js';
+import type { PoolStats } from './stats.js';
+import { Outcomes, releaseTask, watchSignal } from './engine-parts.js';
 import { existingTaskStorage, type TaskContext } from './task.js';
 import { functionExports, isThenable, runChunk, type Fn } from './worker-runtime.js';
 
@@ -62,9 +63,7 @@ export class LocalEngine implements Engine, FutureOwner {
   #pumpScheduled = false;
   readonly #pumpBound = () => this.#pump();
   #drainWaiters: (() => void)[] = [];
-  #counts = { completed: 0, failed: 0, cancelled: 0, timedOut: 0, crashed: 0 };
-  readonly #runTime = new Distribution();
-  readonly #waitTime = new Distribution();
+  readonly #outcomes = new Outcomes();
 
   constructor(opts: CommonOptions, load: () => Promise<Record<string, unknown>>, describe: string) {
     this.#opts = opts;
@@ -81,7 +80,7 @@ export class LocalEngine implements Engine, FutureOwner {
       } catch (cause) {
         const message = cause instanceof Error ? cause.message : String(cause);
         this.#startFailure = new WorkerStartError(`The task module ${describe} failed to load: ${message}`, { cause });
-        for (const task of this.#queue.drain()) this.#fail(task, this.#startFailure, 'crashed');
+        for (const task of this.#queue.drain()) this.#outcomes.fail(task, this.#startFailure, 'crashed');
         this.#checkDrained();
       }
       this.#pump();
@@ -104,19 +103,11 @@ export class LocalEngine implements Engine, FutureOwner {
     const future = futureInternals.create<unknown>(this, task);
     task.future = future;
     if (this.#startFailure !== undefined) {
-      this.#fail(task, this.#startFailure, 'crashed');
+      this.#outcomes.fail(task, this.#startFailure, 'crashed');
       return future;
     }
     this.#queue.push(task);
-    const signal = options.signal;
-    if (signal !== undefined) {
-      if (signal.aborted) {
-        future.cancel();
-        return future;
-      }
-      task.onAbort = () => future.cancel();
-      signal.addEventListener('abort', task.onAbort, { once: true });
-    }
+    if (!watchSignal(task)) return future;
     if (!this.#pumpScheduled) {
       this.#pumpScheduled = true;
       queueMicrotask(this.#pumpBound);
@@ -130,10 +121,10 @@ export class LocalEngine implements Engine, FutureOwner {
 
   onCancel(t: unknown, wasRunning: boolean): void {
     const task = t as LocalTask;
-    this.#counts.cancelled++;
+    this.#outcomes.counts.cancelled++;
     if (task.where === 'queued') {
       this.#queue.forgetOne();
-      this.#release(task);
+      releaseTask(task);
       this.#checkDrained();
     } else if (wasRunning) {
       this.#stop(task, new CancelledError());
@@ -155,13 +146,13 @@ export class LocalEngine implements Engine, FutureOwner {
   async #run(task: LocalTask): Promise<void> {
     futureInternals.setRunningOrNotifyCancel(task.future);
     const start = performance.now();
-    this.#waitTime.add(start - task.submittedAt);
+    this.#outcomes.waitTime.add(start - task.submittedAt);
     const storage = existingTaskStorage();
     const ctx: TaskContext | undefined = storage === undefined ? undefined : { controller: undefined };
     task.context = ctx;
     if (task.timeout !== Infinity) {
       task.timer = setTimeout(() => {
-        this.#counts.timedOut++;
+        this.#outcomes.counts.timedOut++;
         futureInternals.setException(task.future, new TimeoutError(`Task \`${task.name}\` did not finish within ${task.timeout} ms`, task.timeout));
         this.#stop(task, new TimeoutError('The task timed out', task.timeout));
       }, task.timeout);
@@ -181,7 +172,7 @@ export class LocalEngine implements Engine, FutureOwner {
   #vacate(task: LocalTask): void {
     if (task.where === 'gone') return;
     clearTimeout(task.timer);
-    this.#release(task);
+    releaseTask(task);
     this.#running--;
   }
 
@@ -208,12 +199,12 @@ export class LocalEngine implements Engine, FutureOwner {
     task.runTime = performance.now() - start;
     if (task.future.done()) return; // timed out or cancelled meanwhile
     this.#vacate(task);
-    this.#runTime.add(task.runTime);
+    this.#outcomes.runTime.add(task.runTime);
     if (ok) {
-      this.#counts.completed++;
+      this.#outcomes.counts.completed++;
       futureInternals.setResult(task.future, value);
     } else {
-      this.#counts.failed++;
+      this.#outcomes.counts.failed++;
       futureInternals.setException(task.future, value);
     }
   }
@@ -231,44 +222,20 @@ export class LocalEngine implements Engine, FutureOwner {
     else abandon();
   }
 
-  #release(task: LocalTask): void {
-    if (task.where === 'gone') return;
-    task.where = 'gone';
-    task.args = [];
-    if (task.onAbort !== undefined) {
-      task.signal!.removeEventListener('abort', task.onAbort);
-      task.onAbort = undefined;
-    }
-  }
-
-  #fail(task: LocalTask, error: unknown, count: 'failed' | 'crashed'): void {
-    this.#counts[count]++;
-    this.#release(task);
-    futureInternals.setException(task.future, error);
-  }
-
   async ready(): Promise<void> {
     await this.#loaded;
     if (this.#startFailure !== undefined) throw this.#startFailure;
   }
 
   stats(): PoolStats {
-    return {
-      workers: this.#opts.workers,
-      busy: this.#running,
-      idle: this.#opts.workers - this.#running,
-      queued: this.#queue.size,
-      ...this.#counts,
-      runTime: this.#runTime.summary(),
-      waitTime: this.#waitTime.summary(),
-    };
+    return this.#outcomes.stats(this.#opts.workers, this.#running, this.#opts.workers - this.#running, this.#queue.size);
   }
 
   shutdown(wait: boolean, cancelFutures: boolean): Promise<void> {
     this.#closed = true;
     if (cancelFutures) {
       for (const task of this.#queue.drain()) {
-        this.#release(task);
+        releaseTask(task);
         task.future.cancel();
       }
     }

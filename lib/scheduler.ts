@@ -67,7 +67,8 @@ import { FromWorker, RESULT_STRIDE, Status, TaskKind, ToWorker } from './message
 import { TaskQueue } from './queue.js';
 import type { SpawnWorker } from './runtime/handle.js';
 import { MAX_TIMER_MS } from './options.js';
-import { Distribution, type PoolStats } from './stats.js';
+import type { PoolStats } from './stats.js';
+import { Outcomes, releaseTask, watchSignal } from './engine-parts.js';
 import { Task } from './task-record.js';
 import { decodeError } from './wire-error.js';
 import { WorkerRecord } from './worker-record.js';
@@ -137,9 +138,7 @@ export class Scheduler implements Engine, FutureOwner {
   #closed = false;
   #readyWaiters: { resolve: () => void; reject: (e: unknown) => void }[] = [];
   #exitWaiters: (() => void)[] = [];
-  #counts = { completed: 0, failed: 0, cancelled: 0, timedOut: 0, crashed: 0 };
-  readonly #runTime = new Distribution();
-  readonly #waitTime = new Distribution();
+  readonly #outcomes = new Outcomes();
 
   constructor(opts: EngineOptions, spawn: SpawnWorker) {
     this.#opts = opts;
@@ -175,15 +174,7 @@ export class Scheduler implements Engine, FutureOwner {
     const future = futureInternals.create<unknown>(this, task);
     task.future = future;
     this.#queue.push(task);
-    const signal = options.signal;
-    if (signal !== undefined) {
-      if (signal.aborted) {
-        future.cancel();
-        return future;
-      }
-      task.onAbort = () => future.cancel();
-      signal.addEventListener('abort', task.onAbort, { once: true });
-    }
+    if (!watchSignal(task)) return future;
     // A new task is a new reason to try starting a worker after a start failure.
     this.#startFailure = undefined;
     if (!this.#dispatchScheduled) {
@@ -210,12 +201,12 @@ export class Scheduler implements Engine, FutureOwner {
 
   onCancel(t: unknown, wasRunning: boolean): void {
     const task = t as Task;
-    this.#counts.cancelled++;
+    this.#outcomes.counts.cancelled++;
     if (task.where === 'gone') return;
     if (task.where === 'queued') {
       // Left in place; the queue skips it when it reaches the front.
       this.#queue.forgetOne();
-      this.#release(task);
+      releaseTask(task);
       this.#checkDrained();
       return;
     }
@@ -229,7 +220,7 @@ export class Scheduler implements Engine, FutureOwner {
         w.inflight.splice(i, 1);
         removeAhead(w, task.cost);
       }
-      this.#release(task);
+      releaseTask(task);
       this.#trySend(w, [ToWorker.Drop, task.id]);
       if (i === 0) {
         if (w.inflight.length > 0) this.#startHead(w);
@@ -333,7 +324,7 @@ export class Scheduler implements Engine, FutureOwner {
     if (unsendable !== undefined) {
       // Settled last: their done callbacks may cancel or submit, and must
       // find the worker's list and head in order.
-      for (const [task, error] of unsendable) this.#fail(task, error, 'failed');
+      for (const [task, error] of unsendable) this.#outcomes.fail(task, error, 'failed');
       // The worker may still be free for what is queued behind.
       this.#scheduleDispatch();
     }
@@ -365,7 +356,7 @@ export class Scheduler implements Engine, FutureOwner {
     futureInternals.setRunningOrNotifyCancel(task.future);
     const now = performance.now();
     task.startedAt = now;
-    this.#waitTime.add(now - task.submittedAt);
+    this.#outcomes.waitTime.add(now - task.submittedAt);
     if (task.timeout !== Infinity) {
       task.deadline = now + task.timeout;
       this.#armDeadline(w, task.deadline);
@@ -396,7 +387,7 @@ export class Scheduler implements Engine, FutureOwner {
       this.#armDeadline(w, task.deadline);
       return;
     }
-    this.#counts.timedOut++;
+    this.#outcomes.counts.timedOut++;
     futureInternals.setException(
       task.future,
       new TimeoutError(`Task \`${task.name}\` did not finish within ${task.timeout} ms; its worker was stopped`, task.timeout),
@@ -406,7 +397,7 @@ export class Scheduler implements Engine, FutureOwner {
 
   /** Aborts the running task's signal in the worker, then kills the worker unless the task ends within cancelGrace. */
   #stopRunning(w: WorkerRecord, task: Task, reason: 'cancel' | 'timeout'): void {
-    this.#release(task);
+    releaseTask(task);
     if (w.state === 'killed') return;
     const grace = this.#opts.cancelGrace;
     if (grace > 0 && w.state === 'ready') {
@@ -465,15 +456,15 @@ export class Scheduler implements Engine, FutureOwner {
       head.runTime = runTime;
       if (head.kind === TaskKind.Call) this.#measure(head.name, runTime);
       if (head.where === 'gone') continue; // settled already (timeout, cancel)
-      this.#runTime.add(runTime);
-      this.#release(head);
+      this.#outcomes.runTime.add(runTime);
+      releaseTask(head);
       const status = msg[i + 1] as Status;
       const value = msg[i + 2];
       if (status === Status.Ok) {
-        this.#counts.completed++;
+        this.#outcomes.counts.completed++;
         futureInternals.setResult(head.future, value);
       } else {
-        this.#counts.failed++;
+        this.#outcomes.counts.failed++;
         futureInternals.setException(
           head.future,
           status === Status.ChunkError
@@ -491,23 +482,6 @@ export class Scheduler implements Engine, FutureOwner {
     const cost = this.#costs.get(name);
     if (cost === undefined) this.#costs.set(name, { mean: runTime });
     else cost.mean += (runTime - cost.mean) * 0.2;
-  }
-
-  /** Takes a settled (or settling) task out of the engine's bookkeeping. */
-  #release(task: Task): void {
-    if (task.where === 'gone') return;
-    task.where = 'gone';
-    task.args = EMPTY;
-    if (task.onAbort !== undefined) {
-      task.signal!.removeEventListener('abort', task.onAbort);
-      task.onAbort = undefined;
-    }
-  }
-
-  #fail(task: Task, error: unknown, count: 'failed' | 'crashed'): void {
-    this.#counts[count]++;
-    this.#release(task);
-    futureInternals.setException(task.future, error);
   }
 
   #onIdle(w: WorkerRecord): void {
@@ -610,7 +584,7 @@ export class Scheduler implements Engine, FutureOwner {
     // With no worker able to run them, the waiting tasks would wait forever.
     // Each gets an error of its own: callers (map) annotate the ones they get.
     if (!this.#workers.some((x) => x.state === 'ready')) {
-      for (const task of this.#queue.drain()) this.#fail(task, new WorkerStartError(message, { cause }), 'crashed');
+      for (const task of this.#queue.drain()) this.#outcomes.fail(task, new WorkerStartError(message, { cause }), 'crashed');
     }
     this.#settleReadyWaiters();
     this.#checkDrained();
@@ -640,7 +614,7 @@ export class Scheduler implements Engine, FutureOwner {
       const detail = w.fatal instanceof Error ? `${w.fatal.name}: ${w.fatal.message}` : error?.message;
       const crash = new WorkerCrashedError(code, signal, detail);
       if (w.fatal !== undefined) Object.defineProperty(crash, 'cause', { value: w.fatal, writable: true, configurable: true });
-      this.#fail(head, crash, 'crashed');
+      this.#outcomes.fail(head, crash, 'crashed');
     }
     // The others never started: they keep their place at the front of the queue.
     const unstarted = inflight.slice(w.stoppedForTask ? 0 : 1).filter((t) => t.where === 'sent');
@@ -739,22 +713,14 @@ export class Scheduler implements Engine, FutureOwner {
       if (w.inflight.length > 0) busy++;
       else idle++;
     }
-    return {
-      workers: this.#workers.length,
-      busy,
-      idle,
-      queued: this.#queue.size,
-      ...this.#counts,
-      runTime: this.#runTime.summary(),
-      waitTime: this.#waitTime.summary(),
-    };
+    return this.#outcomes.stats(this.#workers.length, busy, idle, this.#queue.size);
   }
 
   shutdown(wait: boolean, cancelFutures: boolean): Promise<void> {
     this.#closed = true;
     if (cancelFutures) {
       for (const task of this.#queue.drain()) {
-        this.#release(task); // out of the queue already: onCancel must not forget it twice
+        releaseTask(task); // out of the queue already: onCancel must not forget it twice
         task.future.cancel();
       }
       for (const w of this.#workers) {
@@ -781,8 +747,6 @@ export class Scheduler implements Engine, FutureOwner {
     }
   }
 }
-
-const EMPTY: readonly unknown[] = Object.freeze([]);
 
 function addAhead(w: WorkerRecord, cost: number): void {
   if (cost === Infinity) w.aheadUnknown++;
