@@ -14,6 +14,7 @@ import { fileURLToPath } from 'node:url';
 import { ProcessPool } from '../lib/index.js';
 import type * as benchTasks from './fixtures/tasks.js';
 import type * as heavyTasks from './fixtures/heavy.js';
+import { barChart } from './chart.js';
 import { childPingPong, spawnEchoChild, stopChild } from './raw-ipc.js';
 
 const argv = process.argv.slice(2);
@@ -288,8 +289,21 @@ async function main(): Promise<void> {
       `A round trip on this machine is dominated by how fast the kernel wakes the other process, which depends on where it places the two: left alone, raw ping-pong and warm pools alike land near 30 µs or near 90 µs from one run to the next. The comparison with raw IPC therefore pins the parent and the worker (or the raw echo child) with \`taskset\`, to two cores and then to one, and alternates blocks of pool and raw calls.${pinned ? '' : ' (taskset was not available in this run: the processes were not pinned.)'}`,
       '',
     ];
+    const imgDir = fileURLToPath(new URL('../../docs/img/', import.meta.url));
+    mkdirSync(imgDir, { recursive: true });
+    writeFileSync(
+      `${imgDir}cold-vs-warm.svg`,
+      barChart('Cold versus warm: one call, median latency (log scale)', `npm run bench — Node ${process.version}, ${availableParallelism()} cores, ${ROUNDS} rounds`, [
+        { label: 'cold: fork + import + task', value: m('coldFork'), kind: 'cold' },
+        { label: 'cold, module with a 300 ms import', value: m('coldForkHeavy'), kind: 'cold' },
+        { label: 'warm ProcessPool', value: m('warmP50'), kind: 'warm' },
+        { label: 'warm ProcessPool, 300 ms-import module', value: m('warmHeavyP50'), kind: 'warm' },
+        { label: 'raw IPC ping-pong, own cores (pinned)', value: m('crossRawP50'), kind: 'raw' },
+      ]),
+    );
+    doc.splice(doc.indexOf('## Goals'), 0, '![Cold versus warm latency](img/cold-vs-warm.svg)', '');
     writeFileSync(fileURLToPath(new URL('../../docs/benchmarks.md', import.meta.url)), doc.join('\n'));
-    console.log(`\nwrote bench/results/latest.json and docs/benchmarks.md`);
+    console.log(`\nwrote bench/results/latest.json, docs/benchmarks.md and docs/img/cold-vs-warm.svg`);
   }
 }
 
