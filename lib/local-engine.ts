@@ -144,7 +144,14 @@ export class LocalEngine implements Engine, FutureOwner {
   }
 
   async #run(task: LocalTask): Promise<void> {
-    futureInternals.setRunningOrNotifyCancel(task.future);
+    // p-limit starts it a microtask or more after #pump: it may have been
+    // cancelled in between, and then must not run.
+    if (!futureInternals.setRunningOrNotifyCancel(task.future)) {
+      this.#vacate(task);
+      this.#pump();
+      this.#checkDrained();
+      return;
+    }
     const start = performance.now();
     this.#outcomes.waitTime.add(start - task.submittedAt);
     const storage = existingTaskStorage();

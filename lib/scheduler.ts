@@ -625,6 +625,12 @@ export class Scheduler implements Engine, FutureOwner {
       t.deadline = Infinity;
     }
     this.#queue.requeueFront(unstarted);
+    // The last worker that could serve the queue is gone while a start
+    // failure stands: try one start again (bounded — if it fails with no
+    // worker ready, the queue fails with it) rather than leave tasks waiting.
+    if (this.#startFailure !== undefined && this.#queue.size > 0 && !this.#workers.some((x) => x.state === 'ready' || x.state === 'starting')) {
+      this.#startFailure = undefined;
+    }
     this.#grow();
     this.#scheduleDispatch();
     this.#updateRefs();

@@ -171,6 +171,8 @@ export class WorkerLoop {
     this.#queue = [];
     this.#head = 0;
     this.#running = false;
+    // A Drop that came after its task had run names nothing any more.
+    this.#dropped = undefined;
   }
 
   /**

@@ -8,7 +8,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
-import { CancelledError, DataCloneError, ProcessPool, WorkerCrashedError, type Future, type PoolOptions, type TaskName } from '../lib/index.js';
+import { CancelledError, DataCloneError, LocalPool, ProcessPool, WorkerCrashedError, type Future, type PoolOptions, type TaskName } from '../lib/index.js';
 import { inheritedExecArgv } from '../lib/runtime/process/adapter.js';
 import type * as regress from './fixtures/regress-tasks.js';
 
@@ -253,4 +253,42 @@ test('inheritedExecArgv keeps loader, preload, condition and V8 flags with their
     inheritedExecArgv(['--test-reporter', 'spec', '--import', 'tsx', '-e', 'x', '-r', './a.js', '--watch', '--conditions', 'dev', '--inspect-brk', '--max-old-space-size=100']),
     ['--import', 'tsx', '-r', './a.js', '--conditions', 'dev', '--max-old-space-size=100'],
   );
+});
+
+// Second review.
+test('when the last worker that could serve the queue dies while a start failure stands, the queued tasks still settle', { timeout: 30_000 }, async (t) => {
+  const lock = join(await tempDir(t), 'lock');
+  const pool = makePool(t, { workers: 2, minWorkers: 1, initializer: 'lockOnce', initArgs: [lock] });
+  await pool.ready();
+  const futures = {
+    first: pool.submit('echo', ['first']),
+    dies: pool.submit('dieAfter', [300]),
+    a: pool.submit('echo', ['a']),
+    b: pool.submit('echo', ['b']),
+  };
+  // Bounded by Future.result: before the fix the queued ones stayed pending forever.
+  await allSettle(futures, 10_000);
+  assert.equal(futures.dies.exception() instanceof WorkerCrashedError, true);
+});
+
+test('a LocalPool task cancelled between being taken from the queue and starting never runs, and counts only as cancelled', { timeout: 10_000 }, async () => {
+  let ran = 0;
+  await using pool = new LocalPool(
+    {
+      work: async (x: number) => {
+        ran++;
+        await Promise.resolve();
+        return x;
+      },
+    },
+    { workers: 1, timeout: 50 },
+  );
+  await pool.ready();
+  const f = pool.submit('work', [1]);
+  await Promise.resolve(); // the pool takes it from its queue; p-limit starts it later
+  assert.equal(f.cancel(), true);
+  assert.equal(await pool.submit('work', [2]), 2);
+  assert.equal(ran, 1, 'only the second task ran');
+  const s = pool.stats();
+  assert.deepEqual([s.cancelled, s.timedOut, s.completed], [1, 0, 1]);
 });

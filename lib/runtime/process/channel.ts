@@ -18,13 +18,14 @@ import type { Socket } from 'node:net';
 import { deserialize, serialize } from 'node:v8';
 
 const HEADER = 5;
+const EMPTY = Buffer.alloc(0);
 const JSON_FRAME = 0;
 const V8_FRAME = 1;
 /** Values the JSON check may visit before giving up on JSON. */
 const JSON_BUDGET = 4096;
 
 let budget = 0;
-let seen: object[] = [];
+const seen = new Set<object>();
 
 /** True if JSON.parse(JSON.stringify(value)) gives back exactly `value`. */
 function jsonExact(value: unknown, depth: number): boolean {
@@ -37,8 +38,8 @@ function jsonExact(value: unknown, depth: number): boolean {
       return Number.isFinite(value) && (value !== 0 || 1 / value > 0);
     case 'object': {
       if (value === null) return true;
-      if (depth > 32 || seen.includes(value)) return false;
-      seen.push(value);
+      if (depth > 32 || seen.has(value)) return false;
+      seen.add(value);
       if (Array.isArray(value)) {
         for (let i = 0; i < value.length; i++) {
           if (!(i in value) || !jsonExact(value[i], depth + 1)) return false;
@@ -61,9 +62,17 @@ function jsonExact(value: unknown, depth: number): boolean {
 export function encodeFrame(message: unknown[]): Buffer {
   budget = JSON_BUDGET;
   const exact = jsonExact(message, 0);
-  seen = [];
+  seen.clear();
+  // JSON.stringify throws past the longest string V8 makes; v8.serialize may still manage.
+  let text: string | undefined;
   if (exact) {
-    const text = JSON.stringify(message);
+    try {
+      text = JSON.stringify(message);
+    } catch {
+      text = undefined;
+    }
+  }
+  if (text !== undefined) {
     const length = Buffer.byteLength(text);
     const frame = Buffer.allocUnsafe(HEADER + length);
     frame.writeUInt32LE(length, 0);
@@ -105,17 +114,26 @@ export class FrameReader {
       const start = offset + HEADER;
       const message = (buf[offset + 4] === JSON_FRAME ? JSON.parse(buf.toString('utf8', start, end)) : deserialize(buf.subarray(start, end))) as unknown[];
       offset = end;
+      // Consumed before it is handed on: a consumer that throws must not
+      // have the same frame delivered again by the next push.
+      this.#keep(buf.subarray(offset));
       this.#onMessage(message);
+      buf = this.#chunks[0] ?? EMPTY;
+      offset = 0;
     }
-    if (offset === buf.length) {
+    this.#keep(buf.subarray(offset));
+  }
+
+  /** What is left of the stream: nothing, or a partial frame. */
+  #keep(rest: Buffer): void {
+    if (rest.length === 0) {
       this.#chunks = [];
       this.#buffered = 0;
       this.#need = HEADER;
     } else {
-      if (offset > 0) buf = buf.subarray(offset);
-      this.#chunks = [buf];
-      this.#buffered = buf.length;
-      this.#need = buf.length >= HEADER ? HEADER + buf.readUInt32LE(0) : HEADER;
+      this.#chunks = [rest];
+      this.#buffered = rest.length;
+      this.#need = rest.length >= HEADER ? HEADER + rest.readUInt32LE(0) : HEADER;
     }
   }
 
