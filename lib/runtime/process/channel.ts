@@ -18,14 +18,18 @@ import type { Socket } from 'node:net';
 import { deserialize, serialize } from 'node:v8';
 
 const HEADER = 5;
-const EMPTY = Buffer.alloc(0);
 const JSON_FRAME = 0;
 const V8_FRAME = 1;
 /** Values the JSON check may visit before giving up on JSON. */
 const JSON_BUDGET = 4096;
 
+/** Objects the JSON check may meet; more, and the message goes by v8 (it is large anyway). */
+const MAX_OBJECTS = 64;
+
 let budget = 0;
-const seen = new Set<object>();
+// An array, not a Set: a task message holds two or three objects, and
+// pushing to and scanning a tiny array costs less than hashing.
+const seen: object[] = [];
 
 /** True if JSON.parse(JSON.stringify(value)) gives back exactly `value`. */
 function jsonExact(value: unknown, depth: number): boolean {
@@ -38,8 +42,8 @@ function jsonExact(value: unknown, depth: number): boolean {
       return Number.isFinite(value) && (value !== 0 || 1 / value > 0);
     case 'object': {
       if (value === null) return true;
-      if (depth > 32 || seen.has(value)) return false;
-      seen.add(value);
+      if (depth > 32 || seen.length >= MAX_OBJECTS || seen.includes(value)) return false;
+      seen.push(value);
       if (Array.isArray(value)) {
         for (let i = 0; i < value.length; i++) {
           if (!(i in value) || !jsonExact(value[i], depth + 1)) return false;
@@ -62,7 +66,7 @@ function jsonExact(value: unknown, depth: number): boolean {
 export function encodeFrame(message: unknown[]): Buffer {
   budget = JSON_BUDGET;
   const exact = jsonExact(message, 0);
-  seen.clear();
+  seen.length = 0;
   // JSON.stringify throws past the longest string V8 makes; v8.serialize may still manage.
   let text: string | undefined;
   if (exact) {
@@ -105,23 +109,23 @@ export class FrameReader {
     this.#buffered += chunk.length;
     // A large frame arrives in many chunks: join them once, when it is whole.
     if (this.#buffered < this.#need) return;
-    let buf = this.#chunks.length === 1 ? this.#chunks[0] : this.#join();
+    const buf = this.#chunks.length === 1 ? this.#chunks[0] : this.#join();
     let offset = 0;
-    while (buf.length - offset >= HEADER) {
-      const length = buf.readUInt32LE(offset);
-      const end = offset + HEADER + length;
-      if (end > buf.length) break;
-      const start = offset + HEADER;
-      const message = (buf[offset + 4] === JSON_FRAME ? JSON.parse(buf.toString('utf8', start, end)) : deserialize(buf.subarray(start, end))) as unknown[];
-      offset = end;
-      // Consumed before it is handed on: a consumer that throws must not
-      // have the same frame delivered again by the next push.
+    try {
+      while (buf.length - offset >= HEADER) {
+        const length = buf.readUInt32LE(offset);
+        const end = offset + HEADER + length;
+        if (end > buf.length) break;
+        const start = offset + HEADER;
+        const message = (buf[offset + 4] === JSON_FRAME ? JSON.parse(buf.toString('utf8', start, end)) : deserialize(buf.subarray(start, end))) as unknown[];
+        // Consumed before it is handed on: a consumer that throws must not
+        // have the same frame delivered again by the next push.
+        offset = end;
+        this.#onMessage(message);
+      }
+    } finally {
       this.#keep(buf.subarray(offset));
-      this.#onMessage(message);
-      buf = this.#chunks[0] ?? EMPTY;
-      offset = 0;
     }
-    this.#keep(buf.subarray(offset));
   }
 
   /** What is left of the stream: nothing, or a partial frame. */
