@@ -28,7 +28,7 @@ export const enum ToWorker {
 export const enum FromWorker {
   /** [Ready, exportNames] — module imported and initializer done. */
   Ready = 0,
-  /** [Results, id, status, value, runTimeMs, id, status, value, runTimeMs, ...] */
+  /** [Results, id, status, value, runTimeMs, ...more of the same] — the process worker sends one result per message, at once. */
   Results = 1,
   /** [StartError, wireError] — the module or the initializer threw; the worker exits. */
   StartError = 2,

@@ -129,7 +129,6 @@ export class Scheduler implements Engine, FutureOwner {
   readonly #queue = new TaskQueue<Task>((t) => t.where === 'queued');
   readonly #workers: WorkerRecord[] = [];
   #nextTaskId = 1;
-  #nextWorkerSeq = 1;
   #dispatchScheduled = false;
   readonly #dispatchBound = () => this.#dispatch();
   /** Measured run time per task name (calls only), for sending ahead. */
@@ -532,7 +531,7 @@ export class Scheduler implements Engine, FutureOwner {
   }
 
   #startWorker(): void {
-    const w = new WorkerRecord(this.#nextWorkerSeq++);
+    const w = new WorkerRecord();
     this.#workers.push(w);
     w.handle = this.#spawn({
       message: (msg) => this.#onMessage(w, msg),

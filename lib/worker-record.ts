@@ -42,6 +42,4 @@ export class WorkerRecord {
   deadlineTimerDue = Infinity;
   /** Idle timeout, cancel grace or start timeout: never two at once. */
   timer: NodeJS.Timeout | undefined = undefined;
-
-  constructor(readonly seq: number) {}
 }

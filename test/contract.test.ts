@@ -34,6 +34,7 @@ import {
 import { backends, type Backend, type Tasks } from './backends.js';
 import type * as contractTasks from './fixtures/contract-tasks.js';
 import { cloneSamples, touch, whenFileExists, type BuiltinErrorName } from './fixtures/contract-tasks.js';
+import { reasonOf } from './helpers.js';
 
 type ContractTasks = typeof contractTasks;
 type Pool = Executor<ContractTasks>;
@@ -170,15 +171,6 @@ function range(n: number): number[] {
   return Array.from({ length: n }, (_, i) => i);
 }
 
-/** The rejection reason of `p`; fails the test if `p` fulfills. */
-async function reasonOf(p: PromiseLike<unknown>): Promise<unknown> {
-  try {
-    await p;
-  } catch (err) {
-    return err;
-  }
-  assert.fail('expected a rejection, got a fulfilled value');
-}
 
 /** Waits until the task behind `future` has created `path` (it started), failing fast if it settles first. */
 async function started(future: PromiseLike<unknown>, path: string): Promise<void> {

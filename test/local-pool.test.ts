@@ -16,21 +16,13 @@ import { taskSignal } from '../lib/task.js';
 import { tasksUrl, type Tasks } from './backends.js';
 import type * as throwing from './fixtures/faults-import-throws.js';
 import { untilAborted } from './fixtures/tasks.js';
+import { reasonOf } from './helpers.js';
 
 const SHORT = { timeout: 20_000 };
 
 const root = mkdtempSync(join(tmpdir(), 'warmpool-local-'));
 after(() => rmSync(root, { recursive: true, force: true }));
 
-/** The rejection reason of `p`; fails the test if `p` fulfills. */
-async function reasonOf(p: PromiseLike<unknown>): Promise<unknown> {
-  try {
-    await p;
-  } catch (err) {
-    return err;
-  }
-  assert.fail('expected a rejection, got a fulfilled value');
-}
 
 describe('LocalPool', () => {
   test('a pool made from an object of functions runs them, typed by the object', SHORT, async () => {

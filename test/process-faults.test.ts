@@ -18,17 +18,17 @@ import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { existsSync, readdirSync, readFileSync, realpathSync, watch } from 'node:fs';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { createInterface } from 'node:readline';
-import { test, type TestContext } from 'node:test';
+import { test } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { ProcessPool, WorkerCrashedError, WorkerStartError, type AnyTasks } from '../lib/index.js';
 import type * as faults from './fixtures/faults-tasks.js';
 import type * as initFixture from './fixtures/faults-init.js';
+import { reasonOf, tempDir } from './helpers.js';
 
 type Faults = typeof faults;
 
@@ -57,22 +57,7 @@ const faultsUrl = fixture('faults-tasks.js');
 
 // ── helpers ─────────────────────────────────────────────────────────────
 
-/** The error a promise (or future) rejects with; fails the test if it fulfils. */
-async function rejection(p: PromiseLike<unknown>): Promise<unknown> {
-  let value: unknown;
-  try {
-    value = await p;
-  } catch (err) {
-    return err;
-  }
-  assert.fail(`expected a rejection, got the value ${String(value)}`);
-}
 
-async function tempDir(t: TestContext): Promise<string> {
-  const dir = realpathSync(await mkdtemp(join(tmpdir(), 'warmpool-faults-')));
-  t.after(() => rm(dir, { recursive: true, force: true }));
-  return dir;
-}
 
 /**
  * Polls `condition` every 20 ms until it holds, failing after `timeoutMs`.
@@ -284,7 +269,7 @@ for (const { title, submit, check } of crashes) {
     // Submitted together to two idle workers: one each.
     const go = join(dir, 'go');
     const other = pool.submit('waitForFile', [go]);
-    const err = await rejection(submit(pool));
+    const err = await reasonOf(submit(pool));
     assert.ok(err instanceof WorkerCrashedError, `got ${String(err)}`);
     assert.equal(err.code, 'ERR_WARMPOOL_WORKER_CRASHED');
     check(err);
@@ -309,7 +294,7 @@ test('a worker killed from outside with SIGKILL mid-task fails only that task, w
   const other = pool.submit('waitForFile', [join(goDir, 'go')]);
   const [victim] = await announced(dir, 1);
   process.kill(victim, 'SIGKILL');
-  const err = await rejection(running);
+  const err = await reasonOf(running);
   assert.ok(err instanceof WorkerCrashedError, `got ${String(err)}`);
   assert.equal(err.signal, 'SIGKILL');
   assert.equal(err.exitCode, null);
@@ -330,7 +315,7 @@ test('tasks sent ahead to a worker behind a task that crashes it are not lost: t
   assert.equal(before.size, 1);
   const crashing = pool.submit('crash', [0]);
   const behind = Array.from({ length: 5 }, () => pool.submit('pid'));
-  const err = await rejection(crashing);
+  const err = await reasonOf(crashing);
   assert.ok(err instanceof WorkerCrashedError, `got ${String(err)}`);
   assert.equal(err.exitCode, 0);
   const pids = await Promise.all(behind);
@@ -349,7 +334,7 @@ test('a task whose worker dies under it fails with WorkerCrashedError and is nev
   const dir = await tempDir(t);
   const file = join(dir, 'runs');
   await using pool = new TestPool<Faults>(faultsUrl, { workers: 1 });
-  const err = await rejection(pool.submit('countAndCrash', [file]));
+  const err = await reasonOf(pool.submit('countAndCrash', [file]));
   assert.ok(err instanceof WorkerCrashedError, `got ${String(err)}`);
   assert.equal(err.exitCode, 7);
   // The replacement serves a task, so any retry would have happened by now.
@@ -370,7 +355,7 @@ test('a module that throws at import makes ready() reject with WorkerStartError 
     workers: 1,
     env: { ...process.env, WARMPOOL_FAULTS_COUNT: join(dir, 'count') },
   });
-  const err = await rejection(pool.ready());
+  const err = await reasonOf(pool.ready());
   assert.ok(err instanceof WorkerStartError, `got ${String(err)}`);
   assert.equal(err.code, 'ERR_WARMPOOL_WORKER_START');
   assert.ok(err.cause instanceof RangeError, `cause: ${String(err.cause)}`);
@@ -388,7 +373,7 @@ test('a module that throws at import fails the waiting futures with WorkerStartE
   // Submitted while both minWorkers workers are still starting.
   const futures = [pool.submit('never'), pool.submit('never'), pool.submit('never')];
   for (const f of futures) {
-    const err = await rejection(f);
+    const err = await reasonOf(f);
     assert.ok(err instanceof WorkerStartError, `got ${String(err)}`);
     assert.ok(err.cause instanceof RangeError);
   }
@@ -403,10 +388,10 @@ test('a module that throws at import fails the waiting futures with WorkerStartE
   assert.equal(pool.stats().workers, 0, 'no worker is starting');
   assert.equal(countLines(count), 2, 'no import since the failures');
   // ready() after the failure reports it again without spawning.
-  assert.ok((await rejection(pool.ready())) instanceof WorkerStartError);
+  assert.ok((await reasonOf(pool.ready())) instanceof WorkerStartError);
   // A new submit is a new reason to try: one more attempt (a worker, or a
   // round of minWorkers workers), then no more.
-  assert.ok((await rejection(pool.submit('never'))) instanceof WorkerStartError);
+  assert.ok((await reasonOf(pool.submit('never'))) instanceof WorkerStartError);
   await until(() => pool.stats().workers === 0, 10_000, 'the failed workers to leave the pool');
   const retried = countLines(count) - 2;
   assert.ok(retried >= 1 && retried <= 2, `${retried} imports after one new submit`);
@@ -424,12 +409,12 @@ test('an initializer that throws makes ready() and the waiting futures reject wi
     initArgs: ['bad config'],
     env: { ...process.env, WARMPOOL_FAULTS_COUNT: count },
   });
-  const err = await rejection(pool.ready());
+  const err = await reasonOf(pool.ready());
   assert.ok(err instanceof WorkerStartError, `got ${String(err)}`);
   assert.ok(err.cause instanceof URIError, `cause: ${String(err.cause)}`);
   assert.equal(err.cause.message, 'initializer failed: bad config');
   assert.equal(countLines(count), 1);
-  const taskErr = await rejection(pool.submit('ping'));
+  const taskErr = await reasonOf(pool.submit('ping'));
   assert.ok(taskErr instanceof WorkerStartError, `got ${String(taskErr)}`);
   assert.ok(taskErr.cause instanceof URIError);
   assert.equal(countLines(count), 2, 'the submit made exactly one more attempt');
@@ -442,7 +427,7 @@ test('after an initializer failure a later submit starts a new worker, and succe
     initializer: 'flakyInit',
     env: { ...process.env, WARMPOOL_FAULTS_COUNT: join(dir, 'count') },
   });
-  const err = await rejection(pool.ready());
+  const err = await reasonOf(pool.ready());
   assert.ok(err instanceof WorkerStartError, `got ${String(err)}`);
   assert.ok(err.cause instanceof EvalError, `cause: ${String(err.cause)}`);
   assert.equal(await pool.submit('ping'), 'pong');
@@ -454,11 +439,11 @@ test('a module that hangs at import fails ready() and the waiting futures with a
   await using pool = new TestPool<AnyTasks>(fixture('faults-import-hangs.js'), { workers: 1, startTimeout: 300 });
   const future = pool.submit('never');
   const started = performance.now();
-  const err = await rejection(pool.ready());
+  const err = await reasonOf(pool.ready());
   assert.ok(err instanceof WorkerStartError, `got ${String(err)}`);
   assert.match(err.message, /startTimeout/);
   assert.ok(performance.now() - started >= 250, 'not before startTimeout');
-  const taskErr = await rejection(future);
+  const taskErr = await reasonOf(future);
   assert.ok(taskErr instanceof WorkerStartError, `got ${String(taskErr)}`);
   assert.match(taskErr.message, /startTimeout/);
 });

@@ -3,24 +3,18 @@
 // (./fixtures/regress-tasks.ts); nothing sleeps to stand in for an event.
 
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync, realpathSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { CancelledError, DataCloneError, LocalPool, ProcessPool, WorkerCrashedError, type Future, type PoolOptions, type TaskName } from '../lib/index.js';
 import { inheritedExecArgv } from '../lib/runtime/process/adapter.js';
 import type * as regress from './fixtures/regress-tasks.js';
+import { tempDir } from './helpers.js';
 
 type Tasks = typeof regress;
 
 const tasksUrl = new URL('./fixtures/regress-tasks.js', import.meta.url);
 
-async function tempDir(t: TestContext): Promise<string> {
-  const dir = realpathSync(await mkdtemp(join(tmpdir(), 'warmpool-regress-')));
-  t.after(() => rm(dir, { recursive: true, force: true }));
-  return dir;
-}
 
 /**
  * A pool the test shuts down itself; should the test fail first, it is shut
