@@ -314,3 +314,5 @@ function ratioOfRounds(samples: Samples, a: string, b: string): number {
 }
 
 await main();
+// RemotePool's section (redis-server and two `warmpool worker` hosts): bench/remote.ts.
+await (await import('./remote.js')).remoteSection(quick);

@@ -110,10 +110,27 @@ export class PoolClosedError extends WarmpoolError {
 }
 defineCode(PoolClosedError, 'PoolClosedError', 'ERR_WARMPOOL_POOL_CLOSED');
 
+/**
+ * RemotePool: Redis or BullMQ lost the task or could not take it — a job that
+ * could not be added, a job gone from Redis (restarted without persistence,
+ * flushed, or its result expired), a job BullMQ failed on its own (stalled
+ * more often than `maxStalledCount`). `cause` is the underlying error, if any.
+ */
+export class BrokerError extends WarmpoolError {
+  declare readonly code: 'ERR_WARMPOOL_BROKER';
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+  }
+}
+defineCode(BrokerError, 'BrokerError', 'ERR_WARMPOOL_BROKER');
+
 /** Errors that a worker may send back by code and that are rebuilt as these classes. */
 export const errorClassesByCode: Readonly<Record<string, new (...args: any[]) => Error>> = {
   ERR_WARMPOOL_TASK_NOT_FOUND: TaskNotFoundError,
   ERR_WARMPOOL_DATA_CLONE: DataCloneError,
   ERR_WARMPOOL_CANCELLED: CancelledError,
   ERR_WARMPOOL_TIMEOUT: TimeoutError,
+  // A remote host's local pool raises these; they cross Redis as task outcomes.
+  ERR_WARMPOOL_WORKER_CRASHED: WorkerCrashedError,
+  ERR_WARMPOOL_WORKER_START: WorkerStartError,
 };

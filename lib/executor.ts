@@ -24,6 +24,13 @@ type Items<T> = Iterable<T> | AsyncIterable<T>;
 
 const NO_ARGS: readonly unknown[] = Object.freeze([]);
 
+/**
+ * @internal The engine behind a pool, for `warmpool worker`, which hands a
+ * map chunk that arrived from Redis to its local pool as a chunk. Not exported
+ * by the package.
+ */
+export let engineOf: (executor: Executor<any>) => Engine;
+
 export abstract class Executor<M extends object = AnyTasks> {
   readonly #engine: Engine;
   readonly #timeout: number;
@@ -110,5 +117,9 @@ export abstract class Executor<M extends object = AnyTasks> {
   /** `await using pool = new ProcessPool(...)`: shuts down (waiting) at the end of the block. */
   [Symbol.asyncDispose](): Promise<void> {
     return this.shutdown();
+  }
+
+  static {
+    engineOf = (executor) => executor.#engine;
   }
 }

@@ -1,5 +1,6 @@
 export { ProcessPool } from './process-pool.js';
 export { LocalPool } from './local-pool.js';
+export { RemotePool, type RemotePoolOptions, type RedisConnection } from './remote-pool.js';
 export { Executor } from './executor.js';
 export { Future, asCompleted, wait, type FutureState, type ReturnWhen } from './future.js';
 export {
@@ -12,6 +13,7 @@ export {
   DataCloneError,
   QueueFullError,
   PoolClosedError,
+  BrokerError,
 } from './errors.js';
 export type { PoolOptions, SubmitOptions, MapOptions, ShutdownOptions } from './options.js';
 export type { PoolStats, TimeSummary } from './stats.js';

@@ -1,9 +1,11 @@
 import assert from 'node:assert/strict';
-import { describe, test } from 'node:test';
+import { after, before, describe, test } from 'node:test';
 import { backends } from './backends.js';
 
 for (const backend of backends) {
   describe(`${backend.name} basics`, () => {
+    if (backend.setup !== undefined) before(() => backend.setup!());
+    if (backend.teardown !== undefined) after(() => backend.teardown!());
     test('a submitted task returns its result through an awaited future', async () => {
       await using pool = backend.make({ workers: 1 });
       assert.equal(await pool.submit('add', [2, 3]), 5);

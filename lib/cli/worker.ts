@@ -1,0 +1,155 @@
+// `warmpool worker <module> --connection <url> --queue <name>`: serves a
+// RemotePool's queue with a warm local pool of <module> (see
+// ../remote/host.ts). Runs until SIGINT or SIGTERM, then stops taking jobs,
+// lets the running ones finish, and exits 0; a second signal cancels them.
+
+import { availableParallelism } from 'node:os';
+import { resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { parseArgs } from 'node:util';
+import type { Executor } from '../executor.js';
+import { ProcessPool } from '../process-pool.js';
+import { WorkerHost } from '../remote/host.js';
+import { resolveConnection } from '../remote-pool.js';
+
+export const summary = 'serve a RemotePool queue: run its jobs in a warm local pool of a task module';
+
+const USAGE = `Usage: warmpool worker <module> --connection <redis-url> --queue <name> [options]
+
+Runs the jobs of a RemotePool's queue with a warm local pool of <module>.
+Only the function exports of <module> can be run.
+
+Options:
+  --connection <url>      Redis, redis://[user:pass@]host:port[/db] or rediss:// (TLS);
+                          default: $WARMPOOL_REDIS_URL, else redis://127.0.0.1:6379
+  --queue <name>          the queue the RemotePool was given (required)
+  --prefix <prefix>       BullMQ key prefix (default: bull)
+  --workers <n>           local workers (default: available parallelism)
+  --threads               worker threads instead of child processes
+  --concurrency <n>       jobs taken at once (default: --workers)
+  --lock-duration <ms>    a dead host's jobs are taken back after about this (default: 30000)
+  --stalled-interval <ms> how often expired locks are looked for (default: 30000)
+  --max-stalled <n>       times a job is taken back before it fails (default: 1)
+  --initializer <name>    export run once in each local worker before its first task
+  --init-args <json>      its arguments, a JSON array (default: [])
+  --max-tasks-per-worker <n>, --max-memory-mb <n>, --cancel-grace <ms>
+                          as the local pool options of the same name
+  -h, --help              this help
+`;
+
+class UsageError extends Error {}
+
+function integer(name: string, value: string | undefined, min: number): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < min) throw new UsageError(`Expected --${name} to be an integer >= ${min}, got \`${value}\``);
+  return n;
+}
+
+async function makeLocalPool(moduleHref: string, threads: boolean, options: Record<string, unknown>): Promise<Executor> {
+  if (!threads) return new ProcessPool(moduleHref, options);
+  // ThreadPool lands separately; loaded by name so this file builds without it.
+  const lib = (await import('../index.js')) as Record<string, unknown>;
+  const ThreadPool = lib.ThreadPool as (new (module: string, options: Record<string, unknown>) => Executor) | undefined;
+  if (ThreadPool === undefined) throw new UsageError('--threads needs ThreadPool, which this version of warmpool does not have');
+  return new ThreadPool(moduleHref, options);
+}
+
+/** Runs the command; resolves with the process exit code once the host has stopped. */
+export async function workerCommand(argv: string[]): Promise<number> {
+  let host: WorkerHost;
+  let queue: string;
+  try {
+    const { values, positionals } = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      options: {
+        connection: { type: 'string' },
+        queue: { type: 'string' },
+        prefix: { type: 'string' },
+        workers: { type: 'string' },
+        threads: { type: 'boolean' },
+        concurrency: { type: 'string' },
+        'lock-duration': { type: 'string' },
+        'stalled-interval': { type: 'string' },
+        'max-stalled': { type: 'string' },
+        'max-tasks-per-worker': { type: 'string' },
+        'max-memory-mb': { type: 'string' },
+        'cancel-grace': { type: 'string' },
+        initializer: { type: 'string' },
+        'init-args': { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    });
+    if (values.help === true) {
+      process.stdout.write(USAGE);
+      return 0;
+    }
+    if (positionals.length !== 1) throw new UsageError(`Expected one task module, got ${positionals.length === 0 ? 'none' : positionals.join(' ')}`);
+    if (values.queue === undefined) throw new UsageError('Expected --queue <name>, got none');
+    queue = values.queue;
+    const moduleHref = positionals[0].startsWith('file:') ? positionals[0] : pathToFileURL(resolve(positionals[0])).href;
+    const workers = integer('workers', values.workers, 1) ?? availableParallelism();
+    const local: Record<string, unknown> = { workers };
+    const maxTasks = integer('max-tasks-per-worker', values['max-tasks-per-worker'], 1);
+    if (maxTasks !== undefined) local.maxTasksPerWorker = maxTasks;
+    const maxMemory = integer('max-memory-mb', values['max-memory-mb'], 1);
+    if (maxMemory !== undefined) local.maxMemoryMb = maxMemory;
+    const grace = integer('cancel-grace', values['cancel-grace'], 0);
+    if (grace !== undefined) local.cancelGrace = grace;
+    if (values.initializer !== undefined) local.initializer = values.initializer;
+    if (values['init-args'] !== undefined) {
+      let initArgs: unknown;
+      try {
+        initArgs = JSON.parse(values['init-args']);
+      } catch {
+        initArgs = undefined;
+      }
+      if (!Array.isArray(initArgs)) throw new UsageError(`Expected --init-args to be a JSON array, got \`${values['init-args']}\``);
+      local.initArgs = initArgs;
+    }
+    let connection;
+    try {
+      connection = resolveConnection(values.connection ?? process.env.WARMPOOL_REDIS_URL ?? 'redis://127.0.0.1:6379');
+    } catch (err) {
+      throw new UsageError((err as Error).message);
+    }
+    const pool = await makeLocalPool(moduleHref, values.threads === true, local);
+    host = new WorkerHost(pool, {
+      connection,
+      queue: values.queue,
+      prefix: values.prefix ?? 'bull',
+      concurrency: integer('concurrency', values.concurrency, 1) ?? workers,
+      lockDuration: integer('lock-duration', values['lock-duration'], 1) ?? 30_000,
+      stalledInterval: integer('stalled-interval', values['stalled-interval'], 1) ?? 30_000,
+      maxStalledCount: integer('max-stalled', values['max-stalled'], 0) ?? 1,
+    });
+  } catch (err) {
+    process.stderr.write(`warmpool worker: ${err instanceof Error ? err.message : String(err)}\n${err instanceof UsageError ? `\n${USAGE}` : ''}`);
+    return 2;
+  }
+
+  let signals = 0;
+  const stopped = new Promise<void>((resolveStop) => {
+    const onSignal = () => {
+      signals++;
+      // The first signal lets running jobs finish; a second one cancels them.
+      void host.close(signals > 1).then(resolveStop, resolveStop);
+    };
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+  });
+  try {
+    await host.start();
+  } catch (err) {
+    process.stderr.write(`warmpool worker: could not start: ${err instanceof Error ? err.message : String(err)}\n`);
+    await host.close(true).catch(() => {});
+    return 1;
+  }
+  // Tests and scripts wait for this line before they count on the host.
+  process.stderr.write(`warmpool worker: ready, pid ${process.pid}, queue ${queue}\n`);
+  await stopped;
+  return 0;
+}
+
+export const run = workerCommand;

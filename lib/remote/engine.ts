@@ -1,0 +1,499 @@
+// The engine behind RemotePool: tasks become BullMQ jobs on a Redis queue,
+// `warmpool worker` hosts run them in their own warm local pools, and the
+// outcome comes back in the job's return value.
+//
+//   submit() ──▶ Task + Future ──▶ #pending (one addBulk per tick) ──▶ Redis queue
+//                                                                          │
+//                       warmpool worker host: BullMQ Worker ◀──────────────┘
+//                       processor ──▶ local ProcessPool/ThreadPool (timeout, cancel)
+//                                  ◀── [status, value, runTime] (v8, base64)
+//                       job completed ──▶ events stream
+//   QueueEvents 'completed' ──▶ settle the Future            (fast path)
+//   poll of long-waiting tasks: HMGET of the job hash ──▶ settle  (when an event was dropped)
+//
+// Events. BullMQ's events are a capped Redis stream read with XREAD: under a
+// burst the stream is trimmed before a slow reader sees every entry, and a
+// reader that reconnects may miss some. So events are only the fast path:
+// a task not heard of for `pollInterval` ms has its job hash read directly,
+// and a job that is gone from Redis fails its future with BrokerError. A
+// future never waits on an event alone. The QueueEvents reader starts at the
+// stream's last entry as read before the first job is added, so no event of
+// this pool's jobs can come before its start position.
+//
+// Ids. Job ids are made here (`<pool id>-<sequence>`), so a task is known by
+// its id before its job is added, and events of other producers' jobs are
+// ignored by a map lookup.
+//
+// Cancel. A waiting job is removed (atomic in BullMQ: it fails when a worker
+// holds the job's lock). A job that could not be removed is running, or about
+// to: its id is published on the queue's cancel channel, and the host that
+// holds it cancels the local task, or, if its processor has not started it
+// yet, refuses it when it does. Either way the job fails as unrecoverable
+// (no retry). The future is cancelled at once, whatever Redis says.
+
+import { randomBytes } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
+import { BrokerError, PoolClosedError, QueueFullError, TimeoutError, WorkerCrashedError, WorkerStartError } from '../errors.js';
+import { futureInternals, type Future, type FutureOwner } from '../future.js';
+import { Status, type TaskKind } from '../messages.js';
+import { ChunkFailure, type Engine, type TaskOptions } from '../scheduler.js';
+import type { PoolStats } from '../stats.js';
+import { Outcomes, releaseTask, watchSignal } from '../engine-parts.js';
+import { decodeError } from '../wire-error.js';
+import { bullPriority, cancelChannel, decodeValue, encodeJob, type Envelope, type JobData } from './codec.js';
+import { loadPeers } from './peers.js';
+
+/** Redis connection settings as BullMQ and ioredis take them; a URL is given as `{ url }`. */
+export type ConnectionSettings = Record<string, unknown> & { url?: string };
+
+export interface RemoteEngineOptions {
+  readonly connection: ConnectionSettings;
+  readonly queue: string;
+  readonly prefix: string;
+  readonly workers: number;
+  readonly maxQueued: number;
+  readonly pollInterval: number;
+  readonly resultTtl: number;
+  readonly eventsMaxLen: number;
+}
+
+/** Most jobs in one addBulk call. */
+const ADD_BATCH = 1000;
+/** Most job hashes read in one poll. */
+const POLL_BATCH = 2000;
+/** A task waits at most this many poll intervals between two reads of its job. */
+const POLL_BACKOFF = 10;
+
+class RemoteTask {
+  where: 'queued' | 'adding' | 'added' | 'gone' = 'queued';
+  future!: Future<any>;
+  onAbort: (() => void) | undefined = undefined;
+  runTime = 0;
+  /** When the job's hash is to be read next, if nothing was heard of it before. */
+  checkAt = 0;
+  /** Set when the future was cancelled while its job was being added: cancel the job once it is in. */
+  cancelWhenAdded = false;
+  /** Its job was removed from Redis already (shutdown with cancelFutures). */
+  removed = false;
+
+  constructor(
+    readonly id: string,
+    readonly name: string,
+    readonly kind: TaskKind,
+    public args: readonly unknown[],
+    readonly priority: number,
+    readonly timeout: number,
+    readonly signal: AbortSignal | undefined,
+    readonly submittedAt: number,
+  ) {}
+}
+
+/** What of a BullMQ Queue and QueueEvents this engine uses. */
+interface Queue {
+  addBulk(jobs: { name: string; data: JobData; opts: Record<string, unknown> }[]): Promise<unknown>;
+  remove(id: string): Promise<number>;
+  toKey(type: string): string;
+  close(): Promise<void>;
+}
+interface QueueEvents {
+  close(): Promise<void>;
+}
+type Redis = InstanceType<Awaited<ReturnType<typeof loadPeers>>['Redis']>;
+
+interface Connected {
+  queue: Queue;
+  events: QueueEvents;
+  redis: Redis;
+}
+
+export class RemoteEngine implements Engine, FutureOwner {
+  readonly #opts: RemoteEngineOptions;
+  readonly #poolId = randomBytes(6).toString('hex');
+  #seq = 0;
+  /** Every task whose future is not settled, by job id, in submission order. */
+  readonly #tasks = new Map<string, RemoteTask>();
+  /** Tasks not yet given to addBulk. */
+  #pending: RemoteTask[] = [];
+  #flushScheduled = false;
+  /** Accepted and not known to have started on a host: what maxQueued bounds. */
+  #queued = 0;
+  #running = 0;
+  #closed = false;
+  #conn: Connected | undefined;
+  readonly #connecting: Promise<Connected>;
+  #startFailure: unknown;
+  #pollTimer: NodeJS.Timeout | undefined;
+  #polling = false;
+  #drainWaiters: (() => void)[] = [];
+  #disposed: Promise<void> | undefined;
+  readonly #outcomes = new Outcomes();
+
+  constructor(opts: RemoteEngineOptions) {
+    this.#opts = opts;
+    this.#connecting = this.#connect();
+    this.#connecting.then(
+      (conn) => {
+        this.#conn = conn;
+        if (this.#closed && this.#tasks.size === 0) void this.#dispose();
+        else this.#flush();
+      },
+      (err: unknown) => {
+        this.#startFailure = err;
+        const failure = new BrokerError(`RemotePool could not connect to queue \`${opts.queue}\`: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+        for (const task of this.#pending) this.#settleFailure(task, failure, 'crashed');
+        this.#pending = [];
+        this.#checkDrained();
+      },
+    );
+    // ready() reports it; nobody else needs to.
+    this.#connecting.catch(() => {});
+  }
+
+  async #connect(): Promise<Connected> {
+    const { bullmq, Redis } = await loadPeers();
+    const { url, ...rest } = this.#opts.connection;
+    const connection = url === undefined ? rest : { url, ...rest };
+    const prefix = this.#opts.prefix;
+    const queue = new bullmq.Queue(this.#opts.queue, {
+      connection,
+      prefix,
+      streams: { events: { maxLen: this.#opts.eventsMaxLen } },
+    });
+    // Our own client for what BullMQ has no call for: reading the events
+    // stream's position, reading job hashes in one pipeline, publishing cancels.
+    // Commands fail at once while Redis is away instead of queueing: the
+    // poll simply tries again at its next tick.
+    const redisOptions = { ...rest, enableOfflineQueue: true, maxRetriesPerRequest: 1, lazyConnect: false };
+    const redis = url === undefined ? new Redis(redisOptions) : new Redis(url, redisOptions);
+    redis.on('error', () => {}); // reconnects by itself; failed commands are retried by the poll
+    queue.on('error', () => {});
+    try {
+      await queue.waitUntilReady();
+      const last = (await redis.xrevrange(queue.keys.events, '+', '-', 'COUNT', 1)) as [string, string[]][];
+      const lastEventId = last.length > 0 ? last[0][0] : '0-0';
+      const events = new bullmq.QueueEvents(this.#opts.queue, { connection, prefix, lastEventId, autorun: false });
+      events.on('error', () => {});
+      events.on('active', ({ jobId }) => this.#onActive(jobId));
+      events.on('completed', ({ jobId, returnvalue }) => this.#onCompleted(jobId, returnvalue as unknown));
+      events.on('failed', ({ jobId, failedReason }) => this.#onFailed(jobId, failedReason));
+      void events.run().catch(() => {});
+      await events.waitUntilReady();
+      return { queue, events, redis };
+    } catch (err) {
+      await Promise.allSettled([queue.close(), redis.quit()]);
+      throw err;
+    }
+  }
+
+  get workers(): number {
+    return this.#opts.workers;
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  submit(name: string, args: readonly unknown[], kind: TaskKind, options: TaskOptions): Future<unknown> {
+    if (this.#closed) throw new PoolClosedError();
+    if (this.#opts.maxQueued !== Infinity && this.#queued >= this.#opts.maxQueued) throw new QueueFullError(this.#opts.maxQueued);
+    const task = new RemoteTask(`${this.#poolId}-${++this.#seq}`, name, kind, args, options.priority, options.timeout, options.signal, performance.now());
+    const future = futureInternals.create<unknown>(this, task);
+    task.future = future;
+    if (this.#startFailure !== undefined) {
+      this.#outcomes.fail(task, new BrokerError(`RemotePool could not connect to queue \`${this.#opts.queue}\``, { cause: this.#startFailure }), 'crashed');
+      return future;
+    }
+    this.#tasks.set(task.id, task);
+    this.#queued++;
+    this.#pending.push(task);
+    if (!watchSignal(task)) return future;
+    if (!this.#flushScheduled) {
+      this.#flushScheduled = true;
+      queueMicrotask(() => this.#flush());
+    }
+    this.#armPoll();
+    return future;
+  }
+
+  /** Adds the pending tasks' jobs, in batches, in submission order. */
+  #flush(): void {
+    this.#flushScheduled = false;
+    const conn = this.#conn;
+    if (conn === undefined || this.#pending.length === 0) return;
+    const tasks = this.#pending;
+    this.#pending = [];
+    for (let i = 0; i < tasks.length; i += ADD_BATCH) this.#add(conn, tasks.slice(i, i + ADD_BATCH));
+  }
+
+  #add(conn: Connected, batch: RemoteTask[]): void {
+    const jobs: { name: string; data: JobData; opts: Record<string, unknown> }[] = [];
+    const sent: RemoteTask[] = [];
+    const keep = { age: this.#opts.resultTtl };
+    for (const task of batch) {
+      if (task.where !== 'queued') continue; // cancelled before it was sent
+      let data: JobData;
+      try {
+        data = encodeJob(task.name, task.kind, task.args, task.timeout);
+      } catch (err) {
+        this.#settleFailure(task, err, 'failed');
+        continue;
+      }
+      task.where = 'adding';
+      task.args = [];
+      jobs.push({ name: task.name, data, opts: { jobId: task.id, priority: bullPriority(task.priority), removeOnComplete: keep, removeOnFail: keep } });
+      sent.push(task);
+    }
+    if (jobs.length === 0) return;
+    conn.queue.addBulk(jobs).then(
+      () => {
+        const checkAt = performance.now() + this.#opts.pollInterval;
+        for (const task of sent) {
+          if (task.cancelWhenAdded) {
+            this.#cancelJob(task.id);
+            continue;
+          }
+          if (task.where !== 'adding') continue;
+          task.where = 'added';
+          task.checkAt = checkAt;
+        }
+      },
+      (err: unknown) => {
+        const failure = new BrokerError(`The job could not be added to queue \`${this.#opts.queue}\`: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+        for (const task of sent) this.#settleFailure(task, failure, 'crashed');
+      },
+    );
+  }
+
+  runTimeOf(future: Future<unknown>): number {
+    return futureInternals.taskOf<RemoteTask>(future)?.runTime ?? 0;
+  }
+
+  onCancel(t: unknown, wasRunning: boolean): void {
+    const task = t as RemoteTask;
+    this.#outcomes.counts.cancelled++;
+    const where = task.where;
+    this.#forget(task, wasRunning);
+    if (where === 'adding') task.cancelWhenAdded = true;
+    else if (where === 'added' && !task.removed) this.#cancelJob(task.id);
+  }
+
+  /** Removes the job if it waits; otherwise asks the hosts to stop it. The future is already settled. */
+  #cancelJob(id: string): void {
+    const conn = this.#conn;
+    if (conn === undefined) return;
+    conn.queue.remove(id).then(
+      (removed) => {
+        if (removed === 1) return;
+        return conn.redis.publish(cancelChannel(this.#opts.prefix, this.#opts.queue), id).then(() => {});
+      },
+      () => {},
+    ).catch(() => {});
+  }
+
+  /**
+   * shutdown({ cancelFutures }): cancels the task only if its job still waits
+   * in Redis. A job a host holds runs on, even if the pool has not heard yet
+   * that it started.
+   */
+  #cancelIfWaiting(task: RemoteTask): void {
+    const conn = this.#conn!;
+    conn.queue.remove(task.id).then(
+      (removed) => {
+        if (removed !== 1 || task.future.state !== 'pending') return;
+        task.removed = true;
+        task.future.cancel();
+      },
+      () => {},
+    );
+  }
+
+  #onActive(jobId: string): void {
+    const task = this.#tasks.get(jobId);
+    if (task === undefined || task.future.state !== 'pending') return;
+    this.#start(task);
+  }
+
+  #start(task: RemoteTask): void {
+    if (!futureInternals.setRunningOrNotifyCancel(task.future)) return;
+    this.#queued--;
+    this.#running++;
+    this.#outcomes.waitTime.add(performance.now() - task.submittedAt);
+  }
+
+  #onCompleted(jobId: string, returnvalue: unknown): void {
+    const task = this.#tasks.get(jobId);
+    if (task === undefined) return;
+    if (typeof returnvalue !== 'string') {
+      this.#settleFailure(task, new BrokerError(`Job ${jobId} completed without a warmpool result: was it run by something other than \`warmpool worker\`?`), 'crashed');
+      return;
+    }
+    let envelope: Envelope;
+    try {
+      envelope = decodeValue(returnvalue) as Envelope;
+    } catch (err) {
+      this.#settleFailure(task, new BrokerError(`The result of job ${jobId} could not be read`, { cause: err }), 'crashed');
+      return;
+    }
+    const [status, value, runTime] = envelope;
+    task.runTime = runTime;
+    const future = task.future;
+    if (future.state === 'pending') this.#start(task);
+    this.#forget(task, true);
+    this.#outcomes.runTime.add(runTime);
+    if (status === Status.Ok) {
+      this.#outcomes.counts.completed++;
+      futureInternals.setResult(future, value);
+    } else {
+      const error =
+        status === Status.ChunkError ? new ChunkFailure((value as [number, unknown])[0], decodeError((value as [number, unknown])[1])) : decodeError(value);
+      const cause = error instanceof ChunkFailure ? error.error : error;
+      this.#outcomes.counts[
+        cause instanceof TimeoutError ? 'timedOut' : cause instanceof WorkerCrashedError || cause instanceof WorkerStartError ? 'crashed' : 'failed'
+      ]++;
+      futureInternals.setException(future, error);
+    }
+    this.#checkDrained();
+  }
+
+  #onFailed(jobId: string, failedReason: string): void {
+    const task = this.#tasks.get(jobId);
+    if (task === undefined) return;
+    // Jobs fail in BullMQ only when no host could give an outcome: a task's
+    // own errors come back as completed jobs carrying the error.
+    this.#settleFailure(task, new BrokerError(`Job ${jobId} failed in BullMQ: ${failedReason}`), 'crashed');
+  }
+
+  /** A failure that did not come from running the task to an end (so no run time). */
+  #settleFailure(task: RemoteTask, error: unknown, count: 'failed' | 'crashed'): void {
+    if (task.where === 'gone') return;
+    const wasRunning = task.future.state === 'running';
+    this.#forget(task, wasRunning);
+    this.#outcomes.counts[count]++;
+    futureInternals.setException(task.future, error);
+    this.#checkDrained();
+  }
+
+  /** The task leaves the engine's books (before its future settles, so stats() agrees with it). */
+  #forget(task: RemoteTask, wasRunning: boolean): void {
+    if (task.where === 'gone') return;
+    if (wasRunning) this.#running--;
+    else this.#queued--;
+    this.#tasks.delete(task.id);
+    releaseTask(task);
+  }
+
+  /** The poll runs while tasks are outstanding; its timer holds the event loop only then. */
+  #armPoll(): void {
+    if (this.#pollTimer !== undefined) return;
+    this.#pollTimer = setInterval(() => void this.#poll(), this.#opts.pollInterval);
+  }
+
+  async #poll(): Promise<void> {
+    if (this.#tasks.size === 0) {
+      clearInterval(this.#pollTimer);
+      this.#pollTimer = undefined;
+      return;
+    }
+    const conn = this.#conn;
+    if (conn === undefined || this.#polling) return;
+    const now = performance.now();
+    const due: RemoteTask[] = [];
+    for (const task of this.#tasks.values()) {
+      if (task.where === 'added' && task.checkAt <= now) {
+        due.push(task);
+        if (due.length === POLL_BATCH) break;
+      }
+    }
+    if (due.length === 0) return;
+    this.#polling = true;
+    try {
+      const pipeline = conn.redis.pipeline();
+      for (const task of due) pipeline.hmget(conn.queue.toKey(task.id), 'name', 'finishedOn', 'returnvalue', 'failedReason', 'processedOn');
+      const replies = (await pipeline.exec()) ?? [];
+      const after = performance.now();
+      for (let i = 0; i < due.length; i++) {
+        const task = due[i];
+        if (task.where !== 'added') continue; // settled meanwhile
+        const [err, fields] = replies[i] ?? [new Error('no reply')];
+        if (err !== null) continue;
+        const [name, finishedOn, returnvalue, failedReason, processedOn] = fields as (string | null)[];
+        if (name === null) {
+          this.#settleFailure(
+            task,
+            new BrokerError(`Job ${task.id} is no longer in Redis (was Redis restarted without persistence, or flushed, or did its result outlive \`resultTtl\`?)`),
+            'crashed',
+          );
+          continue;
+        }
+        if (finishedOn !== null && returnvalue !== null && failedReason === null) {
+          let value: unknown;
+          try {
+            value = JSON.parse(returnvalue);
+          } catch {
+            value = undefined;
+          }
+          this.#onCompleted(task.id, value);
+          continue;
+        }
+        if (finishedOn !== null && failedReason !== null) {
+          this.#onFailed(task.id, failedReason);
+          continue;
+        }
+        if (processedOn !== null && task.future.state === 'pending') this.#start(task);
+        const waited = after - task.submittedAt;
+        task.checkAt = after + Math.min(this.#opts.pollInterval * POLL_BACKOFF, Math.max(this.#opts.pollInterval, waited / 2));
+      }
+    } catch {
+      // Redis is away: the next tick tries again.
+    } finally {
+      this.#polling = false;
+    }
+  }
+
+  async ready(): Promise<void> {
+    try {
+      await this.#connecting;
+    } catch (err) {
+      throw new BrokerError(`RemotePool could not connect to queue \`${this.#opts.queue}\`: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+    }
+  }
+
+  stats(): PoolStats {
+    return this.#outcomes.stats(this.#opts.workers, this.#running, Math.max(0, this.#opts.workers - this.#running), this.#queued);
+  }
+
+  shutdown(wait: boolean, cancelFutures: boolean): Promise<void> {
+    this.#closed = true;
+    if (cancelFutures) {
+      for (const task of [...this.#tasks.values()]) {
+        if (task.future.state !== 'pending') continue;
+        if (task.where === 'added') this.#cancelIfWaiting(task);
+        else task.future.cancel();
+      }
+    }
+    const drained = new Promise<void>((resolve) => this.#drainWaiters.push(resolve));
+    this.#checkDrained();
+    const closed = drained.then(() => this.#dispose());
+    return wait ? closed : Promise.resolve();
+  }
+
+  #checkDrained(): void {
+    if (!this.#closed || this.#tasks.size > 0 || this.#drainWaiters.length === 0) return;
+    clearInterval(this.#pollTimer);
+    this.#pollTimer = undefined;
+    const waiters = this.#drainWaiters;
+    this.#drainWaiters = [];
+    for (const resolve of waiters) resolve();
+  }
+
+  /** Closes the connections, once; waits for a connection still being made. */
+  #dispose(): Promise<void> {
+    this.#disposed ??= this.#connecting.then(
+      async ({ queue, events, redis }) => {
+        await Promise.allSettled([events.close(), queue.close(), redis.quit()]);
+      },
+      () => {},
+    );
+    return this.#disposed;
+  }
+}

@@ -1,0 +1,2 @@
+// msgpackr requires this optionally and uses it only when it exports something.
+module.exports = null;

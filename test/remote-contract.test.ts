@@ -1,0 +1,6 @@
+// The Executor contract (./contract-suite.ts) against RemotePool, with
+// `warmpool worker` hosts on a private redis-server (see ./backends.ts).
+import { backends } from './backends.js';
+import { contractSuite } from './contract-suite.js';
+
+contractSuite(backends.filter((b) => b.name === 'RemotePool'));
