@@ -170,8 +170,8 @@ export class ThreadEngine implements Engine, FutureOwner {
   #piscina: Piscina | undefined;
   /** Threads that reported a good start and have not exited, by threadId. */
   readonly #started = new Set<number>();
-  /** Whether any thread of the current piscina instance has started (it may have exited since). */
-  #anyStarted = false;
+  /** Slot 0: how many threads of the current piscina instance have started (see ThreadInit.started). */
+  #startedCount = new Int32Array(new SharedArrayBuffer(4));
   /** Threads past maxTasksPerWorker, being terminated: no run may go to them. */
   readonly #retiring = new Set<number>();
   #startTimer: NodeJS.Timeout | undefined;
@@ -205,7 +205,14 @@ export class ThreadEngine implements Engine, FutureOwner {
   #pool(): Piscina {
     if (this.#piscina !== undefined) return this.#piscina;
     const o = this.#opts;
-    const init: ThreadInit = { moduleHref: o.moduleHref, initializer: o.initializer, initArgs: o.initArgs, maxTasks: o.maxTasksPerWorker };
+    this.#startedCount = new Int32Array(new SharedArrayBuffer(4));
+    const init: ThreadInit = {
+      moduleHref: o.moduleHref,
+      initializer: o.initializer,
+      initArgs: o.initArgs,
+      maxTasks: o.maxTasksPerWorker,
+      started: this.#startedCount,
+    };
     const piscina = new Piscina({
       filename: ENTRY.href,
       minThreads: o.minWorkers,
@@ -229,17 +236,21 @@ export class ThreadEngine implements Engine, FutureOwner {
     // Errors of threads with no run in flight; those with one reject the run.
     piscina.on('error', () => {});
     this.#piscina = piscina;
-    this.#anyStarted = false;
     this.#armStartTimer();
     return piscina;
   }
 
+  /** Whether any thread of the current piscina instance has started (it may have exited since). */
+  #anyStarted(): boolean {
+    return Atomics.load(this.#startedCount, 0) > 0;
+  }
+
   #armStartTimer(): void {
     const ms = this.#opts.startTimeout;
-    if (ms === Infinity || this.#startTimer !== undefined || this.#anyStarted) return;
+    if (ms === Infinity || this.#startTimer !== undefined || this.#anyStarted()) return;
     this.#startTimer = setTimeout(() => {
       this.#startTimer = undefined;
-      if (this.#anyStarted || this.#piscina === undefined) return;
+      if (this.#anyStarted() || this.#piscina === undefined) return;
       if (this.#opts.minWorkers === 0 && this.#runs.size === 0) return;
       this.#failStart(new Error(`No thread imported the module and ran the initializer within ${ms} ms (startTimeout)`));
     }, Math.min(ms, MAX_TIMER_MS));
@@ -260,7 +271,6 @@ export class ThreadEngine implements Engine, FutureOwner {
     // thread by worker.threadId, which reads -1 once the thread has exited.
     worker.once('exit', () => this.#onThreadGone(piscina, threadId));
     this.#started.add(threadId);
-    this.#anyStarted = true;
     clearTimeout(this.#startTimer);
     this.#startTimer = undefined;
     this.#settleReadyWaiters();
@@ -442,6 +452,7 @@ export class ThreadEngine implements Engine, FutureOwner {
       for (const task of tasks) msg.push(task.name, task.kind, task.args);
     }
     this.#runs.add(run);
+    if (this.#startTimer === undefined && !this.#anyStarted()) this.#armStartTimer();
     // The first task is running from the user's point of view; the others
     // of a batch stay pending (cancellable, skipped) until their results.
     futureInternals.setRunningOrNotifyCancel(first.future);
@@ -620,7 +631,7 @@ export class ThreadEngine implements Engine, FutureOwner {
       this.#checkDrained();
       return;
     }
-    if (!stoppedByUs && begun === 0 && !this.#anyStarted && run.piscina === this.#piscina) {
+    if (!stoppedByUs && begun === 0 && !this.#anyStarted() && run.piscina === this.#piscina) {
       // The thread died before any thread of this instance had started:
       // process.exit or an uncaught error while importing the module.
       this.#failStart(err, tasks);

@@ -26,6 +26,7 @@ const output: TaskOutput = { value: undefined };
 
 try {
   mod = await loadTaskModule(init.moduleHref, init.initializer, init.initArgs);
+  Atomics.add(init.started, 0, 1);
 } catch (err) {
   startError = encodeError(err);
 }
