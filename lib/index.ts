@@ -1,4 +1,5 @@
 export { ProcessPool } from './process-pool.js';
+export { ThreadPool } from './thread-pool.js';
 export { LocalPool } from './local-pool.js';
 export { RemotePool, type RemotePoolOptions, type RedisConnection } from './remote-pool.js';
 export { Executor } from './executor.js';

@@ -107,6 +107,16 @@ describe('RemotePool', () => {
     assert.equal(await p.submit('add', [2, 2]), 4, 'the host goes on with a fresh worker');
   });
 
+  test('a host started with --threads runs tasks in worker threads of its own process, and a timeout stops a synchronous loop there', SHORT, async (t) => {
+    const queue = freshQueue();
+    const [host] = await hosts(t, queue, 1, ['--threads']);
+    await using p = pool(queue);
+    const token = await p.submit('workerToken');
+    assert.equal(token.split(':')[0], String(host.child.pid), 'the task ran in the host process (a thread)');
+    assert.ok((await reasonOf(p.submit('forever', [], { timeout: 300 }))) instanceof TimeoutError);
+    assert.equal(await p.submit('add', [2, 5]), 7);
+  });
+
   test('a task whose host is killed with SIGKILL mid-job runs again on another host once its lock expires, and the dead host leaves no process behind', LONG, async (t) => {
     const queue = freshQueue();
     const [a, b] = await hosts(t, queue, 2, FAST_RECOVERY);

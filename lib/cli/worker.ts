@@ -9,6 +9,7 @@ import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import type { Executor } from '../executor.js';
 import { ProcessPool } from '../process-pool.js';
+import { ThreadPool } from '../thread-pool.js';
 import { WorkerHost } from '../remote/host.js';
 import { resolveConnection } from '../remote-pool.js';
 
@@ -46,13 +47,8 @@ function integer(name: string, value: string | undefined, min: number): number |
   return n;
 }
 
-async function makeLocalPool(moduleHref: string, threads: boolean, options: Record<string, unknown>): Promise<Executor> {
-  if (!threads) return new ProcessPool(moduleHref, options);
-  // ThreadPool lands separately; loaded by name so this file builds without it.
-  const lib = (await import('../index.js')) as Record<string, unknown>;
-  const ThreadPool = lib.ThreadPool as (new (module: string, options: Record<string, unknown>) => Executor) | undefined;
-  if (ThreadPool === undefined) throw new UsageError('--threads needs ThreadPool, which this version of warmpool does not have');
-  return new ThreadPool(moduleHref, options);
+function makeLocalPool(moduleHref: string, threads: boolean, options: Record<string, unknown>): Executor {
+  return threads ? new ThreadPool(moduleHref, options) : new ProcessPool(moduleHref, options);
 }
 
 /** Runs the command; resolves with the process exit code once the host has stopped. */
@@ -114,7 +110,7 @@ export async function workerCommand(argv: string[]): Promise<number> {
     } catch (err) {
       throw new UsageError((err as Error).message);
     }
-    const pool = await makeLocalPool(moduleHref, values.threads === true, local);
+    const pool = makeLocalPool(moduleHref, values.threads === true, local);
     host = new WorkerHost(pool, {
       connection,
       queue: values.queue,
