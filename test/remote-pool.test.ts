@@ -7,6 +7,7 @@
 
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
+import { once } from 'node:events';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -57,6 +58,18 @@ async function exited(pid: number, ms = 10_000): Promise<void> {
     if (Date.now() > deadline) assert.fail(`process ${pid} was still alive after ${ms} ms`);
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
+}
+
+/** Resolves when `host` writes `text` to its stderr. */
+function saying(host: Host, text: string): Promise<void> {
+  return new Promise((resolve) => {
+    const onData = (chunk: Buffer) => {
+      if (!chunk.toString().includes(text)) return;
+      host.child.stderr!.off('data', onData);
+      resolve();
+    };
+    host.child.stderr!.on('data', onData);
+  });
 }
 
 /** The pids a pidsThen* task wrote: [local worker, its host]. */
@@ -134,6 +147,43 @@ describe('RemotePool', () => {
     touch(releasePath);
     const pids = await f;
     assert.notEqual(pids.split(' ')[1], String(hostPid), 'the surviving host ran it');
+  });
+
+  test('SIGTERM lets a host finish its running job and exit 0; a second signal stops the job, which fails with BrokerError', LONG, async (t) => {
+    const queue = freshQueue();
+    const [first, second] = await hosts(t, queue, 2);
+    const dir = await tempDir(t);
+    await using p = pool(queue);
+    // Graceful: the job a host holds when it gets SIGTERM still completes.
+    const startedA = join(dir, 'a');
+    const releaseA = join(dir, 'a-release');
+    const a = p.submit('pidsThenBlock', [startedA, releaseA]);
+    await whenFileExists(startedA);
+    const hostA = [first, second].find((h) => h.child.pid === pidsIn(startedA)[1])!;
+    const exitA = once(hostA.child, 'exit');
+    const stoppingA = saying(hostA, 'warmpool worker: stopping, 1 running job');
+    hostA.child.kill('SIGTERM');
+    await stoppingA;
+    touch(releaseA);
+    assert.equal(await a, readFileSync(startedA, 'utf8'));
+    assert.deepEqual(await exitA, [0, null]);
+    // Forced: a second signal cancels the running job on the other host.
+    const startedB = join(dir, 'b');
+    const b = p.submit('pidsThenForever', [startedB]);
+    await whenFileExists(startedB);
+    const hostB = [first, second].find((h) => h.child.pid === pidsIn(startedB)[1])!;
+    assert.notEqual(hostB, hostA);
+    const exitB = once(hostB.child, 'exit');
+    // Signals of one kind do not queue: the second goes once the first is seen.
+    const stopping = saying(hostB, 'warmpool worker: stopping, 1 running job');
+    hostB.child.kill('SIGTERM');
+    await stopping;
+    hostB.child.kill('SIGTERM');
+    const err = await reasonOf(b);
+    assert.ok(err instanceof BrokerError, String(err));
+    assert.match(err.message, /stopped by a second signal/);
+    assert.deepEqual(await exitB, [0, null]);
+    await exited(pidsIn(startedB)[0]);
   });
 
   test('futures settle, with a result or a BrokerError, when Redis restarts empty during a run, and the pool works after it', LONG, async (t) => {

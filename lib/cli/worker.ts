@@ -129,6 +129,11 @@ export async function workerCommand(argv: string[]): Promise<number> {
   const stopped = new Promise<void>((resolveStop) => {
     const onSignal = () => {
       signals++;
+      process.stderr.write(
+        signals === 1
+          ? `warmpool worker: stopping, ${host.running} running job(s) to finish; signal again to cancel them\n`
+          : 'warmpool worker: cancelling the running jobs\n',
+      );
       // The first signal lets running jobs finish; a second one cancels them.
       void host.close(signals > 1).then(resolveStop, resolveStop);
     };

@@ -56,11 +56,17 @@ export class WorkerHost {
   #worker: { close(force?: boolean): Promise<void> } | undefined;
   #subscriber: { quit(): Promise<unknown> } | undefined;
   #UnrecoverableError: new (message?: string) => Error = Error;
+  #forced = false;
 
   constructor(pool: Executor, opts: HostOptions) {
     this.#opts = opts;
     this.#pool = pool;
     this.#engine = engineOf(pool);
+  }
+
+  /** Jobs being run now. */
+  get running(): number {
+    return this.#running.size;
   }
 
   /** Starts the local pool (waits for it to be ready), listens for cancels, then takes jobs. */
@@ -123,7 +129,9 @@ export class WorkerHost {
         envelope = [Status.Ok, futureInternals.valueOf(future), runTime];
         break;
       case 'cancelled':
-        throw new this.#UnrecoverableError('The task was cancelled by its producer');
+        throw new this.#UnrecoverableError(
+          this.#forced ? 'The host was stopped by a second signal while the task ran' : 'The task was cancelled by its producer',
+        );
       default: {
         const error = future.exception();
         envelope =
@@ -134,11 +142,18 @@ export class WorkerHost {
     return encodeValue(envelope);
   }
 
-  /** Stops taking jobs, lets the running ones finish (all of them, unless `force`), then stops the local pool. */
+  /**
+   * Stops taking jobs, lets the running ones finish, then stops the local
+   * pool. With `force` (also on a later call, a second signal) the running
+   * ones are cancelled, and their jobs fail.
+   */
   close(force = false): Promise<void> {
+    if (force && !this.#forced) {
+      this.#forced = true;
+      for (const future of this.#running.values()) future.cancel();
+    }
     this.#closing ??= (async () => {
-      if (force) for (const future of this.#running.values()) future.cancel();
-      await this.#worker?.close(force);
+      await this.#worker?.close();
       await this.#subscriber?.quit().catch(() => {});
       await this.#pool.shutdown({ cancelFutures: true });
     })();
