@@ -52,6 +52,14 @@ async function scenario(name: string, ms: number, ...args: string[]): Promise<{ 
   return { code, report: line === undefined ? undefined : (JSON.parse(line) as Report), stderr: stderr.slice(-1500) };
 }
 
+/** The report of a scenario whose process exited normally (a throw out of the engine kills it). */
+async function reportOf(name: string, ms: number, ...args: string[]): Promise<Report> {
+  const { code, report, stderr } = await scenario(name, ms, ...args);
+  assert.equal(code, 0, `the parent process died: ${stderr}`);
+  assert.ok(report !== undefined, `no report: ${stderr}`);
+  return report;
+}
+
 /** Rejects after `ms` naming `what`: the bound of a wait that must end by itself. */
 function bound<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
@@ -63,9 +71,7 @@ function bound<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
 
 test('when a thread dies in the middle of a batch, the tasks it finished keep their results, only the crashing task fails with WorkerCrashedError, no task runs twice, and the pool does not throw', { timeout: 30_000 }, async (t) => {
   const log = join(await tempDir(t), 'starts.log');
-  const { code, report, stderr } = await scenario('batch-crash', 25_000, log);
-  assert.equal(code, 0, `the parent process died: ${stderr}`);
-  assert.ok(report !== undefined, `no report: ${stderr}`);
+  const report = await reportOf('batch-crash', 25_000, log);
   const f = report.futures;
   assert.deepEqual(f.x1, { state: 'fulfilled', value: 'x1' }, 'x1 finished before the crash');
   assert.deepEqual(f.x2, { state: 'fulfilled', value: 'x2' }, 'x2 finished before the crash');
@@ -76,10 +82,30 @@ test('when a thread dies in the middle of a batch, the tasks it finished keep th
   assert.equal(report.stats.completed, 30 + 3);
 });
 
+test('an argument that cannot be cloned in a batch fails only its own future with DataCloneError; the others of the batch run once and fulfil, and the pool does not throw', { timeout: 30_000 }, async (t) => {
+  const log = join(await tempDir(t), 'starts.log');
+  const report = await reportOf('batch-clone', 25_000, log);
+  const f = report.futures;
+  assert.equal(f.fn.error, 'DataCloneError', JSON.stringify(f.fn));
+  for (const x of ['a', 'b', 'c']) {
+    assert.deepEqual(f[x], { state: 'fulfilled', value: x });
+    assert.equal(starts(log, x), 1, `${x} did not run exactly once:\n${lines(log).join('\n')}`);
+  }
+});
+
+test('cancelling the running task of a batch that does not return within the grace stops its thread; the task that finished before it keeps its result and runs once, the one behind it runs once, and the pool does not throw', { timeout: 30_000 }, async (t) => {
+  const log = join(await tempDir(t), 'starts.log');
+  const report = await reportOf('batch-cancel', 25_000, log);
+  const f = report.futures;
+  assert.deepEqual(f.a, { state: 'fulfilled', value: 'a' });
+  assert.equal(f.b.state, 'cancelled');
+  assert.deepEqual(f.c, { state: 'fulfilled', value: 'c' });
+  for (const x of ['a', 'b', 'c']) assert.equal(starts(log, x), 1, `${x} did not run exactly once:\n${lines(log).join('\n')}`);
+  assert.equal(report.stats.cancelled, 1);
+});
+
 test('with maxTasksPerWorker, every task of a queue deeper than the threads runs and fulfils: none is given to a retiring thread and failed for it, and the pool does not throw', { timeout: 30_000 }, async () => {
-  const { code, report, stderr } = await scenario('recycle', 25_000);
-  assert.equal(code, 0, `the parent process died: ${stderr}`);
-  assert.ok(report !== undefined, `no report: ${stderr}`);
+  const report = await reportOf('recycle', 25_000);
   const bad = Object.entries(report.futures).filter(([, o]) => o.state !== 'fulfilled');
   assert.deepEqual(bad, [], 'tasks that did not fulfil');
   assert.equal(report.stats.completed, 40);
@@ -87,9 +113,7 @@ test('with maxTasksPerWorker, every task of a queue deeper than the threads runs
 });
 
 test('startTimeout also bounds a thread started by a task submitted after startTimeout ms (minWorkers 0): its future fails with WorkerStartError', { timeout: 30_000 }, async () => {
-  const { code, report, stderr } = await scenario('late-start-timeout', 25_000);
-  assert.equal(code, 0, `the parent process died: ${stderr}`);
-  assert.ok(report !== undefined, `no report: ${stderr}`);
+  const report = await reportOf('late-start-timeout', 25_000);
   assert.equal(report.futures.never.error, 'WorkerStartError', JSON.stringify(report.futures.never));
 });
 
