@@ -61,7 +61,7 @@ import type { TransferListItem } from 'node:worker_threads';
 import { Piscina } from 'piscina';
 import { DataCloneError, PoolClosedError, QueueFullError, TimeoutError, WorkerCrashedError, WorkerStartError } from './errors.js';
 import { futureInternals, type Future, type FutureOwner } from './future.js';
-import { Outcomes, releaseTask, watchSignal } from './engine-parts.js';
+import { cancelQueued, enqueue, Outcomes, releaseTask, Waiters } from './engine-parts.js';
 import { Status, TaskKind } from './messages.js';
 import { MAX_TIMER_MS } from './options.js';
 import { TaskQueue } from './queue.js';
@@ -182,7 +182,7 @@ export class ThreadEngine implements Engine, FutureOwner {
   readonly #costs = new Map<string, { mean: number }>();
   #closed = false;
   #readyWaiters: { resolve: () => void; reject: (e: unknown) => void }[] = [];
-  #drainWaiters: (() => void)[] = [];
+  readonly #drainWaiters = new Waiters();
   #destroyed: Promise<void> | undefined;
   readonly #outcomes = new Outcomes();
 
@@ -324,17 +324,14 @@ export class ThreadEngine implements Engine, FutureOwner {
       transfer !== undefined && transfer.length > 0 ? transfer : undefined,
       performance.now(),
     );
-    const future = futureInternals.create<unknown>(this, task);
-    task.future = future;
-    this.#queue.push(task);
-    if (!watchSignal(task)) return future;
+    if (!enqueue(this, this.#queue, task)) return task.future;
     // A new task is a new reason to try starting threads after a start failure.
     this.#startFailure = undefined;
     if (!this.#dispatchScheduled) {
       this.#dispatchScheduled = true;
       queueMicrotask(this.#dispatchBound);
     }
-    return future;
+    return task.future;
   }
 
   /** Threads that could take a run now (or soon, if still to be started). */
@@ -718,24 +715,19 @@ export class ThreadEngine implements Engine, FutureOwner {
   shutdown(wait: boolean, cancelFutures: boolean): Promise<void> {
     this.#closed = true;
     if (cancelFutures) {
-      for (const task of this.#queue.drain()) {
-        releaseTask(task);
-        task.future.cancel();
-      }
+      cancelQueued(this.#queue);
+      // Tasks of batches in flight that have not been reached are pending too.
+      for (const run of [...this.#runs]) for (const task of run.tasks.slice(1)) if (task.where !== 'gone') task.future.cancel();
     }
-    const drained = new Promise<void>((resolve) => this.#drainWaiters.push(resolve));
+    const drained = this.#drainWaiters.wait();
     this.#checkDrained();
     return wait ? drained : Promise.resolve();
   }
 
   #checkDrained(): void {
-    if (!this.#closed || this.#queue.size > 0 || this.#runs.size > 0 || this.#drainWaiters.length === 0) return;
+    if (!this.#closed || this.#queue.size > 0 || this.#runs.size > 0 || !this.#drainWaiters.any) return;
     this.#destroyed ??= this.#destroy();
-    const waiters = this.#drainWaiters;
-    this.#drainWaiters = [];
-    void this.#destroyed.then(() => {
-      for (const resolve of waiters) resolve();
-    });
+    void this.#destroyed.then(() => this.#drainWaiters.release());
   }
 
   async #destroy(): Promise<void> {
