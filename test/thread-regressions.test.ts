@@ -117,6 +117,13 @@ test('startTimeout also bounds a thread started by a task submitted after startT
   assert.equal(report.futures.never.error, 'WorkerStartError', JSON.stringify(report.futures.never));
 });
 
+test('startTimeout bounds every new thread, not only the first of the pool: a task waiting for a replacement thread whose initializer hangs fails with WorkerStartError (as in a ProcessPool)', { timeout: 30_000 }, async (t) => {
+  const lock = join(await tempDir(t), 'lock');
+  const report = await reportOf('replacement-start-timeout', 25_000, lock);
+  assert.deepEqual(report.futures.first, { state: 'fulfilled', value: 'first' });
+  assert.equal(report.futures.second.error, 'WorkerStartError', JSON.stringify(report.futures.second));
+});
+
 test('ready() called before shutdown() settles (as a ProcessPool’s does) rather than staying pending for ever', { timeout: 15_000 }, async (t) => {
   const pool = makePool(t, { workers: 1 });
   const ready = pool.ready();
