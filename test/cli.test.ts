@@ -136,8 +136,16 @@ describe('warmpool command line', () => {
     }
   });
 
+  test('--threads is refused with exit code 2 while this build has no ThreadPool', async () => {
+    for (const args of [['map', tasks, 'fib', '--threads'], ['bench', tasks, 'fib', '--threads']]) {
+      const r = await warmpool(args, '1\n');
+      assert.equal(r.code, 2);
+      assert.match(r.stderr, /--threads needs ThreadPool, which this build of warmpool does not include yet/);
+    }
+  });
+
   test('a task the module does not export is refused with the list of its function exports', async () => {
-    const exportsList = '`add`, `bigint`, `checked`, `double`, `fib`, `firstThenForever`, `forever`, `len`';
+    const exportsList = '`add`, `bigint`, `checked`, `double`, `echo`, `fib`, `firstThenForever`, `forever`, `len`';
     const map = await warmpool(['map', tasks, 'notATask', '--workers', '1'], '1\n');
     assert.equal(map.code, 2);
     assert.match(map.stderr, new RegExp(`Expected \`notATask\` to be a function exported by the task module, got only: ${exportsList}`));
@@ -223,13 +231,16 @@ describe('warmpool map', () => {
     ]);
   });
 
-  test('--in and --out read and write files', async (t) => {
+  test('--in and --out read and write files, waiting on the file stream without piling up listeners', async (t) => {
     const dir = await tempDir(t);
-    writeFileSync(join(dir, 'in.jsonl'), '5\n6\n7');
-    const r = await warmpool(['map', tasks, 'fib', '--in', join(dir, 'in.jsonl'), '--out', join(dir, 'out.jsonl'), '--workers', '1']);
+    // 5 MB out: the file stream asks the writer to wait many times over.
+    const input = Array.from({ length: 50_000 }, (_, i) => JSON.stringify(`${i}`.padEnd(100, '.'))).join('\n');
+    writeFileSync(join(dir, 'in.jsonl'), input);
+    const r = await warmpool(['map', tasks, 'echo', '--in', join(dir, 'in.jsonl'), '--out', join(dir, 'out.jsonl'), '--workers', '1']);
     assert.equal(r.code, 0, r.stderr);
     assert.equal(r.stdout, '');
-    assert.equal(readFileSync(join(dir, 'out.jsonl'), 'utf8'), '5\n8\n13\n');
+    assert.equal(r.stderr, '');
+    assert.equal(readFileSync(join(dir, 'out.jsonl'), 'utf8'), `${input}\n`);
   });
 
   test('200,000 lines (400 MB) piped in from a generator stream through in bounded memory', { timeout: 300_000 }, async () => {

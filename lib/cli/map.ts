@@ -107,7 +107,13 @@ class LineWriter {
   /** Writes what is buffered and waits until the stream has taken it in. */
   async settle(): Promise<void> {
     this.#write();
-    while (this.#blocked && this.failed === undefined) await Promise.race([once(this.#out, 'drain'), once(this.#out, 'error')]);
+    if (!this.#blocked || this.failed !== undefined) return;
+    try {
+      // once() also rejects on 'error', and removes both listeners either way.
+      await once(this.#out, 'drain');
+    } catch (err) {
+      this.failed ??= err as Error;
+    }
   }
 
   #write(): void {
