@@ -17,6 +17,12 @@ const tasks = fileURLToPath(new URL('./fixtures/cli-tasks.js', import.meta.url))
 const throwsOnImport = fileURLToPath(new URL('./fixtures/faults-import-throws.js', import.meta.url));
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string; bin: Record<string, string> };
 
+/** The command's backends: worker processes, and worker threads with --threads. */
+const BACKENDS: [name: string, flags: string[]][] = [
+  ['ProcessPool', []],
+  ['ThreadPool', ['--threads']],
+];
+
 interface Ran {
   code: number | null;
   signal: NodeJS.Signals | null;
@@ -136,189 +142,192 @@ describe('warmpool command line', () => {
     }
   });
 
-  test('--threads is refused with exit code 2 while this build has no ThreadPool', async () => {
-    for (const args of [['map', tasks, 'fib', '--threads'], ['bench', tasks, 'fib', '--threads']]) {
-      const r = await warmpool(args, '1\n');
-      assert.equal(r.code, 2);
-      assert.match(r.stderr, /--threads needs ThreadPool, which this build of warmpool does not include yet/);
-    }
-  });
-
-  test('a task the module does not export is refused with the list of its function exports', async () => {
-    const exportsList = '`add`, `bigint`, `checked`, `double`, `echo`, `fib`, `firstThenForever`, `forever`, `len`';
-    const map = await warmpool(['map', tasks, 'notATask', '--workers', '1'], '1\n');
-    assert.equal(map.code, 2);
-    assert.match(map.stderr, new RegExp(`Expected \`notATask\` to be a function exported by the task module, got only: ${exportsList}`));
-    assert.equal(map.stdout, '');
-    const bench = await warmpool(['bench', tasks, 'fbi', '--cold', '1', '--calls', '1']);
-    assert.equal(bench.code, 2);
-    assert.match(bench.stderr, new RegExp(`^warmpool bench: Expected \`fbi\` to be a function exported by the task module, got only: ${exportsList}`, 'm'));
-  });
-
-  test('a module that throws when imported is bad input for both commands', async () => {
-    const map = await warmpool(['map', throwsOnImport, 'anything', '--workers', '1'], '1\n');
-    assert.equal(map.code, 2);
-    assert.match(map.stderr, /^warmpool map: Cannot start the task `anything` of `.*faults-import-throws\.js`: /);
-    const bench = await warmpool(['bench', throwsOnImport, 'anything', '--cold', '1']);
-    assert.equal(bench.code, 2);
-    assert.match(bench.stderr, /^warmpool bench: Cannot import the task module `.*faults-import-throws\.js`: /m);
-  });
-});
-
-describe('warmpool map', () => {
-  test('writes one result per line in input order, and nothing on a piped stderr', async () => {
-    const input = Array.from({ length: 40 }, (_, i) => `${i % 25}\n`).join('');
-    const r = await warmpool(['map', tasks, 'fib', '--workers', '2'], input);
-    assert.equal(r.code, 0, r.stderr);
-    assert.deepEqual(jsonLines(r.stdout), Array.from({ length: 40 }, (_, i) => fib(i % 25)));
-    // Not a terminal: no progress bar, no escape codes, nothing at all.
-    assert.equal(r.stderr, '');
-  });
-
-  test('--unordered writes every result once, each with its input index', async () => {
-    const input = Array.from({ length: 30 }, (_, i) => `${i}\n`).join('');
-    const r = await warmpool(['map', tasks, 'double', '--unordered', '--workers', '2', '--chunksize', '3'], input);
-    assert.equal(r.code, 0, r.stderr);
-    const out = jsonLines(r.stdout) as { index: number; result: number }[];
-    assert.deepEqual(
-      out.map((o) => o.index).sort((a, b) => a - b),
-      Array.from({ length: 30 }, (_, i) => i),
-    );
-    for (const o of out) assert.equal(o.result, o.index * 2);
-  });
-
-  test('--spread calls the task with each line as its argument list; blank lines are skipped', async () => {
-    const r = await warmpool(['map', tasks, 'add', '--spread', '--workers', '1'], '[1, 2]\n\n[10, 20]\n  \n[-1, 1]\n');
-    assert.equal(r.code, 0, r.stderr);
-    assert.deepEqual(jsonLines(r.stdout), [3, 30, 0]);
-  });
-
-  test('a failing item writes an error line with its index, the run goes on, and the exit code is 1', async () => {
-    const r = await warmpool(['map', tasks, 'checked', '--workers', '2'], '1\n-2\nnot json\n4\n[5]\n');
-    assert.equal(r.code, 1);
-    const out = jsonLines(r.stdout);
-    assert.equal(out.length, 5);
-    assert.equal(out[0], 1);
-    assert.deepEqual(out[1], { index: 1, error: { name: 'RangeError', message: 'Expected a number >= 0, got -2', code: 'E_NEGATIVE' } });
-    assert.deepEqual(Object.keys((out[2] as { error: object }).error), ['name', 'message', 'code']);
-    assert.equal((out[2] as { index: number; error: { name: string } }).index, 2);
-    assert.equal((out[2] as { error: { name: string } }).error.name, 'SyntaxError');
-    assert.equal(out[3], 4);
-    assert.deepEqual(out[4], [5]);
-    assert.equal(r.stderr, 'warmpool map: 2 of 5 items failed\n');
-  });
-
-  test('a result JSON cannot carry fails its item; undefined becomes null', async () => {
-    const r = await warmpool(['map', tasks, 'bigint', '--workers', '1'], '1\n');
-    assert.equal(r.code, 1);
-    assert.deepEqual(jsonLines(r.stdout), [{ index: 0, error: { name: 'TypeError', message: 'Do not know how to serialize a BigInt', code: null } }]);
-  });
-
-  test('--fail-fast stops at the first failing item: the output is the results before it, then its error line', async () => {
-    const input = ['1', '2', '-3', ...Array.from({ length: 200 }, (_, i) => String(i))].join('\n');
-    const r = await warmpool(['map', tasks, 'checked', '--fail-fast', '--workers', '2'], input);
-    assert.equal(r.code, 1);
-    assert.deepEqual(jsonLines(r.stdout), [1, 2, { index: 2, error: { name: 'RangeError', message: 'Expected a number >= 0, got -3', code: 'E_NEGATIVE' } }]);
-    assert.match(r.stderr, /stopped at the first failing item \(index 2, --fail-fast\)/);
-  });
-
-  test('--timeout stops a runaway item, writes its error line and ends the run with exit code 1', async () => {
-    const r = await warmpool(['map', tasks, 'firstThenForever', '--timeout', '200', '--workers', '1'], '0\n1\n0\n');
-    assert.equal(r.code, 1);
-    assert.deepEqual(jsonLines(r.stdout), [
-      0,
-      { index: 1, error: { name: 'TimeoutError', message: 'The item did not finish within 200 ms; its worker was stopped', code: 'ERR_WARMPOOL_TIMEOUT' } },
-    ]);
-  });
-
-  test('--in and --out read and write files, waiting on the file stream without piling up listeners', async (t) => {
-    const dir = await tempDir(t);
-    // 5 MB out: the file stream asks the writer to wait many times over.
-    const input = Array.from({ length: 50_000 }, (_, i) => JSON.stringify(`${i}`.padEnd(100, '.'))).join('\n');
-    writeFileSync(join(dir, 'in.jsonl'), input);
-    const r = await warmpool(['map', tasks, 'echo', '--in', join(dir, 'in.jsonl'), '--out', join(dir, 'out.jsonl'), '--workers', '1']);
-    assert.equal(r.code, 0, r.stderr);
-    assert.equal(r.stdout, '');
-    assert.equal(r.stderr, '');
-    assert.equal(readFileSync(join(dir, 'out.jsonl'), 'utf8'), `${input}\n`);
-  });
-
-  test('200,000 lines (400 MB) piped in from a generator stream through in bounded memory', { timeout: 300_000 }, async () => {
-    const n = 200_000;
-    const width = 2000;
-    // A separate generator process, so nothing in this test holds the input either.
-    const generator = spawn(
-      process.execPath,
-      [
-        '-e',
-        `const s = JSON.stringify('x'.repeat(${width})) + '\\n'; let i = 0;
-         const more = () => { while (i < ${n}) { i++; if (!process.stdout.write(s)) return void process.stdout.once('drain', more); } process.stdout.end(); };
-         more();`,
-      ],
-      { stdio: ['ignore', 'pipe', 'inherit'] },
-    );
-    const child = start(['map', tasks, 'len', '--workers', '2'], { WARMPOOL_DEBUG_MAXRSS: '1' });
-    generator.stdout.pipe(child.stdin!);
-    let count = 0;
-    let wrong = 0;
-    let rest = '';
-    child.stdout!.setEncoding('utf8').on('data', (s: string) => {
-      const parts = (rest + s).split('\n');
-      rest = parts.pop()!;
-      for (const p of parts) {
-        count++;
-        if (p !== String(width)) wrong++;
-      }
+  for (const [backend, flags] of BACKENDS) {
+    test(`${backend}: a task the module does not export is refused with the list of its function exports`, async () => {
+      const exportsList = '`add`, `bigint`, `checked`, `double`, `echo`, `fib`, `firstThenForever`, `forever`, `len`';
+      const map = await warmpool(['map', ...flags, tasks, 'notATask', '--workers', '1'], '1\n');
+      assert.equal(map.code, 2);
+      assert.match(map.stderr, new RegExp(`Expected \`notATask\` to be a function exported by the task module, got only: ${exportsList}`));
+      assert.equal(map.stdout, '');
+      const bench = await warmpool(['bench', ...flags, tasks, 'fbi', '--cold', '1', '--calls', '1']);
+      assert.equal(bench.code, 2);
+      assert.match(bench.stderr, new RegExp(`^warmpool bench: Expected \`fbi\` to be a function exported by the task module, got only: ${exportsList}`, 'm'));
     });
-    let stderr = '';
-    child.stderr!.setEncoding('utf8').on('data', (s: string) => (stderr += s));
-    const [code] = (await once(child, 'close')) as [number | null];
-    assert.equal(code, 0, stderr);
-    assert.equal(count, n);
-    assert.equal(wrong, 0);
-    const maxRssKb = Number(/maxRSS (\d+) kB/.exec(stderr)?.[1]);
-    assert.ok(maxRssKb > 0, stderr);
-    // The input alone is 400 MB; reading it all in would hold far more than this.
-    assert.ok(maxRssKb < 250 * 1024, `peak RSS ${Math.round(maxRssKb / 1024)} MB`);
-  });
 
-  test('Ctrl-C (SIGINT) mid-run cancels running items, exits 130 and leaves no worker process', { timeout: 60_000 }, async () => {
-    const mark = `WARMPOOL_CLI_TEST_MARK=${process.pid}-${Date.now()}`;
-    const child = start(['map', tasks, 'firstThenForever', '--workers', '2', '--chunksize', '1'], { [mark.split('=')[0]]: mark.split('=')[1] });
-    const ran = finish(child);
-    // Item 0 returns at once, items 1 and 2 spin forever: once 0 is out, both workers are busy.
-    child.stdin!.write('0\n1\n2\n');
-    const [first] = (await once(child.stdout!, 'data')) as [string];
-    assert.equal(first, '0\n');
-    const workers = liveProcessesMarked(mark).filter((pid) => pid !== child.pid);
-    assert.equal(workers.length, 2, 'two worker processes run the endless items');
-    child.kill('SIGINT');
-    const r = await ran;
-    assert.equal(r.code, 130);
-    assert.match(r.stderr, /interrupted after 1 items/);
-    assert.deepEqual(liveProcessesMarked(mark), []);
-  });
+    test(`${backend}: a module that throws when imported is bad input for both commands`, async () => {
+      const map = await warmpool(['map', ...flags, throwsOnImport, 'anything', '--workers', '1'], '1\n');
+      assert.equal(map.code, 2);
+      assert.match(map.stderr, /^warmpool map: Cannot start the task `anything` of `.*faults-import-throws\.js`: /);
+      const bench = await warmpool(['bench', ...flags, throwsOnImport, 'anything', '--cold', '1']);
+      assert.equal(bench.code, 2);
+      assert.match(bench.stderr, /^warmpool bench: Cannot import the task module `.*faults-import-throws\.js`: /m);
+    });
+  }
 });
+
+for (const [backend, flags] of BACKENDS) {
+  describe(`warmpool map on ${backend}`, () => {
+    test('writes one result per line in input order, and nothing on a piped stderr', async () => {
+      const input = Array.from({ length: 40 }, (_, i) => `${i % 25}\n`).join('');
+      const r = await warmpool(['map', ...flags, tasks, 'fib', '--workers', '2'], input);
+      assert.equal(r.code, 0, r.stderr);
+      assert.deepEqual(jsonLines(r.stdout), Array.from({ length: 40 }, (_, i) => fib(i % 25)));
+      // Not a terminal: no progress bar, no escape codes, nothing at all.
+      assert.equal(r.stderr, '');
+    });
+
+    test('--unordered writes every result once, each with its input index', async () => {
+      const input = Array.from({ length: 30 }, (_, i) => `${i}\n`).join('');
+      const r = await warmpool(['map', ...flags, tasks, 'double', '--unordered', '--workers', '2', '--chunksize', '3'], input);
+      assert.equal(r.code, 0, r.stderr);
+      const out = jsonLines(r.stdout) as { index: number; result: number }[];
+      assert.deepEqual(
+        out.map((o) => o.index).sort((a, b) => a - b),
+        Array.from({ length: 30 }, (_, i) => i),
+      );
+      for (const o of out) assert.equal(o.result, o.index * 2);
+    });
+
+    test('--spread calls the task with each line as its argument list; blank lines are skipped', async () => {
+      const r = await warmpool(['map', ...flags, tasks, 'add', '--spread', '--workers', '1'], '[1, 2]\n\n[10, 20]\n  \n[-1, 1]\n');
+      assert.equal(r.code, 0, r.stderr);
+      assert.deepEqual(jsonLines(r.stdout), [3, 30, 0]);
+    });
+
+    test('a failing item writes an error line with its index, the run goes on, and the exit code is 1', async () => {
+      const r = await warmpool(['map', ...flags, tasks, 'checked', '--workers', '2'], '1\n-2\nnot json\n4\n[5]\n');
+      assert.equal(r.code, 1);
+      const out = jsonLines(r.stdout);
+      assert.equal(out.length, 5);
+      assert.equal(out[0], 1);
+      assert.deepEqual(out[1], { index: 1, error: { name: 'RangeError', message: 'Expected a number >= 0, got -2', code: 'E_NEGATIVE' } });
+      assert.deepEqual(Object.keys((out[2] as { error: object }).error), ['name', 'message', 'code']);
+      assert.equal((out[2] as { index: number; error: { name: string } }).index, 2);
+      assert.equal((out[2] as { error: { name: string } }).error.name, 'SyntaxError');
+      assert.equal(out[3], 4);
+      assert.deepEqual(out[4], [5]);
+      assert.equal(r.stderr, 'warmpool map: 2 of 5 items failed\n');
+    });
+
+    test('a result JSON cannot carry fails its item; undefined becomes null', async () => {
+      const r = await warmpool(['map', ...flags, tasks, 'bigint', '--workers', '1'], '1\n');
+      assert.equal(r.code, 1);
+      assert.deepEqual(jsonLines(r.stdout), [{ index: 0, error: { name: 'TypeError', message: 'Do not know how to serialize a BigInt', code: null } }]);
+    });
+
+    test('--fail-fast stops at the first failing item: the output is the results before it, then its error line', async () => {
+      const input = ['1', '2', '-3', ...Array.from({ length: 200 }, (_, i) => String(i))].join('\n');
+      const r = await warmpool(['map', ...flags, tasks, 'checked', '--fail-fast', '--workers', '2'], input);
+      assert.equal(r.code, 1);
+      assert.deepEqual(jsonLines(r.stdout), [1, 2, { index: 2, error: { name: 'RangeError', message: 'Expected a number >= 0, got -3', code: 'E_NEGATIVE' } }]);
+      assert.match(r.stderr, /stopped at the first failing item \(index 2, --fail-fast\)/);
+    });
+
+    test('--timeout stops a runaway item, writes its error line and ends the run with exit code 1', async () => {
+      const r = await warmpool(['map', ...flags, tasks, 'firstThenForever', '--timeout', '200', '--workers', '1'], '0\n1\n0\n');
+      assert.equal(r.code, 1);
+      assert.deepEqual(jsonLines(r.stdout), [
+        0,
+        { index: 1, error: { name: 'TimeoutError', message: 'The item did not finish within 200 ms; its worker was stopped', code: 'ERR_WARMPOOL_TIMEOUT' } },
+      ]);
+    });
+
+    test('--in and --out read and write files, waiting on the file stream without piling up listeners', async (t) => {
+      const dir = await tempDir(t);
+      // 5 MB out: the file stream asks the writer to wait many times over.
+      const input = Array.from({ length: 50_000 }, (_, i) => JSON.stringify(`${i}`.padEnd(100, '.'))).join('\n');
+      writeFileSync(join(dir, 'in.jsonl'), input);
+      const r = await warmpool(['map', ...flags, tasks, 'echo', '--in', join(dir, 'in.jsonl'), '--out', join(dir, 'out.jsonl'), '--workers', '1']);
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal(r.stdout, '');
+      assert.equal(r.stderr, '');
+      assert.equal(readFileSync(join(dir, 'out.jsonl'), 'utf8'), `${input}\n`);
+    });
+
+    test('200,000 lines (400 MB) piped in from a generator stream through in bounded memory', { timeout: 300_000 }, async () => {
+      const n = 200_000;
+      const width = 2000;
+      // A separate generator process, so nothing in this test holds the input either.
+      const generator = spawn(
+        process.execPath,
+        [
+          '-e',
+          `const s = JSON.stringify('x'.repeat(${width})) + '\\n'; let i = 0;
+           const more = () => { while (i < ${n}) { i++; if (!process.stdout.write(s)) return void process.stdout.once('drain', more); } process.stdout.end(); };
+           more();`,
+        ],
+        { stdio: ['ignore', 'pipe', 'inherit'] },
+      );
+      const child = start(['map', ...flags, tasks, 'len', '--workers', '2'], { WARMPOOL_DEBUG_MAXRSS: '1' });
+      generator.stdout.pipe(child.stdin!);
+      let count = 0;
+      let wrong = 0;
+      let rest = '';
+      child.stdout!.setEncoding('utf8').on('data', (s: string) => {
+        const parts = (rest + s).split('\n');
+        rest = parts.pop()!;
+        for (const p of parts) {
+          count++;
+          if (p !== String(width)) wrong++;
+        }
+      });
+      let stderr = '';
+      child.stderr!.setEncoding('utf8').on('data', (s: string) => (stderr += s));
+      const [code] = (await once(child, 'close')) as [number | null];
+      assert.equal(code, 0, stderr);
+      assert.equal(count, n);
+      assert.equal(wrong, 0);
+      const maxRssKb = Number(/maxRSS (\d+) kB/.exec(stderr)?.[1]);
+      assert.ok(maxRssKb > 0, stderr);
+      // The input alone is 400 MB; reading it all in would hold far more than this.
+      assert.ok(maxRssKb < 250 * 1024, `peak RSS ${Math.round(maxRssKb / 1024)} MB`);
+    });
+
+    test('Ctrl-C (SIGINT) mid-run cancels running items, exits 130 and leaves no worker process', { timeout: 60_000 }, async () => {
+      const mark = `WARMPOOL_CLI_TEST_MARK=${process.pid}-${Date.now()}`;
+      const child = start(['map', ...flags, tasks, 'firstThenForever', '--workers', '2', '--chunksize', '1'], { [mark.split('=')[0]]: mark.split('=')[1] });
+      const ran = finish(child);
+      // Item 0 returns at once, items 1 and 2 spin forever (stdin stays open):
+      // unless Ctrl-C cancels them, the command never ends.
+      child.stdin!.write('0\n1\n2\n');
+      const [first] = (await once(child.stdout!, 'data')) as [string];
+      assert.equal(first, '0\n');
+      const workers = liveProcessesMarked(mark).filter((pid) => pid !== child.pid);
+      // The command waits for its pool to be ready before it reads: every worker has started.
+      assert.equal(workers.length, backend === 'ProcessPool' ? 2 : 0);
+      child.kill('SIGINT');
+      const r = await ran;
+      assert.equal(r.code, 130);
+      assert.match(r.stderr, /interrupted after 1 items/);
+      assert.deepEqual(liveProcessesMarked(mark), []);
+    });
+  });
+}
 
 describe('warmpool bench', () => {
-  test('--json prints the figures in a fixed shape', { timeout: 60_000 }, async (t) => {
-    const dir = await tempDir(t);
-    const svg = join(dir, 'chart.svg');
-    const r = await warmpool(['bench', tasks, 'fib', '--args', '[10]', '--calls', '3', '--cold', '2', '--json', '--svg', svg]);
-    assert.equal(r.code, 0, r.stderr);
-    assert.equal(r.stderr, '', 'no progress lines with --json');
-    const out = JSON.parse(r.stdout) as Record<string, any>;
-    assert.deepEqual(Object.keys(out), ['module', 'task', 'args', 'backend', 'workers', 'node', 'cold', 'poolStartMs', 'warm', 'coldOverWarm']);
-    assert.deepEqual([out.module, out.task, out.args, out.backend, out.workers], [tasks, 'fib', [10], 'ProcessPool', 1]);
-    assert.deepEqual(Object.keys(out.cold), ['median', 'min', 'max', 'runs', 'importMs', 'taskMs']);
-    assert.equal(out.cold.runs, 2);
-    assert.deepEqual(Object.keys(out.warm), ['calls', 'p50', 'p99', 'mean', 'min', 'max']);
-    assert.equal(out.warm.calls, 3);
-    for (const v of [out.cold.median, out.cold.importMs.median, out.poolStartMs, out.warm.p50, out.coldOverWarm]) assert.ok(typeof v === 'number' && v > 0, String(v));
-    assert.ok(out.cold.min <= out.cold.median && out.cold.median <= out.cold.max);
-    assert.ok(out.warm.min <= out.warm.p50 && out.warm.p50 <= out.warm.p99 && out.warm.p99 <= out.warm.max);
-    assert.match(readFileSync(svg, 'utf8'), /^<svg [^>]*>[\s\S]*cold call \(fresh process\)[\s\S]*<\/svg>\n$/);
-  });
+  for (const [backend, flags] of BACKENDS) {
+    test(`${backend}: --json prints the figures in a fixed shape`, { timeout: 60_000 }, async (t) => {
+      const dir = await tempDir(t);
+      const svg = join(dir, 'chart.svg');
+      const r = await warmpool(['bench', ...flags, tasks, 'fib', '--args', '[10]', '--calls', '3', '--cold', '2', '--json', '--svg', svg]);
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal(r.stderr, '', 'no progress lines with --json');
+      const out = JSON.parse(r.stdout) as Record<string, any>;
+      assert.deepEqual(Object.keys(out), ['module', 'task', 'args', 'backend', 'workers', 'node', 'cold', 'poolStartMs', 'warm', 'coldOverWarm']);
+      assert.deepEqual([out.module, out.task, out.args, out.backend, out.workers], [tasks, 'fib', [10], backend, 1]);
+      assert.deepEqual(Object.keys(out.cold), ['median', 'min', 'max', 'runs', 'importMs', 'taskMs']);
+      assert.equal(out.cold.runs, 2);
+      assert.deepEqual(Object.keys(out.warm), ['calls', 'p50', 'p99', 'mean', 'min', 'max']);
+      assert.equal(out.warm.calls, 3);
+      for (const v of [out.cold.median, out.cold.importMs.median, out.poolStartMs, out.warm.p50, out.coldOverWarm]) assert.ok(typeof v === 'number' && v > 0, String(v));
+      assert.ok(out.cold.min <= out.cold.median && out.cold.median <= out.cold.max);
+      assert.ok(out.warm.min <= out.warm.p50 && out.warm.p50 <= out.warm.p99 && out.warm.p99 <= out.warm.max);
+      const chart = readFileSync(svg, 'utf8');
+      assert.match(chart, /^<svg [^>]*>[\s\S]*<\/svg>\n$/);
+      assert.ok(chart.includes(`cold call (fresh ${backend === 'ProcessPool' ? 'process' : 'worker thread'})`));
+      assert.ok(chart.includes(`warm ${backend}, p50`));
+    });
+  }
 
   test('the table names every figure, and progress goes to a piped stderr as plain lines', { timeout: 60_000 }, async () => {
     const r = await warmpool(['bench', tasks, 'add', '--args', '[1, 2]', '--calls', '3', '--cold', '1']);

@@ -6,8 +6,7 @@ import { existsSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { ProcessPool, type PoolOptions } from '../index.js';
-import * as api from '../index.js';
+import { ProcessPool, ThreadPool, type PoolOptions } from '../index.js';
 
 /** Bad input on the command line: one line on stderr, exit code 2. */
 export class UsageError extends Error {
@@ -98,20 +97,9 @@ export function printUsage(usage: string): number {
 export type PoolKind = 'process' | 'thread';
 
 /** The backend-neutral face of a pool, as the commands use it. */
-export type AnyPool = ProcessPool;
+export type AnyPool = ProcessPool | ThreadPool;
 
-type PoolClass = new (module: URL, options: PoolOptions) => AnyPool;
-
-/** The pool class for `kind`; a UsageError when this build has no such backend. */
-export function poolClass(kind: PoolKind): PoolClass {
-  if (kind === 'process') return ProcessPool;
-  // ThreadPool is looked up, not imported by name, so this file builds
-  // against a library that does not export it yet.
-  const threadPool = (api as Record<string, unknown>).ThreadPool as PoolClass | undefined;
-  if (threadPool === undefined) throw new UsageError('--threads needs ThreadPool, which this build of warmpool does not include yet; leave out --threads to use worker processes');
-  return threadPool;
-}
-
+/** The one place a command picks its backend: `--threads` selects ThreadPool. */
 export function makePool(kind: PoolKind, module: URL, options: PoolOptions): AnyPool {
-  return new (poolClass(kind))(module, options);
+  return kind === 'thread' ? new ThreadPool(module, options) : new ProcessPool(module, options);
 }

@@ -12,7 +12,7 @@ import { basename } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { TaskNotFoundError } from '../index.js';
-import { argsOption, intOption, makePool, moduleAndTask, parse, poolClass, shown, printUsage, UsageError, type PoolKind } from './args.js';
+import { argsOption, intOption, makePool, moduleAndTask, parse, shown, printUsage, UsageError, type PoolKind } from './args.js';
 import { barChart, formatMs, type Bar } from './chart.js';
 import type { ColdReport } from './cold.js';
 import { Progress } from './progress.js';
@@ -123,7 +123,6 @@ export async function run(argv: string[]): Promise<number> {
   const coldRuns = intOption('cold', values.cold, 1) ?? 5;
   const workers = intOption('workers', values.workers, 1) ?? 1;
   const kind: PoolKind = values.threads === true ? 'thread' : 'process';
-  poolClass(kind); // refuse --threads before anything runs when this build has no ThreadPool
   const fresh = kind === 'thread' ? 'fresh worker thread' : 'fresh process';
   const progress = new Progress(process.stderr, values.json === true ? 'off' : 'lines');
 
