@@ -144,7 +144,7 @@ describe('warmpool command line', () => {
 
   for (const [backend, flags] of BACKENDS) {
     test(`${backend}: a task the module does not export is refused with the list of its function exports`, async () => {
-      const exportsList = '`add`, `bigint`, `checked`, `double`, `echo`, `fib`, `firstThenForever`, `forever`, `len`';
+      const exportsList = '`add`, `bigint`, `checked`, `crashOn`, `double`, `echo`, `fib`, `firstThenForever`, `forever`, `len`';
       const map = await warmpool(['map', ...flags, tasks, 'notATask', '--workers', '1'], '1\n');
       assert.equal(map.code, 2);
       assert.match(map.stderr, new RegExp(`Expected \`notATask\` to be a function exported by the task module, got only: ${exportsList}`));
@@ -223,13 +223,34 @@ for (const [backend, flags] of BACKENDS) {
       assert.match(r.stderr, /stopped at the first failing item \(index 2, --fail-fast\)/);
     });
 
-    test('--timeout stops a runaway item, writes its error line and ends the run with exit code 1', async () => {
-      const r = await warmpool(['map', ...flags, tasks, 'firstThenForever', '--timeout', '200', '--workers', '1'], '0\n1\n0\n');
+    test('--timeout stops a runaway item, writes its error line in input order, and the run goes on', async () => {
+      const r = await warmpool(['map', ...flags, tasks, 'firstThenForever', '--timeout', '200', '--workers', '2'], '0\n0\n1\n0\n0\n1\n0\n');
       assert.equal(r.code, 1);
-      assert.deepEqual(jsonLines(r.stdout), [
-        0,
-        { index: 1, error: { name: 'TimeoutError', message: 'The item did not finish within 200 ms; its worker was stopped', code: 'ERR_WARMPOOL_TIMEOUT' } },
-      ]);
+      const timedOut = (index: number) => ({
+        index,
+        error: { name: 'TimeoutError', message: 'The item did not finish within 200 ms; its worker was stopped', code: 'ERR_WARMPOOL_TIMEOUT' },
+      });
+      assert.deepEqual(jsonLines(r.stdout), [0, 0, timedOut(2), 0, 0, timedOut(5), 0]);
+      assert.equal(r.stderr, 'warmpool map: 2 of 7 items failed\n');
+    });
+
+    test('a crashed worker fails only the item that crashed it, found exactly inside a chunk of many', async () => {
+      const n = 3000;
+      const input = Array.from({ length: n }, (_, i) => (i === 1500 ? -1 : i)).join('\n');
+      const r = await warmpool(['map', ...flags, tasks, 'crashOn', '--workers', '2', '--unordered'], input);
+      assert.equal(r.code, 1);
+      const out = jsonLines(r.stdout) as { index: number; result?: number; error?: { name: string } }[];
+      assert.equal(out.length, n);
+      assert.deepEqual(
+        out.filter((o) => o.error !== undefined),
+        [{ index: 1500, error: out.find((o) => o.index === 1500)!.error }],
+      );
+      assert.equal(out.find((o) => o.index === 1500)!.error!.name, 'WorkerCrashedError');
+      for (const o of out) if (o.index !== 1500) assert.equal(o.result, o.index);
+      assert.deepEqual(
+        out.map((o) => o.index).sort((x, y) => x - y),
+        Array.from({ length: n }, (_, i) => i),
+      );
     });
 
     test('--in and --out read and write files, waiting on the file stream without piling up listeners', async (t) => {

@@ -8,15 +8,17 @@
 //
 // Per-item errors: the library's map family is fail-fast, so the pool runs
 // ./map-task.js, which calls the user's task inside a try and returns an
-// error as data; the run goes on and the error becomes a line. Only what the
-// task cannot catch itself (a timeout, a crashed worker) fails the map's
-// iterator, and that ends the run. See docs/cli.md.
+// error as data; the run goes on and the error becomes a line. What the
+// task cannot catch itself (a timeout, a crashed worker) ends the imap; the
+// run then goes on with a round over the items that imap left unfinished
+// (one per chunk, so the failing one is known exactly) and a fresh imap over
+// the rest of the input. See docs/cli.md ("Errors").
 
 import { createReadStream, createWriteStream, existsSync, statSync } from 'node:fs';
 import { once } from 'node:events';
 import { createInterface } from 'node:readline';
 import type { Readable, Writable } from 'node:stream';
-import { CancelledError, TimeoutError, WorkerStartError } from '../index.js';
+import { TimeoutError, WorkerCrashedError, WorkerStartError } from '../index.js';
 import { intOption, makePool, moduleAndTask, parse, shown, printUsage, UsageError } from './args.js';
 import { errorInfo } from './error-info.js';
 import type { Item, Outcome } from './map-task.js';
@@ -37,7 +39,7 @@ Options:
   --threads          run on worker threads (ThreadPool) instead of processes
   --chunksize N      items per message (default: chosen from measured cost;
                      1 when --timeout is given)
-  --timeout MS       most ms one item may run; a timeout ends the run
+  --timeout MS       most ms one item may run (its worker is then stopped)
   --spread           each line is an array of arguments: task(...line)
   --ordered          results in input order (default)
   --unordered        results in completion order, as {"index": i, "result": r}
@@ -139,6 +141,71 @@ async function* items(input: Readable): AsyncGenerator<Item> {
   }
 }
 
+/**
+ * The input, shared by the rounds of a run: items handed to a round stay
+ * "unfinished" until their outcome is written, so that a round ended by a
+ * timeout or a crash can be followed by one over what it left.
+ */
+class Feed {
+  readonly #source: AsyncIterator<Item>;
+  /** Handed out, no outcome yet: index -> line, in input order. */
+  readonly #unfinished = new Map<number, string>();
+  /** The next item, read and not yet taken by a round. */
+  #next: IteratorResult<Item> | undefined;
+  #reading: Promise<void> | undefined;
+  /** Only the round of the current generation takes items: one a failed round was waiting for goes to the next. */
+  #generation = 0;
+  /** Items taken from the input: the index of the next. */
+  read = 0;
+
+  constructor(source: AsyncIterator<Item>) {
+    this.#source = source;
+  }
+
+  /** The rest of the input, for a new round. */
+  fresh(): AsyncGenerator<Item> {
+    return this.#fresh(++this.#generation);
+  }
+
+  /** The current round has ended: its iterator takes no more items. */
+  abandon(): void {
+    this.#generation++;
+  }
+
+  async *#fresh(generation: number): AsyncGenerator<Item> {
+    for (;;) {
+      if (this.#next === undefined) {
+        await (this.#reading ??= this.#source.next().then((r) => {
+          this.#next = r;
+          this.#reading = undefined;
+        }));
+      }
+      if (generation !== this.#generation) return;
+      const r = this.#next!;
+      if (r.done === true) return;
+      this.#next = undefined;
+      // Recorded before it is yielded: an item a stopping round drops is still replayed.
+      this.#unfinished.set(r.value[0], r.value[1]);
+      this.read++;
+      yield r.value;
+    }
+  }
+
+  finished(index: number): void {
+    this.#unfinished.delete(index);
+  }
+
+  /** The items handed out and not finished, in input order. */
+  unfinished(): Item[] {
+    return [...this.#unfinished];
+  }
+
+  close(): void {
+    // Not awaited: a read waiting on a terminal would hold it forever.
+    this.#source.return?.(undefined)?.catch(() => {});
+  }
+}
+
 /** Counts the lines of a file in the background, for the progress bar's total. */
 async function countLines(path: string): Promise<number> {
   let n = 0;
@@ -199,48 +266,89 @@ export async function run(argv: string[]): Promise<number> {
   process.on('SIGINT', onSigint);
 
   const ordered = values.unordered !== true;
-  const mapOptions = {
-    signal: controller.signal,
-    ...(chunksize === undefined ? {} : { chunksize }),
-    ...(timeout === undefined ? {} : { timeout }),
-  };
-  const results = (ordered ? pool.imap('run', items(input), mapOptions) : pool.imapUnordered('run', items(input), mapOptions)) as AsyncIterableIterator<Outcome>;
+  const failFast = values['fail-fast'] === true;
+  const feed = new Feed(items(input));
+  /** Error lines of items the pool gave up on (ordered output: held until the items before them are out). */
+  const held: { index: number; line: string }[] = [];
   let done = 0;
   let failed = 0;
   let stopped: string | undefined;
+  const write = (line: string) => {
+    writer.add(line);
+    done++;
+    progress.update(done);
+  };
+  const emit = (index: number, line: string) => {
+    while (held.length > 0 && held[0].index < index) write(held.shift()!.line);
+    write(line);
+  };
+  // Rounds: one imap over the input, and after a timeout or a crash (which
+  // end an imap) first a round of the items it left unfinished, one per
+  // chunk, then a fresh round over the rest of the input.
+  let replay: Item[] = [];
+  // Blame is exact when chunks hold one item; otherwise the library names
+  // the first item of the failed chunk, so that chunk is run again alone.
+  const exact = chunksize === 1;
   try {
-    for await (const [index, json, error] of results) {
-      if (interrupted || writer.failed !== undefined) break;
-      done++;
-      if (json === null) {
-        failed++;
-        writer.add(JSON.stringify({ index, error }));
-        if (values['fail-fast'] === true) {
-          stopped = `stopped at the first failing item (index ${index}, --fail-fast)`;
-          break;
+    rounds: for (;;) {
+      const replaying = replay.length > 0;
+      const first = feed.read;
+      const source = replaying ? replay : feed.fresh();
+      const roundOptions = {
+        signal: controller.signal,
+        ...(timeout === undefined ? {} : { timeout }),
+        ...(replaying ? { chunksize: 1 } : chunksize === undefined ? {} : { chunksize }),
+      };
+      const results = (ordered ? pool.imap('run', source, roundOptions) : pool.imapUnordered('run', source, roundOptions)) as AsyncIterableIterator<Outcome>;
+      try {
+        for await (const [index, json, error] of results) {
+          if (interrupted || writer.failed !== undefined) break rounds;
+          feed.finished(index);
+          if (json === null) {
+            failed++;
+            emit(index, JSON.stringify({ index, error }));
+            if (failFast) {
+              stopped = `stopped at the first failing item (index ${index}, --fail-fast)`;
+              break rounds;
+            }
+          } else {
+            emit(index, ordered ? json : `{"index":${index},"result":${json}}`);
+          }
+          if (writer.pressed) await writer.settle();
         }
-      } else {
-        writer.add(ordered ? json : `{"index":${index},"result":${json}}`);
+        if (!replaying) break;
+        replay = [];
+      } catch (err) {
+        // After Ctrl-C: the cancel, or a worker the terminal's SIGINT reached too.
+        if (interrupted) break;
+        const position = (err as { index?: unknown }).index;
+        if (!(err instanceof TimeoutError || err instanceof WorkerCrashedError) || typeof position !== 'number') throw err;
+        const index = replaying ? replay[position][0] : first + position;
+        if (replaying || exact) {
+          const info = errorInfo(err);
+          // The library names the task it ran, which here is the wrapper's `run`.
+          if (err instanceof TimeoutError) info.message = `The item did not finish within ${timeout} ms; its worker was stopped`;
+          const line = JSON.stringify({ index, error: info });
+          failed++;
+          feed.finished(index);
+          if (failFast) {
+            emit(index, line);
+            stopped = `stopped at item ${index}: ${info.name}: ${info.message}`;
+            break;
+          }
+          if (ordered) held.push({ index, line });
+          else emit(index, line);
+        }
+        feed.abandon();
+        replay = feed.unfinished();
       }
-      progress.update(done);
-      if (writer.pressed) await writer.settle();
-    }
-  } catch (err) {
-    if (!(interrupted && err instanceof CancelledError)) {
-      // A timeout or a crashed worker fails the map itself: it ends the run.
-      const index = (err as { index?: unknown }).index;
-      done++;
-      failed++;
-      const info = errorInfo(err);
-      // The library names the task it ran, which here is the wrapper's `run`.
-      if (err instanceof TimeoutError) info.message = `The item did not finish within ${timeout} ms; its worker was stopped`;
-      if (typeof index === 'number') writer.add(JSON.stringify({ index, error: info }));
-      stopped = `stopped at item ${typeof index === 'number' ? index : '?'}: ${info.name}: ${info.message}`;
     }
   } finally {
     process.off('SIGINT', onSigint);
     progress.end();
+    feed.close();
   }
+  if (!interrupted && stopped === undefined) for (const { line } of held) write(line);
   await writer.settle();
   await pool.shutdown({ cancelFutures: interrupted || stopped !== undefined });
   if (out !== process.stdout) {
