@@ -50,7 +50,7 @@ A failing item writes {"index": i, "error": {"name", "message", "code"}}
 and the run goes on (unless --fail-fast). Exit code: 0 when every item
 succeeded, 1 when any failed, 2 for bad usage, 130 when interrupted (Ctrl-C
 cancels what is running and stops every worker). A progress bar is drawn on
-stderr when it is a terminal.
+stderr when it is a terminal and the results go elsewhere.
 
 Examples:
   warmpool map ./tasks.js fib --in numbers.jsonl --out fibs.jsonl
@@ -210,7 +210,8 @@ class Feed {
 async function countLines(path: string): Promise<number> {
   let n = 0;
   let last = 10;
-  for await (const chunk of createReadStream(path) as AsyncIterable<Buffer>) {
+  // Large reads: each one waits its turn behind the map on the event loop.
+  for await (const chunk of createReadStream(path, { highWaterMark: 1 << 20 }) as AsyncIterable<Buffer>) {
     for (let i = chunk.indexOf(10); i !== -1; i = chunk.indexOf(10, i + 1)) n++;
     last = chunk[chunk.length - 1];
   }
@@ -249,7 +250,7 @@ export async function run(argv: string[]): Promise<number> {
   const input = inPath === '-' ? process.stdin : createReadStream(inPath);
   const out = outPath === '-' ? process.stdout : createWriteStream(outPath);
   const writer = new LineWriter(out);
-  const progress = new Progress(process.stderr, 'off');
+  const progress = new Progress(process.stderr, 'off', !(out === process.stdout && process.stdout.isTTY));
   if (progress.mode === 'bar') {
     progress.phase(task);
     if (inPath !== '-') countLines(inPath).then((n) => progress.setTotal(n), () => {});

@@ -36,10 +36,14 @@ export class Progress {
   #lastDraw = -Infinity;
   #drawn = false;
 
-  /** `whenPiped` is the mode when `stream` is not a terminal. */
-  constructor(stream: ProgressStream, whenPiped: 'lines' | 'off') {
+  /**
+   * `whenPiped` is the mode when `stream` is not a terminal, or when the
+   * bar is not `allowed` (say, results are being printed on that terminal,
+   * where a bar would be torn by every line).
+   */
+  constructor(stream: ProgressStream, whenPiped: 'lines' | 'off', allowed = true) {
     this.#stream = stream;
-    this.mode = stream.isTTY === true ? 'bar' : whenPiped;
+    this.mode = stream.isTTY === true && allowed ? 'bar' : whenPiped;
   }
 
   /** Starts a phase: a plain line in 'lines' mode, a fresh bar on a terminal. */
