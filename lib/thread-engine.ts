@@ -146,6 +146,8 @@ export class ThreadEngine implements Engine, FutureOwner {
   #piscina: Piscina | undefined;
   /** Threads that reported a good start and have not exited, by threadId. */
   readonly #started = new Set<number>();
+  /** Whether any thread of the current piscina instance has started (it may have exited since). */
+  #anyStarted = false;
   /** Threads past maxTasksPerWorker, being terminated: no run may go to them. */
   readonly #retiring = new Set<number>();
   #startTimer: NodeJS.Timeout | undefined;
@@ -200,20 +202,20 @@ export class ThreadEngine implements Engine, FutureOwner {
       },
     });
     piscina.on('message', (msg: unknown) => this.#onNote(piscina, msg));
-    piscina.on('workerDestroy', (t: { id: number }) => this.#onThreadGone(piscina, t.id));
     // Errors of threads with no run in flight; those with one reject the run.
     piscina.on('error', () => {});
     this.#piscina = piscina;
+    this.#anyStarted = false;
     this.#armStartTimer();
     return piscina;
   }
 
   #armStartTimer(): void {
     const ms = this.#opts.startTimeout;
-    if (ms === Infinity || this.#startTimer !== undefined || this.#started.size > 0) return;
+    if (ms === Infinity || this.#startTimer !== undefined || this.#anyStarted) return;
     this.#startTimer = setTimeout(() => {
       this.#startTimer = undefined;
-      if (this.#started.size > 0 || this.#piscina === undefined) return;
+      if (this.#anyStarted || this.#piscina === undefined) return;
       if (this.#opts.minWorkers === 0 && this.#runs.size === 0) return;
       this.#failStart(new Error(`No thread imported the module and ran the initializer within ${ms} ms (startTimeout)`));
     }, Math.min(ms, MAX_TIMER_MS));
@@ -228,8 +230,13 @@ export class ThreadEngine implements Engine, FutureOwner {
       return;
     }
     // It may have exited since it posted this.
-    if (!piscina.threads.some((w) => w.threadId === threadId)) return;
+    const worker = piscina.threads.find((w) => w.threadId === threadId);
+    if (worker === undefined) return;
+    // Its own 'exit' listener: piscina's workerDestroy event names the
+    // thread by worker.threadId, which reads -1 once the thread has exited.
+    worker.once('exit', () => this.#onThreadGone(piscina, threadId));
     this.#started.add(threadId);
+    this.#anyStarted = true;
     clearTimeout(this.#startTimer);
     this.#startTimer = undefined;
     this.#settleReadyWaiters();
@@ -241,9 +248,9 @@ export class ThreadEngine implements Engine, FutureOwner {
     if (this.#retiring.delete(threadId)) this.#scheduleDispatch();
   }
 
-  #failStart(cause: unknown): void {
+  /** No thread of the current piscina instance can start: fail what waits, let the instance go. */
+  #failStart(cause: unknown, alsoFail: readonly ThreadTask[] = []): void {
     const piscina = this.#piscina;
-    if (piscina === undefined) return;
     const message = `The task module ${this.#opts.moduleHref} failed to start in a new thread: ${cause instanceof Error ? cause.message : String(cause)}`;
     this.#startFailure = new WorkerStartError(message, { cause });
     clearTimeout(this.#startTimer);
@@ -257,8 +264,9 @@ export class ThreadEngine implements Engine, FutureOwner {
       this.#endRun(run);
       for (const task of run.tasks) if (task.where !== 'gone') this.#outcomes.fail(task, new WorkerStartError(message, { cause }), 'crashed');
     }
+    for (const task of alsoFail) if (task.where !== 'gone') this.#outcomes.fail(task, new WorkerStartError(message, { cause }), 'crashed');
     for (const task of this.#queue.drain()) this.#outcomes.fail(task, new WorkerStartError(message, { cause }), 'crashed');
-    void piscina.destroy();
+    if (piscina !== undefined) void piscina.destroy();
     this.#settleReadyWaiters();
     this.#checkDrained();
   }
@@ -355,7 +363,13 @@ export class ThreadEngine implements Engine, FutureOwner {
     while (queue.size > 0) {
       const free = this.#freeThreads();
       if (free === 0) break;
-      const piscina = this.#pool();
+      let piscina: Piscina;
+      try {
+        piscina = this.#pool();
+      } catch (err) {
+        this.#failStart(err); // new Worker() refused the options
+        return;
+      }
       // Batches only for a deep queue: otherwise every task gets a thread to itself.
       const share = queue.size > free ? Math.min(MAX_BATCH, Math.ceil(queue.size / free)) : 1;
       const first = queue.shift()!;
@@ -400,12 +414,20 @@ export class ThreadEngine implements Engine, FutureOwner {
     futureInternals.setRunningOrNotifyCancel(first.future);
     first.startedAt = now;
     if (first.timeout !== Infinity) this.#clockOnBegin(run, first);
-    piscina
-      .run(msg, { signal: run.controller.signal, transferList: first.transfer as TransferListItem[] | undefined })
-      .then(
-        (reply: unknown[]) => this.#onReply(run, reply),
-        (err: unknown) => this.#onRunFailed(run, err),
-      );
+    let reply: Promise<unknown[]>;
+    try {
+      reply = piscina.run(msg, { signal: run.controller.signal, transferList: first.transfer as TransferListItem[] | undefined });
+    } catch (err) {
+      // piscina starts a thread inside run() when it needs one, and
+      // new Worker() throws there for options Node refuses (an execArgv
+      // flag threads do not accept): no thread can start.
+      this.#failStart(err);
+      return;
+    }
+    reply.then(
+      (r) => this.#onReply(run, r),
+      (err: unknown) => this.#onRunFailed(run, err),
+    );
   }
 
   /** Starts the task's timeout when the thread begins it. */
@@ -475,7 +497,7 @@ export class ThreadEngine implements Engine, FutureOwner {
     if (!this.#endRun(run)) return;
     if (reply[0] === Reply.StartError) {
       // Threads report a start error at once, too; this covers a reply that wins the race.
-      this.#failStart(decodeError(reply[1]));
+      this.#failStart(decodeError(reply[1]), run.tasks);
       return;
     }
     if (reply[2] === true) this.#retire(run.piscina, reply[1] as number);
@@ -548,10 +570,10 @@ export class ThreadEngine implements Engine, FutureOwner {
       this.#checkDrained();
       return;
     }
-    if (!stoppedByUs && begun === 0 && this.#started.size === 0 && run.piscina === this.#piscina) {
+    if (!stoppedByUs && begun === 0 && !this.#anyStarted && run.piscina === this.#piscina) {
       // The thread died before any thread of this instance had started:
       // process.exit or an uncaught error while importing the module.
-      this.#failStart(err);
+      this.#failStart(err, tasks);
       return;
     }
     // The task the thread was running fails (unless the engine stopped it,
@@ -601,7 +623,13 @@ export class ThreadEngine implements Engine, FutureOwner {
   ready(): Promise<void> {
     if (this.#started.size >= this.#opts.minWorkers && this.#piscina !== undefined) return Promise.resolve();
     if (this.#startFailure !== undefined) return Promise.reject(this.#startFailure);
-    this.#pool();
+    if (this.#closed && this.#piscina === undefined) return Promise.resolve();
+    try {
+      this.#pool();
+    } catch (err) {
+      this.#failStart(err);
+      return Promise.reject(this.#startFailure);
+    }
     return new Promise((resolve, reject) => {
       this.#readyWaiters.push({ resolve, reject });
       this.#settleReadyWaiters();
