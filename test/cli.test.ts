@@ -144,7 +144,7 @@ describe('warmpool command line', () => {
 
   for (const [backend, flags] of BACKENDS) {
     test(`${backend}: a task the module does not export is refused with the list of its function exports`, async () => {
-      const exportsList = '`add`, `bigint`, `checked`, `crashOn`, `double`, `echo`, `fib`, `firstThenForever`, `forever`, `len`';
+      const exportsList = '`add`, `bigint`, `checked`, `crashOn`, `double`, `echo`, `fib`, `firstThenForever`, `forever`, `hangOrCrash`, `len`';
       const map = await warmpool(['map', ...flags, tasks, 'notATask', '--workers', '1'], '1\n');
       assert.equal(map.code, 2);
       assert.match(map.stderr, new RegExp(`Expected \`notATask\` to be a function exported by the task module, got only: ${exportsList}`));
@@ -232,6 +232,21 @@ for (const [backend, flags] of BACKENDS) {
       });
       assert.deepEqual(jsonLines(r.stdout), [0, 0, timedOut(2), 0, 0, timedOut(5), 0]);
       assert.equal(r.stderr, 'warmpool map: 2 of 7 items failed\n');
+    });
+
+    test('error lines of items the pool gave up on keep input order when a later item fails first', async () => {
+      // Item 1 crashes its worker at once, while item 0 runs until its timeout, which is seen later.
+      const r = await warmpool(['map', ...flags, tasks, 'hangOrCrash', '--timeout', '300', '--workers', '2'], '"hang"\n"crash"\n"ok"\n');
+      assert.equal(r.code, 1);
+      const out = jsonLines(r.stdout) as { index: number; error: { name: string } }[];
+      assert.deepEqual(
+        out.map((o) => (typeof o === 'string' ? o : [o.index, o.error.name])),
+        [
+          [0, 'TimeoutError'],
+          [1, 'WorkerCrashedError'],
+          'ok',
+        ],
+      );
     });
 
     test('a crashed worker fails only the item that crashed it, found exactly inside a chunk of many', async () => {

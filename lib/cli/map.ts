@@ -337,8 +337,12 @@ export async function run(argv: string[]): Promise<number> {
             stopped = `stopped at item ${index}: ${info.name}: ${info.message}`;
             break;
           }
-          if (ordered) held.push({ index, line });
-          else emit(index, line);
+          if (!ordered) emit(index, line);
+          else {
+            // A replayed item can fail after a later one already has: keep them sorted.
+            const at = held.findIndex((h) => h.index > index);
+            held.splice(at === -1 ? held.length : at, 0, { index, line });
+          }
         }
         feed.abandon();
         replay = feed.unfinished();
