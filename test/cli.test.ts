@@ -30,8 +30,8 @@ interface Ran {
   stderr: string;
 }
 
-function start(args: string[], env: NodeJS.ProcessEnv = {}): ChildProcess {
-  return spawn(process.execPath, [main, ...args], { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, ...env } });
+function start(args: string[], env: NodeJS.ProcessEnv = {}, nodeFlags: string[] = []): ChildProcess {
+  return spawn(process.execPath, [...nodeFlags, main, ...args], { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, ...env } });
 }
 
 async function finish(child: ChildProcess): Promise<Ran> {
@@ -47,6 +47,8 @@ async function finish(child: ChildProcess): Promise<Ran> {
 async function warmpool(args: string[], input = '', env: NodeJS.ProcessEnv = {}): Promise<Ran> {
   const child = start(args, env);
   const ran = finish(child);
+  // The command may exit before it reads its input (bad usage): EPIPE is no failure here.
+  child.stdin!.on('error', () => {});
   child.stdin!.end(input);
   return ran;
 }
@@ -224,11 +226,12 @@ for (const [backend, flags] of BACKENDS) {
     });
 
     test('--timeout stops a runaway item, writes its error line in input order, and the run goes on', async () => {
-      const r = await warmpool(['map', ...flags, tasks, 'firstThenForever', '--timeout', '200', '--workers', '2'], '0\n0\n1\n0\n0\n1\n0\n');
+      // 1.5 s, not less: on a loaded machine an item that returns at once can still take a few hundred ms to be seen.
+      const r = await warmpool(['map', ...flags, tasks, 'firstThenForever', '--timeout', '1500', '--workers', '2'], '0\n0\n1\n0\n0\n1\n0\n');
       assert.equal(r.code, 1);
       const timedOut = (index: number) => ({
         index,
-        error: { name: 'TimeoutError', message: 'The item did not finish within 200 ms; its worker was stopped', code: 'ERR_WARMPOOL_TIMEOUT' },
+        error: { name: 'TimeoutError', message: 'The item did not finish within 1500 ms; its worker was stopped', code: 'ERR_WARMPOOL_TIMEOUT' },
       });
       assert.deepEqual(jsonLines(r.stdout), [0, 0, timedOut(2), 0, 0, timedOut(5), 0]);
       assert.equal(r.stderr, 'warmpool map: 2 of 7 items failed\n');
@@ -236,7 +239,7 @@ for (const [backend, flags] of BACKENDS) {
 
     test('error lines of items the pool gave up on keep input order when a later item fails first', async () => {
       // Item 1 crashes its worker at once, while item 0 runs until its timeout, which is seen later.
-      const r = await warmpool(['map', ...flags, tasks, 'hangOrCrash', '--timeout', '300', '--workers', '2'], '"hang"\n"crash"\n"ok"\n');
+      const r = await warmpool(['map', ...flags, tasks, 'hangOrCrash', '--timeout', '1500', '--workers', '2'], '"hang"\n"crash"\n"ok"\n');
       assert.equal(r.code, 1);
       const out = jsonLines(r.stdout) as { index: number; error: { name: string } }[];
       assert.deepEqual(
@@ -294,7 +297,9 @@ for (const [backend, flags] of BACKENDS) {
         ],
         { stdio: ['ignore', 'pipe', 'inherit'] },
       );
-      const child = start(['map', ...flags, tasks, 'len', '--workers', '2'], { WARMPOOL_DEBUG_MAXRSS: '1' });
+      // A 64 MB heap: a command that held the input (or let it pile up
+      // anywhere) would die of it. Reading these lines into an array does.
+      const child = start(['map', ...flags, tasks, 'len', '--workers', '2'], { WARMPOOL_DEBUG_MAXRSS: '1' }, ['--max-old-space-size=64']);
       generator.stdout.pipe(child.stdin!);
       let count = 0;
       let wrong = 0;
@@ -315,7 +320,7 @@ for (const [backend, flags] of BACKENDS) {
       assert.equal(wrong, 0);
       const maxRssKb = Number(/maxRSS (\d+) kB/.exec(stderr)?.[1]);
       assert.ok(maxRssKb > 0, stderr);
-      // The input alone is 400 MB; reading it all in would hold far more than this.
+      // The input alone is 400 MB.
       assert.ok(maxRssKb < 250 * 1024, `peak RSS ${Math.round(maxRssKb / 1024)} MB`);
     });
 
