@@ -6,12 +6,12 @@
  *                                            │  #dispatch, once per microtask,
  *                                            │  while fewer runs than threads:
  *                                            ▼  one task, or a batch of short ones
- *     piscina.run([control, id, name, kind, args, id, ...], { signal, transferList })
+ *     piscina.run([control, name, kind, args, name, ...], { signal, transferList })
  *                                            │
  *        piscina: an idle warm thread ◀──────┘  (its queue stays empty)
  *                 runtime/thread/entry.ts runs the tasks in order
  *                                            │
- *     #onReply ◀── [Results, threadId, retire, id, status, value, runTime, ...]
+ *     #onReply ◀── [Results, threadId, retire, status, value, runTime, ...]
  *        settle each Future, free the run, dispatch again
  *
  *     control (SharedArrayBuffer, when a run needs one):
@@ -61,12 +61,12 @@ import type { TransferListItem } from 'node:worker_threads';
 import { Piscina } from 'piscina';
 import { DataCloneError, PoolClosedError, QueueFullError, TimeoutError, WorkerCrashedError, WorkerStartError } from './errors.js';
 import { futureInternals, type Future, type FutureOwner } from './future.js';
-import { Outcomes, releaseTask, watchSignal } from './engine-parts.js';
+import { cancelQueued, enqueue, Outcomes, releaseTask, Waiters } from './engine-parts.js';
 import { Status, TaskKind } from './messages.js';
 import { MAX_TIMER_MS } from './options.js';
 import { TaskQueue } from './queue.js';
 import { cloneFailure } from './runtime/thread/clone-check.js';
-import { AbortReason, Control, REPLY_HEAD, Reply, ThreadNote, type ThreadInit } from './runtime/thread/protocol.js';
+import { AbortReason, Control, REPLY_HEAD, REPLY_STRIDE, Reply, ThreadNote, type ThreadInit } from './runtime/thread/protocol.js';
 import { ChunkFailure, type Engine, type TaskOptions } from './scheduler.js';
 import type { PoolStats } from './stats.js';
 import { decodeError } from './wire-error.js';
@@ -123,9 +123,17 @@ class ThreadTask {
   ) {}
 }
 
+/**
+ * One piscina.run in flight. It is also the run's abort signal: piscina
+ * accepts an EventEmitter-style one (`aborted`, `once`, `removeListener`),
+ * which costs nothing per run, where an AbortController and piscina's
+ * addEventListener on it cost more than the rest of a round trip.
+ */
 class Run {
   /** Set when the engine aborts the run; piscina then terminates its thread. */
-  readonly controller = new AbortController();
+  aborted = false;
+  readonly reason = 'stopped by warmpool (cancel or timeout)';
+  #onAbort: (() => void) | undefined = undefined;
   /** Once the run's promise settled, or the engine gave up on it. */
   over = false;
   /** The task being stopped (cancel or timeout), awaiting cancelGrace. */
@@ -137,6 +145,22 @@ class Run {
     readonly control: Int32Array | null,
     readonly piscina: Piscina,
   ) {}
+
+  once(_event: 'abort', listener: () => void): void {
+    this.#onAbort = listener;
+  }
+
+  removeListener(_event: 'abort', _listener: () => void): void {
+    this.#onAbort = undefined;
+  }
+
+  abort(): void {
+    if (this.aborted) return;
+    this.aborted = true;
+    const listener = this.#onAbort;
+    this.#onAbort = undefined;
+    listener?.();
+  }
 }
 
 export class ThreadEngine implements Engine, FutureOwner {
@@ -146,8 +170,8 @@ export class ThreadEngine implements Engine, FutureOwner {
   #piscina: Piscina | undefined;
   /** Threads that reported a good start and have not exited, by threadId. */
   readonly #started = new Set<number>();
-  /** Whether any thread of the current piscina instance has started (it may have exited since). */
-  #anyStarted = false;
+  /** Slot 0: how many threads of the current piscina instance have started (see ThreadInit.started). */
+  #startedCount = new Int32Array(new SharedArrayBuffer(4));
   /** Threads past maxTasksPerWorker, being terminated: no run may go to them. */
   readonly #retiring = new Set<number>();
   #startTimer: NodeJS.Timeout | undefined;
@@ -158,7 +182,7 @@ export class ThreadEngine implements Engine, FutureOwner {
   readonly #costs = new Map<string, { mean: number }>();
   #closed = false;
   #readyWaiters: { resolve: () => void; reject: (e: unknown) => void }[] = [];
-  #drainWaiters: (() => void)[] = [];
+  readonly #drainWaiters = new Waiters();
   #destroyed: Promise<void> | undefined;
   readonly #outcomes = new Outcomes();
 
@@ -181,7 +205,14 @@ export class ThreadEngine implements Engine, FutureOwner {
   #pool(): Piscina {
     if (this.#piscina !== undefined) return this.#piscina;
     const o = this.#opts;
-    const init: ThreadInit = { moduleHref: o.moduleHref, initializer: o.initializer, initArgs: o.initArgs, maxTasks: o.maxTasksPerWorker };
+    this.#startedCount = new Int32Array(new SharedArrayBuffer(4));
+    const init: ThreadInit = {
+      moduleHref: o.moduleHref,
+      initializer: o.initializer,
+      initArgs: o.initArgs,
+      maxTasks: o.maxTasksPerWorker,
+      started: this.#startedCount,
+    };
     const piscina = new Piscina({
       filename: ENTRY.href,
       minThreads: o.minWorkers,
@@ -205,17 +236,21 @@ export class ThreadEngine implements Engine, FutureOwner {
     // Errors of threads with no run in flight; those with one reject the run.
     piscina.on('error', () => {});
     this.#piscina = piscina;
-    this.#anyStarted = false;
     this.#armStartTimer();
     return piscina;
   }
 
+  /** Whether any thread of the current piscina instance has started (it may have exited since). */
+  #anyStarted(): boolean {
+    return Atomics.load(this.#startedCount, 0) > 0;
+  }
+
   #armStartTimer(): void {
     const ms = this.#opts.startTimeout;
-    if (ms === Infinity || this.#startTimer !== undefined || this.#anyStarted) return;
+    if (ms === Infinity || this.#startTimer !== undefined || this.#anyStarted()) return;
     this.#startTimer = setTimeout(() => {
       this.#startTimer = undefined;
-      if (this.#anyStarted || this.#piscina === undefined) return;
+      if (this.#anyStarted() || this.#piscina === undefined) return;
       if (this.#opts.minWorkers === 0 && this.#runs.size === 0) return;
       this.#failStart(new Error(`No thread imported the module and ran the initializer within ${ms} ms (startTimeout)`));
     }, Math.min(ms, MAX_TIMER_MS));
@@ -236,7 +271,6 @@ export class ThreadEngine implements Engine, FutureOwner {
     // thread by worker.threadId, which reads -1 once the thread has exited.
     worker.once('exit', () => this.#onThreadGone(piscina, threadId));
     this.#started.add(threadId);
-    this.#anyStarted = true;
     clearTimeout(this.#startTimer);
     this.#startTimer = undefined;
     this.#settleReadyWaiters();
@@ -290,17 +324,14 @@ export class ThreadEngine implements Engine, FutureOwner {
       transfer !== undefined && transfer.length > 0 ? transfer : undefined,
       performance.now(),
     );
-    const future = futureInternals.create<unknown>(this, task);
-    task.future = future;
-    this.#queue.push(task);
-    if (!watchSignal(task)) return future;
+    if (!enqueue(this, this.#queue, task)) return task.future;
     // A new task is a new reason to try starting threads after a start failure.
     this.#startFailure = undefined;
     if (!this.#dispatchScheduled) {
       this.#dispatchScheduled = true;
       queueMicrotask(this.#dispatchBound);
     }
-    return future;
+    return task.future;
   }
 
   /** Threads that could take a run now (or soon, if still to be started). */
@@ -398,7 +429,6 @@ export class ThreadEngine implements Engine, FutureOwner {
         ? new Int32Array(new SharedArrayBuffer((Control.Skip + (batch ? tasks.length : 0)) * 4))
         : null;
     const run = new Run(tasks, control, piscina);
-    const msg: unknown[] = [control];
     const now = performance.now();
     for (let i = 0; i < tasks.length; i++) {
       const task = tasks[i];
@@ -406,9 +436,20 @@ export class ThreadEngine implements Engine, FutureOwner {
       task.run = run;
       task.index = i;
       this.#outcomes.waitTime.add(now - task.submittedAt);
-      msg.push(task.id, task.name, task.kind, task.args);
+    }
+    let msg: unknown[];
+    if (control === null && !batch && first.kind === TaskKind.Call) {
+      // The short form (runtime/thread/protocol.ts): [name, ...args].
+      const args = first.args;
+      msg = new Array<unknown>(args.length + 1);
+      msg[0] = first.name;
+      for (let i = 0; i < args.length; i++) msg[i + 1] = args[i];
+    } else {
+      msg = [control];
+      for (const task of tasks) msg.push(task.name, task.kind, task.args);
     }
     this.#runs.add(run);
+    if (this.#startTimer === undefined && !this.#anyStarted()) this.#armStartTimer();
     // The first task is running from the user's point of view; the others
     // of a batch stay pending (cancellable, skipped) until their results.
     futureInternals.setRunningOrNotifyCancel(first.future);
@@ -416,7 +457,7 @@ export class ThreadEngine implements Engine, FutureOwner {
     if (first.timeout !== Infinity) this.#clockOnBegin(run, first);
     let reply: Promise<unknown[]>;
     try {
-      reply = piscina.run(msg, { signal: run.controller.signal, transferList: first.transfer as TransferListItem[] | undefined });
+      reply = piscina.run(msg, { signal: run as unknown as AbortSignal, transferList: first.transfer as TransferListItem[] | undefined });
     } catch (err) {
       // piscina starts a thread inside run() when it needs one, and
       // new Worker() throws there for options Node refuses (an execArgv
@@ -474,11 +515,11 @@ export class ThreadEngine implements Engine, FutureOwner {
       Atomics.notify(run.control, Control.Abort);
       run.timer = setTimeout(() => {
         run.timer = undefined;
-        if (!run.over) run.controller.abort();
+        if (!run.over) run.abort();
       }, grace);
       run.timer.unref();
     } else {
-      run.controller.abort();
+      run.abort();
     }
   }
 
@@ -495,34 +536,51 @@ export class ThreadEngine implements Engine, FutureOwner {
 
   #onReply(run: Run, reply: unknown[]): void {
     if (!this.#endRun(run)) return;
+    if (reply.length === 2) {
+      this.#onShortReply(run.tasks[0], reply[0], reply[1] as number);
+      return;
+    }
     if (reply[0] === Reply.StartError) {
       // Threads report a start error at once, too; this covers a reply that wins the race.
-      this.#failStart(decodeError(reply[1]), run.tasks);
+      this.#failStart(decodeError(reply[2]), run.tasks);
       return;
     }
     if (reply[2] === true) this.#retire(run.piscina, reply[1] as number);
     const tasks = run.tasks;
     const settle: [ThreadTask, Status, unknown][] = [];
     let again: ThreadTask[] | undefined;
-    for (let i = REPLY_HEAD, k = 0; i < reply.length; i += 4, k++) {
+    for (let i = REPLY_HEAD, k = 0; i < reply.length; i += REPLY_STRIDE, k++) {
       const task = tasks[k];
-      const status = reply[i + 1] as Status;
+      const status = reply[i] as Status;
       if (status === Status.Skipped) {
         // Not begun: cancelled, or behind a cancelled one; the latter run later.
         if (task.where !== 'gone') (again ??= []).push(task);
         continue;
       }
-      const runTime = reply[i + 3] as number;
+      const runTime = reply[i + 2] as number;
       task.runTime = runTime;
       if (task.kind === TaskKind.Call) this.#measure(task.name, runTime);
       if (task.where === 'gone') continue;
       this.#outcomes.runTime.add(runTime);
       releaseTask(task);
-      settle.push([task, status, reply[i + 2]]);
+      settle.push([task, status, reply[i + 1]]);
     }
     if (again !== undefined) this.#requeue(again);
     this.#scheduleDispatch();
     for (const [task, status, value] of settle) this.#settle(task, status, value);
+    this.#checkDrained();
+  }
+
+  /** The short form of a reply (runtime/thread/protocol.ts): one call, fulfilled. */
+  #onShortReply(task: ThreadTask, value: unknown, runTime: number): void {
+    task.runTime = runTime;
+    this.#measure(task.name, runTime);
+    this.#scheduleDispatch();
+    if (task.where === 'gone') return;
+    this.#outcomes.runTime.add(runTime);
+    releaseTask(task);
+    this.#outcomes.counts.completed++;
+    futureInternals.setResult(task.future, value);
     this.#checkDrained();
   }
 
@@ -552,7 +610,7 @@ export class ThreadEngine implements Engine, FutureOwner {
   }
 
   #onRunFailed(run: Run, err: unknown): void {
-    const stoppedByUs = run.controller.signal.aborted;
+    const stoppedByUs = run.aborted;
     if (!this.#endRun(run)) return;
     const tasks = run.tasks;
     const begun = run.control === null ? 0 : Atomics.load(run.control, Control.Begun);
@@ -570,7 +628,7 @@ export class ThreadEngine implements Engine, FutureOwner {
       this.#checkDrained();
       return;
     }
-    if (!stoppedByUs && begun === 0 && !this.#anyStarted && run.piscina === this.#piscina) {
+    if (!stoppedByUs && begun === 0 && !this.#anyStarted() && run.piscina === this.#piscina) {
       // The thread died before any thread of this instance had started:
       // process.exit or an uncaught error while importing the module.
       this.#failStart(err, tasks);
@@ -657,24 +715,19 @@ export class ThreadEngine implements Engine, FutureOwner {
   shutdown(wait: boolean, cancelFutures: boolean): Promise<void> {
     this.#closed = true;
     if (cancelFutures) {
-      for (const task of this.#queue.drain()) {
-        releaseTask(task);
-        task.future.cancel();
-      }
+      cancelQueued(this.#queue);
+      // Tasks of batches in flight that have not been reached are pending too.
+      for (const run of [...this.#runs]) for (const task of run.tasks.slice(1)) if (task.where !== 'gone') task.future.cancel();
     }
-    const drained = new Promise<void>((resolve) => this.#drainWaiters.push(resolve));
+    const drained = this.#drainWaiters.wait();
     this.#checkDrained();
     return wait ? drained : Promise.resolve();
   }
 
   #checkDrained(): void {
-    if (!this.#closed || this.#queue.size > 0 || this.#runs.size > 0 || this.#drainWaiters.length === 0) return;
+    if (!this.#closed || this.#queue.size > 0 || this.#runs.size > 0 || !this.#drainWaiters.any) return;
     this.#destroyed ??= this.#destroy();
-    const waiters = this.#drainWaiters;
-    this.#drainWaiters = [];
-    void this.#destroyed.then(() => {
-      for (const resolve of waiters) resolve();
-    });
+    void this.#destroyed.then(() => this.#drainWaiters.release());
   }
 
   async #destroy(): Promise<void> {
