@@ -326,6 +326,24 @@ test('tasks sent ahead to a worker behind a task that crashes it are not lost: t
   assert.equal(s.completed, 25);
 });
 
+// Regression: a worker whose fd 3 a task had closed stayed in the pool as
+// idle and was sent the next task, which then waited forever.
+test('a task that closes its worker’s task input (fd 3) leaves no worker that never answers: the next task settles and the pool serves on a replacement', { timeout: 30_000 }, async () => {
+  await using pool = new TestPool<Faults>(faultsUrl, { workers: 1 });
+  const victim = await pool.submit('closeChannel', ['in']);
+  // Sent to the broken worker or to its replacement: it settles either way
+  // (WorkerCrashedError when it reached the broken worker: at most once, as below).
+  const next = pool.submit('add', [1, 2]);
+  const outcome = await next.result(10_000).then(
+    (value) => value,
+    (err: unknown) => err,
+  );
+  assert.ok(outcome === 3 || outcome instanceof WorkerCrashedError, `the next task: ${String(outcome)}`);
+  await until(() => !isAlive(victim), 5_000, `worker ${victim}, whose input was closed, to be stopped`);
+  await expectWarm(pool, 1);
+  assert.equal(await pool.submit('add', [2, 3]), 5);
+});
+
 // At most once: the pool cannot tell a worker that died before reading a task
 // from one that died running it (telling would cost a message per task), so a
 // task handed to a worker that dies fails with WorkerCrashedError and is never
