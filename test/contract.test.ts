@@ -12,7 +12,7 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -34,7 +34,7 @@ import {
 import { backends, type Backend, type Tasks } from './backends.js';
 import type * as contractTasks from './fixtures/contract-tasks.js';
 import { cloneSamples, touch, whenFileExists, type BuiltinErrorName } from './fixtures/contract-tasks.js';
-import { reasonOf } from './helpers.js';
+import { childPids, reasonOf } from './helpers.js';
 
 type ContractTasks = typeof contractTasks;
 type Pool = Executor<ContractTasks>;
@@ -135,29 +135,6 @@ after(() => {
     );
   }
 });
-
-/** Pids of this process's live children (Linux /proc; elsewhere none are found). */
-function childPids(): number[] {
-  let entries: string[];
-  try {
-    entries = readdirSync('/proc');
-  } catch {
-    return [];
-  }
-  const pids: number[] = [];
-  for (const entry of entries) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-      // pid (comm) state ppid ...: comm may hold spaces and parentheses.
-      const [state, ppid] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      if (Number(ppid) === process.pid && state !== 'Z') pids.push(Number(entry));
-    } catch {
-      // exited meanwhile
-    }
-  }
-  return pids;
-}
 
 const root = mkdtempSync(join(tmpdir(), 'warmpool-contract-'));
 after(() => rmSync(root, { recursive: true, force: true }));
