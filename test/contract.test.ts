@@ -1044,6 +1044,27 @@ for (const backend of backends) {
         assert.ok(!existsSync(join(dir, 'a')) && !existsSync(join(dir, 'b')), 'the cancelled tasks never ran');
       });
 
+      // Regression (found by test/properties.test.ts): the cancel from the
+      // callback counted the second task out of the queue twice (queued -1).
+      test('shutdown({ cancelFutures: true }) counts each queued task out once, also when a done callback of one cancels another', SHORT, async () => {
+        await using pool = makePool(backend, { workers: 1 });
+        const blocker = await startBlocker(pool);
+        const [a, b, c] = [pool.submit('add', [1, 1]), pool.submit('add', [2, 2]), pool.submit('add', [3, 3])];
+        a.addDoneCallback(() => b.cancel());
+        const closing = pool.shutdown({ cancelFutures: true });
+        let s: PoolStats;
+        try {
+          assert.deepEqual([a.state, b.state, c.state], ['cancelled', 'cancelled', 'cancelled']);
+          s = pool.stats();
+        } finally {
+          blocker.release();
+        }
+        assert.equal(s.queued, 0);
+        assert.equal(s.cancelled, 3);
+        await closing;
+        assert.equal(pool.stats().queued, 0);
+      });
+
       test('shutdown({ wait: false }) returns before the accepted tasks finish, and they still finish', SHORT, async () => {
         await using pool = makePool(backend, { workers: 1 });
         const blocker = await startBlocker(pool);
