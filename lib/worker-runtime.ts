@@ -9,7 +9,7 @@ import type { AsyncLocalStorage } from 'node:async_hooks';
 import { performance } from 'node:perf_hooks';
 import { CancelledError, DataCloneError, TaskNotFoundError, TimeoutError } from './errors.js';
 import { FromWorker, RUN_STRIDE, Status, TaskKind, ToWorker } from './messages.js';
-import { existingTaskStorage, type TaskContext } from './task.js';
+import { existingTaskStorage, type TaskContext } from './task-context.js';
 import { encodeError } from './wire-error.js';
 
 /** Work, in ms, after which the loop lets pending Drop and Abort messages in. */
@@ -53,6 +53,77 @@ export async function runChunk(
   return { failed: false, results };
 }
 
+/** Where runTask leaves the task's value: one object per loop, not one per task. */
+export interface TaskOutput {
+  value: unknown;
+}
+
+/**
+ * Runs one task (a call or a map chunk) and leaves its result, or its error
+ * encoded for the wire, in `out.value`; returns the status. A synchronous
+ * call returns the status itself, not a promise: an await per task costs
+ * microtask turns a warm round trip can feel. Used by the process worker loop
+ * and the thread entry.
+ */
+export function runTask(
+  fn: Fn,
+  kind: TaskKind,
+  args: unknown[],
+  storage: AsyncLocalStorage<TaskContext> | undefined,
+  ctx: TaskContext | undefined,
+  out: TaskOutput,
+): Status | Promise<Status> {
+  if (kind !== TaskKind.Call) return runChunkTask(fn, kind, args, storage, ctx, out);
+  let value: unknown;
+  try {
+    value = ctx === undefined ? fn(...args) : storage!.run(ctx, fn, ...args);
+  } catch (err) {
+    out.value = encodeError(err);
+    return Status.Error;
+  }
+  if (isThenable(value)) return settleTask(value, out);
+  out.value = value;
+  return Status.Ok;
+}
+
+async function settleTask(pending: PromiseLike<unknown>, out: TaskOutput): Promise<Status> {
+  try {
+    out.value = await pending;
+    return Status.Ok;
+  } catch (err) {
+    out.value = encodeError(err);
+    return Status.Error;
+  }
+}
+
+async function runChunkTask(
+  fn: Fn,
+  kind: TaskKind,
+  args: unknown[],
+  storage: AsyncLocalStorage<TaskContext> | undefined,
+  ctx: TaskContext | undefined,
+  out: TaskOutput,
+): Promise<Status> {
+  const res = await runChunk(fn, args, kind === TaskKind.StarChunk, storage, ctx);
+  if (res.failed) {
+    out.value = [res.index, encodeError(res.error)];
+    return Status.ChunkError;
+  }
+  out.value = res.results;
+  return Status.Ok;
+}
+
+/** Imports the task module and runs its initializer: a worker's start. */
+export async function loadTaskModule(href: string, initializer: string | null, initArgs: readonly unknown[]): Promise<Record<string, unknown>> {
+  const mod = (await import(href)) as Record<string, unknown>;
+  if (initializer !== null) {
+    const init = mod[initializer];
+    if (typeof init !== 'function') throw new TaskNotFoundError(initializer, functionExports(mod));
+    await (init as Fn)(...initArgs);
+  }
+  return mod;
+}
+
 export function functionExports(mod: object): string[] {
   return Object.keys(mod).filter((k) => typeof (mod as Record<string, unknown>)[k] === 'function');
 }
@@ -68,6 +139,7 @@ export class WorkerLoop {
   #dropped: Set<number> | undefined;
   #currentId = 0;
   #currentContext: TaskContext | undefined;
+  readonly #out: TaskOutput = { value: undefined };
 
   constructor(post: (message: unknown[]) => void) {
     this.#post = post;
@@ -101,12 +173,7 @@ export class WorkerLoop {
 
   async #init(href: string, initializer: string | null, initArgs: unknown[]): Promise<void> {
     try {
-      this.#mod = (await import(href)) as Record<string, unknown>;
-      if (initializer !== null) {
-        const init = this.#mod[initializer];
-        if (typeof init !== 'function') throw new TaskNotFoundError(initializer, functionExports(this.#mod));
-        await (init as Fn)(...initArgs);
-      }
+      this.#mod = await loadTaskModule(href, initializer, initArgs);
     } catch (err) {
       this.#post([FromWorker.StartError, encodeError(err)]);
       return;
@@ -139,21 +206,10 @@ export class WorkerLoop {
         const ctx: TaskContext | undefined = storage === undefined ? undefined : { controller: undefined };
         this.#currentId = id;
         this.#currentContext = ctx;
-        try {
-          if (kind === TaskKind.Call) {
-            value = ctx === undefined ? (fn as Fn)(...args) : storage!.run(ctx, fn as Fn, ...args);
-            if (isThenable(value)) value = await value;
-          } else {
-            const out = await runChunk(fn as Fn, args, kind === TaskKind.StarChunk, storage, ctx);
-            if (out.failed) {
-              status = Status.ChunkError;
-              value = [out.index, encodeError(out.error)];
-            } else value = out.results;
-          }
-        } catch (err) {
-          status = Status.Error;
-          value = encodeError(err);
-        }
+        const ran = runTask(fn as Fn, kind, args, storage, ctx, this.#out);
+        status = typeof ran === 'number' ? ran : await ran;
+        value = this.#out.value;
+        this.#out.value = undefined;
         this.#currentContext = undefined;
       }
       const end = performance.now();

@@ -1,0 +1,66 @@
+// What the ThreadPool engine and its threads share, besides piscina's own
+// messages.
+//
+// A run is one `piscina.run(msg)`. Its general form is msg = [control |
+// null, name, kind, args, name, kind, args, ...] (TASK_STRIDE fields per
+// task), answered by [Reply.Results, threadId, retire, status, value,
+// runTime, ...] (REPLY_STRIDE per task, in the order of the run) or by
+// [Reply.StartError, threadId, wireError]. No ids: piscina matches a reply to its run.
+//
+// The common case has a short form, because the cost of cloning the message
+// is a visible part of a warm round trip: one call with no control block is
+// sent as [name, ...args] and, when it returns a value that can be posted as
+// it is and the thread is not retiring, answered by [value, runTime]. The
+// engine tells the forms apart by the first element (a string) and by the
+// length (2).
+//
+// The control block is an Int32Array over a SharedArrayBuffer, made for runs
+// that need it (a batch, a timeout, a cancelGrace): the thread and the engine
+// talk through it with Atomics while the run is in flight, no message needed.
+
+export const enum Control {
+  /** Written by the thread: 1 + the index of the task it has begun (0: none yet). The engine waits on it to start a timeout's clock. */
+  Begun = 0,
+  /** Written by the engine: 1 cancel, 2 timeout. The thread aborts the running task's `taskSignal()`. */
+  Abort = 1,
+  /** First of one flag per task: set by the engine, the thread skips that task if it has not begun it. */
+  Skip = 2,
+}
+
+export const enum AbortReason {
+  Cancel = 1,
+  Timeout = 2,
+}
+
+export const enum Reply {
+  Results = 0,
+  StartError = 1,
+}
+
+/** [Reply.Results, threadId, retire] come before the results. */
+export const REPLY_HEAD = 3;
+/** Fields per task in a run: name, kind, args. */
+export const TASK_STRIDE = 3;
+/** Fields per task in a reply: status, value, runTime. */
+export const REPLY_STRIDE = 3;
+
+/** Thread → engine through piscina's 'message' event: [ThreadNote.Started, threadId, wireError | null]. */
+export const enum ThreadNote {
+  Started = 0x77700,
+}
+
+/** What piscina's workerData carries to each thread. */
+export interface ThreadInit {
+  readonly moduleHref: string;
+  readonly initializer: string | null;
+  readonly initArgs: readonly unknown[];
+  /** Tasks after which the thread asks to be retired; Infinity for never. */
+  readonly maxTasks: number;
+  /**
+   * Slot 0 counts the threads of this piscina instance that have imported
+   * the module and run the initializer. Shared memory, not a message: the
+   * engine must know it for sure when a run fails, and a message could
+   * arrive after the failure it should explain.
+   */
+  readonly started: Int32Array;
+}
