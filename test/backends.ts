@@ -41,6 +41,7 @@ export const backends: Backend[] = [
     make: (options = {}, module = tasksUrl) => new ThreadPool<Tasks>(module, options),
     cannot: {
       processOptions: 'ThreadPool threads share the process: `cwd` is refused, and `env` and `execArgv` are thread options (covered in test/thread-pool.test.ts)',
+      processFaults: 'ThreadPool threads share the process: a signal, process.abort() or a closed file descriptor hits the caller',
     },
   },
   {
