@@ -184,6 +184,8 @@ export class ThreadEngine implements Engine, FutureOwner {
   #readyWaiters: { resolve: () => void; reject: (e: unknown) => void }[] = [];
   readonly #drainWaiters = new Waiters();
   #destroyed: Promise<void> | undefined;
+  /** Instances let go after a start failure, still ending their threads: shutdown() waits for them too. */
+  readonly #letGo = new Set<Promise<void>>();
   readonly #outcomes = new Outcomes();
 
   constructor(opts: ThreadEngineOptions) {
@@ -300,7 +302,10 @@ export class ThreadEngine implements Engine, FutureOwner {
     }
     for (const task of alsoFail) if (task.where !== 'gone') this.#outcomes.fail(task, new WorkerStartError(message, { cause }), 'crashed');
     for (const task of drainQueue(this.#queue)) this.#outcomes.fail(task, new WorkerStartError(message, { cause }), 'crashed');
-    if (piscina !== undefined) void piscina.destroy();
+    if (piscina !== undefined) {
+      const ending = piscina.destroy().finally(() => this.#letGo.delete(ending));
+      this.#letGo.add(ending);
+    }
     this.#settleReadyWaiters();
     this.#checkDrained();
   }
@@ -735,6 +740,7 @@ export class ThreadEngine implements Engine, FutureOwner {
     const piscina = this.#piscina;
     this.#piscina = undefined;
     if (piscina !== undefined) await piscina.destroy();
+    await Promise.allSettled(this.#letGo);
   }
 }
 
