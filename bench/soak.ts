@@ -3,7 +3,7 @@
 //
 //   npm run soak                       3 minutes on ProcessPool
 //   node dist/bench/soak.js --quick    25 seconds (CI)
-//   options: --duration=SECONDS --backend=ProcessPool|LocalPool --seed=N --workers=N
+//   options: --duration=SECONDS --backend=ProcessPool|ThreadPool|LocalPool --seed=N --workers=N
 //
 // Load: a steady number of tasks in flight; 1 % of tasks crash their worker
 // (process.exit), 1 % time out (a task that never settles, 50 ms timeout),
@@ -25,6 +25,7 @@ import {
   CancelledError,
   LocalPool,
   ProcessPool,
+  ThreadPool,
   TimeoutError,
   WorkerCrashedError,
   type Executor,
@@ -62,8 +63,9 @@ const random = prng(SEED);
 function makePool(): Executor<Tasks> {
   const url = new URL('./fixtures/soak-tasks.js', import.meta.url);
   if (BACKEND === 'ProcessPool') return new ProcessPool<Tasks>(url, { workers: WORKERS });
+  if (BACKEND === 'ThreadPool') return new ThreadPool<Tasks>(url, { workers: WORKERS });
   if (BACKEND === 'LocalPool') return new LocalPool<Tasks>(url, { workers: WORKERS });
-  throw new Error(`Expected --backend to be ProcessPool or LocalPool, got ${BACKEND}`);
+  throw new Error(`Expected --backend to be ProcessPool, ThreadPool or LocalPool, got ${BACKEND}`);
 }
 // LocalPool runs tasks in this process: a crashing task would end the soak.
 const CRASH_RATE = BACKEND === 'LocalPool' ? 0 : 0.01;
