@@ -14,7 +14,8 @@ import { fileURLToPath } from 'node:url';
 import { ProcessPool } from '../lib/index.js';
 import type * as benchTasks from './fixtures/tasks.js';
 import type * as heavyTasks from './fixtures/heavy.js';
-import { barChart } from './chart.js';
+import { barChart } from '../lib/cli/chart.js';
+import type { ColdReport } from '../lib/cli/cold.js';
 import { childPingPong, spawnEchoChild, stopChild } from './raw-ipc.js';
 
 const argv = process.argv.slice(2);
@@ -28,7 +29,7 @@ const WORKERS = 2;
 
 const lightUrl = new URL('./fixtures/tasks.js', import.meta.url);
 const heavyUrl = new URL('./fixtures/heavy.js', import.meta.url);
-const coldChild = fileURLToPath(new URL('./cold-child.js', import.meta.url));
+const coldChild = fileURLToPath(new URL('../lib/cli/cold.js', import.meta.url));
 
 function check(condition: boolean, what: string): void {
   if (!condition) throw new Error(`bench: wrong result: ${what}`);
@@ -55,9 +56,9 @@ async function coldCall(href: string, expected: number): Promise<number> {
   const t0 = performance.now();
   const child = fork(coldChild, [href, 'add', JSON.stringify([20, 22])], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   const exited = once(child, 'exit');
-  const [result] = (await once(child, 'message')) as [number];
+  const [report] = (await once(child, 'message')) as [ColdReport];
   await exited;
-  check(result === expected, `cold call returned ${result}`);
+  check(report.ok && report.result === expected, `cold call reported ${JSON.stringify(report)}`);
   return performance.now() - t0;
 }
 

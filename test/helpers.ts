@@ -1,7 +1,7 @@
 // Small helpers several test files share.
 
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync, realpathSync, watch } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, realpathSync, watch } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -132,4 +132,14 @@ export async function expectWarm(pool: WarmPool, min: number, timeoutMs = 10_000
     if (performance.now() > deadline) assert.fail(`pool not back to ${min} warm workers: ${JSON.stringify(s)}`);
     await pool.submit('pid');
   }
+}
+
+/** Lines of a log file (none if it was never written). */
+export function lines(file: string): string[] {
+  return existsSync(file) ? readFileSync(file, 'utf8').split('\n').filter(Boolean) : [];
+}
+
+/** How many times `start <tag> ...` appears in a log of ./fixtures/regress-tasks.ts. */
+export function starts(log: string, tag: string): number {
+  return lines(log).filter((l) => l.split(' ')[1] === tag).length;
 }
