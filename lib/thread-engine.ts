@@ -61,7 +61,7 @@ import type { TransferListItem } from 'node:worker_threads';
 import { Piscina } from 'piscina';
 import { DataCloneError, PoolClosedError, QueueFullError, TimeoutError, WorkerCrashedError, WorkerStartError } from './errors.js';
 import { futureInternals, type Future, type FutureOwner } from './future.js';
-import { cancelQueued, enqueue, Outcomes, releaseTask, Waiters } from './engine-parts.js';
+import { cancelQueued, drainQueue, enqueue, Outcomes, releaseTask, Waiters } from './engine-parts.js';
 import { Status, TaskKind } from './messages.js';
 import { MAX_TIMER_MS } from './options.js';
 import { TaskQueue } from './queue.js';
@@ -181,6 +181,8 @@ export class ThreadEngine implements Engine, FutureOwner {
   /** Threads past maxTasksPerWorker, being terminated: no run may go to them. */
   readonly #retiring = new Set<number>();
   #startTimer: NodeJS.Timeout | undefined;
+  /** Threads not yet started, by threadId: when the engine first saw them (performance.now()). */
+  readonly #firstSeen = new Map<number, number>();
   #startFailure: WorkerStartError | undefined;
   #nextTaskId = 1;
   #dispatchScheduled = false;
@@ -190,6 +192,8 @@ export class ThreadEngine implements Engine, FutureOwner {
   #readyWaiters: { resolve: () => void; reject: (e: unknown) => void }[] = [];
   readonly #drainWaiters = new Waiters();
   #destroyed: Promise<void> | undefined;
+  /** Instances let go after a start failure, still ending their threads: shutdown() waits for them too. */
+  readonly #letGo = new Set<Promise<void>>();
   readonly #outcomes = new Outcomes();
 
   constructor(opts: ThreadEngineOptions) {
@@ -245,7 +249,8 @@ export class ThreadEngine implements Engine, FutureOwner {
     // Errors of threads with no run in flight; those with one reject the run.
     piscina.on('error', () => {});
     this.#piscina = piscina;
-    this.#armStartTimer();
+    this.#firstSeen.clear();
+    this.#watchStarts();
     return piscina;
   }
 
@@ -263,16 +268,60 @@ export class ThreadEngine implements Engine, FutureOwner {
     return Atomics.load(this.#startedCount, 0) > 0;
   }
 
-  #armStartTimer(): void {
+  /**
+   * Every new thread has startTimeout ms to import the module and run the
+   * initializer, from when the engine first sees it in piscina's list (after
+   * the pool is made, a run is posted, or a thread exits: the moments piscina
+   * starts threads). One timer, for the earliest deadline.
+   */
+  #watchStarts(): void {
     const ms = this.#opts.startTimeout;
-    if (ms === Infinity || this.#startTimer !== undefined || this.#anyStarted()) return;
-    this.#startTimer = setTimeout(() => {
-      this.#startTimer = undefined;
-      if (this.#anyStarted() || this.#piscina === undefined) return;
-      if (this.#opts.minWorkers === 0 && this.#runs.size === 0) return;
-      this.#failStart(new Error(`No thread imported the module and ran the initializer within ${ms} ms (startTimeout)`));
-    }, Math.min(ms, MAX_TIMER_MS));
+    const piscina = this.#piscina;
+    if (ms === Infinity || piscina === undefined) return;
+    const now = performance.now();
+    for (const w of piscina.threads) {
+      const id = w.threadId;
+      if (id >= 0 && !this.#started.has(id) && !this.#broken.has(id) && !this.#firstSeen.has(id)) this.#firstSeen.set(id, now);
+    }
+    this.#armStartTimer();
+  }
+
+  #armStartTimer(): void {
+    if (this.#startTimer !== undefined || this.#firstSeen.size === 0) return;
+    let first = Infinity;
+    for (const seen of this.#firstSeen.values()) first = Math.min(first, seen);
+    const due = first + this.#opts.startTimeout;
+    this.#startTimer = setTimeout(() => this.#onStartTimer(), Math.min(MAX_TIMER_MS, Math.max(0, due - performance.now())));
     this.#startTimer.unref();
+  }
+
+  #onStartTimer(): void {
+    this.#startTimer = undefined;
+    const piscina = this.#piscina;
+    if (piscina === undefined) return;
+    const ms = this.#opts.startTimeout;
+    const now = performance.now();
+    const late: number[] = [];
+    const alive = new Set(piscina.threads.map((w) => w.threadId));
+    for (const [id, seen] of this.#firstSeen) {
+      if (!alive.has(id)) this.#firstSeen.delete(id); // died while starting: its runs said so
+      else if (now + 1 >= seen + ms) late.push(id);
+    }
+    if (late.length > 0) {
+      const cause = new Error(`A new thread did not import the module and run the initializer within ${ms} ms (startTimeout)`);
+      for (const id of late) this.#firstSeen.delete(id);
+      if (this.#started.size === 0) {
+        // No thread can run what waits: it all fails, and the instance goes.
+        this.#failStart(cause);
+        return;
+      }
+      // Others serve on; the late ones are set aside and stopped.
+      for (const id of late) {
+        this.#onThreadBroken(id, cause);
+        for (const w of piscina.threads) if (w.threadId === id) void w.terminate();
+      }
+    }
+    this.#armStartTimer();
   }
 
   #onNote(piscina: Piscina, msg: unknown): void {
@@ -296,8 +345,7 @@ export class ThreadEngine implements Engine, FutureOwner {
     // thread by worker.threadId, which reads -1 once the thread has exited.
     worker.once('exit', () => this.#onThreadGone(piscina, threadId));
     this.#started.add(threadId);
-    clearTimeout(this.#startTimer);
-    this.#startTimer = undefined;
+    this.#firstSeen.delete(threadId);
     this.#settleReadyWaiters();
   }
 
@@ -311,7 +359,10 @@ export class ThreadEngine implements Engine, FutureOwner {
         break;
       }
     }
+    this.#firstSeen.delete(threadId);
     if (this.#retiring.delete(threadId)) this.#scheduleDispatch();
+    // piscina starts a replacement as it sees the exit (its listener runs before this one).
+    this.#watchStarts();
   }
 
   /**
@@ -335,6 +386,7 @@ export class ThreadEngine implements Engine, FutureOwner {
     this.#startFailure = new WorkerStartError(message, { cause });
     clearTimeout(this.#startTimer);
     this.#startTimer = undefined;
+    this.#firstSeen.clear();
     // No thread of this instance can run anything: let it go, with what it holds.
     this.#piscina = undefined;
     this.#started.clear();
@@ -345,8 +397,11 @@ export class ThreadEngine implements Engine, FutureOwner {
       for (const task of run.tasks) if (task.where !== 'gone') this.#outcomes.fail(task, new WorkerStartError(message, { cause }), 'crashed');
     }
     for (const task of alsoFail) if (task.where !== 'gone') this.#outcomes.fail(task, new WorkerStartError(message, { cause }), 'crashed');
-    for (const task of this.#queue.drain()) this.#outcomes.fail(task, new WorkerStartError(message, { cause }), 'crashed');
-    if (piscina !== undefined) void piscina.destroy();
+    for (const task of drainQueue(this.#queue)) this.#outcomes.fail(task, new WorkerStartError(message, { cause }), 'crashed');
+    if (piscina !== undefined) {
+      const ending = piscina.destroy().finally(() => this.#letGo.delete(ending));
+      this.#letGo.add(ending);
+    }
     this.#settleReadyWaiters();
     this.#checkDrained();
   }
@@ -505,7 +560,6 @@ export class ThreadEngine implements Engine, FutureOwner {
       for (const task of tasks) msg.push(task.name, task.kind, task.args);
     }
     this.#runs.add(run);
-    if (this.#startTimer === undefined && !this.#anyStarted()) this.#armStartTimer();
     // The first task is running from the user's point of view; the others
     // of a batch stay pending (cancellable, skipped) until their results.
     // A task queued again (behind a crash, a cancel, a retiring thread) is running already.
@@ -526,6 +580,8 @@ export class ThreadEngine implements Engine, FutureOwner {
       (r) => this.#onReply(run, r),
       (err: unknown) => this.#onRunFailed(run, err),
     );
+    // piscina may have started a thread for it. (Skipped while every thread is started: piscina.threads copies a list.)
+    if (this.#started.size < this.#opts.workers) this.#watchStarts();
   }
 
   /** Starts the task's timeout when the thread begins it. */
@@ -815,6 +871,7 @@ export class ThreadEngine implements Engine, FutureOwner {
     const waiters = this.#readyWaiters;
     this.#readyWaiters = [];
     for (const w of waiters) w.resolve();
+    await Promise.allSettled(this.#letGo);
   }
 }
 

@@ -22,11 +22,14 @@ export interface Backend {
    * cross by structured clone, so an unclonable one fails its future.
    * `runBesideSyncCode`: the caller (and other tasks) keep running while a
    * synchronous task runs. `workers`: the pool starts and stops workers, which
-   * `stats().workers` counts and `minWorkers` bounds. `workerOptions`: the
-   * pool's constructor checks the options of its workers (`minWorkers`,
-   * `initializer`, `cancelGrace`, ...). `maxQueued`: the pool knows at once
-   * when a worker takes a task, so `maxQueued` counts exactly the tasks
-   * waiting. `initArgsClone`: `initArgs` cross by structured clone.
+   * `stats().workers` counts and `minWorkers` bounds. `processFaults`: each
+   * worker is a process of its own, which a signal from outside,
+   * `process.abort()` or a closed file descriptor hits alone. `startTimeout`:
+   * a module import that never ends is given up after `startTimeout`.
+   * `workerOptions`: the pool's constructor checks the options of its workers
+   * (`minWorkers`, `initializer`, `cancelGrace`, ...). `maxQueued`: the pool
+   * knows at once when a worker takes a task, so `maxQueued` counts exactly
+   * the tasks waiting. `initArgsClone`: `initArgs` cross by structured clone.
    * `startSeenAtOnce`: a future is `running` by the time its task has begun.
    * `submitQueuedAtOnce`: a submitted task is in the queue before `submit`
    * returns, so a worker freed a moment later sees it.
@@ -40,6 +43,8 @@ export interface Backend {
       | 'clone'
       | 'runBesideSyncCode'
       | 'workers'
+      | 'processFaults'
+      | 'startTimeout'
       | 'workerOptions'
       | 'maxQueued'
       | 'initArgsClone'
@@ -61,6 +66,7 @@ export const backends: Backend[] = [
     make: (options = {}, module = tasksUrl) => new ThreadPool<Tasks>(module, options),
     cannot: {
       processOptions: 'ThreadPool threads share the process: `cwd` is refused, and `env` and `execArgv` are thread options (covered in test/thread-pool.test.ts)',
+      processFaults: 'ThreadPool threads share the process: a signal, process.abort() or a closed file descriptor hits the caller',
     },
   },
   {
@@ -74,6 +80,8 @@ export const backends: Backend[] = [
       clone: 'LocalPool passes values by reference; nothing is cloned',
       runBesideSyncCode: 'LocalPool runs tasks in the calling thread: while a synchronous task runs, neither the caller nor another task can',
       workers: 'LocalPool starts no workers: stats().workers is its fixed concurrency limit, and minWorkers has no effect',
+      processFaults: 'LocalPool runs tasks in the caller’s process: a signal, process.abort() or a closed file descriptor hits the caller',
+      startTimeout: 'LocalPool imports the module in the calling thread, where an import that never ends cannot be given up (startTimeout has no effect)',
     },
   },
 ];

@@ -119,10 +119,7 @@ test('startTimeout also bounds a thread started by a task submitted after startT
   assert.equal(report.futures.never.error, 'WorkerStartError', JSON.stringify(report.futures.never));
 });
 
-test('startTimeout bounds every new thread, not only the first of the pool: a task waiting for a replacement thread whose initializer hangs fails with WorkerStartError (as in a ProcessPool)', {
-  timeout: 30_000,
-  todo: 'known gap (docs/guide.md, ThreadPool): startTimeout bounds the first thread of a pool only; a replacement whose start hangs keeps the tasks that wait for it waiting',
-}, async (t) => {
+test('startTimeout bounds every new thread, not only the first of the pool: a task waiting for a replacement thread whose initializer hangs fails with WorkerStartError (as in a ProcessPool)', { timeout: 30_000 }, async (t) => {
   const lock = join(await tempDir(t), 'lock');
   const report = await reportOf('replacement-start-timeout', 25_000, lock);
   assert.deepEqual(report.futures.first, { state: 'fulfilled', value: 'first' });
