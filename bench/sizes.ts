@@ -1,0 +1,19 @@
+// How much work each bench unit does, full and --quick.
+export function sizes(quick: boolean) {
+  return {
+    workers: 2,
+    coldCalls: quick ? 1 : 5,
+    warmCalls: quick ? 200 : 3000,
+    throughputTasks: quick ? 5000 : 50_000,
+    cpuItems: quick ? 40 : 300,
+    /** work(n) steps per CPU-bound item: about 2.7 ms on the machine the docs were made on. */
+    cpuSteps: 2_000_000,
+    tinyItems: quick ? 20_000 : 1_000_000,
+    bytes: 1024 * 1024,
+    /** Round trips of the 1 MiB Uint8Array per round, unless they take over `payloadBudgetMs` together. */
+    bytesReps: quick ? 2 : 10,
+    objects: 10_000,
+    objectsReps: quick ? 2 : 10,
+    payloadBudgetMs: quick ? 1000 : 3000,
+  };
+}
