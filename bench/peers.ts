@@ -78,7 +78,7 @@ interface RunPool {
   destroy(): Promise<void>;
 }
 
-function piscinaLike(name: string, label: string, library: 'piscina' | 'tinypool', runtime: 'thread' | 'process'): Adapter {
+function piscinaLike(name: string, label: string, library: 'piscina' | 'tinypool', runtime: 'thread' | 'process', serialization?: 'advanced'): Adapter {
   let pool: RunPool | undefined;
   return {
     name,
@@ -93,7 +93,7 @@ function piscinaLike(name: string, label: string, library: 'piscina' | 'tinypool
         pool = new Piscina(options);
       } else {
         const { Tinypool } = await import('tinypool');
-        pool = new Tinypool({ ...options, runtime: runtime === 'thread' ? 'worker_threads' : 'child_process' });
+        pool = new Tinypool({ ...options, runtime: runtime === 'thread' ? 'worker_threads' : 'child_process', serialization });
       }
     },
     call: (task, args) => pool!.run(args, { name: task }),
@@ -145,6 +145,8 @@ export async function allAdapters(): Promise<Adapter[]> {
     piscinaLike('piscina', 'piscina', 'piscina', 'thread'),
     piscinaLike('tinypool-threads', 'tinypool (worker_threads)', 'tinypool', 'thread'),
     piscinaLike('tinypool-process', "tinypool (runtime: 'child_process')", 'tinypool', 'process'),
+    // The process peers default to Node's JSON IPC; this is the one that can be told to carry structured clones.
+    piscinaLike('tinypool-process-advanced', "tinypool ('child_process', serialization: 'advanced')", 'tinypool', 'process', 'advanced'),
     workerpoolAdapter('thread'),
     workerpoolAdapter('process'),
     raw('thread'),
@@ -154,7 +156,7 @@ export async function allAdapters(): Promise<Adapter[]> {
 
 /** Every adapter name the bench knows, including ThreadPool whether or not this build has it. */
 export const ADAPTER_NAMES = [
-  'ProcessPool', 'ThreadPool', 'piscina', 'tinypool-threads', 'tinypool-process',
+  'ProcessPool', 'ThreadPool', 'piscina', 'tinypool-threads', 'tinypool-process', 'tinypool-process-advanced',
   'workerpool-thread', 'workerpool-process', 'raw-postMessage', 'raw-ipc',
 ] as const;
 

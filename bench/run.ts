@@ -110,6 +110,7 @@ async function main(): Promise<void> {
     versions: Object.fromEntries(LIBRARIES.map((l) => [l, version(l)])),
     rounds: ROUNDS,
     quick,
+    seconds: Math.round((performance.now() - started) / 1000),
     sizes: sizes(quick),
     threadPool,
     adapters: (await allAdapters()).map(({ name, label, runtime, library, shim }) => ({ name, label, runtime, library, shim })),
