@@ -1,4 +1,5 @@
 export { ProcessPool } from './process-pool.js';
+export { ThreadPool } from './thread-pool.js';
 export { LocalPool } from './local-pool.js';
 export { Executor } from './executor.js';
 export { Future, asCompleted, wait, type FutureState, type ReturnWhen } from './future.js';

@@ -43,6 +43,10 @@ export const enum Status {
   Error = 1,
   /** value: [index within the chunk, wire error] */
   ChunkError = 2,
+  /** ThreadPool: a batched task cancelled before the thread began it; no value. */
+  Skipped = 3,
+  /** ThreadPool: value is the result as `v8.serialize` bytes (see runtime/thread/clone-check.ts). */
+  Serialized = 4,
 }
 
 /** Fields per task in a Run message, per result in a Results message. */

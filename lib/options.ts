@@ -119,6 +119,15 @@ export function expected(name: string, what: string, value: unknown): TypeError 
   return new TypeError(`Expected \`${name}\` to be ${what}, got ${describe(value)}`);
 }
 
+/** The start options of processes and threads: `execArgv` and `env`, checked. */
+export function checkStartOptions(o: Record<string, unknown>): { execArgv: string[] | undefined; env: NodeJS.ProcessEnv | undefined } {
+  if (o.execArgv !== undefined && !(Array.isArray(o.execArgv) && o.execArgv.every((a) => typeof a === 'string'))) {
+    throw expected('execArgv', 'an array of strings', o.execArgv);
+  }
+  if (o.env !== undefined && (typeof o.env !== 'object' || o.env === null)) throw expected('env', 'an object', o.env);
+  return { execArgv: o.execArgv === undefined ? undefined : [...(o.execArgv)], env: o.env as NodeJS.ProcessEnv | undefined };
+}
+
 /** An integer >= min, or Infinity when allowed. */
 export function checkInteger(name: string, value: unknown, min: number, allowInfinity = false): number {
   if (typeof value === 'number' && ((Number.isInteger(value) && value >= min) || (allowInfinity && value === Infinity))) return value;

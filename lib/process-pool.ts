@@ -3,7 +3,7 @@
 
 import { fileURLToPath } from 'node:url';
 import { Executor } from './executor.js';
-import { checkInteger, checkObject, expected, moduleHref, resolveCommon, type PoolOptions } from './options.js';
+import { checkInteger, checkObject, checkStartOptions, expected, moduleHref, resolveCommon, type PoolOptions } from './options.js';
 import { inheritedExecArgv, processRuntime } from './runtime/process/adapter.js';
 import { Scheduler } from './scheduler.js';
 import type { AnyTasks, TaskName } from './types.js';
@@ -17,14 +17,11 @@ export class ProcessPool<M extends object = AnyTasks> extends Executor<M> {
     const href = moduleHref(module);
     const o = checkObject('options', options);
     const common = resolveCommon(o);
-    if (o.execArgv !== undefined && !(Array.isArray(o.execArgv) && o.execArgv.every((a) => typeof a === 'string'))) {
-      throw expected('execArgv', 'an array of strings', o.execArgv);
-    }
-    if (o.env !== undefined && (typeof o.env !== 'object' || o.env === null)) throw expected('env', 'an object', o.env);
+    const start = checkStartOptions(o);
     if (o.cwd !== undefined && typeof o.cwd !== 'string' && !(o.cwd instanceof URL)) throw expected('cwd', 'a path or a file: URL', o.cwd);
     const spawn = processRuntime({
-      execArgv: (o.execArgv) ?? inheritedExecArgv(),
-      env: (o.env as NodeJS.ProcessEnv | undefined) ?? process.env,
+      execArgv: start.execArgv ?? inheritedExecArgv(),
+      env: start.env ?? process.env,
       cwd: o.cwd instanceof URL ? fileURLToPath(o.cwd) : (o.cwd),
       maxMemoryMb: o.maxMemoryMb === undefined ? undefined : checkInteger('maxMemoryMb', o.maxMemoryMb, 1),
     });

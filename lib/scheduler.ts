@@ -53,6 +53,7 @@
  */
 
 import { performance } from 'node:perf_hooks';
+import type { TransferListItem } from 'node:worker_threads';
 import { serialize } from 'node:v8';
 import {
   DataCloneError,
@@ -94,6 +95,8 @@ export interface TaskOptions {
   /** ms, Infinity for none. */
   readonly timeout: number;
   readonly signal: AbortSignal | undefined;
+  /** ThreadPool: ArrayBuffers (and ports) to move rather than copy. Others ignore it. */
+  readonly transfer?: readonly TransferListItem[] | undefined;
 }
 
 /** How the map family sees an engine: enough to size chunks. */

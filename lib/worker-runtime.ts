@@ -53,6 +53,55 @@ export async function runChunk(
   return { failed: false, results };
 }
 
+/** Where runTask leaves the task's value: one object per loop, not one per task. */
+export interface TaskOutput {
+  value: unknown;
+}
+
+/**
+ * Runs one task (a call or a map chunk) and leaves its result, or its error
+ * encoded for the wire, in `out.value`; returns the status. Shared by the
+ * process worker loop and the thread entry.
+ */
+export async function runTask(
+  fn: Fn,
+  kind: TaskKind,
+  args: unknown[],
+  storage: AsyncLocalStorage<TaskContext> | undefined,
+  ctx: TaskContext | undefined,
+  out: TaskOutput,
+): Promise<Status> {
+  try {
+    if (kind === TaskKind.Call) {
+      let value = ctx === undefined ? fn(...args) : storage!.run(ctx, fn, ...args);
+      if (isThenable(value)) value = await value;
+      out.value = value;
+      return Status.Ok;
+    }
+    const res = await runChunk(fn, args, kind === TaskKind.StarChunk, storage, ctx);
+    if (res.failed) {
+      out.value = [res.index, encodeError(res.error)];
+      return Status.ChunkError;
+    }
+    out.value = res.results;
+    return Status.Ok;
+  } catch (err) {
+    out.value = encodeError(err);
+    return Status.Error;
+  }
+}
+
+/** Imports the task module and runs its initializer: a worker's start. */
+export async function loadTaskModule(href: string, initializer: string | null, initArgs: readonly unknown[]): Promise<Record<string, unknown>> {
+  const mod = (await import(href)) as Record<string, unknown>;
+  if (initializer !== null) {
+    const init = mod[initializer];
+    if (typeof init !== 'function') throw new TaskNotFoundError(initializer, functionExports(mod));
+    await (init as Fn)(...initArgs);
+  }
+  return mod;
+}
+
 export function functionExports(mod: object): string[] {
   return Object.keys(mod).filter((k) => typeof (mod as Record<string, unknown>)[k] === 'function');
 }
@@ -68,6 +117,7 @@ export class WorkerLoop {
   #dropped: Set<number> | undefined;
   #currentId = 0;
   #currentContext: TaskContext | undefined;
+  readonly #out: TaskOutput = { value: undefined };
 
   constructor(post: (message: unknown[]) => void) {
     this.#post = post;
@@ -101,12 +151,7 @@ export class WorkerLoop {
 
   async #init(href: string, initializer: string | null, initArgs: unknown[]): Promise<void> {
     try {
-      this.#mod = (await import(href)) as Record<string, unknown>;
-      if (initializer !== null) {
-        const init = this.#mod[initializer];
-        if (typeof init !== 'function') throw new TaskNotFoundError(initializer, functionExports(this.#mod));
-        await (init as Fn)(...initArgs);
-      }
+      this.#mod = await loadTaskModule(href, initializer, initArgs);
     } catch (err) {
       this.#post([FromWorker.StartError, encodeError(err)]);
       return;
@@ -139,21 +184,9 @@ export class WorkerLoop {
         const ctx: TaskContext | undefined = storage === undefined ? undefined : { controller: undefined };
         this.#currentId = id;
         this.#currentContext = ctx;
-        try {
-          if (kind === TaskKind.Call) {
-            value = ctx === undefined ? (fn as Fn)(...args) : storage!.run(ctx, fn as Fn, ...args);
-            if (isThenable(value)) value = await value;
-          } else {
-            const out = await runChunk(fn as Fn, args, kind === TaskKind.StarChunk, storage, ctx);
-            if (out.failed) {
-              status = Status.ChunkError;
-              value = [out.index, encodeError(out.error)];
-            } else value = out.results;
-          }
-        } catch (err) {
-          status = Status.Error;
-          value = encodeError(err);
-        }
+        status = await runTask(fn as Fn, kind, args, storage, ctx, this.#out);
+        value = this.#out.value;
+        this.#out.value = undefined;
         this.#currentContext = undefined;
       }
       const end = performance.now();

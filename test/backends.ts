@@ -2,7 +2,7 @@
 // the shared fixture module; `skip` names what a backend cannot do, with the
 // reason, so a skipped test says why.
 
-import { LocalPool, ProcessPool, type Executor, type PoolOptions, type TaskName } from '../lib/index.js';
+import { LocalPool, ProcessPool, ThreadPool, type Executor, type PoolOptions, type TaskName } from '../lib/index.js';
 import type * as tasks from './fixtures/tasks.js';
 
 export type Tasks = typeof tasks;
@@ -29,6 +29,13 @@ export const backends: Backend[] = [
     name: 'ProcessPool',
     make: (options = {}, module = tasksUrl) => new ProcessPool<Tasks>(module, options),
     cannot: {},
+  },
+  {
+    name: 'ThreadPool',
+    make: (options = {}, module = tasksUrl) => new ThreadPool<Tasks>(module, options),
+    cannot: {
+      processOptions: 'ThreadPool threads share the process: `cwd` is refused, and `env` and `execArgv` are thread options (covered in test/thread-pool.test.ts)',
+    },
   },
   {
     name: 'LocalPool',

@@ -1,0 +1,44 @@
+// ThreadPool: the public class. It checks options and hands filled-in ones to
+// the engine (./thread-engine.ts), which runs tasks on piscina's threads.
+
+import { Executor } from './executor.js';
+import { checkInteger, checkObject, checkStartOptions, expected, moduleHref, resolveCommon, type PoolOptions } from './options.js';
+import { ThreadEngine } from './thread-engine.js';
+import type { AnyTasks, TaskName } from './types.js';
+
+/**
+ * Warm worker threads (piscina): the lowest overhead per task, `transfer`
+ * lists that move ArrayBuffers without copying, SharedArrayBuffers shared
+ * rather than copied. Timeout and cancel terminate the thread running the
+ * task (a synchronous loop too) and start a fresh one.
+ *
+ * `env` gives each thread its own `process.env`; `execArgv` the Node flags a
+ * worker thread accepts (by default the parent's); `maxMemoryMb` becomes the
+ * thread's `resourceLimits.maxOldGenerationSizeMb`. `cwd` cannot apply:
+ * threads share the process's working directory, so it is refused rather
+ * than ignored.
+ */
+export class ThreadPool<M extends object = AnyTasks> extends Executor<M> {
+  /**
+   * @param module the task module: a `URL`, an absolute path, or a `file:` URL string.
+   */
+  constructor(module: URL | string, options: PoolOptions<TaskName<M>> = {}) {
+    const href = moduleHref(module);
+    const o = checkObject('options', options);
+    const common = resolveCommon(o);
+    const start = checkStartOptions(o);
+    if (o.cwd !== undefined) {
+      throw expected('cwd', "left out for a ThreadPool (threads share the process's working directory; a ProcessPool can have another)", o.cwd);
+    }
+    super(
+      new ThreadEngine({
+        ...common,
+        moduleHref: href,
+        env: start.env,
+        execArgv: start.execArgv,
+        maxMemoryMb: o.maxMemoryMb === undefined ? undefined : checkInteger('maxMemoryMb', o.maxMemoryMb, 1),
+      }),
+      common.timeout,
+    );
+  }
+}
