@@ -7,7 +7,7 @@
 
 import { fileURLToPath } from 'node:url';
 import type * as benchTasks from './fixtures/tasks.js';
-import type { ProcessPool } from '../lib/index.js';
+import type { ProcessPool, ThreadPool } from '../lib/index.js';
 import { RawPool } from './raw-pool.js';
 
 export interface Adapter {
@@ -38,24 +38,9 @@ const urls = {
 const oneArg = new URL('./fixtures/one-arg.js', import.meta.url);
 const workerpoolScript = fileURLToPath(new URL('./fixtures/workerpool-worker.js', import.meta.url));
 
-type PoolClass = typeof ProcessPool;
-
-/**
- * warmpool's ThreadPool is written on another branch; its adapter switches
- * itself on once lib/index.ts exports it (THREADPOOL_AVAILABLE in the output).
- */
-async function threadPoolClass(): Promise<PoolClass | undefined> {
-  const lib = (await import('../lib/index.js')) as unknown as Record<string, unknown>;
-  return lib.ThreadPool as PoolClass | undefined;
-}
-
-export async function threadPoolAvailable(): Promise<boolean> {
-  return (await threadPoolClass()) !== undefined;
-}
-
 /** A warmpool pool (ProcessPool or ThreadPool) on the light or heavy task module. */
 export function warmpool(kind: 'ProcessPool' | 'ThreadPool', module: TaskModule = 'light'): Adapter {
-  let pool: ProcessPool<typeof benchTasks> | undefined;
+  let pool: ProcessPool<typeof benchTasks> | ThreadPool<typeof benchTasks> | undefined;
   return {
     name: kind,
     label: `warmpool ${kind}`,
@@ -63,9 +48,8 @@ export function warmpool(kind: 'ProcessPool' | 'ThreadPool', module: TaskModule 
     library: 'warmpool',
     shim: 'none: the task module as it is',
     async start(workers) {
-      const Pool = kind === 'ProcessPool' ? (await import('../lib/index.js')).ProcessPool : await threadPoolClass();
-      if (!Pool) throw new Error('bench: ThreadPool is not exported by lib/index.ts in this build');
-      pool = new Pool<typeof benchTasks>(urls[module], { workers });
+      const lib = await import('../lib/index.js');
+      pool = new lib[kind]<typeof benchTasks>(urls[module], { workers });
     },
     call: (name, args) => pool!.submit(name as 'add', args as [number, number]),
     map: (name, items, options) => pool!.map(name as 'square', items as number[], options),
@@ -137,11 +121,11 @@ function raw(runtime: 'process' | 'thread'): Adapter {
   };
 }
 
-/** Every adapter, in table order; ThreadPool only where the build has it. */
-export async function allAdapters(): Promise<Adapter[]> {
+/** Every adapter, in table order. */
+export function allAdapters(): Adapter[] {
   return [
     warmpool('ProcessPool'),
-    ...((await threadPoolAvailable()) ? [warmpool('ThreadPool')] : []),
+    warmpool('ThreadPool'),
     piscinaLike('piscina', 'piscina', 'piscina', 'thread'),
     piscinaLike('tinypool-threads', 'tinypool (worker_threads)', 'tinypool', 'thread'),
     piscinaLike('tinypool-process', "tinypool (runtime: 'child_process')", 'tinypool', 'process'),
@@ -154,15 +138,8 @@ export async function allAdapters(): Promise<Adapter[]> {
   ];
 }
 
-/** Every adapter name the bench knows, including ThreadPool whether or not this build has it. */
-export const ADAPTER_NAMES = [
-  'ProcessPool', 'ThreadPool', 'piscina', 'tinypool-threads', 'tinypool-process', 'tinypool-process-advanced',
-  'workerpool-thread', 'workerpool-process', 'raw-postMessage', 'raw-ipc',
-] as const;
-
-export async function adapterByName(name: string): Promise<Adapter> {
-  if (name === 'ThreadPool') return warmpool('ThreadPool');
-  const a = (await allAdapters()).find((x) => x.name === name);
+export function adapterByName(name: string): Adapter {
+  const a = allAdapters().find((x) => x.name === name);
   if (!a) throw new Error(`bench: no adapter named ${name}`);
   return a;
 }

@@ -20,7 +20,6 @@ export interface Results {
   /** Wall-clock seconds the whole run took. */
   seconds: number;
   sizes: Record<string, number>;
-  threadPool: boolean;
   adapters: AdapterInfo[];
   figures: Record<string, Stat>;
   facts: Record<string, string | boolean>;
@@ -89,7 +88,7 @@ const perRound = (xs: number[] | undefined, digits = 2): string => (xs ? xs.map(
 /** The tables, as markdown (also what the terminal shows). */
 export function tables(r: Results): string[] {
   const R = new Report(r);
-  const warmKinds = r.threadPool ? ['ProcessPool', 'ThreadPool'] : ['ProcessPool'];
+  const warmKinds = ['ProcessPool', 'ThreadPool'];
   const out: string[] = [];
   const t = (head: string[], rows: string[][]): void => {
     out.push(`| ${head.join(' | ')} |`, `|${head.map(() => '---').join('|')}|`, ...rows.map((row) => `| ${row.join(' | ')} |`), '');
@@ -98,9 +97,9 @@ export function tables(r: Results): string[] {
   out.push('## 1. Cold versus warm: one call', '', 'Median of rounds (min–max across rounds), ms. A cold call starts a process (`child_process.fork`) or a thread (`new Worker`), imports the task module, runs one task and exits; a warm call is one round trip on a started pool (p50 of sequential calls).', '');
   t(['call', 'ms', 'cold / warm (per round)'], [
     ['cold: fork + import + task + exit', R.cell('cold.fork'), `${R.ratio('cold.fork', 'warm.ProcessPool.p50', 0)}× warm ProcessPool`],
-    ['cold: new Worker + import + task + exit', R.cell('cold.worker'), r.threadPool ? `${R.ratio('cold.worker', 'warm.ThreadPool.p50', 0)}× warm ThreadPool` : '—'],
+    ['cold: new Worker + import + task + exit', R.cell('cold.worker'), `${R.ratio('cold.worker', 'warm.ThreadPool.p50', 0)}× warm ThreadPool`],
     ['cold fork, module with a 300 ms import', R.cell('cold.forkHeavy'), `${R.ratio('cold.forkHeavy', 'warmHeavy.ProcessPool.p50', 0)}× warm ProcessPool on that module`],
-    ['cold Worker, module with a 300 ms import', R.cell('cold.workerHeavy'), r.threadPool ? `${R.ratio('cold.workerHeavy', 'warmHeavy.ThreadPool.p50', 0)}× warm ThreadPool on that module` : '—'],
+    ['cold Worker, module with a 300 ms import', R.cell('cold.workerHeavy'), `${R.ratio('cold.workerHeavy', 'warmHeavy.ThreadPool.p50', 0)}× warm ThreadPool on that module`],
     ...warmKinds.map((k) => [`warm ${k}, p50`, R.cell(`warm.${k}.p50`), '']),
     ...warmKinds.map((k) => [`warm ${k} on the 300 ms-import module, p50`, R.cell(`warmHeavy.${k}.p50`), '']),
   ]);
@@ -179,7 +178,7 @@ export function chart(r: Results): string {
     { label: 'cold fork, 300 ms-import module', value: f('cold.forkHeavy'), kind: 'cold' },
     { label: 'cold Worker, 300 ms-import module', value: f('cold.workerHeavy'), kind: 'cold' },
     { label: 'warm ProcessPool', value: f('warm.ProcessPool.p50'), kind: 'warm' },
-    ...(r.threadPool ? [{ label: 'warm ThreadPool', value: f('warm.ThreadPool.p50'), kind: 'warm' as const }] : []),
+    { label: 'warm ThreadPool', value: f('warm.ThreadPool.p50'), kind: 'warm' },
     { label: 'warm ProcessPool, 300 ms-import module', value: f('warmHeavy.ProcessPool.p50'), kind: 'warm' },
     { label: "raw child_process IPC ('advanced')", value: f('warm.raw-ipc.p50'), kind: 'raw' },
     { label: 'raw worker_threads postMessage', value: f('warm.raw-postMessage.p50'), kind: 'raw' },
@@ -202,7 +201,6 @@ export function markdown(r: Results): string {
     '',
     ...goals(r),
     '',
-    ...(r.threadPool ? [] : ['ThreadPool is not exported by this build, so the goals that need it are not measured; its adapter (`bench/peers.ts`) switches itself on once `lib/index.ts` exports it.', '']),
     ...tables(r),
     '## How each library is driven',
     '',

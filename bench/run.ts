@@ -16,7 +16,7 @@ import { readFileSync } from 'node:fs';
 import { availableParallelism, cpus, loadavg, totalmem } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { ADAPTER_NAMES, allAdapters, threadPoolAvailable } from './peers.js';
+import { allAdapters } from './peers.js';
 import { sizes } from './sizes.js';
 import { stat, tables, writeDocs, writeResults, type Results } from './report.js';
 
@@ -49,15 +49,15 @@ function version(lib: string): string {
 }
 
 async function main(): Promise<void> {
-  const threadPool = await threadPoolAvailable();
-  const names = ADAPTER_NAMES.filter((n) => n !== 'ThreadPool' || threadPool);
-  const warmKinds = threadPool ? ['ProcessPool', 'ThreadPool'] : ['ProcessPool'];
+  const names = allAdapters().map((a) => a.name);
+  const warmKinds = ['ProcessPool', 'ThreadPool'];
   const oneCore = hasTaskset();
   // A unit is `<scenario>[:<arg>]`; `@1core` runs it under `taskset -c 0`.
   let units = [
     'cold',
     'warm',
-    ...(oneCore ? ['warm@1core'] : []),
+    // --quick checks results; these two only time what other units already check.
+    ...(oneCore && !quick ? ['warm@1core'] : []),
     'pinned',
     ...names.map((n) => `throughput:${n}`),
     'cpu-map:sequential',
@@ -66,7 +66,7 @@ async function main(): Promise<void> {
     'tiny-map:piscina-run',
     ...names.map((n) => `payload:${n}`),
     ...names.map((n) => `start:${n}`),
-    ...LIBRARIES.map((l) => `import:${l}`),
+    ...(quick ? [] : LIBRARIES.map((l) => `import:${l}`)),
   ];
   if (only) units = units.filter((u) => only.some((p) => u.startsWith(p)));
 
@@ -112,8 +112,7 @@ async function main(): Promise<void> {
     quick,
     seconds: Math.round((performance.now() - started) / 1000),
     sizes: sizes(quick),
-    threadPool,
-    adapters: (await allAdapters()).map(({ name, label, runtime, library, shim }) => ({ name, label, runtime, library, shim })),
+    adapters: allAdapters().map(({ name, label, runtime, library, shim }) => ({ name, label, runtime, library, shim })),
     figures: Object.fromEntries(Object.entries(samples).map(([k, xs]) => [k, stat(xs)])),
     facts,
   };

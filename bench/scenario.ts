@@ -13,7 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { isDeepStrictEqual } from 'node:util';
 import { Worker } from 'node:worker_threads';
 import { work } from './fixtures/tasks.js';
-import { adapterByName, allAdapters, threadPoolAvailable, warmpool, type Adapter } from './peers.js';
+import { adapterByName, allAdapters, warmpool, type Adapter } from './peers.js';
 import { childPingPong, spawnEchoChild, stopChild } from './raw-ipc.js';
 import { sizes } from './sizes.js';
 
@@ -92,8 +92,7 @@ async function cold(): Promise<void> {
   }
   for (const [key, v] of Object.entries(xs)) figures[key] = pct(v, 0.5);
   // The warm side of the heavy-import ratio, measured in the same process.
-  const kinds = (await threadPoolAvailable()) ? (['ProcessPool', 'ThreadPool'] as const) : (['ProcessPool'] as const);
-  for (const kind of kinds) {
+  for (const kind of ['ProcessPool', 'ThreadPool'] as const) {
     const a = await started(warmpool(kind, 'heavy'), 1);
     await sequentialCalls(a, 200);
     figures[`warmHeavy.${kind}.p50`] = pct(await sequentialCalls(a, SIZES.warmCalls), 0.5);
@@ -102,7 +101,7 @@ async function cold(): Promise<void> {
 }
 
 async function warm(): Promise<void> {
-  const adapters = await allAdapters();
+  const adapters = allAdapters();
   for (const a of adapters) await started(a);
   for (const a of adapters) await sequentialCalls(a, 200);
   // Blocks of calls alternate between adapters, in an order rotated every
@@ -164,7 +163,7 @@ async function pinned(): Promise<void> {
 }
 
 async function throughput(name: string): Promise<void> {
-  const a = await started(await adapterByName(name));
+  const a = await started(adapterByName(name));
   const n = SIZES.throughputTasks;
   const futures = new Array<PromiseLike<unknown>>(n);
   const t0 = performance.now();
@@ -185,7 +184,7 @@ async function cpuMap(name: string): Promise<void> {
     results = items.map((n) => work(n));
     figures['cpuMap.sequential'] = performance.now() - t0;
   } else {
-    const a = await started(await adapterByName(name));
+    const a = await started(adapterByName(name));
     const t1 = performance.now();
     results = a.map ? await a.map('work', items) : await Promise.all(items.map((n) => a.call('work', [n])));
     figures[`cpuMap.${name}`] = performance.now() - t1;
@@ -198,7 +197,7 @@ async function cpuMap(name: string): Promise<void> {
 /** tiny-map variants: `<adapter>-default`, `<adapter>-chunk1` (warmpool map), `piscina-run` (one run per item). */
 async function tinyMap(variant: string): Promise<void> {
   const [name, how] = variant.split(/-(?=[^-]+$)/) as [string, string];
-  const a = await started(await adapterByName(name));
+  const a = await started(adapterByName(name));
   const items = Array.from({ length: SIZES.tinyItems }, (_, i) => i);
   const t0 = performance.now();
   const results =
@@ -209,7 +208,7 @@ async function tinyMap(variant: string): Promise<void> {
 }
 
 async function payload(name: string): Promise<void> {
-  const a = await started(await adapterByName(name));
+  const a = await started(adapterByName(name));
   const bytes = new Uint8Array(SIZES.bytes);
   for (let i = 0; i < bytes.length; i++) bytes[i] = (i * 7) & 255;
   const objects = Array.from({ length: SIZES.objects }, (_, i) => ({ id: i, name: `item ${i}`, score: i / 3, ok: i % 2 === 0, tags: ['a', 'b'] }));
@@ -245,7 +244,7 @@ async function payload(name: string): Promise<void> {
 }
 
 async function start(name: string): Promise<void> {
-  const a = await adapterByName(name);
+  const a = adapterByName(name);
   // The library is imported (and timed) elsewhere: here only construction to first result counts.
   const t0 = performance.now();
   await a.start(SIZES.workers);
@@ -272,7 +271,7 @@ async function importTime(library: string): Promise<void> {
 
 // adapterByName is used for 'start' too: make sure the library is loaded before the clock starts.
 async function preload(name: string): Promise<void> {
-  const a = await adapterByName(name);
+  const a = adapterByName(name);
   if (a.library === 'warmpool') await import('../lib/index.js');
   else if (a.library) await import(a.library);
 }

@@ -9,7 +9,8 @@ export function sizes(quick: boolean) {
     /** work(n) steps per CPU-bound item: about 2.7 ms on the machine the docs were made on. */
     cpuSteps: 2_000_000,
     tinyItems: quick ? 5000 : 1_000_000,
-    bytes: 1024 * 1024,
+    /** The Uint8Array payload; --quick sends 64 KiB, since the JSON peers take seconds over 1 MiB. */
+    bytes: quick ? 64 * 1024 : 1024 * 1024,
     /** Round trips of the 1 MiB Uint8Array per round, unless they take over `payloadBudgetMs` together. */
     bytesReps: quick ? 1 : 10,
     objects: 10_000,
