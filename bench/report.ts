@@ -132,6 +132,7 @@ export function tables(r: Results): string[] {
   }
   tinyRows.push(['piscina, one `run` per item under `Promise.all`', R.cell('tinyMap.piscina-run', int)]);
   t(['how', 'items/s'], tinyRows);
+  out.push('A map chunk is sent to a worker alone, with nothing pipelined behind it (its cost is unknown when it is sent; lib/map.ts, docs/design.md), so with `chunksize: 1` each worker holds one item at a time and the rate is bounded by workers / round trip (2 / about 60 µs ≈ 33,000 items/s here), whereas `submit` pipelines short tasks (section 3). The default chunksize measures the item cost and sends about 4 ms of items per message.', '');
 
   out.push('## 6. Payload round trip', '', `\`echo(value)\`, sequential: a ${r.sizes.bytes / 2 ** 20} MiB Uint8Array (median of ${r.sizes.bytesReps} round trips per round, fewer where one takes over a second) and an array of ${int(r.sizes.objects)} small plain objects. ms, median of rounds (min–max). "Comes back as": the class of what the 1 MiB Uint8Array came back as; "equal": deep-equal to what was sent.`, '');
   t(['adapter', '1 MiB Uint8Array', 'comes back as', 'equal', `${int(r.sizes.objects)} objects`, 'equal'], R.names().map((n) => [
@@ -147,43 +148,65 @@ export function tables(r: Results): string[] {
   return out;
 }
 
+/** Why a goal is missed, as found by profiling; shown under the goals table when one it explains is not met in every round. */
+const NOTES = {
+  threadLatency:
+    "**ThreadPool versus piscina, one call at a time.** Every ThreadPool run hands piscina an `AbortSignal`, because piscina stops a running thread (for `cancel()` and timeouts) only through a run's signal. That signal alone is most of the gap: in piscina by itself, adding `{ signal: new AbortController().signal }` to `run` takes the p50 of a warm round trip from about 17 µs to about 21 µs, while ThreadPool's larger message adds under 1 µs (`node dist/bench/piscina-signal.js`, 20,000 calls, on this machine while it was busy). A `node --cpu-prof` profile of 22,000 sequential ThreadPool calls against the same for piscina puts the difference in the main thread: piscina's `postTask` (+40 %), AbortController/AbortSignal creation and piscina's abort listener (`node:internal` abort_controller and event_target, piscina's abort.js), and GC; warmpool's own code (thread-engine.js, future.js) is about 3 µs a call. Worth trying in lib/: one reusable signal per thread slot instead of a new AbortController per run.",
+  processLatency:
+    "**ProcessPool versus raw IPC.** The raw baseline is a callback-driven JSON ping-pong: no future, no queue, no timing. What the pool adds per call (a Future and its promise, the queue, run-time statistics, the framing in lib/runtime/process/channel.ts) is a few µs of CPU on each side. On a quiet machine that came to 1.01–1.05× across cores and 1.23–1.29× on one core (the previous `npm run bench`, docs/benchmarks.md as committed at 3324d5c); on a busy one those µs wait for a core too, and the gap grows.",
+  load:
+    "**Throughput and CPU-bound speedup on a shared machine.** These figures need both cores: two workers plus the parent cannot get them when other processes are busy, and the sequential baseline needs only one. The load average at the start of the run is in the header above; on this machine, with other test suites running, it was well above 2. The per-round figures and the CPU-bound map of every adapter (all move together) show how much of a miss is the machine. A `node --cpu-prof` of `node dist/bench/scenario.js throughput:ProcessPool` on an idle machine is the way to find what is left.",
+};
+
 export function goals(r: Results): string[] {
   const R = new Report(r);
   const rows: string[][] = [];
-  const goal = (what: string, xs: number[] | undefined, ok: (v: number) => boolean, digits = 2): void => {
-    rows.push([what, xs ? `per round: ${perRound(xs, digits)}` : '—', verdict(xs, ok)]);
+  const notes = new Set<string>();
+  const goal = (what: string, xs: number[] | undefined, ok: (v: number) => boolean, digits = 2, note?: string): void => {
+    const v = verdict(xs, ok);
+    rows.push([what, xs ? `per round: ${perRound(xs, digits)}` : '—', v]);
+    if (note && v !== 'met' && v !== 'met in every round' && v !== 'not measured') notes.add(note);
   };
-  goal('warm ProcessPool p50 ≤ 1.1× raw child_process IPC, pinned, worker on its own core', R.ratios('pinned.cross.pool', 'pinned.cross.raw'), (v) => v <= 1.1);
-  goal('warm ProcessPool p50 ≤ 1.1× raw child_process IPC, pinned, all on one core', R.ratios('pinned.same.pool', 'pinned.same.raw'), (v) => v <= 1.1);
-  goal('ThreadPool p50 ≤ 1.1× piscina p50', R.ratios('warm.ThreadPool.p50', 'warm.piscina.p50'), (v) => v <= 1.1);
-  goal('ThreadPool p50 ≤ 1.1× piscina p50, one core', R.ratios('warm1core.ThreadPool.p50', 'warm1core.piscina.p50'), (v) => v <= 1.1);
+  goal('warm ProcessPool p50 ≤ 1.1× raw child_process IPC, pinned, worker on its own core', R.ratios('pinned.cross.pool', 'pinned.cross.raw'), (v) => v <= 1.1, 2, NOTES.processLatency);
+  goal('warm ProcessPool p50 ≤ 1.1× raw child_process IPC, pinned, all on one core', R.ratios('pinned.same.pool', 'pinned.same.raw'), (v) => v <= 1.1, 2, NOTES.processLatency);
+  goal('ThreadPool p50 ≤ 1.1× piscina p50', R.ratios('warm.ThreadPool.p50', 'warm.piscina.p50'), (v) => v <= 1.1, 2, NOTES.threadLatency);
+  goal('ThreadPool p50 ≤ 1.1× piscina p50, one core', R.ratios('warm1core.ThreadPool.p50', 'warm1core.piscina.p50'), (v) => v <= 1.1, 2, NOTES.threadLatency);
   const tp = r.figures['throughput.ProcessPool'];
-  rows.push(['ProcessPool throughput ≥ 100,000 tasks/s', tp ? `per round: ${tp.rounds.map(int).join(', ')}` : '—', verdict(tp?.rounds, (v) => v >= 100_000)]);
-  goal('ThreadPool throughput ≥ 2× piscina', R.ratios('throughput.ThreadPool', 'throughput.piscina'), (v) => v >= 2);
-  goal('CPU-bound map speedup ≥ 1.9 on 2 cores, ProcessPool', R.ratios('cpuMap.sequential', 'cpuMap.ProcessPool'), (v) => v >= 1.9);
-  goal('CPU-bound map speedup ≥ 1.9 on 2 cores, ThreadPool', R.ratios('cpuMap.sequential', 'cpuMap.ThreadPool'), (v) => v >= 1.9);
+  const tpVerdict = verdict(tp?.rounds, (v) => v >= 100_000);
+  rows.push(['ProcessPool throughput ≥ 100,000 tasks/s', tp ? `per round: ${tp.rounds.map(int).join(', ')}` : '—', tpVerdict]);
+  if (tp && !tpVerdict.startsWith('met in') && tpVerdict !== 'met') notes.add(NOTES.load);
+  goal('ThreadPool throughput ≥ 2× piscina', R.ratios('throughput.ThreadPool', 'throughput.piscina'), (v) => v >= 2, 2, NOTES.load);
+  goal('CPU-bound map speedup ≥ 1.9 on 2 cores, ProcessPool', R.ratios('cpuMap.sequential', 'cpuMap.ProcessPool'), (v) => v >= 1.9, 2, NOTES.load);
+  goal('CPU-bound map speedup ≥ 1.9 on 2 cores, ThreadPool', R.ratios('cpuMap.sequential', 'cpuMap.ThreadPool'), (v) => v >= 1.9, 2, NOTES.load);
   const processPeers = R.names((a) => a.runtime === 'process' && a.library !== 'warmpool' && a.library !== undefined);
   const fastest = r.figures['payload.ProcessPool.bytes']?.rounds.map((_, i) => Math.min(...processPeers.map((n) => r.figures[`payload.${n}.bytes`]?.rounds[i] ?? Infinity)));
   goal(`1 MiB Uint8Array round trip, ProcessPool ≤ the fastest process peer (${processPeers.map((n) => R.label(n)).join(', ')}); ratio shown`, fastest && r.figures['payload.ProcessPool.bytes'].rounds.map((v, i) => v / fastest[i]), (v) => v <= 1);
   goal('heavy-import cold fork / warm ProcessPool ≥ 1,000', R.ratios('cold.forkHeavy', 'warmHeavy.ProcessPool.p50'), (v) => v >= 1000, 0);
   goal('heavy-import cold Worker / warm ThreadPool ≥ 1,000', R.ratios('cold.workerHeavy', 'warmHeavy.ThreadPool.p50'), (v) => v >= 1000, 0);
-  return ['| goal | measured | verdict |', '|---|---|---|', ...rows.map((row) => `| ${row.join(' | ')} |`)];
+  return [
+    '| goal | measured | verdict |', '|---|---|---|', ...rows.map((row) => `| ${row.join(' | ')} |`),
+    ...(notes.size > 0 ? ['', '### What limits the goals not met in every round', '', ...[...notes].flatMap((n) => [n, ''])] : []),
+  ];
 }
 
 export function chart(r: Results): string {
   const f = (k: string): number => r.figures[k]?.median ?? NaN;
+  // Unpinned warm latency is bimodal here (see the note at the end of docs/benchmarks.md);
+  // the one-core run is the stable placement, so warm and raw bars use it where it was measured.
+  const warm = (name: string): number => (r.figures[`warm1core.${name}.p50`] ? f(`warm1core.${name}.p50`) : f(`warm.${name}.p50`));
   const bars: Bar[] = [
     { label: 'cold: fork + import + task', value: f('cold.fork'), kind: 'cold' },
     { label: 'cold: new Worker + import + task', value: f('cold.worker'), kind: 'cold' },
     { label: 'cold fork, 300 ms-import module', value: f('cold.forkHeavy'), kind: 'cold' },
     { label: 'cold Worker, 300 ms-import module', value: f('cold.workerHeavy'), kind: 'cold' },
-    { label: 'warm ProcessPool', value: f('warm.ProcessPool.p50'), kind: 'warm' },
-    { label: 'warm ThreadPool', value: f('warm.ThreadPool.p50'), kind: 'warm' },
+    { label: 'warm ProcessPool', value: warm('ProcessPool'), kind: 'warm' },
+    { label: 'warm ThreadPool', value: warm('ThreadPool'), kind: 'warm' },
     { label: 'warm ProcessPool, 300 ms-import module', value: f('warmHeavy.ProcessPool.p50'), kind: 'warm' },
-    { label: "raw child_process IPC ('advanced')", value: f('warm.raw-ipc.p50'), kind: 'raw' },
-    { label: 'raw worker_threads postMessage', value: f('warm.raw-postMessage.p50'), kind: 'raw' },
+    { label: "raw child_process IPC ('advanced')", value: warm('raw-ipc'), kind: 'raw' },
+    { label: 'raw worker_threads postMessage', value: warm('raw-postMessage'), kind: 'raw' },
   ];
-  return barChart('Cold versus warm: one call, median latency (log scale)', `npm run bench — Node ${r.machine.node}, ${r.machine.cores} cores, ${r.rounds} rounds`, bars);
+  const placement = r.figures['warm1core.ProcessPool.p50'] ? '; warm and raw: p50 on one core (taskset)' : '';
+  return barChart('Cold versus warm: one call, median latency (log scale)', `npm run bench — Node ${r.machine.node}, ${r.machine.cores} cores, ${r.rounds} rounds${placement}`, bars);
 }
 
 export function markdown(r: Results): string {
