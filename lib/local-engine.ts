@@ -27,7 +27,7 @@ import { TaskQueue } from './queue.js';
 import { ChunkFailure, type Engine, type TaskOptions } from './scheduler.js';
 import type { PoolStats } from './stats.js';
 import { Outcomes, releaseTask, watchSignal } from './engine-parts.js';
-import { existingTaskStorage, type TaskContext } from './task.js';
+import { existingTaskStorage, type TaskContext } from './task-context.js';
 import { functionExports, isThenable, runChunk, type Fn } from './worker-runtime.js';
 
 class LocalTask {

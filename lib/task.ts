@@ -7,13 +7,9 @@
 // for AsyncLocalStorage, whose promise hooks cost every await on Node 20.
 
 import { AsyncLocalStorage } from 'node:async_hooks';
+import { TASK_CONTEXT_KEY as KEY, type TaskContext } from './task-context.js';
 
-/** Per running task; the controller is made on the first taskSignal() call. */
-export interface TaskContext {
-  controller: AbortController | undefined;
-}
-
-const KEY = Symbol.for('warmpool.taskContext');
+export type { TaskContext } from './task-context.js';
 
 /** @internal The storage shared with the worker loop. */
 export function taskStorage(): AsyncLocalStorage<TaskContext> {
@@ -21,10 +17,7 @@ export function taskStorage(): AsyncLocalStorage<TaskContext> {
   return (g[KEY] ??= new AsyncLocalStorage<TaskContext>());
 }
 
-/** @internal The storage if a task module has loaded this module, else undefined. */
-export function existingTaskStorage(): AsyncLocalStorage<TaskContext> | undefined {
-  return (globalThis as { [KEY]?: AsyncLocalStorage<TaskContext> })[KEY];
-}
+export { existingTaskStorage } from './task-context.js';
 
 // Loading this module is what switches the context on.
 taskStorage();

@@ -6,12 +6,12 @@
  *                                            │  #dispatch, once per microtask,
  *                                            │  while fewer runs than threads:
  *                                            ▼  one task, or a batch of short ones
- *     piscina.run([control, id, name, kind, args, id, ...], { signal, transferList })
+ *     piscina.run([control, name, kind, args, name, ...], { signal, transferList })
  *                                            │
  *        piscina: an idle warm thread ◀──────┘  (its queue stays empty)
  *                 runtime/thread/entry.ts runs the tasks in order
  *                                            │
- *     #onReply ◀── [Results, threadId, retire, id, status, value, runTime, ...]
+ *     #onReply ◀── [Results, threadId, retire, status, value, runTime, ...]
  *        settle each Future, free the run, dispatch again
  *
  *     control (SharedArrayBuffer, when a run needs one):
@@ -66,7 +66,7 @@ import { Status, TaskKind } from './messages.js';
 import { MAX_TIMER_MS } from './options.js';
 import { TaskQueue } from './queue.js';
 import { cloneFailure } from './runtime/thread/clone-check.js';
-import { AbortReason, Control, REPLY_HEAD, Reply, ThreadNote, type ThreadInit } from './runtime/thread/protocol.js';
+import { AbortReason, Control, REPLY_HEAD, REPLY_STRIDE, Reply, ThreadNote, type ThreadInit } from './runtime/thread/protocol.js';
 import { ChunkFailure, type Engine, type TaskOptions } from './scheduler.js';
 import type { PoolStats } from './stats.js';
 import { decodeError } from './wire-error.js';
@@ -123,9 +123,17 @@ class ThreadTask {
   ) {}
 }
 
+/**
+ * One piscina.run in flight. It is also the run's abort signal: piscina
+ * accepts an EventEmitter-style one (`aborted`, `once`, `removeListener`),
+ * which costs nothing per run, where an AbortController and piscina's
+ * addEventListener on it cost more than the rest of a round trip.
+ */
 class Run {
   /** Set when the engine aborts the run; piscina then terminates its thread. */
-  readonly controller = new AbortController();
+  aborted = false;
+  readonly reason = 'stopped by warmpool (cancel or timeout)';
+  #onAbort: (() => void) | undefined = undefined;
   /** Once the run's promise settled, or the engine gave up on it. */
   over = false;
   /** The task being stopped (cancel or timeout), awaiting cancelGrace. */
@@ -137,6 +145,22 @@ class Run {
     readonly control: Int32Array | null,
     readonly piscina: Piscina,
   ) {}
+
+  once(_event: 'abort', listener: () => void): void {
+    this.#onAbort = listener;
+  }
+
+  removeListener(_event: 'abort', _listener: () => void): void {
+    this.#onAbort = undefined;
+  }
+
+  abort(): void {
+    if (this.aborted) return;
+    this.aborted = true;
+    const listener = this.#onAbort;
+    this.#onAbort = undefined;
+    listener?.();
+  }
 }
 
 export class ThreadEngine implements Engine, FutureOwner {
@@ -146,6 +170,8 @@ export class ThreadEngine implements Engine, FutureOwner {
   #piscina: Piscina | undefined;
   /** Threads that reported a good start and have not exited, by threadId. */
   readonly #started = new Set<number>();
+  /** Whether any thread of the current piscina instance has started (it may have exited since). */
+  #anyStarted = false;
   /** Threads past maxTasksPerWorker, being terminated: no run may go to them. */
   readonly #retiring = new Set<number>();
   #startTimer: NodeJS.Timeout | undefined;
@@ -200,20 +226,20 @@ export class ThreadEngine implements Engine, FutureOwner {
       },
     });
     piscina.on('message', (msg: unknown) => this.#onNote(piscina, msg));
-    piscina.on('workerDestroy', (t: { id: number }) => this.#onThreadGone(piscina, t.id));
     // Errors of threads with no run in flight; those with one reject the run.
     piscina.on('error', () => {});
     this.#piscina = piscina;
+    this.#anyStarted = false;
     this.#armStartTimer();
     return piscina;
   }
 
   #armStartTimer(): void {
     const ms = this.#opts.startTimeout;
-    if (ms === Infinity || this.#startTimer !== undefined || this.#started.size > 0) return;
+    if (ms === Infinity || this.#startTimer !== undefined || this.#anyStarted) return;
     this.#startTimer = setTimeout(() => {
       this.#startTimer = undefined;
-      if (this.#started.size > 0 || this.#piscina === undefined) return;
+      if (this.#anyStarted || this.#piscina === undefined) return;
       if (this.#opts.minWorkers === 0 && this.#runs.size === 0) return;
       this.#failStart(new Error(`No thread imported the module and ran the initializer within ${ms} ms (startTimeout)`));
     }, Math.min(ms, MAX_TIMER_MS));
@@ -228,8 +254,13 @@ export class ThreadEngine implements Engine, FutureOwner {
       return;
     }
     // It may have exited since it posted this.
-    if (!piscina.threads.some((w) => w.threadId === threadId)) return;
+    const worker = piscina.threads.find((w) => w.threadId === threadId);
+    if (worker === undefined) return;
+    // Its own 'exit' listener: piscina's workerDestroy event names the
+    // thread by worker.threadId, which reads -1 once the thread has exited.
+    worker.once('exit', () => this.#onThreadGone(piscina, threadId));
     this.#started.add(threadId);
+    this.#anyStarted = true;
     clearTimeout(this.#startTimer);
     this.#startTimer = undefined;
     this.#settleReadyWaiters();
@@ -241,9 +272,9 @@ export class ThreadEngine implements Engine, FutureOwner {
     if (this.#retiring.delete(threadId)) this.#scheduleDispatch();
   }
 
-  #failStart(cause: unknown): void {
+  /** No thread of the current piscina instance can start: fail what waits, let the instance go. */
+  #failStart(cause: unknown, alsoFail: readonly ThreadTask[] = []): void {
     const piscina = this.#piscina;
-    if (piscina === undefined) return;
     const message = `The task module ${this.#opts.moduleHref} failed to start in a new thread: ${cause instanceof Error ? cause.message : String(cause)}`;
     this.#startFailure = new WorkerStartError(message, { cause });
     clearTimeout(this.#startTimer);
@@ -257,8 +288,9 @@ export class ThreadEngine implements Engine, FutureOwner {
       this.#endRun(run);
       for (const task of run.tasks) if (task.where !== 'gone') this.#outcomes.fail(task, new WorkerStartError(message, { cause }), 'crashed');
     }
+    for (const task of alsoFail) if (task.where !== 'gone') this.#outcomes.fail(task, new WorkerStartError(message, { cause }), 'crashed');
     for (const task of this.#queue.drain()) this.#outcomes.fail(task, new WorkerStartError(message, { cause }), 'crashed');
-    void piscina.destroy();
+    if (piscina !== undefined) void piscina.destroy();
     this.#settleReadyWaiters();
     this.#checkDrained();
   }
@@ -355,7 +387,13 @@ export class ThreadEngine implements Engine, FutureOwner {
     while (queue.size > 0) {
       const free = this.#freeThreads();
       if (free === 0) break;
-      const piscina = this.#pool();
+      let piscina: Piscina;
+      try {
+        piscina = this.#pool();
+      } catch (err) {
+        this.#failStart(err); // new Worker() refused the options
+        return;
+      }
       // Batches only for a deep queue: otherwise every task gets a thread to itself.
       const share = queue.size > free ? Math.min(MAX_BATCH, Math.ceil(queue.size / free)) : 1;
       const first = queue.shift()!;
@@ -384,7 +422,6 @@ export class ThreadEngine implements Engine, FutureOwner {
         ? new Int32Array(new SharedArrayBuffer((Control.Skip + (batch ? tasks.length : 0)) * 4))
         : null;
     const run = new Run(tasks, control, piscina);
-    const msg: unknown[] = [control];
     const now = performance.now();
     for (let i = 0; i < tasks.length; i++) {
       const task = tasks[i];
@@ -392,7 +429,17 @@ export class ThreadEngine implements Engine, FutureOwner {
       task.run = run;
       task.index = i;
       this.#outcomes.waitTime.add(now - task.submittedAt);
-      msg.push(task.id, task.name, task.kind, task.args);
+    }
+    let msg: unknown[];
+    if (control === null && !batch && first.kind === TaskKind.Call) {
+      // The short form (runtime/thread/protocol.ts): [name, ...args].
+      const args = first.args;
+      msg = new Array<unknown>(args.length + 1);
+      msg[0] = first.name;
+      for (let i = 0; i < args.length; i++) msg[i + 1] = args[i];
+    } else {
+      msg = [control];
+      for (const task of tasks) msg.push(task.name, task.kind, task.args);
     }
     this.#runs.add(run);
     // The first task is running from the user's point of view; the others
@@ -400,12 +447,20 @@ export class ThreadEngine implements Engine, FutureOwner {
     futureInternals.setRunningOrNotifyCancel(first.future);
     first.startedAt = now;
     if (first.timeout !== Infinity) this.#clockOnBegin(run, first);
-    piscina
-      .run(msg, { signal: run.controller.signal, transferList: first.transfer as TransferListItem[] | undefined })
-      .then(
-        (reply: unknown[]) => this.#onReply(run, reply),
-        (err: unknown) => this.#onRunFailed(run, err),
-      );
+    let reply: Promise<unknown[]>;
+    try {
+      reply = piscina.run(msg, { signal: run as unknown as AbortSignal, transferList: first.transfer as TransferListItem[] | undefined });
+    } catch (err) {
+      // piscina starts a thread inside run() when it needs one, and
+      // new Worker() throws there for options Node refuses (an execArgv
+      // flag threads do not accept): no thread can start.
+      this.#failStart(err);
+      return;
+    }
+    reply.then(
+      (r) => this.#onReply(run, r),
+      (err: unknown) => this.#onRunFailed(run, err),
+    );
   }
 
   /** Starts the task's timeout when the thread begins it. */
@@ -452,11 +507,11 @@ export class ThreadEngine implements Engine, FutureOwner {
       Atomics.notify(run.control, Control.Abort);
       run.timer = setTimeout(() => {
         run.timer = undefined;
-        if (!run.over) run.controller.abort();
+        if (!run.over) run.abort();
       }, grace);
       run.timer.unref();
     } else {
-      run.controller.abort();
+      run.abort();
     }
   }
 
@@ -473,34 +528,51 @@ export class ThreadEngine implements Engine, FutureOwner {
 
   #onReply(run: Run, reply: unknown[]): void {
     if (!this.#endRun(run)) return;
+    if (reply.length === 2) {
+      this.#onShortReply(run.tasks[0], reply[0], reply[1] as number);
+      return;
+    }
     if (reply[0] === Reply.StartError) {
       // Threads report a start error at once, too; this covers a reply that wins the race.
-      this.#failStart(decodeError(reply[1]));
+      this.#failStart(decodeError(reply[2]), run.tasks);
       return;
     }
     if (reply[2] === true) this.#retire(run.piscina, reply[1] as number);
     const tasks = run.tasks;
     const settle: [ThreadTask, Status, unknown][] = [];
     let again: ThreadTask[] | undefined;
-    for (let i = REPLY_HEAD, k = 0; i < reply.length; i += 4, k++) {
+    for (let i = REPLY_HEAD, k = 0; i < reply.length; i += REPLY_STRIDE, k++) {
       const task = tasks[k];
-      const status = reply[i + 1] as Status;
+      const status = reply[i] as Status;
       if (status === Status.Skipped) {
         // Not begun: cancelled, or behind a cancelled one; the latter run later.
         if (task.where !== 'gone') (again ??= []).push(task);
         continue;
       }
-      const runTime = reply[i + 3] as number;
+      const runTime = reply[i + 2] as number;
       task.runTime = runTime;
       if (task.kind === TaskKind.Call) this.#measure(task.name, runTime);
       if (task.where === 'gone') continue;
       this.#outcomes.runTime.add(runTime);
       releaseTask(task);
-      settle.push([task, status, reply[i + 2]]);
+      settle.push([task, status, reply[i + 1]]);
     }
     if (again !== undefined) this.#requeue(again);
     this.#scheduleDispatch();
     for (const [task, status, value] of settle) this.#settle(task, status, value);
+    this.#checkDrained();
+  }
+
+  /** The short form of a reply (runtime/thread/protocol.ts): one call, fulfilled. */
+  #onShortReply(task: ThreadTask, value: unknown, runTime: number): void {
+    task.runTime = runTime;
+    this.#measure(task.name, runTime);
+    this.#scheduleDispatch();
+    if (task.where === 'gone') return;
+    this.#outcomes.runTime.add(runTime);
+    releaseTask(task);
+    this.#outcomes.counts.completed++;
+    futureInternals.setResult(task.future, value);
     this.#checkDrained();
   }
 
@@ -530,7 +602,7 @@ export class ThreadEngine implements Engine, FutureOwner {
   }
 
   #onRunFailed(run: Run, err: unknown): void {
-    const stoppedByUs = run.controller.signal.aborted;
+    const stoppedByUs = run.aborted;
     if (!this.#endRun(run)) return;
     const tasks = run.tasks;
     const begun = run.control === null ? 0 : Atomics.load(run.control, Control.Begun);
@@ -548,10 +620,10 @@ export class ThreadEngine implements Engine, FutureOwner {
       this.#checkDrained();
       return;
     }
-    if (!stoppedByUs && begun === 0 && this.#started.size === 0 && run.piscina === this.#piscina) {
+    if (!stoppedByUs && begun === 0 && !this.#anyStarted && run.piscina === this.#piscina) {
       // The thread died before any thread of this instance had started:
       // process.exit or an uncaught error while importing the module.
-      this.#failStart(err);
+      this.#failStart(err, tasks);
       return;
     }
     // The task the thread was running fails (unless the engine stopped it,
@@ -601,7 +673,13 @@ export class ThreadEngine implements Engine, FutureOwner {
   ready(): Promise<void> {
     if (this.#started.size >= this.#opts.minWorkers && this.#piscina !== undefined) return Promise.resolve();
     if (this.#startFailure !== undefined) return Promise.reject(this.#startFailure);
-    this.#pool();
+    if (this.#closed && this.#piscina === undefined) return Promise.resolve();
+    try {
+      this.#pool();
+    } catch (err) {
+      this.#failStart(err);
+      return Promise.reject(this.#startFailure);
+    }
     return new Promise((resolve, reject) => {
       this.#readyWaiters.push({ resolve, reject });
       this.#settleReadyWaiters();

@@ -5,6 +5,18 @@ import { Executor } from './executor.js';
 import { checkInteger, checkObject, checkStartOptions, expected, moduleHref, resolveCommon, type PoolOptions } from './options.js';
 import { ThreadEngine } from './thread-engine.js';
 import type { AnyTasks, TaskName } from './types.js';
+import { Worker } from 'node:worker_threads';
+
+/**
+ * Node accepts only some flags in a worker thread, and says so by throwing
+ * from `new Worker()`. piscina makes threads lazily (minWorkers: 0, growth),
+ * where such a throw would come out of the middle of a dispatch; so the flags
+ * are tried once here, on a thread that is stopped at once.
+ */
+function checkThreadExecArgv(execArgv: string[]): void {
+  const probe = new Worker('', { eval: true, execArgv });
+  void probe.terminate();
+}
 
 /**
  * Warm worker threads (piscina): the lowest overhead per task, `transfer`
@@ -27,6 +39,7 @@ export class ThreadPool<M extends object = AnyTasks> extends Executor<M> {
     const o = checkObject('options', options);
     const common = resolveCommon(o);
     const start = checkStartOptions(o);
+    if (start.execArgv !== undefined) checkThreadExecArgv(start.execArgv);
     if (o.cwd !== undefined) {
       throw expected('cwd', "left out for a ThreadPool (threads share the process's working directory; a ProcessPool can have another)", o.cwd);
     }

@@ -12,8 +12,30 @@
 // that fails (a SharedArrayBuffer inside, which v8.serialize cannot carry),
 // a trial structuredClone decides.
 
-import { serialize } from 'node:v8';
+import { DefaultSerializer } from 'node:v8';
 import { types } from 'node:util';
+
+/**
+ * v8.serialize, refusing what postMessage would share rather than copy:
+ * Node's serializer copies a typed array over a SharedArrayBuffer as bytes,
+ * which would silently unshare it.
+ */
+// _writeHostObject is documented (https://nodejs.org/api/v8.html#serializer_writehostobjectobject) but not typed.
+const writeHostObject = Reflect.get(DefaultSerializer.prototype, '_writeHostObject') as (this: DefaultSerializer, o: object) => void;
+
+class ResultSerializer extends DefaultSerializer {
+  _writeHostObject(object: object): void {
+    if (ArrayBuffer.isView(object) && types.isSharedArrayBuffer(object.buffer)) throw new TypeError('shared memory: send it as it is');
+    writeHostObject.call(this, object);
+  }
+}
+
+function serialize(value: unknown): Uint8Array {
+  const ser = new ResultSerializer();
+  ser.writeHeader();
+  ser.writeValue(value);
+  return ser.releaseBuffer();
+}
 
 /** Most values walked before the check gives up and serializes instead. */
 const WALK_BUDGET = 20_000;

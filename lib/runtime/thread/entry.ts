@@ -11,12 +11,12 @@
 import { parentPort, threadId, workerData } from 'node:worker_threads';
 import { performance } from 'node:perf_hooks';
 import { CancelledError, DataCloneError, TaskNotFoundError, TimeoutError } from '../../errors.js';
-import { RUN_STRIDE, Status, TaskKind } from '../../messages.js';
-import { existingTaskStorage, type TaskContext } from '../../task.js';
+import { Status, TaskKind } from '../../messages.js';
+import { existingTaskStorage, type TaskContext } from '../../task-context.js';
 import { encodeError } from '../../wire-error.js';
-import { functionExports, loadTaskModule, runTask, type Fn, type TaskOutput } from '../../worker-runtime.js';
+import { functionExports, isThenable, loadTaskModule, runTask, type Fn, type TaskOutput } from '../../worker-runtime.js';
 import { checkClone } from './clone-check.js';
-import { AbortReason, Control, Reply, ThreadNote, type ThreadInit } from './protocol.js';
+import { AbortReason, Control, Reply, TASK_STRIDE, ThreadNote, type ThreadInit } from './protocol.js';
 
 const init = workerData as ThreadInit;
 let mod: Record<string, unknown> = {};
@@ -54,57 +54,137 @@ function watchAbort(control: Int32Array, ctx: TaskContext): () => void {
   };
 }
 
-export default async function run(msg: unknown[]): Promise<unknown[]> {
-  if (startError !== undefined) return [Reply.StartError, startError];
-  const control = msg[0] as Int32Array | null;
+/**
+ * piscina's handler: runs the tasks of one run in order. Synchronous tasks
+ * run without a single await (an async function per task costs promise
+ * allocations and microtask turns that are a tenth of a warm round trip);
+ * the first task that returns a promise, or needs a context, switches the
+ * rest of the run to the async path.
+ */
+export default function run(msg: unknown[]): unknown[] | Promise<unknown[]> {
+  if (startError !== undefined) return [Reply.StartError, threadId, startError];
+  if (typeof msg[0] === 'string') {
+    const name = msg.shift() as string;
+    return runShort(name, msg);
+  }
+  return runFrom(msg, 1, [Reply.Results, threadId, false]);
+}
+
+/** The short form, [name, ...args]: one call, answered by [value, runTime] when all goes well (see ./protocol.ts). */
+function runShort(name: string, args: unknown[]): unknown[] | Promise<unknown[]> {
+  const fn = mod[name];
+  if (typeof fn !== 'function' || existingTaskStorage() !== undefined || tasksRun + 1 >= init.maxTasks) {
+    return runFrom([null, name, TaskKind.Call, args], 1, [Reply.Results, threadId, false]);
+  }
+  const start = performance.now();
+  let value: unknown;
+  try {
+    value = (fn as Fn)(...args);
+  } catch (err) {
+    return finishOne(name, Status.Error, encodeError(err), start);
+  }
+  if (isThenable(value)) {
+    return Promise.resolve(value).then(
+      (v) => finishOne(name, Status.Ok, v, start),
+      (err: unknown) => finishOne(name, Status.Error, encodeError(err), start),
+    );
+  }
+  const t = typeof value;
+  if ((t !== 'object' && t !== 'function' && t !== 'symbol') || value === null || checkClone(value).kind === 'direct') {
+    tasksRun++;
+    return [value, performance.now() - start];
+  }
+  return finishOne(name, Status.Ok, value, start);
+}
+
+function finishOne(name: string, status: Status, value: unknown, start: number): unknown[] {
   const out: unknown[] = [Reply.Results, threadId, false];
-  for (let i = 1, k = 0; i < msg.length; i += RUN_STRIDE, k++) {
-    const id = msg[i] as number;
+  finish(out, name, status, value, start);
+  if (tasksRun >= init.maxTasks) out[2] = true;
+  return out;
+}
+
+function runFrom(msg: unknown[], from: number, out: unknown[]): unknown[] | Promise<unknown[]> {
+  const control = msg[0] as Int32Array | null;
+  const storage = existingTaskStorage();
+  for (let i = from; i < msg.length; i += TASK_STRIDE) {
+    const k = (i - 1) / TASK_STRIDE;
+    const name = msg[i] as string;
     // Past maxTasksPerWorker: the rest of the batch goes back to the queue.
-    if (tasksRun >= init.maxTasks) {
-      out.push(id, Status.Skipped, undefined, 0);
+    if (tasksRun >= init.maxTasks || (control !== null && control.length > Control.Skip + k && Atomics.load(control, Control.Skip + k) !== 0)) {
+      out.push(Status.Skipped, undefined, 0);
       continue;
     }
     if (control !== null) {
-      if (control.length > Control.Skip + k && Atomics.load(control, Control.Skip + k) !== 0) {
-        out.push(id, Status.Skipped, undefined, 0);
-        continue;
-      }
       Atomics.store(control, Control.Begun, k + 1);
       Atomics.notify(control, Control.Begun);
     }
-    const name = msg[i + 1] as string;
-    const kind = msg[i + 2] as TaskKind;
-    const args = msg[i + 3] as unknown[];
+    const kind = msg[i + 1] as TaskKind;
+    const args = msg[i + 2] as unknown[];
     const start = performance.now();
-    let status = Status.Ok;
-    let value: unknown;
     const fn = mod[name];
     if (typeof fn !== 'function') {
-      status = Status.Error;
-      value = encodeError(new TaskNotFoundError(name, functionExports(mod)));
-    } else {
-      const storage = existingTaskStorage();
-      const ctx: TaskContext | undefined = storage === undefined ? undefined : { controller: undefined };
-      const unwatch = ctx !== undefined && control !== null ? watchAbort(control, ctx) : undefined;
-      status = await runTask(fn as Fn, kind, args, storage, ctx, output);
-      value = output.value;
-      output.value = undefined;
-      unwatch?.();
-      if (status === Status.Ok) {
-        const verdict = checkClone(value);
-        if (verdict.kind === 'bytes') {
-          status = Status.Serialized;
-          value = verdict.bytes;
-        } else if (verdict.kind === 'unclonable') {
-          status = Status.Error;
-          value = encodeError(new DataCloneError(`The result of task \`${name}\` cannot be sent back from the thread: ${verdict.message}`));
-        }
-      }
+      finish(out, name, Status.Error, encodeError(new TaskNotFoundError(name, functionExports(mod))), start);
+      continue;
     }
-    out.push(id, status, value, performance.now() - start);
-    tasksRun++;
+    if (kind !== TaskKind.Call || storage !== undefined) return runAsync(msg, i, out, fn as Fn, storage, control, start);
+    let value: unknown;
+    try {
+      value = (fn as Fn)(...args);
+    } catch (err) {
+      finish(out, name, Status.Error, encodeError(err), start);
+      continue;
+    }
+    if (isThenable(value)) return settleThen(msg, i, out, value, start);
+    finish(out, name, Status.Ok, value, start);
   }
   if (tasksRun >= init.maxTasks) out[2] = true;
   return out;
+}
+
+/** The task at `i` returned a promise: wait for it, then go on with the run. */
+async function settleThen(msg: unknown[], i: number, out: unknown[], pending: PromiseLike<unknown>, start: number): Promise<unknown[]> {
+  const name = msg[i] as string;
+  try {
+    finish(out, name, Status.Ok, await pending, start);
+  } catch (err) {
+    finish(out, name, Status.Error, encodeError(err), start);
+  }
+  return runFrom(msg, i + TASK_STRIDE, out);
+}
+
+/** The task at `i` is a map chunk, or runs in a taskSignal() context. */
+async function runAsync(
+  msg: unknown[],
+  i: number,
+  out: unknown[],
+  fn: Fn,
+  storage: ReturnType<typeof existingTaskStorage>,
+  control: Int32Array | null,
+  start: number,
+): Promise<unknown[]> {
+  const ctx: TaskContext | undefined = storage === undefined ? undefined : { controller: undefined };
+  const unwatch = ctx !== undefined && control !== null ? watchAbort(control, ctx) : undefined;
+  const status = await runTask(fn, msg[i + 1] as TaskKind, msg[i + 2] as unknown[], storage, ctx, output);
+  const value = output.value;
+  output.value = undefined;
+  unwatch?.();
+  finish(out, msg[i] as string, status, value, start);
+  return runFrom(msg, i + TASK_STRIDE, out);
+}
+
+/** Appends a task's outcome, making sure a result can be posted back (./clone-check.ts). */
+function finish(out: unknown[], name: string, status: Status, value: unknown, start: number): void {
+  if (status === Status.Ok) {
+    const verdict = checkClone(value);
+    if (verdict.kind === 'bytes') {
+      status = Status.Serialized;
+      value = verdict.bytes;
+    } else if (verdict.kind === 'unclonable') {
+      status = Status.Error;
+      value = encodeError(new DataCloneError(`The result of task \`${name}\` cannot be sent back from the thread: ${verdict.message}`));
+    }
+  }
+  out.push(status, value, performance.now() - start);
+  tasksRun++;
 }

@@ -1,10 +1,18 @@
 // What the ThreadPool engine and its threads share, besides piscina's own
 // messages.
 //
-// A run is one `piscina.run(msg)`: msg = [control | null, id, name, kind,
-// args, id, ...] (RUN_STRIDE fields per task, as in ../../messages.ts). The
-// handler answers [Reply.Results, threadId, retire, id, status, value,
-// runTime, ...] or [Reply.StartError, wireError].
+// A run is one `piscina.run(msg)`. Its general form is msg = [control |
+// null, name, kind, args, name, kind, args, ...] (TASK_STRIDE fields per
+// task), answered by [Reply.Results, threadId, retire, status, value,
+// runTime, ...] (REPLY_STRIDE per task, in the order of the run) or by
+// [Reply.StartError, threadId, wireError]. No ids: piscina matches a reply to its run.
+//
+// The common case has a short form, because the cost of cloning the message
+// is a visible part of a warm round trip: one call with no control block is
+// sent as [name, ...args] and, when it returns a value that can be posted as
+// it is and the thread is not retiring, answered by [value, runTime]. The
+// engine tells the forms apart by the first element (a string) and by the
+// length (2).
 //
 // The control block is an Int32Array over a SharedArrayBuffer, made for runs
 // that need it (a batch, a timeout, a cancelGrace): the thread and the engine
@@ -31,6 +39,10 @@ export const enum Reply {
 
 /** [Reply.Results, threadId, retire] come before the results. */
 export const REPLY_HEAD = 3;
+/** Fields per task in a run: name, kind, args. */
+export const TASK_STRIDE = 3;
+/** Fields per task in a reply: status, value, runTime. */
+export const REPLY_STRIDE = 3;
 
 /** Thread → engine through piscina's 'message' event: [ThreadNote.Started, threadId, wireError | null]. */
 export const enum ThreadNote {

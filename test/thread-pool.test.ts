@@ -1,0 +1,248 @@
+// ThreadPool's own guarantees, beyond the shared contract suite: what only
+// threads have (transfer, SharedArrayBuffer), how a thread dies (process.exit,
+// an uncaught error in a callback, an unhandled rejection, out of memory),
+// start failures without a respawn loop, recycling, thread options, and
+// results that take the serialized path.
+//
+// Waiting: on futures, ready() and Atomics where there are events. A thread
+// leaving or joining piscina's bookkeeping has no event the pool exposes,
+// so `until` polls stats() at a short interval, bounded by a deadline.
+
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { readFileSync, existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { setTimeout as delay } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
+import { DataCloneError, ThreadPool, WorkerCrashedError, WorkerStartError, type AnyTasks } from '../lib/index.js';
+import type * as threadTasks from './fixtures/thread-tasks.js';
+import { reasonOf, tempDir } from './helpers.js';
+
+type T = typeof threadTasks;
+const fixture = (file: string) => new URL(`./fixtures/${file}`, import.meta.url);
+const tasksUrl = fixture('thread-tasks.js');
+const T30 = { timeout: 30_000 };
+
+async function until(check: () => boolean, ms: number, what: string): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!check()) {
+    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
+    await delay(10);
+  }
+}
+
+function countLines(file: string): number {
+  return existsSync(file) ? readFileSync(file, 'utf8').split('\n').filter(Boolean).length : 0;
+}
+
+test('an ArrayBuffer in `transfer` is moved to the thread: detached in the caller, whole in the task', T30, async () => {
+  await using pool = new ThreadPool<T>(tasksUrl, { workers: 1 });
+  const moved = new ArrayBuffer(1 << 20);
+  assert.equal(await pool.submit('byteLength', [moved], { transfer: [moved] }), 1 << 20);
+  assert.equal(moved.byteLength, 0, 'detached in the caller');
+  const copied = new ArrayBuffer(1024);
+  assert.equal(await pool.submit('byteLength', [copied]), 1024);
+  assert.equal(copied.byteLength, 1024, 'without transfer, the caller keeps its buffer');
+});
+
+test('a SharedArrayBuffer is shared with the task, not copied: both sides see each other’s writes while the task runs', T30, async () => {
+  await using pool = new ThreadPool<T>(tasksUrl, { workers: 2 });
+  const shared = new Int32Array(new SharedArrayBuffer(16));
+  assert.equal(await pool.submit('addShared', [shared, 0, 5]), 5);
+  assert.equal(Atomics.load(shared, 0), 5, 'the task’s write is seen by the caller');
+  // The task blocks until the caller writes: only one memory can make this end.
+  const waiting = pool.submit('waitShared', [shared, 1]);
+  await pool.submit('add', [1, 1]); // the other thread: the waiter has had time to start
+  Atomics.store(shared, 1, 42);
+  Atomics.notify(shared, 1);
+  assert.equal(await waiting, 42);
+  // A result that holds the SharedArrayBuffer (and a class instance, which sends the result the slow way) shares it back.
+  const back = await pool.submit('shareBack', [shared]);
+  Atomics.store(back.shared, 2, 7);
+  assert.equal(Atomics.load(shared, 2), 7, 'the returned view is over the same memory');
+});
+
+test('process.exit inside a task fails only that task, with WorkerCrashedError carrying the exit code; the thread is replaced', T30, async () => {
+  await using pool = new ThreadPool<T>(tasksUrl, { workers: 2 });
+  await pool.ready();
+  const others = Array.from({ length: 20 }, (_, i) => pool.submit('add', [i, i]));
+  const err = await reasonOf(pool.submit('exitThread', [5]));
+  assert.ok(err instanceof WorkerCrashedError, `got ${String(err)}`);
+  assert.equal(err.exitCode, 5);
+  assert.equal(err.code, 'ERR_WARMPOOL_WORKER_CRASHED');
+  assert.deepEqual(await Promise.all(others), Array.from({ length: 20 }, (_, i) => 2 * i));
+  assert.equal(await pool.submit('add', [2, 2]), 4);
+  await until(() => pool.stats().workers === 2, 10_000, 'the replacement thread');
+  const s = pool.stats();
+  assert.equal(s.crashed, 1);
+  assert.equal(s.completed, 21);
+});
+
+for (const [title, name] of [
+  ['an uncaught exception in a timer callback', 'throwInTimer'],
+  ['an unhandled promise rejection', 'rejectUnhandled'],
+] as const) {
+  test(`${title} inside a task kills its thread: that task fails with WorkerCrashedError naming the error, and the pool serves on`, T30, async () => {
+    await using pool = new ThreadPool<T>(tasksUrl, { workers: 2 });
+    const other = pool.submit('add', [3, 4]);
+    const err = await reasonOf(pool.submit(name, ['boom from the task']));
+    assert.ok(err instanceof WorkerCrashedError, `got ${String(err)}`);
+    assert.match(err.message, /boom from the task/);
+    assert.equal(await other, 7);
+    assert.equal(await pool.submit('add', [1, 2]), 3);
+  });
+}
+
+test('a task that allocates without bound under maxMemoryMb fails with WorkerCrashedError saying it ran out of memory, and the pool serves the next task', { timeout: 60_000 }, async () => {
+  await using pool = new ThreadPool<T>(tasksUrl, { workers: 1, maxMemoryMb: 32 });
+  const err = await reasonOf(pool.submit('allocateForever'));
+  assert.ok(err instanceof WorkerCrashedError, `got ${String(err)}`);
+  assert.match(err.message, /out of memory/i);
+  assert.equal(await pool.submit('add', [20, 22]), 42);
+});
+
+test('a module that throws at import fails ready() and the waiting futures with WorkerStartError, and starts no more threads until a new submit', T30, async (t) => {
+  const dir = await tempDir(t);
+  const count = join(dir, 'count');
+  await using pool = new ThreadPool<AnyTasks>(fixture('faults-import-throws.js'), {
+    workers: 2,
+    env: { ...process.env, WARMPOOL_FAULTS_COUNT: count },
+  });
+  const futures = [pool.submit('never'), pool.submit('never'), pool.submit('never')];
+  const ready = await reasonOf(pool.ready());
+  assert.ok(ready instanceof WorkerStartError, `got ${String(ready)}`);
+  assert.ok(ready.cause instanceof RangeError, `cause: ${String(ready.cause)}`);
+  assert.match(ready.message, /failing at import on purpose/);
+  for (const f of futures) assert.ok((await reasonOf(f)) instanceof WorkerStartError);
+  await until(() => pool.stats().workers === 0, 10_000, 'the failed threads to go');
+  const first = countLines(count);
+  assert.ok(first >= 1 && first <= 2, `${first} imports for 2 threads`);
+  // A yardstick of time in which a respawn loop would have started threads.
+  {
+    await using yardstick = new ThreadPool<T>(tasksUrl, { workers: 1 });
+    assert.equal(await yardstick.submit('add', [1, 1]), 2);
+  }
+  assert.equal(countLines(count), first, 'no import since the failure');
+  assert.ok((await reasonOf(pool.submit('never'))) instanceof WorkerStartError, 'a new submit tries again, and fails again');
+  assert.ok(countLines(count) > first, 'the new submit made a new attempt');
+  assert.equal(pool.stats().queued, 0);
+});
+
+test('a module whose import ends the thread (process.exit) fails ready() and the futures with WorkerStartError, without a respawn loop', T30, async (t) => {
+  const dir = await tempDir(t);
+  const count = join(dir, 'count');
+  await using pool = new ThreadPool<AnyTasks>(fixture('thread-import-exits.js'), {
+    workers: 2,
+    env: { ...process.env, WARMPOOL_FAULTS_COUNT: count },
+  });
+  const f = pool.submit('never');
+  const err = await reasonOf(f);
+  assert.ok(err instanceof WorkerStartError, `got ${String(err)}`);
+  assert.match(err.message, /exited with code:? 3/);
+  {
+    await using yardstick = new ThreadPool<T>(tasksUrl, { workers: 1 });
+    assert.equal(await yardstick.submit('add', [1, 1]), 2);
+  }
+  const n = countLines(count);
+  assert.ok(n <= 4, `${n} imports: at most the 2 first threads and one replacement each`);
+  await delay(200); // a window in which a loop would show
+  assert.equal(countLines(count), n, 'no import since');
+});
+
+test('a module that hangs at import fails ready() and the waiting futures with a WorkerStartError naming startTimeout', T30, async () => {
+  await using pool = new ThreadPool<AnyTasks>(fixture('faults-import-hangs.js'), { workers: 1, startTimeout: 300 });
+  const f = pool.submit('never');
+  const err = await reasonOf(pool.ready());
+  assert.ok(err instanceof WorkerStartError, `got ${String(err)}`);
+  assert.match(err.message, /startTimeout/);
+  assert.ok((await reasonOf(f)) instanceof WorkerStartError);
+});
+
+for (const [label, together] of [
+  ['one at a time', false],
+  ['all submitted at once', true],
+] as const) {
+  test(`with maxTasksPerWorker: 2 and workers: 1, the thread changes every 2 tasks and every task succeeds (${label})`, T30, async () => {
+    await using pool = new ThreadPool<T>(tasksUrl, { workers: 1, maxTasksPerWorker: 2 });
+    let ids: number[];
+    if (together) {
+      await pool.submit('thread'); // measured: later ones may be batched
+      await until(() => pool.stats().workers === 1 && pool.stats().busy === 0, 10_000, 'a thread');
+      ids = await Promise.all(Array.from({ length: 7 }, () => pool.submit('thread')));
+      ids.unshift(-1);
+    } else {
+      ids = [];
+      for (let i = 0; i < 8; i++) ids.push(await pool.submit('thread'));
+    }
+    // Tasks 2k and 2k+1 share a thread; consecutive pairs do not.
+    for (let i = together ? 2 : 0; i + 1 < ids.length; i += 2) {
+      assert.equal(ids[i], ids[i + 1], `tasks ${i} and ${i + 1}: ${ids.join(',')}`);
+      if (i + 2 < ids.length) assert.notEqual(ids[i + 1], ids[i + 2], `tasks ${i + 1} and ${i + 2}: ${ids.join(',')}`);
+    }
+    await until(() => pool.stats().workers === 1, 10_000, 'the last replacement thread');
+  });
+}
+
+test('a thread sees the env it was given, and the parent’s environment by default', T30, async () => {
+  await using given = new ThreadPool<T>(tasksUrl, { workers: 1, env: { ONLY_THIS: 'yes' } });
+  assert.equal(await given.submit('envVar', ['ONLY_THIS']), 'yes');
+  assert.equal(await given.submit('envVar', ['PATH']), undefined);
+  process.env.WARMPOOL_THREAD_TEST = 'inherited';
+  await using inherited = new ThreadPool<T>(tasksUrl, { workers: 1 });
+  assert.equal(await inherited.submit('envVar', ['WARMPOOL_THREAD_TEST']), 'inherited');
+});
+
+test('an execArgv flag that threads do not accept is refused when the pool is made, also when no thread starts eagerly', T30, () => {
+  for (const minWorkers of [1, 0]) {
+    assert.throws(
+      () => new ThreadPool<T>(tasksUrl, { workers: 1, minWorkers, execArgv: ['--no-such-flag-for-threads'] }),
+      (err: unknown) => err instanceof Error && /execArgv/.test(err.message),
+    );
+  }
+});
+
+test('cwd is refused with a TypeError that says why (threads share the process’s working directory)', () => {
+  assert.throws(() => new ThreadPool<T>(tasksUrl, { cwd: '/tmp' }), (err: unknown) => err instanceof TypeError && /working directory/.test(err.message));
+});
+
+test('results that are not plain data keep structured-clone semantics: a class instance arrives as a plain object, a large Map with its Dates', T30, async () => {
+  await using pool = new ThreadPool<T>(tasksUrl, { workers: 1 });
+  assert.deepEqual({ ...(await pool.submit('point', [3, 4])) }, { x: 3, y: 4 });
+  const m = await pool.submit('manyObjects', [30_000]);
+  assert.ok(m instanceof Map);
+  assert.equal(m.size, 30_000);
+  const last = m.get(29_999)!;
+  assert.equal(last.s, '#29999');
+  assert.ok(last.d instanceof Date && last.d.getTime() === 29_999);
+});
+
+test('a result holding a promise fails only its own future with DataCloneError, and the thread stays', T30, async () => {
+  await using pool = new ThreadPool<T>(tasksUrl, { workers: 1 });
+  const before = await pool.submit('thread');
+  const err = await reasonOf(pool.submit('promiseInside'));
+  assert.ok(err instanceof DataCloneError, `got ${String(err)}`);
+  assert.match(err.message, /could not be cloned/);
+  assert.equal(await pool.submit('thread'), before, 'the same thread serves on');
+});
+
+test('20,000 tasks submitted at once all come back right, batched, and the counts add up', T30, async () => {
+  await using pool = new ThreadPool<T>(tasksUrl, { workers: 2 });
+  await pool.submit('add', [0, 0]);
+  const n = 20_000;
+  const results = await Promise.all(Array.from({ length: n }, (_, i) => pool.submit('add', [i, 1])));
+  for (let i = 0; i < n; i++) if (results[i] !== i + 1) assert.fail(`task ${i} returned ${String(results[i])}`);
+  const s = pool.stats();
+  assert.equal(s.completed, n + 1);
+  assert.equal(s.busy + s.queued, 0);
+});
+
+test('a script that uses a ThreadPool and never calls shutdown exits by itself with code 0', T30, async () => {
+  const child = spawn(process.execPath, [fileURLToPath(fixture('thread-parent-noshutdown.js'))], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let out = '';
+  child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
+  const [code] = (await once(child, 'exit')) as [number | null];
+  assert.equal(code, 0);
+  assert.deepEqual(JSON.parse(out), [5, [1, 4, 9]]);
+});
