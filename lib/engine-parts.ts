@@ -3,7 +3,8 @@
 // behind stats(). Functions and a plain class rather than a base class, so
 // each engine keeps its own fields private.
 
-import { futureInternals, type Future } from './future.js';
+import { futureInternals, type Future, type FutureOwner } from './future.js';
+import type { TaskQueue } from './queue.js';
 import { Distribution, type PoolStats } from './stats.js';
 
 /** The fields of an engine's task record that the shared parts use. */
@@ -32,6 +33,44 @@ export function watchSignal(task: TrackedTask): boolean {
   task.onAbort = () => future.cancel();
   signal.addEventListener('abort', task.onAbort, { once: true });
   return true;
+}
+
+/**
+ * Accepts a task: makes its future, queues it, watches its signal. Returns
+ * false when the signal had already aborted (the future is then cancelled
+ * and there is nothing to dispatch).
+ */
+export function enqueue<T extends TrackedTask & { readonly priority: number }>(owner: FutureOwner, queue: TaskQueue<T>, task: T): boolean {
+  task.future = futureInternals.create<unknown>(owner, task);
+  queue.push(task);
+  return watchSignal(task);
+}
+
+/** shutdown({ cancelFutures }): cancels every queued task. */
+export function cancelQueued<T extends TrackedTask & { readonly priority: number }>(queue: TaskQueue<T>): void {
+  for (const task of queue.drain()) {
+    releaseTask(task); // out of the queue already: onCancel must not forget it twice
+    task.future.cancel();
+  }
+}
+
+/** Callers of shutdown({ wait: true }) waiting for the engine to be drained. */
+export class Waiters {
+  #list: (() => void)[] = [];
+
+  get any(): boolean {
+    return this.#list.length > 0;
+  }
+
+  wait(): Promise<void> {
+    return new Promise<void>((resolve) => this.#list.push(resolve));
+  }
+
+  release(): void {
+    const list = this.#list;
+    this.#list = [];
+    for (const resolve of list) resolve();
+  }
 }
 
 /** Out of the engine's hands: marked gone, its arguments let go, its signal no longer watched. */

@@ -26,7 +26,7 @@ import type { CommonOptions } from './options.js';
 import { TaskQueue } from './queue.js';
 import { ChunkFailure, type Engine, type TaskOptions } from './scheduler.js';
 import type { PoolStats } from './stats.js';
-import { Outcomes, releaseTask, watchSignal } from './engine-parts.js';
+import { cancelQueued, enqueue, Outcomes, releaseTask, Waiters } from './engine-parts.js';
 import { existingTaskStorage, type TaskContext } from './task-context.js';
 import { functionExports, isThenable, runChunk, type Fn } from './worker-runtime.js';
 
@@ -62,7 +62,7 @@ export class LocalEngine implements Engine, FutureOwner {
   #closed = false;
   #pumpScheduled = false;
   readonly #pumpBound = () => this.#pump();
-  #drainWaiters: (() => void)[] = [];
+  readonly #drainWaiters = new Waiters();
   readonly #outcomes = new Outcomes();
 
   constructor(opts: CommonOptions, load: () => Promise<Record<string, unknown>>, describe: string) {
@@ -100,19 +100,17 @@ export class LocalEngine implements Engine, FutureOwner {
     const free = Math.max(0, this.#opts.workers - this.#running);
     if (this.#opts.maxQueued !== Infinity && this.#queue.size >= this.#opts.maxQueued + free) throw new QueueFullError(this.#opts.maxQueued);
     const task = new LocalTask(name, kind, args, options.priority, options.timeout, options.signal, performance.now());
-    const future = futureInternals.create<unknown>(this, task);
-    task.future = future;
     if (this.#startFailure !== undefined) {
+      task.future = futureInternals.create<unknown>(this, task);
       this.#outcomes.fail(task, this.#startFailure, 'crashed');
-      return future;
+      return task.future;
     }
-    this.#queue.push(task);
-    if (!watchSignal(task)) return future;
+    if (!enqueue(this, this.#queue, task)) return task.future;
     if (!this.#pumpScheduled) {
       this.#pumpScheduled = true;
       queueMicrotask(this.#pumpBound);
     }
-    return future;
+    return task.future;
   }
 
   runTimeOf(future: Future<unknown>): number {
@@ -240,21 +238,14 @@ export class LocalEngine implements Engine, FutureOwner {
 
   shutdown(wait: boolean, cancelFutures: boolean): Promise<void> {
     this.#closed = true;
-    if (cancelFutures) {
-      for (const task of this.#queue.drain()) {
-        releaseTask(task);
-        task.future.cancel();
-      }
-    }
-    const drained = new Promise<void>((resolve) => this.#drainWaiters.push(resolve));
+    if (cancelFutures) cancelQueued(this.#queue);
+    const drained = this.#drainWaiters.wait();
     this.#checkDrained();
     return wait ? drained : Promise.resolve();
   }
 
   #checkDrained(): void {
-    if (!this.#closed || this.#queue.size > 0 || this.#running > 0 || this.#drainWaiters.length === 0) return;
-    const waiters = this.#drainWaiters;
-    this.#drainWaiters = [];
-    for (const resolve of waiters) resolve();
+    if (!this.#closed || this.#queue.size > 0 || this.#running > 0 || !this.#drainWaiters.any) return;
+    this.#drainWaiters.release();
   }
 }

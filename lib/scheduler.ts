@@ -69,7 +69,7 @@ import { TaskQueue } from './queue.js';
 import type { SpawnWorker } from './runtime/handle.js';
 import { MAX_TIMER_MS } from './options.js';
 import type { PoolStats } from './stats.js';
-import { Outcomes, releaseTask, watchSignal } from './engine-parts.js';
+import { cancelQueued, enqueue, Outcomes, releaseTask, Waiters } from './engine-parts.js';
 import { Task } from './task-record.js';
 import { decodeError } from './wire-error.js';
 import { WorkerRecord } from './worker-record.js';
@@ -139,7 +139,7 @@ export class Scheduler implements Engine, FutureOwner {
   #startFailure: WorkerStartError | undefined;
   #closed = false;
   #readyWaiters: { resolve: () => void; reject: (e: unknown) => void }[] = [];
-  #exitWaiters: (() => void)[] = [];
+  readonly #exitWaiters = new Waiters();
   readonly #outcomes = new Outcomes();
 
   constructor(opts: EngineOptions, spawn: SpawnWorker) {
@@ -173,17 +173,14 @@ export class Scheduler implements Engine, FutureOwner {
       options.signal,
       performance.now(),
     );
-    const future = futureInternals.create<unknown>(this, task);
-    task.future = future;
-    this.#queue.push(task);
-    if (!watchSignal(task)) return future;
+    if (!enqueue(this, this.#queue, task)) return task.future;
     // A new task is a new reason to try starting a worker after a start failure.
     this.#startFailure = undefined;
     if (!this.#dispatchScheduled) {
       this.#dispatchScheduled = true;
       queueMicrotask(this.#dispatchBound);
     }
-    return future;
+    return task.future;
   }
 
   /**
@@ -677,7 +674,7 @@ export class Scheduler implements Engine, FutureOwner {
     const want =
       w.inflight.length > 0 ||
       w.state === 'closing' ||
-      this.#exitWaiters.length > 0 ||
+      this.#exitWaiters.any ||
       (w.state === 'starting' && (this.#queue.size > 0 || this.#readyWaiters.length > 0));
     if (want === w.refed) return;
     w.refed = want;
@@ -727,15 +724,12 @@ export class Scheduler implements Engine, FutureOwner {
   shutdown(wait: boolean, cancelFutures: boolean): Promise<void> {
     this.#closed = true;
     if (cancelFutures) {
-      for (const task of this.#queue.drain()) {
-        releaseTask(task); // out of the queue already: onCancel must not forget it twice
-        task.future.cancel();
-      }
+      cancelQueued(this.#queue);
       for (const w of this.#workers) {
         for (const task of w.inflight.slice(1)) task.future.cancel();
       }
     }
-    const done = new Promise<void>((resolve) => this.#exitWaiters.push(resolve));
+    const done = this.#exitWaiters.wait();
     this.#settleReadyWaiters();
     this.#checkDrained();
     this.#updateRefs();
@@ -748,11 +742,7 @@ export class Scheduler implements Engine, FutureOwner {
     if (this.#queue.size > 0) return;
     for (const w of this.#workers) if (w.inflight.length > 0) return;
     for (const w of [...this.#workers]) this.#close(w);
-    if (this.#workers.length === 0 && this.#exitWaiters.length > 0) {
-      const waiters = this.#exitWaiters;
-      this.#exitWaiters = [];
-      for (const resolve of waiters) resolve();
-    }
+    if (this.#workers.length === 0) this.#exitWaiters.release();
   }
 }
 

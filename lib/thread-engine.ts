@@ -61,7 +61,7 @@ import type { TransferListItem } from 'node:worker_threads';
 import { Piscina } from 'piscina';
 import { DataCloneError, PoolClosedError, QueueFullError, TimeoutError, WorkerCrashedError, WorkerStartError } from './errors.js';
 import { futureInternals, type Future, type FutureOwner } from './future.js';
-import { Outcomes, releaseTask, watchSignal } from './engine-parts.js';
+import { cancelQueued, enqueue, Outcomes, releaseTask, Waiters } from './engine-parts.js';
 import { Status, TaskKind } from './messages.js';
 import { MAX_TIMER_MS } from './options.js';
 import { TaskQueue } from './queue.js';
@@ -170,8 +170,8 @@ export class ThreadEngine implements Engine, FutureOwner {
   #piscina: Piscina | undefined;
   /** Threads that reported a good start and have not exited, by threadId. */
   readonly #started = new Set<number>();
-  /** Whether any thread of the current piscina instance has started (it may have exited since). */
-  #anyStarted = false;
+  /** Slot 0: how many threads of the current piscina instance have started (see ThreadInit.started). */
+  #startedCount = new Int32Array(new SharedArrayBuffer(4));
   /** Threads past maxTasksPerWorker, being terminated: no run may go to them. */
   readonly #retiring = new Set<number>();
   #startTimer: NodeJS.Timeout | undefined;
@@ -182,7 +182,7 @@ export class ThreadEngine implements Engine, FutureOwner {
   readonly #costs = new Map<string, { mean: number }>();
   #closed = false;
   #readyWaiters: { resolve: () => void; reject: (e: unknown) => void }[] = [];
-  #drainWaiters: (() => void)[] = [];
+  readonly #drainWaiters = new Waiters();
   #destroyed: Promise<void> | undefined;
   readonly #outcomes = new Outcomes();
 
@@ -205,7 +205,14 @@ export class ThreadEngine implements Engine, FutureOwner {
   #pool(): Piscina {
     if (this.#piscina !== undefined) return this.#piscina;
     const o = this.#opts;
-    const init: ThreadInit = { moduleHref: o.moduleHref, initializer: o.initializer, initArgs: o.initArgs, maxTasks: o.maxTasksPerWorker };
+    this.#startedCount = new Int32Array(new SharedArrayBuffer(4));
+    const init: ThreadInit = {
+      moduleHref: o.moduleHref,
+      initializer: o.initializer,
+      initArgs: o.initArgs,
+      maxTasks: o.maxTasksPerWorker,
+      started: this.#startedCount,
+    };
     const piscina = new Piscina({
       filename: ENTRY.href,
       minThreads: o.minWorkers,
@@ -229,17 +236,21 @@ export class ThreadEngine implements Engine, FutureOwner {
     // Errors of threads with no run in flight; those with one reject the run.
     piscina.on('error', () => {});
     this.#piscina = piscina;
-    this.#anyStarted = false;
     this.#armStartTimer();
     return piscina;
   }
 
+  /** Whether any thread of the current piscina instance has started (it may have exited since). */
+  #anyStarted(): boolean {
+    return Atomics.load(this.#startedCount, 0) > 0;
+  }
+
   #armStartTimer(): void {
     const ms = this.#opts.startTimeout;
-    if (ms === Infinity || this.#startTimer !== undefined || this.#anyStarted) return;
+    if (ms === Infinity || this.#startTimer !== undefined || this.#anyStarted()) return;
     this.#startTimer = setTimeout(() => {
       this.#startTimer = undefined;
-      if (this.#anyStarted || this.#piscina === undefined) return;
+      if (this.#anyStarted() || this.#piscina === undefined) return;
       if (this.#opts.minWorkers === 0 && this.#runs.size === 0) return;
       this.#failStart(new Error(`No thread imported the module and ran the initializer within ${ms} ms (startTimeout)`));
     }, Math.min(ms, MAX_TIMER_MS));
@@ -260,7 +271,6 @@ export class ThreadEngine implements Engine, FutureOwner {
     // thread by worker.threadId, which reads -1 once the thread has exited.
     worker.once('exit', () => this.#onThreadGone(piscina, threadId));
     this.#started.add(threadId);
-    this.#anyStarted = true;
     clearTimeout(this.#startTimer);
     this.#startTimer = undefined;
     this.#settleReadyWaiters();
@@ -314,17 +324,14 @@ export class ThreadEngine implements Engine, FutureOwner {
       transfer !== undefined && transfer.length > 0 ? transfer : undefined,
       performance.now(),
     );
-    const future = futureInternals.create<unknown>(this, task);
-    task.future = future;
-    this.#queue.push(task);
-    if (!watchSignal(task)) return future;
+    if (!enqueue(this, this.#queue, task)) return task.future;
     // A new task is a new reason to try starting threads after a start failure.
     this.#startFailure = undefined;
     if (!this.#dispatchScheduled) {
       this.#dispatchScheduled = true;
       queueMicrotask(this.#dispatchBound);
     }
-    return future;
+    return task.future;
   }
 
   /** Threads that could take a run now (or soon, if still to be started). */
@@ -442,6 +449,7 @@ export class ThreadEngine implements Engine, FutureOwner {
       for (const task of tasks) msg.push(task.name, task.kind, task.args);
     }
     this.#runs.add(run);
+    if (this.#startTimer === undefined && !this.#anyStarted()) this.#armStartTimer();
     // The first task is running from the user's point of view; the others
     // of a batch stay pending (cancellable, skipped) until their results.
     futureInternals.setRunningOrNotifyCancel(first.future);
@@ -620,7 +628,7 @@ export class ThreadEngine implements Engine, FutureOwner {
       this.#checkDrained();
       return;
     }
-    if (!stoppedByUs && begun === 0 && !this.#anyStarted && run.piscina === this.#piscina) {
+    if (!stoppedByUs && begun === 0 && !this.#anyStarted() && run.piscina === this.#piscina) {
       // The thread died before any thread of this instance had started:
       // process.exit or an uncaught error while importing the module.
       this.#failStart(err, tasks);
@@ -707,24 +715,19 @@ export class ThreadEngine implements Engine, FutureOwner {
   shutdown(wait: boolean, cancelFutures: boolean): Promise<void> {
     this.#closed = true;
     if (cancelFutures) {
-      for (const task of this.#queue.drain()) {
-        releaseTask(task);
-        task.future.cancel();
-      }
+      cancelQueued(this.#queue);
+      // Tasks of batches in flight that have not been reached are pending too.
+      for (const run of [...this.#runs]) for (const task of run.tasks.slice(1)) if (task.where !== 'gone') task.future.cancel();
     }
-    const drained = new Promise<void>((resolve) => this.#drainWaiters.push(resolve));
+    const drained = this.#drainWaiters.wait();
     this.#checkDrained();
     return wait ? drained : Promise.resolve();
   }
 
   #checkDrained(): void {
-    if (!this.#closed || this.#queue.size > 0 || this.#runs.size > 0 || this.#drainWaiters.length === 0) return;
+    if (!this.#closed || this.#queue.size > 0 || this.#runs.size > 0 || !this.#drainWaiters.any) return;
     this.#destroyed ??= this.#destroy();
-    const waiters = this.#drainWaiters;
-    this.#drainWaiters = [];
-    void this.#destroyed.then(() => {
-      for (const resolve of waiters) resolve();
-    });
+    void this.#destroyed.then(() => this.#drainWaiters.release());
   }
 
   async #destroy(): Promise<void> {

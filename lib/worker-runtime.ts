@@ -60,10 +60,43 @@ export interface TaskOutput {
 
 /**
  * Runs one task (a call or a map chunk) and leaves its result, or its error
- * encoded for the wire, in `out.value`; returns the status. Shared by the
- * process worker loop and the thread entry.
+ * encoded for the wire, in `out.value`; returns the status. A synchronous
+ * call returns the status itself, not a promise: an await per task costs
+ * microtask turns a warm round trip can feel. Used by the process worker loop
+ * and the thread entry.
  */
-export async function runTask(
+export function runTask(
+  fn: Fn,
+  kind: TaskKind,
+  args: unknown[],
+  storage: AsyncLocalStorage<TaskContext> | undefined,
+  ctx: TaskContext | undefined,
+  out: TaskOutput,
+): Status | Promise<Status> {
+  if (kind !== TaskKind.Call) return runChunkTask(fn, kind, args, storage, ctx, out);
+  let value: unknown;
+  try {
+    value = ctx === undefined ? fn(...args) : storage!.run(ctx, fn, ...args);
+  } catch (err) {
+    out.value = encodeError(err);
+    return Status.Error;
+  }
+  if (isThenable(value)) return settleTask(value, out);
+  out.value = value;
+  return Status.Ok;
+}
+
+async function settleTask(pending: PromiseLike<unknown>, out: TaskOutput): Promise<Status> {
+  try {
+    out.value = await pending;
+    return Status.Ok;
+  } catch (err) {
+    out.value = encodeError(err);
+    return Status.Error;
+  }
+}
+
+async function runChunkTask(
   fn: Fn,
   kind: TaskKind,
   args: unknown[],
@@ -71,24 +104,13 @@ export async function runTask(
   ctx: TaskContext | undefined,
   out: TaskOutput,
 ): Promise<Status> {
-  try {
-    if (kind === TaskKind.Call) {
-      let value = ctx === undefined ? fn(...args) : storage!.run(ctx, fn, ...args);
-      if (isThenable(value)) value = await value;
-      out.value = value;
-      return Status.Ok;
-    }
-    const res = await runChunk(fn, args, kind === TaskKind.StarChunk, storage, ctx);
-    if (res.failed) {
-      out.value = [res.index, encodeError(res.error)];
-      return Status.ChunkError;
-    }
-    out.value = res.results;
-    return Status.Ok;
-  } catch (err) {
-    out.value = encodeError(err);
-    return Status.Error;
+  const res = await runChunk(fn, args, kind === TaskKind.StarChunk, storage, ctx);
+  if (res.failed) {
+    out.value = [res.index, encodeError(res.error)];
+    return Status.ChunkError;
   }
+  out.value = res.results;
+  return Status.Ok;
 }
 
 /** Imports the task module and runs its initializer: a worker's start. */
@@ -184,7 +206,8 @@ export class WorkerLoop {
         const ctx: TaskContext | undefined = storage === undefined ? undefined : { controller: undefined };
         this.#currentId = id;
         this.#currentContext = ctx;
-        status = await runTask(fn as Fn, kind, args, storage, ctx, this.#out);
+        const ran = runTask(fn as Fn, kind, args, storage, ctx, this.#out);
+        status = typeof ran === 'number' ? ran : await ran;
         value = this.#out.value;
         this.#out.value = undefined;
         this.#currentContext = undefined;

@@ -26,6 +26,7 @@ const output: TaskOutput = { value: undefined };
 
 try {
   mod = await loadTaskModule(init.moduleHref, init.initializer, init.initArgs);
+  Atomics.add(init.started, 0, 1);
 } catch (err) {
   startError = encodeError(err);
 }
@@ -165,7 +166,8 @@ async function runAsync(
 ): Promise<unknown[]> {
   const ctx: TaskContext | undefined = storage === undefined ? undefined : { controller: undefined };
   const unwatch = ctx !== undefined && control !== null ? watchAbort(control, ctx) : undefined;
-  const status = await runTask(fn, msg[i + 1] as TaskKind, msg[i + 2] as unknown[], storage, ctx, output);
+  const ran = runTask(fn, msg[i + 1] as TaskKind, msg[i + 2] as unknown[], storage, ctx, output);
+  const status = typeof ran === 'number' ? ran : await ran;
   const value = output.value;
   output.value = undefined;
   unwatch?.();

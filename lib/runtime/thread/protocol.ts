@@ -56,4 +56,11 @@ export interface ThreadInit {
   readonly initArgs: readonly unknown[];
   /** Tasks after which the thread asks to be retired; Infinity for never. */
   readonly maxTasks: number;
+  /**
+   * Slot 0 counts the threads of this piscina instance that have imported
+   * the module and run the initializer. Shared memory, not a message: the
+   * engine must know it for sure when a run fails, and a message could
+   * arrive after the failure it should explain.
+   */
+  readonly started: Int32Array;
 }
