@@ -4,7 +4,7 @@
 
 import { readFileSync, writeFileSync, mkdirSync } from 'node:fs';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { barChart, type Bar } from './chart.js';
+import { barChart, type Bar } from '../lib/cli/chart.js';
 
 export interface Stat { median: number; min: number; max: number; rounds: number[] }
 

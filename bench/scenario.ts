@@ -16,6 +16,7 @@ import { work } from './fixtures/tasks.js';
 import { adapterByName, allAdapters, warmpool, type Adapter } from './peers.js';
 import { childPingPong, spawnEchoChild, stopChild } from './raw-ipc.js';
 import { sizes } from './sizes.js';
+import type { ColdReport } from '../lib/cli/cold.js';
 
 const [unit = '', ...rest] = process.argv.slice(2);
 const quick = rest.includes('--quick');
@@ -36,8 +37,8 @@ function pct(xs: number[], p: number): number {
 
 const lightHref = new URL('./fixtures/tasks.js', import.meta.url).href;
 const heavyHref = new URL('./fixtures/heavy.js', import.meta.url).href;
-const coldChild = fileURLToPath(new URL('./cold-child.js', import.meta.url));
-const coldWorker = new URL('./cold-worker.js', import.meta.url);
+// The cold-call entry `warmpool bench` uses: a process (over IPC) or a thread (workerData) imports, runs once, reports, exits.
+const coldEntry = new URL('../lib/cli/cold.js', import.meta.url);
 
 /** Starts an adapter and waits for its first result, so every worker is warm before timing starts. */
 async function started(a: Adapter, workers = SIZES.workers): Promise<Adapter> {
@@ -60,22 +61,22 @@ async function sequentialCalls(a: Adapter, n: number, offset = 0): Promise<numbe
 /** One cold call on a new process: fork + import + one task + exit, ms. */
 async function coldFork(href: string): Promise<number> {
   const t0 = performance.now();
-  const child = fork(coldChild, [href, 'add', '[20,22]'], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const child = fork(fileURLToPath(coldEntry), [href, 'add', '[20,22]'], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   const exited = once(child, 'exit');
-  const [result] = (await once(child, 'message')) as [number];
+  const [report] = (await once(child, 'message')) as [ColdReport];
   await exited;
-  check(result === 42, `cold fork returned ${result}`);
+  check(report.ok && report.result === 42, `cold fork reported ${JSON.stringify(report)}`);
   return performance.now() - t0;
 }
 
 /** One cold call on a new thread: new Worker + import + one task + exit, ms. */
 async function coldThread(href: string): Promise<number> {
   const t0 = performance.now();
-  const w = new Worker(coldWorker, { workerData: { href, name: 'add', args: [20, 22] } });
+  const w = new Worker(coldEntry, { workerData: { href, name: 'add', args: [20, 22] } });
   const exited = once(w, 'exit');
-  const [result] = (await once(w, 'message')) as [number];
+  const [report] = (await once(w, 'message')) as [ColdReport];
   await exited;
-  check(result === 42, `cold Worker returned ${result}`);
+  check(report.ok && report.result === 42, `cold Worker reported ${JSON.stringify(report)}`);
   return performance.now() - t0;
 }
 

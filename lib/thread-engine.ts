@@ -66,7 +66,7 @@ import { Status, TaskKind } from './messages.js';
 import { MAX_TIMER_MS } from './options.js';
 import { TaskQueue } from './queue.js';
 import { cloneFailure } from './runtime/thread/clone-check.js';
-import { AbortReason, Control, REPLY_HEAD, REPLY_STRIDE, Reply, ThreadNote, type ThreadInit } from './runtime/thread/protocol.js';
+import { AbortReason, Control, REPLY_HEAD, REPLY_STRIDE, Reply, RETIRED_SLOTS, ThreadNote, type ThreadInit } from './runtime/thread/protocol.js';
 import { ChunkFailure, type Engine, type TaskOptions } from './scheduler.js';
 import type { PoolStats } from './stats.js';
 import { decodeError } from './wire-error.js';
@@ -139,6 +139,8 @@ class Run {
   /** The task being stopped (cancel or timeout), awaiting cancelGrace. */
   stopping: ThreadTask | undefined = undefined;
   timer: NodeJS.Timeout | undefined = undefined;
+  /** What a dying thread could tell of this batch (ThreadNote.Partial): the reply so far. */
+  partial: unknown[] | undefined = undefined;
 
   constructor(
     readonly tasks: ThreadTask[],
@@ -172,9 +174,15 @@ export class ThreadEngine implements Engine, FutureOwner {
   readonly #started = new Set<number>();
   /** Slot 0: how many threads of the current piscina instance have started (see ThreadInit.started). */
   #startedCount = new Int32Array(new SharedArrayBuffer(4));
+  /** Threads past maxTasksPerWorker, as they wrote themselves (see ThreadInit.retired). */
+  #retired = new Int32Array(new SharedArrayBuffer(4 * (RETIRED_SLOTS + 1)));
+  /** Threads that failed to start while others had: skipped until a new submit retries them. */
+  readonly #broken = new Set<number>();
   /** Threads past maxTasksPerWorker, being terminated: no run may go to them. */
   readonly #retiring = new Set<number>();
   #startTimer: NodeJS.Timeout | undefined;
+  /** Threads not yet started, by threadId: when the engine first saw them (performance.now()). */
+  readonly #firstSeen = new Map<number, number>();
   #startFailure: WorkerStartError | undefined;
   #nextTaskId = 1;
   #dispatchScheduled = false;
@@ -206,12 +214,15 @@ export class ThreadEngine implements Engine, FutureOwner {
     if (this.#piscina !== undefined) return this.#piscina;
     const o = this.#opts;
     this.#startedCount = new Int32Array(new SharedArrayBuffer(4));
+    this.#retired = new Int32Array(new SharedArrayBuffer(4 * (RETIRED_SLOTS + 1)));
+    this.#broken.clear();
     const init: ThreadInit = {
       moduleHref: o.moduleHref,
       initializer: o.initializer,
       initArgs: o.initArgs,
       maxTasks: o.maxTasksPerWorker,
       started: this.#startedCount,
+      retired: this.#retired,
     };
     const piscina = new Piscina({
       filename: ENTRY.href,
@@ -228,7 +239,7 @@ export class ThreadEngine implements Engine, FutureOwner {
       recordTiming: false,
       // An idle thread that is retiring must not be given a run.
       loadBalancer: (_task, threads) => {
-        for (const t of threads) if (t.currentUsage === 0 && !this.#retiring.has(t.id)) return t;
+        for (const t of threads) if (t.currentUsage === 0 && this.#usable(t.id)) return t;
         return null;
       },
     });
@@ -236,8 +247,18 @@ export class ThreadEngine implements Engine, FutureOwner {
     // Errors of threads with no run in flight; those with one reject the run.
     piscina.on('error', () => {});
     this.#piscina = piscina;
-    this.#armStartTimer();
+    this.#firstSeen.clear();
+    this.#watchStarts();
     return piscina;
+  }
+
+  /** Not retiring (as the engine or the thread itself says), not broken. */
+  #usable(threadId: number): boolean {
+    if (this.#retiring.has(threadId) || this.#broken.has(threadId)) return false;
+    const r = this.#retired;
+    if (Atomics.load(r, 0) === 0) return true;
+    for (let i = 1; i <= RETIRED_SLOTS; i++) if (Atomics.load(r, i) === threadId) return false;
+    return true;
   }
 
   /** Whether any thread of the current piscina instance has started (it may have exited since). */
@@ -245,23 +266,74 @@ export class ThreadEngine implements Engine, FutureOwner {
     return Atomics.load(this.#startedCount, 0) > 0;
   }
 
-  #armStartTimer(): void {
+  /**
+   * Every new thread has startTimeout ms to import the module and run the
+   * initializer, from when the engine first sees it in piscina's list (after
+   * the pool is made, a run is posted, or a thread exits: the moments piscina
+   * starts threads). One timer, for the earliest deadline.
+   */
+  #watchStarts(): void {
     const ms = this.#opts.startTimeout;
-    if (ms === Infinity || this.#startTimer !== undefined || this.#anyStarted()) return;
-    this.#startTimer = setTimeout(() => {
-      this.#startTimer = undefined;
-      if (this.#anyStarted() || this.#piscina === undefined) return;
-      if (this.#opts.minWorkers === 0 && this.#runs.size === 0) return;
-      this.#failStart(new Error(`No thread imported the module and ran the initializer within ${ms} ms (startTimeout)`));
-    }, Math.min(ms, MAX_TIMER_MS));
+    const piscina = this.#piscina;
+    if (ms === Infinity || piscina === undefined) return;
+    const now = performance.now();
+    for (const w of piscina.threads) {
+      const id = w.threadId;
+      if (id >= 0 && !this.#started.has(id) && !this.#broken.has(id) && !this.#firstSeen.has(id)) this.#firstSeen.set(id, now);
+    }
+    this.#armStartTimer();
+  }
+
+  #armStartTimer(): void {
+    if (this.#startTimer !== undefined || this.#firstSeen.size === 0) return;
+    let first = Infinity;
+    for (const seen of this.#firstSeen.values()) first = Math.min(first, seen);
+    const due = first + this.#opts.startTimeout;
+    this.#startTimer = setTimeout(() => this.#onStartTimer(), Math.min(MAX_TIMER_MS, Math.max(0, due - performance.now())));
     this.#startTimer.unref();
   }
 
+  #onStartTimer(): void {
+    this.#startTimer = undefined;
+    const piscina = this.#piscina;
+    if (piscina === undefined) return;
+    const ms = this.#opts.startTimeout;
+    const now = performance.now();
+    const late: number[] = [];
+    const alive = new Set(piscina.threads.map((w) => w.threadId));
+    for (const [id, seen] of this.#firstSeen) {
+      if (!alive.has(id)) this.#firstSeen.delete(id); // died while starting: its runs said so
+      else if (now + 1 >= seen + ms) late.push(id);
+    }
+    if (late.length > 0) {
+      const cause = new Error(`A new thread did not import the module and run the initializer within ${ms} ms (startTimeout)`);
+      for (const id of late) this.#firstSeen.delete(id);
+      if (this.#started.size === 0) {
+        // No thread can run what waits: it all fails, and the instance goes.
+        this.#failStart(cause);
+        return;
+      }
+      // Others serve on; the late ones are set aside and stopped.
+      for (const id of late) {
+        this.#onThreadBroken(id, cause);
+        for (const w of piscina.threads) if (w.threadId === id) void w.terminate();
+      }
+    }
+    this.#armStartTimer();
+  }
+
   #onNote(piscina: Piscina, msg: unknown): void {
-    if (!Array.isArray(msg) || msg[0] !== ThreadNote.Started || piscina !== this.#piscina) return;
+    if (!Array.isArray(msg) || piscina !== this.#piscina) return;
     const threadId = msg[1] as number;
+    if (msg[0] === ThreadNote.Partial) {
+      for (const run of this.#runs) if (run.control !== null && Atomics.load(run.control, Control.Thread) === threadId) run.partial = msg[2] as unknown[];
+      return;
+    }
+    if (msg[0] !== ThreadNote.Started) return;
     if (msg[2] !== null) {
-      this.#failStart(decodeError(msg[2]));
+      const cause = decodeError(msg[2]);
+      if (this.#anyStarted()) this.#onThreadBroken(threadId, cause);
+      else this.#failStart(cause);
       return;
     }
     // It may have exited since it posted this.
@@ -271,15 +343,38 @@ export class ThreadEngine implements Engine, FutureOwner {
     // thread by worker.threadId, which reads -1 once the thread has exited.
     worker.once('exit', () => this.#onThreadGone(piscina, threadId));
     this.#started.add(threadId);
-    clearTimeout(this.#startTimer);
-    this.#startTimer = undefined;
+    this.#firstSeen.delete(threadId);
     this.#settleReadyWaiters();
   }
 
   #onThreadGone(piscina: Piscina, threadId: number): void {
     if (piscina !== this.#piscina) return;
     this.#started.delete(threadId);
+    const r = this.#retired;
+    for (let i = 1; i <= RETIRED_SLOTS; i++) {
+      if (Atomics.compareExchange(r, i, threadId, 0) === threadId) {
+        Atomics.sub(r, 0, 1);
+        break;
+      }
+    }
+    this.#firstSeen.delete(threadId);
     if (this.#retiring.delete(threadId)) this.#scheduleDispatch();
+    // piscina starts a replacement as it sees the exit (its listener runs before this one).
+    this.#watchStarts();
+  }
+
+  /**
+   * One thread failed to start while others of the pool have: the others
+   * serve on (as in a ProcessPool). That thread is skipped, not replaced
+   * (a replacement would fail the same way: a loop), until a new submit.
+   */
+  #onThreadBroken(threadId: number, cause: unknown): void {
+    this.#broken.add(threadId);
+    const message = `The task module ${this.#opts.moduleHref} failed to start in a new thread: ${cause instanceof Error ? cause.message : String(cause)}`;
+    this.#startFailure = new WorkerStartError(message, { cause });
+    this.#settleReadyWaiters();
+    this.#startFailure = undefined;
+    this.#scheduleDispatch();
   }
 
   /** No thread of the current piscina instance can start: fail what waits, let the instance go. */
@@ -289,6 +384,7 @@ export class ThreadEngine implements Engine, FutureOwner {
     this.#startFailure = new WorkerStartError(message, { cause });
     clearTimeout(this.#startTimer);
     this.#startTimer = undefined;
+    this.#firstSeen.clear();
     // No thread of this instance can run anything: let it go, with what it holds.
     this.#piscina = undefined;
     this.#started.clear();
@@ -327,6 +423,7 @@ export class ThreadEngine implements Engine, FutureOwner {
     if (!enqueue(this, this.#queue, task)) return task.future;
     // A new task is a new reason to try starting threads after a start failure.
     this.#startFailure = undefined;
+    if (this.#broken.size > 0) this.#retryBroken();
     if (!this.#dispatchScheduled) {
       this.#dispatchScheduled = true;
       queueMicrotask(this.#dispatchBound);
@@ -334,9 +431,18 @@ export class ThreadEngine implements Engine, FutureOwner {
     return task.future;
   }
 
+  /** Lets the threads that failed to start go, so that piscina starts others (once). */
+  #retryBroken(): void {
+    const piscina = this.#piscina;
+    const ids = [...this.#broken];
+    this.#broken.clear();
+    if (piscina === undefined) return;
+    for (const w of piscina.threads) if (ids.includes(w.threadId)) void w.terminate();
+  }
+
   /** Threads that could take a run now (or soon, if still to be started). */
   #freeThreads(): number {
-    return Math.max(0, this.#opts.workers - this.#runs.size - this.#retiring.size);
+    return Math.max(0, this.#opts.workers - this.#runs.size - this.#retiring.size - this.#broken.size);
   }
 
   runTimeOf(future: Future<unknown>): number {
@@ -449,10 +555,10 @@ export class ThreadEngine implements Engine, FutureOwner {
       for (const task of tasks) msg.push(task.name, task.kind, task.args);
     }
     this.#runs.add(run);
-    if (this.#startTimer === undefined && !this.#anyStarted()) this.#armStartTimer();
     // The first task is running from the user's point of view; the others
     // of a batch stay pending (cancellable, skipped) until their results.
-    futureInternals.setRunningOrNotifyCancel(first.future);
+    // A task queued again (behind a crash, a cancel, a retiring thread) is running already.
+    if (first.future.state === 'pending') futureInternals.setRunningOrNotifyCancel(first.future);
     first.startedAt = now;
     if (first.timeout !== Infinity) this.#clockOnBegin(run, first);
     let reply: Promise<unknown[]>;
@@ -469,6 +575,8 @@ export class ThreadEngine implements Engine, FutureOwner {
       (r) => this.#onReply(run, r),
       (err: unknown) => this.#onRunFailed(run, err),
     );
+    // piscina may have started a thread for it. (Skipped while every thread is started: piscina.threads copies a list.)
+    if (this.#started.size < this.#opts.workers) this.#watchStarts();
   }
 
   /** Starts the task's timeout when the thread begins it. */
@@ -511,7 +619,7 @@ export class ThreadEngine implements Engine, FutureOwner {
     clearTimeout(run.timer);
     if (grace > 0 && run.control !== null) {
       run.stopping = task;
-      Atomics.store(run.control, Control.Abort, reason);
+      Atomics.store(run.control, Control.Abort, reason + 4 * (task.index + 1));
       Atomics.notify(run.control, Control.Abort);
       run.timer = setTimeout(() => {
         run.timer = undefined;
@@ -542,7 +650,12 @@ export class ThreadEngine implements Engine, FutureOwner {
     }
     if (reply[0] === Reply.StartError) {
       // Threads report a start error at once, too; this covers a reply that wins the race.
-      this.#failStart(decodeError(reply[2]), run.tasks);
+      const cause = decodeError(reply[2]);
+      if (this.#anyStarted()) {
+        this.#onThreadBroken(reply[1] as number, cause);
+        this.#requeue(run.tasks.filter((t) => t.where !== 'gone'));
+        this.#scheduleDispatch();
+      } else this.#failStart(cause, run.tasks);
       return;
     }
     if (reply[2] === true) this.#retire(run.piscina, reply[1] as number);
@@ -634,21 +747,34 @@ export class ThreadEngine implements Engine, FutureOwner {
       this.#failStart(err, tasks);
       return;
     }
-    // The task the thread was running fails (unless the engine stopped it,
-    // and then it has settled already); the others of a batch run again:
-    // those not begun, and those that ended but whose results died with the
-    // thread (the bystander rule of docs/guide.md, "at most once").
+    // Tasks the thread never began run elsewhere. The one it was running
+    // fails (or was stopped by the engine, and has settled already). Those it
+    // had finished keep their results when the dying thread could send them
+    // (ThreadNote.Partial: process.exit, an uncaught error); otherwise they
+    // fail with it after a crash, never running twice, and run again after
+    // the engine stopped the thread (the bystander rule in docs/guide.md).
     const again: ThreadTask[] = [];
     const failed: ThreadTask[] = [];
+    const done: [ThreadTask, Status, unknown][] = [];
+    const partial = run.partial;
     for (const task of tasks) {
       if (task.where === 'gone') continue;
-      if (run.control === null || task.index === begun - 1) {
-        if (stoppedByUs) again.push(task);
+      if (run.control !== null && task.index >= begun) again.push(task);
+      else if (run.control !== null && task.index < begun - 1) {
+        const at = REPLY_HEAD + task.index * REPLY_STRIDE;
+        if (partial !== undefined && partial.length > at && partial[at] !== Status.Skipped) {
+          task.runTime = partial[at + 2] as number;
+          this.#outcomes.runTime.add(task.runTime);
+          releaseTask(task);
+          done.push([task, partial[at] as Status, partial[at + 1]]);
+        } else if (stoppedByUs) again.push(task);
         else failed.push(task);
-      } else again.push(task);
+      } else if (stoppedByUs) again.push(task);
+      else failed.push(task);
     }
     this.#requeue(again);
     this.#scheduleDispatch();
+    for (const [task, status, value] of done) this.#settle(task, status, value);
     for (const task of failed) this.#outcomes.fail(task, crashError(err), 'crashed');
     this.#checkDrained();
   }
@@ -735,6 +861,11 @@ export class ThreadEngine implements Engine, FutureOwner {
     const piscina = this.#piscina;
     this.#piscina = undefined;
     if (piscina !== undefined) await piscina.destroy();
+    // A ready() still waiting will not see a thread start any more; as with
+    // a ProcessPool, it resolves (the pool is closed, not broken).
+    const waiters = this.#readyWaiters;
+    this.#readyWaiters = [];
+    for (const w of waiters) w.resolve();
   }
 }
 

@@ -3,13 +3,12 @@
 // (./fixtures/regress-tasks.ts); nothing sleeps to stand in for an event.
 
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { CancelledError, DataCloneError, LocalPool, ProcessPool, WorkerCrashedError, type Future, type PoolOptions, type TaskName } from '../lib/index.js';
 import { inheritedExecArgv } from '../lib/runtime/process/adapter.js';
 import type * as regress from './fixtures/regress-tasks.js';
-import { tempDir } from './helpers.js';
+import { lines, starts, tempDir } from './helpers.js';
 
 type Tasks = typeof regress;
 
@@ -24,16 +23,6 @@ function makePool(t: TestContext, options: PoolOptions<TaskName<Tasks>>): Proces
   const pool = new ProcessPool<Tasks>(tasksUrl, options);
   t.after(() => pool.shutdown({ wait: false, cancelFutures: true }));
   return pool;
-}
-
-/** Lines of a log file (none if it was never written). */
-function lines(file: string): string[] {
-  return existsSync(file) ? readFileSync(file, 'utf8').split('\n').filter(Boolean) : [];
-}
-
-/** How many times `start <tag> ...` appears in a fixture's log. */
-function starts(log: string, tag: string): number {
-  return lines(log).filter((l) => l.split(' ')[1] === tag).length;
 }
 
 /**

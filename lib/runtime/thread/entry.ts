@@ -16,7 +16,7 @@ import { existingTaskStorage, type TaskContext } from '../../task-context.js';
 import { encodeError } from '../../wire-error.js';
 import { functionExports, isThenable, loadTaskModule, runTask, type Fn, type TaskOutput } from '../../worker-runtime.js';
 import { checkClone } from './clone-check.js';
-import { AbortReason, Control, Reply, TASK_STRIDE, ThreadNote, type ThreadInit } from './protocol.js';
+import { AbortReason, Control, Reply, REPLY_HEAD, RETIRED_SLOTS, TASK_STRIDE, ThreadNote, type ThreadInit } from './protocol.js';
 
 const init = workerData as ThreadInit;
 let mod: Record<string, unknown> = {};
@@ -34,14 +34,32 @@ try {
 // own READY) to the pool's 'message' event; the engine listens there.
 parentPort!.postMessage([ThreadNote.Started, threadId, startError ?? null]);
 
+/** The reply being built for the batch in progress, for the Partial note. */
+let batchOut: unknown[] | undefined;
+process.on('exit', () => {
+  if (batchOut !== undefined && batchOut.length > REPLY_HEAD) parentPort!.postMessage([ThreadNote.Partial, threadId, batchOut]);
+});
+
+/** Past maxTasksPerWorker: tells the engine's load balancer at once (see ThreadInit.retired). */
+function markRetired(): void {
+  const r = init.retired;
+  for (let i = 1; i <= RETIRED_SLOTS; i++) {
+    if (Atomics.compareExchange(r, i, 0, threadId) === 0) {
+      Atomics.add(r, 0, 1);
+      return;
+    }
+  }
+}
+
 /** Aborts the task's signal when the engine writes Control.Abort; ends quietly when the task ends first. */
-function watchAbort(control: Int32Array, ctx: TaskContext): () => void {
+function watchAbort(control: Int32Array, ctx: TaskContext, k: number): () => void {
   const waiting = Atomics.waitAsync(control, Control.Abort, 0);
   let over = false;
   const onAbort = () => {
     if (over) return;
-    const reason = Atomics.load(control, Control.Abort) as AbortReason | 0;
-    if (reason === 0) return;
+    const flag = Atomics.load(control, Control.Abort);
+    if (flag === 0 || flag >> 2 !== k + 1) return;
+    const reason = (flag & 3) as AbortReason;
     (ctx.controller ??= new AbortController()).abort(
       reason === AbortReason.Timeout ? new TimeoutError('The task timed out', 0) : new CancelledError(),
     );
@@ -68,7 +86,11 @@ export default function run(msg: unknown[]): unknown[] | Promise<unknown[]> {
     const name = msg.shift() as string;
     return runShort(name, msg);
   }
-  return runFrom(msg, 1, [Reply.Results, threadId, false]);
+  const control = msg[0] as Int32Array | null;
+  if (control !== null) Atomics.store(control, Control.Thread, threadId);
+  const out = [Reply.Results, threadId, false];
+  if (msg.length > 1 + TASK_STRIDE) batchOut = out;
+  return runFrom(msg, 1, out);
 }
 
 /** The short form, [name, ...args]: one call, answered by [value, runTime] when all goes well (see ./protocol.ts). */
@@ -101,8 +123,13 @@ function runShort(name: string, args: unknown[]): unknown[] | Promise<unknown[]>
 function finishOne(name: string, status: Status, value: unknown, start: number): unknown[] {
   const out: unknown[] = [Reply.Results, threadId, false];
   finish(out, name, status, value, start);
-  if (tasksRun >= init.maxTasks) out[2] = true;
+  if (tasksRun >= init.maxTasks) retire(out);
   return out;
+}
+
+function retire(out: unknown[]): void {
+  out[2] = true;
+  markRetired();
 }
 
 function runFrom(msg: unknown[], from: number, out: unknown[]): unknown[] | Promise<unknown[]> {
@@ -139,7 +166,8 @@ function runFrom(msg: unknown[], from: number, out: unknown[]): unknown[] | Prom
     if (isThenable(value)) return settleThen(msg, i, out, value, start);
     finish(out, name, Status.Ok, value, start);
   }
-  if (tasksRun >= init.maxTasks) out[2] = true;
+  if (tasksRun >= init.maxTasks) retire(out);
+  if (batchOut === out) batchOut = undefined;
   return out;
 }
 
@@ -165,7 +193,7 @@ async function runAsync(
   start: number,
 ): Promise<unknown[]> {
   const ctx: TaskContext | undefined = storage === undefined ? undefined : { controller: undefined };
-  const unwatch = ctx !== undefined && control !== null ? watchAbort(control, ctx) : undefined;
+  const unwatch = ctx !== undefined && control !== null ? watchAbort(control, ctx, (i - 1) / TASK_STRIDE) : undefined;
   const ran = runTask(fn, msg[i + 1] as TaskKind, msg[i + 2] as unknown[], storage, ctx, output);
   const status = typeof ran === 'number' ? ran : await ran;
   const value = output.value;

@@ -21,10 +21,16 @@
 export const enum Control {
   /** Written by the thread: 1 + the index of the task it has begun (0: none yet). The engine waits on it to start a timeout's clock. */
   Begun = 0,
-  /** Written by the engine: 1 cancel, 2 timeout. The thread aborts the running task's `taskSignal()`. */
+  /**
+   * Written by the engine: `reason + 4 × (1 + index of the task)`, reason 1
+   * cancel, 2 timeout. The thread aborts that task's `taskSignal()` if it is
+   * the one running (the index guards against the thread having moved on).
+   */
   Abort = 1,
+  /** Written by the thread when it begins the run: its threadId, to match a Partial note to the run. */
+  Thread = 2,
   /** First of one flag per task: set by the engine, the thread skips that task if it has not begun it. */
-  Skip = 2,
+  Skip = 3,
 }
 
 export const enum AbortReason {
@@ -44,9 +50,18 @@ export const TASK_STRIDE = 3;
 /** Fields per task in a reply: status, value, runTime. */
 export const REPLY_STRIDE = 3;
 
-/** Thread → engine through piscina's 'message' event: [ThreadNote.Started, threadId, wireError | null]. */
+/** Thread → engine through piscina's 'message' event. */
 export const enum ThreadNote {
+  /** [Started, threadId, wireError | null]: the module is imported and the initializer done, or why not. */
   Started = 0x77700,
+  /**
+   * [Partial, threadId, reply]: the thread is exiting (process.exit, an
+   * uncaught error) in the middle of a batch; `reply` holds the results of
+   * the tasks it finished. Posted from process 'exit', which runs in all
+   * those cases, and delivered before the Worker's 'error' and 'exit'
+   * events, so before piscina fails the run.
+   */
+  Partial = 0x77701,
 }
 
 /** What piscina's workerData carries to each thread. */
@@ -63,4 +78,14 @@ export interface ThreadInit {
    * arrive after the failure it should explain.
    */
   readonly started: Int32Array;
+  /**
+   * threadIds of threads past maxTasksPerWorker, written by the thread
+   * before it answers its last run (slot 0 counts them): piscina may hand the
+   * next run to a thread the moment it answers, before the engine has read
+   * the answer, so the load balancer must see this at once.
+   */
+  readonly retired: Int32Array;
 }
+
+/** Slots for retired threadIds (after slot 0). */
+export const RETIRED_SLOTS = 64;

@@ -1,6 +1,6 @@
 // A horizontal bar chart on a log scale, as a standalone SVG string: enough
-// for bench/ to draw cold versus warm latency without a browser or a
-// charting dependency.
+// for `warmpool bench --svg` and bench/ to draw cold versus warm latency
+// without a browser or a charting dependency.
 
 export interface Bar {
   label: string;

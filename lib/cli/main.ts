@@ -1,0 +1,87 @@
+#!/usr/bin/env node
+// `warmpool <command> ...`: a table of subcommands. A command is a module
+// exporting `summary` and `run(argv)`; adding one is one import and one
+// entry in `commands`.
+
+import { readFileSync } from 'node:fs';
+import { UsageError } from './args.js';
+import * as bench from './bench.js';
+import * as map from './map.js';
+
+export interface Command {
+  /** One line for `warmpool --help`. */
+  summary: string;
+  /** Runs the command on its own arguments; resolves with the exit code. */
+  run(argv: string[]): Promise<number>;
+}
+
+export const commands: Record<string, Command> = {
+  bench,
+  map,
+};
+
+function version(): string {
+  // dist/lib/cli/main.js -> the package root.
+  const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
+  return pkg.version;
+}
+
+function help(): string {
+  const width = Math.max(...Object.keys(commands).map((n) => n.length));
+  return [
+    'Usage: warmpool <command> [options]',
+    '',
+    'Warm worker pools for Node.js, from the shell.',
+    '',
+    'Commands:',
+    ...Object.entries(commands).map(([name, c]) => `  ${name.padEnd(width)}  ${c.summary}`),
+    '',
+    'Options:',
+    '  -h, --help     this help; `warmpool <command> --help` for a command',
+    '  -v, --version  the version of warmpool',
+    '',
+    'Examples:',
+    '  warmpool bench ./tasks.js fib --args "[25]"',
+    '  warmpool map ./tasks.js fib --in numbers.jsonl --out results.jsonl',
+    '',
+  ].join('\n');
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (name === undefined) {
+    process.stderr.write(help());
+    return 2;
+  }
+  if (name === '-h' || name === '--help' || name === 'help') {
+    process.stdout.write(help());
+    return 0;
+  }
+  if (name === '-v' || name === '--version') {
+    process.stdout.write(`${version()}\n`);
+    return 0;
+  }
+  const command = Object.hasOwn(commands, name) ? commands[name] : undefined;
+  if (command === undefined) {
+    process.stderr.write(`warmpool: unknown command \`${name}\`; expected one of: ${Object.keys(commands).join(', ')} (see warmpool --help)\n`);
+    return 2;
+  }
+  try {
+    return await command.run(rest);
+  } catch (err) {
+    if (err instanceof UsageError) {
+      process.stderr.write(`warmpool ${name}: ${err.message} (see warmpool ${name} --help)\n`);
+      return 2;
+    }
+    process.stderr.write(`warmpool ${name}: ${err instanceof Error ? `${err.name}: ${err.message}` : String(err)}\n`);
+    return 1;
+  }
+}
+
+const code = await main(process.argv.slice(2));
+// For the memory test (test/cli.test.ts): the peak resident set of this process.
+if (process.env.WARMPOOL_DEBUG_MAXRSS === '1') process.stderr.write(`warmpool: maxRSS ${process.resourceUsage().maxRSS} kB\n`);
+// Output is flushed by now (each command waits for its own writes); an input
+// the command stopped reading, such as a terminal's stdin, must not hold the
+// process open.
+process.exit(code);

@@ -1,0 +1,370 @@
+// `warmpool map <module> <task>`: JSON Lines in, the task over each line on a
+// warm pool, JSON Lines out.
+//
+// Memory stays bounded whatever the input's size: lines are read through
+// readline (which pauses its stream when its consumer lags), pulled by
+// `imap`/`imapUnordered` (which read only a window ahead of the results
+// taken), and written with the output stream's backpressure respected.
+//
+// Per-item errors: the library's map family is fail-fast, so the pool runs
+// ./map-task.js, which calls the user's task inside a try and returns an
+// error as data; the run goes on and the error becomes a line. What the
+// task cannot catch itself (a timeout, a crashed worker) ends the imap; the
+// run then goes on with a round over the items that imap left unfinished
+// (one per chunk, so the failing one is known exactly) and a fresh imap over
+// the rest of the input. See docs/cli.md ("Errors").
+
+import { createReadStream, createWriteStream, existsSync, statSync } from 'node:fs';
+import { once } from 'node:events';
+import { createInterface } from 'node:readline';
+import type { Readable, Writable } from 'node:stream';
+import { TimeoutError, WorkerCrashedError, WorkerStartError } from '../index.js';
+import { intOption, makePool, moduleAndTask, parse, shown, printUsage, UsageError } from './args.js';
+import { errorInfo } from './error-info.js';
+import type { Item, Outcome } from './map-task.js';
+import { Progress } from './progress.js';
+
+export const summary = 'run a task over each line of a JSON Lines file on a warm pool';
+
+export const usage = `Usage: warmpool map <module> <task> [options]
+
+Reads JSON Lines (one value per line), calls the task exported by <module>
+with each value on a warm pool, and writes one JSON line per result, in
+input order. Blank lines are skipped; an item's index counts the others.
+
+Options:
+  --in FILE|-        input (default: - , stdin)
+  --out FILE|-       output (default: - , stdout)
+  --workers N        worker processes or threads (default: the number of cores)
+  --threads          run on worker threads (ThreadPool) instead of processes
+  --chunksize N      items per message (default: chosen from measured cost;
+                     1 when --timeout is given)
+  --timeout MS       most ms one item may run (its worker is then stopped)
+  --spread           each line is an array of arguments: task(...line)
+  --ordered          results in input order (default)
+  --unordered        results in completion order, as {"index": i, "result": r}
+  --fail-fast        stop at the first failing item
+  -h, --help         this help
+
+A failing item writes {"index": i, "error": {"name", "message", "code"}}
+and the run goes on (unless --fail-fast). Exit code: 0 when every item
+succeeded, 1 when any failed, 2 for bad usage, 130 when interrupted (Ctrl-C
+cancels what is running and stops every worker). A progress bar is drawn on
+stderr when it is a terminal and the results go elsewhere.
+
+Examples:
+  warmpool map ./tasks.js fib --in numbers.jsonl --out fibs.jsonl
+  seq 1 30 | warmpool map ./tasks.js fib --unordered
+  echo '[2, 3]' | warmpool map ./tasks.js add --spread
+`;
+
+const options = {
+  in: { type: 'string' },
+  out: { type: 'string' },
+  workers: { type: 'string' },
+  threads: { type: 'boolean' },
+  chunksize: { type: 'string' },
+  timeout: { type: 'string' },
+  spread: { type: 'boolean' },
+  ordered: { type: 'boolean' },
+  unordered: { type: 'boolean' },
+  'fail-fast': { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+/** Output flushes once this much has gathered, or when the event loop turns. */
+const FLUSH_BYTES = 64 * 1024;
+
+/** Lines to a stream in few writes, waiting when the stream asks to (backpressure). */
+class LineWriter {
+  readonly #out: Writable;
+  #buffer = '';
+  #scheduled = false;
+  #blocked = false;
+  failed: Error | undefined;
+
+  constructor(out: Writable) {
+    this.#out = out;
+    out.on('drain', () => (this.#blocked = false));
+    out.on('error', (err) => (this.failed ??= err));
+  }
+
+  add(line: string): void {
+    this.#buffer += `${line}\n`;
+    if (!this.#scheduled) {
+      this.#scheduled = true;
+      // Results of one chunk arrive in one turn of the loop: they go out in one write.
+      setImmediate(() => {
+        this.#scheduled = false;
+        this.#write();
+      });
+    }
+  }
+
+  /** True when the caller should `await settle()` before adding more. */
+  get pressed(): boolean {
+    return this.#blocked || this.#buffer.length >= FLUSH_BYTES;
+  }
+
+  /** Writes what is buffered and waits until the stream has taken it in. */
+  async settle(): Promise<void> {
+    this.#write();
+    if (!this.#blocked || this.failed !== undefined) return;
+    try {
+      // once() also rejects on 'error', and removes both listeners either way.
+      await once(this.#out, 'drain');
+    } catch (err) {
+      this.failed ??= err as Error;
+    }
+  }
+
+  #write(): void {
+    if (this.#buffer === '' || this.failed !== undefined) return;
+    const text = this.#buffer;
+    this.#buffer = '';
+    if (!this.#out.write(text)) this.#blocked = true;
+  }
+}
+
+/** Non-blank lines of `input` as items [index, line]; closes the input when the consumer stops. */
+async function* items(input: Readable): AsyncGenerator<Item> {
+  const lines = createInterface({ input, crlfDelay: Infinity });
+  let index = 0;
+  try {
+    for await (const line of lines) {
+      if (line.trim() === '') continue;
+      yield [index++, line];
+    }
+  } finally {
+    lines.close();
+    input.destroy();
+  }
+}
+
+/**
+ * The input, shared by the rounds of a run: items handed to a round stay
+ * "unfinished" until their outcome is written, so that a round ended by a
+ * timeout or a crash can be followed by one over what it left.
+ */
+class Feed {
+  readonly #source: AsyncIterator<Item>;
+  /** Handed out, no outcome yet: index -> line, in input order. */
+  readonly #unfinished = new Map<number, string>();
+  /** The next item, read and not yet taken by a round. */
+  #next: IteratorResult<Item> | undefined;
+  #reading: Promise<void> | undefined;
+  /** Only the round of the current generation takes items: one a failed round was waiting for goes to the next. */
+  #generation = 0;
+  /** Items taken from the input: the index of the next. */
+  read = 0;
+
+  constructor(source: AsyncIterator<Item>) {
+    this.#source = source;
+  }
+
+  /** The rest of the input, for a new round. */
+  fresh(): AsyncGenerator<Item> {
+    return this.#fresh(++this.#generation);
+  }
+
+  /** The current round has ended: its iterator takes no more items. */
+  abandon(): void {
+    this.#generation++;
+  }
+
+  async *#fresh(generation: number): AsyncGenerator<Item> {
+    for (;;) {
+      if (this.#next === undefined) {
+        await (this.#reading ??= this.#source.next().then((r) => {
+          this.#next = r;
+          this.#reading = undefined;
+        }));
+      }
+      if (generation !== this.#generation) return;
+      const r = this.#next!;
+      if (r.done === true) return;
+      this.#next = undefined;
+      // Recorded before it is yielded: an item a stopping round drops is still replayed.
+      this.#unfinished.set(r.value[0], r.value[1]);
+      this.read++;
+      yield r.value;
+    }
+  }
+
+  finished(index: number): void {
+    this.#unfinished.delete(index);
+  }
+
+  /** The items handed out and not finished, in input order. */
+  unfinished(): Item[] {
+    return [...this.#unfinished];
+  }
+
+  close(): void {
+    // Not awaited: a read waiting on a terminal would hold it forever.
+    this.#source.return?.(undefined)?.catch(() => {});
+  }
+}
+
+/** Counts the lines of a file in the background, for the progress bar's total. */
+async function countLines(path: string): Promise<number> {
+  let n = 0;
+  let last = 10;
+  // Large reads: each one waits its turn behind the map on the event loop.
+  for await (const chunk of createReadStream(path, { highWaterMark: 1 << 20 }) as AsyncIterable<Buffer>) {
+    for (let i = chunk.indexOf(10); i !== -1; i = chunk.indexOf(10, i + 1)) n++;
+    last = chunk[chunk.length - 1];
+  }
+  return last === 10 ? n : n + 1;
+}
+
+export async function run(argv: string[]): Promise<number> {
+  const { values, positionals } = parse(argv, options);
+  if (values.help === true) return printUsage(usage);
+  const { module, given, task } = moduleAndTask(positionals);
+  if (values.ordered === true && values.unordered === true) throw new UsageError('Expected one of --ordered and --unordered, got both');
+  const workers = intOption('workers', values.workers, 1);
+  const timeout = intOption('timeout', values.timeout, 1);
+  const chunksize = intOption('chunksize', values.chunksize, 1) ?? (timeout === undefined ? undefined : 1);
+  const inPath = values.in ?? '-';
+  const outPath = values.out ?? '-';
+  if (inPath !== '-' && (!existsSync(inPath) || !statSync(inPath).isFile())) throw new UsageError(`Cannot find the input file ${shown(inPath)}`);
+
+  const pool = makePool(values.threads === true ? 'thread' : 'process', new URL('./map-task.js', import.meta.url), {
+    ...(workers === undefined ? {} : { workers }),
+    initializer: 'setup',
+    initArgs: [module.href, task, values.spread === true],
+  });
+  try {
+    await pool.ready();
+  } catch (err) {
+    await pool.shutdown({ cancelFutures: true });
+    if (err instanceof WorkerStartError) {
+      const cause = err.cause;
+      const detail = cause instanceof Error ? cause.message : String(cause);
+      throw new UsageError(`Cannot start the task ${shown(task)} of ${shown(given)}: ${detail}`);
+    }
+    throw err;
+  }
+
+  const input = inPath === '-' ? process.stdin : createReadStream(inPath);
+  const out = outPath === '-' ? process.stdout : createWriteStream(outPath);
+  const writer = new LineWriter(out);
+  const progress = new Progress(process.stderr, 'off', !(out === process.stdout && process.stdout.isTTY));
+  if (progress.mode === 'bar') {
+    progress.phase(task);
+    if (inPath !== '-') countLines(inPath).then((n) => progress.setTotal(n), () => {});
+  }
+
+  const controller = new AbortController();
+  let interrupted = false;
+  const onSigint = () => {
+    // A second Ctrl-C does not wait for the workers to stop.
+    if (interrupted) process.exit(130);
+    interrupted = true;
+    controller.abort();
+  };
+  process.on('SIGINT', onSigint);
+
+  const ordered = values.unordered !== true;
+  const failFast = values['fail-fast'] === true;
+  const feed = new Feed(items(input));
+  /** Error lines of items the pool gave up on (ordered output: held until the items before them are out). */
+  const held: { index: number; line: string }[] = [];
+  let done = 0;
+  let failed = 0;
+  let stopped: string | undefined;
+  const write = (line: string) => {
+    writer.add(line);
+    done++;
+    progress.update(done);
+  };
+  const emit = (index: number, line: string) => {
+    while (held.length > 0 && held[0].index < index) write(held.shift()!.line);
+    write(line);
+  };
+  // Rounds: one imap over the input, and after a timeout or a crash (which
+  // end an imap) first a round of the items it left unfinished, one per
+  // chunk, then a fresh round over the rest of the input.
+  let replay: Item[] = [];
+  // Blame is exact when chunks hold one item; otherwise the library names
+  // the first item of the failed chunk, so that chunk is run again alone.
+  const exact = chunksize === 1;
+  try {
+    rounds: for (;;) {
+      const replaying = replay.length > 0;
+      const first = feed.read;
+      const source = replaying ? replay : feed.fresh();
+      const roundOptions = {
+        signal: controller.signal,
+        ...(timeout === undefined ? {} : { timeout }),
+        ...(replaying ? { chunksize: 1 } : chunksize === undefined ? {} : { chunksize }),
+      };
+      const results = (ordered ? pool.imap('run', source, roundOptions) : pool.imapUnordered('run', source, roundOptions)) as AsyncIterableIterator<Outcome>;
+      try {
+        for await (const [index, json, error] of results) {
+          if (interrupted || writer.failed !== undefined) break rounds;
+          feed.finished(index);
+          if (json === null) {
+            failed++;
+            emit(index, JSON.stringify({ index, error }));
+            if (failFast) {
+              stopped = `stopped at the first failing item (index ${index}, --fail-fast)`;
+              break rounds;
+            }
+          } else {
+            emit(index, ordered ? json : `{"index":${index},"result":${json}}`);
+          }
+          if (writer.pressed) await writer.settle();
+        }
+        if (!replaying) break;
+        replay = [];
+      } catch (err) {
+        // After Ctrl-C: the cancel, or a worker the terminal's SIGINT reached too.
+        if (interrupted) break;
+        const position = (err as { index?: unknown }).index;
+        if (!(err instanceof TimeoutError || err instanceof WorkerCrashedError) || typeof position !== 'number') throw err;
+        const index = replaying ? replay[position][0] : first + position;
+        if (replaying || exact) {
+          const info = errorInfo(err);
+          // The library names the task it ran, which here is the wrapper's `run`.
+          if (err instanceof TimeoutError) info.message = `The item did not finish within ${timeout} ms; its worker was stopped`;
+          const line = JSON.stringify({ index, error: info });
+          failed++;
+          feed.finished(index);
+          if (failFast) {
+            emit(index, line);
+            stopped = `stopped at item ${index}: ${info.name}: ${info.message}`;
+            break;
+          }
+          if (!ordered) emit(index, line);
+          else {
+            // A replayed item can fail after a later one already has: keep them sorted.
+            const at = held.findIndex((h) => h.index > index);
+            held.splice(at === -1 ? held.length : at, 0, { index, line });
+          }
+        }
+        feed.abandon();
+        replay = feed.unfinished();
+      }
+    }
+  } finally {
+    process.off('SIGINT', onSigint);
+    progress.end();
+    feed.close();
+  }
+  if (!interrupted && stopped === undefined) for (const { line } of held) write(line);
+  await writer.settle();
+  await pool.shutdown({ cancelFutures: interrupted || stopped !== undefined });
+  if (out !== process.stdout) {
+    await new Promise<void>((resolve) => out.end(resolve));
+  }
+  if (writer.failed !== undefined && (writer.failed as NodeJS.ErrnoException).code !== 'EPIPE') throw writer.failed;
+  if (interrupted) {
+    process.stderr.write(`warmpool map: interrupted after ${done} items; running items were cancelled and every worker stopped\n`);
+    return 130;
+  }
+  if (stopped !== undefined) process.stderr.write(`warmpool map: ${stopped}\n`);
+  if (failed > 0) process.stderr.write(`warmpool map: ${failed} of ${done} items failed\n`);
+  return failed > 0 ? 1 : 0;
+}
