@@ -48,10 +48,7 @@ export function enqueue<T extends TrackedTask & { readonly priority: number }>(o
 
 /** shutdown({ cancelFutures }): cancels every queued task. */
 export function cancelQueued<T extends TrackedTask & { readonly priority: number }>(queue: TaskQueue<T>): void {
-  for (const task of queue.drain()) {
-    releaseTask(task); // out of the queue already: onCancel must not forget it twice
-    task.future.cancel();
-  }
+  for (const task of drainQueue(queue)) task.future.cancel();
 }
 
 /** Callers of shutdown({ wait: true }) waiting for the engine to be drained. */
@@ -84,6 +81,17 @@ export function releaseTask(task: TrackedTask): void {
   }
 }
 
+/**
+ * Takes every live task out of `queue`, each released (gone) before the
+ * caller settles any: settling one runs its done callbacks, which may cancel
+ * another, and that one must not be counted out of the queue a second time.
+ */
+export function drainQueue<T extends TrackedTask & { readonly priority: number }>(queue: TaskQueue<T>): T[] {
+  const tasks = queue.drain();
+  for (const task of tasks) releaseTask(task);
+  return tasks;
+}
+
 /** Outcome counts (disjoint) and run/wait time distributions. */
 export class Outcomes {
   readonly counts = { completed: 0, failed: 0, cancelled: 0, timedOut: 0, crashed: 0 };
@@ -92,6 +100,8 @@ export class Outcomes {
 
   /** Settles a task that failed without running to an end of its own, counting it. */
   fail(task: TrackedTask, error: unknown, count: 'failed' | 'crashed'): void {
+    // Already settled: cancelled by a done callback of a task failed just before it.
+    if (task.future.done()) return releaseTask(task);
     this.counts[count]++;
     releaseTask(task);
     futureInternals.setException(task.future, error);

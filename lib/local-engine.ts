@@ -26,7 +26,7 @@ import type { CommonOptions } from './options.js';
 import { TaskQueue } from './queue.js';
 import { ChunkFailure, type Engine, type TaskOptions } from './scheduler.js';
 import type { PoolStats } from './stats.js';
-import { cancelQueued, enqueue, Outcomes, releaseTask, Waiters } from './engine-parts.js';
+import { cancelQueued, drainQueue, enqueue, Outcomes, releaseTask, Waiters } from './engine-parts.js';
 import { existingTaskStorage, type TaskContext } from './task-context.js';
 import { functionExports, isThenable, runChunk, type Fn } from './worker-runtime.js';
 
@@ -80,7 +80,7 @@ export class LocalEngine implements Engine, FutureOwner {
       } catch (cause) {
         const message = cause instanceof Error ? cause.message : String(cause);
         this.#startFailure = new WorkerStartError(`The task module ${describe} failed to load: ${message}`, { cause });
-        for (const task of this.#queue.drain()) this.#outcomes.fail(task, this.#startFailure, 'crashed');
+        for (const task of drainQueue(this.#queue)) this.#outcomes.fail(task, this.#startFailure, 'crashed');
         this.#checkDrained();
       }
       this.#pump();

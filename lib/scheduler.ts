@@ -69,7 +69,7 @@ import { TaskQueue } from './queue.js';
 import type { SpawnWorker } from './runtime/handle.js';
 import { MAX_TIMER_MS } from './options.js';
 import type { PoolStats } from './stats.js';
-import { cancelQueued, enqueue, Outcomes, releaseTask, Waiters } from './engine-parts.js';
+import { cancelQueued, drainQueue, enqueue, Outcomes, releaseTask, Waiters } from './engine-parts.js';
 import { Task } from './task-record.js';
 import { decodeError } from './wire-error.js';
 import { WorkerRecord } from './worker-record.js';
@@ -583,7 +583,7 @@ export class Scheduler implements Engine, FutureOwner {
     // With no worker able to run them, the waiting tasks would wait forever.
     // Each gets an error of its own: callers (map) annotate the ones they get.
     if (!this.#workers.some((x) => x.state === 'ready')) {
-      for (const task of this.#queue.drain()) this.#outcomes.fail(task, new WorkerStartError(message, { cause }), 'crashed');
+      for (const task of drainQueue(this.#queue)) this.#outcomes.fail(task, new WorkerStartError(message, { cause }), 'crashed');
     }
     this.#settleReadyWaiters();
     this.#checkDrained();

@@ -61,7 +61,7 @@ import type { TransferListItem } from 'node:worker_threads';
 import { Piscina } from 'piscina';
 import { DataCloneError, PoolClosedError, QueueFullError, TimeoutError, WorkerCrashedError, WorkerStartError } from './errors.js';
 import { futureInternals, type Future, type FutureOwner } from './future.js';
-import { cancelQueued, enqueue, Outcomes, releaseTask, Waiters } from './engine-parts.js';
+import { cancelQueued, drainQueue, enqueue, Outcomes, releaseTask, Waiters } from './engine-parts.js';
 import { Status, TaskKind } from './messages.js';
 import { MAX_TIMER_MS } from './options.js';
 import { TaskQueue } from './queue.js';
@@ -192,6 +192,8 @@ export class ThreadEngine implements Engine, FutureOwner {
   #readyWaiters: { resolve: () => void; reject: (e: unknown) => void }[] = [];
   readonly #drainWaiters = new Waiters();
   #destroyed: Promise<void> | undefined;
+  /** Instances let go after a start failure, still ending their threads: shutdown() waits for them too. */
+  readonly #letGo = new Set<Promise<void>>();
   readonly #outcomes = new Outcomes();
 
   constructor(opts: ThreadEngineOptions) {
@@ -395,8 +397,11 @@ export class ThreadEngine implements Engine, FutureOwner {
       for (const task of run.tasks) if (task.where !== 'gone') this.#outcomes.fail(task, new WorkerStartError(message, { cause }), 'crashed');
     }
     for (const task of alsoFail) if (task.where !== 'gone') this.#outcomes.fail(task, new WorkerStartError(message, { cause }), 'crashed');
-    for (const task of this.#queue.drain()) this.#outcomes.fail(task, new WorkerStartError(message, { cause }), 'crashed');
-    if (piscina !== undefined) void piscina.destroy();
+    for (const task of drainQueue(this.#queue)) this.#outcomes.fail(task, new WorkerStartError(message, { cause }), 'crashed');
+    if (piscina !== undefined) {
+      const ending = piscina.destroy().finally(() => this.#letGo.delete(ending));
+      this.#letGo.add(ending);
+    }
     this.#settleReadyWaiters();
     this.#checkDrained();
   }
@@ -866,6 +871,7 @@ export class ThreadEngine implements Engine, FutureOwner {
     const waiters = this.#readyWaiters;
     this.#readyWaiters = [];
     for (const w of waiters) w.resolve();
+    await Promise.allSettled(this.#letGo);
   }
 }
 

@@ -17,10 +17,16 @@ export interface Backend {
    * cross by structured clone, so an unclonable one fails its future.
    * `runBesideSyncCode`: the caller (and other tasks) keep running while a
    * synchronous task runs. `workers`: the pool starts and stops workers, which
-   * `stats().workers` counts and `minWorkers` bounds.
+   * `stats().workers` counts and `minWorkers` bounds. `processFaults`: each
+   * worker is a process of its own, which a signal from outside,
+   * `process.abort()` or a closed file descriptor hits alone. `startTimeout`:
+   * a module import that never ends is given up after `startTimeout`.
    */
   cannot: Partial<
-    Record<'stopSyncCode' | 'crashIsolation' | 'memoryLimit' | 'processOptions' | 'clone' | 'runBesideSyncCode' | 'workers', string>
+    Record<
+      'stopSyncCode' | 'crashIsolation' | 'memoryLimit' | 'processOptions' | 'clone' | 'runBesideSyncCode' | 'workers' | 'processFaults' | 'startTimeout',
+      string
+    >
   >;
 }
 
@@ -35,6 +41,7 @@ export const backends: Backend[] = [
     make: (options = {}, module = tasksUrl) => new ThreadPool<Tasks>(module, options),
     cannot: {
       processOptions: 'ThreadPool threads share the process: `cwd` is refused, and `env` and `execArgv` are thread options (covered in test/thread-pool.test.ts)',
+      processFaults: 'ThreadPool threads share the process: a signal, process.abort() or a closed file descriptor hits the caller',
     },
   },
   {
@@ -48,6 +55,8 @@ export const backends: Backend[] = [
       clone: 'LocalPool passes values by reference; nothing is cloned',
       runBesideSyncCode: 'LocalPool runs tasks in the calling thread: while a synchronous task runs, neither the caller nor another task can',
       workers: 'LocalPool starts no workers: stats().workers is its fixed concurrency limit, and minWorkers has no effect',
+      processFaults: 'LocalPool runs tasks in the caller’s process: a signal, process.abort() or a closed file descriptor hits the caller',
+      startTimeout: 'LocalPool imports the module in the calling thread, where an import that never ends cannot be given up (startTimeout has no effect)',
     },
   },
 ];

@@ -12,7 +12,7 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -34,7 +34,7 @@ import {
 import { backends, type Backend, type Tasks } from './backends.js';
 import type * as contractTasks from './fixtures/contract-tasks.js';
 import { cloneSamples, touch, whenFileExists, type BuiltinErrorName } from './fixtures/contract-tasks.js';
-import { reasonOf } from './helpers.js';
+import { childPids, reasonOf } from './helpers.js';
 
 type ContractTasks = typeof contractTasks;
 type Pool = Executor<ContractTasks>;
@@ -135,29 +135,6 @@ after(() => {
     );
   }
 });
-
-/** Pids of this process's live children (Linux /proc; elsewhere none are found). */
-function childPids(): number[] {
-  let entries: string[];
-  try {
-    entries = readdirSync('/proc');
-  } catch {
-    return [];
-  }
-  const pids: number[] = [];
-  for (const entry of entries) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-      // pid (comm) state ppid ...: comm may hold spaces and parentheses.
-      const [state, ppid] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      if (Number(ppid) === process.pid && state !== 'Z') pids.push(Number(entry));
-    } catch {
-      // exited meanwhile
-    }
-  }
-  return pids;
-}
 
 const root = mkdtempSync(join(tmpdir(), 'warmpool-contract-'));
 after(() => rmSync(root, { recursive: true, force: true }));
@@ -1065,6 +1042,27 @@ for (const backend of backends) {
         await closing;
         assert.equal(await blocker.future, 'released');
         assert.ok(!existsSync(join(dir, 'a')) && !existsSync(join(dir, 'b')), 'the cancelled tasks never ran');
+      });
+
+      // Regression (found by test/properties.test.ts): the cancel from the
+      // callback counted the second task out of the queue twice (queued -1).
+      test('shutdown({ cancelFutures: true }) counts each queued task out once, also when a done callback of one cancels another', SHORT, async () => {
+        await using pool = makePool(backend, { workers: 1 });
+        const blocker = await startBlocker(pool);
+        const [a, b, c] = [pool.submit('add', [1, 1]), pool.submit('add', [2, 2]), pool.submit('add', [3, 3])];
+        a.addDoneCallback(() => b.cancel());
+        const closing = pool.shutdown({ cancelFutures: true });
+        let s: PoolStats;
+        try {
+          assert.deepEqual([a.state, b.state, c.state], ['cancelled', 'cancelled', 'cancelled']);
+          s = pool.stats();
+        } finally {
+          blocker.release();
+        }
+        assert.equal(s.queued, 0);
+        assert.equal(s.cancelled, 3);
+        await closing;
+        assert.equal(pool.stats().queued, 0);
       });
 
       test('shutdown({ wait: false }) returns before the accepted tasks finish, and they still finish', SHORT, async () => {

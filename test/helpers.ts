@@ -1,11 +1,14 @@
 // Small helpers several test files share.
 
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync, realpathSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, realpathSync, watch } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
 import type { TestContext } from 'node:test';
+import { setTimeout as delay } from 'node:timers/promises';
+import type { PoolStats } from '../lib/index.js';
 
 /** The rejection reason of `p`; fails the test if `p` fulfills. */
 export async function reasonOf(p: PromiseLike<unknown>): Promise<unknown> {
@@ -23,6 +26,112 @@ export async function tempDir(t: TestContext, prefix = 'warmpool-test-'): Promis
   const dir = realpathSync(await mkdtemp(join(tmpdir(), prefix)));
   t.after(() => rm(dir, { recursive: true, force: true }));
   return dir;
+}
+
+/**
+ * Polls `condition` every 20 ms until it holds, failing after `timeoutMs`.
+ * Only for states that no event announces (see the header).
+ */
+export async function until(condition: () => boolean, timeoutMs: number, what: string): Promise<void> {
+  const deadline = performance.now() + timeoutMs;
+  while (!condition()) {
+    if (performance.now() > deadline) assert.fail(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await delay(20);
+  }
+}
+
+export function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ESRCH') return false;
+    throw err;
+  }
+  // Still in the process table: a zombie has exited all the same (see the header).
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+    return state !== 'Z' && state !== 'X';
+  } catch {
+    return false; // gone between the two looks
+  }
+}
+
+/** Resolves once at least `n` tasks have announced their pid as a file `dir/<pid>`. */
+export function announced(dir: string, n: number, timeoutMs = 10_000): Promise<number[]> {
+  return new Promise((resolve, reject) => {
+    const finish = () => {
+      watcher.close();
+      clearTimeout(timer);
+    };
+    const check = () => {
+      const pids = readdirSync(dir)
+        .filter((f) => /^\d+$/.test(f))
+        .map(Number);
+      if (pids.length >= n) {
+        finish();
+        resolve(pids);
+      }
+    };
+    // Watch first, then look, so an announcement made in between is not missed.
+    const watcher = watch(dir, check);
+    watcher.on('error', (err) => {
+      finish();
+      reject(err);
+    });
+    const timer = setTimeout(() => {
+      finish();
+      reject(new Error(`fewer than ${n} tasks announced themselves in ${dir} within ${timeoutMs} ms`));
+    }, timeoutMs);
+    check();
+  });
+}
+
+/** Pids of this process's live children (Linux /proc; elsewhere none are found). */
+export function childPids(): number[] {
+  let entries: string[];
+  try {
+    entries = readdirSync('/proc');
+  } catch {
+    return [];
+  }
+  const pids: number[] = [];
+  for (const entry of entries) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      // pid (comm) state ppid ...: comm may hold spaces and parentheses.
+      const [state, ppid] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      if (Number(ppid) === process.pid && state !== 'Z') pids.push(Number(entry));
+    } catch {
+      // exited meanwhile
+    }
+  }
+  return pids;
+}
+
+/** A pool whose module has a `pid` task (any backend). */
+export interface WarmPool {
+  ready(): Promise<void>;
+  stats(): PoolStats;
+  submit(name: 'pid'): PromiseLike<unknown>;
+}
+
+/**
+ * Back to `min` warm workers: `ready()` settles when minWorkers workers have
+ * started (the event a replacement's start is); a worker on its way out may
+ * still be counted, so a round trip through a worker is made between looks.
+ * Bounded by a deadline and by the test's own timeout.
+ */
+export async function expectWarm(pool: WarmPool, min: number, timeoutMs = 10_000): Promise<void> {
+  const deadline = performance.now() + timeoutMs;
+  for (;;) {
+    await pool.ready();
+    const s = pool.stats();
+    if (s.workers === min && s.idle === min) return;
+    if (performance.now() > deadline) assert.fail(`pool not back to ${min} warm workers: ${JSON.stringify(s)}`);
+    await pool.submit('pid');
+  }
 }
 
 /** Lines of a log file (none if it was never written). */

@@ -17,18 +17,17 @@
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { existsSync, readdirSync, readFileSync, realpathSync, watch } from 'node:fs';
+import { existsSync, readFileSync, realpathSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { createInterface } from 'node:readline';
 import { test } from 'node:test';
-import { setTimeout as delay } from 'node:timers/promises';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { ProcessPool, WorkerCrashedError, WorkerStartError, type AnyTasks } from '../lib/index.js';
 import type * as faults from './fixtures/faults-tasks.js';
 import type * as initFixture from './fixtures/faults-init.js';
-import { reasonOf, tempDir } from './helpers.js';
+import { announced, expectWarm, isAlive, reasonOf, tempDir, until } from './helpers.js';
 
 type Faults = typeof faults;
 
@@ -59,35 +58,6 @@ const faultsUrl = fixture('faults-tasks.js');
 
 
 
-/**
- * Polls `condition` every 20 ms until it holds, failing after `timeoutMs`.
- * Only for states that no event announces (see the header).
- */
-async function until(condition: () => boolean, timeoutMs: number, what: string): Promise<void> {
-  const deadline = performance.now() + timeoutMs;
-  while (!condition()) {
-    if (performance.now() > deadline) assert.fail(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await delay(20);
-  }
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ESRCH') return false;
-    throw err;
-  }
-  // Still in the process table: a zombie has exited all the same (see the header).
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
-    return state !== 'Z' && state !== 'X';
-  } catch {
-    return false; // gone between the two looks
-  }
-}
-
 /** Whether `pid` is a live warmpool worker process (so cleanup never kills a reused pid). */
 function isLiveWorker(pid: number): boolean {
   if (!isAlive(pid)) return false;
@@ -101,53 +71,6 @@ function isLiveWorker(pid: number): boolean {
 /** Cleanup after a failed no-orphans check: a worker left running must not outlive the test. */
 function killLeftovers(pids: readonly number[]): void {
   for (const pid of pids) if (isLiveWorker(pid)) process.kill(pid, 'SIGKILL');
-}
-
-/** Resolves once at least `n` tasks have announced their pid as a file `dir/<pid>`. */
-function announced(dir: string, n: number, timeoutMs = 10_000): Promise<number[]> {
-  return new Promise((resolve, reject) => {
-    const finish = () => {
-      watcher.close();
-      clearTimeout(timer);
-    };
-    const check = () => {
-      const pids = readdirSync(dir)
-        .filter((f) => /^\d+$/.test(f))
-        .map(Number);
-      if (pids.length >= n) {
-        finish();
-        resolve(pids);
-      }
-    };
-    // Watch first, then look, so an announcement made in between is not missed.
-    const watcher = watch(dir, check);
-    watcher.on('error', (err) => {
-      finish();
-      reject(err);
-    });
-    const timer = setTimeout(() => {
-      finish();
-      reject(new Error(`fewer than ${n} tasks announced themselves in ${dir} within ${timeoutMs} ms`));
-    }, timeoutMs);
-    check();
-  });
-}
-
-/**
- * Back to `min` warm workers: `ready()` settles when minWorkers workers have
- * started (the event a replacement's start is); a worker on its way out may
- * still be counted, so a round trip through a worker is made between looks.
- * Bounded by a deadline and by the test's own timeout.
- */
-async function expectWarm(pool: ProcessPool<Faults>, min: number, timeoutMs = 10_000): Promise<void> {
-  const deadline = performance.now() + timeoutMs;
-  for (;;) {
-    await pool.ready();
-    const s = pool.stats();
-    if (s.workers === min && s.idle === min) return;
-    if (performance.now() > deadline) assert.fail(`pool not back to ${min} warm workers: ${JSON.stringify(s)}`);
-    await pool.submit('pid');
-  }
 }
 
 /** Spawns a parent fixture script with its own node, stdout and stderr piped. */
@@ -324,6 +247,29 @@ test('tasks sent ahead to a worker behind a task that crashes it are not lost: t
   const s = pool.stats();
   assert.equal(s.crashed, 1);
   assert.equal(s.completed, 25);
+});
+
+// Regression: a worker whose fd 3 a task had closed stayed in the pool as
+// idle and was sent the next task, which then waited forever.
+test('a task that closes its worker’s task input (fd 3) leaves no worker that never answers: the next task settles and the pool serves on a replacement', { timeout: 30_000 }, async () => {
+  await using pool = new TestPool<Faults>(faultsUrl, { workers: 1 });
+  const victim = await pool.submit('pid');
+  const outcome = (future: PromiseLike<unknown> & { result(ms: number): Promise<unknown> }) =>
+    future.result(10_000).then(
+      (value) => value,
+      (err: unknown) => err,
+    );
+  // The pool stops the worker as soon as it sees fd 3 closed: before or after
+  // the task's result has left, so the task itself may fail.
+  const closing = await outcome(pool.submit('closeChannel', ['in']));
+  assert.ok(closing === victim || closing instanceof WorkerCrashedError, `the closing task: ${String(closing)}`);
+  // Sent to the broken worker or to its replacement: it settles either way
+  // (WorkerCrashedError when it reached the broken worker: at most once, as below).
+  const next = await outcome(pool.submit('add', [1, 2]));
+  assert.ok(next === 3 || next instanceof WorkerCrashedError, `the next task: ${String(next)}`);
+  await until(() => !isAlive(victim), 5_000, `worker ${victim}, whose input was closed, to be stopped`);
+  await expectWarm(pool, 1);
+  assert.equal(await pool.submit('add', [2, 3]), 5);
 });
 
 // At most once: the pool cannot tell a worker that died before reading a task

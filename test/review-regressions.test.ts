@@ -252,6 +252,8 @@ test('when the last worker that could serve the queue dies while a start failure
   // Bounded by Future.result: before the fix the queued ones stayed pending forever.
   await allSettle(futures, 10_000);
   assert.equal(futures.dies.exception() instanceof WorkerCrashedError, true);
+  // Before the temporary folder goes: a worker still starting would make its lock in it.
+  await pool.shutdown();
 });
 
 test('a LocalPool task cancelled between being taken from the queue and starting never runs, and counts only as cancelled', { timeout: 10_000 }, async () => {

@@ -80,6 +80,15 @@ export function processRuntime(options: ProcessRuntimeOptions): SpawnWorker {
       socketClosed = true;
       report();
     });
+    // The task socket closed (EOF, or EPIPE on a write) while the pool still
+    // meant to use it: a task closed its worker's fd 3, and the worker would
+    // wait forever for tasks that cannot reach it. Stop it, so it is
+    // replaced. (Reading is only for the EOF: the worker never writes on fd 3.)
+    let closing = false;
+    toChild.on('close', () => {
+      if (!closing) child.kill('SIGKILL');
+    });
+    toChild.resume();
     // EPIPE and the like when the worker has just died: its exit follows.
     toChild.on('error', () => {});
     fromChild.on('error', () => {});
@@ -99,6 +108,7 @@ export function processRuntime(options: ProcessRuntimeOptions): SpawnWorker {
       },
       close() {
         // End of input: the worker exits once it has flushed its output.
+        closing = true;
         toChild.end();
       },
       ref() {
