@@ -1065,7 +1065,8 @@ for (const backend of backends) {
         } finally {
           blocker.release();
         }
-        assert.equal(s.queued, 0);
+        // RemotePool may not have heard yet that the blocker started, and count it queued.
+        if (backend.cannot.startSeenAtOnce === undefined) assert.equal(s.queued, 0);
         assert.equal(s.cancelled, 3);
         await closing;
         assert.equal(pool.stats().queued, 0);
