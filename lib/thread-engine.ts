@@ -58,7 +58,8 @@
 import { performance } from 'node:perf_hooks';
 import { deserialize } from 'node:v8';
 import type { TransferListItem } from 'node:worker_threads';
-import { Piscina } from 'piscina';
+import { createRequire } from 'node:module';
+import type { Piscina } from 'piscina';
 import { DataCloneError, PoolClosedError, QueueFullError, TimeoutError, WorkerCrashedError, WorkerStartError } from './errors.js';
 import { futureInternals, type Future, type FutureOwner } from './future.js';
 import { cancelQueued, drainQueue, enqueue, Outcomes, releaseTask, Waiters } from './engine-parts.js';
@@ -96,6 +97,16 @@ const MAX_BATCH = 256;
 const BATCH_STOP_GRACE_MS = 20;
 
 const ENTRY = new URL('./runtime/thread/entry.js', import.meta.url);
+
+/**
+ * piscina, loaded when the first ThreadPool needs it: importing warmpool for a
+ * ProcessPool or a LocalPool should not pay piscina's load time (about 40 ms
+ * here). It is a CommonJS package, so require() loads it synchronously.
+ */
+let piscinaClass: typeof Piscina | undefined;
+function loadPiscina(): typeof Piscina {
+  return (piscinaClass ??= (createRequire(import.meta.url)('piscina') as { Piscina: typeof Piscina }).Piscina);
+}
 
 class ThreadTask {
   where: 'queued' | 'sent' | 'gone' = 'queued';
@@ -226,7 +237,8 @@ export class ThreadEngine implements Engine, FutureOwner {
       started: this.#startedCount,
       retired: this.#retired,
     };
-    const piscina = new Piscina({
+    const PiscinaClass = loadPiscina();
+    const piscina = new PiscinaClass({
       filename: ENTRY.href,
       minThreads: o.minWorkers,
       maxThreads: o.workers,
