@@ -92,6 +92,26 @@ export function drainQueue<T extends TrackedTask & { readonly priority: number }
   return tasks;
 }
 
+/**
+ * Measured run time per task name (calls only): what the engines' batching
+ * decisions rest on. A moving average, so a task that changes speed is
+ * followed within a few calls.
+ */
+export class Costs {
+  readonly #means = new Map<string, { mean: number }>();
+
+  /** The mean run time of `name` in ms; Infinity when never measured. */
+  of(name: string): number {
+    return this.#means.get(name)?.mean ?? Infinity;
+  }
+
+  add(name: string, runTime: number): void {
+    const cost = this.#means.get(name);
+    if (cost === undefined) this.#means.set(name, { mean: runTime });
+    else cost.mean += (runTime - cost.mean) * 0.2;
+  }
+}
+
 /** Outcome counts (disjoint) and run/wait time distributions. */
 export class Outcomes {
   readonly counts = { completed: 0, failed: 0, cancelled: 0, timedOut: 0, crashed: 0 };

@@ -69,7 +69,7 @@ import { TaskQueue } from './queue.js';
 import type { SpawnWorker } from './runtime/handle.js';
 import { MAX_TIMER_MS } from './options.js';
 import type { PoolStats } from './stats.js';
-import { cancelQueued, drainQueue, enqueue, Outcomes, releaseTask, Waiters } from './engine-parts.js';
+import { cancelQueued, Costs, drainQueue, enqueue, Outcomes, releaseTask, Waiters } from './engine-parts.js';
 import { Task } from './task-record.js';
 import { decodeError } from './wire-error.js';
 import { WorkerRecord } from './worker-record.js';
@@ -135,7 +135,7 @@ export class Scheduler implements Engine, FutureOwner {
   #dispatchScheduled = false;
   readonly #dispatchBound = () => this.#dispatch();
   /** Measured run time per task name (calls only), for sending ahead. */
-  readonly #costs = new Map<string, { mean: number }>();
+  readonly #costs = new Costs();
   #startFailure: WorkerStartError | undefined;
   #closed = false;
   #readyWaiters: { resolve: () => void; reject: (e: unknown) => void }[] = [];
@@ -242,7 +242,7 @@ export class Scheduler implements Engine, FutureOwner {
   /** The measured mean run time of a task by this name, ms; Infinity when unknown, and for map chunks. */
   #estimate(task: Task): number {
     if (task.kind !== TaskKind.Call) return Infinity;
-    return this.#costs.get(task.name)?.mean ?? Infinity;
+    return this.#costs.of(task.name);
   }
 
   #dispatch(): void {
@@ -453,7 +453,7 @@ export class Scheduler implements Engine, FutureOwner {
       if (inflight.length > 0) this.#startHead(w);
       const runTime = msg[i + 3] as number;
       head.runTime = runTime;
-      if (head.kind === TaskKind.Call) this.#measure(head.name, runTime);
+      if (head.kind === TaskKind.Call) this.#costs.add(head.name, runTime);
       if (head.where === 'gone') continue; // settled already (timeout, cancel)
       this.#outcomes.runTime.add(runTime);
       releaseTask(head);
@@ -477,11 +477,6 @@ export class Scheduler implements Engine, FutureOwner {
     if (this.#queue.size === 0) this.#updateRef(w);
   }
 
-  #measure(name: string, runTime: number): void {
-    const cost = this.#costs.get(name);
-    if (cost === undefined) this.#costs.set(name, { mean: runTime });
-    else cost.mean += (runTime - cost.mean) * 0.2;
-  }
 
   #onIdle(w: WorkerRecord): void {
     if (w.retiring || this.#closed) {

@@ -62,7 +62,7 @@ import { createRequire } from 'node:module';
 import type { Piscina } from 'piscina';
 import { DataCloneError, PoolClosedError, QueueFullError, TimeoutError, WorkerCrashedError, WorkerStartError } from './errors.js';
 import { futureInternals, type Future, type FutureOwner } from './future.js';
-import { cancelQueued, drainQueue, enqueue, Outcomes, releaseTask, Waiters } from './engine-parts.js';
+import { cancelQueued, Costs, drainQueue, enqueue, Outcomes, releaseTask, Waiters } from './engine-parts.js';
 import { Status, TaskKind } from './messages.js';
 import { MAX_TIMER_MS } from './options.js';
 import { TaskQueue } from './queue.js';
@@ -113,7 +113,6 @@ class ThreadTask {
   run: Run | undefined = undefined;
   /** Its index in the run. */
   index = 0;
-  startedAt = 0;
   deadline = Infinity;
   runTime = 0;
   /** Never batched again: one of its values could not be sent in a batch. */
@@ -147,8 +146,6 @@ class Run {
   #onAbort: (() => void) | undefined = undefined;
   /** Once the run's promise settled, or the engine gave up on it. */
   over = false;
-  /** The task being stopped (cancel or timeout), awaiting cancelGrace. */
-  stopping: ThreadTask | undefined = undefined;
   timer: NodeJS.Timeout | undefined = undefined;
   /** What a dying thread could tell of this batch (ThreadNote.Partial): the reply so far. */
   partial: unknown[] | undefined = undefined;
@@ -198,7 +195,7 @@ export class ThreadEngine implements Engine, FutureOwner {
   #nextTaskId = 1;
   #dispatchScheduled = false;
   readonly #dispatchBound = () => this.#dispatch();
-  readonly #costs = new Map<string, { mean: number }>();
+  readonly #costs = new Costs();
   #closed = false;
   #readyWaiters: { resolve: () => void; reject: (e: unknown) => void }[] = [];
   readonly #drainWaiters = new Waiters();
@@ -507,7 +504,7 @@ export class ThreadEngine implements Engine, FutureOwner {
   /** Measured mean run time of a call by this name, ms; Infinity when unknown, and for chunks. */
   #estimate(task: ThreadTask): number {
     if (task.kind !== TaskKind.Call || task.timeout !== Infinity || task.transfer !== undefined || task.solo) return Infinity;
-    return this.#costs.get(task.name)?.mean ?? Infinity;
+    return this.#costs.of(task.name);
   }
 
   #dispatch(): void {
@@ -576,7 +573,6 @@ export class ThreadEngine implements Engine, FutureOwner {
     // of a batch stay pending (cancellable, skipped) until their results.
     // A task queued again (behind a crash, a cancel, a retiring thread) is running already.
     if (first.future.state === 'pending') futureInternals.setRunningOrNotifyCancel(first.future);
-    first.startedAt = now;
     if (first.timeout !== Infinity) this.#clockOnBegin(run, first);
     let reply: Promise<unknown[]>;
     try {
@@ -635,7 +631,6 @@ export class ThreadEngine implements Engine, FutureOwner {
     const grace = Math.max(this.#opts.cancelGrace, leastGrace);
     clearTimeout(run.timer);
     if (grace > 0 && run.control !== null) {
-      run.stopping = task;
       Atomics.store(run.control, Control.Abort, reason + 4 * (task.index + 1));
       Atomics.notify(run.control, Control.Abort);
       run.timer = setTimeout(() => {
@@ -689,7 +684,7 @@ export class ThreadEngine implements Engine, FutureOwner {
       }
       const runTime = reply[i + 2] as number;
       task.runTime = runTime;
-      if (task.kind === TaskKind.Call) this.#measure(task.name, runTime);
+      if (task.kind === TaskKind.Call) this.#costs.add(task.name, runTime);
       if (task.where === 'gone') continue;
       this.#outcomes.runTime.add(runTime);
       releaseTask(task);
@@ -704,7 +699,7 @@ export class ThreadEngine implements Engine, FutureOwner {
   /** The short form of a reply (runtime/thread/protocol.ts): one call, fulfilled. */
   #onShortReply(task: ThreadTask, value: unknown, runTime: number): void {
     task.runTime = runTime;
-    this.#measure(task.name, runTime);
+    this.#costs.add(task.name, runTime);
     this.#scheduleDispatch();
     if (task.where === 'gone') return;
     this.#outcomes.runTime.add(runTime);
@@ -813,11 +808,6 @@ export class ThreadEngine implements Engine, FutureOwner {
     void worker.terminate();
   }
 
-  #measure(name: string, runTime: number): void {
-    const cost = this.#costs.get(name);
-    if (cost === undefined) this.#costs.set(name, { mean: runTime });
-    else cost.mean += (runTime - cost.mean) * 0.2;
-  }
 
   // ── lifecycle ─────────────────────────────────────────────────────────
 

@@ -6,35 +6,29 @@
 //
 // Waiting: on futures, ready() and Atomics where there are events. A thread
 // leaving or joining piscina's bookkeeping has no event the pool exposes,
-// so `until` polls stats() at a short interval, bounded by a deadline.
+// so `until` (test/helpers.ts) polls stats() at a short interval, bounded by a deadline.
 
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { readFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { setTimeout as delay } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { DataCloneError, ThreadPool, WorkerCrashedError, WorkerStartError, type AnyTasks } from '../lib/index.js';
 import type * as threadTasks from './fixtures/thread-tasks.js';
-import { reasonOf, tempDir } from './helpers.js';
+import { lines, reasonOf, tempDir, until } from './helpers.js';
 
 type T = typeof threadTasks;
 const fixture = (file: string) => new URL(`./fixtures/${file}`, import.meta.url);
 const tasksUrl = fixture('thread-tasks.js');
 const T30 = { timeout: 30_000 };
 
-async function until(check: () => boolean, ms: number, what: string): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!check()) {
-    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
-    await delay(10);
-  }
-}
+const countLines = (file: string): number => lines(file).length;
 
-function countLines(file: string): number {
-  return existsSync(file) ? readFileSync(file, 'utf8').split('\n').filter(Boolean).length : 0;
+/** A span of time in which a respawn loop would show: another pool starting a thread and running a task. */
+async function yardstick(): Promise<void> {
+  await using pool = new ThreadPool<T>(tasksUrl, { workers: 1 });
+  assert.equal(await pool.submit('add', [1, 1]), 2);
 }
 
 test('an ArrayBuffer in `transfer` is moved to the thread: detached in the caller, whole in the task', T30, async () => {
@@ -119,11 +113,7 @@ test('a module that throws at import fails ready() and the waiting futures with 
   await until(() => pool.stats().workers === 0, 10_000, 'the failed threads to go');
   const first = countLines(count);
   assert.ok(first >= 1 && first <= 2, `${first} imports for 2 threads`);
-  // A yardstick of time in which a respawn loop would have started threads.
-  {
-    await using yardstick = new ThreadPool<T>(tasksUrl, { workers: 1 });
-    assert.equal(await yardstick.submit('add', [1, 1]), 2);
-  }
+  await yardstick();
   assert.equal(countLines(count), first, 'no import since the failure');
   assert.ok((await reasonOf(pool.submit('never'))) instanceof WorkerStartError, 'a new submit tries again, and fails again');
   assert.ok(countLines(count) > first, 'the new submit made a new attempt');
@@ -141,13 +131,10 @@ test('a module whose import ends the thread (process.exit) fails ready() and the
   const err = await reasonOf(f);
   assert.ok(err instanceof WorkerStartError, `got ${String(err)}`);
   assert.match(err.message, /exited with code:? 3/);
-  {
-    await using yardstick = new ThreadPool<T>(tasksUrl, { workers: 1 });
-    assert.equal(await yardstick.submit('add', [1, 1]), 2);
-  }
+  await yardstick();
   const n = countLines(count);
   assert.ok(n <= 4, `${n} imports: at most the 2 first threads and one replacement each`);
-  await delay(200); // a window in which a loop would show
+  await yardstick();
   assert.equal(countLines(count), n, 'no import since');
 });
 

@@ -14,7 +14,7 @@ import { CancelledError, DataCloneError, TaskNotFoundError, TimeoutError } from 
 import { Status, TaskKind } from '../../messages.js';
 import { existingTaskStorage, type TaskContext } from '../../task-context.js';
 import { encodeError } from '../../wire-error.js';
-import { functionExports, isThenable, loadTaskModule, runTask, type Fn, type TaskOutput } from '../../worker-runtime.js';
+import { functionExports, loadTaskModule, runTask, type Fn, type TaskOutput } from '../../worker-runtime.js';
 import { checkClone } from './clone-check.js';
 import { AbortReason, Control, Reply, REPLY_HEAD, RETIRED_SLOTS, TASK_STRIDE, ThreadNote, type ThreadInit } from './protocol.js';
 
@@ -93,6 +93,13 @@ export default function run(msg: unknown[]): unknown[] | Promise<unknown[]> {
   return runFrom(msg, 1, out);
 }
 
+/** Takes what runTask left in `output`. */
+function taken(): unknown {
+  const value = output.value;
+  output.value = undefined;
+  return value;
+}
+
 /** The short form, [name, ...args]: one call, answered by [value, runTime] when all goes well (see ./protocol.ts). */
 function runShort(name: string, args: unknown[]): unknown[] | Promise<unknown[]> {
   const fn = mod[name];
@@ -100,24 +107,14 @@ function runShort(name: string, args: unknown[]): unknown[] | Promise<unknown[]>
     return runFrom([null, name, TaskKind.Call, args], 1, [Reply.Results, threadId, false]);
   }
   const start = performance.now();
-  let value: unknown;
-  try {
-    value = (fn as Fn)(...args);
-  } catch (err) {
-    return finishOne(name, Status.Error, encodeError(err), start);
-  }
-  if (isThenable(value)) {
-    return Promise.resolve(value).then(
-      (v) => finishOne(name, Status.Ok, v, start),
-      (err: unknown) => finishOne(name, Status.Error, encodeError(err), start),
-    );
-  }
-  const t = typeof value;
-  if ((t !== 'object' && t !== 'function' && t !== 'symbol') || value === null || checkClone(value).kind === 'direct') {
+  const ran = runTask(fn as Fn, TaskKind.Call, args, undefined, undefined, output);
+  if (typeof ran !== 'number') return ran.then((status) => finishOne(name, status, taken(), start));
+  const value = taken();
+  if (ran === Status.Ok && checkClone(value).kind === 'direct') {
     tasksRun++;
     return [value, performance.now() - start];
   }
-  return finishOne(name, Status.Ok, value, start);
+  return finishOne(name, ran, value, start);
 }
 
 function finishOne(name: string, status: Status, value: unknown, start: number): unknown[] {
@@ -132,6 +129,7 @@ function retire(out: unknown[]): void {
   markRetired();
 }
 
+/** Runs the tasks of a run from index `from` on; the first that does not end synchronously continues in awaitTask. */
 function runFrom(msg: unknown[], from: number, out: unknown[]): unknown[] | Promise<unknown[]> {
   const control = msg[0] as Int32Array | null;
   const storage = existingTaskStorage();
@@ -147,59 +145,36 @@ function runFrom(msg: unknown[], from: number, out: unknown[]): unknown[] | Prom
       Atomics.store(control, Control.Begun, k + 1);
       Atomics.notify(control, Control.Begun);
     }
-    const kind = msg[i + 1] as TaskKind;
-    const args = msg[i + 2] as unknown[];
     const start = performance.now();
     const fn = mod[name];
     if (typeof fn !== 'function') {
       finish(out, name, Status.Error, encodeError(new TaskNotFoundError(name, functionExports(mod))), start);
       continue;
     }
-    if (kind !== TaskKind.Call || storage !== undefined) return runAsync(msg, i, out, fn as Fn, storage, control, start);
-    let value: unknown;
-    try {
-      value = (fn as Fn)(...args);
-    } catch (err) {
-      finish(out, name, Status.Error, encodeError(err), start);
-      continue;
-    }
-    if (isThenable(value)) return settleThen(msg, i, out, value, start);
-    finish(out, name, Status.Ok, value, start);
+    const ctx: TaskContext | undefined = storage === undefined ? undefined : { controller: undefined };
+    const unwatch = ctx !== undefined && control !== null ? watchAbort(control, ctx, k) : undefined;
+    const ran = runTask(fn as Fn, msg[i + 1] as TaskKind, msg[i + 2] as unknown[], storage, ctx, output);
+    if (typeof ran !== 'number') return awaitTask(msg, i, out, ran, unwatch, start);
+    unwatch?.();
+    finish(out, name, ran, taken(), start);
   }
   if (tasksRun >= init.maxTasks) retire(out);
   if (batchOut === out) batchOut = undefined;
   return out;
 }
 
-/** The task at `i` returned a promise: wait for it, then go on with the run. */
-async function settleThen(msg: unknown[], i: number, out: unknown[], pending: PromiseLike<unknown>, start: number): Promise<unknown[]> {
-  const name = msg[i] as string;
-  try {
-    finish(out, name, Status.Ok, await pending, start);
-  } catch (err) {
-    finish(out, name, Status.Error, encodeError(err), start);
-  }
-  return runFrom(msg, i + TASK_STRIDE, out);
-}
-
-/** The task at `i` is a map chunk, or runs in a taskSignal() context. */
-async function runAsync(
+/** The task at `i` is async (or a map chunk): wait for it, then go on with the run. */
+async function awaitTask(
   msg: unknown[],
   i: number,
   out: unknown[],
-  fn: Fn,
-  storage: ReturnType<typeof existingTaskStorage>,
-  control: Int32Array | null,
+  ran: Promise<Status>,
+  unwatch: (() => void) | undefined,
   start: number,
 ): Promise<unknown[]> {
-  const ctx: TaskContext | undefined = storage === undefined ? undefined : { controller: undefined };
-  const unwatch = ctx !== undefined && control !== null ? watchAbort(control, ctx, (i - 1) / TASK_STRIDE) : undefined;
-  const ran = runTask(fn, msg[i + 1] as TaskKind, msg[i + 2] as unknown[], storage, ctx, output);
-  const status = typeof ran === 'number' ? ran : await ran;
-  const value = output.value;
-  output.value = undefined;
+  const status = await ran;
   unwatch?.();
-  finish(out, msg[i] as string, status, value, start);
+  finish(out, msg[i] as string, status, taken(), start);
   return runFrom(msg, i + TASK_STRIDE, out);
 }
 
