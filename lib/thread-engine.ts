@@ -100,8 +100,9 @@ const ENTRY = new URL('./runtime/thread/entry.js', import.meta.url);
 
 /**
  * piscina, loaded when the first ThreadPool needs it: importing warmpool for a
- * ProcessPool or a LocalPool should not pay piscina's load time (about 40 ms
- * here). It is a CommonJS package, so require() loads it synchronously.
+ * ProcessPool or a LocalPool should not pay piscina's load time (13 ms on its
+ * own in docs/benchmarks.md, section 7). It is a CommonJS package, so
+ * require() loads it synchronously.
  */
 let piscinaClass: typeof Piscina | undefined;
 function loadPiscina(): typeof Piscina {
