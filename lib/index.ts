@@ -15,6 +15,7 @@ export {
   QueueFullError,
   PoolClosedError,
   BrokerError,
+  StreamClosedError,
 } from './errors.js';
 export type { PoolOptions, SubmitOptions, MapOptions, ShutdownOptions } from './options.js';
 export type { PoolStats, TimeSummary } from './stats.js';

@@ -10,6 +10,19 @@ import type { AsyncLocalStorage } from 'node:async_hooks';
 /** Per running task; the controller is made on the first taskSignal() call. */
 export interface TaskContext {
   controller: AbortController | undefined;
+  /**
+   * The task's line to its caller (./worker/stream.ts), when the caller
+   * listens: a stream task, or a task submitted with `onProgress`. Worker
+   * loops make contexts with `channel: undefined` so that every context has
+   * one shape.
+   */
+  channel?: TaskChannelLike | undefined;
+}
+
+/** What `reportProgress()` and `taskMessages()` use of the running task's channel. */
+export interface TaskChannelLike {
+  progress(value: unknown): void;
+  messages(): AsyncIterableIterator<unknown, undefined>;
 }
 
 /** The global symbol the storage is kept on, so that two copies of warmpool (the worker's and the task module's) share it. */

@@ -11,6 +11,7 @@ import { CancelledError, DataCloneError, TaskNotFoundError, TimeoutError } from 
 import { FromWorker, RUN_STRIDE, Status, TaskKind, ToWorker } from './messages.js';
 import { existingTaskStorage, type TaskContext } from './task-context.js';
 import { encodeError } from './wire-error.js';
+import { collectGenerator, isGenerator } from './worker/stream.js';
 
 /** Work, in ms, after which the loop lets pending Drop and Abort messages in. */
 const YIELD_MS = 1;
@@ -77,6 +78,8 @@ export function runTask(
   let value: unknown;
   try {
     value = ctx === undefined ? fn(...args) : storage!.run(ctx, fn, ...args);
+    // `submit` of a generator task gives the array of its values.
+    if (isGenerator(value)) value = ctx === undefined ? collectGenerator(value, ctx) : storage!.run(ctx, collectGenerator, value, ctx);
   } catch (err) {
     out.value = encodeError(err);
     return Status.Error;
