@@ -17,6 +17,19 @@ export {
   BrokerError,
   StreamClosedError,
 } from './errors.js';
-export type { PoolOptions, SubmitOptions, MapOptions, ShutdownOptions } from './options.js';
+export type { PoolOptions, SubmitOptions, MapOptions, ShutdownOptions, StreamOptions, ProgressOptions } from './options.js';
+export { TaskStream } from './stream.js';
 export type { PoolStats, TimeSummary } from './stats.js';
-export type { TaskModule, TaskName, TaskArgs, TaskResult, TaskItem, AnyTasks } from './types.js';
+export type {
+  TaskModule,
+  TaskName,
+  TaskArgs,
+  TaskResult,
+  TaskItem,
+  AnyTasks,
+  StreamTaskName,
+  StreamValue,
+  StreamMessage,
+  StreamArgs,
+  StreamingExecutor,
+} from './types.js';

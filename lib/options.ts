@@ -6,6 +6,7 @@ import { availableParallelism } from 'node:os';
 import { isAbsolute } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { TransferListItem } from 'node:worker_threads';
+import { DEFAULT_HIGH_WATER_MARK } from './stream-protocol.js';
 
 export interface PoolOptions<Name extends string = string> {
   /** Most workers at once (LocalPool: most tasks running at once). Default: `os.availableParallelism()`. */
@@ -96,6 +97,38 @@ export interface MapOptions {
    * with the count done and the total (`undefined` for iterables of unknown length).
    */
   onProgress?: (done: number, total: number | undefined) => void;
+}
+
+export interface ProgressOptions {
+  /**
+   * Called with each value the task passes to `reportProgress()` (from
+   * `warmpool/task`), in order. Values that come faster than it handles them
+   * (it runs again only once its promise, if it returns one, has settled) are
+   * dropped but for the latest; the last value reported is always handed to
+   * it before the future settles (or the stream ends). A callback that throws
+   * is reported with `process.emitWarning`. Default: none (progress is not sent).
+   */
+  onProgress?: (value: unknown) => unknown;
+}
+
+export interface StreamOptions extends ProgressOptions {
+  /**
+   * ms from the moment a worker starts the task to its last value (the
+   * generator's end), including time the task spends waiting for the caller
+   * to take values or to send messages. Default: the pool's `timeout`.
+   */
+  timeout?: number;
+  /** Aborting it is the same as `stream.cancel()`. */
+  signal?: AbortSignal;
+  /** Higher runs first; equal priorities run in submission order. Default: `0`. */
+  priority?: number;
+  /**
+   * The window of both directions: at most this many values produced by the
+   * task and not yet taken by the caller (the generator is not resumed
+   * beyond it), and at most this many messages sent and not yet read by the
+   * task (`send` waits beyond it). An integer >= 1. Default: `16`.
+   */
+  highWaterMark?: number;
 }
 
 export interface ShutdownOptions {
@@ -247,5 +280,22 @@ export function resolveMap(input: unknown, poolTimeout: number): ResolvedMapOpti
     signal: checkSignal('signal', o.signal),
     concurrency: o.concurrency === undefined ? Infinity : checkInteger('concurrency', o.concurrency, 1, true),
     onProgress: o.onProgress as ResolvedMapOptions['onProgress'],
+  };
+}
+
+/** The filled-in options of `pool.stream`. */
+export interface ResolvedStreamOptions extends ResolvedSubmitOptions {
+  highWaterMark: number;
+  onProgress: ((value: unknown) => unknown) | undefined;
+}
+
+export function resolveStream(input: unknown, poolTimeout: number): ResolvedStreamOptions {
+  const o = checkObject('options', input);
+  if (o.onProgress !== undefined && typeof o.onProgress !== 'function') throw expected('onProgress', 'a function', o.onProgress);
+  if ('transfer' in o && o.transfer !== undefined) throw expected('transfer', 'left out (pool.stream moves nothing; send values to the task instead)', o.transfer);
+  return {
+    ...resolveSubmit({ timeout: o.timeout, signal: o.signal, priority: o.priority }, poolTimeout),
+    highWaterMark: o.highWaterMark === undefined ? DEFAULT_HIGH_WATER_MARK : checkInteger('highWaterMark', o.highWaterMark, 1),
+    onProgress: o.onProgress as ResolvedStreamOptions['onProgress'],
   };
 }
