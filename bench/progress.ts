@@ -1,0 +1,91 @@
+// The cost of `reportProgress()` in a hot loop, on the worker's side, where
+// the task pays it: a loop over N items, each doing a fixed amount of work,
+// with and without a `reportProgress(i)` per item, inside a task context
+// whose channel (lib/worker/stream.ts) posts to a counter, as a worker's
+// channel posts to its socket at most every PROGRESS_MS.
+//
+//   node dist/bench/progress.js [--n=1000000] [--rounds=7]
+//
+// Prints, per amount of work per item, the median ns per item without and
+// with progress, the slowdown, and the messages the channel posted. Also the
+// cost of a call outside a task (no context) and in a task whose caller
+// gave no onProgress (a context without a channel).
+
+import { performance } from 'node:perf_hooks';
+import { reportProgress, taskStorage } from '../lib/task.js';
+import type { TaskContext } from '../lib/task-context.js';
+import { TaskChannel } from '../lib/worker/stream.js';
+
+const arg = (name: string, fallback: number) => Number(process.argv.find((a) => a.startsWith(`--${name}=`))?.split('=')[1] ?? fallback);
+const N = arg('n', 1_000_000);
+const ROUNDS = arg('rounds', 7);
+
+/** `work` rounds of integer hashing per item: the item's own work. */
+function loop(n: number, work: number, report: boolean): number {
+  let h = 0;
+  for (let i = 0; i < n; i++) {
+    for (let k = 0; k < work; k++) h = (Math.imul(h ^ (i + k), 2654435761) + 0x9e3779b9) | 0;
+    if (report) reportProgress(i);
+  }
+  return h;
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[s.length >> 1]!;
+}
+
+function timeIt(fn: () => number): number {
+  const t0 = performance.now();
+  const sink = fn();
+  const ms = performance.now() - t0;
+  if (sink === 0.5) console.log('');
+  return ms;
+}
+
+const storage = taskStorage();
+let posted = 0;
+
+function inTask<T>(fn: () => T, withChannel: boolean): T {
+  const ctx: TaskContext = { controller: undefined, channel: undefined };
+  const channel = withChannel ? new TaskChannel(1, () => posted++, 16) : undefined;
+  channel?.attach(ctx);
+  try {
+    return storage.run(ctx, fn);
+  } finally {
+    channel?.close();
+  }
+}
+
+console.log(`reportProgress in a hot loop of ${N.toLocaleString('en')} items, median of ${ROUNDS} rounds (node ${process.version})`);
+console.log('work/item  ns/item plain  ns/item with progress  slowdown  ns/call  messages');
+for (const work of [1, 4, 16, 64]) {
+  const plain: number[] = [];
+  const withProgress: number[] = [];
+  let messages = 0;
+  for (let r = 0; r < ROUNDS; r++) {
+    // Interleaved, so drift in the machine's speed hits both alike.
+    plain.push(timeIt(() => inTask(() => loop(N, work, false), true)));
+    posted = 0;
+    withProgress.push(timeIt(() => inTask(() => loop(N, work, true), true)));
+    messages = posted;
+  }
+  const a = (median(plain) * 1e6) / N;
+  const b = (median(withProgress) * 1e6) / N;
+  console.log(
+    `${String(work).padStart(9)}  ${a.toFixed(1).padStart(13)}  ${b.toFixed(1).padStart(21)}  ${`${(((b - a) / a) * 100).toFixed(1)}%`.padStart(8)}  ${(b - a).toFixed(1).padStart(7)}  ${String(messages).padStart(8)}`,
+  );
+}
+
+for (const [label, run] of [
+  ['outside a task', (f: () => number) => f()],
+  ['in a task without onProgress', (f: () => number) => inTask(f, false)],
+] as const) {
+  const plain: number[] = [];
+  const calls: number[] = [];
+  for (let r = 0; r < ROUNDS; r++) {
+    plain.push(timeIt(() => run(() => loop(N, 1, false))));
+    calls.push(timeIt(() => run(() => loop(N, 1, true))));
+  }
+  console.log(`${label}: ${(((median(calls) - median(plain)) * 1e6) / N).toFixed(1)} ns per call`);
+}
