@@ -1,8 +1,9 @@
 // The cost of `reportProgress()` in a hot loop, on the worker's side, where
 // the task pays it: a loop over N items, each doing a fixed amount of work,
-// with and without a `reportProgress(i)` per item, inside a task context
-// whose channel (lib/worker/stream.ts) posts to a counter, as a worker's
-// channel posts to its socket at most every PROGRESS_MS.
+// with and without a `reportProgress(i)` per item, run by `runTask` (what the
+// process and thread workers run a task with) in a task context whose
+// channel (lib/worker/stream.ts) posts to a counter, as a worker's channel
+// posts to its socket at most every PROGRESS_MS.
 //
 //   node dist/bench/progress.js [--n=1000000] [--rounds=7]
 //
@@ -12,8 +13,10 @@
 // gave no onProgress (a context without a channel).
 
 import { performance } from 'node:perf_hooks';
+import { Status, TaskKind } from '../lib/messages.js';
 import { reportProgress, taskStorage } from '../lib/task.js';
 import type { TaskContext } from '../lib/task-context.js';
+import { runTask, type TaskOutput } from '../lib/worker-runtime.js';
 import { TaskChannel } from '../lib/worker/stream.js';
 
 const arg = (name: string, fallback: number) => Number(process.argv.find((a) => a.startsWith(`--${name}=`))?.split('=')[1] ?? fallback);
@@ -32,7 +35,7 @@ function loop(n: number, work: number, report: boolean): number {
 
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
-  return s[s.length >> 1]!;
+  return s[s.length >> 1];
 }
 
 function timeIt(fn: () => number): number {
@@ -47,14 +50,15 @@ const storage = taskStorage();
 let posted = 0;
 
 function inTask<T>(fn: () => T, withChannel: boolean): T {
+  // A synchronous task: runTask returns its status, not a promise.
   const ctx: TaskContext = { controller: undefined, channel: undefined };
   const channel = withChannel ? new TaskChannel(1, () => posted++, 16) : undefined;
   channel?.attach(ctx);
-  try {
-    return storage.run(ctx, fn);
-  } finally {
-    channel?.close();
-  }
+  const out: TaskOutput = { value: undefined };
+  const status = runTask(fn, TaskKind.Call, [], storage, ctx, out);
+  channel?.close();
+  if (status !== Status.Ok) throw new Error('the loop failed');
+  return out.value as T;
 }
 
 console.log(`reportProgress in a hot loop of ${N.toLocaleString('en')} items, median of ${ROUNDS} rounds (node ${process.version})`);

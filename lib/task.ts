@@ -7,7 +7,7 @@
 // for AsyncLocalStorage, whose promise hooks cost every await on Node 20.
 
 import { AsyncLocalStorage } from 'node:async_hooks';
-import { TASK_CONTEXT_KEY as KEY, type TaskContext } from './task-context.js';
+import { TASK_CONTEXT_KEY as KEY, taskSlot, type TaskContext } from './task-context.js';
 
 export type { TaskContext } from './task-context.js';
 
@@ -35,6 +35,7 @@ export function taskSignal(): AbortSignal {
 }
 
 const storage = taskStorage();
+const slot = taskSlot();
 
 /**
  * Sends `value` (any structured-clone value) to the caller's `onProgress`.
@@ -44,7 +45,9 @@ const storage = taskStorage();
  * gave no `onProgress`, it does nothing.
  */
 export function reportProgress(value: unknown): void {
-  const channel = storage.getStore()?.channel;
+  // The slot is set while the task's synchronous code runs (a hot loop);
+  // after an await, the storage knows.
+  const channel = (slot.current ?? storage.getStore())?.channel;
   if (channel !== undefined) channel.progress(value);
 }
 
@@ -81,7 +84,7 @@ export interface TaskMessages<M> extends AsyncIterableIterator<M, undefined> {
  * outside a task.
  */
 export function taskMessages<M = unknown>(): TaskMessages<M> {
-  const ctx = storage.getStore();
+  const ctx = slot.current ?? storage.getStore();
   if (ctx === undefined) throw new Error('taskMessages() was called outside a warmpool task');
   return (ctx.channel?.messages() ?? noMessages()) as TaskMessages<M>;
 }

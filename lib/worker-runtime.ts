@@ -9,7 +9,7 @@ import type { AsyncLocalStorage } from 'node:async_hooks';
 import { performance } from 'node:perf_hooks';
 import { CancelledError, DataCloneError, TaskNotFoundError, TimeoutError } from './errors.js';
 import { FromWorker, RUN_STRIDE, Status, TaskKind, ToWorker } from './messages.js';
-import { existingTaskStorage, type TaskContext } from './task-context.js';
+import { existingTaskStorage, taskSlot, type TaskContext } from './task-context.js';
 import { encodeError } from './wire-error.js';
 import { collectGenerator, isGenerator } from './worker/stream.js';
 
@@ -21,6 +21,9 @@ export type Fn = (...args: unknown[]) => unknown;
 export function isThenable(value: unknown): value is PromiseLike<unknown> {
   return value !== null && (typeof value === 'object' || typeof value === 'function') && typeof (value as { then?: unknown }).then === 'function';
 }
+
+/** See task-context.ts: the context of the task whose synchronous code runs now. */
+const TASK_SLOT = taskSlot();
 
 const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
 
@@ -44,7 +47,15 @@ export async function runChunk(
       const item = items[i];
       let value: unknown;
       if (storage === undefined) value = spread ? fn(...(item as unknown[])) : fn(item);
-      else value = spread ? storage.run(ctx!, fn, ...(item as unknown[])) : storage.run(ctx!, fn, item);
+      else {
+        const before = TASK_SLOT.current;
+        TASK_SLOT.current = ctx;
+        try {
+          value = spread ? storage.run(ctx!, fn, ...(item as unknown[])) : storage.run(ctx!, fn, item);
+        } finally {
+          TASK_SLOT.current = before;
+        }
+      }
       if (isThenable(value)) value = await value;
       results[i] = value;
     } catch (error) {
@@ -77,9 +88,20 @@ export function runTask(
   if (kind !== TaskKind.Call) return runChunkTask(fn, kind, args, storage, ctx, out);
   let value: unknown;
   try {
-    value = ctx === undefined ? fn(...args) : storage!.run(ctx, fn, ...args);
-    // `submit` of a generator task gives the array of its values.
-    if (isGenerator(value)) value = ctx === undefined ? collectGenerator(value, ctx) : storage!.run(ctx, collectGenerator, value, ctx);
+    if (ctx === undefined) {
+      value = fn(...args);
+      // `submit` of a generator task gives the array of its values.
+      if (isGenerator(value)) value = collectGenerator(value, undefined);
+    } else {
+      const before = TASK_SLOT.current;
+      TASK_SLOT.current = ctx;
+      try {
+        value = storage!.run(ctx, fn, ...args);
+        if (isGenerator(value)) value = storage!.run(ctx, collectGenerator, value, ctx);
+      } finally {
+        TASK_SLOT.current = before;
+      }
+    }
   } catch (err) {
     out.value = encodeError(err);
     return Status.Error;

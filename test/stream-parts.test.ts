@@ -16,6 +16,8 @@ import { FromTask, ToTask } from '../lib/stream-protocol.js';
 import { reportProgress, taskMessages, taskStorage } from '../lib/task.js';
 import type { TaskContext } from '../lib/task-context.js';
 import { collectGenerator, runStreamTask, TaskChannel } from '../lib/worker/stream.js';
+import { Status, TaskKind } from '../lib/messages.js';
+import { runTask } from '../lib/worker-runtime.js';
 import { reasonOf } from './helpers.js';
 
 /** A sink that records what the stream asks of its engine. */
@@ -479,6 +481,61 @@ test('reportProgress and taskMessages find the running task through its context;
   // A task the caller cannot send to: its messages end at once.
   const none = await taskStorage().run({ controller: undefined, channel: undefined }, () => taskMessages().next());
   assert.deepEqual(none, { done: true, value: undefined });
+});
+
+test('reportProgress reaches the task whose code calls it: in its synchronous part, after an await, and never a later task from a callback an earlier one left', async () => {
+  const storage = taskStorage();
+  const first = recordingPost();
+  const a = new TaskChannel(1, first.post, 4);
+  const ctxA: TaskContext = { controller: undefined, channel: undefined };
+  a.attach(ctxA);
+  let strayFired!: () => void;
+  const stray = new Promise<void>((resolve) => (strayFired = resolve));
+  const outA = { value: undefined as unknown };
+  const statusA = runTask(
+    () => {
+      reportProgress('a sync');
+      // Left behind: runs after task A has ended, while task B runs.
+      setTimeout(() => {
+        reportProgress('stray');
+        strayFired();
+      }, 1);
+      return 'a';
+    },
+    TaskKind.Call,
+    [],
+    storage,
+    ctxA,
+    outA,
+  );
+  assert.equal(statusA, Status.Ok);
+  a.close();
+
+  const second = recordingPost();
+  const b = new TaskChannel(2, second.post, 4);
+  const ctxB: TaskContext = { controller: undefined, channel: undefined };
+  b.attach(ctxB);
+  const outB = { value: undefined as unknown };
+  const statusB = await runTask(
+    async () => {
+      reportProgress('b sync');
+      await stray;
+      reportProgress('b after await');
+      return 'b';
+    },
+    TaskKind.Call,
+    [],
+    storage,
+    ctxB,
+    outB,
+  );
+  assert.equal(statusB, Status.Ok);
+  b.close();
+  const progressOf = (messages: unknown[][]) => messages.filter((m) => m[0] === FromTask.Progress).map((m) => m[2]);
+  assert.deepEqual(progressOf(first.messages), ['a sync']);
+  // 'b sync' may be coalesced into 'b after await' (one slot, PROGRESS_MS apart); 'stray' is never B's.
+  assert.equal(progressOf(second.messages).at(-1), 'b after await');
+  assert.ok(!progressOf(second.messages).includes('stray'));
 });
 
 test('a million reportProgress calls send a handful of messages, and the last value always goes at close', () => {

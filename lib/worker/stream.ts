@@ -23,7 +23,7 @@ import { performance } from 'node:perf_hooks';
 import { CancelledError, DataCloneError } from '../errors.js';
 import { Status } from '../messages.js';
 import { creditBatch, FromTask, PROGRESS_MS, ToTask } from '../stream-protocol.js';
-import type { TaskChannelLike, TaskContext } from '../task-context.js';
+import { taskSlot, type TaskChannelLike, type TaskContext } from '../task-context.js';
 import { encodeError } from '../wire-error.js';
 import type { AsyncLocalStorage } from 'node:async_hooks';
 
@@ -43,6 +43,9 @@ const CHECK_MS = 0.5;
 const MAX_STRIDE = 1 << 16;
 
 const DONE: IteratorResult<never, undefined> = Object.freeze({ done: true, value: undefined });
+
+/** See task-context.ts: the context of the task whose synchronous code runs now. */
+const TASK_SLOT = taskSlot();
 
 /** Lets I/O callbacks run: one setImmediate is not enough from the poll phase (see WorkerLoop#drain). */
 const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
@@ -82,6 +85,8 @@ export class TaskChannel implements TaskChannelLike {
   #immediate: NodeJS.Immediate | undefined;
   #creditWaiter: (() => void) | undefined;
   #cancelReason: unknown = undefined;
+  /** The task's context, once attached: set in the slot around each step of the generator. */
+  #ctx: TaskContext | undefined;
 
   // Messages in.
   #inbox: unknown[] = [];
@@ -111,6 +116,7 @@ export class TaskChannel implements TaskChannelLike {
   /** Puts the channel in the task's context (for reportProgress and taskMessages) and ends it when the task's signal aborts. */
   attach(ctx: TaskContext | undefined): void {
     if (ctx === undefined) return;
+    this.#ctx = ctx;
     ctx.channel = this;
     const signal = (ctx.controller ??= new AbortController()).signal;
     if (signal.aborted) this.cancel(signal.reason);
@@ -183,7 +189,14 @@ export class TaskChannel implements TaskChannelLike {
           }
         }
         const t0 = performance.now();
-        let step = gen.next();
+        let step: IteratorResult<unknown, unknown> | Promise<IteratorResult<unknown, unknown>>;
+        const before = TASK_SLOT.current;
+        TASK_SLOT.current = this.#ctx;
+        try {
+          step = gen.next();
+        } finally {
+          TASK_SLOT.current = before;
+        }
         if (isThenable(step)) step = await step;
         const t1 = performance.now();
         this.#stepMs = this.#stepMs === Infinity ? t1 - t0 : this.#stepMs * 0.7 + (t1 - t0) * 0.3;
