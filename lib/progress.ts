@@ -10,15 +10,13 @@
 //   end()  ──▶ deliver what is pending now, or after the handler in flight;
 //              the future settles after that (undefined: nothing to wait for)
 
+import { isThenable } from './worker-runtime.js';
+
 function warn(err: unknown): void {
   process.emitWarning(`An onProgress callback threw: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`, {
     type: 'WarmpoolWarning',
     code: 'WARMPOOL_CALLBACK_ERROR',
   });
-}
-
-function isThenable(value: unknown): value is PromiseLike<unknown> {
-  return value !== null && (typeof value === 'object' || typeof value === 'function') && typeof (value as { then?: unknown }).then === 'function';
 }
 
 export class ProgressCoalescer {

@@ -25,6 +25,8 @@ import { Status } from '../messages.js';
 import { creditBatch, FromTask, PROGRESS_MS, ToTask } from '../stream-protocol.js';
 import { taskSlot, type TaskChannelLike, type TaskContext } from '../task-context.js';
 import { encodeError } from '../wire-error.js';
+// A cycle (worker-runtime.ts imports this file): isThenable is a function declaration, so it is there before either module runs.
+import { isThenable } from '../worker-runtime.js';
 import type { AsyncLocalStorage } from 'node:async_hooks';
 
 /** Sends one message to the caller; throws synchronously, having sent nothing, when it cannot be cloned. */
@@ -49,10 +51,6 @@ const TASK_SLOT = taskSlot();
 
 /** Lets I/O callbacks run: one setImmediate is not enough from the poll phase (see WorkerLoop#drain). */
 const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
-
-function isThenable(value: unknown): value is PromiseLike<unknown> {
-  return value !== null && (typeof value === 'object' || typeof value === 'function') && typeof (value as { then?: unknown }).then === 'function';
-}
 
 /** A generator or async generator object (what calling a `function*` or `async function*` gives). */
 export function isGenerator(value: unknown): value is AnyGenerator {
