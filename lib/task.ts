@@ -7,9 +7,9 @@
 // for AsyncLocalStorage, whose promise hooks cost every await on Node 20.
 
 import { AsyncLocalStorage } from 'node:async_hooks';
-import { TASK_CONTEXT_KEY as KEY, type TaskContext } from './task-context.js';
+import { TASK_CONTEXT_KEY as KEY, type TaskContext } from './worker/context.js';
 
-export type { TaskContext } from './task-context.js';
+export type { TaskContext } from './worker/context.js';
 
 /** @internal The storage shared with the worker loop. */
 export function taskStorage(): AsyncLocalStorage<TaskContext> {
@@ -17,7 +17,7 @@ export function taskStorage(): AsyncLocalStorage<TaskContext> {
   return (g[KEY] ??= new AsyncLocalStorage<TaskContext>());
 }
 
-export { existingTaskStorage } from './task-context.js';
+export { existingTaskStorage } from './worker/context.js';
 
 // Loading this module is what switches the context on.
 taskStorage();

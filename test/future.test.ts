@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { setImmediate as turn, setTimeout as delay } from 'node:timers/promises';
-import { futureInternals, type FutureOwner } from '../lib/future.js';
+import { futureInternals, type FutureOwner } from '../lib/core/future.js';
 import { CancelledError, Future, TimeoutError, asCompleted, wait, type FutureState } from '../lib/index.js';
 
 const bounded = { timeout: 5_000 };

@@ -7,11 +7,11 @@ import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
-import type { Executor } from '../executor.js';
-import { ProcessPool } from '../process-pool.js';
-import { ThreadPool } from '../thread-pool.js';
+import type { Executor } from '../core/executor.js';
+import { ProcessPool } from '../process/pool.js';
+import { ThreadPool } from '../thread/pool.js';
 import { WorkerHost } from '../remote/host.js';
-import { resolveConnection } from '../remote-pool.js';
+import { resolveConnection } from '../remote/pool.js';
 
 export const summary = 'serve a RemotePool queue: run its jobs in a warm local pool of a task module';
 

@@ -33,13 +33,13 @@
 
 import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
-import { BrokerError, PoolClosedError, QueueFullError, TimeoutError, WorkerCrashedError, WorkerStartError } from '../errors.js';
-import { futureInternals, type Future, type FutureOwner } from '../future.js';
-import { Status, type TaskKind } from '../messages.js';
-import { ChunkFailure, type Engine, type TaskOptions } from '../scheduler.js';
-import type { PoolStats } from '../stats.js';
-import { Outcomes, releaseTask, watchSignal } from '../engine-parts.js';
-import { decodeError } from '../wire-error.js';
+import { BrokerError, PoolClosedError, QueueFullError, TimeoutError, WorkerCrashedError, WorkerStartError } from '../core/errors.js';
+import { futureInternals, type Future, type FutureOwner } from '../core/future.js';
+import { Status, type TaskKind } from '../process/protocol.js';
+import { ChunkFailure, type Engine, type TaskOptions } from '../process/engine.js';
+import type { PoolStats } from '../core/stats.js';
+import { Outcomes, releaseTask, watchSignal } from '../core/engine-core.js';
+import { decodeError } from '../core/wire-error.js';
 import { bullPriority, cancelChannel, decodeValue, encodeJob, type Envelope, type JobData } from './codec.js';
 import { loadPeers } from './peers.js';
 

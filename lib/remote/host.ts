@@ -17,12 +17,12 @@
 // when its data is not a warmpool job, or when it stalled too often.
 
 import { performance } from 'node:perf_hooks';
-import { CancelledError } from '../errors.js';
-import { engineOf, type Executor } from '../executor.js';
-import { futureInternals, type Future } from '../future.js';
-import { Status } from '../messages.js';
-import { ChunkFailure, type Engine } from '../scheduler.js';
-import { encodeError } from '../wire-error.js';
+import { CancelledError } from '../core/errors.js';
+import { engineOf, type Executor } from '../core/executor.js';
+import { futureInternals, type Future } from '../core/future.js';
+import { Status } from '../process/protocol.js';
+import { ChunkFailure, type Engine } from '../process/engine.js';
+import { encodeError } from '../core/wire-error.js';
 import { cancelChannel, decodeValue, encodeValue, isJobData, type Envelope } from './codec.js';
 import type { ConnectionSettings } from './engine.js';
 import { loadPeers } from './peers.js';

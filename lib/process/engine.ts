@@ -27,7 +27,7 @@
  * one message, as long as the measured run time of what it has in hand stays
  * within PIPELINE_MS: one message carries many tasks, and the worker never
  * waits for the parent between them. Results come back one by one, at once
- * (see worker-runtime.ts for why), and are read together. A task of unknown cost (never
+ * (see loop.ts for why), and are read together. A task of unknown cost (never
  * measured, or a map chunk) goes alone, and nothing is sent behind it, so a
  * long task cannot hold short ones while another worker is free. Only the
  * first task of a worker's in-flight list is `running`; the others are still
@@ -62,17 +62,17 @@ import {
   TimeoutError,
   WorkerCrashedError,
   WorkerStartError,
-} from './errors.js';
-import { futureInternals, type Future, type FutureOwner } from './future.js';
-import { FromWorker, RESULT_STRIDE, Status, TaskKind, ToWorker } from './messages.js';
-import { TaskQueue } from './queue.js';
-import type { SpawnWorker } from './runtime/handle.js';
-import { MAX_TIMER_MS } from './options.js';
-import type { PoolStats } from './stats.js';
-import { cancelQueued, Costs, drainQueue, enqueue, Outcomes, releaseTask, Waiters } from './engine-parts.js';
-import { Task } from './task-record.js';
-import { decodeError } from './wire-error.js';
-import { WorkerRecord } from './worker-record.js';
+} from '../core/errors.js';
+import { futureInternals, type Future, type FutureOwner } from '../core/future.js';
+import { FromWorker, RESULT_STRIDE, Status, TaskKind, ToWorker } from './protocol.js';
+import { TaskQueue } from '../core/queue.js';
+import type { SpawnWorker } from './handle.js';
+import { MAX_TIMER_MS } from '../core/options.js';
+import type { PoolStats } from '../core/stats.js';
+import { cancelQueued, Costs, drainQueue, enqueue, Outcomes, releaseTask, Waiters } from '../core/engine-core.js';
+import { Task } from '../core/task.js';
+import { decodeError } from '../core/wire-error.js';
+import { WorkerRecord } from './worker.js';
 
 /** Options as the engine gets them: validated and filled in by the public class. */
 export interface EngineOptions {

@@ -19,9 +19,9 @@
 import { performance } from 'node:perf_hooks';
 import { CancelledError, QueueFullError } from './errors.js';
 import { futureInternals, type Future } from './future.js';
-import { TaskKind } from './messages.js';
+import { TaskKind } from '../process/protocol.js';
 import { expected, type ResolvedMapOptions } from './options.js';
-import { ChunkFailure, type Engine } from './scheduler.js';
+import { ChunkFailure, type Engine } from '../process/engine.js';
 
 const TARGET_CHUNK_MS = 4;
 const MAX_CHUNK = 16_384;

@@ -45,7 +45,7 @@ export const enum Status {
   ChunkError = 2,
   /** ThreadPool: a batched task cancelled before the thread began it; no value. */
   Skipped = 3,
-  /** ThreadPool: value is the result as `v8.serialize` bytes (see runtime/thread/clone-check.ts). */
+  /** ThreadPool: value is the result as `v8.serialize` bytes (see thread/clone-check.ts). */
   Serialized = 4,
 }
 

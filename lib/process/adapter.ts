@@ -7,7 +7,7 @@
 import { spawn } from 'node:child_process';
 import type { Socket } from 'node:net';
 import { fileURLToPath } from 'node:url';
-import type { SpawnWorker } from '../handle.js';
+import type { SpawnWorker } from './handle.js';
 import { encodeFrame, readFrames } from './channel.js';
 
 export interface ProcessRuntimeOptions {

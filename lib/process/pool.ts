@@ -1,12 +1,12 @@
 // ProcessPool: the public class. It checks options and hands filled-in ones
-// to the engine (./scheduler.ts) with the child-process runtime.
+// to the engine (./engine.ts) with the child-process runtime.
 
 import { fileURLToPath } from 'node:url';
-import { Executor } from './executor.js';
-import { checkInteger, checkObject, checkStartOptions, expected, moduleHref, resolveCommon, type PoolOptions } from './options.js';
-import { inheritedExecArgv, processRuntime } from './runtime/process/adapter.js';
-import { Scheduler } from './scheduler.js';
-import type { AnyTasks, TaskName } from './types.js';
+import { Executor } from '../core/executor.js';
+import { checkInteger, checkObject, checkStartOptions, expected, moduleHref, resolveCommon, type PoolOptions } from '../core/options.js';
+import { inheritedExecArgv, processRuntime } from './adapter.js';
+import { Scheduler } from './engine.js';
+import type { AnyTasks, TaskName } from '../core/types.js';
 
 /** Warm child processes: isolation, crash safety, hard kills of runaway code, native addons. */
 export class ProcessPool<M extends object = AnyTasks> extends Executor<M> {

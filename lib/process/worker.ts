@@ -1,8 +1,8 @@
 // The scheduler's record of one worker. The handle is the runtime's; the
 // rest is what the scheduler decides with.
 
-import type { WorkerHandle } from './runtime/handle.js';
-import type { Task } from './task-record.js';
+import type { WorkerHandle } from './handle.js';
+import type { Task } from '../core/task.js';
 
 export type WorkerState =
   /** Spawned; importing the module and running the initializer. */

@@ -5,7 +5,7 @@
 
 import type { Future } from './future.js';
 import { collect, iterate } from './map.js';
-import { TaskKind } from './messages.js';
+import { TaskKind } from '../process/protocol.js';
 import {
   checkObject,
   expected,
@@ -16,7 +16,7 @@ import {
   type ShutdownOptions,
   type SubmitOptions,
 } from './options.js';
-import type { Engine } from './scheduler.js';
+import type { Engine } from '../process/engine.js';
 import type { PoolStats } from './stats.js';
 import type { AnyTasks, ArgsAndOptions, TaskArgs, TaskItem, TaskName, TaskResult } from './types.js';
 

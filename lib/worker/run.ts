@@ -7,10 +7,10 @@
 
 import type { AsyncLocalStorage } from 'node:async_hooks';
 import { performance } from 'node:perf_hooks';
-import { CancelledError, DataCloneError, TaskNotFoundError, TimeoutError } from './errors.js';
-import { FromWorker, RUN_STRIDE, Status, TaskKind, ToWorker } from './messages.js';
-import { existingTaskStorage, type TaskContext } from './task-context.js';
-import { encodeError } from './wire-error.js';
+import { CancelledError, DataCloneError, TaskNotFoundError, TimeoutError } from '../core/errors.js';
+import { FromWorker, RUN_STRIDE, Status, TaskKind, ToWorker } from '../process/protocol.js';
+import { existingTaskStorage, type TaskContext } from './context.js';
+import { encodeError } from '../core/wire-error.js';
 
 /** Work, in ms, after which the loop lets pending Drop and Abort messages in. */
 const YIELD_MS = 1;

@@ -3,11 +3,11 @@
 // warm local pools. The public class checks options and hands filled-in ones
 // to ./remote/engine.ts; the host side is ./remote/host.ts.
 
-import { Executor } from './executor.js';
-import { checkInteger, checkMs, checkObject, expected } from './options.js';
-import { RemoteEngine, type ConnectionSettings } from './remote/engine.js';
-import { checkPeers } from './remote/peers.js';
-import type { AnyTasks } from './types.js';
+import { Executor } from '../core/executor.js';
+import { checkInteger, checkMs, checkObject, expected } from '../core/options.js';
+import { RemoteEngine, type ConnectionSettings } from './engine.js';
+import { checkPeers } from './peers.js';
+import type { AnyTasks } from '../core/types.js';
 
 /**
  * Where Redis is: a `redis://` or `rediss://` (TLS) URL, with user and

@@ -19,16 +19,16 @@
 
 import pLimit, { type LimitFunction } from 'p-limit';
 import { performance } from 'node:perf_hooks';
-import { CancelledError, PoolClosedError, QueueFullError, TaskNotFoundError, TimeoutError, WorkerStartError } from './errors.js';
-import { futureInternals, type Future, type FutureOwner } from './future.js';
-import { TaskKind } from './messages.js';
-import type { CommonOptions } from './options.js';
-import { TaskQueue } from './queue.js';
-import { ChunkFailure, type Engine, type TaskOptions } from './scheduler.js';
-import type { PoolStats } from './stats.js';
-import { cancelQueued, drainQueue, enqueue, Outcomes, releaseTask, Waiters } from './engine-parts.js';
-import { existingTaskStorage, type TaskContext } from './task-context.js';
-import { functionExports, isThenable, runChunk, type Fn } from './worker-runtime.js';
+import { CancelledError, PoolClosedError, QueueFullError, TaskNotFoundError, TimeoutError, WorkerStartError } from '../core/errors.js';
+import { futureInternals, type Future, type FutureOwner } from '../core/future.js';
+import { TaskKind } from '../process/protocol.js';
+import type { CommonOptions } from '../core/options.js';
+import { TaskQueue } from '../core/queue.js';
+import { ChunkFailure, type Engine, type TaskOptions } from '../process/engine.js';
+import type { PoolStats } from '../core/stats.js';
+import { cancelQueued, drainQueue, enqueue, Outcomes, releaseTask, Waiters } from '../core/engine-core.js';
+import { existingTaskStorage, type TaskContext } from '../worker/context.js';
+import { functionExports, isThenable, runChunk, type Fn } from '../worker/run.js';
 
 class LocalTask {
   where: 'queued' | 'running' | 'gone' = 'queued';

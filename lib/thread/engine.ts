@@ -9,7 +9,7 @@
  *     piscina.run([control, name, kind, args, name, ...], { signal, transferList })
  *                                            │
  *        piscina: an idle warm thread ◀──────┘  (its queue stays empty)
- *                 runtime/thread/entry.ts runs the tasks in order
+ *                 entry.ts runs the tasks in order
  *                                            │
  *     #onReply ◀── [Results, threadId, retire, status, value, runTime, ...]
  *        settle each Future, free the run, dispatch again
@@ -60,17 +60,17 @@ import { deserialize } from 'node:v8';
 import type { TransferListItem } from 'node:worker_threads';
 import { createRequire } from 'node:module';
 import type { Piscina } from 'piscina';
-import { DataCloneError, PoolClosedError, QueueFullError, TimeoutError, WorkerCrashedError, WorkerStartError } from './errors.js';
-import { futureInternals, type Future, type FutureOwner } from './future.js';
-import { cancelQueued, Costs, drainQueue, enqueue, Outcomes, releaseTask, Waiters } from './engine-parts.js';
-import { Status, TaskKind } from './messages.js';
-import { MAX_TIMER_MS } from './options.js';
-import { TaskQueue } from './queue.js';
-import { cloneFailure } from './runtime/thread/clone-check.js';
-import { AbortReason, Control, REPLY_HEAD, REPLY_STRIDE, Reply, RETIRED_SLOTS, ThreadNote, type ThreadInit } from './runtime/thread/protocol.js';
-import { ChunkFailure, type Engine, type TaskOptions } from './scheduler.js';
-import type { PoolStats } from './stats.js';
-import { decodeError } from './wire-error.js';
+import { DataCloneError, PoolClosedError, QueueFullError, TimeoutError, WorkerCrashedError, WorkerStartError } from '../core/errors.js';
+import { futureInternals, type Future, type FutureOwner } from '../core/future.js';
+import { cancelQueued, Costs, drainQueue, enqueue, Outcomes, releaseTask, Waiters } from '../core/engine-core.js';
+import { Status, TaskKind } from '../process/protocol.js';
+import { MAX_TIMER_MS } from '../core/options.js';
+import { TaskQueue } from '../core/queue.js';
+import { cloneFailure } from './clone-check.js';
+import { AbortReason, Control, REPLY_HEAD, REPLY_STRIDE, Reply, RETIRED_SLOTS, ThreadNote, type ThreadInit } from './protocol.js';
+import { ChunkFailure, type Engine, type TaskOptions } from '../process/engine.js';
+import type { PoolStats } from '../core/stats.js';
+import { decodeError } from '../core/wire-error.js';
 
 /** Filled-in options, from ThreadPool. */
 export interface ThreadEngineOptions {
@@ -96,7 +96,7 @@ const MAX_BATCH = 256;
 /** The least time a batch whose running task was cancelled has to return before its thread is stopped. */
 const BATCH_STOP_GRACE_MS = 20;
 
-const ENTRY = new URL('./runtime/thread/entry.js', import.meta.url);
+const ENTRY = new URL('./entry.js', import.meta.url);
 
 /**
  * piscina, loaded when the first ThreadPool needs it: importing warmpool for a
@@ -560,7 +560,7 @@ export class ThreadEngine implements Engine, FutureOwner {
     }
     let msg: unknown[];
     if (control === null && !batch && first.kind === TaskKind.Call) {
-      // The short form (runtime/thread/protocol.ts): [name, ...args].
+      // The short form (protocol.ts): [name, ...args].
       const args = first.args;
       msg = new Array<unknown>(args.length + 1);
       msg[0] = first.name;
@@ -697,7 +697,7 @@ export class ThreadEngine implements Engine, FutureOwner {
     this.#checkDrained();
   }
 
-  /** The short form of a reply (runtime/thread/protocol.ts): one call, fulfilled. */
+  /** The short form of a reply (protocol.ts): one call, fulfilled. */
   #onShortReply(task: ThreadTask, value: unknown, runTime: number): void {
     task.runTime = runTime;
     this.#costs.add(task.name, runTime);

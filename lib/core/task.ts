@@ -2,8 +2,8 @@
 // future settles. The Future is the user's view; this is the engine's.
 
 import type { Future } from './future.js';
-import type { TaskKind } from './messages.js';
-import type { WorkerRecord } from './worker-record.js';
+import type { TaskKind } from '../process/protocol.js';
+import type { WorkerRecord } from '../process/worker.js';
 
 export class Task {
   /** Until settled: where the task is. `queued`: in the queue; `sent`: in a worker's in-flight list. */
