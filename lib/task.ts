@@ -11,16 +11,9 @@ import { TASK_CONTEXT_KEY as KEY, type TaskContext } from './worker/context.js';
 
 export type { TaskContext } from './worker/context.js';
 
-/** @internal The storage shared with the worker loop. */
-export function taskStorage(): AsyncLocalStorage<TaskContext> {
-  const g = globalThis as { [KEY]?: AsyncLocalStorage<TaskContext> };
-  return (g[KEY] ??= new AsyncLocalStorage<TaskContext>());
-}
-
-export { existingTaskStorage } from './worker/context.js';
-
-// Loading this module is what switches the context on.
-taskStorage();
+// Loading this module is what switches the context on: the worker loops
+// find the storage on the global symbol (lib/worker/context.ts).
+const storage = ((globalThis as { [KEY]?: AsyncLocalStorage<TaskContext> })[KEY] ??= new AsyncLocalStorage<TaskContext>());
 
 /**
  * The running task's AbortSignal: aborted when the task is cancelled or times
@@ -29,7 +22,7 @@ taskStorage();
  * warm. Throws when called outside a task.
  */
 export function taskSignal(): AbortSignal {
-  const ctx = taskStorage().getStore();
+  const ctx = storage.getStore();
   if (ctx === undefined) throw new Error('taskSignal() was called outside a warmpool task');
   return (ctx.controller ??= new AbortController()).signal;
 }

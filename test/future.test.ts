@@ -33,18 +33,19 @@ function probe(task: unknown = { id: 'task' }): Probe {
   const cancels: CancelCall[] = [];
   let runs = 0;
   const owner: FutureOwner = {
-    onCancel(t, wasRunning) {
-      cancels.push({ task: t, wasRunning, state: future.state, callbacksRun: runs });
+    runTime: 0,
+    onCancel(wasRunning) {
+      cancels.push({ task, wasRunning, state: future.state, callbacksRun: runs });
     },
   };
-  const future = futureInternals.create<number>(owner, task);
+  const future = futureInternals.create<number>(owner);
   future.addDoneCallback(() => {
     runs++;
   });
   return { future, cancels, callbacksRun: () => runs };
 }
 
-const pending = (): Future<number> => futureInternals.create<number>({ onCancel() {} }, {});
+const pending = (): Future<number> => futureInternals.create<number>({ onCancel() {}, runTime: 0 });
 
 function running(): Future<number> {
   const f = pending();

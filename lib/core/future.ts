@@ -17,10 +17,12 @@ import { checkMs, checkObject, expected } from './options.js';
 
 export type FutureState = 'pending' | 'running' | 'fulfilled' | 'rejected' | 'cancelled';
 
-/** What the engine that owns a future is told when the user cancels it. */
+/** The engine's record of the task behind a future: what the future tells when the user cancels it, and what it knows of the run. */
 export interface FutureOwner {
   /** `wasRunning` tells whether a worker had started the task. Called before the future settles. */
-  onCancel(task: unknown, wasRunning: boolean): void;
+  onCancel(wasRunning: boolean): void;
+  /** The run time measured in the worker, ms; 0 until known. */
+  readonly runTime: number;
 }
 
 type DoneCallback<R> = (future: Future<R>) => void;
@@ -49,11 +51,9 @@ export class Future<R = unknown> implements PromiseLike<R> {
   #callback: DoneCallback<any> | undefined = undefined;
   #callbacks: DoneCallback<any>[] | undefined = undefined;
   readonly #owner: FutureOwner | undefined;
-  readonly #task: unknown;
 
-  private constructor(owner: FutureOwner | undefined, task: unknown) {
+  private constructor(owner: FutureOwner | undefined) {
     this.#owner = owner;
-    this.#task = task;
   }
 
   get [Symbol.toStringTag](): string {
@@ -91,7 +91,7 @@ export class Future<R = unknown> implements PromiseLike<R> {
     if (state !== 'pending' && state !== 'running') return false;
     // The owner first, so that when done callbacks run the task is already out
     // of the queue and the pool's counts agree with the future.
-    this.#owner?.onCancel(this.#task, state === 'running');
+    this.#owner?.onCancel(state === 'running');
     this.#settle('cancelled', undefined, new CancelledError());
     return true;
   }
@@ -214,7 +214,7 @@ export class Future<R = unknown> implements PromiseLike<R> {
 
   static {
     futureInternals = {
-      create: <T>(owner: FutureOwner | undefined, task: unknown) => new Future<T>(owner, task),
+      create: <T>(owner: FutureOwner | undefined) => new Future<T>(owner),
       setRunningOrNotifyCancel(future) {
         if (future.#state === 'pending') {
           future.#state = 'running';
@@ -233,7 +233,7 @@ export class Future<R = unknown> implements PromiseLike<R> {
         future.#settle('rejected', undefined, error);
         return true;
       },
-      taskOf: (future) => future.#task as any,
+      ownerOf: (future) => future.#owner,
       valueOf: (future) => future.#value,
     };
   }
@@ -246,13 +246,13 @@ export class Future<R = unknown> implements PromiseLike<R> {
  * flight; the late outcome is then dropped.
  */
 export interface FutureInternals {
-  create<T>(owner: FutureOwner | undefined, task: unknown): Future<T>;
+  create<T>(owner: FutureOwner | undefined): Future<T>;
   /** pending → running and true; cancelled → false (skip the task); anything else is a bug. */
   setRunningOrNotifyCancel(future: Future<any>): boolean;
   setResult<T>(future: Future<T>, value: T): boolean;
   setException(future: Future<any>, error: unknown): boolean;
   /** The engine's record given to `create`. */
-  taskOf<T>(future: Future<any>): T | undefined;
+  ownerOf(future: Future<any>): FutureOwner | undefined;
   /** The value of a fulfilled future, read without making a promise. */
   valueOf<T>(future: Future<T>): T | undefined;
 }

@@ -19,9 +19,8 @@
 import { performance } from 'node:perf_hooks';
 import { CancelledError, QueueFullError } from './errors.js';
 import { futureInternals, type Future } from './future.js';
-import { TaskKind } from '../process/protocol.js';
 import { expected, type ResolvedMapOptions } from './options.js';
-import { ChunkFailure, type Engine } from '../process/engine.js';
+import { ChunkFailure, TaskKind, type Engine } from './contract.js';
 
 const TARGET_CHUNK_MS = 4;
 const MAX_CHUNK = 16_384;
@@ -258,7 +257,7 @@ export class MapRun {
     if (this.#stopped) return;
     const future = entry.future;
     if (future.state === 'fulfilled') {
-      const runTime = this.#engine.runTimeOf(future);
+      const runTime = futureInternals.ownerOf(future)?.runTime ?? 0;
       if (runTime > 0) {
         const perItem = runTime / entry.count;
         this.#perItem = this.#perItem !== this.#perItem ? perItem : this.#perItem * 0.7 + perItem * 0.3;

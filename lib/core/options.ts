@@ -10,6 +10,8 @@ import type { TransferListItem } from 'node:worker_threads';
 export interface PoolOptions<Name extends string = string> {
   /** Most workers at once (LocalPool: most tasks running at once). Default: `os.availableParallelism()`. */
   workers?: number;
+  /** The pool's name in `warmpool:worker` diagnostics messages. Default: `warmpool-<n>`, n counting pools made in this process. */
+  name?: string;
   /** Workers kept started and warm; started eagerly when the pool is made. Default: `workers`. */
   minWorkers?: number;
   /**
@@ -171,7 +173,14 @@ export function moduleHref(module: unknown): string {
 }
 
 /** Options every backend shares, filled in. */
+let poolCount = 0;
+/** `warmpool-<n>`, for pools not given a `name`. */
+export function defaultPoolName(): string {
+  return `warmpool-${++poolCount}`;
+}
+
 export interface CommonOptions {
+  name: string;
   workers: number;
   minWorkers: number;
   idleTimeout: number;
@@ -193,7 +202,9 @@ export function resolveCommon(input: unknown): CommonOptions {
   }
   if (o.initializer !== undefined && typeof o.initializer !== 'string') throw expected('initializer', 'the name of an export (a string)', o.initializer);
   if (o.initArgs !== undefined && !Array.isArray(o.initArgs)) throw expected('initArgs', 'an array', o.initArgs);
+  if (o.name !== undefined && (typeof o.name !== 'string' || o.name.length === 0)) throw expected('name', 'a non-empty string', o.name);
   return {
+    name: o.name ?? defaultPoolName(),
     workers,
     minWorkers,
     idleTimeout: o.idleTimeout === undefined ? Infinity : checkMs('idleTimeout', o.idleTimeout),

@@ -1,16 +1,24 @@
 // The engine behind LocalPool: tasks run in the calling thread, at most
 // `workers` at once, bounded by p-limit.
 //
-//   submit() ──▶ Task + Future ──▶ TaskQueue (priority, then FIFO)
-//                                      │  #pump: while p-limit has a free slot
-//                                      ▼
-//                        limit(#run, task): fn(...args) in this thread
-//                                      │
-//                    settle the Future, free the slot, pump again
+//   submit ─▶ EngineCore: TaskRecord + Future ─▶ TaskQueue (priority, then FIFO)
+//                                                    │
+//              dispatch (microtask): one p-limit job per queued task
+//                                                    ▼
+//   p-limit: at most `workers` jobs running ──▶ job starts: takes the queue's
+//                                               next live task, runs
+//                                               fn(...args) in this thread
+//                                                    │
+//   core.finish + fulfil/reject ◀── value or throw ──┘  (the job ends, and
+//                                                        p-limit starts the next)
 //
-// The queue is warmpool's own because p-limit's is first-in first-out and
-// knows nothing of priorities or cancellation; p-limit is fed only when it
-// has a free slot, so its own queue stays empty and it bounds what runs.
+// p-limit decides when a task runs (its running count is the bound); the
+// queue decides which (priority, cancellation): a job takes its task when it
+// starts, not when it is queued, because p-limit's own queue is first-in
+// first-out and knows nothing of either. The engine still counts its running
+// tasks, but only for stats() and maxQueued: p-limit frees a slot a few
+// microtasks after the task ends, and a done callback must see the pool as
+// its future does.
 //
 // What cannot be done in one thread: synchronous code cannot be stopped. A
 // timeout or a cancel settles the future at once and aborts the task's
@@ -19,55 +27,47 @@
 
 import pLimit, { type LimitFunction } from 'p-limit';
 import { performance } from 'node:perf_hooks';
-import { CancelledError, PoolClosedError, QueueFullError, TaskNotFoundError, TimeoutError, WorkerStartError } from '../core/errors.js';
-import { futureInternals, type Future, type FutureOwner } from '../core/future.js';
-import { TaskKind } from '../process/protocol.js';
+import { ChunkFailure, TaskKind, type Engine, type TaskOptions } from '../core/contract.js';
+import { EngineCore, type Transport } from '../core/engine-core.js';
+import { CancelledError, TaskNotFoundError, TimeoutError, WorkerStartError } from '../core/errors.js';
+import type { Future } from '../core/future.js';
 import type { CommonOptions } from '../core/options.js';
-import { TaskQueue } from '../core/queue.js';
-import { ChunkFailure, type Engine, type TaskOptions } from '../process/engine.js';
+import type { TaskQueue } from '../core/queue.js';
 import type { PoolStats } from '../core/stats.js';
-import { cancelQueued, drainQueue, enqueue, Outcomes, releaseTask, Waiters } from '../core/engine-core.js';
+import type { TaskRecord } from '../core/task.js';
 import { existingTaskStorage, type TaskContext } from '../worker/context.js';
 import { functionExports, isThenable, runChunk, type Fn } from '../worker/run.js';
 
-class LocalTask {
-  where: 'queued' | 'running' | 'gone' = 'queued';
-  future!: Future<any>;
-  onAbort: (() => void) | undefined = undefined;
+/** A task while it holds one of the `workers` slots. */
+class LocalRun {
   context: TaskContext | undefined = undefined;
-  timer: NodeJS.Timeout | undefined = undefined;
   /** Frees the slot before the task ends (after cancel or timeout, and cancelGrace). */
   abandon: (() => void) | undefined = undefined;
-  runTime = 0;
-
-  constructor(
-    readonly name: string,
-    readonly kind: TaskKind,
-    public args: readonly unknown[],
-    readonly priority: number,
-    readonly timeout: number,
-    readonly signal: AbortSignal | undefined,
-    readonly submittedAt: number,
-  ) {}
+  vacated = false;
 }
 
-export class LocalEngine implements Engine, FutureOwner {
+type Task = TaskRecord<LocalRun>;
+
+export class LocalEngine implements Engine, Transport<LocalRun> {
   readonly #opts: CommonOptions;
+  readonly #core: EngineCore<LocalRun>;
+  readonly #queue: TaskQueue<Task>;
   readonly #limit: LimitFunction;
-  readonly #queue = new TaskQueue<LocalTask>((t) => t.where === 'queued');
   #module: Record<string, unknown> | undefined;
-  #loaded: Promise<void>;
+  readonly #loaded: Promise<void>;
   #startFailure: WorkerStartError | undefined;
+  /** Tasks holding a slot (see the header for why not p-limit's count). */
   #running = 0;
-  #closed = false;
-  #pumpScheduled = false;
-  readonly #pumpBound = () => this.#pump();
-  readonly #drainWaiters = new Waiters();
-  readonly #outcomes = new Outcomes();
+  /** p-limit jobs queued and not yet started. */
+  #jobs = 0;
+  readonly #runNextBound = () => this.#runNext();
 
   constructor(opts: CommonOptions, load: () => Promise<Record<string, unknown>>, describe: string) {
     this.#opts = opts;
+    this.#core = new EngineCore<LocalRun>(this, { name: opts.name, maxQueued: opts.maxQueued, cancelGrace: opts.cancelGrace, measureCosts: false });
+    this.#queue = this.#core.queue;
     this.#limit = pLimit(opts.workers);
+    const core = this.#core;
     this.#loaded = (async () => {
       try {
         const mod = await load();
@@ -80,10 +80,10 @@ export class LocalEngine implements Engine, FutureOwner {
       } catch (cause) {
         const message = cause instanceof Error ? cause.message : String(cause);
         this.#startFailure = new WorkerStartError(`The task module ${describe} failed to load: ${message}`, { cause });
-        for (const task of drainQueue(this.#queue)) this.#outcomes.fail(task, this.#startFailure, 'crashed');
+        for (const task of core.drainQueue()) core.fail(task, this.#startFailure, 'crashed');
         this.#checkDrained();
       }
-      this.#pump();
+      this.dispatch();
     })();
   }
 
@@ -91,81 +91,48 @@ export class LocalEngine implements Engine, FutureOwner {
     return this.#opts.workers;
   }
 
-  get closed(): boolean {
-    return this.#closed;
-  }
-
   submit(name: string, args: readonly unknown[], kind: TaskKind, options: TaskOptions): Future<unknown> {
-    if (this.#closed) throw new PoolClosedError();
-    const free = Math.max(0, this.#opts.workers - this.#running);
-    if (this.#opts.maxQueued !== Infinity && this.#queue.size >= this.#opts.maxQueued + free) throw new QueueFullError(this.#opts.maxQueued);
-    const task = new LocalTask(name, kind, args, options.priority, options.timeout, options.signal, performance.now());
-    if (this.#startFailure !== undefined) {
-      task.future = futureInternals.create<unknown>(this, task);
-      this.#outcomes.fail(task, this.#startFailure, 'crashed');
-      return task.future;
-    }
-    if (!enqueue(this, this.#queue, task)) return task.future;
-    if (!this.#pumpScheduled) {
-      this.#pumpScheduled = true;
-      queueMicrotask(this.#pumpBound);
-    }
-    return task.future;
+    return this.#core.submit(name, args, kind, options);
   }
 
-  runTimeOf(future: Future<unknown>): number {
-    return futureInternals.taskOf<LocalTask>(future)?.runTime ?? 0;
+  accepted(task: Task): boolean {
+    if (this.#startFailure === undefined) return true;
+    this.#queue.forgetOne();
+    this.#core.fail(task, this.#startFailure, 'crashed');
+    return false;
   }
 
-  onCancel(t: unknown, wasRunning: boolean): void {
-    const task = t as LocalTask;
-    this.#outcomes.counts.cancelled++;
-    if (task.where === 'queued') {
-      this.#queue.forgetOne();
-      releaseTask(task);
-      this.#checkDrained();
-    } else if (wasRunning) {
-      this.#stop(task, new CancelledError());
+  backlog(): number {
+    return this.#queue.size - Math.max(0, this.#opts.workers - this.#running);
+  }
+
+  /** A p-limit job for every queued task that has none. */
+  dispatch(): void {
+    if (this.#module === undefined) return; // still loading; the load dispatches when done
+    while (this.#jobs < this.#queue.size) {
+      this.#jobs++;
+      void this.#limit(this.#runNextBound);
     }
   }
 
-  #pump(): void {
-    this.#pumpScheduled = false;
-    if (this.#module === undefined) return; // still loading; the load pumps when done
-    while (this.#running < this.#opts.workers) {
-      const task = this.#queue.shift();
-      if (task === undefined) break;
-      this.#running++;
-      task.where = 'running';
-      void this.#limit(() => this.#run(task));
-    }
-  }
-
-  async #run(task: LocalTask): Promise<void> {
-    // p-limit starts it a microtask or more after #pump: it may have been
-    // cancelled in between, and then must not run.
-    if (!futureInternals.setRunningOrNotifyCancel(task.future)) {
-      this.#vacate(task);
-      this.#pump();
-      this.#checkDrained();
-      return;
-    }
+  /** A p-limit job has a slot: it runs the queue's next live task, if any is left. */
+  async #runNext(): Promise<void> {
+    this.#jobs--;
+    const task = this.#queue.shift();
+    if (task === undefined) return;
+    const run = new LocalRun();
+    task.slot = run;
+    task.where = 'sent';
+    this.#running++;
     const start = performance.now();
-    this.#outcomes.waitTime.add(start - task.submittedAt);
+    this.#core.begin(task, start);
     const storage = existingTaskStorage();
     const ctx: TaskContext | undefined = storage === undefined ? undefined : { controller: undefined };
-    task.context = ctx;
-    if (task.timeout !== Infinity) {
-      task.timer = setTimeout(() => {
-        this.#outcomes.counts.timedOut++;
-        futureInternals.setException(task.future, new TimeoutError(`Task \`${task.name}\` did not finish within ${task.timeout} ms`, task.timeout));
-        this.#stop(task, new TimeoutError('The task timed out', task.timeout));
-      }, task.timeout);
-    }
-    const abandoned = new Promise<void>((resolve) => (task.abandon = resolve));
+    run.context = ctx;
+    if (task.timeout !== Infinity) task.timer = setTimeout(() => this.#core.timeOut(task, ''), task.timeout);
+    const abandoned = new Promise<void>((resolve) => (run.abandon = resolve));
     await Promise.race([this.#execute(task, storage, ctx, start), abandoned]);
     this.#vacate(task);
-    this.#pump();
     this.#checkDrained();
   }
 
@@ -174,14 +141,15 @@ export class LocalEngine implements Engine, FutureOwner {
    * before its future settles, so that stats() and maxQueued agree with the
    * future when its callbacks run.
    */
-  #vacate(task: LocalTask): void {
-    if (task.where === 'gone') return;
+  #vacate(task: Task): void {
+    const run = task.slot!;
+    if (run.vacated) return;
+    run.vacated = true;
     clearTimeout(task.timer);
-    releaseTask(task);
     this.#running--;
   }
 
-  async #execute(task: LocalTask, storage: ReturnType<typeof existingTaskStorage>, ctx: TaskContext | undefined, start: number): Promise<void> {
+  async #execute(task: Task, storage: ReturnType<typeof existingTaskStorage>, ctx: TaskContext | undefined, start: number): Promise<void> {
     let ok = true;
     let value: unknown;
     try {
@@ -201,30 +169,41 @@ export class LocalEngine implements Engine, FutureOwner {
       ok = false;
       value = err;
     }
-    task.runTime = performance.now() - start;
-    if (task.future.done()) return; // timed out or cancelled meanwhile
-    this.#vacate(task);
-    this.#outcomes.runTime.add(task.runTime);
-    if (ok) {
-      this.#outcomes.counts.completed++;
-      futureInternals.setResult(task.future, value);
-    } else {
-      this.#outcomes.counts.failed++;
-      futureInternals.setException(task.future, value);
+    const runTime = performance.now() - start;
+    if (task.future.done()) {
+      task.runTime = runTime; // timed out or cancelled meanwhile
+      return;
     }
+    this.#vacate(task);
+    if (!this.#core.finish(task, runTime)) return;
+    if (ok) this.#core.fulfil(task, value);
+    else this.#core.reject(task, value);
   }
 
-  /** Cancel or timeout of a running task: abort its signal, and free its slot after cancelGrace. */
-  #stop(task: LocalTask, reason: Error): void {
-    clearTimeout(task.timer);
-    if (task.context !== undefined) (task.context.controller ??= new AbortController()).abort(reason);
-    const grace = this.#opts.cancelGrace;
-    const abandon = () => {
-      this.#vacate(task);
-      task.abandon?.();
-    };
-    if (grace > 0) task.timer = setTimeout(abandon, grace);
-    else abandon();
+  dequeued(): void {
+    this.#checkDrained();
+  }
+
+  cancelSent(task: Task, wasRunning: boolean): void {
+    if (wasRunning) this.#core.stop(task, 'cancel');
+    else this.#core.release(task);
+  }
+
+  /** Aborts the task's `taskSignal()`; its slot is freed after cancelGrace (kill). */
+  abort(task: Task, reason: 'cancel' | 'timeout'): boolean {
+    const ctx = task.slot!.context;
+    if (ctx !== undefined && !ctx.controller?.signal.aborted) {
+      (ctx.controller ??= new AbortController()).abort(reason === 'cancel' ? new CancelledError() : new TimeoutError('The task timed out', task.timeout));
+    }
+    return true;
+  }
+
+  /** Gives up on the task: its code may still run, but its slot goes to the next task. */
+  kill(task: Task): void {
+    // With no grace the signal is aborted here: in one thread, that is all a stop can do.
+    this.abort(task, task.future.exception() instanceof TimeoutError ? 'timeout' : 'cancel');
+    this.#vacate(task);
+    task.slot!.abandon?.();
   }
 
   async ready(): Promise<void> {
@@ -232,20 +211,25 @@ export class LocalEngine implements Engine, FutureOwner {
     if (this.#startFailure !== undefined) throw this.#startFailure;
   }
 
+  onIdle(): Promise<void> {
+    return this.#core.onIdle();
+  }
+
   stats(): PoolStats {
-    return this.#outcomes.stats(this.#opts.workers, this.#running, this.#opts.workers - this.#running, this.#queue.size);
+    return this.#core.stats(this.#opts.workers, this.#running, this.#opts.workers - this.#running);
   }
 
   shutdown(wait: boolean, cancelFutures: boolean): Promise<void> {
-    this.#closed = true;
-    if (cancelFutures) cancelQueued(this.#queue);
-    const drained = this.#drainWaiters.wait();
+    return this.#core.shutdown(wait, cancelFutures);
+  }
+
+  closing(): void {
     this.#checkDrained();
-    return wait ? drained : Promise.resolve();
   }
 
   #checkDrained(): void {
-    if (!this.#closed || this.#queue.size > 0 || this.#running > 0 || !this.#drainWaiters.any) return;
-    this.#drainWaiters.release();
+    const core = this.#core;
+    if (!core.closed || this.#queue.size > 0 || this.#running > 0 || !core.drained.any) return;
+    core.drained.release();
   }
 }

@@ -121,9 +121,7 @@ export function processRuntime(options: ProcessRuntimeOptions): SpawnWorker {
         toChild.unref();
         fromChild.unref();
       },
-      get id() {
-        return child.pid ?? -1;
-      },
+      pid: child.pid ?? -1,
     };
   };
 }

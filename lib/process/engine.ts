@@ -53,29 +53,23 @@
  */
 
 import { performance } from 'node:perf_hooks';
-import type { TransferListItem } from 'node:worker_threads';
 import { serialize } from 'node:v8';
-import {
-  DataCloneError,
-  PoolClosedError,
-  QueueFullError,
-  TimeoutError,
-  WorkerCrashedError,
-  WorkerStartError,
-} from '../core/errors.js';
-import { futureInternals, type Future, type FutureOwner } from '../core/future.js';
-import { FromWorker, RESULT_STRIDE, Status, TaskKind, ToWorker } from './protocol.js';
-import { TaskQueue } from '../core/queue.js';
-import type { SpawnWorker } from './handle.js';
+import { TaskKind, type Engine, type Status, type TaskOptions } from '../core/contract.js';
+import { argumentCloneError, EngineCore, MAX_BATCH, PIPELINE_MS, Waiters, type Transport } from '../core/engine-core.js';
+import type { TaskQueue } from '../core/queue.js';
+import { WorkerCrashedError, WorkerStartError } from '../core/errors.js';
+import type { Future } from '../core/future.js';
 import { MAX_TIMER_MS } from '../core/options.js';
 import type { PoolStats } from '../core/stats.js';
-import { cancelQueued, Costs, drainQueue, enqueue, Outcomes, releaseTask, Waiters } from '../core/engine-core.js';
-import { Task } from '../core/task.js';
+import type { TaskRecord } from '../core/task.js';
 import { decodeError } from '../core/wire-error.js';
+import type { SpawnWorker } from './handle.js';
+import { FromWorker, RESULT_STRIDE, ToWorker } from './protocol.js';
 import { WorkerRecord } from './worker.js';
 
 /** Options as the engine gets them: validated and filled in by the public class. */
-export interface EngineOptions {
+export interface ProcessEngineOptions {
+  readonly name: string;
   readonly moduleHref: string;
   readonly workers: number;
   readonly minWorkers: number;
@@ -84,67 +78,29 @@ export interface EngineOptions {
   readonly initializer: string | null;
   readonly initArgs: readonly unknown[];
   readonly maxQueued: number;
-  readonly timeout: number;
   readonly cancelGrace: number;
   readonly startTimeout: number;
 }
 
-/** Per-task options, validated. */
-export interface TaskOptions {
-  readonly priority: number;
-  /** ms, Infinity for none. */
-  readonly timeout: number;
-  readonly signal: AbortSignal | undefined;
-  /** ThreadPool: ArrayBuffers (and ports) to move rather than copy. Others ignore it. */
-  readonly transfer?: readonly TransferListItem[] | undefined;
-}
+type Task = TaskRecord<WorkerRecord>;
 
-/** How the map family sees an engine: enough to size chunks. */
-export interface Engine {
-  readonly workers: number;
-  submit(name: string, args: readonly unknown[], kind: TaskKind, options: TaskOptions): Future<unknown>;
-  /** The run time measured in the worker for a settled future of this engine, ms; 0 if unknown. */
-  runTimeOf(future: Future<unknown>): number;
-  ready(): Promise<void>;
-  stats(): PoolStats;
-  shutdown(wait: boolean, cancelFutures: boolean): Promise<void>;
-  readonly closed: boolean;
-}
-
-/** A chunk whose item `index` threw `error`; map turns it into the item's error. */
-export class ChunkFailure {
-  constructor(
-    readonly index: number,
-    readonly error: unknown,
-  ) {}
-}
-
-/** How much work, in ms of measured run time, a worker is sent ahead. */
-const PIPELINE_MS = 2;
-/** Most tasks in one Run message. */
-const MAX_PIPELINE = 256;
 /** How long a closing worker has to exit by itself before it is killed. */
 const CLOSE_KILL_MS = 5000;
 
-export class Scheduler implements Engine, FutureOwner {
-  readonly #opts: EngineOptions;
+export class ProcessEngine implements Engine, Transport<WorkerRecord> {
+  readonly #opts: ProcessEngineOptions;
   readonly #spawn: SpawnWorker;
-  readonly #queue = new TaskQueue<Task>((t) => t.where === 'queued');
+  readonly #core: EngineCore<WorkerRecord>;
+  readonly #queue: TaskQueue<Task>;
   readonly #workers: WorkerRecord[] = [];
-  #nextTaskId = 1;
-  #dispatchScheduled = false;
-  readonly #dispatchBound = () => this.#dispatch();
-  /** Measured run time per task name (calls only), for sending ahead. */
-  readonly #costs = new Costs();
   #startFailure: WorkerStartError | undefined;
-  #closed = false;
-  #readyWaiters: { resolve: () => void; reject: (e: unknown) => void }[] = [];
-  readonly #exitWaiters = new Waiters();
-  readonly #outcomes = new Outcomes();
+  readonly #readyWaiters = new Waiters();
 
-  constructor(opts: EngineOptions, spawn: SpawnWorker) {
+  constructor(opts: ProcessEngineOptions, spawn: SpawnWorker) {
     this.#opts = opts;
     this.#spawn = spawn;
+    this.#core = new EngineCore<WorkerRecord>(this, { name: opts.name, maxQueued: opts.maxQueued, cancelGrace: opts.cancelGrace, measureCosts: true });
+    this.#queue = this.#core.queue;
     this.#grow();
   }
 
@@ -152,106 +108,70 @@ export class Scheduler implements Engine, FutureOwner {
     return this.#opts.workers;
   }
 
-  get closed(): boolean {
-    return this.#closed;
-  }
-
   // ── submit ────────────────────────────────────────────────────────────
 
   submit(name: string, args: readonly unknown[], kind: TaskKind, options: TaskOptions): Future<unknown> {
-    if (this.#closed) throw new PoolClosedError();
-    if (this.#opts.maxQueued !== Infinity && this.#queue.size >= this.#opts.maxQueued + this.#idleWorkers()) {
-      throw new QueueFullError(this.#opts.maxQueued);
-    }
-    const task = new Task(
-      this.#nextTaskId++,
-      name,
-      kind,
-      args,
-      options.priority,
-      options.timeout,
-      options.signal,
-      performance.now(),
-    );
-    if (!enqueue(this, this.#queue, task)) return task.future;
+    return this.#core.submit(name, args, kind, options);
+  }
+
+  accepted(): boolean {
     // A new task is a new reason to try starting a worker after a start failure.
     this.#startFailure = undefined;
-    if (!this.#dispatchScheduled) {
-      this.#dispatchScheduled = true;
-      queueMicrotask(this.#dispatchBound);
-    }
-    return task.future;
+    return true;
   }
 
   /**
-   * Started workers with nothing in flight. Dispatch runs a microtask after
-   * submit, so the queue briefly holds tasks these workers are about to take:
-   * those never wait, and do not count against maxQueued.
+   * Queued tasks beyond the started workers with nothing in flight. Dispatch
+   * runs a microtask after submit, so the queue briefly holds tasks these
+   * workers are about to take: those never wait, and do not count against
+   * maxQueued.
    */
-  #idleWorkers(): number {
-    let n = 0;
-    for (const w of this.#workers) if (w.state === 'ready' && !w.retiring && w.stopping === undefined && w.inflight.length === 0) n++;
-    return n;
+  backlog(): number {
+    let idle = 0;
+    for (const w of this.#workers) if (w.takesTasks() && w.inflight.length === 0) idle++;
+    return this.#queue.size - idle;
   }
 
-  runTimeOf(future: Future<unknown>): number {
-    return futureInternals.taskOf<Task>(future)?.runTime ?? 0;
+  dequeued(): void {
+    this.#checkDrained();
   }
 
-  onCancel(t: unknown, wasRunning: boolean): void {
-    const task = t as Task;
-    this.#outcomes.counts.cancelled++;
-    if (task.where === 'gone') return;
-    if (task.where === 'queued') {
-      // Left in place; the queue skips it when it reaches the front.
-      this.#queue.forgetOne();
-      releaseTask(task);
-      this.#checkDrained();
+  cancelSent(task: Task, wasRunning: boolean): void {
+    const w = task.slot!;
+    if (wasRunning) {
+      this.#core.stop(task, 'cancel');
       return;
     }
-    const w = task.worker!;
-    if (!wasRunning) {
-      // Sent ahead but not started: take it out of the list and tell the
-      // worker to skip it. If the worker started it meanwhile (its result is
-      // already on the way), the result is dropped when it arrives.
-      const i = w.inflight.indexOf(task);
-      if (i !== -1) {
-        w.inflight.splice(i, 1);
-        removeAhead(w, task.cost);
-      }
-      releaseTask(task);
-      this.#trySend(w, [ToWorker.Drop, task.id]);
-      if (i === 0) {
-        if (w.inflight.length > 0) this.#startHead(w);
-        else this.#onIdle(w);
-      }
-      return;
+    // Sent ahead but not started: take it out of the list and tell the
+    // worker to skip it. If the worker started it meanwhile (its result is
+    // already on the way), the result is dropped when it arrives.
+    const i = w.inflight.indexOf(task);
+    if (i !== -1) {
+      w.inflight.splice(i, 1);
+      w.removeAhead(task.cost);
     }
-    this.#stopRunning(w, task, 'cancel');
+    this.#core.release(task);
+    this.#trySend(w, [ToWorker.Drop, task.id]);
+    if (i === 0) {
+      if (w.inflight.length > 0) this.#startHead(w);
+      else this.#onIdle(w);
+    }
   }
 
   // ── dispatch ──────────────────────────────────────────────────────────
 
-  #scheduleDispatch(): void {
-    if (!this.#dispatchScheduled && this.#queue.size > 0) {
-      this.#dispatchScheduled = true;
-      queueMicrotask(this.#dispatchBound);
-    }
-  }
-
   /** The measured mean run time of a task by this name, ms; Infinity when unknown, and for map chunks. */
   #estimate(task: Task): number {
-    if (task.kind !== TaskKind.Call) return Infinity;
-    return this.#costs.of(task.name);
+    if (task.kind !== TaskKind.Call || task.alone) return Infinity;
+    return this.#core.costs.of(task.name);
   }
 
-  #dispatch(): void {
-    this.#dispatchScheduled = false;
+  dispatch(): void {
     const queue = this.#queue;
     if (queue.size > 0) {
       const workers = this.#workers;
       let takers = 0;
-      for (const w of workers) if (w.state === 'ready' && !w.retiring && w.stopping === undefined) takers++;
+      for (const w of workers) if (w.takesTasks()) takers++;
       // Idle workers first, each up to its fair share of the queue; then top
       // up busy ones. Sending ahead is for a deep queue only: with no more
       // tasks waiting than there are workers, each waits in the parent, where
@@ -260,7 +180,7 @@ export class Scheduler implements Engine, FutureOwner {
       const share = Math.ceil(queue.size / Math.max(1, takers));
       for (const w of workers) {
         if (queue.size === 0) break;
-        if (w.inflight.length === 0 && w.state === 'ready' && !w.retiring && w.stopping === undefined) this.#send(w, deep ? share : 1);
+        if (w.inflight.length === 0 && w.takesTasks()) this.#send(w, deep ? share : 1);
       }
       if (deep && queue.size > 0) {
         const now = performance.now();
@@ -268,7 +188,7 @@ export class Scheduler implements Engine, FutureOwner {
           if (queue.size === 0) break;
           // Not behind a task that has already run longer than the budget:
           // whatever the estimate said, it is a long one.
-          if (w.state !== 'ready' || w.retiring || w.stopping !== undefined || w.inflight.length === 0) continue;
+          if (!w.takesTasks() || w.inflight.length === 0) continue;
           if (now - w.inflight[0].startedAt > PIPELINE_MS) continue;
           this.#send(w, share);
         }
@@ -291,7 +211,7 @@ export class Scheduler implements Engine, FutureOwner {
     const inflight = w.inflight;
     const first = inflight.length;
     const wasEmpty = first === 0;
-    const limit = Math.min(most, MAX_PIPELINE, this.#opts.maxTasksPerWorker - w.dispatched);
+    const limit = Math.min(most, MAX_BATCH, this.#opts.maxTasksPerWorker - w.dispatched);
     const msg: unknown[] = [ToWorker.Run];
     let sent = 0;
     while (sent < limit) {
@@ -300,10 +220,10 @@ export class Scheduler implements Engine, FutureOwner {
       const cost = this.#estimate(task);
       if (!(wasEmpty && sent === 0) && (w.aheadUnknown > 0 || !(w.aheadMs + cost <= PIPELINE_MS))) break;
       queue.shift();
-      addAhead(w, cost);
+      w.addAhead(cost);
       task.cost = cost;
       task.where = 'sent';
-      task.worker = w;
+      task.slot = w;
       inflight.push(task);
       msg.push(task.id, task.name, task.kind, task.args);
       sent++;
@@ -314,18 +234,21 @@ export class Scheduler implements Engine, FutureOwner {
       w.handle.send(msg);
     } catch (err) {
       const batch = inflight.splice(first);
-      for (const task of batch) removeAhead(w, task.cost);
+      for (const task of batch) w.removeAhead(task.cost);
       unsendable = this.#sendOneByOne(w, batch, err);
     }
     w.dispatched += inflight.length - first;
-    if (w.dispatched >= this.#opts.maxTasksPerWorker) w.retiring = true;
+    if (w.dispatched >= this.#opts.maxTasksPerWorker && !w.retiring) {
+      w.retiring = true;
+      this.#core.workerEvent(w.id, 'recycle');
+    }
     if (wasEmpty && inflight.length > 0) this.#startHead(w);
     if (unsendable !== undefined) {
       // Settled last: their done callbacks may cancel or submit, and must
       // find the worker's list and head in order.
-      for (const [task, error] of unsendable) this.#outcomes.fail(task, error, 'failed');
+      for (const [task, error] of unsendable) this.#core.fail(task, error, 'failed');
       // The worker may still be free for what is queued behind.
-      this.#scheduleDispatch();
+      this.#core.schedule();
     }
   }
 
@@ -339,9 +262,9 @@ export class Scheduler implements Engine, FutureOwner {
       try {
         w.handle.send([ToWorker.Run, task.id, task.name, task.kind, task.args]);
         w.inflight.push(task);
-        addAhead(w, task.cost);
+        w.addAhead(task.cost);
       } catch (err) {
-        failed.push([task, cloneError(task, err ?? batchError)]);
+        failed.push([task, argumentCloneError(task, err ?? batchError, 'worker', serializeFailure)]);
       }
     }
     return failed;
@@ -352,10 +275,8 @@ export class Scheduler implements Engine, FutureOwner {
     const task = w.inflight[0];
     // A killed worker starts nothing; its exit re-queues what it held.
     if (task === undefined || task.startedAt !== 0 || w.state === 'killed') return;
-    futureInternals.setRunningOrNotifyCancel(task.future);
     const now = performance.now();
-    task.startedAt = now;
-    this.#outcomes.waitTime.add(now - task.submittedAt);
+    this.#core.begin(task, now);
     if (task.timeout !== Infinity) {
       task.deadline = now + task.timeout;
       this.#armDeadline(w, task.deadline);
@@ -386,33 +307,23 @@ export class Scheduler implements Engine, FutureOwner {
       this.#armDeadline(w, task.deadline);
       return;
     }
-    this.#outcomes.counts.timedOut++;
-    futureInternals.setException(
-      task.future,
-      new TimeoutError(`Task \`${task.name}\` did not finish within ${task.timeout} ms; its worker was stopped`, task.timeout),
-    );
-    this.#stopRunning(w, task, 'timeout');
+    this.#core.timeOut(task, '; its worker was stopped');
   }
 
-  /** Aborts the running task's signal in the worker, then kills the worker unless the task ends within cancelGrace. */
-  #stopRunning(w: WorkerRecord, task: Task, reason: 'cancel' | 'timeout'): void {
-    releaseTask(task);
-    if (w.state === 'killed') return;
-    const grace = this.#opts.cancelGrace;
-    if (grace > 0 && w.state === 'ready') {
-      w.stopping = task;
-      this.#trySend(w, [ToWorker.Abort, task.id, reason]);
-      clearTimeout(w.timer);
-      w.timer = setTimeout(() => {
-        w.timer = undefined;
-        if (w.stopping !== task) return;
-        w.stoppedForTask = true;
-        this.#kill(w);
-      }, grace);
-    } else {
-      w.stoppedForTask = true;
-      this.#kill(w);
-    }
+  abort(task: Task, reason: 'cancel' | 'timeout'): boolean {
+    const w = task.slot!;
+    if (w.state !== 'ready') return false;
+    w.stopping = task;
+    this.#trySend(w, [ToWorker.Abort, task.id, reason]);
+    return true;
+  }
+
+  kill(task: Task): void {
+    const w = task.slot!;
+    // Gone already, or the task ended within the grace (its result cleared `stopping`).
+    if (w.state === 'killed' || (w.stopping !== undefined && w.stopping !== task)) return;
+    w.stoppedForTask = true;
+    this.#kill(w);
   }
 
   // ── results ───────────────────────────────────────────────────────────
@@ -436,50 +347,31 @@ export class Scheduler implements Engine, FutureOwner {
 
   #onResults(w: WorkerRecord, msg: unknown[]): void {
     const inflight = w.inflight;
+    const core = this.#core;
     for (let i = 1; i < msg.length; i += RESULT_STRIDE) {
       const head = inflight[0];
       // Not the head: a task dropped after cancel, or given up on. Ignore it.
       if (head === undefined || head.id !== msg[i]) continue;
       inflight.shift();
-      removeAhead(w, head.cost);
+      w.removeAhead(head.cost);
       if (w.stopping === head) {
         // It ended within cancelGrace: the worker stays.
         w.stopping = undefined;
-        clearTimeout(w.timer);
-        w.timer = undefined;
+        clearTimeout(head.timer);
+        head.timer = undefined;
       }
       // The next task starts before this one settles: done callbacks that run
       // on settling (a map cancelling its other chunks, say) see it running.
       if (inflight.length > 0) this.#startHead(w);
-      const runTime = msg[i + 3] as number;
-      head.runTime = runTime;
-      if (head.kind === TaskKind.Call) this.#costs.add(head.name, runTime);
-      if (head.where === 'gone') continue; // settled already (timeout, cancel)
-      this.#outcomes.runTime.add(runTime);
-      releaseTask(head);
-      const status = msg[i + 1] as Status;
-      const value = msg[i + 2];
-      if (status === Status.Ok) {
-        this.#outcomes.counts.completed++;
-        futureInternals.setResult(head.future, value);
-      } else {
-        this.#outcomes.counts.failed++;
-        futureInternals.setException(
-          head.future,
-          status === Status.ChunkError
-            ? new ChunkFailure((value as [number, unknown])[0], decodeError((value as [number, unknown])[1]))
-            : decodeError(value),
-        );
-      }
+      core.settle(head, msg[i + 1] as Status, msg[i + 2], msg[i + 3] as number);
     }
     if (inflight.length === 0) this.#onIdle(w);
-    this.#scheduleDispatch();
+    core.schedule();
     if (this.#queue.size === 0) this.#updateRef(w);
   }
 
-
   #onIdle(w: WorkerRecord): void {
-    if (w.retiring || this.#closed) {
+    if (w.retiring || this.#core.closed) {
       if (w.retiring || this.#queue.size === 0) this.#close(w);
       this.#checkDrained();
       return;
@@ -500,7 +392,7 @@ export class Scheduler implements Engine, FutureOwner {
   /** Workers that count towards `workers`: not retiring, not on their way out. */
   #liveCount(): number {
     let n = 0;
-    for (const w of this.#workers) if ((w.state === 'starting' || w.state === 'ready') && !w.retiring) n++;
+    for (const w of this.#workers) if (w.counts()) n++;
     return n;
   }
 
@@ -510,7 +402,7 @@ export class Scheduler implements Engine, FutureOwner {
     let live = 0;
     let busy = 0;
     for (const w of this.#workers) {
-      if ((w.state === 'starting' || w.state === 'ready') && !w.retiring) {
+      if (w.counts()) {
         live++;
         if (w.inflight.length > 0) busy++;
       }
@@ -520,7 +412,7 @@ export class Scheduler implements Engine, FutureOwner {
     // another would be a spawn loop.
     if (this.#startFailure !== undefined) return;
     // A starting worker will take a queued task, so it is not counted as busy.
-    const floor = this.#closed ? 0 : opts.minWorkers;
+    const floor = this.#core.closed ? 0 : opts.minWorkers;
     const want = Math.min(opts.workers, Math.max(floor, busy + this.#queue.size));
     for (let i = live; i < want; i++) this.#startWorker();
   }
@@ -532,6 +424,8 @@ export class Scheduler implements Engine, FutureOwner {
       message: (msg) => this.#onMessage(w, msg),
       exit: (code, signal, error) => this.#onExit(w, code, signal, error),
     });
+    w.id = w.handle.pid;
+    this.#core.workerEvent(w.id, 'start');
     const opts = this.#opts;
     this.#trySend(w, [ToWorker.Init, opts.moduleHref, opts.initializer, opts.initArgs]);
     if (opts.startTimeout !== Infinity) {
@@ -555,13 +449,14 @@ export class Scheduler implements Engine, FutureOwner {
     clearTimeout(w.timer);
     w.timer = undefined;
     this.#startFailure = undefined;
-    if (this.#closed && this.#queue.size === 0) {
+    this.#core.workerEvent(w.id, 'ready');
+    if (this.#core.closed && this.#queue.size === 0) {
       this.#close(w);
       this.#checkDrained();
       return;
     }
     this.#settleReadyWaiters();
-    this.#dispatch();
+    this.dispatch();
     if (w.inflight.length === 0) this.#onIdle(w);
     this.#updateRef(w);
   }
@@ -578,7 +473,7 @@ export class Scheduler implements Engine, FutureOwner {
     // With no worker able to run them, the waiting tasks would wait forever.
     // Each gets an error of its own: callers (map) annotate the ones they get.
     if (!this.#workers.some((x) => x.state === 'ready')) {
-      for (const task of drainQueue(this.#queue)) this.#outcomes.fail(task, new WorkerStartError(message, { cause }), 'crashed');
+      for (const task of this.#core.drainQueue()) this.#core.fail(task, new WorkerStartError(message, { cause }), 'crashed');
     }
     this.#settleReadyWaiters();
     this.#checkDrained();
@@ -592,6 +487,7 @@ export class Scheduler implements Engine, FutureOwner {
     clearTimeout(w.deadlineTimer);
     const wasStarting = w.state === 'starting';
     w.state = 'killed';
+    this.#core.workerEvent(w.id, 'exit', code, signal);
     if (wasStarting) {
       // Exited before Ready or StartError: bad execArgv, process.exit or a
       // native crash during import.
@@ -608,17 +504,10 @@ export class Scheduler implements Engine, FutureOwner {
       const detail = w.fatal instanceof Error ? `${w.fatal.name}: ${w.fatal.message}` : error?.message;
       const crash = new WorkerCrashedError(code, signal, detail);
       if (w.fatal !== undefined) Object.defineProperty(crash, 'cause', { value: w.fatal, writable: true, configurable: true });
-      this.#outcomes.fail(head, crash, 'crashed');
+      this.#core.fail(head, crash, 'crashed');
     }
     // The others never started: they keep their place at the front of the queue.
-    const unstarted = inflight.slice(w.stoppedForTask ? 0 : 1).filter((t) => t.where === 'sent');
-    for (const t of unstarted) {
-      t.where = 'queued';
-      t.worker = undefined;
-      t.startedAt = 0;
-      t.deadline = Infinity;
-    }
-    this.#queue.requeueFront(unstarted);
+    this.#core.requeue(inflight.slice(w.stoppedForTask ? 0 : 1).filter((t) => t.where === 'sent'));
     // The last worker that could serve the queue is gone while a start
     // failure stands: try one start again (bounded — if it fails with no
     // worker ready, the queue fails with it) rather than leave tasks waiting.
@@ -626,7 +515,7 @@ export class Scheduler implements Engine, FutureOwner {
       this.#startFailure = undefined;
     }
     this.#grow();
-    this.#scheduleDispatch();
+    this.#core.schedule();
     this.#updateRefs();
     this.#checkDrained();
   }
@@ -669,8 +558,8 @@ export class Scheduler implements Engine, FutureOwner {
     const want =
       w.inflight.length > 0 ||
       w.state === 'closing' ||
-      this.#exitWaiters.any ||
-      (w.state === 'starting' && (this.#queue.size > 0 || this.#readyWaiters.length > 0));
+      this.#core.drained.any ||
+      (w.state === 'starting' && (this.#queue.size > 0 || this.#readyWaiters.any));
     if (want === w.refed) return;
     w.refed = want;
     if (want) w.handle.ref();
@@ -684,25 +573,24 @@ export class Scheduler implements Engine, FutureOwner {
   // ── ready, stats, shutdown ────────────────────────────────────────────
 
   ready(): Promise<void> {
-    return new Promise((resolve, reject) => {
-      this.#readyWaiters.push({ resolve, reject });
-      this.#settleReadyWaiters();
-      this.#updateRefs();
-    });
+    const ready = this.#readyWaiters.wait();
+    this.#settleReadyWaiters();
+    this.#updateRefs();
+    return ready;
   }
 
   #settleReadyWaiters(): void {
-    if (this.#readyWaiters.length === 0) return;
+    if (!this.#readyWaiters.any) return;
     let ready = 0;
     for (const w of this.#workers) if (w.state === 'ready') ready++;
     const failure = this.#startFailure;
-    if (failure === undefined && ready < this.#opts.minWorkers && !this.#closed) return;
-    const waiters = this.#readyWaiters;
-    this.#readyWaiters = [];
-    for (const waiter of waiters) {
-      if (failure !== undefined && ready < this.#opts.minWorkers) waiter.reject(failure);
-      else waiter.resolve();
-    }
+    if (failure === undefined && ready < this.#opts.minWorkers && !this.#core.closed) return;
+    if (failure !== undefined && ready < this.#opts.minWorkers) this.#readyWaiters.reject(failure);
+    else this.#readyWaiters.release();
+  }
+
+  onIdle(): Promise<void> {
+    return this.#core.onIdle();
   }
 
   stats(): PoolStats {
@@ -713,63 +601,39 @@ export class Scheduler implements Engine, FutureOwner {
       if (w.inflight.length > 0) busy++;
       else idle++;
     }
-    return this.#outcomes.stats(this.#workers.length, busy, idle, this.#queue.size);
+    return this.#core.stats(this.#workers.length, busy, idle);
   }
 
   shutdown(wait: boolean, cancelFutures: boolean): Promise<void> {
-    this.#closed = true;
+    return this.#core.shutdown(wait, cancelFutures);
+  }
+
+  closing(cancelFutures: boolean): void {
     if (cancelFutures) {
-      cancelQueued(this.#queue);
       for (const w of this.#workers) {
         for (const task of w.inflight.slice(1)) task.future.cancel();
       }
     }
-    const done = this.#exitWaiters.wait();
     this.#settleReadyWaiters();
     this.#checkDrained();
     this.#updateRefs();
-    return wait ? done : Promise.resolve();
   }
 
   /** After shutdown: once no task is left, close every worker; once every worker exited, resolve. */
   #checkDrained(): void {
-    if (!this.#closed) return;
+    if (!this.#core.closed) return;
     if (this.#queue.size > 0) return;
     for (const w of this.#workers) if (w.inflight.length > 0) return;
     for (const w of [...this.#workers]) this.#close(w);
-    if (this.#workers.length === 0) this.#exitWaiters.release();
+    if (this.#workers.length === 0) this.#core.drained.release();
   }
 }
 
-function addAhead(w: WorkerRecord, cost: number): void {
-  if (cost === Infinity) w.aheadUnknown++;
-  else w.aheadMs += cost;
-}
-
-function removeAhead(w: WorkerRecord, cost: number): void {
-  if (cost === Infinity) w.aheadUnknown--;
-  else w.aheadMs -= cost;
-  // Keep float sums from drifting: an empty list holds nothing.
-  if (w.inflight.length === 0) {
-    w.aheadMs = 0;
-    w.aheadUnknown = 0;
+function serializeFailure(value: unknown): string | undefined {
+  try {
+    serialize(value);
+    return undefined;
+  } catch (err) {
+    return err instanceof Error ? err.message : String(err);
   }
-}
-
-function cloneError(task: Task, err: unknown): Error {
-  const args = task.kind === TaskKind.Call ? task.args : [];
-  for (let i = 0; i < args.length; i++) {
-    try {
-      serialize(args[i]);
-    } catch (argErr) {
-      return new DataCloneError(
-        `Argument ${i} of task \`${task.name}\` cannot be sent to a worker: ${argErr instanceof Error ? argErr.message : String(argErr)}`,
-        { cause: argErr },
-      );
-    }
-  }
-  return new DataCloneError(
-    `The arguments of task \`${task.name}\` cannot be sent to a worker: ${err instanceof Error ? err.message : String(err)}`,
-    { cause: err },
-  );
 }

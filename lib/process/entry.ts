@@ -16,7 +16,7 @@ import { Socket } from 'node:net';
 import { Worker } from 'node:worker_threads';
 import { FromWorker } from './protocol.js';
 import { encodeError } from '../core/wire-error.js';
-import { WorkerLoop } from '../worker/run.js';
+import { WorkerLoop } from './loop.js';
 import { encodeFrame, readFrames } from './channel.js';
 
 const WATCHDOG_MS = 200;

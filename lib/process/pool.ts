@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { Executor } from '../core/executor.js';
 import { checkInteger, checkObject, checkStartOptions, expected, moduleHref, resolveCommon, type PoolOptions } from '../core/options.js';
 import { inheritedExecArgv, processRuntime } from './adapter.js';
-import { Scheduler } from './engine.js';
+import { ProcessEngine } from './engine.js';
 import type { AnyTasks, TaskName } from '../core/types.js';
 
 /** Warm child processes: isolation, crash safety, hard kills of runaway code, native addons. */
@@ -25,6 +25,6 @@ export class ProcessPool<M extends object = AnyTasks> extends Executor<M> {
       cwd: o.cwd instanceof URL ? fileURLToPath(o.cwd) : (o.cwd),
       maxMemoryMb: o.maxMemoryMb === undefined ? undefined : checkInteger('maxMemoryMb', o.maxMemoryMb, 1),
     });
-    super(new Scheduler({ ...common, moduleHref: href }, spawn), common.timeout);
+    super(new ProcessEngine({ ...common, moduleHref: href }, spawn), common.timeout);
   }
 }

@@ -7,7 +7,7 @@
 
 import { deserialize, serialize } from 'node:v8';
 import { DataCloneError } from '../core/errors.js';
-import { Status, TaskKind } from '../process/protocol.js';
+import { Status, TaskKind } from '../core/contract.js';
 
 /** `job.data` of a warmpool job. Short keys: every job carries them. */
 export interface JobData {

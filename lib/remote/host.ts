@@ -20,8 +20,7 @@ import { performance } from 'node:perf_hooks';
 import { CancelledError } from '../core/errors.js';
 import { engineOf, type Executor } from '../core/executor.js';
 import { futureInternals, type Future } from '../core/future.js';
-import { Status } from '../process/protocol.js';
-import { ChunkFailure, type Engine } from '../process/engine.js';
+import { ChunkFailure, Status, type Engine } from '../core/contract.js';
 import { encodeError } from '../core/wire-error.js';
 import { cancelChannel, decodeValue, encodeValue, isJobData, type Envelope } from './codec.js';
 import type { ConnectionSettings } from './engine.js';
@@ -122,7 +121,7 @@ export class WorkerHost {
     } finally {
       this.#running.delete(id);
     }
-    const runTime = this.#engine.runTimeOf(future);
+    const runTime = futureInternals.ownerOf(future)?.runTime ?? 0;
     let envelope: Envelope;
     switch (future.state) {
       case 'fulfilled':

@@ -4,7 +4,7 @@
 // to ./remote/engine.ts; the host side is ./remote/host.ts.
 
 import { Executor } from '../core/executor.js';
-import { checkInteger, checkMs, checkObject, expected } from '../core/options.js';
+import { checkInteger, checkMs, checkObject, defaultPoolName, expected } from '../core/options.js';
 import { RemoteEngine, type ConnectionSettings } from './engine.js';
 import { checkPeers } from './peers.js';
 import type { AnyTasks } from '../core/types.js';
@@ -19,6 +19,8 @@ export type RedisConnection = string | (Record<string, unknown> & { url?: string
 export interface RemotePoolOptions {
   /** Redis, as a URL or ioredis options. Required. */
   connection: RedisConnection;
+  /** The pool's name in diagnostics messages. Default: `warmpool-<n>`. */
+  name?: string;
   /** Name of the BullMQ queue the `warmpool worker` hosts serve. Required. */
   queue: string;
   /** Prefix of every Redis key of the queue (BullMQ's `prefix`); hosts must use the same. Default: `'bull'`. */
@@ -51,7 +53,7 @@ export interface RemotePoolOptions {
   eventsMaxLen?: number;
 }
 
-const OWN = new Set(['connection', 'queue', 'prefix', 'workers', 'maxQueued', 'timeout', 'pollInterval', 'resultTtl', 'eventsMaxLen']);
+const OWN = new Set(['name', 'connection', 'queue', 'prefix', 'workers', 'maxQueued', 'timeout', 'pollInterval', 'resultTtl', 'eventsMaxLen']);
 
 function checkName(name: string, value: unknown): string {
   if (typeof value === 'string' && value.length > 0 && !value.includes(':')) return value;
@@ -100,7 +102,9 @@ export class RemotePool<M extends object = AnyTasks> extends Executor<M> {
     const queue = checkName('queue', o.queue);
     const prefix = o.prefix === undefined ? 'bull' : checkName('prefix', o.prefix);
     const timeout = o.timeout === undefined ? Infinity : checkMs('timeout', o.timeout);
+    if (o.name !== undefined && (typeof o.name !== 'string' || o.name.length === 0)) throw expected('name', 'a non-empty string', o.name);
     const engineOptions = {
+      name: o.name ?? defaultPoolName(),
       connection,
       queue,
       prefix,

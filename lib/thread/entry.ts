@@ -11,7 +11,7 @@
 import { parentPort, threadId, workerData } from 'node:worker_threads';
 import { performance } from 'node:perf_hooks';
 import { CancelledError, DataCloneError, TaskNotFoundError, TimeoutError } from '../core/errors.js';
-import { Status, TaskKind } from '../process/protocol.js';
+import { Status, TaskKind } from '../core/contract.js';
 import { existingTaskStorage, type TaskContext } from '../worker/context.js';
 import { encodeError } from '../core/wire-error.js';
 import { functionExports, loadTaskModule, runTask, type Fn, type TaskOutput } from '../worker/run.js';
