@@ -13,43 +13,85 @@ import type { AnyTasks } from '../core/types.js';
  * Where Redis is: a `redis://` or `rediss://` (TLS) URL, with user and
  * password if needed (`redis://user:pass@host:6379/0`), or ioredis options
  * (`{ host, port, password, tls, db, ... }`).
+ *
+ * @group Options
  */
-export type RedisConnection = string | (Record<string, unknown> & { url?: string });
+export type RedisConnection = string | (Record<string, unknown> & {
+  /** A `redis://` or `rediss://` URL, combined with the other ioredis options. */
+  url?: string;
+});
 
+/**
+ * Options of `RemotePool`: only these are accepted (any other key throws a
+ * `TypeError`); worker options such as `cancelGrace` or `maxMemoryMb` are
+ * given to the `warmpool worker` hosts instead.
+ *
+ * @group Options
+ */
 export interface RemotePoolOptions {
-  /** Redis, as a URL or ioredis options. Required. */
+  /** Redis, as a `redis://`/`rediss://` URL or ioredis options. Required. */
   connection: RedisConnection;
-  /** The pool's name in diagnostics messages. Default: `warmpool-<n>`. */
+  /**
+   * The pool's name in diagnostics messages. A non-empty string.
+   *
+   * @defaultValue `warmpool-<n>`, n counting the pools made in this process
+   */
   name?: string;
-  /** Name of the BullMQ queue the `warmpool worker` hosts serve. Required. */
+  /** Name of the BullMQ queue the `warmpool worker` hosts serve: a non-empty string without `:`. Required. */
   queue: string;
-  /** Prefix of every Redis key of the queue (BullMQ's `prefix`); hosts must use the same. Default: `'bull'`. */
+  /**
+   * Prefix of every Redis key of the queue (BullMQ's `prefix`); hosts must
+   * use the same. A non-empty string without `:`.
+   *
+   * @defaultValue `'bull'`
+   */
   prefix?: string;
   /**
    * How many remote workers to plan for, in all hosts together: it sizes map
    * chunks and the map family's read-ahead, and is what `stats().workers`
-   * reports. It starts nothing. Default: `4`.
+   * reports. It starts nothing. An integer ≥ 1.
+   *
+   * @defaultValue `4`
    */
   workers?: number;
   /**
-   * Most tasks accepted and not yet seen started by a host; beyond it
-   * `submit` throws `QueueFullError`. Default: `Infinity`.
+   * Most tasks accepted and not yet heard started by a host; beyond it
+   * `submit` throws `QueueFullError`. An integer ≥ 0 or `Infinity`.
+   *
+   * @defaultValue `Infinity`
    */
   maxQueued?: number;
-  /** Default per-task timeout in ms, counted from the task's start on a host (enforced there). Default: none. */
+  /**
+   * Default per-task timeout, in milliseconds. The clock starts when a host
+   * starts the task, and the host enforces it (stopping its local worker).
+   * A number ≥ 0 or `Infinity`.
+   *
+   * @defaultValue `Infinity` (no limit)
+   */
   timeout?: number;
   /**
-   * ms after which a task not heard of through BullMQ's events has its job
-   * read from Redis directly (events are best effort); the wait between two
-   * reads of one job grows with its age, up to 10 × this. Default: `1000`.
+   * Milliseconds after which a task not heard of through BullMQ's events has
+   * its job read from Redis directly (events are best effort); the clock
+   * starts when the job is added to Redis, and the wait between two reads of one job grows
+   * with its age, up to 10 × this. A number from 10 to 2³¹−1.
+   *
+   * @defaultValue `1000`
    */
   pollInterval?: number;
   /**
-   * Seconds a finished job (with its result) is kept in Redis, for a result
-   * whose event was missed to be found. Default: `3600`.
+   * Seconds a finished job (with its result) is kept in Redis, so that a
+   * result whose event was missed can still be found; the clock starts when
+   * the job finishes. An integer ≥ 1.
+   *
+   * @defaultValue `3600`
    */
   resultTtl?: number;
-  /** Approximate cap of the queue's BullMQ events stream (BullMQ's `streams.events.maxLen`). Default: `100000`. */
+  /**
+   * Approximate cap, in entries, of the queue's BullMQ events stream
+   * (BullMQ's `streams.events.maxLen`). An integer ≥ 100.
+   *
+   * @defaultValue `100000`
+   */
   eventsMaxLen?: number;
 }
 
@@ -87,8 +129,20 @@ export function resolveConnection(value: unknown): ConnectionSettings {
  * and stop cancelled tasks in their local pools. Requires the optional peer
  * dependencies `bullmq` and `ioredis`. Call `shutdown()` when done: the
  * Redis connections keep the process alive.
+ *
+ * @group Pools
  */
 export class RemotePool<M extends object = AnyTasks> extends Executor<M> {
+  /**
+   * Checks the options and starts connecting to Redis (`ready()` resolves
+   * once connected). No task runs until a `warmpool worker` host serves the
+   * queue.
+   *
+   * @param options - {@link RemotePoolOptions}: `connection` and `queue` are required.
+   * @throws `TypeError` or `RangeError` for a bad or unknown option; a
+   * `WarmpoolError` saying to run `npm install bullmq ioredis` when either
+   * optional peer dependency is missing.
+   */
   constructor(options: RemotePoolOptions) {
     const o = checkObject('options', options);
     for (const key of Object.keys(o)) {
