@@ -1,71 +1,46 @@
 /*
- * The engine behind ProcessPool: queue, workers, dispatch, timeouts, faults.
+ * ProcessPool's transport over the engine core (lib/core/engine-core.ts):
+ * how queued tasks reach a worker process, how a running one is stopped, how
+ * results come back. Workers themselves (start, ready, exit, close) are
+ * ./workers.ts; the worker's side is ./loop.ts.
  *
- *   submit() ──▶ Task + Future ──▶ TaskQueue (priority, then FIFO)
- *                                      │
- *                                      │  #dispatch, once per microtask:
- *                                      │  one task, or a batch of short ones
- *                                      ▼
- *     ┌───────── WorkerRecord.inflight: [running, waiting, waiting ...] ───────┐
- *     │  handle.send([Run, id, name, kind, args, id, ...])                      │
- *     │                                                                         ▼
- *     │                                 worker: runs them one at a time, sends
- *     │                                 each result the moment it has it
- *     │  #onResults  ◀── [Results, id, status, value, runTime] ─────────────────┘
- *     ▼
- *   setResult / setException on each Future, next task becomes "running",
- *   the deadline timer moves to it, more work is sent.
+ *  caller          EngineCore            ProcessEngine               worker process
+ *  pool.submit ─▶ TaskRecord+Future ─▶ TaskQueue
+ *                 queueMicrotask ─────▶ dispatch: per worker, one task, or
+ *                                       a batch of short ones (PIPELINE_MS)
+ *                                       [Run, id, name, kind, args, …] ─ fd 3 ─▶ WorkerLoop
+ *                                       head: core.begin, deadline armed        runs them in order
+ *                 core.settle ◀──────── onResults ◀── [Results, id, status, value, runTime] ─ fd 4
+ *  await future ◀ fulfilled/rejected    next head begins, more is sent
+ *  cancel/timeout ─▶ core.stop ───────▶ abort: [Abort, id] ─────────────────▶ taskSignal() aborts
+ *                    (cancelGrace) ───▶ kill: the worker is terminated, then replaced
  *
- * Submit. `submit` only queues the task and schedules a dispatch in a
- * microtask, so a loop of submits costs one message per worker rather than
- * one per task. No future is made when the pool is closed or full: those
- * throw at once.
+ * Batching. Each worker runs one task at a time. When the queue is deeper
+ * than the free workers, a worker is sent several tasks in one message as
+ * long as the measured run time of what it holds stays within PIPELINE_MS. A
+ * task of unknown cost (never measured, or a map chunk) goes alone and
+ * nothing is sent behind it. Only the head of a worker's in-flight list is
+ * `running`; cancelling one behind it tells the worker to drop it.
  *
- * Scheduler. Each worker runs one task at a time. The run time of every
- * call is measured in the worker and kept per task name. When the queue is
- * deeper than the number of free workers, a worker is sent several tasks in
- * one message, as long as the measured run time of what it has in hand stays
- * within PIPELINE_MS: one message carries many tasks, and the worker never
- * waits for the parent between them. Results come back one by one, at once
- * (see loop.ts for why), and are read together. A task of unknown cost (never
- * measured, or a map chunk) goes alone, and nothing is sent behind it, so a
- * long task cannot hold short ones while another worker is free. Only the
- * first task of a worker's in-flight list is `running`; the others are still
- * `pending` to the user, and cancelling one tells the worker to skip it.
- * Otherwise a worker gets a task only when it is free, and the queue stays in
- * the parent, where priorities and cancellation act on it.
- *
- * Timeouts count from the start of the task: the deadline of the running task
- * is checked by one lazily re-armed timer per worker. At the deadline (or on
- * cancel of a running task) the task's signal is aborted in the worker and,
- * after `cancelGrace` ms if it has not ended by itself, the worker is killed.
- * The future settles at once in both cases; only the worker's fate waits.
- *
- * Worker. When a worker exits, its running task (if still unsettled) fails
- * with WorkerCrashedError, and the tasks it had been sent but never started go
- * back to the front of the queue. A worker that cannot start fails the queued
- * tasks with WorkerStartError and no replacement is spawned until a new task
- * asks for one: a module that throws at import cannot cause a spawn loop.
- *
- * The event loop. A worker keeps the parent alive only while it has tasks in
- * flight, or while it is starting and someone waits for it; idle workers are
- * unref'd, so a script that forgets `shutdown` still exits.
+ * Deadlines count from the task's start, checked by one lazily re-armed
+ * timer per worker. When a worker exits, its running task fails with
+ * WorkerCrashedError (unless the pool stopped it) and the tasks it held but
+ * never started go back to the front of the queue.
  */
 
 import { performance } from 'node:perf_hooks';
-import { serialize } from 'node:v8';
 import { TaskKind, type Engine, type Status, type TaskOptions } from '../core/contract.js';
-import { argumentCloneError, EngineCore, MAX_BATCH, PIPELINE_MS, Waiters, type Transport } from '../core/engine-core.js';
+import { EngineCore, MAX_BATCH, PIPELINE_MS, Waiters, type Transport } from '../core/engine-core.js';
 import type { TaskQueue } from '../core/queue.js';
 import { WorkerCrashedError, WorkerStartError } from '../core/errors.js';
 import type { Future } from '../core/future.js';
-import { MAX_TIMER_MS } from '../core/options.js';
 import type { PoolStats } from '../core/stats.js';
 import type { TaskRecord } from '../core/task.js';
 import { decodeError } from '../core/wire-error.js';
 import type { SpawnWorker } from './handle.js';
 import { FromWorker, RESULT_STRIDE, ToWorker } from './protocol.js';
-import { WorkerRecord } from './worker.js';
+import type { WorkerRecord } from './worker.js';
+import { ProcessWorkers, type WorkersOwner } from './workers.js';
 
 /** Options as the engine gets them: validated and filled in by the public class. */
 export interface ProcessEngineOptions {
@@ -84,24 +59,19 @@ export interface ProcessEngineOptions {
 
 type Task = TaskRecord<WorkerRecord>;
 
-/** How long a closing worker has to exit by itself before it is killed. */
-const CLOSE_KILL_MS = 5000;
-
-export class ProcessEngine implements Engine, Transport<WorkerRecord> {
+export class ProcessEngine implements Engine, Transport<WorkerRecord>, WorkersOwner {
   readonly #opts: ProcessEngineOptions;
-  readonly #spawn: SpawnWorker;
   readonly #core: EngineCore<WorkerRecord>;
   readonly #queue: TaskQueue<Task>;
-  readonly #workers: WorkerRecord[] = [];
-  #startFailure: WorkerStartError | undefined;
+  readonly #workers: ProcessWorkers;
   readonly #readyWaiters = new Waiters();
 
   constructor(opts: ProcessEngineOptions, spawn: SpawnWorker) {
     this.#opts = opts;
-    this.#spawn = spawn;
     this.#core = new EngineCore<WorkerRecord>(this, { name: opts.name, maxQueued: opts.maxQueued, cancelGrace: opts.cancelGrace, measureCosts: true });
     this.#queue = this.#core.queue;
-    this.#grow();
+    this.#workers = new ProcessWorkers(opts, spawn, this.#core, this);
+    this.#workers.grow(0);
   }
 
   get workers(): number {
@@ -116,7 +86,7 @@ export class ProcessEngine implements Engine, Transport<WorkerRecord> {
 
   accepted(): boolean {
     // A new task is a new reason to try starting a worker after a start failure.
-    this.#startFailure = undefined;
+    this.#workers.startFailure = undefined;
     return true;
   }
 
@@ -128,7 +98,7 @@ export class ProcessEngine implements Engine, Transport<WorkerRecord> {
    */
   backlog(): number {
     let idle = 0;
-    for (const w of this.#workers) if (w.takesTasks() && w.inflight.length === 0) idle++;
+    for (const w of this.#workers.list) if (w.takesTasks() && w.inflight.length === 0) idle++;
     return this.#queue.size - idle;
   }
 
@@ -151,7 +121,7 @@ export class ProcessEngine implements Engine, Transport<WorkerRecord> {
       w.removeAhead(task.cost);
     }
     this.#core.release(task);
-    this.#trySend(w, [ToWorker.Drop, task.id]);
+    w.trySend([ToWorker.Drop, task.id]);
     if (i === 0) {
       if (w.inflight.length > 0) this.#startHead(w);
       else this.#onIdle(w);
@@ -169,7 +139,7 @@ export class ProcessEngine implements Engine, Transport<WorkerRecord> {
   dispatch(): void {
     const queue = this.#queue;
     if (queue.size > 0) {
-      const workers = this.#workers;
+      const workers = this.#workers.list;
       let takers = 0;
       for (const w of workers) if (w.takesTasks()) takers++;
       // Idle workers first, each up to its fair share of the queue; then top
@@ -194,8 +164,8 @@ export class ProcessEngine implements Engine, Transport<WorkerRecord> {
         }
       }
     }
-    this.#grow();
-    this.#updateRefs();
+    this.#workers.grow(this.#queue.size);
+    this.#workers.updateRefs();
   }
 
   /**
@@ -235,7 +205,7 @@ export class ProcessEngine implements Engine, Transport<WorkerRecord> {
     } catch (err) {
       const batch = inflight.splice(first);
       for (const task of batch) w.removeAhead(task.cost);
-      unsendable = this.#sendOneByOne(w, batch, err);
+      unsendable = w.sendOneByOne(batch, err);
     }
     w.dispatched += inflight.length - first;
     if (w.dispatched >= this.#opts.maxTasksPerWorker && !w.retiring) {
@@ -252,24 +222,6 @@ export class ProcessEngine implements Engine, Transport<WorkerRecord> {
     }
   }
 
-  /**
-   * A batch failed to serialize: find the tasks whose values cannot be sent
-   * and fail only those. Rare, so it may be slow.
-   */
-  #sendOneByOne(w: WorkerRecord, tasks: Task[], batchError: unknown): [Task, Error][] {
-    const failed: [Task, Error][] = [];
-    for (const task of tasks) {
-      try {
-        w.handle.send([ToWorker.Run, task.id, task.name, task.kind, task.args]);
-        w.inflight.push(task);
-        w.addAhead(task.cost);
-      } catch (err) {
-        failed.push([task, argumentCloneError(task, err ?? batchError, 'worker', serializeFailure)]);
-      }
-    }
-    return failed;
-  }
-
   /** The first task in the list starts its clock. */
   #startHead(w: WorkerRecord): void {
     const task = w.inflight[0];
@@ -279,32 +231,18 @@ export class ProcessEngine implements Engine, Transport<WorkerRecord> {
     this.#core.begin(task, now);
     if (task.timeout !== Infinity) {
       task.deadline = now + task.timeout;
-      this.#armDeadline(w, task.deadline);
+      w.armDeadline(task.deadline, this.#onDeadlineBound);
     }
   }
 
-  /**
-   * One timer per worker. Re-arming it for every task would cost a timer per
-   * task; instead a timer due later than the new deadline is replaced, and
-   * one due earlier re-checks and re-arms itself when it fires.
-   */
-  #armDeadline(w: WorkerRecord, deadline: number): void {
-    if (w.deadlineTimer !== undefined && w.deadlineTimerDue <= deadline) return;
-    clearTimeout(w.deadlineTimer);
-    w.deadlineTimerDue = deadline;
-    // A deadline past what a timer can wait is re-checked when the capped timer fires.
-    w.deadlineTimer = setTimeout(() => this.#onDeadline(w), Math.min(MAX_TIMER_MS, Math.max(0, deadline - performance.now())));
-    w.deadlineTimer.unref();
-  }
+  readonly #onDeadlineBound = (w: WorkerRecord) => this.#onDeadline(w);
 
   #onDeadline(w: WorkerRecord): void {
-    w.deadlineTimer = undefined;
-    w.deadlineTimerDue = Infinity;
     const task = w.inflight[0];
     if (task === undefined || task.future.done() || task.deadline === Infinity) return;
     // Timers may fire a little early in performance.now() terms; allow 1 ms.
     if (performance.now() + 1 < task.deadline) {
-      this.#armDeadline(w, task.deadline);
+      w.armDeadline(task.deadline, this.#onDeadlineBound);
       return;
     }
     this.#core.timeOut(task, '; its worker was stopped');
@@ -314,7 +252,7 @@ export class ProcessEngine implements Engine, Transport<WorkerRecord> {
     const w = task.slot!;
     if (w.state !== 'ready') return false;
     w.stopping = task;
-    this.#trySend(w, [ToWorker.Abort, task.id, reason]);
+    w.trySend([ToWorker.Abort, task.id, reason]);
     return true;
   }
 
@@ -323,21 +261,21 @@ export class ProcessEngine implements Engine, Transport<WorkerRecord> {
     // Gone already, or the task ended within the grace (its result cleared `stopping`).
     if (w.state === 'killed' || (w.stopping !== undefined && w.stopping !== task)) return;
     w.stoppedForTask = true;
-    this.#kill(w);
+    this.#workers.kill(w);
   }
 
   // ── results ───────────────────────────────────────────────────────────
 
-  #onMessage(w: WorkerRecord, msg: unknown[]): void {
+  message(w: WorkerRecord, msg: unknown[]): void {
     switch (msg[0]) {
       case FromWorker.Results:
         this.#onResults(w, msg);
         break;
       case FromWorker.Ready:
-        this.#onReady(w);
+        this.#workers.onReady(w);
         break;
       case FromWorker.StartError:
-        this.#onStartFailure(w, decodeError(msg[1]));
+        this.#workers.onStartFailure(w, decodeError(msg[1]));
         break;
       case FromWorker.Fatal:
         w.fatal = decodeError(msg[1]);
@@ -367,132 +305,45 @@ export class ProcessEngine implements Engine, Transport<WorkerRecord> {
     }
     if (inflight.length === 0) this.#onIdle(w);
     core.schedule();
-    if (this.#queue.size === 0) this.#updateRef(w);
+    if (this.#queue.size === 0) this.#workers.updateRef(w);
   }
 
   #onIdle(w: WorkerRecord): void {
     if (w.retiring || this.#core.closed) {
-      if (w.retiring || this.#queue.size === 0) this.#close(w);
+      if (w.retiring || this.#queue.size === 0) this.#workers.close(w);
       this.#checkDrained();
       return;
     }
-    const opts = this.#opts;
-    if (opts.idleTimeout !== Infinity && this.#liveCount() > opts.minWorkers) {
-      clearTimeout(w.timer);
-      w.timer = setTimeout(() => {
-        w.timer = undefined;
-        if (w.state === 'ready' && w.inflight.length === 0 && this.#liveCount() > this.#opts.minWorkers) this.#close(w);
-      }, opts.idleTimeout);
-      w.timer.unref();
-    }
+    this.#workers.idle(w);
   }
 
-  // ── workers ───────────────────────────────────────────────────────────
+  // ── workers (./workers.ts) ────────────────────────────────────────────
 
-  /** Workers that count towards `workers`: not retiring, not on their way out. */
-  #liveCount(): number {
-    let n = 0;
-    for (const w of this.#workers) if (w.counts()) n++;
-    return n;
-  }
-
-  /** Starts workers up to what the queue and minWorkers ask for, never past `workers`. */
-  #grow(): void {
-    const opts = this.#opts;
-    let live = 0;
-    let busy = 0;
-    for (const w of this.#workers) {
-      if (w.counts()) {
-        live++;
-        if (w.inflight.length > 0) busy++;
-      }
-    }
-    // After a start failure nothing starts until a new task asks (submit
-    // clears the failure): replacing a worker that failed to start with
-    // another would be a spawn loop.
-    if (this.#startFailure !== undefined) return;
-    // A starting worker will take a queued task, so it is not counted as busy.
-    const floor = this.#core.closed ? 0 : opts.minWorkers;
-    const want = Math.min(opts.workers, Math.max(floor, busy + this.#queue.size));
-    for (let i = live; i < want; i++) this.#startWorker();
-  }
-
-  #startWorker(): void {
-    const w = new WorkerRecord();
-    this.#workers.push(w);
-    w.handle = this.#spawn({
-      message: (msg) => this.#onMessage(w, msg),
-      exit: (code, signal, error) => this.#onExit(w, code, signal, error),
-    });
-    w.id = w.handle.pid;
-    this.#core.workerEvent(w.id, 'start');
-    const opts = this.#opts;
-    this.#trySend(w, [ToWorker.Init, opts.moduleHref, opts.initializer, opts.initArgs]);
-    if (opts.startTimeout !== Infinity) {
-      w.timer = setTimeout(() => {
-        w.timer = undefined;
-        if (w.state !== 'starting') return;
-        this.#onStartFailure(
-          w,
-          new Error(`The worker did not import the module and run the initializer within ${opts.startTimeout} ms (startTimeout)`),
-        );
-      }, opts.startTimeout);
-      w.timer.unref();
-    }
-    w.refed = true;
-    this.#updateRef(w);
-  }
-
-  #onReady(w: WorkerRecord): void {
-    if (w.state !== 'starting') return;
-    w.state = 'ready';
-    clearTimeout(w.timer);
-    w.timer = undefined;
-    this.#startFailure = undefined;
-    this.#core.workerEvent(w.id, 'ready');
+  workerReady(w: WorkerRecord): void {
     if (this.#core.closed && this.#queue.size === 0) {
-      this.#close(w);
+      this.#workers.close(w);
       this.#checkDrained();
       return;
     }
     this.#settleReadyWaiters();
     this.dispatch();
     if (w.inflight.length === 0) this.#onIdle(w);
-    this.#updateRef(w);
+    this.#workers.updateRef(w);
   }
 
-  #onStartFailure(w: WorkerRecord, cause: unknown): void {
-    if (w.state !== 'starting') return;
-    this.#kill(w);
-    this.#failStart(cause);
-  }
-
-  #failStart(cause: unknown): void {
-    const message = `The task module ${this.#opts.moduleHref} failed to start in a new worker: ${cause instanceof Error ? cause.message : String(cause)}`;
-    this.#startFailure = new WorkerStartError(message, { cause });
+  startFailed(): void {
     // With no worker able to run them, the waiting tasks would wait forever.
     // Each gets an error of its own: callers (map) annotate the ones they get.
-    if (!this.#workers.some((x) => x.state === 'ready')) {
-      for (const task of this.#core.drainQueue()) this.#core.fail(task, new WorkerStartError(message, { cause }), 'crashed');
+    const failure = this.#workers.startFailure!;
+    if (!this.#workers.list.some((x) => x.state === 'ready')) {
+      for (const task of this.#core.drainQueue()) this.#core.fail(task, new WorkerStartError(failure.message, { cause: failure.cause }), 'crashed');
     }
     this.#settleReadyWaiters();
     this.#checkDrained();
   }
 
-  #onExit(w: WorkerRecord, code: number | null, signal: string | null, error: Error | undefined): void {
-    const i = this.#workers.indexOf(w);
-    if (i === -1) return;
-    this.#workers.splice(i, 1);
-    clearTimeout(w.timer);
-    clearTimeout(w.deadlineTimer);
-    const wasStarting = w.state === 'starting';
-    w.state = 'killed';
-    this.#core.workerEvent(w.id, 'exit', code, signal);
-    if (wasStarting) {
-      // Exited before Ready or StartError: bad execArgv, process.exit or a
-      // native crash during import.
-      this.#failStart(w.fatal ?? error ?? new Error(`The worker exited during start (exit code ${String(code)}, signal ${String(signal)})`));
-    }
+  exited(w: WorkerRecord, code: number | null, signal: string | null, error: Error | undefined): void {
+    const workers = this.#workers;
     const inflight = w.inflight.splice(0);
     const head = inflight[0];
     // A worker the pool killed to stop a task (cancel, timeout) blames no
@@ -511,63 +362,20 @@ export class ProcessEngine implements Engine, Transport<WorkerRecord> {
     // The last worker that could serve the queue is gone while a start
     // failure stands: try one start again (bounded — if it fails with no
     // worker ready, the queue fails with it) rather than leave tasks waiting.
-    if (this.#startFailure !== undefined && this.#queue.size > 0 && !this.#workers.some((x) => x.state === 'ready' || x.state === 'starting')) {
-      this.#startFailure = undefined;
+    if (workers.startFailure !== undefined && this.#queue.size > 0 && !workers.list.some((x) => x.state === 'ready' || x.state === 'starting')) {
+      workers.startFailure = undefined;
     }
-    this.#grow();
+    workers.grow(this.#queue.size);
     this.#core.schedule();
-    this.#updateRefs();
+    workers.updateRefs();
     this.#checkDrained();
   }
 
-  #kill(w: WorkerRecord): void {
-    if (w.state === 'killed') return;
-    w.state = 'killed';
-    clearTimeout(w.timer);
-    w.timer = undefined;
-    w.handle.terminate();
-    this.#updateRef(w);
-  }
-
-  #close(w: WorkerRecord): void {
-    if (w.state === 'killed' || w.state === 'closing') return;
-    if (w.state === 'starting') return this.#kill(w);
-    w.state = 'closing';
-    clearTimeout(w.timer);
-    w.handle.close();
-    // A worker whose event loop is stuck would never exit by itself.
-    w.timer = setTimeout(() => this.#kill(w), CLOSE_KILL_MS);
-    w.timer.unref();
-    this.#updateRef(w);
-  }
-
-  #trySend(w: WorkerRecord, msg: unknown[]): void {
-    try {
-      w.handle.send(msg);
-    } catch {
-      // Only task values can fail to serialize; a dead channel shows up as an exit.
-    }
-  }
-
-  // ── the event loop ────────────────────────────────────────────────────
-
-  #updateRef(w: WorkerRecord): void {
+  holdsLoop(w: WorkerRecord): boolean {
     // While a shutdown is awaited every worker, even one already killed, holds
     // the loop until it has exited: otherwise the loop could empty first and
     // the awaited shutdown never settle.
-    const want =
-      w.inflight.length > 0 ||
-      w.state === 'closing' ||
-      this.#core.drained.any ||
-      (w.state === 'starting' && (this.#queue.size > 0 || this.#readyWaiters.any));
-    if (want === w.refed) return;
-    w.refed = want;
-    if (want) w.handle.ref();
-    else w.handle.unref();
-  }
-
-  #updateRefs(): void {
-    for (const w of this.#workers) this.#updateRef(w);
+    return this.#core.drained.any || (w.state === 'starting' && (this.#queue.size > 0 || this.#readyWaiters.any));
   }
 
   // ── ready, stats, shutdown ────────────────────────────────────────────
@@ -575,15 +383,15 @@ export class ProcessEngine implements Engine, Transport<WorkerRecord> {
   ready(): Promise<void> {
     const ready = this.#readyWaiters.wait();
     this.#settleReadyWaiters();
-    this.#updateRefs();
+    this.#workers.updateRefs();
     return ready;
   }
 
   #settleReadyWaiters(): void {
     if (!this.#readyWaiters.any) return;
     let ready = 0;
-    for (const w of this.#workers) if (w.state === 'ready') ready++;
-    const failure = this.#startFailure;
+    for (const w of this.#workers.list) if (w.state === 'ready') ready++;
+    const failure = this.#workers.startFailure;
     if (failure === undefined && ready < this.#opts.minWorkers && !this.#core.closed) return;
     if (failure !== undefined && ready < this.#opts.minWorkers) this.#readyWaiters.reject(failure);
     else this.#readyWaiters.release();
@@ -596,12 +404,12 @@ export class ProcessEngine implements Engine, Transport<WorkerRecord> {
   stats(): PoolStats {
     let busy = 0;
     let idle = 0;
-    for (const w of this.#workers) {
+    for (const w of this.#workers.list) {
       if (w.state !== 'ready') continue;
       if (w.inflight.length > 0) busy++;
       else idle++;
     }
-    return this.#core.stats(this.#workers.length, busy, idle);
+    return this.#core.stats(this.#workers.list.length, busy, idle);
   }
 
   shutdown(wait: boolean, cancelFutures: boolean): Promise<void> {
@@ -610,30 +418,21 @@ export class ProcessEngine implements Engine, Transport<WorkerRecord> {
 
   closing(cancelFutures: boolean): void {
     if (cancelFutures) {
-      for (const w of this.#workers) {
+      for (const w of this.#workers.list) {
         for (const task of w.inflight.slice(1)) task.future.cancel();
       }
     }
     this.#settleReadyWaiters();
     this.#checkDrained();
-    this.#updateRefs();
+    this.#workers.updateRefs();
   }
 
   /** After shutdown: once no task is left, close every worker; once every worker exited, resolve. */
   #checkDrained(): void {
     if (!this.#core.closed) return;
     if (this.#queue.size > 0) return;
-    for (const w of this.#workers) if (w.inflight.length > 0) return;
-    for (const w of [...this.#workers]) this.#close(w);
-    if (this.#workers.length === 0) this.#core.drained.release();
-  }
-}
-
-function serializeFailure(value: unknown): string | undefined {
-  try {
-    serialize(value);
-    return undefined;
-  } catch (err) {
-    return err instanceof Error ? err.message : String(err);
+    for (const w of this.#workers.list) if (w.inflight.length > 0) return;
+    for (const w of [...this.#workers.list]) this.#workers.close(w);
+    if (this.#workers.list.length === 0) this.#core.drained.release();
   }
 }

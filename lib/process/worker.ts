@@ -1,8 +1,16 @@
 // ProcessPool's record of one worker process. The handle is the adapter's;
 // the rest is what the engine decides with.
 
+import { performance } from 'node:perf_hooks';
+import { serialize } from 'node:v8';
+import { argumentCloneError } from '../core/engine-core.js';
+import { MAX_TIMER_MS } from '../core/options.js';
 import type { TaskRecord } from '../core/task.js';
 import type { WorkerHandle } from './handle.js';
+import { ToWorker } from './protocol.js';
+
+/** How long a closing worker has to exit by itself before it is killed. */
+const CLOSE_KILL_MS = 5000;
 
 export type WorkerState =
   /** Spawned; importing the module and running the initializer. */
@@ -68,5 +76,88 @@ export class WorkerRecord {
       this.aheadMs = 0;
       this.aheadUnknown = 0;
     }
+  }
+
+  /** Terminates the process (a synchronous loop too); false when it was already. Its exit follows. */
+  kill(): boolean {
+    if (this.state === 'killed') return false;
+    this.state = 'killed';
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    this.handle.terminate();
+    return true;
+  }
+
+  /** Asks an idle worker to exit; `kill` runs if it has not within CLOSE_KILL_MS. False when it was closing or killed already. */
+  close(kill: () => void): boolean {
+    if (this.state === 'killed' || this.state === 'closing') return false;
+    this.state = 'closing';
+    clearTimeout(this.timer);
+    this.handle.close();
+    // A worker whose event loop is stuck would never exit by itself.
+    this.timer = setTimeout(kill, CLOSE_KILL_MS);
+    this.timer.unref();
+    return true;
+  }
+
+  trySend(msg: unknown[]): void {
+    try {
+      this.handle.send(msg);
+    } catch {
+      // Only task values can fail to serialize; a dead channel shows up as an exit.
+    }
+  }
+
+  /** Whether this worker keeps the parent's event loop alive. */
+  holdLoop(want: boolean): void {
+    if (want === this.refed) return;
+    this.refed = want;
+    if (want) this.handle.ref();
+    else this.handle.unref();
+  }
+
+  /**
+   * One timer per worker. Re-arming it for every task would cost a timer per
+   * task; instead a timer due later than the new deadline is replaced, and
+   * one due earlier re-checks and re-arms itself when it fires.
+   */
+  armDeadline(deadline: number, onFire: (w: WorkerRecord) => void): void {
+    if (this.deadlineTimer !== undefined && this.deadlineTimerDue <= deadline) return;
+    clearTimeout(this.deadlineTimer);
+    this.deadlineTimerDue = deadline;
+    // A deadline past what a timer can wait is re-checked when the capped timer fires.
+    this.deadlineTimer = setTimeout(() => {
+      this.deadlineTimer = undefined;
+      this.deadlineTimerDue = Infinity;
+      onFire(this);
+    }, Math.min(MAX_TIMER_MS, Math.max(0, deadline - performance.now())));
+    this.deadlineTimer.unref();
+  }
+
+  /**
+   * A batch failed to serialize: find the tasks whose values cannot be sent
+   * and return only those, with their errors. Rare, so it may be slow.
+   */
+  sendOneByOne(tasks: TaskRecord<WorkerRecord>[], batchError: unknown): [TaskRecord<WorkerRecord>, Error][] {
+    const failed: [TaskRecord<WorkerRecord>, Error][] = [];
+    for (const task of tasks) {
+      try {
+        this.handle.send([ToWorker.Run, task.id, task.name, task.kind, task.args]);
+        this.inflight.push(task);
+        this.addAhead(task.cost);
+      } catch (err) {
+        failed.push([task, argumentCloneError(task, err ?? batchError, 'worker', serializeFailure)]);
+      }
+    }
+    return failed;
+  }
+}
+
+function serializeFailure(value: unknown): string | undefined {
+  try {
+    serialize(value);
+    return undefined;
+  } catch (err) {
+    return err instanceof Error ? err.message : String(err);
   }
 }
