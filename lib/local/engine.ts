@@ -3,7 +3,7 @@
 //
 //   submit ─▶ EngineCore: TaskRecord + Future ─▶ TaskQueue (priority, then FIFO)
 //                                                    │
-//              dispatch (microtask): one p-limit job per queued task
+//              dispatch (microtask): a p-limit job per queued task, at most `workers` waiting
 //                                                    ▼
 //   p-limit: at most `workers` jobs running ──▶ job starts: takes the queue's
 //                                               next live task, runs
@@ -106,10 +106,15 @@ export class LocalEngine implements Engine, Transport<LocalRun> {
     return this.#queue.size - Math.max(0, this.#opts.workers - this.#running);
   }
 
-  /** A p-limit job for every queued task that has none. */
+  /**
+   * A p-limit job for each queued task that has none, at most `workers` of
+   * them waiting in p-limit: a deep queue stays in the TaskQueue (one record
+   * per task), and each job that ends tops p-limit up again.
+   */
   dispatch(): void {
     if (this.#module === undefined) return; // still loading; the load dispatches when done
-    while (this.#jobs < this.#queue.size) {
+    const most = Math.min(this.#queue.size, this.#opts.workers);
+    while (this.#jobs < most) {
       this.#jobs++;
       void this.#limit(this.#runNextBound);
     }
@@ -134,6 +139,7 @@ export class LocalEngine implements Engine, Transport<LocalRun> {
     await Promise.race([this.#execute(task, storage, ctx, start), abandoned]);
     this.#vacate(task);
     this.#checkDrained();
+    this.dispatch();
   }
 
   /**
