@@ -1,58 +1,30 @@
 /*
- * The engine behind ThreadPool: warmpool's queue and futures over piscina's
- * threads.
+ * ThreadPool's transport over the engine core (lib/core/engine-core.ts):
+ * warmpool's queue, batches and futures over piscina's threads. Everything
+ * about piscina (making it, thread starts, retiring, letting go) is behind
+ * ./threads.ts; a run in flight is ./run.ts; the thread's side is ./entry.ts.
  *
- *   submit() ──▶ ThreadTask + Future ──▶ TaskQueue (priority, then FIFO)
- *                                            │  #dispatch, once per microtask,
- *                                            │  while fewer runs than threads:
- *                                            ▼  one task, or a batch of short ones
- *     piscina.run([control, name, kind, args, name, ...], { signal, transferList })
- *                                            │
- *        piscina: an idle warm thread ◀──────┘  (its queue stays empty)
- *                 entry.ts runs the tasks in order
- *                                            │
- *     #onReply ◀── [Results, threadId, retire, status, value, runTime, ...]
- *        settle each Future, free the run, dispatch again
+ *  caller          EngineCore            ThreadEngine                    thread (piscina)
+ *  pool.submit ─▶ TaskRecord+Future ─▶ TaskQueue
+ *                 queueMicrotask ─────▶ dispatch, while fewer runs than
+ *                                       threads: one task, or a batch of
+ *                                       short ones (PIPELINE_MS)
+ *                                       piscina.run([control, name, kind, args, …]) ─▶ entry.ts
+ *                                         short form: [name, ...args]                   runs them in order
+ *                 core.settle ◀──────── onReply ◀── [Results, threadId, retire, status, value, runTime, …]
+ *  await future ◀ fulfilled/rejected      short form: [value, runTime]
+ *  cancel/timeout ─▶ core.stop ───────▶ abort: Control.Abort (Atomics) ─────────────▶ taskSignal() aborts
+ *                    (cancelGrace) ───▶ kill: the run's signal; piscina terminates the thread
  *
- *     control (SharedArrayBuffer, when a run needs one):
- *        Begun ── thread → engine: which task it has begun (a timeout's clock starts)
- *        Abort ── engine → thread: abort the task's taskSignal() (cancelGrace)
- *        Skip  ── engine → thread: a batched task was cancelled; do not begin it
+ *  control block (SharedArrayBuffer, when a run needs one): Begun (thread →
+ *  engine: a timeout's clock starts), Abort (engine → thread), Skip (engine →
+ *  thread: a batched task was cancelled; do not begin it).
  *
- * Submit. As in the ProcessPool scheduler: `submit` queues the task and
- * schedules a dispatch in a microtask; no future is made when the pool is
- * closed or full.
- *
- * Scheduler. piscina runs the threads (start, Atomics wake-ups, idle
- * timeout, resourceLimits, terminate on abort, replacement). warmpool keeps
- * the queue, because piscina's has no priorities and warmpool batches from
- * it: at most one run per thread is in flight, so piscina always has an idle
- * thread for a run and never queues. When the queue is deeper than the free
- * threads, a run carries several tasks whose measured run time adds up to at
- * most PIPELINE_MS and that have no timeout, no transfer list: one message
- * for many tasks is what makes small tasks cheap. Results of a batch come
- * back together; the budget keeps that wait short. A task of unknown cost (or
- * a map chunk, which is already a batch) goes alone.
- *
- * Timeouts and cancel. A task with a timeout goes alone; its clock starts
- * when the thread writes Begun (an Atomics.waitAsync here), not when it was
- * queued, which is what piscina's own abort signal would count. At the
- * deadline, or on cancel, the future settles at once; the task's signal is
- * aborted in the thread, and after `cancelGrace` ms (at once when 0) the
- * run's AbortSignal makes piscina terminate the thread (a synchronous loop
- * stops too) and start another. A cancelled task of a batch that has not
- * begun is skipped; one that has is short by construction and its result is
- * dropped, unless it is still running when the others are done (a wrong
- * estimate), and then the thread is stopped after the grace.
- *
- * Threads. A thread that dies (process.exit, an uncaught error in a callback,
- * out of memory) fails its running task with WorkerCrashedError; the tasks of
- * its batch that had not begun go back to the queue. The task module is
- * imported at the top of the thread's entry module, before piscina marks the
- * thread ready; the entry never throws, it reports (ThreadNote.Started) and
- * answers every run with the start error, so piscina never respawns in a
- * loop: the engine destroys that piscina instance and makes a new one only
- * when a new task is submitted.
+ * At most one run per thread is in flight, so piscina always has an idle
+ * thread for a run and never queues: warmpool's queue keeps priorities and
+ * cancellation. A task with a timeout or a transfer list, a map chunk, or one
+ * of unknown cost goes alone. A thread that dies fails its running task with
+ * WorkerCrashedError; what it had not begun goes back to the queue.
  */
 
 import { performance } from 'node:perf_hooks';
@@ -61,13 +33,13 @@ import { Status, TaskKind, type Engine, type TaskOptions } from '../core/contrac
 import { argumentCloneError, EngineCore, MAX_BATCH, PIPELINE_MS, Waiters, type Transport } from '../core/engine-core.js';
 import { WorkerStartError } from '../core/errors.js';
 import type { Future } from '../core/future.js';
-import { MAX_TIMER_MS } from '../core/options.js';
 import type { TaskQueue } from '../core/queue.js';
 import type { PoolStats } from '../core/stats.js';
 import type { TaskRecord } from '../core/task.js';
 import { decodeError } from '../core/wire-error.js';
 import { cloneFailure } from './clone-check.js';
 import { AbortReason, Control, REPLY_HEAD, REPLY_STRIDE, Reply } from './protocol.js';
+import { Run } from './run.js';
 import { crashError, isDataCloneError, Threads, type Piscina, type ThreadsOptions } from './threads.js';
 
 /** Filled-in options, from ThreadPool. */
@@ -81,47 +53,6 @@ export interface ThreadEngineOptions extends ThreadsOptions {
 const BATCH_STOP_GRACE_MS = 20;
 
 type Task = TaskRecord<Run>;
-
-/**
- * One piscina.run in flight. It is also the run's abort signal: piscina
- * accepts an EventEmitter-style one (`aborted`, `once`, `removeListener`),
- * which costs nothing per run, where an AbortController and piscina's
- * addEventListener on it cost more than the rest of a round trip.
- */
-class Run {
-  /** Set when the engine aborts the run; piscina then terminates its thread. */
-  aborted = false;
-  readonly reason = 'stopped by warmpool (cancel or timeout)';
-  #onAbort: (() => void) | undefined = undefined;
-  /** Once the run's promise settled, or the engine gave up on it. */
-  over = false;
-  /** The deadline of its task (a run with a timeout carries one task). */
-  timer: NodeJS.Timeout | undefined = undefined;
-  /** What a dying thread could tell of this batch (ThreadNote.Partial): the reply so far. */
-  partial: unknown[] | undefined = undefined;
-
-  constructor(
-    readonly tasks: Task[],
-    readonly control: Int32Array | null,
-    readonly piscina: Piscina,
-  ) {}
-
-  once(_event: 'abort', listener: () => void): void {
-    this.#onAbort = listener;
-  }
-
-  removeListener(_event: 'abort', _listener: () => void): void {
-    this.#onAbort = undefined;
-  }
-
-  abort(): void {
-    if (this.aborted) return;
-    this.aborted = true;
-    const listener = this.#onAbort;
-    this.#onAbort = undefined;
-    listener?.();
-  }
-}
 
 export class ThreadEngine implements Engine, Transport<Run> {
   readonly #opts: ThreadEngineOptions;
@@ -309,7 +240,7 @@ export class ThreadEngine implements Engine, Transport<Run> {
     const core = this.#core;
     if (first.future.state === 'pending') core.begin(first, now);
     for (let i = 1; i < tasks.length; i++) core.waitTime.add(now - tasks[i].submittedAt);
-    if (first.timeout !== Infinity) this.#clockOnBegin(run, first);
+    if (first.timeout !== Infinity) run.clockOnBegin(first, this.#onDeadline);
     let reply: Promise<unknown[]>;
     try {
       reply = piscina.run(msg, { signal: run as unknown as AbortSignal, transferList: first.transfer as TransferListItem[] | undefined }) as Promise<unknown[]>;
@@ -328,32 +259,7 @@ export class ThreadEngine implements Engine, Transport<Run> {
     this.#threads.watchStarts();
   }
 
-  /** Starts the task's timeout when the thread begins it. */
-  #clockOnBegin(run: Run, task: Task): void {
-    const control = run.control!;
-    const arm = () => {
-      if (run.over || task.where === 'gone') return;
-      task.deadline = performance.now() + task.timeout;
-      this.#armDeadline(run, task);
-    };
-    const waiting = Atomics.waitAsync(control, Control.Begun, 0);
-    if (waiting.async) void waiting.value.then(arm);
-    else arm();
-  }
-
-  #armDeadline(run: Run, task: Task): void {
-    clearTimeout(run.timer);
-    run.timer = setTimeout(() => {
-      run.timer = undefined;
-      if (run.over || task.where === 'gone') return;
-      if (performance.now() + 1 < task.deadline) {
-        this.#armDeadline(run, task);
-        return;
-      }
-      this.#core.timeOut(task, '; its thread was stopped');
-    }, Math.min(MAX_TIMER_MS, Math.max(0, task.deadline - performance.now())));
-    run.timer.unref();
-  }
+  readonly #onDeadline = (task: Task) => this.#core.timeOut(task, '; its thread was stopped');
 
   /** Aborts the task's signal in the thread; false when the run has no control block to say it through. */
   abort(task: Task, reason: 'cancel' | 'timeout'): boolean {
@@ -376,16 +282,7 @@ export class ThreadEngine implements Engine, Transport<Run> {
 
   /** The run is no longer in flight: before futures settle, so stats() agrees with them. */
   #endRun(run: Run): boolean {
-    if (run.over) return false;
-    run.over = true;
-    clearTimeout(run.timer);
-    for (const task of run.tasks) {
-      // A stop's grace is moot once the run is over.
-      if (task.timer !== undefined) {
-        clearTimeout(task.timer);
-        task.timer = undefined;
-      }
-    }
+    if (!run.end()) return false;
     this.#runs.delete(run);
     return true;
   }
@@ -459,27 +356,9 @@ export class ThreadEngine implements Engine, Transport<Run> {
       this.#failStart(err, tasks);
       return;
     }
-    // Tasks the thread never began run elsewhere. The one it was running
-    // fails (or was stopped by the engine, and has settled already). Those it
-    // had finished keep their results when the dying thread could send them
-    // (ThreadNote.Partial: process.exit, an uncaught error); otherwise they
-    // fail with it after a crash, never running twice, and run again after
-    // the engine stopped the thread (the bystander rule in docs/guide.md).
-    const again: Task[] = [];
-    const failed: Task[] = [];
-    const done: Task[] = [];
+    // The one it was running fails (or was stopped by the engine, and has settled already).
+    const { again, failed, done } = run.sortAfterDeath(begun, stoppedByUs);
     const partial = run.partial;
-    for (const task of tasks) {
-      if (task.where === 'gone') continue;
-      if (run.control !== null && task.index >= begun) again.push(task);
-      else if (run.control !== null && task.index < begun - 1) {
-        const at = REPLY_HEAD + task.index * REPLY_STRIDE;
-        if (partial !== undefined && partial.length > at && partial[at] !== Status.Skipped) done.push(task);
-        else if (stoppedByUs) again.push(task);
-        else failed.push(task);
-      } else if (stoppedByUs) again.push(task);
-      else failed.push(task);
-    }
     core.requeue(again);
     core.schedule();
     for (const task of done) {
