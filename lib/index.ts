@@ -17,7 +17,8 @@ export { ThreadPool } from './thread/pool.js';
 export { LocalPool } from './local/pool.js';
 export { RemotePool, type RemotePoolOptions, type RedisConnection } from './remote/pool.js';
 export { Executor } from './core/executor.js';
-export { Future, asCompleted, wait, type FutureState, type ReturnWhen } from './core/future.js';
+export { Future, type FutureState } from './core/future.js';
+export { asCompleted, wait, type ReturnWhen } from './core/wait.js';
 export {
   WarmpoolError,
   CancelledError,

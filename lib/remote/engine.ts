@@ -1,35 +1,26 @@
-// The engine behind RemotePool: tasks become BullMQ jobs on a Redis queue,
-// `warmpool worker` hosts run them in their own warm local pools, and the
-// outcome comes back in the job's return value.
+// RemotePool's transport over the engine core (lib/core/engine-core.ts):
+// tasks become BullMQ jobs on a Redis queue, `warmpool worker` hosts run them
+// in their own warm local pools (./host.ts), and the outcome comes back in
+// the job's return value. Connections: ./connection.ts.
 //
-//   submit() ──▶ Task + Future ──▶ #pending (one addBulk per tick) ──▶ Redis queue
-//                                                                          │
-//                       warmpool worker host: BullMQ Worker ◀──────────────┘
-//                       processor ──▶ local ProcessPool/ThreadPool (timeout, cancel)
-//                                  ◀── [status, value, runTime] (v8, base64)
-//                       job completed ──▶ events stream
-//   QueueEvents 'completed' ──▶ settle the Future            (fast path)
-//   poll of long-waiting tasks: HMGET of the job hash ──▶ settle  (when an event was dropped)
+//  caller          EngineCore           RemoteEngine                      Redis / host
+//  pool.submit ─▶ TaskRecord+Future ─▶ TaskQueue, job id made here
+//                 queueMicrotask ─────▶ dispatch: addBulk, ADD_BATCH a call ─▶ queue ─▶ BullMQ Worker
+//                                                                               host's local pool
+//                 core.settle ◀──────── QueueEvents 'completed' (fast path) ◀── [status, value, runTime]
+//  await future ◀ fulfilled/rejected  ◀ poll: HMGET of long-waiting jobs     (v8, base64)
+//  cancel ─▶ core.cancel ─────────────▶ remove the waiting job, else publish ─▶ host cancels its task
 //
-// Events. BullMQ's events are a capped Redis stream read with XREAD: under a
-// burst the stream is trimmed before a slow reader sees every entry, and a
-// reader that reconnects may miss some. So events are only the fast path:
-// a task not heard of for `pollInterval` ms has its job hash read directly,
-// and a job that is gone from Redis fails its future with BrokerError. A
-// future never waits on an event alone. The QueueEvents reader starts at the
-// stream's last entry as read before the first job is added, so no event of
-// this pool's jobs can come before its start position.
-//
-// Ids. Job ids are made here (`<pool id>-<sequence>`), so a task is known by
-// its id before its job is added, and events of other producers' jobs are
-// ignored by a map lookup.
-//
-// Cancel. A waiting job is removed (atomic in BullMQ: it fails when a worker
-// holds the job's lock). A job that could not be removed is running, or about
-// to: its id is published on the queue's cancel channel, and the host that
-// holds it cancels the local task, or, if its processor has not started it
-// yet, refuses it when it does. Either way the job fails as unrecoverable
-// (no retry). The future is cancelled at once, whatever Redis says.
+// Events are a capped stream read with XREAD: a burst trims entries before a
+// slow reader sees them, and a reconnecting reader may miss some. So they are
+// only the fast path: a task not heard of for `pollInterval` ms has its job
+// hash read directly, and a job gone from Redis fails with BrokerError. The
+// reader starts at the stream's last entry as read before the first job is
+// added, so no event of this pool's jobs comes before it. Job ids
+// (`<pool id>-<task id>`) are made here, so events of other producers' jobs
+// are ignored by a map lookup. Cancel removes a waiting job (atomic in
+// BullMQ); a job already held is cancelled by its host, and fails as
+// unrecoverable (no retry). The future is cancelled at once, whatever Redis says.
 
 import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
@@ -41,10 +32,7 @@ import type { PoolStats } from '../core/stats.js';
 import { EngineCore, type Transport } from '../core/engine-core.js';
 import { decodeError } from '../core/wire-error.js';
 import { bullPriority, cancelChannel, decodeValue, encodeJob, type Envelope, type JobData } from './codec.js';
-import { loadPeers } from './peers.js';
-
-/** Redis connection settings as BullMQ and ioredis take them; a URL is given as `{ url }`. */
-export type ConnectionSettings = Record<string, unknown> & { url?: string };
+import { connect, type ConnectionSettings, type Connected } from './connection.js';
 
 export interface RemoteEngineOptions {
   readonly name: string;
@@ -81,24 +69,6 @@ class Job {
 
 type RemoteTask = TaskRecord<Job>;
 
-/** What of a BullMQ Queue and QueueEvents this engine uses. */
-interface Queue {
-  addBulk(jobs: { name: string; data: JobData; opts: Record<string, unknown> }[]): Promise<unknown>;
-  remove(id: string): Promise<number>;
-  toKey(type: string): string;
-  close(): Promise<void>;
-}
-interface QueueEvents {
-  close(): Promise<void>;
-}
-type Redis = InstanceType<Awaited<ReturnType<typeof loadPeers>>['Redis']>;
-
-interface Connected {
-  queue: Queue;
-  events: QueueEvents;
-  redis: Redis;
-}
-
 export class RemoteEngine implements Engine, Transport<Job> {
   readonly #opts: RemoteEngineOptions;
   readonly #core: EngineCore<Job>;
@@ -117,7 +87,11 @@ export class RemoteEngine implements Engine, Transport<Job> {
   constructor(opts: RemoteEngineOptions) {
     this.#opts = opts;
     this.#core = new EngineCore<Job>(this, { name: opts.name, maxQueued: opts.maxQueued, cancelGrace: 0, measureCosts: false });
-    this.#connecting = this.#connect();
+    this.#connecting = connect(opts, {
+      active: (jobId) => this.#onActive(jobId),
+      completed: (jobId, returnvalue) => this.#onCompleted(jobId, returnvalue),
+      failed: (jobId, failedReason) => this.#onFailed(jobId, failedReason),
+    });
     this.#connecting.then(
       (conn) => {
         this.#conn = conn;
@@ -133,42 +107,6 @@ export class RemoteEngine implements Engine, Transport<Job> {
     );
     // ready() reports it; nobody else needs to.
     this.#connecting.catch(() => {});
-  }
-
-  async #connect(): Promise<Connected> {
-    const { bullmq, Redis } = await loadPeers();
-    const { url, ...rest } = this.#opts.connection;
-    const connection = url === undefined ? rest : { url, ...rest };
-    const prefix = this.#opts.prefix;
-    const queue = new bullmq.Queue(this.#opts.queue, {
-      connection,
-      prefix,
-      streams: { events: { maxLen: this.#opts.eventsMaxLen } },
-    });
-    // Our own client for what BullMQ has no call for: reading the events
-    // stream's position, reading job hashes in one pipeline, publishing cancels.
-    // Commands fail at once while Redis is away instead of queueing: the
-    // poll simply tries again at its next tick.
-    const redisOptions = { ...rest, enableOfflineQueue: true, maxRetriesPerRequest: 1, lazyConnect: false };
-    const redis = url === undefined ? new Redis(redisOptions) : new Redis(url, redisOptions);
-    redis.on('error', () => {}); // reconnects by itself; failed commands are retried by the poll
-    queue.on('error', () => {});
-    try {
-      await queue.waitUntilReady();
-      const last = (await redis.xrevrange(queue.keys.events, '+', '-', 'COUNT', 1)) as [string, string[]][];
-      const lastEventId = last.length > 0 ? last[0][0] : '0-0';
-      const events = new bullmq.QueueEvents(this.#opts.queue, { connection, prefix, lastEventId, autorun: false });
-      events.on('error', () => {});
-      events.on('active', ({ jobId }) => this.#onActive(jobId));
-      events.on('completed', ({ jobId, returnvalue }) => this.#onCompleted(jobId, returnvalue as unknown));
-      events.on('failed', ({ jobId, failedReason }) => this.#onFailed(jobId, failedReason));
-      void events.run().catch(() => {});
-      await events.waitUntilReady();
-      return { queue, events, redis };
-    } catch (err) {
-      await Promise.allSettled([queue.close(), redis.quit()]);
-      throw err;
-    }
   }
 
   get workers(): number {

@@ -23,7 +23,7 @@ import { futureInternals, type Future } from '../core/future.js';
 import { ChunkFailure, Status, type Engine } from '../core/contract.js';
 import { encodeError } from '../core/wire-error.js';
 import { cancelChannel, decodeValue, encodeValue, isJobData, type Envelope } from './codec.js';
-import type { ConnectionSettings } from './engine.js';
+import type { ConnectionSettings } from './connection.js';
 import { loadPeers } from './peers.js';
 
 export interface HostOptions {

@@ -5,7 +5,8 @@
 
 import { Executor } from '../core/executor.js';
 import { checkInteger, checkMs, checkObject, defaultPoolName, expected } from '../core/options.js';
-import { RemoteEngine, type ConnectionSettings } from './engine.js';
+import type { ConnectionSettings } from './connection.js';
+import { RemoteEngine } from './engine.js';
 import { checkPeers } from './peers.js';
 import type { AnyTasks } from '../core/types.js';
 
