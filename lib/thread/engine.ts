@@ -307,7 +307,10 @@ export class ThreadEngine implements Engine, Transport<Run> {
       } else this.#failStart(cause, run.tasks);
       return;
     }
-    if (reply[2] === true) this.#threads.retire(run.piscina, reply[1] as number);
+    if (reply[2] === true) {
+      core.workerEvent(reply[1] as number, 'recycle');
+      this.#threads.retire(run.piscina, reply[1] as number);
+    }
     const tasks = run.tasks;
     let again: Task[] | undefined;
     let settle: number[] | undefined;

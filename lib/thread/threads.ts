@@ -255,7 +255,11 @@ export class Threads {
   }
 
   #onThreadGone(piscina: Piscina, threadId: number, code: number): void {
-    if (piscina !== this.#piscina) return;
+    if (piscina !== this.#piscina) {
+      // An instance being destroyed or let go: only the exit is news.
+      this.#events.exited(threadId, code, false);
+      return;
+    }
     this.#started.delete(threadId);
     const r = this.#retired;
     for (let i = 1; i <= RETIRED_SLOTS; i++) {
