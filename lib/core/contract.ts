@@ -29,6 +29,20 @@ export const enum Status {
   Serialized = 4,
 }
 
+/** The options of a pool of warm workers, validated and filled in (ProcessPool, ThreadPool). */
+export interface WorkerOptions {
+  readonly moduleHref: string;
+  readonly workers: number;
+  readonly minWorkers: number;
+  /** ms; Infinity for never. */
+  readonly idleTimeout: number;
+  readonly maxTasksPerWorker: number;
+  readonly initializer: string | null;
+  readonly initArgs: readonly unknown[];
+  /** ms; Infinity for none. */
+  readonly startTimeout: number;
+}
+
 /** Per-task options, validated. */
 export interface TaskOptions {
   readonly priority: number;

@@ -29,7 +29,7 @@
  */
 
 import { performance } from 'node:perf_hooks';
-import { TaskKind, type Engine, type Status, type TaskOptions } from '../core/contract.js';
+import { TaskKind, type Engine, type Status, type TaskOptions, type WorkerOptions } from '../core/contract.js';
 import { EngineCore, MAX_BATCH, PIPELINE_MS, Waiters, type Transport } from '../core/engine-core.js';
 import type { TaskQueue } from '../core/queue.js';
 import { WorkerCrashedError, WorkerStartError } from '../core/errors.js';
@@ -43,18 +43,10 @@ import type { WorkerRecord } from './worker.js';
 import { ProcessWorkers, type WorkersOwner } from './workers.js';
 
 /** Options as the engine gets them: validated and filled in by the public class. */
-export interface ProcessEngineOptions {
+export interface ProcessEngineOptions extends WorkerOptions {
   readonly name: string;
-  readonly moduleHref: string;
-  readonly workers: number;
-  readonly minWorkers: number;
-  readonly idleTimeout: number;
-  readonly maxTasksPerWorker: number;
-  readonly initializer: string | null;
-  readonly initArgs: readonly unknown[];
   readonly maxQueued: number;
   readonly cancelGrace: number;
-  readonly startTimeout: number;
 }
 
 type Task = TaskRecord<WorkerRecord>;

@@ -10,21 +10,12 @@
 //                                      ├─▶ [StartError]  ─▶ owner.startFailed(cause)
 //                                      └─▶ exit          ─▶ owner.exited(w, …)
 
+import type { WorkerOptions } from '../core/contract.js';
 import type { EngineCore } from '../core/engine-core.js';
 import { WorkerStartError } from '../core/errors.js';
 import type { SpawnWorker } from './handle.js';
 import { ToWorker } from './protocol.js';
 import { WorkerRecord } from './worker.js';
-
-export interface WorkersOptions {
-  readonly moduleHref: string;
-  readonly workers: number;
-  readonly minWorkers: number;
-  readonly idleTimeout: number;
-  readonly initializer: string | null;
-  readonly initArgs: readonly unknown[];
-  readonly startTimeout: number;
-}
 
 /** What the engine is told about its workers. */
 export interface WorkersOwner {
@@ -43,12 +34,12 @@ export class ProcessWorkers {
   readonly list: WorkerRecord[] = [];
   /** Set by a start failure: nothing starts until a new task clears it. */
   startFailure: WorkerStartError | undefined;
-  readonly #opts: WorkersOptions;
+  readonly #opts: WorkerOptions;
   readonly #spawn: SpawnWorker;
   readonly #core: EngineCore<WorkerRecord>;
   readonly #owner: WorkersOwner;
 
-  constructor(opts: WorkersOptions, spawn: SpawnWorker, core: EngineCore<WorkerRecord>, owner: WorkersOwner) {
+  constructor(opts: WorkerOptions, spawn: SpawnWorker, core: EngineCore<WorkerRecord>, owner: WorkersOwner) {
     this.#opts = opts;
     this.#spawn = spawn;
     this.#core = core;

@@ -16,6 +16,7 @@
 import { createRequire } from 'node:module';
 import { performance } from 'node:perf_hooks';
 import type { Piscina } from 'piscina';
+import type { WorkerOptions } from '../core/contract.js';
 import { WorkerCrashedError } from '../core/errors.js';
 import { MAX_TIMER_MS } from '../core/options.js';
 import { decodeError } from '../core/wire-error.js';
@@ -37,15 +38,7 @@ function loadPiscina(): typeof Piscina {
 export type { Piscina };
 
 /** Filled-in options, from ThreadPool. */
-export interface ThreadsOptions {
-  readonly moduleHref: string;
-  readonly workers: number;
-  readonly minWorkers: number;
-  readonly idleTimeout: number;
-  readonly maxTasksPerWorker: number;
-  readonly initializer: string | null;
-  readonly initArgs: readonly unknown[];
-  readonly startTimeout: number;
+export interface ThreadsOptions extends WorkerOptions {
   readonly env: NodeJS.ProcessEnv | undefined;
   readonly execArgv: string[] | undefined;
   readonly maxMemoryMb: number | undefined;
