@@ -5,7 +5,7 @@
 import { availableParallelism } from 'node:os';
 import { isAbsolute } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import type { TransferListItem } from 'node:worker_threads';
+import type { TransferListItem } from './types.js';
 
 export interface PoolOptions<Name extends string = string> {
   /** Most workers at once (LocalPool: most tasks running at once). Default: `os.availableParallelism()`. */
