@@ -32,4 +32,4 @@ export {
 } from './errors.js';
 export type { PoolOptions, SubmitOptions, MapOptions, ShutdownOptions } from './options.js';
 export type { PoolStats, TimeSummary } from './stats.js';
-export type { TaskModule, TaskName, TaskArgs, TaskResult, TaskItem, AnyTasks } from './types.js';
+export type { TaskModule, TaskName, TaskArgs, TaskResult, TaskItem, AnyTasks, TransferListItem } from './types.js';

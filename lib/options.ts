@@ -5,7 +5,7 @@
 import { availableParallelism } from 'node:os';
 import { isAbsolute } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import type { TransferListItem } from 'node:worker_threads';
+import type { TransferListItem } from './types.js';
 
 /**
  * Options of `ProcessPool`, `ThreadPool` and `LocalPool` (RemotePool has its

@@ -53,7 +53,7 @@
  */
 
 import { performance } from 'node:perf_hooks';
-import type { TransferListItem } from 'node:worker_threads';
+import type { TransferListItem } from './types.js';
 import { serialize } from 'node:v8';
 import {
   DataCloneError,

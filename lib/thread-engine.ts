@@ -57,7 +57,7 @@
 
 import { performance } from 'node:perf_hooks';
 import { deserialize } from 'node:v8';
-import type { TransferListItem } from 'node:worker_threads';
+import type { TransferListItem } from './types.js';
 import { createRequire } from 'node:module';
 import type { Piscina } from 'piscina';
 import { DataCloneError, PoolClosedError, QueueFullError, TimeoutError, WorkerCrashedError, WorkerStartError } from './errors.js';

@@ -4,7 +4,7 @@
 
 import { LocalPool, ProcessPool, RemotePool, ThreadPool, type Executor, type PoolOptions, type TaskName } from '../lib/index.js';
 import type * as tasks from './fixtures/tasks.js';
-import { freshQueue, startHost, startRedis, type Host, type RedisServer } from './redis.js';
+import { freshQueue, redisUnavailable, startHost, startRedis, type Host, type RedisServer } from './redis.js';
 
 export type Tasks = typeof tasks;
 export const tasksUrl = new URL('./fixtures/tasks.js', import.meta.url);
@@ -16,6 +16,8 @@ export interface Backend {
   setup?(): Promise<void>;
   /** Stops what `setup` started. */
   teardown?(): Promise<void>;
+  /** Why this backend cannot run here (RemotePool: no Redis), with how to include it; undefined when it can. */
+  unavailable?(): Promise<string | undefined>;
   /**
    * Capabilities this backend lacks, each with the reason. `processOptions`:
    * the process start options `env`, `execArgv` and `cwd`. `clone`: values
@@ -181,6 +183,7 @@ async function stopHost(host: Host): Promise<void> {
 backends.push({
   name: 'RemotePool',
   make: (options = {}, module = tasksUrl) => makeRemote(options, module),
+  unavailable: redisUnavailable,
   async setup() {
     if (redisUsers++ === 0) redis = await startRedis();
   },
