@@ -7,9 +7,9 @@ import type { Future } from './future.js';
 import { collect, iterate } from './map.js';
 import { TaskKind } from './messages.js';
 import {
-  checkObject,
   expected,
   resolveMap,
+  resolveShutdown,
   resolveSubmit,
   type MapOptions,
   type ResolvedSubmitOptions,
@@ -107,8 +107,8 @@ export abstract class Executor<M extends object = AnyTasks> {
    */
   shutdown(options?: ShutdownOptions): Promise<void> {
     try {
-      const o = checkObject('options', options);
-      return this.#engine.shutdown(o.wait !== false, o.cancelFutures === true);
+      const o = resolveShutdown(options);
+      return this.#engine.shutdown(o.wait, o.cancelFutures);
     } catch (err) {
       return Promise.reject(err);
     }

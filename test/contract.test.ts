@@ -1252,6 +1252,30 @@ for (const backend of backends) {
         });
       });
 
+      test('a misspelled pool option is refused at construction with a TypeError naming the nearest option', SHORT, () => {
+        assert.throws(() => makePool(backend, { wokers: 2 } as never), { name: 'TypeError', message: 'Unknown option `wokers`; did you mean `workers`?' });
+        assert.throws(() => makePool(backend, { tiemout: 5 } as never), { name: 'TypeError', message: 'Unknown option `tiemout`; did you mean `timeout`?' });
+        assert.throws(() => makePool(backend, { Workers: 2 } as never), { name: 'TypeError', message: 'Unknown option `Workers`; did you mean `workers`?' });
+        // Nothing near: every option is listed instead.
+        assert.throws(() => makePool(backend, { verbose: true } as never), (err: unknown) => {
+          assert.ok(err instanceof TypeError, String(err));
+          assert.match(err.message, /^Unknown option `verbose`; the options are: .*`workers`/);
+          return true;
+        });
+      });
+
+      test('misspelled submit, map and shutdown options are refused with a TypeError naming the nearest option, and the pool still works', SHORT, async () => {
+        await using pool = makePool(backend, { workers: 1 });
+        const p = untyped(pool);
+        assert.throws(() => p.submit('add', [1, 2], { tiemout: 5 } as never), { name: 'TypeError', message: 'Unknown option `tiemout`; did you mean `timeout`?' });
+        assert.throws(() => p.submit('add', [1, 2], { priorty: 1 } as never), { name: 'TypeError', message: 'Unknown option `priorty`; did you mean `priority`?' });
+        await assert.rejects(p.map('square', [1], { chunkSize: 4 } as never), { name: 'TypeError', message: 'Unknown option `chunkSize`; did you mean `chunksize`?' });
+        assert.throws(() => p.imap('square', [1], { concurency: 1 } as never), { name: 'TypeError', message: 'Unknown option `concurency`; did you mean `concurrency`?' });
+        await assert.rejects(pool.shutdown({ cancelFuture: true } as never), { name: 'TypeError', message: 'Unknown option `cancelFuture`; did you mean `cancelFutures`?' });
+        assert.equal(await pool.submit('add', [1, 2], { timeout: 5_000 }), 3, 'the refused shutdown left the pool open');
+        assert.deepEqual(await pool.map('square', [1, 2], { chunksize: 1 }), [1, 4]);
+      });
+
       test('options that are not an object throw a TypeError at construction', SHORT, () => {
         assert.throws(() => makePool(backend, 'fast' as never), (err: unknown) => {
           assertOptionError(err, 'options');
