@@ -12,6 +12,11 @@ export class WarmpoolError extends Error {
   }
 }
 
+/** `1 task`, `2 tasks`, `0 tasks`: a count in a message, in grammatical English. */
+export function count(n: number, noun: string, plural = `${noun}s`): string {
+  return `${n} ${n === 1 ? noun : plural}`;
+}
+
 function defineCode(cls: { prototype: object }, name: string, code: string): void {
   // On the prototype, not per instance: keeps instances small and `name`/`code`
   // non-enumerable, like the built-in errors' `name`.
@@ -66,14 +71,16 @@ export class WorkerStartError extends WarmpoolError {
 }
 defineCode(WorkerStartError, 'WorkerStartError', 'ERR_WARMPOOL_WORKER_START');
 
-/** The task module has no function export of that name. */
+/** The task module has no function export of that name (classes and other values are not tasks). */
 export class TaskNotFoundError extends WarmpoolError {
   declare readonly code: 'ERR_WARMPOOL_TASK_NOT_FOUND';
   readonly task: string;
-  constructor(task: string, available: readonly string[]) {
+  /** @param hint what to do, when the module's shape suggests it (a default-exported object of tasks) */
+  constructor(task: string, available: readonly string[], hint?: string) {
     super(
       `Expected \`${task}\` to be a function exported by the task module, ` +
-        `got ${available.length ? `only: ${available.map((n) => `\`${n}\``).join(', ')}` : 'no function exports'}`,
+        `got ${available.length ? `only: ${available.map((n) => `\`${n}\``).join(', ')}` : 'no function exports'}` +
+        (hint === undefined ? '' : `; ${hint}`),
     );
     this.task = task;
   }
@@ -96,7 +103,7 @@ defineCode(DataCloneError, 'DataCloneError', 'ERR_WARMPOOL_DATA_CLONE');
 export class QueueFullError extends WarmpoolError {
   declare readonly code: 'ERR_WARMPOOL_QUEUE_FULL';
   constructor(maxQueued: number) {
-    super(`The queue is full: ${maxQueued} tasks are already waiting for a worker (maxQueued)`);
+    super(`The queue is full: ${count(maxQueued, 'task')} ${maxQueued === 1 ? 'is' : 'are'} already waiting for a worker (maxQueued)`);
   }
 }
 defineCode(QueueFullError, 'QueueFullError', 'ERR_WARMPOOL_QUEUE_FULL');

@@ -12,6 +12,7 @@ import { basename } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { TaskNotFoundError } from '../index.js';
+import { count } from '../errors.js';
 import { argsOption, intOption, makePool, moduleAndTask, parse, shown, printUsage, UsageError, type PoolKind } from './args.js';
 import { barChart, formatMs, type Bar } from './chart.js';
 import type { ColdReport } from './cold.js';
@@ -205,7 +206,7 @@ function table(r: BenchResult, fresh: string): string {
     ['  of which the module import', formatMs(r.cold.importMs.median), `${formatMs(r.cold.importMs.min)} – ${formatMs(r.cold.importMs.max)}`],
     ['  of which the task', formatMs(r.cold.taskMs.median), `${formatMs(r.cold.taskMs.min)} – ${formatMs(r.cold.taskMs.max)}`],
     [`pool start to first result`, formatMs(r.poolStartMs), `${r.workers} worker${r.workers === 1 ? '' : 's'}`],
-    ['warm call, p50', formatMs(r.warm.p50), `over ${r.warm.calls} calls`],
+    ['warm call, p50', formatMs(r.warm.p50), `over ${count(r.warm.calls, 'call')}`],
     ['warm call, p99', formatMs(r.warm.p99), `max ${formatMs(r.warm.max)}`],
     ['cold / warm (median / p50)', ratio(r.coldOverWarm), ''],
   ];
@@ -229,7 +230,7 @@ function svg(r: BenchResult, fresh: string): string {
   ];
   return barChart(
     `Cold versus warm: ${r.task} from ${basename(r.module)} (log scale)`,
-    `warmpool bench — Node ${r.node}, ${r.backend}, ${r.cold.runs} cold calls, ${r.warm.calls} warm calls; cold / warm ${ratio(r.coldOverWarm)}`,
+    `warmpool bench — Node ${r.node}, ${r.backend}, ${count(r.cold.runs, 'cold call')}, ${count(r.warm.calls, 'warm call')}; cold / warm ${ratio(r.coldOverWarm)}`,
     bars,
   );
 }

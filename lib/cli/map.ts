@@ -19,6 +19,7 @@ import { once } from 'node:events';
 import { createInterface } from 'node:readline';
 import type { Readable, Writable } from 'node:stream';
 import { TimeoutError, WorkerCrashedError, WorkerStartError } from '../index.js';
+import { count } from '../errors.js';
 import { intOption, makePool, moduleAndTask, parse, shown, printUsage, UsageError } from './args.js';
 import { errorInfo } from './error-info.js';
 import type { Item, Outcome } from './map-task.js';
@@ -361,10 +362,10 @@ export async function run(argv: string[]): Promise<number> {
   }
   if (writer.failed !== undefined && (writer.failed as NodeJS.ErrnoException).code !== 'EPIPE') throw writer.failed;
   if (interrupted) {
-    process.stderr.write(`warmpool map: interrupted after ${done} items; running items were cancelled and every worker stopped\n`);
+    process.stderr.write(`warmpool map: interrupted after ${count(done, 'item')}; running items were cancelled and every worker stopped\n`);
     return 130;
   }
   if (stopped !== undefined) process.stderr.write(`warmpool map: ${stopped}\n`);
-  if (failed > 0) process.stderr.write(`warmpool map: ${failed} of ${done} items failed\n`);
+  if (failed > 0) process.stderr.write(`warmpool map: ${failed} of ${count(done, 'item')} failed\n`);
   return failed > 0 ? 1 : 0;
 }
