@@ -232,12 +232,29 @@ export function checkObject(name: string, value: unknown): Record<string, unknow
 
 /** The task module as a file: URL string. */
 export function moduleHref(module: unknown): string {
-  if (module instanceof URL) return module.href;
-  if (typeof module === 'string') {
-    if (module.startsWith('file:')) return new URL(module).href;
-    if (isAbsolute(module)) return pathToFileURL(module).href;
+  const what = 'a file: URL, an absolute path or a file: URL string';
+  if (typeof module === 'string' && isAbsolute(module)) return pathToFileURL(module).href;
+  let url: URL | undefined;
+  if (module instanceof URL) url = module;
+  else if (typeof module === 'string' && URL.canParse(module) && /^[a-z][a-z\d+.-]+:/i.test(module)) url = new URL(module);
+  if (url?.protocol === 'file:') return url.href;
+  if (url !== undefined) {
+    // Workers import the module from disk; Node's loader refuses http: and
+    // https:, and a data: module would be sent to every worker as source.
+    // Said now rather than by every worker's start.
+    throw new TypeError(`${expected('module', what, module).message}: workers import the task module from a file, so ${url.protocol} is not supported; save it to a file first`);
   }
-  throw expected('module', 'a URL, an absolute path or a file: URL string', module);
+  if (typeof module === 'string') {
+    // A relative path would be resolved against the working directory, not
+    // against the file that names it: the module would be found or not
+    // depending on where the program was started.
+    const shown = module.startsWith('.') ? module : `./${module}`;
+    throw new TypeError(
+      `${expected('module', what, module).message}: a relative path would depend on the working directory; ` +
+        `resolve it against your file with \`new URL('${shown}', import.meta.url)\``,
+    );
+  }
+  throw expected('module', what, module);
 }
 
 /** Options every backend shares, filled in. */

@@ -14,7 +14,7 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -27,6 +27,7 @@ import {
   TaskNotFoundError,
   TimeoutError,
   WorkerCrashedError,
+  WorkerStartError,
   type Executor,
   type Future,
   type PoolOptions,
@@ -334,6 +335,9 @@ for (const backend of backends) {
         assert.ok(err instanceof TaskNotFoundError, String(err));
         assert.equal(err.code, 'ERR_WARMPOOL_TASK_NOT_FOUND');
         assert.match(err.message, /noSuchTask/);
+        assert.match(err.message, /`add`/, 'the message lists the tasks there are');
+        assert.doesNotMatch(err.message, /CustomError/, 'an exported class is not listed as a task');
+        assert.doesNotMatch(err.message, /notAFunction/, 'an exported number is not listed as a task');
         assert.equal(await pool.submit('add', [1, 1]), 2);
       });
 
@@ -763,6 +767,83 @@ for (const backend of backends) {
       });
     });
 
+    // ── the task module and the initializer ────────────────────────────────
+    describe('task module errors', () => {
+      // RemotePool's module and initializer are its hosts' (`warmpool worker`), checked there.
+      const skip = backend.cannot.workerOptions;
+
+      /** A task module in a fresh directory, with `source` as its text. */
+      function moduleFile(name: string, source: string): URL {
+        const path = join(scratch(), name);
+        writeFileSync(path, source);
+        return pathToFileURL(path);
+      }
+
+      test('a relative module path is refused at construction with a TypeError suggesting new URL(..., import.meta.url)', { ...SHORT, skip }, () => {
+        for (const module of ['./tasks.js', 'tasks.js', '../fixtures/tasks.js']) {
+          assert.throws(() => backend.make({}, module as unknown as URL), (err: unknown) => {
+            assert.ok(err instanceof TypeError, String(err));
+            const shown = module.startsWith('.') ? module : `./${module}`;
+            assert.ok(err.message.includes(`new URL('${shown}', import.meta.url)`), err.message);
+            return true;
+          });
+        }
+      });
+
+      test('an http:, https: or data: module URL is refused at construction with a TypeError', { ...SHORT, skip }, () => {
+        for (const module of ['https://example.com/tasks.js', new URL('http://example.com/tasks.js'), 'data:text/javascript,export const a = () => 1']) {
+          assert.throws(() => backend.make({}, module as URL), (err: unknown) => {
+            assert.ok(err instanceof TypeError, String(err));
+            assert.match(err.message, /^Expected `module` to be a file: URL, .*: workers import the task module from a file, so (http|https|data): is not supported/);
+            return true;
+          });
+        }
+      });
+
+      test('an initializer that is not a function export fails ready() with WorkerStartError naming the initializer and the exports', { ...SHORT, skip }, async () => {
+        await using pool = makePool(backend, { workers: 1, initializer: 'nope' as never });
+        const err = await reasonOf(pool.ready());
+        assert.ok(err instanceof WorkerStartError, String(err));
+        assert.match(err.message, /initializer `nope` is not a function exported by .*contract-tasks\.js; its function exports are: .*\badd\b/);
+        assert.doesNotMatch(err.message, /CustomError/, 'a class is not offered as an initializer');
+        assert.ok(err.cause instanceof TypeError, `the cause is a TypeError: ${String(err.cause)}`);
+        const taskErr = await reasonOf(pool.submit('add', [1, 2]));
+        assert.ok(taskErr instanceof WorkerStartError, String(taskErr));
+        assert.match(taskErr.message, /initializer `nope`/);
+      });
+
+      test('a task module with a syntax error fails ready() with WorkerStartError giving file:line:column', { ...SHORT, skip }, async () => {
+        const url = moduleFile('broken.mjs', 'export function a() {\n  return 1 +;\n}\n');
+        await using pool = boundedDispose(backend.make({ workers: 1 }, url));
+        const err = await reasonOf(pool.ready());
+        assert.ok(err instanceof WorkerStartError, String(err));
+        assert.ok(err.message.includes(`${fileURLToPath(url)}:2:13`), err.message);
+        assert.match(err.message, /Unexpected token/);
+      });
+
+      test('a TypeScript task module without a loader fails ready() saying to start Node with --import tsx', { ...SHORT, skip }, async () => {
+        const url = moduleFile('tasks.ts', 'export function twice(x: number): number {\n  return 2 * x;\n}\n');
+        await using pool = boundedDispose(backend.make({ workers: 1, execArgv: [] }, url));
+        if ((process.features as { typescript?: unknown }).typescript) {
+          // This Node strips types itself (22.18+, 23.6+): the module loads.
+          await pool.ready();
+          assert.equal(await untyped(pool).submit('twice', [21]), 42);
+          return;
+        }
+        const err = await reasonOf(pool.ready());
+        assert.ok(err instanceof WorkerStartError, String(err));
+        assert.match(err.message, /without a TypeScript loader: start Node with one \(`node --import tsx main\.ts`\), and the pool passes it on/);
+      });
+
+      test('a task module that default-exports an object of tasks gets TaskNotFoundError saying tasks are named exports, with the object\'s keys', { ...SHORT, skip }, async () => {
+        const url = moduleFile('default.mjs', 'export default { resize(x) { return x; }, crop(x) { return x; } };\n');
+        await using pool = boundedDispose(backend.make({ workers: 1 }, url));
+        const err = await reasonOf(untyped(pool).submit('resize', [1]));
+        assert.ok(err instanceof TaskNotFoundError, String(err));
+        assert.match(err.message, /tasks are named function exports \(`export function resize\(\.\.\.\)`\), not keys of the default export; the default export is an object with keys `resize`, `crop`/);
+      });
+    });
+
     // ── cancel and timeout ──────────────────────────────────────────────────
     describe('cancel and timeout', () => {
       test('cancel() of a pending task rejects its future with CancelledError and the task never runs', SHORT, async () => {
@@ -968,8 +1049,10 @@ for (const backend of backends) {
         const mark = join(scratch(), 'ran');
         assert.throws(
           () => pool.submit('touch', [mark]),
-          (err: unknown) => err instanceof QueueFullError && err.code === 'ERR_WARMPOOL_QUEUE_FULL',
+          (err: unknown) => err instanceof QueueFullError && err.code === 'ERR_WARMPOOL_QUEUE_FULL' && err.message === 'The queue is full: 2 tasks are already waiting for a worker (maxQueued)',
         );
+        // The count agrees with its noun and verb at 1 as well.
+        assert.equal(new QueueFullError(1).message, 'The queue is full: 1 task is already waiting for a worker (maxQueued)');
         assert.equal(pool.stats().queued, 2, 'the refused task is not queued');
         blocker.release();
         assert.deepEqual(await Promise.all([blocker.future, a, b]), ['released', 2, 4]);
