@@ -4,7 +4,7 @@
 // `shutdown` and `Symbol.asyncDispose`.
 
 import type { Future } from './future.js';
-import { collect, iterate } from './map.js';
+import { collect, extraCompletedItems, iterate } from './map.js';
 import { TaskKind } from './messages.js';
 import {
   expected,
@@ -96,8 +96,15 @@ export abstract class Executor<M extends object = AnyTasks> {
     return this.#engine.ready();
   }
 
+  /**
+   * Counts and timings. `completed` counts calls and map items that returned
+   * a value (a chunk of 16 items counts 16); the other outcome counts, and
+   * the run and wait times, count tasks, a map chunk being one task.
+   */
   stats(): PoolStats {
-    return this.#engine.stats();
+    const s = this.#engine.stats();
+    s.completed += extraCompletedItems(this.#engine);
+    return s;
   }
 
   /**

@@ -575,6 +575,116 @@ for (const backend of backends) {
         }
       });
 
+      test('ordered imap yields every result before the failing item, then throws its error (Executor.map), even when the failure arrives first', SHORT, async () => {
+        await using pool = makePool(backend, { workers: 2 });
+        const dir = scratch();
+        const startedPath = join(dir, 'started');
+        const releasePath = join(dir, 'release');
+        const items: Parameters<ContractTasks['itemOrBlock']>[0][] = [0, 1, [startedPath, releasePath], 'bad', 4];
+        const it = pool.imap('itemOrBlock', items, { chunksize: 1 })[Symbol.asyncIterator]();
+        const out: unknown[] = [];
+        out.push((await it.next()).value, (await it.next()).value);
+        await whenFileExists(startedPath);
+        // Item 2 holds one worker; `bad` ran on the other, so this task, queued
+        // after it on that worker, comes back after the failure has reached the pool.
+        assert.equal(await settled(pool.submit('add', [1, 1]), 'a task beside the blocked item'), 2);
+        touch(releasePath);
+        const rest = async () => {
+          for (;;) {
+            const r = await it.next();
+            if (r.done === true) return;
+            out.push(r.value);
+          }
+        };
+        const err = await reasonOf(settled(rest(), 'the rest of the imap'));
+        assert.deepEqual(out, [0, 1, 'released'], 'every result before the failing item, in order');
+        assert.ok(err instanceof RangeError, String(err));
+        assert.equal(err.message, 'bad item');
+        assert.equal((err as RangeError & { index?: unknown }).index, 3);
+      });
+
+      test('map and imap fail with the error of the lowest failing input position, even when a later item failed first', SHORT, async () => {
+        await using pool = makePool(backend, { workers: 2 });
+        for (const method of ['map', 'imap'] as const) {
+          const dir = scratch();
+          const startedPath = join(dir, 'started');
+          const releasePath = join(dir, 'release');
+          const items: Parameters<ContractTasks['itemOrBlock']>[0][] = [0, [startedPath, releasePath, 'fail'], 2, 'bad', 4];
+          const out: unknown[] = [];
+          const call: Promise<unknown> =
+            method === 'map'
+              ? pool.map('itemOrBlock', items, { chunksize: 1 })
+              : (async () => {
+                  for await (const v of pool.imap('itemOrBlock', items, { chunksize: 1 })) out.push(v);
+                })();
+          const reason = reasonOf(settled(call, method));
+          await whenFileExists(startedPath);
+          assert.equal(await settled(pool.submit('add', [1, 1]), `a task beside the blocked item (${method})`), 2);
+          touch(releasePath);
+          const err = await reason;
+          assert.ok(err instanceof RangeError, String(err));
+          assert.equal(err.message, 'late failure', `${method} rejects with item 1's error, not item 3's`);
+          assert.equal((err as RangeError & { index?: unknown }).index, 1);
+          if (method === 'imap') assert.deepEqual(out, [0], 'imap yielded the result before item 1');
+        }
+      });
+
+      test('an item that cannot be cloned fails map with DataCloneError whose index and message give its input position', { ...SHORT, skip: backend.cannot.clone }, async () => {
+        await using pool = makePool(backend, { workers: 2 });
+        const items: unknown[] = range(64);
+        items[57] = () => 'a function';
+        for (const chunksize of [16, 1, undefined]) {
+          const err = await reasonOf(settled(untyped(pool).map('echo', items, { chunksize }), `map, chunksize ${String(chunksize)}`));
+          assert.ok(err instanceof DataCloneError, String(err));
+          assert.equal((err as DataCloneError & { index?: unknown }).index, 57, `chunksize ${String(chunksize)}`);
+          assert.match(err.message, /^Item 57 of the map over `echo` cannot be sent to a worker: /);
+          assert.doesNotMatch(err.message, /item 9\b|Argument 9\b/i, 'no position within the chunk');
+        }
+        assert.equal(await pool.submit('add', [1, 2]), 3);
+      });
+
+      test('stats().completed counts map items, not chunks, and a failing chunk adds the items before its failing one', SHORT, async () => {
+        await using pool = makePool(backend, { workers: 2 });
+        const before = pool.stats();
+        assert.equal((await pool.map('square', range(100), { chunksize: 10 })).length, 100);
+        const after = pool.stats();
+        assert.equal(after.completed - before.completed, 100);
+        for await (const _ of pool.imap('square', range(30), { chunksize: 7 })) {
+          // drain
+        }
+        assert.equal(pool.stats().completed - after.completed, 30, 'imap counts items too');
+        const mid = pool.stats();
+        const err = await reasonOf(pool.map('failIfNegative', [0, 1, 2, 3, 4, -1, 6, 7, 8, 9], { chunksize: 10 }));
+        assert.ok(err instanceof RangeError, String(err));
+        const end = pool.stats();
+        assert.equal(end.completed - mid.completed, 5, 'the five items before the failing one returned values');
+        assert.equal(end.failed - mid.failed, 1, 'the failing chunk counts once');
+      });
+
+      test('breaking out of imap over an async generator has run the generator\'s finally by the time the loop has exited', SHORT, async () => {
+        await using pool = makePool(backend, { workers: 2 });
+        for (const method of ['imap', 'imapUnordered'] as const) {
+          let closed = false;
+          async function* numbers(): AsyncGenerator<number> {
+            try {
+              for (let i = 0; ; i++) {
+                runaway(i);
+                await new Promise((resolve) => setImmediate(resolve));
+                yield i;
+              }
+            } finally {
+              await new Promise((resolve) => setImmediate(resolve));
+              closed = true;
+            }
+          }
+          let seen = 0;
+          for await (const _ of pool[method]('square', numbers(), { chunksize: 1 })) {
+            if (++seen === 10) break;
+          }
+          assert.ok(closed, `${method}: the finally block ran before the loop exited`);
+        }
+      });
+
       test('a failing item cancels the items of its call not yet started, and the pool still works', SHORT, async () => {
         await using pool = makePool(backend, { workers: 1 });
         let produced = 0;
