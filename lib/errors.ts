@@ -12,9 +12,9 @@ export class WarmpoolError extends Error {
   }
 }
 
-/** `1 task`, `2 tasks`, `0 tasks`: a count in a message, in grammatical English. */
+/** `1 task`, `2 tasks`, `1,000 tasks`: a count in a message, in grammatical English. */
 export function count(n: number, noun: string, plural = `${noun}s`): string {
-  return `${n} ${n === 1 ? noun : plural}`;
+  return `${n.toLocaleString('en-US')} ${n === 1 ? noun : plural}`;
 }
 
 function defineCode(cls: { prototype: object }, name: string, code: string): void {

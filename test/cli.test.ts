@@ -87,7 +87,7 @@ function liveProcessesMarked(mark: string): number[] {
 
 /** The closing line of `warmpool map`, alone on stderr. */
 const SUMMARY = (items: number, failed: string) =>
-  new RegExp(`^warmpool map: ${items} items?, ${failed} failed, in [\\d.]+ (µs|ms|s) \\([\\d,]+ items/s\\)\n$`);
+  new RegExp(`^warmpool map: ${items.toLocaleString('en-US')} items?, ${failed} failed, in [\\d.]+ (µs|ms|s) \\([\\d,]+ items/s\\)\n$`);
 
 describe('warmpool command line', () => {
   test('`warmpool --help` lists every command with examples and exits 0', async () => {
