@@ -550,6 +550,9 @@ for (const backend of backends) {
 
       test("a failing item rejects map, starmap, imap and imapUnordered with that item's own error, its input position in error.index", SHORT, async () => {
         await using pool = makePool(backend, { workers: 2 });
+        // Started first: the bounded waits below are for the calls, not for
+        // RemotePool hosts starting on a loaded machine (seen taking 7 s).
+        await pool.ready();
         const items = range(40).map((i) => (i === 23 ? -1 : i));
         const check = (err: unknown) => {
           assert.ok(err instanceof RangeError, String(err));
