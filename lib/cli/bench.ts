@@ -165,7 +165,7 @@ export async function run(argv: string[]): Promise<number> {
   }
   progress.end();
 
-  progress.phase(`pool start (${workers} ${kind === 'thread' ? 'thread' : 'process'}${workers === 1 ? '' : 'es'}) to first result`);
+  progress.phase(`pool start (${kind === 'thread' ? count(workers, 'thread') : count(workers, 'process', 'processes')}) to first result`);
   const t0 = performance.now();
   const pool = makePool(kind, module, { workers });
   let poolStartMs: number;
@@ -228,7 +228,7 @@ function table(r: BenchResult, fresh: string): string {
     [`cold call: ${fresh}, import, task, exit`, formatMs(r.cold.median), `${formatMs(r.cold.min)} – ${formatMs(r.cold.max)} over ${r.cold.runs}`],
     ['  of which the module import', formatMs(r.cold.importMs.median), `${formatMs(r.cold.importMs.min)} – ${formatMs(r.cold.importMs.max)}`],
     ['  of which the task', formatMs(r.cold.taskMs.median), `${formatMs(r.cold.taskMs.min)} – ${formatMs(r.cold.taskMs.max)}`],
-    [`pool start to first result`, formatMs(r.poolStartMs), `${r.workers} worker${r.workers === 1 ? '' : 's'}`],
+    [`pool start to first result`, formatMs(r.poolStartMs), count(r.workers, 'worker')],
     ['warm call, p50', formatMs(r.warm.p50), `over ${count(r.warm.calls, 'call')}`],
     ['  of which the task (in the worker), p50', formatMs(r.warm.taskP50), ''],
     ['warm call, p99', formatMs(r.warm.p99), `max ${formatMs(r.warm.max)}`],
