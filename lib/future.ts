@@ -12,7 +12,7 @@
 // nobody awaits costs no promise, and a rejected future nobody awaits raises
 // no unhandled rejection (as in Python, an unretrieved exception is silent).
 
-import { CancelledError, TimeoutError } from './errors.js';
+import { CancelledError, count, TimeoutError } from './errors.js';
 import { checkMs, checkObject, expected } from './options.js';
 
 /**
@@ -412,7 +412,7 @@ export function asCompleted<F extends Future<any>>(futures: Iterable<F>, options
   };
   const timeoutError = () => {
     finish();
-    return new TimeoutError(`${remaining} of ${list.length} futures did not settle within ${timeout} ms`, timeout!);
+    return new TimeoutError(`${remaining} of ${count(list.length, 'future')} did not settle within ${timeout} ms`, timeout!);
   };
 
   const iterator: AsyncIterableIterator<F> = {

@@ -19,7 +19,7 @@
 
 import pLimit, { type LimitFunction } from 'p-limit';
 import { performance } from 'node:perf_hooks';
-import { CancelledError, PoolClosedError, QueueFullError, TaskNotFoundError, TimeoutError, WorkerStartError } from './errors.js';
+import { CancelledError, PoolClosedError, QueueFullError, TimeoutError, WorkerStartError } from './errors.js';
 import { futureInternals, type Future, type FutureOwner } from './future.js';
 import { TaskKind } from './messages.js';
 import type { CommonOptions } from './options.js';
@@ -28,7 +28,7 @@ import { ChunkFailure, type Engine, type TaskOptions } from './scheduler.js';
 import type { PoolStats } from './stats.js';
 import { cancelQueued, drainQueue, enqueue, Outcomes, releaseTask, Waiters } from './engine-parts.js';
 import { existingTaskStorage, type TaskContext } from './task-context.js';
-import { functionExports, isThenable, runChunk, type Fn } from './worker-runtime.js';
+import { isThenable, runChunk, runInitializer, taskNotFound, type Fn } from './worker-runtime.js';
 
 class LocalTask {
   where: 'queued' | 'running' | 'gone' = 'queued';
@@ -71,11 +71,7 @@ export class LocalEngine implements Engine, FutureOwner {
     this.#loaded = (async () => {
       try {
         const mod = await load();
-        if (opts.initializer !== null) {
-          const init = mod[opts.initializer];
-          if (typeof init !== 'function') throw new TaskNotFoundError(opts.initializer, functionExports(mod));
-          await (init as Fn)(...opts.initArgs);
-        }
+        await runInitializer(mod, opts.initializer, opts.initArgs, describe);
         this.#module = mod;
       } catch (cause) {
         const message = cause instanceof Error ? cause.message : String(cause);
@@ -186,7 +182,7 @@ export class LocalEngine implements Engine, FutureOwner {
     let value: unknown;
     try {
       const fn = this.#module![task.name];
-      if (typeof fn !== 'function') throw new TaskNotFoundError(task.name, functionExports(this.#module!));
+      if (typeof fn !== 'function') throw taskNotFound(task.name, this.#module!);
       if (task.kind === TaskKind.Call) {
         value = ctx === undefined ? (fn as Fn)(...task.args) : storage!.run(ctx, fn as Fn, ...task.args);
         if (isThenable(value)) value = await value;

@@ -4,7 +4,7 @@
 // to ./remote/engine.ts; the host side is ./remote/host.ts.
 
 import { Executor } from './executor.js';
-import { checkInteger, checkMs, checkObject, expected } from './options.js';
+import { checkInteger, checkKeys, checkMs, checkObject, expected, POOL_KEYS } from './options.js';
 import { RemoteEngine, type ConnectionSettings } from './remote/engine.js';
 import { checkPeers } from './remote/peers.js';
 import type { AnyTasks } from './types.js';
@@ -139,13 +139,9 @@ export class RemotePool<M extends object = AnyTasks> extends Executor<M> {
    */
   constructor(options: RemotePoolOptions) {
     const o = checkObject('options', options);
-    for (const key of Object.keys(o)) {
-      if (!OWN.has(key)) {
-        throw new TypeError(
-          `Expected \`options\` to hold only RemotePool options (${[...OWN].join(', ')}), got \`${key}\`: worker options are given to \`warmpool worker\``,
-        );
-      }
-    }
+    checkKeys(o, OWN, (key) =>
+      POOL_KEYS.has(key) ? `RemotePool takes ${[...OWN].map((k) => `\`${k}\``).join(', ')}, and worker options are given to \`warmpool worker\` on each host` : undefined,
+    );
     const connection = resolveConnection(o.connection);
     const queue = checkName('queue', o.queue);
     const prefix = o.prefix === undefined ? 'bull' : checkName('prefix', o.prefix);

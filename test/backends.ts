@@ -4,6 +4,7 @@
 
 import { LocalPool, ProcessPool, RemotePool, ThreadPool, type Executor, type PoolOptions, type TaskName } from '../lib/index.js';
 import type * as tasks from './fixtures/tasks.js';
+import { POOL_KEYS } from '../lib/options.js';
 import { freshQueue, redisUnavailable, startHost, startRedis, type Host, type RedisServer } from './redis.js';
 
 export type Tasks = typeof tasks;
@@ -155,6 +156,8 @@ function makeRemote(options: PoolOptions<TaskName<Tasks>>, module: URL): Executo
   const set = hostSet(module, o.workers ?? 2, hostFlags(o));
   const remoteOptions: Record<string, unknown> = { connection: redis.url, queue: set.queue };
   for (const key of ['workers', 'maxQueued', 'timeout'] as const) if (key in o) remoteOptions[key] = o[key];
+  // A key no pool takes (a misspelling under test) goes to RemotePool, which must refuse it.
+  for (const key of Object.keys(o)) if (!POOL_KEYS.has(key)) remoteOptions[key] = (o as Record<string, unknown>)[key];
   // Checks the pool's own options, and throws, before any host starts.
   const pool = new RemotePool<Tasks>((o === options ? remoteOptions : options) as never);
   set.last = pool;

@@ -12,6 +12,7 @@ import { ProcessPool } from '../process-pool.js';
 import { ThreadPool } from '../thread-pool.js';
 import { WorkerHost } from '../remote/host.js';
 import { resolveConnection } from '../remote-pool.js';
+import { count } from '../errors.js';
 
 export const summary = 'serve a RemotePool queue: run its jobs in a warm local pool of a task module';
 
@@ -131,7 +132,7 @@ export async function workerCommand(argv: string[]): Promise<number> {
       signals++;
       process.stderr.write(
         signals === 1
-          ? `warmpool worker: stopping, ${host.running} running job(s) to finish; signal again to cancel them\n`
+          ? `warmpool worker: stopping, ${count(host.running, 'running job')} to finish; signal again to cancel them\n`
           : 'warmpool worker: cancelling the running jobs\n',
       );
       // The first signal lets running jobs finish; a second one cancels them.
