@@ -37,6 +37,30 @@ export interface RemotePoolOptions {
   /** Default per-task timeout in ms, counted from the task's start on a host (enforced there). Default: none. */
   timeout?: number;
   /**
+   * ms from `submit` within which some host must start the task; past it the
+   * future rejects with `TimeoutError` and the job is taken back (removed, or
+   * stopped on a host that took it meanwhile). It bounds the wait in the queue,
+   * which `timeout` does not count: use it to hear of a queue no host serves
+   * (none started, a misspelled `queue` or `prefix`). Default: `Infinity` (wait).
+   */
+  queueTimeout?: number;
+  /**
+   * ms the first connection to Redis may take, from construction; past it
+   * `ready()` and every future so far reject with `BrokerError` naming the
+   * address, and so does every later `submit`. `Infinity` waits for Redis
+   * indefinitely (ioredis keeps retrying). Default: `10000`.
+   */
+  connectTimeout?: number;
+  /**
+   * Bounds `shutdown()` against Redis, in ms. Shutdown waits for its tasks
+   * while Redis is reachable; once Redis has been unreachable this long during
+   * shutdown, the futures still outstanding reject with `BrokerError`. Closing
+   * the connections then takes at most this long gracefully before they are
+   * dropped. So a shutdown ends at most 2 × `closeTimeout` after Redis becomes
+   * unreachable. Default: `5000`.
+   */
+  closeTimeout?: number;
+  /**
    * ms after which a task not heard of through BullMQ's events has its job
    * read from Redis directly (events are best effort); the wait between two
    * reads of one job grows with its age, up to 10 × this. Default: `1000`.
@@ -44,14 +68,34 @@ export interface RemotePoolOptions {
   pollInterval?: number;
   /**
    * Seconds a finished job (with its result) is kept in Redis, for a result
-   * whose event was missed to be found. Default: `3600`.
+   * whose event was missed to be found: a Redis TTL on the job's hash, set by
+   * the host when the task ends, so the value goes whatever else happens.
+   * The queue's events stream and completed/failed sets get the same TTL,
+   * renewed by every job. Default: `3600`.
    */
   resultTtl?: number;
-  /** Approximate cap of the queue's BullMQ events stream (BullMQ's `streams.events.maxLen`). Default: `100000`. */
+  /**
+   * Approximate cap of the queue's BullMQ events stream (BullMQ's
+   * `streams.events.maxLen`), in entries; an entry holds at most about 1.5 KB
+   * (results larger than 1 KiB are not copied into it). Default: `10000`.
+   */
   eventsMaxLen?: number;
 }
 
-const OWN = new Set(['connection', 'queue', 'prefix', 'workers', 'maxQueued', 'timeout', 'pollInterval', 'resultTtl', 'eventsMaxLen']);
+const OWN = new Set([
+  'connection',
+  'queue',
+  'prefix',
+  'workers',
+  'maxQueued',
+  'timeout',
+  'queueTimeout',
+  'connectTimeout',
+  'closeTimeout',
+  'pollInterval',
+  'resultTtl',
+  'eventsMaxLen',
+]);
 
 function checkName(name: string, value: unknown): string {
   if (typeof value === 'string' && value.length > 0 && !value.includes(':')) return value;
@@ -108,7 +152,10 @@ export class RemotePool<M extends object = AnyTasks> extends Executor<M> {
       maxQueued: o.maxQueued === undefined ? Infinity : checkInteger('maxQueued', o.maxQueued, 0, true),
       pollInterval: o.pollInterval === undefined ? 1000 : checkMs('pollInterval', o.pollInterval, false),
       resultTtl: o.resultTtl === undefined ? 3600 : checkInteger('resultTtl', o.resultTtl, 1),
-      eventsMaxLen: o.eventsMaxLen === undefined ? 100_000 : checkInteger('eventsMaxLen', o.eventsMaxLen, 100),
+      eventsMaxLen: o.eventsMaxLen === undefined ? 10_000 : checkInteger('eventsMaxLen', o.eventsMaxLen, 100),
+      queueTimeout: o.queueTimeout === undefined ? Infinity : checkMs('queueTimeout', o.queueTimeout),
+      connectTimeout: o.connectTimeout === undefined ? 10_000 : checkMs('connectTimeout', o.connectTimeout),
+      closeTimeout: o.closeTimeout === undefined ? 5000 : checkMs('closeTimeout', o.closeTimeout, false),
     };
     if (engineOptions.pollInterval < 10) throw new RangeError(`Expected \`pollInterval\` to be a number of ms >= 10, got \`${engineOptions.pollInterval}\` (number)`);
     checkPeers();
