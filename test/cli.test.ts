@@ -103,7 +103,7 @@ describe('warmpool command line', () => {
     assert.match(none.stderr, /^Usage: warmpool/);
     const unknown = await warmpool(['serve']);
     assert.equal(unknown.code, 2);
-    assert.equal(unknown.stderr, 'warmpool: unknown command `serve`; expected one of: bench, map, worker (see warmpool --help)\n');
+    assert.equal(unknown.stderr, 'warmpool: unknown command `serve`; expected one of: bench, map, purge, worker (see warmpool --help)\n');
   });
 
   test('`--version` prints the package version, and package.json names the command', async () => {

@@ -99,6 +99,18 @@ export async function startHost(url: string, queue: string, module: URL, args: s
   };
 }
 
+/** One section of Redis' INFO, as numbers where they are numbers (e.g. `used_memory`). */
+export async function redisInfo(client: { info(section: string): Promise<string> }, section: string): Promise<Record<string, number | string>> {
+  const fields: Record<string, number | string> = {};
+  for (const line of (await client.info(section)).split('\r\n')) {
+    const at = line.indexOf(':');
+    if (at <= 0 || line.startsWith('#')) continue;
+    const value = line.slice(at + 1);
+    fields[line.slice(0, at)] = value !== '' && Number.isFinite(Number(value)) ? Number(value) : value;
+  }
+  return fields;
+}
+
 let queues = 0;
 /** A queue name no other test of this process uses. */
 export function freshQueue(prefix = 'q'): string {

@@ -29,7 +29,8 @@
 //     ├─ done ──────────────────────────────────────────────┐
 //     ├─ local jobs done, then closeTimeout passes ─────────┤ (Redis away:
 //     │                                                      │  Worker.close() hangs)
-//     └─ second signal: running tasks cancelled, at once ───┤
+//     └─ second signal: running tasks cancelled, so done ───┤
+//        at once; their failures recorded if Redis is there  │
 //                                                            ▼
 //        drop every Redis connection (connections.ts) ──▶ local pool shut down
 //        (its workers stopped) ──▶ close() resolves
@@ -121,10 +122,6 @@ export class WorkerHost {
   #redis: HostRedis | undefined;
   #UnrecoverableError: new (message?: string) => Error = Error;
   #forced = false;
-  #onForce: () => void = () => {};
-  readonly #forcedSignal = new Promise<void>((resolve) => {
-    this.#onForce = resolve;
-  });
   /** Called when the last running job has ended. */
   #idleWaiters: (() => void)[] = [];
   /** When Redis was last reported unreachable, and when that was last said; undefined while reachable. */
@@ -289,7 +286,6 @@ export class WorkerHost {
     if (force && !this.#forced) {
       this.#forced = true;
       for (const future of this.#running.values()) future.cancel();
-      this.#onForce();
     }
     this.#closing ??= this.#stop();
     return this.#closing;
@@ -303,15 +299,12 @@ export class WorkerHost {
       await worker?.close();
       await Promise.allSettled([subscriber?.quit(), redis?.quit()]);
     })();
-    // Once the local jobs are done, BullMQ has closeTimeout to record them;
-    // none if Redis cannot be reached now (their jobs are taken back by
+    // Once the local jobs are done (at once when forced: they are
+    // cancelled), BullMQ has closeTimeout to record their outcomes; no time
+    // at all if Redis cannot be reached now (their jobs are taken back by
     // another host once their locks expire).
     const reachable = () => subscriber?.status === 'ready';
-    await Promise.race([
-      graceful,
-      this.#forcedSignal,
-      this.#whenIdle().then(() => (reachable() ? settledWithin(graceful, this.#opts.closeTimeout) : undefined)),
-    ]);
+    await Promise.race([graceful, this.#whenIdle().then(() => (reachable() ? settledWithin(graceful, this.#opts.closeTimeout) : undefined))]);
     // Whatever the graceful close did, nothing may keep reconnecting.
     worker?.close(true).catch(() => {});
     dropConnections(worker);
