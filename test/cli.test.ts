@@ -92,6 +92,7 @@ describe('warmpool command line', () => {
     assert.match(r.stdout, /\n {2}bench {3}measure a cold call/);
     assert.match(r.stdout, /\n {2}map {5}run a task over each line/);
     assert.match(r.stdout, /\n {2}worker {2}serve a RemotePool queue/);
+    assert.match(r.stdout, /\n {2}purge {3}remove every Redis key of a RemotePool queue/);
     assert.match(r.stdout, /Examples:\n {2}warmpool bench/);
     assert.equal(r.stderr, '');
   });

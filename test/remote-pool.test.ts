@@ -8,7 +8,7 @@
 import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
@@ -332,7 +332,7 @@ async function lastEvent(client: Redis, queue: string): Promise<string> {
 async function eventsSeen(client: Redis, queue: string, name: string, count: number, from = '0-0'): Promise<void> {
   let seen = 0;
   while (seen < count) {
-    const reply = (await client.xread('BLOCK', 10_000, 'STREAMS', `bull:${queue}:events`, from)) as [string, [string, string[]][]][] | null;
+    const reply = await client.xread('BLOCK', 10_000, 'STREAMS', `bull:${queue}:events`, from);
     assert.ok(reply !== null, `the ${name} events of queue ${queue}`);
     for (const [id, fields] of reply[0][1]) {
       from = id;

@@ -81,12 +81,17 @@ export async function run(argv: string[]): Promise<number> {
   // One attempt, bounded: an operator's command should not wait for Redis.
   const options = { ...rest, retryStrategy: () => null, maxRetriesPerRequest: 0, connectTimeout: 10_000, lazyConnect: true };
   const redis = url === undefined ? new Redis(options) : new Redis(url, options);
-  redis.on('error', () => {});
+  // ioredis rejects connect() with "Connection is closed"; the cause is in the error event.
+  let cause: unknown;
+  redis.on('error', (err: unknown) => {
+    cause = err;
+  });
   try {
     try {
       await redis.connect();
     } catch (err) {
-      process.stderr.write(`warmpool purge: could not connect to Redis at ${address}: ${err instanceof Error ? err.message : String(err)}\n`);
+      const reason = cause ?? err;
+      process.stderr.write(`warmpool purge: could not connect to Redis at ${address}: ${reason instanceof Error ? reason.message : String(reason)}\n`);
       return 1;
     }
     const { hosts, pools } = clientsOf(String(await redis.client('LIST')), prefix, queue);
