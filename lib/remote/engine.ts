@@ -161,6 +161,8 @@ export class RemoteEngine implements Engine, FutureOwner {
   #reachable = false;
   /** Runs while the pool is shut down and Redis unreachable: when it fires, the pool gives up on Redis. */
   #outageTimer: NodeJS.Timeout | undefined;
+  /** Set once #connectWithin has failed: #connect makes nothing more. */
+  #gaveUp = false;
   /** Rejects #connecting when the pool gives up on a connection still being made. */
   #abandonConnect: (err: unknown) => void = () => {};
   /** Fires for the oldest task not seen started when its queueTimeout passes. */
@@ -198,9 +200,10 @@ export class RemoteEngine implements Engine, FutureOwner {
     try {
       return await Promise.race([attempt, givenUp]);
     } catch (err) {
+      this.#gaveUp = true;
       this.#dropAll();
-      // Made after all: drop it too (#connect stops early once shut down).
-      attempt.then(() => this.#dropAll(), () => {});
+      // What #connect makes after this (it stops at its next step) is dropped too.
+      attempt.finally(() => this.#dropAll()).catch(() => {});
       const last = this.#lastError instanceof Error && this.#lastError !== err ? `; last error: ${this.#lastError.message}` : '';
       throw new BrokerError(
         `RemotePool could not connect to Redis at ${redisAddress(this.#opts.connection)} for queue \`${this.#opts.queue}\`: ${err instanceof Error ? err.message : String(err)}${last}`,
@@ -214,6 +217,7 @@ export class RemoteEngine implements Engine, FutureOwner {
 
   async #connect(): Promise<Connected> {
     const { bullmq, Redis } = await loadPeers();
+    if (this.#gaveUp) throw new Error('given up');
     const { url, ...rest } = this.#opts.connection;
     const connection = url === undefined ? rest : { url, ...rest };
     const prefix = this.#opts.prefix;
@@ -241,7 +245,7 @@ export class RemoteEngine implements Engine, FutureOwner {
     await queue.waitUntilReady();
     const last = (await redis.xrevrange(queue.keys.events, '+', '-', 'COUNT', 1)) as [string, string[]][];
     const lastEventId = last.length > 0 ? last[0][0] : '0-0';
-    if (this.#disposed !== undefined) throw new Error('the pool was shut down while connecting');
+    if (this.#gaveUp) throw new Error('given up');
     const events = new bullmq.QueueEvents(this.#opts.queue, { connection, prefix, lastEventId, autorun: false });
     this.#made.events = events;
     events.on('error', onError);
