@@ -4,6 +4,7 @@
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
+import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 
@@ -99,20 +100,26 @@ export async function startHost(url: string, queue: string, module: URL, args: s
   };
 }
 
-/** One section of Redis' INFO, as numbers where they are numbers (e.g. `used_memory`). */
-export async function redisInfo(client: { info(section: string): Promise<string> }, section: string): Promise<Record<string, number | string>> {
-  const fields: Record<string, number | string> = {};
-  for (const line of (await client.info(section)).split('\r\n')) {
-    const at = line.indexOf(':');
-    if (at <= 0 || line.startsWith('#')) continue;
-    const value = line.slice(at + 1);
-    fields[line.slice(0, at)] = value !== '' && Number.isFinite(Number(value)) ? Number(value) : value;
-  }
-  return fields;
-}
-
 let queues = 0;
 /** A queue name no other test of this process uses. */
 export function freshQueue(prefix = 'q'): string {
   return `${prefix}${process.pid}x${queues++}`;
+}
+
+/** Resolves when `host` writes `text` to its stderr. */
+export function saying(host: Host, text: string): Promise<void> {
+  return new Promise((resolve) => {
+    const onData = (chunk: Buffer) => {
+      if (!chunk.toString().includes(text)) return;
+      host.child.stderr!.off('data', onData);
+      resolve();
+    };
+    host.child.stderr!.on('data', onData);
+  });
+}
+
+/** The pids a pidsThen* task wrote: [local worker, its host]. */
+export function pidsIn(path: string): [number, number] {
+  const [worker, host] = readFileSync(path, 'utf8').split(' ').map(Number);
+  return [worker, host];
 }
