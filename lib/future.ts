@@ -15,6 +15,19 @@
 import { CancelledError, TimeoutError } from './errors.js';
 import { checkMs, checkObject, expected } from './options.js';
 
+/**
+ * Where a future is in its life:
+ *
+ * - `'pending'`: accepted, waiting for a worker (or sent ahead to a busy one);
+ * - `'running'`: a worker has started it, as the pool sees it;
+ * - `'fulfilled'`: the task returned a value;
+ * - `'rejected'`: the task threw, timed out or lost its worker;
+ * - `'cancelled'`: cancelled before it settled.
+ *
+ * The last three are final: the state never changes again.
+ *
+ * @group Futures
+ */
 export type FutureState = 'pending' | 'running' | 'fulfilled' | 'rejected' | 'cancelled';
 
 /** What the engine that owns a future is told when the user cancels it. */
@@ -23,6 +36,10 @@ export interface FutureOwner {
   onCancel(task: unknown, wasRunning: boolean): void;
 }
 
+/**
+ * A function `addDoneCallback` calls with the settled future.
+ * @inline
+ */
 type DoneCallback<R> = (future: Future<R>) => void;
 
 // Assigned by Future's static block, which runs when this module loads.
@@ -36,6 +53,27 @@ function reportCallbackError(err: unknown): void {
   );
 }
 
+/**
+ * The handle `submit` returns, after Python's `concurrent.futures.Future`: a
+ * thenable (`await future`, `.then`, `.catch`, `.finally`) with `cancel()`,
+ * `result(timeoutMs)`, `exception()`, `addDoneCallback()` and `state`.
+ * Futures are made only by a pool; user code cannot settle one.
+ *
+ * The promise behind `then` is made on the first `then`: a future nobody
+ * awaits costs no promise, and a rejected future nobody looks at raises no
+ * `unhandledRejection` (as an unretrieved exception in Python is silent).
+ *
+ * @typeParam R - what the task returns, unwrapped if it is a promise.
+ *
+ * @example
+ * ```ts
+ * const f = pool.submit('fib', [30]);
+ * f.addDoneCallback((done) => console.log(done.state));
+ * console.log(await f.result(5_000)); // TimeoutError if not settled within 5 s; the task goes on
+ * ```
+ *
+ * @group Futures
+ */
 export class Future<R = unknown> implements PromiseLike<R> {
   #state: FutureState = 'pending';
   #value: R | undefined = undefined;
@@ -56,34 +94,40 @@ export class Future<R = unknown> implements PromiseLike<R> {
     this.#task = task;
   }
 
+  /** `'Future'`, so that `Object.prototype.toString` and `util.inspect` name it. */
   get [Symbol.toStringTag](): string {
     return 'Future';
   }
 
-  /** `'pending' | 'running' | 'fulfilled' | 'rejected' | 'cancelled'`. */
+  /** `'pending' | 'running' | 'fulfilled' | 'rejected' | 'cancelled'`: see {@link FutureState}. */
   get state(): FutureState {
     return this.#state;
   }
 
-  /** True once fulfilled, rejected or cancelled. */
+  /** `true` once fulfilled, rejected or cancelled (Python's `done()`). */
   done(): boolean {
     return this.#state !== 'pending' && this.#state !== 'running';
   }
 
-  /** True while a worker runs the task. */
+  /** `true` while a worker runs the task (state `'running'`). */
   running(): boolean {
     return this.#state === 'running';
   }
 
+  /** `true` once cancelled (state `'cancelled'`). */
   cancelled(): boolean {
     return this.#state === 'cancelled';
   }
 
   /**
-   * Pending: removed from the queue. Running: its worker is stopped and
-   * replaced (after `cancelGrace`). Either way the future rejects with
-   * `CancelledError` and this returns `true`; also `true` when it was already
-   * cancelled; `false` when it had already fulfilled or rejected.
+   * Cancels the task. Pending: it is removed from the queue. Running: its
+   * `taskSignal()` is aborted and its worker is stopped (after
+   * `cancelGrace`) and replaced by a fresh warm one; LocalPool cannot stop
+   * synchronous code and only aborts the signal. Either way the future
+   * rejects with `CancelledError` at once.
+   *
+   * @returns `true` when the future is now cancelled (also when it already
+   * was); `false` when it had already fulfilled or rejected.
    */
   cancel(): boolean {
     const state = this.#state;
@@ -97,9 +141,13 @@ export class Future<R = unknown> implements PromiseLike<R> {
   }
 
   /**
-   * A promise of the result that rejects with `TimeoutError` when the future
-   * has not settled within `timeoutMs` (counted from this call). It does not
-   * cancel the task (as Python's `result(timeout)`).
+   * A promise of the result, as Python's `result(timeout)`.
+   *
+   * @param timeoutMs - milliseconds to wait, counted from this call; left
+   * out (or `Infinity`), it waits as long as the task takes.
+   * @returns a promise that settles as the future does, or rejects with
+   * `TimeoutError` when the future has not settled within `timeoutMs`. That
+   * timeout does not cancel the task (use the `timeout` option or `cancel()`).
    */
   result(timeoutMs?: number): Promise<R> {
     let ms: number | undefined;
@@ -125,15 +173,23 @@ export class Future<R = unknown> implements PromiseLike<R> {
     });
   }
 
-  /** The error of a rejected future, the `CancelledError` of a cancelled one, otherwise `undefined`. Never waits. */
+  /**
+   * The error of a rejected future, the `CancelledError` of a cancelled one,
+   * otherwise `undefined` (also while pending or running: it never waits,
+   * unlike Python's).
+   */
   exception(): unknown {
     return this.#state === 'rejected' || this.#state === 'cancelled' ? this.#error : undefined;
   }
 
   /**
-   * Calls `callback(future)` once the future settles, or at once if it has.
-   * A callback that throws is reported with `process.emitWarning` and
-   * disturbs neither the future nor the other callbacks.
+   * Calls `callback(future)` once the future settles (fulfilled, rejected or
+   * cancelled), or at once if it has. Callbacks run in the order they were
+   * added. A callback that throws is reported with `process.emitWarning`
+   * (type `WarmpoolWarning`, code `WARMPOOL_CALLBACK_ERROR`) and disturbs
+   * neither the future nor the other callbacks.
+   *
+   * @throws `TypeError` when `callback` is not a function.
    */
   addDoneCallback(callback: DoneCallback<R>): void {
     if (typeof callback !== 'function') {
@@ -152,6 +208,7 @@ export class Future<R = unknown> implements PromiseLike<R> {
     }
   }
 
+  /** As `Promise.prototype.then`: makes the future awaitable. */
   then<T1 = R, T2 = never>(
     onFulfilled?: ((value: R) => T1 | PromiseLike<T1>) | null,
     onRejected?: ((reason: unknown) => T2 | PromiseLike<T2>) | null,
@@ -159,10 +216,12 @@ export class Future<R = unknown> implements PromiseLike<R> {
     return this.#getPromise().then(onFulfilled, onRejected);
   }
 
+  /** As `Promise.prototype.catch`. */
   catch<T = never>(onRejected?: ((reason: unknown) => T | PromiseLike<T>) | null): Promise<R | T> {
     return this.#getPromise().catch(onRejected);
   }
 
+  /** As `Promise.prototype.finally`. */
   finally(onFinally?: (() => void) | null): Promise<R> {
     return this.#getPromise().finally(onFinally);
   }
@@ -261,7 +320,20 @@ export interface FutureInternals {
 const ALL_COMPLETED = 'ALL_COMPLETED';
 const FIRST_COMPLETED = 'FIRST_COMPLETED';
 const FIRST_EXCEPTION = 'FIRST_EXCEPTION';
-export type ReturnWhen = typeof ALL_COMPLETED | typeof FIRST_COMPLETED | typeof FIRST_EXCEPTION;
+/**
+ * When `wait` resolves, as in Python's `concurrent.futures.wait`:
+ *
+ * - `'ALL_COMPLETED'` (the default): when every future has settled;
+ * - `'FIRST_COMPLETED'`: when any future settles (at once if one already has);
+ * - `'FIRST_EXCEPTION'`: when any future is rejected (at once if one already
+ *   is), or else when every future has settled. A cancelled future does not
+ *   count as an exception here.
+ *
+ * In every case `wait` resolves earlier when its `timeout` passes.
+ *
+ * @group Futures
+ */
+export type ReturnWhen = 'ALL_COMPLETED' | 'FIRST_COMPLETED' | 'FIRST_EXCEPTION';
 
 /** The `timeout` of asCompleted/wait options in ms, or undefined for none. */
 function optionTimeout(options: unknown): number | undefined {
@@ -283,10 +355,25 @@ function unique<F extends Future<any>>(futures: Iterable<F>): F[] {
 }
 
 /**
- * Yields each future (the Future object itself, not its result) once, as it
- * settles; futures already settled come first. With `timeout` (ms from this
- * call), throws `TimeoutError` after yielding what finished in time. Cancels
- * nothing.
+ * Yields each future (the Future object itself, not its result: mind that a
+ * future is thenable) once, as it settles; futures already settled come
+ * first. A future given twice is yielded once. Cancels nothing.
+ *
+ * @param futures - the futures to watch.
+ * @param options - `timeout`: milliseconds, counted from this call, after
+ * which the iterator throws `TimeoutError` (having yielded what settled in
+ * time). Default: no limit.
+ * @throws `TypeError` at once when `futures` is not an iterable of futures
+ * or `timeout` is not a number of ms ≥ 0.
+ *
+ * @example
+ * ```ts
+ * for await (const f of asCompleted(futures, { timeout: 10_000 })) {
+ *   if (f.state === 'fulfilled') console.log(await f);
+ * }
+ * ```
+ *
+ * @group Futures
  */
 export function asCompleted<F extends Future<any>>(futures: Iterable<F>, options: { timeout?: number } = {}): AsyncIterableIterator<F> {
   const timeout = optionTimeout(options);
@@ -358,14 +445,34 @@ export function asCompleted<F extends Future<any>>(futures: Iterable<F>, options
 }
 
 /**
- * Waits until `returnWhen` holds (default `ALL_COMPLETED`) or `timeout` ms
- * pass, and resolves with the futures split into `done` and `notDone` as they
- * stand then. Cancels nothing and never rejects because a future did.
+ * Waits until `returnWhen` holds or `timeout` passes, and resolves with the
+ * futures split into `done` and `notDone` as they stand then (Python's
+ * `concurrent.futures.wait`). Cancels nothing and never rejects because a
+ * future did.
+ *
+ * @param futures - the futures to wait for; a future given twice counts once.
+ * @param options - `timeout`: milliseconds, counted from this call (default:
+ * no limit); `returnWhen`: see {@link ReturnWhen} (default `'ALL_COMPLETED'`).
+ * @returns `done`: the futures settled (fulfilled, rejected or cancelled);
+ * `notDone`: the others.
+ * @throws (as a rejected promise) `TypeError` for a bad `timeout` or `returnWhen`.
+ *
+ * @example
+ * ```ts
+ * const { done, notDone } = await wait(futures, { returnWhen: 'FIRST_EXCEPTION', timeout: 5_000 });
+ * ```
+ *
+ * @group Futures
  */
 export function wait<F extends Future<any>>(
   futures: Iterable<F>,
   options: { timeout?: number; returnWhen?: ReturnWhen } = {},
-): Promise<{ done: Set<F>; notDone: Set<F> }> {
+): Promise<{
+  /** The futures settled (fulfilled, rejected or cancelled) when `wait` resolved. */
+  done: Set<F>;
+  /** The futures still pending or running when `wait` resolved. */
+  notDone: Set<F>;
+}> {
   let timeout: number | undefined;
   let list: F[];
   const returnWhen = (options as { returnWhen?: unknown } | null)?.returnWhen ?? ALL_COMPLETED;

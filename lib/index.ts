@@ -1,3 +1,17 @@
+/**
+ * warmpool: pools of warm workers (child processes, worker threads, the
+ * calling thread, or hosts on other machines) with futures whose timeout and
+ * cancel really stop the work — Python's `concurrent.futures` for Node.js.
+ *
+ * The pools: {@link ProcessPool}, {@link ThreadPool}, {@link LocalPool},
+ * {@link RemotePool}, all serving {@link Executor}. What `submit` returns:
+ * {@link Future}, with {@link asCompleted} and {@link wait}. The errors:
+ * {@link WarmpoolError} and its subclasses. A task module imports
+ * `warmpool/task` to cooperate with the pool.
+ *
+ * @module warmpool
+ */
+
 export { ProcessPool } from './process-pool.js';
 export { ThreadPool } from './thread-pool.js';
 export { LocalPool } from './local-pool.js';

@@ -16,8 +16,29 @@ import type { AnyTasks, TaskName } from './types.js';
  * `maxMemoryMb`, `minWorkers`, `idleTimeout`, `maxTasksPerWorker`,
  * `startTimeout`) are accepted and have no effect, so a pool can switch
  * backends by changing one word.
+ *
+ * @typeParam M - the task module's type, `typeof import('./tasks.js')` (or
+ * of the object of functions).
+ *
+ * @example
+ * ```ts
+ * const pool = new LocalPool({ async fetchJson(url: string) { return (await fetch(url)).json(); } }, { workers: 8 });
+ * const pages = await pool.map('fetchJson', urls);
+ * ```
+ *
+ * @group Pools
  */
 export class LocalPool<M extends object = AnyTasks> extends Executor<M> {
+  /**
+   * Checks the options and imports the module (in this thread), then runs
+   * the initializer once.
+   *
+   * @param module - the task module as a `URL`, an absolute path or a
+   * `file:` URL string, or an object whose function properties are the tasks.
+   * @param options - {@link PoolOptions}; those for processes and threads
+   * are accepted and have no effect.
+   * @throws `TypeError` or `RangeError` for a bad module or option.
+   */
   constructor(module: URL | string | M, options: PoolOptions<TaskName<M>> = {}) {
     const o = checkObject('options', options);
     const common = resolveCommon(o);

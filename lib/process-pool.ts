@@ -8,10 +8,36 @@ import { inheritedExecArgv, processRuntime } from './runtime/process/adapter.js'
 import { Scheduler } from './scheduler.js';
 import type { AnyTasks, TaskName } from './types.js';
 
-/** Warm child processes: isolation, crash safety, hard kills of runaway code, native addons. */
+/**
+ * Runs tasks in warm child processes (`node:child_process`), with warmpool's
+ * own scheduler: isolation, crash safety, hard kills of runaway code (a
+ * timeout or `cancel()` stops a synchronous loop too), native addons, heavy
+ * imports. Worker processes never outlive the parent, even when it is killed
+ * with `SIGKILL`; idle workers do not keep the parent's event loop alive.
+ *
+ * @typeParam M - the task module's type, `typeof import('./tasks.js')`.
+ *
+ * @example
+ * ```ts
+ * import type * as tasks from './tasks.js';
+ * const pool = new ProcessPool<typeof tasks>(new URL('./tasks.js', import.meta.url), { workers: 4 });
+ * console.log(await pool.submit('fib', [30])); // 832040
+ * await pool.shutdown();
+ * ```
+ *
+ * @group Pools
+ */
 export class ProcessPool<M extends object = AnyTasks> extends Executor<M> {
   /**
-   * @param module the task module: a `URL`, an absolute path, or a `file:` URL string.
+   * Checks the options and starts `minWorkers` workers, which import the
+   * module and run the initializer (see `ready()`).
+   *
+   * @param module - the task module: a `URL`, an absolute path, or a `file:`
+   * URL string (a relative path is refused: it would be resolved against the
+   * worker's `cwd`, not your file).
+   * @param options - {@link PoolOptions}.
+   * @throws `TypeError` or `RangeError` for a bad module or option, saying
+   * what was expected and what arrived.
    */
   constructor(module: URL | string, options: PoolOptions<TaskName<M>> = {}) {
     const href = moduleHref(module);

@@ -13,71 +13,114 @@ import type { AnyTasks } from './types.js';
  * Where Redis is: a `redis://` or `rediss://` (TLS) URL, with user and
  * password if needed (`redis://user:pass@host:6379/0`), or ioredis options
  * (`{ host, port, password, tls, db, ... }`).
+ *
+ * @group Options
  */
-export type RedisConnection = string | (Record<string, unknown> & { url?: string });
+export type RedisConnection = string | (Record<string, unknown> & {
+  /** A `redis://` or `rediss://` URL, combined with the other ioredis options. */
+  url?: string;
+});
 
+/**
+ * Options of `RemotePool`: only these are accepted (any other key throws a
+ * `TypeError`); worker options such as `cancelGrace` or `maxMemoryMb` are
+ * given to the `warmpool worker` hosts instead.
+ *
+ * @group Options
+ */
 export interface RemotePoolOptions {
-  /** Redis, as a URL or ioredis options. Required. */
+  /** Redis, as a `redis://`/`rediss://` URL or ioredis options. Required. */
   connection: RedisConnection;
-  /** Name of the BullMQ queue the `warmpool worker` hosts serve. Required. */
+  /** Name of the BullMQ queue the `warmpool worker` hosts serve: a non-empty string without `:`. Required. */
   queue: string;
-  /** Prefix of every Redis key of the queue (BullMQ's `prefix`); hosts must use the same. Default: `'bull'`. */
+  /**
+   * Prefix of every Redis key of the queue (BullMQ's `prefix`); hosts must
+   * use the same. A non-empty string without `:`.
+   *
+   * @defaultValue `'bull'`
+   */
   prefix?: string;
   /**
    * How many remote workers to plan for, in all hosts together: it sizes map
    * chunks and the map family's read-ahead, and is what `stats().workers`
-   * reports. It starts nothing. Default: `4`.
+   * reports. It starts nothing. An integer ≥ 1.
+   *
+   * @defaultValue `4`
    */
   workers?: number;
   /**
-   * Most tasks accepted and not yet seen started by a host; beyond it
-   * `submit` throws `QueueFullError`. Default: `Infinity`.
+   * Most tasks accepted and not yet heard started by a host; beyond it
+   * `submit` throws `QueueFullError`. An integer ≥ 0 or `Infinity`.
+   *
+   * @defaultValue `Infinity`
    */
   maxQueued?: number;
-  /** Default per-task timeout in ms, counted from the task's start on a host (enforced there). Default: none. */
+  /**
+   * Default per-task timeout, in milliseconds. The clock starts when a host
+   * starts the task, and the host enforces it (stopping its local worker).
+   * A number ≥ 0 or `Infinity`.
+   *
+   * @defaultValue `Infinity` (no limit)
+   */
   timeout?: number;
   /**
-   * ms from `submit` within which some host must start the task; past it the
-   * future rejects with `TimeoutError` and the job is taken back (removed, or
-   * stopped on a host that took it meanwhile). It bounds the wait in the queue,
-   * which `timeout` does not count: use it to hear of a queue no host serves
-   * (none started, a misspelled `queue` or `prefix`). Default: `Infinity` (wait).
+   * Milliseconds from `submit` within which some host must start the task;
+   * past it the future rejects with `TimeoutError` (counted as `timedOut`)
+   * and the job is taken back (removed, or stopped on a host that took it
+   * meanwhile). It bounds the wait in the queue, which `timeout` does not
+   * count: use it to hear of a queue no host serves (none started, a
+   * misspelled `queue` or `prefix`). A number ≥ 0 or `Infinity`.
+   *
+   * @defaultValue `Infinity` (wait for a host)
    */
   queueTimeout?: number;
   /**
-   * ms the first connection to Redis may take, from construction; past it
-   * `ready()` and every future so far reject with `BrokerError` naming the
-   * address, and so does every later `submit`. `Infinity` waits for Redis
-   * indefinitely (ioredis keeps retrying). Default: `10000`.
+   * Milliseconds the first connection to Redis may take; the clock starts at
+   * construction. Past it `ready()`, every future so far and every later
+   * `submit` reject with `BrokerError` naming the address. `Infinity` waits
+   * for Redis indefinitely (ioredis keeps retrying). A number ≥ 0 or `Infinity`.
+   *
+   * @defaultValue `10000`
    */
   connectTimeout?: number;
   /**
-   * Bounds `shutdown()` against Redis, in ms. Shutdown waits for its tasks
-   * while Redis is reachable; once Redis has been unreachable this long during
-   * shutdown, the futures still outstanding reject with `BrokerError`. Closing
-   * the connections then takes at most this long gracefully before they are
-   * dropped. So a shutdown ends at most 2 × `closeTimeout` after Redis becomes
-   * unreachable. Default: `5000`.
+   * Bounds `shutdown()` against Redis, in milliseconds. Shutdown waits for
+   * its tasks while Redis is reachable; once Redis has been unreachable this
+   * long during shutdown (the clock starts at `shutdown()`, or when Redis goes
+   * away after it), the futures still outstanding reject with `BrokerError`.
+   * Closing the connections then takes at most this long gracefully before
+   * they are dropped. So a shutdown ends at most 2 × `closeTimeout` after
+   * Redis becomes unreachable. A number from 0 to 2³¹−1.
+   *
+   * @defaultValue `5000`
    */
   closeTimeout?: number;
   /**
-   * ms after which a task not heard of through BullMQ's events has its job
-   * read from Redis directly (events are best effort); the wait between two
-   * reads of one job grows with its age, up to 10 × this. Default: `1000`.
+   * Milliseconds after which a task not heard of through BullMQ's events has
+   * its job read from Redis directly (events are best effort); the clock
+   * starts when the job is added to Redis, and the wait between two reads of one job grows
+   * with its age, up to 10 × this. A number from 10 to 2³¹−1.
+   *
+   * @defaultValue `1000`
    */
   pollInterval?: number;
   /**
-   * Seconds a finished job (with its result) is kept in Redis, for a result
-   * whose event was missed to be found: a Redis TTL on the job's hash, set by
-   * the host when the task ends, so the value goes whatever else happens.
-   * The queue's events stream and completed/failed sets get the same TTL,
-   * renewed by every job. Default: `3600`.
+   * Seconds a finished job (with its result) is kept in Redis at most, so
+   * that a result whose event was missed can still be found; the clock starts
+   * when the job finishes. It is a Redis TTL on the job's hash, set by the
+   * host, so the value goes whatever else happens; the queue's events stream
+   * and completed/failed sets get at least as long, renewed by every job. A
+   * result over 1 KiB is removed as soon as the pool has read it. An integer ≥ 1.
+   *
+   * @defaultValue `3600`
    */
   resultTtl?: number;
   /**
-   * Approximate cap of the queue's BullMQ events stream (BullMQ's
-   * `streams.events.maxLen`), in entries; an entry holds at most about 1.5 KB
-   * (results larger than 1 KiB are not copied into it). Default: `10000`.
+   * Approximate cap, in entries, of the queue's BullMQ events stream
+   * (BullMQ's `streams.events.maxLen`); an entry holds at most about 1.5 KB
+   * (results over 1 KiB are not copied into it). An integer ≥ 100.
+   *
+   * @defaultValue `10000`
    */
   eventsMaxLen?: number;
 }
@@ -129,8 +172,20 @@ export function resolveConnection(value: unknown): ConnectionSettings {
  * and stop cancelled tasks in their local pools. Requires the optional peer
  * dependencies `bullmq` and `ioredis`. Call `shutdown()` when done: the
  * Redis connections keep the process alive.
+ *
+ * @group Pools
  */
 export class RemotePool<M extends object = AnyTasks> extends Executor<M> {
+  /**
+   * Checks the options and starts connecting to Redis (`ready()` resolves
+   * once connected). No task runs until a `warmpool worker` host serves the
+   * queue.
+   *
+   * @param options - {@link RemotePoolOptions}: `connection` and `queue` are required.
+   * @throws `TypeError` or `RangeError` for a bad or unknown option; a
+   * `WarmpoolError` saying to run `npm install bullmq ioredis` when either
+   * optional peer dependency is missing.
+   */
   constructor(options: RemotePoolOptions) {
     const o = checkObject('options', options);
     for (const key of Object.keys(o)) {

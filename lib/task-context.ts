@@ -7,7 +7,7 @@
 
 import type { AsyncLocalStorage } from 'node:async_hooks';
 
-/** Per running task; the controller is made on the first taskSignal() call. */
+/** @internal Per running task; the controller is made on the first taskSignal() call. */
 export interface TaskContext {
   controller: AbortController | undefined;
 }
@@ -15,7 +15,7 @@ export interface TaskContext {
 /** The global symbol the storage is kept on, so that two copies of warmpool (the worker's and the task module's) share it. */
 export const TASK_CONTEXT_KEY = Symbol.for('warmpool.taskContext');
 
-/** The storage if a task module has loaded `warmpool/task`, else undefined. */
+/** @internal The storage if a task module has loaded `warmpool/task`, else undefined. */
 export function existingTaskStorage(): AsyncLocalStorage<TaskContext> | undefined {
   return (globalThis as { [TASK_CONTEXT_KEY]?: AsyncLocalStorage<TaskContext> })[TASK_CONTEXT_KEY];
 }

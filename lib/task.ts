@@ -1,3 +1,9 @@
+/**
+ * `warmpool/task`: what a task module may import to cooperate with the pool.
+ *
+ * @module warmpool/task
+ */
+
 // `warmpool/task`: what a task module may import to cooperate with the pool.
 //
 // The context lives in one AsyncLocalStorage kept on a global symbol, so the
@@ -23,10 +29,24 @@ export { existingTaskStorage } from './task-context.js';
 taskStorage();
 
 /**
- * The running task's AbortSignal: aborted when the task is cancelled or times
- * out, with a `CancelledError` or `TimeoutError` as its reason. An async task
- * that checks it can stop cleanly within `cancelGrace` and keep its worker
- * warm. Throws when called outside a task.
+ * The running task's `AbortSignal`: aborted when the task is cancelled
+ * (`future.cancel()`, or the `signal` given to `submit`) or times out, with a
+ * `CancelledError` or `TimeoutError` as its reason. An async task that checks it can stop
+ * cleanly within `cancelGrace` and keep its worker warm. Kept per task with
+ * `AsyncLocalStorage`, so it is right across `await`s and in concurrent
+ * tasks (LocalPool). In every backend, also on `warmpool worker` hosts.
+ *
+ * @throws `Error` when called outside a running task.
+ *
+ * @example
+ * ```ts
+ * import { taskSignal } from 'warmpool/task';
+ *
+ * export async function download(url: string): Promise<string> {
+ *   const res = await fetch(url, { signal: taskSignal() }); // stops when cancelled or timed out
+ *   return res.text();
+ * }
+ * ```
  */
 export function taskSignal(): AbortSignal {
   const ctx = taskStorage().getStore();

@@ -29,10 +29,28 @@ function checkThreadExecArgv(execArgv: string[]): void {
  * thread's `resourceLimits.maxOldGenerationSizeMb`. `cwd` cannot apply:
  * threads share the process's working directory, so it is refused rather
  * than ignored.
+ *
+ * @typeParam M - the task module's type, `typeof import('./tasks.js')`.
+ *
+ * @example
+ * ```ts
+ * const pool = new ThreadPool<typeof tasks>(new URL('./tasks.js', import.meta.url));
+ * const bytes = new Uint8Array(1 << 20);
+ * await pool.submit('hash', [bytes], { transfer: [bytes.buffer] }); // moved, not copied
+ * ```
+ *
+ * @group Pools
  */
 export class ThreadPool<M extends object = AnyTasks> extends Executor<M> {
   /**
-   * @param module the task module: a `URL`, an absolute path, or a `file:` URL string.
+   * Checks the options (a given `execArgv` is tried on a throwaway thread)
+   * and starts `minWorkers` threads, which import the module and run the
+   * initializer (see `ready()`).
+   *
+   * @param module - the task module: a `URL`, an absolute path, or a `file:` URL string.
+   * @param options - {@link PoolOptions}; `cwd` is refused.
+   * @throws `TypeError` or `RangeError` for a bad module or option; Node's
+   * own error for an `execArgv` flag it refuses in threads.
    */
   constructor(module: URL | string, options: PoolOptions<TaskName<M>> = {}) {
     const href = moduleHref(module);

@@ -1,4 +1,4 @@
-// Unit tests of Future, asCompleted and wait, against SPEC.md's Future table
+// Unit tests of Future, asCompleted and wait, against docs/contract.md's Future table
 // and module functions. Futures are made and driven through futureInternals
 // (the engine's side), so every transition happens when the test says so:
 // nothing here sleeps in place of an event. Real timers appear only where a

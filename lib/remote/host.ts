@@ -70,7 +70,7 @@ export interface HostOptions {
   readonly log: (line: string) => void;
 }
 
-/** Resultless jobs and results in the events stream live this long when the job does not say (seconds). */
+/** TTL in seconds for a job whose options carry no resultTtl (`removeOnComplete.age`): one not made by a RemotePool. */
 const DEFAULT_TTL_S = 3600;
 /** While Redis stays unreachable, the host says so again this often (ms). */
 const WARN_EVERY_MS = 30_000;
