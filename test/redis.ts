@@ -15,6 +15,7 @@
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
+import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
@@ -197,4 +198,22 @@ let queues = 0;
 /** A queue name no other test of this process uses. */
 export function freshQueue(prefix = 'q'): string {
   return `${prefix}${process.pid}x${queues++}`;
+}
+
+/** Resolves when `host` writes `text` to its stderr. */
+export function saying(host: Host, text: string): Promise<void> {
+  return new Promise((resolve) => {
+    const onData = (chunk: Buffer) => {
+      if (!chunk.toString().includes(text)) return;
+      host.child.stderr!.off('data', onData);
+      resolve();
+    };
+    host.child.stderr!.on('data', onData);
+  });
+}
+
+/** The pids a pidsThen* task wrote: [local worker, its host]. */
+export function pidsIn(path: string): [number, number] {
+  const [worker, host] = readFileSync(path, 'utf8').split(' ').map(Number);
+  return [worker, host];
 }

@@ -23,7 +23,7 @@ import { BrokerError, CancelledError, RemotePool, TimeoutError, WarmpoolError, t
 import type * as remoteTasks from './fixtures/remote-tasks.js';
 import { cloneSamples, touch, whenFileExists } from './fixtures/remote-tasks.js';
 import { reasonOf, tempDir } from './helpers.js';
-import { describeWithRedis, externalRedisUrl, freshQueue, startHost, startRedis, type Host, type RedisServer } from './redis.js';
+import { describeWithRedis, externalRedisUrl, freshQueue, pidsIn, saying, startHost, startRedis, type Host, type RedisServer } from './redis.js';
 
 type Tasks = typeof remoteTasks;
 const tasksUrl = new URL('./fixtures/remote-tasks.js', import.meta.url);
@@ -63,24 +63,6 @@ async function exited(pid: number, ms = 10_000): Promise<void> {
     if (Date.now() > deadline) assert.fail(`process ${pid} was still alive after ${ms} ms`);
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
-}
-
-/** Resolves when `host` writes `text` to its stderr. */
-function saying(host: Host, text: string): Promise<void> {
-  return new Promise((resolve) => {
-    const onData = (chunk: Buffer) => {
-      if (!chunk.toString().includes(text)) return;
-      host.child.stderr!.off('data', onData);
-      resolve();
-    };
-    host.child.stderr!.on('data', onData);
-  });
-}
-
-/** The pids a pidsThen* task wrote: [local worker, its host]. */
-function pidsIn(path: string): [number, number] {
-  const [worker, host] = readFileSync(path, 'utf8').split(' ').map(Number);
-  return [worker, host];
 }
 
 (await describeWithRedis())('RemotePool against a real Redis', () => {
@@ -295,7 +277,9 @@ describe('RemotePool without a Redis', () => {
   test('ready() rejects with BrokerError, and futures fail with it, when Redis cannot be reached', SHORT, async () => {
     const p = new RemotePool<Tasks>({ connection: { host: '127.0.0.1', port: 1, retryStrategy: () => null, maxRetriesPerRequest: 0 }, queue: 'q' });
     const f = p.submit('add', [1, 2]);
-    assert.ok((await reasonOf(p.ready())) instanceof BrokerError);
+    const err = await reasonOf(p.ready());
+    assert.ok(err instanceof BrokerError);
+    assert.match(err.message, /could not connect to Redis at 127\.0\.0\.1:1 for queue `q`/);
     assert.ok((await reasonOf(f)) instanceof BrokerError);
     await p.shutdown();
   });
