@@ -4,9 +4,11 @@
 // several rounds and aggregates.
 //
 // Units: cold, warm, pinned, throughput:<adapter>, cpu-map:<adapter|sequential>,
-// tiny-map:<variant>, payload:<adapter>, start:<adapter>, import:<library>.
+// tiny-map:<variant>, payload:<adapter>, start:<adapter>, import:<library>,
+// grain:<adapter>/<submit|map>, memory:<process adapter>.
 
 import { execFileSync, fork } from 'node:child_process';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { once } from 'node:events';
 import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
@@ -15,7 +17,7 @@ import { Worker } from 'node:worker_threads';
 import { work } from './fixtures/tasks.js';
 import { adapterByName, allAdapters, warmpool, type Adapter } from './peers.js';
 import { childPingPong, spawnEchoChild, stopChild } from './raw-ipc.js';
-import { sizes } from './sizes.js';
+import { grainSizes, sizes } from './sizes.js';
 import type { ColdReport } from '../lib/cli/cold.js';
 
 const [unit = '', ...rest] = process.argv.slice(2);
@@ -208,6 +210,93 @@ async function tinyMap(variant: string): Promise<void> {
   await a.close();
 }
 
+/** work() steps per µs in this thread: the fastest of a few timed runs, after a warm-up that lets the JIT optimise it. */
+function calibrate(): number {
+  for (let i = 0; i < 50; i++) work(100_000);
+  let best = Infinity;
+  for (let i = 0; i < 7; i++) {
+    const t0 = performance.now();
+    work(1_000_000);
+    best = Math.min(best, performance.now() - t0);
+  }
+  return 1_000_000 / (best * 1000);
+}
+
+function sequentialMs(items: number[], expected: number): number {
+  const t0 = performance.now();
+  const results = items.map((n) => work(n));
+  const ms = performance.now() - t0;
+  check(results.every((r) => r === expected), 'sequential work results');
+  return ms;
+}
+
+/**
+ * How small can a task be: for each item size, the same items run
+ * sequentially in this thread and through the pool (`submit` per item under
+ * Promise.all, or the library's map), speedup = sequential / pool. The
+ * sequential run brackets the pool run (before and after, averaged) so a
+ * drift of the machine's speed hits both sides.
+ */
+async function grain(arg: string): Promise<void> {
+  const [name, mode] = arg.split('/') as [string, 'submit' | 'map'];
+  const a = await started(adapterByName(name));
+  if (mode === 'map' && !a.map) throw new Error(`bench: ${name} has no map`);
+  const g = grainSizes(quick);
+  const stepsPerUs = calibrate();
+  // The workers' JIT optimises work() before the clock starts, as the main thread's did in calibrate().
+  await Promise.all(Array.from({ length: 100 }, () => a.call('work', [Math.round(100 * stepsPerUs)])));
+  for (const size of g.sizesUs) {
+    const steps = Math.max(1, Math.round(size * stepsPerUs));
+    const items = new Array<number>(Math.max(g.minItems, Math.round(g.budgetUs / size))).fill(steps);
+    const expected = work(steps);
+    const before = sequentialMs(items, expected);
+    const t0 = performance.now();
+    const results = mode === 'map' ? await a.map!('work', items) : await Promise.all(items.map((n) => a.call('work', [n])));
+    const poolMs = performance.now() - t0;
+    const after = sequentialMs(items, expected);
+    check(results.length === items.length && results.every((r) => r === expected), `${name} ${mode} results at ${size} µs`);
+    figures[`grain.${name}.${mode}.${size}`] = (before + after) / 2 / poolMs;
+    // What one item really cost in this main thread, to check the calibration.
+    figures[`grainItemUs.${size}`] = ((before + after) / 2 / items.length) * 1000;
+  }
+  await a.close();
+}
+
+/** A /proc/<pid> figure in MB: `VmRSS` of status, or `Pss` of smaps_rollup (shared pages split between the processes that map them). */
+function procMb(pid: number, file: 'status' | 'smaps_rollup', field: 'VmRSS' | 'Pss'): number {
+  const m = readFileSync(`/proc/${pid}/${file}`, 'utf8').match(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm'));
+  if (!m) throw new Error(`bench: no ${field} in /proc/${pid}/${file}`);
+  return Number(m[1]) / 1024;
+}
+
+/** Idle memory of each worker process of a pool that has imported the task module and run a few tasks. */
+async function memory(name: string): Promise<void> {
+  if (!existsSync('/proc/self/smaps_rollup') || !existsSync(`/proc/self/task/${process.pid}/children`)) {
+    facts.memory = 'not measured: no /proc/<pid>/smaps_rollup or /proc/<pid>/task/<tid>/children on this system';
+    return;
+  }
+  const n = SIZES.memoryWorkers;
+  const a = await started(adapterByName(name), n);
+  // Every pool's workers are this process's children (whichever pool
+  // answers a burst of tasks is the pool's choice, so asking them is no way
+  // to find them all); each has answered a task when every one has started.
+  const children = (): number[] =>
+    readdirSync('/proc/self/task').flatMap((tid) => readFileSync(`/proc/self/task/${tid}/children`, 'utf8').trim().split(' ').filter(Boolean).map(Number));
+  await Promise.all(Array.from({ length: 8 * n }, () => a.call('add', [1, 1])));
+  const pids = children();
+  check(pids.length === n, `${name}: this process has ${pids.length} child processes (${pids.join(', ')}), expected its ${n} workers`);
+  const rss = pids.map((pid) => procMb(pid, 'status', 'VmRSS'));
+  const pss = pids.map((pid) => procMb(pid, 'smaps_rollup', 'Pss'));
+  figures[`memory.${name}.rss`] = pct(rss, 0.5);
+  figures[`memory.${name}.pss`] = pct(pss, 0.5);
+  if (name === 'ProcessPool') {
+    const { deathSignalLauncher } = await import('../lib/runtime/process/adapter.js');
+    const launcher = deathSignalLauncher();
+    facts.processDeathSignal = launcher ? `the kernel's parent-death signal (\`${launcher} --pdeathsig KILL\`), no watchdog thread` : 'a watchdog thread polling the parent pid (no usable setpriv here)';
+  }
+  await a.close();
+}
+
 async function payload(name: string): Promise<void> {
   const a = await started(adapterByName(name));
   const bytes = new Uint8Array(SIZES.bytes);
@@ -288,6 +377,8 @@ switch (kind) {
   case 'payload': await payload(arg); break;
   case 'start': await preload(arg); await start(arg); break;
   case 'import': await importTime(arg); break;
+  case 'grain': await grain(arg); break;
+  case 'memory': await memory(arg); break;
   default: throw new Error(`bench: unknown unit ${unit}`);
 }
 process.stdout.write(`${JSON.stringify({ figures, facts })}\n`);
