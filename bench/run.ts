@@ -56,6 +56,8 @@ async function main(): Promise<void> {
     ...names.map((n) => `payload:${n}`),
     // Idle memory per worker process, for every pool that runs its workers in processes.
     ...allAdapters().filter((a) => a.runtime === 'process').map((a) => `memory:${a.name}`),
+    // A real heavy module (TypeScript's compiler), standing start and warm, against a plain process; seconds per unit, timing only.
+    ...(quick ? [] : ['heavy:sequential', 'heavy:ProcessPool', 'heavy:ThreadPool']),
     // How small can a task be: every library's pool (not the raw baselines), per task and through its own map.
     ...allAdapters().filter((a) => a.library).flatMap((a) => [`grain:${a.name}/submit`, ...(a.map ? [`grain:${a.name}/map`] : [])]),
     // Every other unit starts each adapter and checks its results: in --quick these would only time it.

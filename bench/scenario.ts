@@ -5,10 +5,14 @@
 //
 // Units: cold, warm, pinned, throughput:<adapter>, cpu-map:<adapter|sequential>,
 // tiny-map:<variant>, payload:<adapter>, start:<adapter>, import:<library>,
-// grain:<adapter>/<submit|map>, memory:<process adapter>.
+// grain:<adapter>/<submit|map>, memory:<process adapter>,
+// heavy:<sequential|ProcessPool|ThreadPool>.
 
 import { execFileSync, fork } from 'node:child_process';
-import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import module from 'node:module';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { once } from 'node:events';
 import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
@@ -297,6 +301,75 @@ async function memory(name: string): Promise<void> {
   await a.close();
 }
 
+/** The heavy workload's batch: this package's own lib/*.ts sources, the largest first. */
+function heavyBatch(): string[] {
+  const dir = fileURLToPath(new URL('../../lib/', import.meta.url));
+  const files = readdirSync(dir).filter((f) => f.endsWith('.ts')).map((f) => readFileSync(join(dir, f), 'utf8'));
+  files.sort((a, b) => b.length - a.length);
+  check(files.length >= SIZES.heavyFiles, `lib/ has ${files.length} .ts files, the heavy batch needs ${SIZES.heavyFiles}`);
+  return files.slice(0, SIZES.heavyFiles);
+}
+
+type Transpile = typeof import('./fixtures/transpile.js');
+const transpileUrl = new URL('./fixtures/transpile.js', import.meta.url);
+
+/**
+ * A real heavy module (TypeScript's compiler API), a batch of files from a
+ * standing start and again warm. sequential: a plain process imports it and
+ * runs the batch twice; the second pass's CPU time / wall time is how many
+ * cores the sequential run already keeps busy (V8's compiler and collector
+ * threads), so on C cores no pool can beat C / that. A pool: built with an
+ * empty compile cache (its construction to ready(), a first pass, a second
+ * pass), shut down, then built again on the cache the first one left.
+ */
+async function heavy(name: string): Promise<void> {
+  const batch = heavyBatch();
+  if (name === 'sequential') {
+    const t0 = performance.now();
+    const { transpile, version } = (await import(transpileUrl.href)) as Transpile;
+    figures['heavy.sequential.import'] = performance.now() - t0;
+    facts.heavyLibrary = `typescript ${version}`;
+    const t1 = performance.now();
+    const expected = batch.map((src) => transpile(src));
+    figures['heavy.sequential.pass1'] = performance.now() - t1;
+    const cpu = process.cpuUsage();
+    const t2 = performance.now();
+    const again = batch.map((src) => transpile(src));
+    const wall = performance.now() - t2;
+    const used = process.cpuUsage(cpu);
+    figures['heavy.sequential.pass2'] = wall;
+    figures['heavy.sequential.busy'] = (used.user + used.system) / 1000 / wall;
+    check(isDeepStrictEqual(expected, again), 'sequential transpile results differ between passes');
+    return;
+  }
+  const kind = name as 'ProcessPool' | 'ThreadPool';
+  const lib = await import('../lib/index.js');
+  const cacheDir = mkdtempSync(join(tmpdir(), 'warmpool-bench-cache-'));
+  // Workers read NODE_COMPILE_CACHE when they enable the cache: an empty one first, then what the first pool left in it.
+  process.env.NODE_COMPILE_CACHE = cacheDir;
+  facts.compileCache = typeof (module as { enableCompileCache?: unknown }).enableCompileCache === 'function' ? `on (Node ${process.version})` : `not available (Node ${process.version}; needs 22.1 or later)`;
+  let first: unknown[] | undefined;
+  try {
+    for (const cache of ['cold', 'warm'] as const) {
+      const t0 = performance.now();
+      const pool = new lib[kind]<Transpile>(transpileUrl, { workers: SIZES.workers });
+      await pool.ready();
+      figures[`heavy.${kind}.${cache}.ready`] = performance.now() - t0;
+      for (const pass of ['pass1', 'pass2'] as const) {
+        const t1 = performance.now();
+        const results = await pool.map('transpile', batch);
+        figures[`heavy.${kind}.${cache}.${pass}`] = performance.now() - t1;
+        check(results.length === batch.length && results.every((n) => typeof n === 'number' && n > 0), `${kind} transpiled ${results.length} files of ${batch.length}`);
+        if (first) check(isDeepStrictEqual(results, first), `${kind} transpile results differ between passes`);
+        first = results;
+      }
+      await pool.shutdown();
+    }
+  } finally {
+    rmSync(cacheDir, { recursive: true, force: true });
+  }
+}
+
 async function payload(name: string): Promise<void> {
   const a = await started(adapterByName(name));
   const bytes = new Uint8Array(SIZES.bytes);
@@ -379,6 +452,7 @@ switch (kind) {
   case 'import': await importTime(arg); break;
   case 'grain': await grain(arg); break;
   case 'memory': await memory(arg); break;
+  case 'heavy': await heavy(arg); break;
   default: throw new Error(`bench: unknown unit ${unit}`);
 }
 process.stdout.write(`${JSON.stringify({ figures, facts })}\n`);

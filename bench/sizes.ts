@@ -18,6 +18,8 @@ export function sizes(quick: boolean) {
     payloadBudgetMs: quick ? 200 : 3000,
     /** Workers per pool in the memory unit (idle RSS per worker process). */
     memoryWorkers: 4,
+    /** Source files (lib/*.ts, the largest first) per pass of the heavy real workload (TypeScript transpiling). */
+    heavyFiles: quick ? 3 : 24,
   };
 }
 
