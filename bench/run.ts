@@ -86,7 +86,7 @@ async function main(): Promise<void> {
           : await run(process.execPath, args, { maxBuffer: 1 << 20 }));
       } catch (err) {
         const e = err as { stderr?: string; message: string };
-        throw new Error(`bench: unit ${unit} failed:\n${e.stderr ?? e.message}`);
+        throw new Error(`bench: unit ${unit} failed:\n${e.stderr || e.message}`);
       }
       const out = JSON.parse(stdout.trim().split('\n').at(-1)!) as { figures: Record<string, number>; facts: Record<string, string | boolean> };
       for (const [k, v] of Object.entries(out.figures)) {
