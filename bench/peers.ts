@@ -108,6 +108,7 @@ function poolifierAdapter(runtime: 'thread' | 'process'): Adapter {
     execute(data: unknown, name: string): Promise<unknown>;
     mapExecute(data: Iterable<unknown>, name: string): Promise<unknown[]>;
     destroy(): Promise<void>;
+    readonly workerNodes: readonly { readonly worker: { once(event: 'exit', listener: () => void): unknown } }[];
   }
   let pool: Poolifier | undefined;
   return {
@@ -123,7 +124,14 @@ function poolifierAdapter(runtime: 'thread' | 'process'): Adapter {
     call: (name, args) => pool!.execute(args, name),
     // poolifier's own map: one task per item (no chunking), its results in order.
     map: (name, items) => pool!.mapExecute(items.map((x) => [x]), name),
-    close: () => pool!.destroy(),
+    async close() {
+      // poolifier 5.3.2's destroy() of a FixedThreadPool now and then never
+      // settles although its threads have exited (seen with several pools
+      // closing at once on one core: the process then ends with exit code 13,
+      // an unsettled top-level await). Closed is when either has happened.
+      const exited = Promise.all(pool!.workerNodes.map(({ worker }) => new Promise<void>((resolve) => { worker.once('exit', resolve); })));
+      await Promise.race([pool!.destroy(), exited]);
+    },
   };
 }
 
