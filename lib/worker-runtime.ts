@@ -13,6 +13,7 @@ import { CancelledError, DataCloneError, TaskNotFoundError, TimeoutError } from 
 import { FromWorker, RUN_STRIDE, Status, TaskKind, ToWorker } from './messages.js';
 import { existingTaskStorage, type TaskContext } from './task-context.js';
 import { encodeError } from './wire-error.js';
+import { enableCompileCache, flushCompileCache } from './runtime/compile-cache.js';
 
 /** Work, in ms, after which the loop lets pending Drop and Abort messages in. */
 const YIELD_MS = 1;
@@ -117,8 +118,10 @@ async function runChunkTask(
 
 /** Imports the task module and runs its initializer: a worker's start. */
 export async function loadTaskModule(href: string, initializer: string | null, initArgs: readonly unknown[]): Promise<Record<string, unknown>> {
+  enableCompileCache();
   const mod = await importTaskModule(href);
   await runInitializer(mod, initializer, initArgs, describeModule(href));
+  flushCompileCache();
   return mod;
 }
 
