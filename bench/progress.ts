@@ -12,11 +12,19 @@
 // cost of a call outside a task (no context) and in a task whose caller
 // gave no onProgress (a context without a channel).
 
-import { Status, TaskKind } from '../lib/messages.js';
-import { reportProgress, taskStorage } from '../lib/task.js';
-import type { TaskContext } from '../lib/task-context.js';
-import { runTask, type TaskOutput } from '../lib/worker-runtime.js';
+import type { AsyncLocalStorage } from 'node:async_hooks';
+import { Status, TaskKind } from '../lib/core/contract.js';
+import { reportProgress } from '../lib/task.js';
+import { existingTaskStorage, type TaskContext } from '../lib/worker/context.js';
+import { runTask, type TaskOutput } from '../lib/worker/run.js';
 import { TaskChannel } from '../lib/worker/stream.js';
+
+/** The task storage: importing warmpool/task (above) made it. */
+function taskStorage(): AsyncLocalStorage<TaskContext> {
+  const storage = existingTaskStorage();
+  if (storage === undefined) throw new Error('warmpool/task did not make the task storage');
+  return storage;
+}
 
 const arg = (name: string, fallback: number) => Number(process.argv.find((a) => a.startsWith(`--${name}=`))?.split('=')[1] ?? fallback);
 const N = arg('n', 1_000_000);

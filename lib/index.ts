@@ -1,9 +1,24 @@
-export { ProcessPool } from './process-pool.js';
-export { ThreadPool } from './thread-pool.js';
-export { LocalPool } from './local-pool.js';
-export { RemotePool, type RemotePoolOptions, type RedisConnection } from './remote-pool.js';
-export { Executor } from './executor.js';
-export { Future, asCompleted, wait, type FutureState, type ReturnWhen } from './future.js';
+/**
+ * warmpool: pools of warm workers (child processes, worker threads, the
+ * calling thread, or hosts on other machines) with futures whose timeout and
+ * cancel really stop the work — Python's `concurrent.futures` for Node.js.
+ *
+ * The pools: {@link ProcessPool}, {@link ThreadPool}, {@link LocalPool},
+ * {@link RemotePool}, all serving {@link Executor}. What `submit` returns:
+ * {@link Future}, with {@link asCompleted} and {@link wait}. The errors:
+ * {@link WarmpoolError} and its subclasses. A task module imports
+ * `warmpool/task` to cooperate with the pool.
+ *
+ * @module warmpool
+ */
+
+export { ProcessPool } from './process/pool.js';
+export { ThreadPool } from './thread/pool.js';
+export { LocalPool } from './local/pool.js';
+export { RemotePool, type RemotePoolOptions, type RedisConnection } from './remote/pool.js';
+export { Executor } from './core/executor.js';
+export { Future, type FutureState } from './core/future.js';
+export { asCompleted, wait, type ReturnWhen } from './core/wait.js';
 export {
   WarmpoolError,
   CancelledError,
@@ -16,10 +31,10 @@ export {
   PoolClosedError,
   BrokerError,
   StreamClosedError,
-} from './errors.js';
-export type { PoolOptions, SubmitOptions, MapOptions, ShutdownOptions, StreamOptions, ProgressOptions } from './options.js';
-export { TaskStream } from './stream.js';
-export type { PoolStats, TimeSummary } from './stats.js';
+} from './core/errors.js';
+export type { PoolOptions, SubmitOptions, MapOptions, ShutdownOptions, StreamOptions, ProgressOptions } from './core/options.js';
+export { TaskStream } from './core/stream.js';
+export type { PoolStats, TimeSummary } from './core/stats.js';
 export type {
   TaskModule,
   TaskName,
@@ -27,9 +42,10 @@ export type {
   TaskResult,
   TaskItem,
   AnyTasks,
+  TransferListItem,
   StreamTaskName,
   StreamValue,
   StreamMessage,
   StreamArgs,
   StreamingExecutor,
-} from './types.js';
+} from './core/types.js';

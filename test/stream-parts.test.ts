@@ -4,21 +4,29 @@
 // recording `post`, and both sides linked in one thread (LocalPool's
 // transport). The contract over every backend is test/stream.test.ts.
 
+import type { AsyncLocalStorage } from 'node:async_hooks';
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { test } from 'node:test';
 import { CancelledError, DataCloneError, StreamClosedError, TimeoutError } from '../lib/index.js';
-import { CallerChannel } from '../lib/caller-channel.js';
+import { CallerChannel } from '../lib/core/caller-channel.js';
 import { linkInThread } from '../lib/local/stream-link.js';
-import { ProgressCoalescer } from '../lib/progress.js';
-import { createTaskStream, type StreamSink } from '../lib/stream.js';
-import { FromTask, ToTask } from '../lib/stream-protocol.js';
-import { reportProgress, taskMessages, taskStorage } from '../lib/task.js';
-import type { TaskContext } from '../lib/task-context.js';
+import { ProgressCoalescer } from '../lib/core/progress.js';
+import { createTaskStream, type StreamSink } from '../lib/core/stream.js';
+import { FromTask, ToTask } from '../lib/core/stream-protocol.js';
+import { reportProgress, taskMessages } from '../lib/task.js';
+import { existingTaskStorage, type TaskContext } from '../lib/worker/context.js';
 import { collectGenerator, runStreamTask, TaskChannel } from '../lib/worker/stream.js';
-import { Status, TaskKind } from '../lib/messages.js';
-import { runTask } from '../lib/worker-runtime.js';
+import { Status, TaskKind } from '../lib/core/contract.js';
+import { runTask } from '../lib/worker/run.js';
 import { reasonOf } from './helpers.js';
+
+/** The task storage: importing warmpool/task (above) made it. */
+function taskStorage(): AsyncLocalStorage<TaskContext> {
+  const storage = existingTaskStorage();
+  if (storage === undefined) throw new Error('warmpool/task did not make the task storage');
+  return storage;
+}
 
 /** A sink that records what the stream asks of its engine. */
 function recordingSink(options: { refuse?: (m: unknown) => boolean } = {}) {

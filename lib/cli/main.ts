@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import { UsageError } from './args.js';
 import * as bench from './bench.js';
 import * as map from './map.js';
+import * as purge from './purge.js';
 import * as worker from './worker.js';
 
 export interface Command {
@@ -19,6 +20,7 @@ export interface Command {
 export const commands: Record<string, Command> = {
   bench,
   map,
+  purge,
   worker,
 };
 
@@ -46,6 +48,7 @@ function help(): string {
     '  warmpool bench ./tasks.js fib --args "[25]"',
     '  warmpool map ./tasks.js fib --in numbers.jsonl --out results.jsonl',
     '  warmpool worker ./tasks.js --connection redis://host:6379 --queue jobs',
+    '  warmpool purge --connection redis://host:6379 --queue jobs',
     '',
   ].join('\n');
 }
@@ -82,8 +85,6 @@ export async function main(argv: string[]): Promise<number> {
 }
 
 const code = await main(process.argv.slice(2));
-// For the memory test (test/cli.test.ts): the peak resident set of this process.
-if (process.env.WARMPOOL_DEBUG_MAXRSS === '1') process.stderr.write(`warmpool: maxRSS ${process.resourceUsage().maxRSS} kB\n`);
 // Output is flushed by now (each command waits for its own writes); an input
 // the command stopped reading, such as a terminal's stdin, must not hold the
 // process open.

@@ -2,16 +2,20 @@
 // RemotePool's queue with a warm local pool of <module> (see
 // ../remote/host.ts). Runs until SIGINT or SIGTERM, then stops taking jobs,
 // lets the running ones finish, and exits 0; a second signal cancels them.
+// Either way it ends whether Redis can be reached or not: at most
+// --close-timeout after the running jobs are done, at once on a second
+// signal, also while it is still waiting for Redis at start.
 
 import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { parseArgs } from 'node:util';
-import type { Executor } from '../executor.js';
-import { ProcessPool } from '../process-pool.js';
-import { ThreadPool } from '../thread-pool.js';
+import { intOption, parse, UsageError } from './args.js';
+import type { Executor } from '../core/executor.js';
+import { ProcessPool } from '../process/pool.js';
+import { ThreadPool } from '../thread/pool.js';
 import { WorkerHost } from '../remote/host.js';
-import { resolveConnection } from '../remote-pool.js';
+import { resolveConnection } from '../remote/pool.js';
+import { count } from '../core/errors.js';
 
 export const summary = 'serve a RemotePool queue: run its jobs in a warm local pool of a task module';
 
@@ -31,21 +35,14 @@ Options:
   --lock-duration <ms>    a dead host's jobs are taken back after about this (default: 30000)
   --stalled-interval <ms> how often expired locks are looked for (default: 30000)
   --max-stalled <n>       times a job is taken back before it fails (default: 1)
+  --close-timeout <ms>    on stop, once the running jobs are done, how long to wait
+                          for Redis to record them before disconnecting (default: 5000)
   --initializer <name>    export run once in each local worker before its first task
   --init-args <json>      its arguments, a JSON array (default: [])
   --max-tasks-per-worker <n>, --max-memory-mb <n>, --cancel-grace <ms>
                           as the local pool options of the same name
   -h, --help              this help
 `;
-
-class UsageError extends Error {}
-
-function integer(name: string, value: string | undefined, min: number): number | undefined {
-  if (value === undefined) return undefined;
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < min) throw new UsageError(`Expected --${name} to be an integer >= ${min}, got \`${value}\``);
-  return n;
-}
 
 function makeLocalPool(moduleHref: string, threads: boolean, options: Record<string, unknown>): Executor {
   return threads ? new ThreadPool(moduleHref, options) : new ProcessPool(moduleHref, options);
@@ -56,26 +53,23 @@ export async function workerCommand(argv: string[]): Promise<number> {
   let host: WorkerHost;
   let queue: string;
   try {
-    const { values, positionals } = parseArgs({
-      args: argv,
-      allowPositionals: true,
-      options: {
-        connection: { type: 'string' },
-        queue: { type: 'string' },
-        prefix: { type: 'string' },
-        workers: { type: 'string' },
-        threads: { type: 'boolean' },
-        concurrency: { type: 'string' },
-        'lock-duration': { type: 'string' },
-        'stalled-interval': { type: 'string' },
-        'max-stalled': { type: 'string' },
-        'max-tasks-per-worker': { type: 'string' },
-        'max-memory-mb': { type: 'string' },
-        'cancel-grace': { type: 'string' },
-        initializer: { type: 'string' },
-        'init-args': { type: 'string' },
-        help: { type: 'boolean', short: 'h' },
-      },
+    const { values, positionals } = parse(argv, {
+      connection: { type: 'string' },
+      queue: { type: 'string' },
+      prefix: { type: 'string' },
+      workers: { type: 'string' },
+      threads: { type: 'boolean' },
+      concurrency: { type: 'string' },
+      'lock-duration': { type: 'string' },
+      'stalled-interval': { type: 'string' },
+      'max-stalled': { type: 'string' },
+      'close-timeout': { type: 'string' },
+      'max-tasks-per-worker': { type: 'string' },
+      'max-memory-mb': { type: 'string' },
+      'cancel-grace': { type: 'string' },
+      initializer: { type: 'string' },
+      'init-args': { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
     });
     if (values.help === true) {
       process.stdout.write(USAGE);
@@ -85,13 +79,13 @@ export async function workerCommand(argv: string[]): Promise<number> {
     if (values.queue === undefined) throw new UsageError('Expected --queue <name>, got none');
     queue = values.queue;
     const moduleHref = positionals[0].startsWith('file:') ? positionals[0] : pathToFileURL(resolve(positionals[0])).href;
-    const workers = integer('workers', values.workers, 1) ?? availableParallelism();
+    const workers = intOption('workers', values.workers, 1) ?? availableParallelism();
     const local: Record<string, unknown> = { workers };
-    const maxTasks = integer('max-tasks-per-worker', values['max-tasks-per-worker'], 1);
+    const maxTasks = intOption('max-tasks-per-worker', values['max-tasks-per-worker'], 1);
     if (maxTasks !== undefined) local.maxTasksPerWorker = maxTasks;
-    const maxMemory = integer('max-memory-mb', values['max-memory-mb'], 1);
+    const maxMemory = intOption('max-memory-mb', values['max-memory-mb'], 1);
     if (maxMemory !== undefined) local.maxMemoryMb = maxMemory;
-    const grace = integer('cancel-grace', values['cancel-grace'], 0);
+    const grace = intOption('cancel-grace', values['cancel-grace'], 0);
     if (grace !== undefined) local.cancelGrace = grace;
     if (values.initializer !== undefined) local.initializer = values.initializer;
     if (values['init-args'] !== undefined) {
@@ -115,10 +109,12 @@ export async function workerCommand(argv: string[]): Promise<number> {
       connection,
       queue: values.queue,
       prefix: values.prefix ?? 'bull',
-      concurrency: integer('concurrency', values.concurrency, 1) ?? workers,
-      lockDuration: integer('lock-duration', values['lock-duration'], 1) ?? 30_000,
-      stalledInterval: integer('stalled-interval', values['stalled-interval'], 1) ?? 30_000,
-      maxStalledCount: integer('max-stalled', values['max-stalled'], 0) ?? 1,
+      concurrency: intOption('concurrency', values.concurrency, 1) ?? workers,
+      lockDuration: intOption('lock-duration', values['lock-duration'], 1) ?? 30_000,
+      stalledInterval: intOption('stalled-interval', values['stalled-interval'], 1) ?? 30_000,
+      maxStalledCount: intOption('max-stalled', values['max-stalled'], 0) ?? 1,
+      closeTimeout: intOption('close-timeout', values['close-timeout'], 0) ?? 5000,
+      log: (line) => process.stderr.write(`warmpool worker: ${line}\n`),
     });
   } catch (err) {
     process.stderr.write(`warmpool worker: ${err instanceof Error ? err.message : String(err)}\n${err instanceof UsageError ? `\n${USAGE}` : ''}`);
@@ -126,26 +122,36 @@ export async function workerCommand(argv: string[]): Promise<number> {
   }
 
   let signals = 0;
-  const stopped = new Promise<void>((resolveStop) => {
+  const stopped = new Promise<'stopped'>((resolveStop) => {
     const onSignal = () => {
       signals++;
       process.stderr.write(
         signals === 1
-          ? `warmpool worker: stopping, ${host.running} running job(s) to finish; signal again to cancel them\n`
+          ? `warmpool worker: stopping, ${count(host.running, 'running job')} to finish; signal again to cancel them\n`
           : 'warmpool worker: cancelling the running jobs\n',
       );
       // The first signal lets running jobs finish; a second one cancels them.
-      void host.close(signals > 1).then(resolveStop, resolveStop);
+      const done = () => resolveStop('stopped');
+      void host.close(signals > 1).then(done, done);
     };
     process.on('SIGINT', onSignal);
     process.on('SIGTERM', onSignal);
   });
   try {
-    await host.start();
+    // A signal while it still waits for Redis (or for its local pool) stops it too.
+    await Promise.race([host.start(), stopped]);
   } catch (err) {
+    if (signals > 0) {
+      await stopped;
+      return 0;
+    }
     process.stderr.write(`warmpool worker: could not start: ${err instanceof Error ? err.message : String(err)}\n`);
     await host.close(true).catch(() => {});
     return 1;
+  }
+  if (signals > 0) {
+    await stopped;
+    return 0;
   }
   // Tests and scripts wait for this line before they count on the host.
   process.stderr.write(`warmpool worker: ready, pid ${process.pid}, queue ${queue}\n`);

@@ -8,9 +8,9 @@
 //   TaskStream ── sink.credit / send / end ──▶ TaskChannel.receive([ToTask.*, id, …])
 //   CallerChannel.receive([FromTask.*, id, …]) ◀── post (TaskChannel)
 
-import { CallerChannel } from '../caller-channel.js';
-import { createTaskStream, type TaskStream } from '../stream.js';
-import { ToTask } from '../stream-protocol.js';
+import { CallerChannel } from '../core/caller-channel.js';
+import { createTaskStream, type TaskStream } from '../core/stream.js';
+import { ToTask } from '../core/stream-protocol.js';
 import { TaskChannel } from '../worker/stream.js';
 
 export interface InThreadLink {

@@ -20,13 +20,13 @@
 // docs/design.md, "Streams, progress and sessions: the credit protocol".
 
 import { performance } from 'node:perf_hooks';
-import { CancelledError, DataCloneError } from '../errors.js';
-import { Status } from '../messages.js';
-import { creditBatch, FromTask, PROGRESS_MS, ToTask } from '../stream-protocol.js';
-import { taskSlot, type TaskChannelLike, type TaskContext } from '../task-context.js';
-import { encodeError } from '../wire-error.js';
+import { CancelledError, DataCloneError } from '../core/errors.js';
+import { Status } from '../core/contract.js';
+import { creditBatch, FromTask, PROGRESS_MS, ToTask } from '../core/stream-protocol.js';
+import { taskSlot, type TaskChannelLike, type TaskContext } from './context.js';
+import { encodeError } from '../core/wire-error.js';
 // A cycle (worker-runtime.ts imports this file): isThenable is a function declaration, so it is there before either module runs.
-import { isThenable } from '../worker-runtime.js';
+import { isThenable } from './run.js';
 import type { AsyncLocalStorage } from 'node:async_hooks';
 
 /** Sends one message to the caller; throws synchronously, having sent nothing, when it cannot be cloned. */
