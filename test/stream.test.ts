@@ -25,7 +25,6 @@ import {
   WorkerCrashedError,
   type Executor,
   type PoolOptions,
-  type StreamOptions,
   type StreamingExecutor,
   type SubmitOptions,
   type TaskName,
@@ -54,9 +53,9 @@ function streamOf(pool: Pool): StreamingExecutor<StreamTasks> {
   return candidate as StreamingExecutor<StreamTasks>;
 }
 
-/** `submit` with `onProgress`, an option the engines do not take yet. */
+/** `submit` with `onProgress`. */
 function withProgress(onProgress: (value: unknown) => unknown): SubmitOptions {
-  return { onProgress } as StreamOptions;
+  return { onProgress };
 }
 
 const root = mkdtempSync(join(tmpdir(), 'warmpool-stream-'));
@@ -214,9 +213,14 @@ export function streamSuite(list: readonly Backend[]): void {
         assert.ok(existsSync(closed));
       });
 
+      const carriesProgress = backend.name === 'ProcessPool' || backend.name === 'LocalPool';
       test(
         'progress values arrive in order, and the last one reported arrives before the future settles',
-        { ...SHORT, todo: NEEDS_CORE },
+        {
+          ...SHORT,
+          todo: carriesProgress || backend.name === 'RemotePool' ? undefined : NEEDS_CORE,
+          skip: backend.name === 'RemotePool' ? 'RemotePool refuses onProgress (tested below)' : undefined,
+        },
         async () => {
           await using pool = makePool(backend, { workers: 1 });
           const seen: number[] = [];
@@ -229,6 +233,17 @@ export function streamSuite(list: readonly Backend[]): void {
           assert.ok(seen.length < 100_000, 'coalesced');
         },
       );
+
+      if (backend.name === 'RemotePool') {
+        test('RemotePool refuses onProgress at once, naming the pools that carry it', SHORT, async () => {
+          await using pool = makePool(backend, { workers: 1 });
+          assert.throws(
+            () => pool.submit('reportsProgress', [10], withProgress(() => undefined)),
+            (err: unknown) => err instanceof TypeError && /RemotePool does not carry progress/.test(err.message) && /ProcessPool/.test(err.message),
+          );
+          assert.equal(pool.stats().completed + pool.stats().failed, 0, 'nothing was queued');
+        });
+      }
 
       test('a session keeps its state between messages, answers in order, and returns when ended', { ...SHORT, todo: NEEDS_CORE }, async () => {
         await using pool = makePool(backend, { workers: 1 });

@@ -14,6 +14,12 @@ export const enum TaskKind {
   Chunk = 1,
   /** `args` is a list of argument lists: `fn(...argList)` for each (starmap). */
   StarChunk = 2,
+  /**
+   * `fn(...args)` with a line back to the caller for `reportProgress()`: a
+   * `submit` with `onProgress`. The worker makes the task a channel and sends
+   * its progress before its result.
+   */
+  Progress = 3,
 }
 
 export const enum Status {
@@ -51,6 +57,8 @@ export interface TaskOptions {
   readonly signal: AbortSignal | undefined;
   /** ThreadPool: ArrayBuffers (and ports) to move rather than copy. Others ignore it. */
   readonly transfer?: readonly TransferListItem[] | undefined;
+  /** The caller's `onProgress` (kind Progress): the core keeps a CallerChannel for the task. */
+  readonly onProgress?: ((value: unknown) => unknown) | undefined;
 }
 
 /** What Executor and the map family see of an engine. */

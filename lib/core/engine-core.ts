@@ -26,8 +26,9 @@
 import { channel } from 'node:diagnostics_channel';
 import { performance } from 'node:perf_hooks';
 import { deserialize } from 'node:v8';
+import { CallerChannel } from './caller-channel.js';
 import { ChunkFailure, Status, TaskKind, type TaskOptions } from './contract.js';
-import { DataCloneError, PoolClosedError, QueueFullError, TimeoutError } from './errors.js';
+import { CancelledError, DataCloneError, PoolClosedError, QueueFullError, TimeoutError } from './errors.js';
 import { futureInternals, type Future } from './future.js';
 import { TaskQueue } from './queue.js';
 import { Distribution, type PoolStats } from './stats.js';
@@ -185,6 +186,7 @@ export class EngineCore<S> implements TaskOwner<S> {
       performance.now(),
     );
     const future = (task.future = futureInternals.create<unknown>(task));
+    if (options.onProgress !== undefined) task.channel = new CallerChannel(undefined, options.onProgress);
     this.queue.push(task);
     this.#live++;
     if (!this.#watchSignal(task) || !this.#transport.accepted(task)) return future;
@@ -254,6 +256,7 @@ export class EngineCore<S> implements TaskOwner<S> {
   cancel(task: TaskRecord<S>, wasRunning: boolean): void {
     this.counts.cancelled++;
     if (task.where === 'gone') return;
+    task.channel?.abandon(new CancelledError());
     if (task.where === 'queued') {
       // Left in place; the queue skips it when it reaches the front.
       this.queue.forgetOne();
@@ -267,7 +270,9 @@ export class EngineCore<S> implements TaskOwner<S> {
   /** The running task's deadline passed: it fails with TimeoutError, and is stopped. */
   timeOut(task: TaskRecord<S>, stopped: string): void {
     this.counts.timedOut++;
-    futureInternals.setException(task.future, new TimeoutError(`Task \`${task.name}\` did not finish within ${task.timeout} ms${stopped}`, task.timeout));
+    const error = new TimeoutError(`Task \`${task.name}\` did not finish within ${task.timeout} ms${stopped}`, task.timeout);
+    task.channel?.abandon(error);
+    futureInternals.setException(task.future, error);
     this.stop(task, 'timeout');
   }
 
@@ -347,16 +352,25 @@ export class EngineCore<S> implements TaskOwner<S> {
     }
   }
 
-  /** Fulfils a finished task's future. */
-  fulfil(task: TaskRecord<S>, value: unknown): void {
+  /**
+   * Fulfils a finished task's future. A task with a channel settles through
+   * it: after the progress and stream values its worker sent before the
+   * result (`sent` of them, when they travel apart from results) have been
+   * delivered.
+   */
+  fulfil(task: TaskRecord<S>, value: unknown, sent?: number): void {
     this.counts.completed++;
-    futureInternals.setResult(task.future, value);
+    const channel = task.channel;
+    if (channel === undefined) futureInternals.setResult(task.future, value);
+    else channel.finish(undefined, sent, () => futureInternals.setResult(task.future, value));
   }
 
-  /** Rejects a finished task's future with its own error. */
-  reject(task: TaskRecord<S>, error: unknown, count: FailureCount = 'failed'): void {
+  /** Rejects a finished task's future with its own error (through its channel, as fulfil). */
+  reject(task: TaskRecord<S>, error: unknown, count: FailureCount = 'failed', sent?: number): void {
     this.counts[count]++;
-    futureInternals.setException(task.future, error);
+    const channel = task.channel;
+    if (channel === undefined) futureInternals.setException(task.future, error);
+    else channel.finish(error, sent, () => futureInternals.setException(task.future, error));
   }
 
   /** Fails a task that did not run to an end of its own (no run time): a crash, a start failure, a value that cannot be sent. */
@@ -365,6 +379,7 @@ export class EngineCore<S> implements TaskOwner<S> {
     if (task.future.done()) return this.release(task);
     this.counts[count]++;
     this.release(task);
+    task.channel?.abandon(error);
     futureInternals.setException(task.future, error);
   }
 

@@ -90,7 +90,7 @@ export abstract class Executor<M extends object = AnyTasks> {
     if (typeof name !== 'string') throw expected('name', 'the name of an exported task (a string)', name);
     if (args !== undefined && !Array.isArray(args)) throw expected('args', 'an array of arguments', args);
     const o = options === undefined ? this.#defaults : resolveSubmit(options, this.#timeout);
-    return this.#engine.submit(name, args ?? NO_ARGS, TaskKind.Call, o);
+    return this.#engine.submit(name, args ?? NO_ARGS, o.onProgress === undefined ? TaskKind.Call : TaskKind.Progress, o);
   }
 
   /**

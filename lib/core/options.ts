@@ -159,7 +159,7 @@ export interface PoolOptions<Name extends string = string> {
  *
  * @group Options
  */
-export interface SubmitOptions {
+export interface SubmitOptions extends ProgressOptions {
   /**
    * Timeout of this task, in milliseconds. The clock starts when a worker
    * starts the task, not at `submit`. A number ≥ 0 or `Infinity`.
@@ -332,7 +332,7 @@ export const POOL_KEYS: ReadonlySet<string> = new Set([
   'workers', 'minWorkers', 'idleTimeout', 'maxTasksPerWorker', 'initializer', 'initArgs', 'maxQueued',
   'timeout', 'cancelGrace', 'startTimeout', 'env', 'execArgv', 'cwd', 'maxMemoryMb',
 ]);
-export const SUBMIT_KEYS: ReadonlySet<string> = new Set(['timeout', 'signal', 'transfer', 'priority']);
+export const SUBMIT_KEYS: ReadonlySet<string> = new Set(['timeout', 'signal', 'transfer', 'priority', 'onProgress']);
 export const MAP_KEYS: ReadonlySet<string> = new Set(['chunksize', 'timeout', 'signal', 'concurrency', 'onProgress']);
 export const STREAM_KEYS: ReadonlySet<string> = new Set(['timeout', 'signal', 'priority', 'highWaterMark', 'onProgress']);
 export const SHUTDOWN_KEYS: ReadonlySet<string> = new Set(['wait', 'cancelFutures']);
@@ -524,21 +524,24 @@ export interface ResolvedSubmitOptions {
   timeout: number;
   signal: AbortSignal | undefined;
   transfer: readonly TransferListItem[] | undefined;
+  onProgress: ((value: unknown) => unknown) | undefined;
 }
 
 export function resolveSubmit(input: unknown, poolTimeout: number): ResolvedSubmitOptions {
-  if (input === undefined) return { priority: 0, timeout: poolTimeout, signal: undefined, transfer: undefined };
+  if (input === undefined) return { priority: 0, timeout: poolTimeout, signal: undefined, transfer: undefined, onProgress: undefined };
   const o = checkObject('options', input);
   checkKeys(o, SUBMIT_KEYS);
   if (o.priority !== undefined && !(typeof o.priority === 'number' && Number.isFinite(o.priority))) {
     throw expected('priority', 'a finite number', o.priority);
   }
   if (o.transfer !== undefined && !Array.isArray(o.transfer)) throw expected('transfer', 'an array', o.transfer);
+  if (o.onProgress !== undefined && typeof o.onProgress !== 'function') throw expected('onProgress', 'a function', o.onProgress);
   return {
     priority: (o.priority) ?? 0,
     timeout: o.timeout === undefined ? poolTimeout : checkMs('timeout', o.timeout),
     signal: checkSignal('signal', o.signal),
     transfer: o.transfer as TransferListItem[] | undefined,
+    onProgress: o.onProgress as ResolvedSubmitOptions['onProgress'],
   };
 }
 

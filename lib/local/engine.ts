@@ -37,6 +37,7 @@ import type { PoolStats } from '../core/stats.js';
 import type { TaskRecord } from '../core/task.js';
 import { existingTaskStorage, type TaskContext } from '../worker/context.js';
 import { functionExports, isThenable, runChunk, type Fn } from '../worker/run.js';
+import { TaskChannel } from '../worker/stream.js';
 
 /** A task while it holds one of the `workers` slots. */
 class LocalRun {
@@ -132,7 +133,7 @@ export class LocalEngine implements Engine, Transport<LocalRun> {
     const start = performance.now();
     this.#core.begin(task, start);
     const storage = existingTaskStorage();
-    const ctx: TaskContext | undefined = storage === undefined ? undefined : { controller: undefined };
+    const ctx: TaskContext | undefined = storage === undefined ? undefined : { controller: undefined, channel: undefined };
     run.context = ctx;
     if (task.timeout !== Infinity) task.timer = setTimeout(() => this.#core.timeOut(task, ''), task.timeout);
     const abandoned = new Promise<void>((resolve) => (run.abandon = resolve));
@@ -164,6 +165,8 @@ export class LocalEngine implements Engine, Transport<LocalRun> {
       if (task.kind === TaskKind.Call) {
         value = ctx === undefined ? (fn as Fn)(...task.args) : storage!.run(ctx, fn as Fn, ...task.args);
         if (isThenable(value)) value = await value;
+      } else if (task.kind === TaskKind.Progress) {
+        value = await this.#runWithProgress(task, fn as Fn, storage, ctx);
       } else {
         const out = await runChunk(fn as Fn, task.args as unknown[], task.kind === TaskKind.StarChunk, storage, ctx);
         if (out.failed) {
@@ -184,6 +187,28 @@ export class LocalEngine implements Engine, Transport<LocalRun> {
     if (!this.#core.finish(task, runTime)) return;
     if (ok) this.#core.fulfil(task, value);
     else this.#core.reject(task, value);
+  }
+
+  /**
+   * A call with `onProgress`: the task's side of the channel posts straight
+   * to the caller's (same thread, values by reference), and is closed before
+   * the result, so the last value is handed over before the future settles.
+   */
+  async #runWithProgress(task: Task, fn: Fn, storage: ReturnType<typeof existingTaskStorage>, ctx: TaskContext | undefined): Promise<unknown> {
+    const channel = new TaskChannel(task.id, (message) => task.channel?.receive(message), 1);
+    channel.attach(ctx);
+    let value: unknown;
+    try {
+      value = ctx === undefined ? fn(...task.args) : storage!.run(ctx, fn, ...task.args);
+      if (isThenable(value)) value = await value;
+    } catch (err) {
+      channel.close();
+      throw err;
+    }
+    // A progress value that could not be handed over fails the task, as in a worker.
+    const failure = channel.close();
+    if (failure !== undefined) throw failure;
+    return value;
   }
 
   dequeued(): void {

@@ -10,6 +10,7 @@
  *                                       a batch of short ones (PIPELINE_MS)
  *                                       [Run, id, name, kind, args, …] ─ fd 3 ─▶ WorkerLoop
  *                                       head: core.begin, deadline armed        runs them in order
+ *  onProgress ◀── head.channel ◀─────── message ◀─── [Progress, id, value] ─ fd 4 (before its result)
  *                 core.settle ◀──────── onResults ◀── [Results, id, status, value, runTime] ─ fd 4
  *  await future ◀ fulfilled/rejected    next head begins, more is sent
  *  cancel/timeout ─▶ core.stop ───────▶ abort: [Abort, id] ─────────────────▶ taskSignal() aborts
@@ -272,6 +273,11 @@ export class ProcessEngine implements Engine, Transport<WorkerRecord>, WorkersOw
       case FromWorker.Fatal:
         w.fatal = decodeError(msg[1]);
         break;
+      default: {
+        // A running task's progress (lib/core/stream-protocol.ts, FromTask): only the head runs.
+        const head = w.inflight[0];
+        if (head !== undefined && head.id === msg[1]) head.channel?.receive(msg);
+      }
     }
   }
 

@@ -5,11 +5,12 @@
 // result, so that result must never wait behind the next task.
 
 import { performance } from 'node:perf_hooks';
-import { Status, type TaskKind } from '../core/contract.js';
+import { Status, TaskKind } from '../core/contract.js';
 import { CancelledError, DataCloneError, TimeoutError } from '../core/errors.js';
 import { encodeError } from '../core/wire-error.js';
 import { existingTaskStorage, type TaskContext } from '../worker/context.js';
 import { loadTaskModule, runTask, taskNotFound, type Fn, type TaskOutput } from '../worker/run.js';
+import { runProgressTask, TaskChannel } from '../worker/stream.js';
 import { FromWorker, RUN_STRIDE, ToWorker } from './protocol.js';
 
 /** Work, in ms, after which the loop lets pending Drop and Abort messages in. */
@@ -92,10 +93,14 @@ export class WorkerLoop {
         value = encodeError(taskNotFound(name, mod));
       } else {
         const storage = existingTaskStorage();
-        const ctx: TaskContext | undefined = storage === undefined ? undefined : { controller: undefined };
+        const ctx: TaskContext | undefined = storage === undefined ? undefined : { controller: undefined, channel: undefined };
         this.#currentId = id;
         this.#currentContext = ctx;
-        const ran = runTask(fn as Fn, kind, args, storage, ctx, this.#out);
+        // Progress travels on this channel ahead of the result, in order: the caller needs no count of it.
+        const ran =
+          kind === TaskKind.Progress
+            ? runProgressTask(fn as Fn, args, storage, ctx, new TaskChannel(id, this.#post, 1), this.#out)
+            : runTask(fn as Fn, kind, args, storage, ctx, this.#out);
         status = typeof ran === 'number' ? ran : await ran;
         value = this.#out.value;
         this.#out.value = undefined;

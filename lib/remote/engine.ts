@@ -49,7 +49,7 @@ import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { BrokerError, PoolClosedError, QueueFullError, TimeoutError, WorkerCrashedError, WorkerStartError } from '../core/errors.js';
 import { futureInternals, type Future, type FutureOwner } from '../core/future.js';
-import { ChunkFailure, Status, type Engine, type TaskKind, type TaskOptions } from '../core/contract.js';
+import { ChunkFailure, Status, TaskKind, type Engine, type TaskOptions } from '../core/contract.js';
 import type { PoolStats } from '../core/stats.js';
 import { Outcomes, releaseTask, watchSignal } from './bookkeeping.js';
 import { decodeError } from '../core/wire-error.js';
@@ -290,6 +290,10 @@ export class RemoteEngine implements Engine {
   }
 
   submit(name: string, args: readonly unknown[], kind: TaskKind, options: TaskOptions): Future<unknown> {
+    // A job's progress would need its own Redis stream per task (docs/design.md, "Streams, progress and sessions").
+    if (kind === TaskKind.Progress) {
+      throw new TypeError('Expected no `onProgress` on RemotePool, got a function: RemotePool does not carry progress; ProcessPool and LocalPool do');
+    }
     if (this.#closed) throw new PoolClosedError();
     if (this.#opts.maxQueued !== Infinity && this.#queued >= this.#opts.maxQueued) throw new QueueFullError(this.#opts.maxQueued);
     const task = new RemoteTask(this, `${this.#poolId}-${++this.#seq}`, name, kind, args, options.priority, options.timeout, options.signal, performance.now());

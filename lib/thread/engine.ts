@@ -123,6 +123,9 @@ export class ThreadEngine implements Engine, Transport<Run> {
   // ── submit ────────────────────────────────────────────────────────────
 
   submit(name: string, args: readonly unknown[], kind: TaskKind, options: TaskOptions): Future<unknown> {
+    if (kind === TaskKind.Progress) {
+      throw new TypeError('Expected no `onProgress` on ThreadPool, got a function: ThreadPool does not carry progress yet; ProcessPool and LocalPool do');
+    }
     return this.#core.submit(name, args, kind, options);
   }
 

@@ -21,12 +21,12 @@
 
 import { performance } from 'node:perf_hooks';
 import { CancelledError, DataCloneError } from '../core/errors.js';
-import { Status } from '../core/contract.js';
+import { Status, TaskKind } from '../core/contract.js';
 import { creditBatch, FromTask, PROGRESS_MS, ToTask } from '../core/stream-protocol.js';
 import { taskSlot, type TaskChannelLike, type TaskContext } from './context.js';
 import { encodeError } from '../core/wire-error.js';
 // A cycle (worker-runtime.ts imports this file): isThenable is a function declaration, so it is there before either module runs.
-import { isThenable } from './run.js';
+import { isThenable, runTask } from './run.js';
 import type { AsyncLocalStorage } from 'node:async_hooks';
 
 /** Sends one message to the caller; throws synchronously, having sent nothing, when it cannot be cloned. */
@@ -484,4 +484,30 @@ async function collectAsync(
     step = await gen.next();
   }
   return values;
+}
+
+/**
+ * Runs a call whose caller listens for progress (kind Progress, a `submit`
+ * with `onProgress`): the channel is in the task's context while it runs,
+ * and is closed before the result goes, so the last progress value reaches
+ * the caller first. Leaves the result (or the encoded error) in `out.value`,
+ * as runTask does.
+ */
+export async function runProgressTask(
+  fn: (...args: unknown[]) => unknown,
+  args: unknown[],
+  storage: AsyncLocalStorage<TaskContext> | undefined,
+  ctx: TaskContext | undefined,
+  channel: TaskChannel,
+  out: { value: unknown },
+): Promise<Status> {
+  channel.attach(ctx);
+  const ran = runTask(fn, TaskKind.Call, args, storage, ctx, out);
+  let status = typeof ran === 'number' ? ran : await ran;
+  const failure = channel.close();
+  if (failure !== undefined && status === Status.Ok) {
+    out.value = encodeError(failure);
+    status = Status.Error;
+  }
+  return status;
 }
