@@ -97,6 +97,11 @@ export function streamSuite(list: readonly Backend[]): void {
       if (backend.setup !== undefined) before(() => backend.setup!());
       if (backend.teardown !== undefined) after(() => backend.teardown!());
       const local = backend.name === 'LocalPool';
+      const carriesProgress = backend.name === 'ProcessPool' || local;
+      const carriesStreams = backend.name === 'ProcessPool';
+      const streamTodo = carriesStreams ? undefined : NEEDS_CORE;
+      /** Wired, but this guarantee does not hold yet on this backend. */
+      const notYet = (why: string) => (carriesStreams ? why : NEEDS_CORE);
 
       test(
         'submit of a generator task resolves with the array of every value it yielded, sync or async',
@@ -111,7 +116,7 @@ export function streamSuite(list: readonly Backend[]): void {
         },
       );
 
-      test('a stream gives every value in order, then ends, and done resolves', { ...SHORT, todo: NEEDS_CORE }, async () => {
+      test('a stream gives every value in order, then ends, and done resolves', { ...SHORT, todo: streamTodo }, async () => {
         await using pool = makePool(backend, { workers: 1 });
         const pools = streamOf(pool);
         const got: number[] = [];
@@ -126,7 +131,7 @@ export function streamSuite(list: readonly Backend[]): void {
 
       test(
         'a slow consumer holds an infinite generator to highWaterMark values ahead of what it took; break runs its finally and keeps the worker warm',
-        { ...SHORT, todo: NEEDS_CORE },
+        { ...SHORT, todo: streamTodo },
         async () => {
           await using pool = makePool(backend, { workers: 1 });
           const dir = scratch();
@@ -152,7 +157,7 @@ export function streamSuite(list: readonly Backend[]): void {
 
       test(
         'break out of an infinite synchronous generator stops its worker, and the pool serves the next task',
-        { ...SHORT, todo: NEEDS_CORE, skip: backend.cannot.stopSyncCode },
+        { ...SHORT, todo: notYet('times out: the stuck worker is not seen replaced'), skip: backend.cannot.stopSyncCode },
         async () => {
           await using pool = makePool(backend, { workers: 1 });
           const before = await pool.submit('workerId');
@@ -168,7 +173,7 @@ export function streamSuite(list: readonly Backend[]): void {
         },
       );
 
-      test('an error thrown after values comes after every value yielded before it', { ...SHORT, todo: NEEDS_CORE }, async () => {
+      test('an error thrown after values comes after every value yielded before it', { ...SHORT, todo: streamTodo }, async () => {
         await using pool = makePool(backend, { workers: 1 });
         const got: number[] = [];
         const err = await reasonOf(
@@ -181,7 +186,7 @@ export function streamSuite(list: readonly Backend[]): void {
         assert.equal(err.message, 'failed after 3');
       });
 
-      test('pool.stream of a task that is not a generator fails the stream with a TypeError naming the task', { ...SHORT, todo: NEEDS_CORE }, async () => {
+      test('pool.stream of a task that is not a generator fails the stream with a TypeError naming the task', { ...SHORT, todo: streamTodo }, async () => {
         await using pool = makePool(backend, { workers: 1 });
         const untyped = streamOf(pool) as unknown as StreamingExecutor;
         const err = await reasonOf(untyped.stream('notAGenerator').next());
@@ -189,7 +194,7 @@ export function streamSuite(list: readonly Backend[]): void {
         assert.match(err.message, /Expected `notAGenerator` to be a generator function/);
       });
 
-      test('a timeout counts to the last value: the values before it, then TimeoutError, and the task’s finally runs', { ...SHORT, todo: NEEDS_CORE }, async () => {
+      test('a timeout counts to the last value: the values before it, then TimeoutError, and the task’s finally runs', { ...SHORT, todo: streamTodo }, async () => {
         await using pool = makePool(backend, { workers: 1, cancelGrace: 5_000 });
         const closed = join(scratch(), 'closed');
         const s = streamOf(pool).stream('oneThenWait', [closed], { timeout: 300 });
@@ -200,7 +205,7 @@ export function streamSuite(list: readonly Backend[]): void {
         assert.equal(pool.stats().timedOut, 1);
       });
 
-      test('a signal aborting ends the stream with CancelledError', { ...SHORT, todo: NEEDS_CORE }, async () => {
+      test('a signal aborting ends the stream with CancelledError', { ...SHORT, todo: streamTodo }, async () => {
         await using pool = makePool(backend, { workers: 1, cancelGrace: 5_000 });
         const closed = join(scratch(), 'closed');
         const controller = new AbortController();
@@ -213,7 +218,6 @@ export function streamSuite(list: readonly Backend[]): void {
         assert.ok(existsSync(closed));
       });
 
-      const carriesProgress = backend.name === 'ProcessPool' || backend.name === 'LocalPool';
       test(
         'progress values arrive in order, and the last one reported arrives before the future settles',
         {
@@ -245,7 +249,7 @@ export function streamSuite(list: readonly Backend[]): void {
         });
       }
 
-      test('a session keeps its state between messages, answers in order, and returns when ended', { ...SHORT, todo: NEEDS_CORE }, async () => {
+      test('a session keeps its state between messages, answers in order, and returns when ended', { ...SHORT, todo: streamTodo }, async () => {
         await using pool = makePool(backend, { workers: 1 });
         const s = streamOf(pool).stream('settings', [{ theme: 'light', size: 12 }]);
         const it = s[Symbol.asyncIterator]();
@@ -260,7 +264,7 @@ export function streamSuite(list: readonly Backend[]): void {
         await s.done;
       });
 
-      test('a session holds one worker while other tasks go through the others', { ...SHORT, todo: NEEDS_CORE }, async () => {
+      test('a session holds one worker while other tasks go through the others', { ...SHORT, todo: streamTodo }, async () => {
         await using pool = makePool(backend, { workers: 2 });
         const s = streamOf(pool).stream('settings', [{ theme: 'light', size: 12 }]);
         await s.send({ size: 1 });
@@ -270,7 +274,7 @@ export function streamSuite(list: readonly Backend[]): void {
         await s.done;
       });
 
-      test('a fast sender is held back by a slow task: a send resolves only within the task’s window', { ...SHORT, todo: NEEDS_CORE }, async () => {
+      test('a fast sender is held back by a slow task: a send resolves only within the task’s window', { ...SHORT, todo: notYet('a send resolves before the task has read within its window') }, async () => {
         await using pool = makePool(backend, { workers: 1 });
         const counter = join(scratch(), 'read');
         const s = streamOf(pool).stream('echoCounting', [counter], { highWaterMark: HWM });
@@ -291,7 +295,7 @@ export function streamSuite(list: readonly Backend[]): void {
         assert.deepEqual(echoes, Array.from({ length: 3 * HWM }, (_, i) => i));
       });
 
-      test('send after end() and after the task has ended rejects with StreamClosedError', { ...SHORT, todo: NEEDS_CORE }, async () => {
+      test('send after end() and after the task has ended rejects with StreamClosedError', { ...SHORT, todo: streamTodo }, async () => {
         await using pool = makePool(backend, { workers: 1 });
         const s = streamOf(pool).stream('settings', [{ theme: 'light', size: 12 }]);
         s.end();
@@ -304,7 +308,7 @@ export function streamSuite(list: readonly Backend[]): void {
       for (const how of ['cancel', 'timeout', 'crash'] as const) {
         test(
           `${how === 'crash' ? 'a worker crash' : how === 'cancel' ? 'cancel()' : 'a timeout'} settles every pending send with the task’s error`,
-          { ...SHORT, todo: NEEDS_CORE, skip: how === 'crash' ? backend.cannot.crashIsolation : undefined },
+          { ...SHORT, todo: how === 'crash' ? notYet('a crash leaves pending sends unsettled') : streamTodo, skip: how === 'crash' ? backend.cannot.crashIsolation : undefined },
           async () => {
             await using pool = makePool(backend, { workers: 1 });
             const started = join(scratch(), 'started');

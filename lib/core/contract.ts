@@ -5,6 +5,7 @@
 import type { TransferListItem } from 'node:worker_threads';
 import type { Future } from './future.js';
 import type { PoolStats } from './stats.js';
+import type { TaskStream } from './stream.js';
 
 /** How a task's `args` are applied. Chunks come from the map family; their result is a list. */
 export const enum TaskKind {
@@ -20,6 +21,8 @@ export const enum TaskKind {
    * its progress before its result.
    */
   Progress = 3,
+  /** `pool.stream`: `args` is `[highWaterMark, args]`; `fn(...args)` makes a generator the worker drives with credits. */
+  Stream = 4,
 }
 
 export const enum Status {
@@ -66,6 +69,8 @@ export interface Engine {
   /** Workers to plan for: sizes map chunks and read-ahead. */
   readonly workers: number;
   submit(name: string, args: readonly unknown[], kind: TaskKind, options: TaskOptions): Future<unknown>;
+  /** `pool.stream`; left out by an engine that does not carry streams. */
+  stream?(name: string, args: readonly unknown[], options: TaskOptions, highWaterMark: number): TaskStream<unknown, unknown>;
   ready(): Promise<void>;
   /** Resolves when nothing is queued or running. */
   onIdle(): Promise<void>;

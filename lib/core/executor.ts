@@ -10,14 +10,29 @@ import {
   expected,
   resolveMap,
   resolveShutdown,
+  resolveStream,
   resolveSubmit,
   type MapOptions,
   type ResolvedSubmitOptions,
   type ShutdownOptions,
+  type StreamOptions,
   type SubmitOptions,
 } from './options.js';
+import type { TaskStream } from './stream.js';
 import type { PoolStats } from './stats.js';
-import type { AnyTasks, ArgsAndOptions, TaskArgs, TaskItem, TaskName, TaskResult } from './types.js';
+import type {
+  AnyTasks,
+  ArgsAndOptions,
+  StreamArgs,
+  StreamingExecutor,
+  StreamMessage,
+  StreamTaskName,
+  StreamValue,
+  TaskArgs,
+  TaskItem,
+  TaskName,
+  TaskResult,
+} from './types.js';
 
 /**
  * Items of the map family: any iterable or async iterable, read lazily.
@@ -46,7 +61,7 @@ export let engineOf: (executor: Executor<any>) => Engine;
  *
  * @group Pools
  */
-export abstract class Executor<M extends object = AnyTasks> {
+export abstract class Executor<M extends object = AnyTasks> implements StreamingExecutor<M> {
   readonly #engine: Engine;
   readonly #timeout: number;
   /** The filled-in options of a `submit` without options, made once. */
@@ -91,6 +106,30 @@ export abstract class Executor<M extends object = AnyTasks> {
     if (args !== undefined && !Array.isArray(args)) throw expected('args', 'an array of arguments', args);
     const o = options === undefined ? this.#defaults : resolveSubmit(options, this.#timeout);
     return this.#engine.submit(name, args ?? NO_ARGS, o.onProgress === undefined ? TaskKind.Call : TaskKind.Progress, o);
+  }
+
+  /**
+   * Runs generator task `name(...args)` in a worker and gives its values as
+   * they come: an async iterable that holds the generator at most
+   * `highWaterMark` values ahead of what the caller has taken, with `send()`
+   * for messages the task reads with `taskMessages()`, `end()`, `cancel()`
+   * and `done`. Called as `stream(name, args?, options?)`. ProcessPool and
+   * LocalPool carry streams; the others throw a TypeError at once.
+   *
+   * @example
+   * ```ts
+   * for await (const row of pool.stream('rows', [path])) console.log(row);
+   * ```
+   */
+  stream<K extends StreamTaskName<M>>(name: K, ...argsAndOptions: ArgsAndOptions<StreamArgs<M, K>, StreamOptions>): TaskStream<StreamValue<M, K>, StreamMessage<M, K>>;
+  stream(name: string, args?: readonly unknown[], options?: StreamOptions): TaskStream<any, any> {
+    if (typeof name !== 'string') throw expected('name', 'the name of an exported generator task (a string)', name);
+    if (args !== undefined && !Array.isArray(args)) throw expected('args', 'an array of arguments', args);
+    const o = resolveStream(options ?? {}, this.#timeout);
+    if (this.#engine.stream === undefined) {
+      throw new TypeError(`Expected a pool that carries streams, got ${this.constructor.name}: pool.stream runs on ProcessPool and LocalPool`);
+    }
+    return this.#engine.stream(name, args ?? NO_ARGS, o, o.highWaterMark);
   }
 
   /**

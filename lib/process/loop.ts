@@ -10,7 +10,7 @@ import { CancelledError, DataCloneError, TimeoutError } from '../core/errors.js'
 import { encodeError } from '../core/wire-error.js';
 import { existingTaskStorage, type TaskContext } from '../worker/context.js';
 import { loadTaskModule, runTask, taskNotFound, type Fn, type TaskOutput } from '../worker/run.js';
-import { runProgressTask, TaskChannel } from '../worker/stream.js';
+import { runProgressTask, runStreamTask, TaskChannel } from '../worker/stream.js';
 import { FromWorker, RUN_STRIDE, ToWorker } from './protocol.js';
 
 /** Work, in ms, after which the loop lets pending Drop and Abort messages in. */
@@ -29,6 +29,8 @@ export class WorkerLoop {
   #dropped: Set<number> | undefined;
   #currentId = 0;
   #currentContext: TaskContext | undefined;
+  /** The running stream task's channel: where the caller's credit and messages go. */
+  #currentChannel: TaskChannel | undefined;
   readonly #out: TaskOutput = { value: undefined };
 
   constructor(post: (message: unknown[]) => void) {
@@ -54,10 +56,15 @@ export class WorkerLoop {
           const reason = msg[2] === 'timeout' ? new TimeoutError('The task timed out', 0) : new CancelledError();
           (this.#currentContext.controller ??= new AbortController()).abort(reason);
         }
+        // A module that never loaded warmpool/task has no context: its stream stops here.
+        if (msg[1] === this.#currentId) this.#currentChannel?.cancel(msg[2] === 'timeout' ? new TimeoutError('The task timed out', 0) : new CancelledError());
         break;
       case ToWorker.Init:
         void this.#init(msg[1] as string, msg[2] as string | null, msg[3] as unknown[]);
         break;
+      default:
+        // A stream's credit and messages (lib/core/stream-protocol.ts, ToTask), for the running task only.
+        if (msg[1] === this.#currentId) this.#currentChannel?.receive(msg);
     }
   }
 
@@ -97,14 +104,17 @@ export class WorkerLoop {
         this.#currentId = id;
         this.#currentContext = ctx;
         // Progress travels on this channel ahead of the result, in order: the caller needs no count of it.
-        const ran =
-          kind === TaskKind.Progress
-            ? runProgressTask(fn as Fn, args, storage, ctx, new TaskChannel(id, this.#post, 1), this.#out)
-            : runTask(fn as Fn, kind, args, storage, ctx, this.#out);
+        let ran: Status | Promise<Status>;
+        if (kind === TaskKind.Stream) {
+          const channel = (this.#currentChannel = new TaskChannel(id, this.#post, args[0] as number));
+          ran = runStreamTask(name, fn as Fn, args[1] as unknown[], storage, ctx, channel, this.#out);
+        } else if (kind === TaskKind.Progress) ran = runProgressTask(fn as Fn, args, storage, ctx, new TaskChannel(id, this.#post, 1), this.#out);
+        else ran = runTask(fn as Fn, kind, args, storage, ctx, this.#out);
         status = typeof ran === 'number' ? ran : await ran;
         value = this.#out.value;
         this.#out.value = undefined;
         this.#currentContext = undefined;
+        this.#currentChannel = undefined;
       }
       const end = performance.now();
       this.#send(id, status, value, end - start);
