@@ -329,7 +329,7 @@ export interface ShutdownOptions {
 
 /** The keys of each options object, as typed above. */
 export const POOL_KEYS: ReadonlySet<string> = new Set([
-  'workers', 'minWorkers', 'idleTimeout', 'maxTasksPerWorker', 'initializer', 'initArgs', 'maxQueued',
+  'name', 'workers', 'minWorkers', 'idleTimeout', 'maxTasksPerWorker', 'initializer', 'initArgs', 'maxQueued',
   'timeout', 'cancelGrace', 'startTimeout', 'env', 'execArgv', 'cwd', 'maxMemoryMb',
 ]);
 export const SUBMIT_KEYS: ReadonlySet<string> = new Set(['timeout', 'signal', 'transfer', 'priority', 'onProgress']);
