@@ -294,7 +294,7 @@ async function memory(name: string): Promise<void> {
   figures[`memory.${name}.rss`] = pct(rss, 0.5);
   figures[`memory.${name}.pss`] = pct(pss, 0.5);
   if (name === 'ProcessPool') {
-    const { deathSignalLauncher } = await import('../lib/runtime/process/adapter.js');
+    const { deathSignalLauncher } = await import('../lib/process/adapter.js');
     const launcher = deathSignalLauncher();
     facts.processDeathSignal = launcher ? `the kernel's parent-death signal (\`${launcher} --pdeathsig KILL\`), no watchdog thread` : 'a watchdog thread polling the parent pid (no usable setpriv here)';
   }

@@ -5,7 +5,7 @@
 
 import { performance } from 'node:perf_hooks';
 import { LocalPool } from '../lib/index.js';
-import { resolveSubmit } from '../lib/options.js';
+import { resolveSubmit } from '../lib/core/options.js';
 
 const ROUNDS = 7;
 

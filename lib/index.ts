@@ -12,12 +12,13 @@
  * @module warmpool
  */
 
-export { ProcessPool } from './process-pool.js';
-export { ThreadPool } from './thread-pool.js';
-export { LocalPool } from './local-pool.js';
-export { RemotePool, type RemotePoolOptions, type RedisConnection } from './remote-pool.js';
-export { Executor } from './executor.js';
-export { Future, asCompleted, wait, type FutureState, type ReturnWhen } from './future.js';
+export { ProcessPool } from './process/pool.js';
+export { ThreadPool } from './thread/pool.js';
+export { LocalPool } from './local/pool.js';
+export { RemotePool, type RemotePoolOptions, type RedisConnection } from './remote/pool.js';
+export { Executor } from './core/executor.js';
+export { Future, type FutureState } from './core/future.js';
+export { asCompleted, wait, type ReturnWhen } from './core/wait.js';
 export {
   WarmpoolError,
   CancelledError,
@@ -29,7 +30,7 @@ export {
   QueueFullError,
   PoolClosedError,
   BrokerError,
-} from './errors.js';
-export type { PoolOptions, SubmitOptions, MapOptions, ShutdownOptions } from './options.js';
-export type { PoolStats, TimeSummary } from './stats.js';
-export type { TaskModule, TaskName, TaskArgs, TaskResult, TaskItem, AnyTasks, TransferListItem } from './types.js';
+} from './core/errors.js';
+export type { PoolOptions, SubmitOptions, MapOptions, ShutdownOptions } from './core/options.js';
+export type { PoolStats, TimeSummary } from './core/stats.js';
+export type { TaskModule, TaskName, TaskArgs, TaskResult, TaskItem, AnyTasks, TransferListItem } from './core/types.js';

@@ -4,8 +4,6 @@
  * @module warmpool/task
  */
 
-// `warmpool/task`: what a task module may import to cooperate with the pool.
-//
 // The context lives in one AsyncLocalStorage kept on a global symbol, so the
 // worker's copy of warmpool and the task module's copy (which may be another
 // installation) share it. The worker only enters the context when this module
@@ -13,20 +11,13 @@
 // for AsyncLocalStorage, whose promise hooks cost every await on Node 20.
 
 import { AsyncLocalStorage } from 'node:async_hooks';
-import { TASK_CONTEXT_KEY as KEY, type TaskContext } from './task-context.js';
+import { TASK_CONTEXT_KEY as KEY, type TaskContext } from './worker/context.js';
 
-export type { TaskContext } from './task-context.js';
+export type { TaskContext } from './worker/context.js';
 
-/** @internal The storage shared with the worker loop. */
-export function taskStorage(): AsyncLocalStorage<TaskContext> {
-  const g = globalThis as { [KEY]?: AsyncLocalStorage<TaskContext> };
-  return (g[KEY] ??= new AsyncLocalStorage<TaskContext>());
-}
-
-export { existingTaskStorage } from './task-context.js';
-
-// Loading this module is what switches the context on.
-taskStorage();
+// Loading this module is what switches the context on: the worker loops
+// find the storage on the global symbol (lib/worker/context.ts).
+const storage = ((globalThis as { [KEY]?: AsyncLocalStorage<TaskContext> })[KEY] ??= new AsyncLocalStorage<TaskContext>());
 
 /**
  * The running task's `AbortSignal`: aborted when the task is cancelled
@@ -49,7 +40,7 @@ taskStorage();
  * ```
  */
 export function taskSignal(): AbortSignal {
-  const ctx = taskStorage().getStore();
+  const ctx = storage.getStore();
   if (ctx === undefined) throw new Error('taskSignal() was called outside a warmpool task');
   return (ctx.controller ??= new AbortController()).signal;
 }

@@ -4,7 +4,7 @@
 
 import { LocalPool, ProcessPool, RemotePool, ThreadPool, type Executor, type PoolOptions, type TaskName } from '../lib/index.js';
 import type * as tasks from './fixtures/tasks.js';
-import { POOL_KEYS } from '../lib/options.js';
+import { POOL_KEYS } from '../lib/core/options.js';
 import { freshQueue, redisUnavailable, startHost, startRedis, type Host, type RedisServer } from './redis.js';
 
 export type Tasks = typeof tasks;

@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { Redis } from 'ioredis';
 import { BrokerError, RemotePool, TimeoutError, type RemotePoolOptions } from '../lib/index.js';
-import { TaskKind } from '../lib/messages.js';
+import { TaskKind } from '../lib/core/contract.js';
 import { encodeJob } from '../lib/remote/codec.js';
 import type * as remoteTasks from './fixtures/remote-tasks.js';
 import { whenFileExists } from './fixtures/remote-tasks.js';

@@ -12,7 +12,7 @@ import { basename } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { TaskNotFoundError } from '../index.js';
-import { count } from '../errors.js';
+import { count } from '../core/errors.js';
 import { argsOption, intOption, makePool, moduleAndTask, parse, shown, printUsage, UsageError, type PoolKind } from './args.js';
 import { barChart, formatMs, type Bar } from './chart.js';
 import type { ColdReport } from './cold.js';

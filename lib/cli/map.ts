@@ -19,7 +19,7 @@ import { once } from 'node:events';
 import { createInterface } from 'node:readline';
 import type { Readable, Writable } from 'node:stream';
 import { TimeoutError, WorkerCrashedError, WorkerStartError } from '../index.js';
-import { count } from '../errors.js';
+import { count } from '../core/errors.js';
 import { intOption, makePool, moduleAndTask, parse, shown, printUsage, UsageError } from './args.js';
 import { formatMs } from './chart.js';
 import { errorInfo } from './error-info.js';

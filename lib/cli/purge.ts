@@ -9,7 +9,7 @@
 
 import { loadPeers } from '../remote/peers.js';
 import { redisAddress } from '../remote/connections.js';
-import { resolveConnection } from '../remote-pool.js';
+import { resolveConnection } from '../remote/pool.js';
 import { parse, UsageError } from './args.js';
 
 export const summary = "remove every Redis key of a RemotePool queue (jobs, results, events, BullMQ's bookkeeping)";

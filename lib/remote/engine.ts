@@ -47,13 +47,12 @@
 
 import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
-import { BrokerError, PoolClosedError, QueueFullError, TimeoutError, WorkerCrashedError, WorkerStartError } from '../errors.js';
-import { futureInternals, type Future, type FutureOwner } from '../future.js';
-import { Status, type TaskKind } from '../messages.js';
-import { ChunkFailure, type Engine, type TaskOptions } from '../scheduler.js';
-import type { PoolStats } from '../stats.js';
-import { Outcomes, releaseTask, watchSignal } from '../engine-parts.js';
-import { decodeError } from '../wire-error.js';
+import { BrokerError, PoolClosedError, QueueFullError, TimeoutError, WorkerCrashedError, WorkerStartError } from '../core/errors.js';
+import { futureInternals, type Future, type FutureOwner } from '../core/future.js';
+import { ChunkFailure, Status, type Engine, type TaskKind, type TaskOptions } from '../core/contract.js';
+import type { PoolStats } from '../core/stats.js';
+import { Outcomes, releaseTask, watchSignal } from './bookkeeping.js';
+import { decodeError } from '../core/wire-error.js';
 import { bullPriority, cancelChannel, decodeValue, encodeJob, RESULT_ELSEWHERE, RESULT_FIELD, type Envelope, type JobData } from './codec.js';
 import { deserialize } from 'node:v8';
 import { dropConnections, redisAddress, settledWithin } from './connections.js';
@@ -86,7 +85,7 @@ const POLL_BATCH = 2000;
 /** A task waits at most this many poll intervals between two reads of its job. */
 const POLL_BACKOFF = 10;
 
-class RemoteTask {
+class RemoteTask implements FutureOwner {
   where: 'queued' | 'adding' | 'added' | 'gone' = 'queued';
   future!: Future<any>;
   onAbort: (() => void) | undefined = undefined;
@@ -101,6 +100,7 @@ class RemoteTask {
   fetching = false;
 
   constructor(
+    readonly owner: RemoteEngine,
     readonly id: string,
     readonly name: string,
     readonly kind: TaskKind,
@@ -110,6 +110,10 @@ class RemoteTask {
     readonly signal: AbortSignal | undefined,
     readonly submittedAt: number,
   ) {}
+
+  onCancel(wasRunning: boolean): void {
+    this.owner.onCancel(this, wasRunning);
+  }
 }
 
 /** What of a BullMQ Queue and QueueEvents this engine uses. */
@@ -132,7 +136,7 @@ interface Connected {
   redis: Redis;
 }
 
-export class RemoteEngine implements Engine, FutureOwner {
+export class RemoteEngine implements Engine {
   readonly #opts: RemoteEngineOptions;
   readonly #poolId = randomBytes(6).toString('hex');
   #seq = 0;
@@ -153,6 +157,8 @@ export class RemoteEngine implements Engine, FutureOwner {
   #drainWaiters: (() => void)[] = [];
   #disposed: Promise<void> | undefined;
   readonly #outcomes = new Outcomes();
+  /** onIdle() callers: released when no task is left unsettled. */
+  #idleWaiters: (() => void)[] = [];
   /** What #connect has made so far, so that a connection given up on can be dropped. */
   readonly #made: { queue?: Queue; events?: QueueEvents; redis?: Redis } = {};
   /** The last error a connection reported, for the message when connecting fails. */
@@ -283,15 +289,11 @@ export class RemoteEngine implements Engine, FutureOwner {
     return this.#opts.workers;
   }
 
-  get closed(): boolean {
-    return this.#closed;
-  }
-
   submit(name: string, args: readonly unknown[], kind: TaskKind, options: TaskOptions): Future<unknown> {
     if (this.#closed) throw new PoolClosedError();
     if (this.#opts.maxQueued !== Infinity && this.#queued >= this.#opts.maxQueued) throw new QueueFullError(this.#opts.maxQueued);
-    const task = new RemoteTask(`${this.#poolId}-${++this.#seq}`, name, kind, args, options.priority, options.timeout, options.signal, performance.now());
-    const future = futureInternals.create<unknown>(this, task);
+    const task = new RemoteTask(this, `${this.#poolId}-${++this.#seq}`, name, kind, args, options.priority, options.timeout, options.signal, performance.now());
+    const future = futureInternals.create<unknown>(task);
     task.future = future;
     if (this.#startFailure !== undefined) {
       this.#outcomes.fail(task, this.#startFailure, 'crashed');
@@ -359,12 +361,7 @@ export class RemoteEngine implements Engine, FutureOwner {
     );
   }
 
-  runTimeOf(future: Future<unknown>): number {
-    return futureInternals.taskOf<RemoteTask>(future)?.runTime ?? 0;
-  }
-
-  onCancel(t: unknown, wasRunning: boolean): void {
-    const task = t as RemoteTask;
+  onCancel(task: RemoteTask, wasRunning: boolean): void {
     this.#outcomes.counts.cancelled++;
     const where = task.where;
     this.#forget(task, wasRunning);
@@ -519,6 +516,11 @@ export class RemoteEngine implements Engine, FutureOwner {
     if (wasRunning) this.#running--;
     else this.#queued--;
     this.#tasks.delete(task.id);
+    if (this.#tasks.size === 0 && this.#idleWaiters.length > 0) {
+      const waiters = this.#idleWaiters;
+      this.#idleWaiters = [];
+      for (const resolve of waiters) resolve();
+    }
     releaseTask(task);
   }
 
@@ -629,6 +631,11 @@ export class RemoteEngine implements Engine, FutureOwner {
 
   async ready(): Promise<void> {
     await this.#connecting;
+  }
+
+  onIdle(): Promise<void> {
+    if (this.#tasks.size === 0) return Promise.resolve();
+    return new Promise<void>((resolve) => this.#idleWaiters.push(resolve));
   }
 
   stats(): PoolStats {

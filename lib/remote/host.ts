@@ -37,12 +37,11 @@
 
 import { performance } from 'node:perf_hooks';
 import { serialize } from 'node:v8';
-import { CancelledError } from '../errors.js';
-import { engineOf, type Executor } from '../executor.js';
-import { futureInternals, type Future } from '../future.js';
-import { Status } from '../messages.js';
-import { ChunkFailure, type Engine } from '../scheduler.js';
-import { encodeError } from '../wire-error.js';
+import { CancelledError } from '../core/errors.js';
+import { engineOf, type Executor } from '../core/executor.js';
+import { futureInternals, type Future } from '../core/future.js';
+import { ChunkFailure, Status, type Engine } from '../core/contract.js';
+import { encodeError } from '../core/wire-error.js';
 import { cancelChannel, decodeValue, isJobData, LARGE_RESULT_BYTES, RESULT_ELSEWHERE, RESULT_FIELD, type Envelope } from './codec.js';
 import { dropConnections, redisAddress, settledWithin, type BullClass } from './connections.js';
 import type { ConnectionSettings } from './engine.js';
@@ -237,7 +236,7 @@ export class WorkerHost {
         for (const resolve of waiters) resolve();
       }
     }
-    const runTime = this.#engine.runTimeOf(future);
+    const runTime = futureInternals.ownerOf(future)?.runTime ?? 0;
     let envelope: Envelope;
     switch (future.state) {
       case 'fulfilled':

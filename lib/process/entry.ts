@@ -21,9 +21,9 @@
 
 import { writeSync } from 'node:fs';
 import { Socket } from 'node:net';
-import { FromWorker } from '../../messages.js';
-import { encodeError } from '../../wire-error.js';
-import { WorkerLoop } from '../../worker-runtime.js';
+import { FromWorker } from './protocol.js';
+import { encodeError } from '../core/wire-error.js';
+import { WorkerLoop } from './loop.js';
 import { encodeFrame, readFrames } from './channel.js';
 
 const WATCHDOG_MS = 200;

@@ -5,7 +5,7 @@
 
 import type { Future } from './future.js';
 import { collect, extraCompletedItems, iterate } from './map.js';
-import { TaskKind } from './messages.js';
+import { TaskKind, type Engine } from './contract.js';
 import {
   expected,
   resolveMap,
@@ -16,7 +16,6 @@ import {
   type ShutdownOptions,
   type SubmitOptions,
 } from './options.js';
-import type { Engine } from './scheduler.js';
 import type { PoolStats } from './stats.js';
 import type { AnyTasks, ArgsAndOptions, TaskArgs, TaskItem, TaskName, TaskResult } from './types.js';
 
@@ -195,6 +194,14 @@ export abstract class Executor<M extends object = AnyTasks> {
    */
   ready(): Promise<void> {
     return this.#engine.ready();
+  }
+
+  /**
+   * Resolves when nothing is queued or running (p-queue's name): every
+   * accepted task has settled. Tasks submitted later are not waited for.
+   */
+  onIdle(): Promise<void> {
+    return this.#engine.onIdle();
   }
 
   /**

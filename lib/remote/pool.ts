@@ -3,11 +3,11 @@
 // warm local pools. The public class checks options and hands filled-in ones
 // to ./remote/engine.ts; the host side is ./remote/host.ts.
 
-import { Executor } from './executor.js';
-import { checkInteger, checkKeys, checkMs, checkObject, expected, POOL_KEYS } from './options.js';
-import { RemoteEngine, type ConnectionSettings } from './remote/engine.js';
-import { checkPeers } from './remote/peers.js';
-import type { AnyTasks } from './types.js';
+import { Executor } from '../core/executor.js';
+import { checkInteger, checkKeys, checkMs, checkObject, defaultPoolName, expected, POOL_KEYS } from '../core/options.js';
+import { RemoteEngine, type ConnectionSettings } from './engine.js';
+import { checkPeers } from './peers.js';
+import type { AnyTasks } from '../core/types.js';
 
 /**
  * Where Redis is: a `redis://` or `rediss://` (TLS) URL, with user and
@@ -31,6 +31,12 @@ export type RedisConnection = string | (Record<string, unknown> & {
 export interface RemotePoolOptions {
   /** Redis, as a `redis://`/`rediss://` URL or ioredis options. Required. */
   connection: RedisConnection;
+  /**
+   * The pool's name in diagnostics messages. A non-empty string.
+   *
+   * @defaultValue `warmpool-<n>`, n counting the pools made in this process
+   */
+  name?: string;
   /** Name of the BullMQ queue the `warmpool worker` hosts serve: a non-empty string without `:`. Required. */
   queue: string;
   /**
@@ -126,6 +132,7 @@ export interface RemotePoolOptions {
 }
 
 const OWN = new Set([
+  'name',
   'connection',
   'queue',
   'prefix',
@@ -195,7 +202,9 @@ export class RemotePool<M extends object = AnyTasks> extends Executor<M> {
     const queue = checkName('queue', o.queue);
     const prefix = o.prefix === undefined ? 'bull' : checkName('prefix', o.prefix);
     const timeout = o.timeout === undefined ? Infinity : checkMs('timeout', o.timeout);
+    if (o.name !== undefined && (typeof o.name !== 'string' || o.name.length === 0)) throw expected('name', 'a non-empty string', o.name);
     const engineOptions = {
+      name: o.name ?? defaultPoolName(),
       connection,
       queue,
       prefix,

@@ -1,12 +1,12 @@
 // LocalPool: the same Executor contract, in the calling thread. For async and
 // I/O-bound work, tests and debugging. The public class checks options and
-// hands filled-in ones to ./local-engine.ts.
+// hands filled-in ones to ./engine.ts.
 
-import { Executor } from './executor.js';
-import { LocalEngine } from './local-engine.js';
-import { checkObject, expected, moduleHref, resolveCommon, type PoolOptions } from './options.js';
-import type { AnyTasks, TaskName } from './types.js';
-import { describeModule, importTaskModule } from './worker-runtime.js';
+import { Executor } from '../core/executor.js';
+import { LocalEngine } from './engine.js';
+import { checkObject, expected, moduleHref, resolveCommon, type PoolOptions } from '../core/options.js';
+import type { AnyTasks, TaskName } from '../core/types.js';
+import { describeModule, importTaskModule } from '../worker/run.js';
 
 /**
  * Runs tasks in this thread, at most `workers` at once. The module is a `URL`,

@@ -10,11 +10,11 @@
 
 import { parentPort, threadId, workerData } from 'node:worker_threads';
 import { performance } from 'node:perf_hooks';
-import { CancelledError, DataCloneError, TimeoutError } from '../../errors.js';
-import { Status, TaskKind } from '../../messages.js';
-import { existingTaskStorage, type TaskContext } from '../../task-context.js';
-import { encodeError } from '../../wire-error.js';
-import { loadTaskModule, runTask, taskNotFound, type Fn, type TaskOutput } from '../../worker-runtime.js';
+import { CancelledError, DataCloneError, TimeoutError } from '../core/errors.js';
+import { Status, TaskKind } from '../core/contract.js';
+import { existingTaskStorage, type TaskContext } from '../worker/context.js';
+import { encodeError } from '../core/wire-error.js';
+import { loadTaskModule, runTask, taskNotFound, type Fn, type TaskOutput } from '../worker/run.js';
 import { checkClone } from './clone-check.js';
 import { AbortReason, Control, Reply, REPLY_HEAD, RETIRED_SLOTS, TASK_STRIDE, ThreadNote, type ThreadInit } from './protocol.js';
 

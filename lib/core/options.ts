@@ -32,6 +32,13 @@ export interface PoolOptions<Name extends string = string> {
    */
   workers?: number;
   /**
+   * The pool's name in the `warmpool:worker` messages it publishes on
+   * `node:diagnostics_channel` (`pool`). A non-empty string.
+   *
+   * @defaultValue `warmpool-<n>`, n counting the pools made in this process
+   */
+  name?: string;
+  /**
    * Workers kept started and warm. They are started when the pool is made
    * (`ready()` tells when they are warm); more, up to `workers`, start when
    * tasks wait. An integer from 0 to `workers`.
@@ -269,7 +276,7 @@ export interface ShutdownOptions {
 
 /** The keys of each options object, as typed above. */
 export const POOL_KEYS: ReadonlySet<string> = new Set([
-  'workers', 'minWorkers', 'idleTimeout', 'maxTasksPerWorker', 'initializer', 'initArgs', 'maxQueued',
+  'name', 'workers', 'minWorkers', 'idleTimeout', 'maxTasksPerWorker', 'initializer', 'initArgs', 'maxQueued',
   'timeout', 'cancelGrace', 'startTimeout', 'env', 'execArgv', 'cwd', 'maxMemoryMb',
 ]);
 export const SUBMIT_KEYS: ReadonlySet<string> = new Set(['timeout', 'signal', 'transfer', 'priority']);
@@ -411,7 +418,14 @@ export function moduleHref(module: unknown): string {
 }
 
 /** Options every backend shares, filled in. */
+let poolCount = 0;
+/** `warmpool-<n>`, for pools not given a `name`. */
+export function defaultPoolName(): string {
+  return `warmpool-${++poolCount}`;
+}
+
 export interface CommonOptions {
+  name: string;
   workers: number;
   minWorkers: number;
   idleTimeout: number;
@@ -434,7 +448,9 @@ export function resolveCommon(input: unknown): CommonOptions {
   }
   if (o.initializer !== undefined && typeof o.initializer !== 'string') throw expected('initializer', 'the name of an export (a string)', o.initializer);
   if (o.initArgs !== undefined && !Array.isArray(o.initArgs)) throw expected('initArgs', 'an array', o.initArgs);
+  if (o.name !== undefined && (typeof o.name !== 'string' || o.name.length === 0)) throw expected('name', 'a non-empty string', o.name);
   return {
+    name: o.name ?? defaultPoolName(),
     workers,
     minWorkers,
     idleTimeout: o.idleTimeout === undefined ? Infinity : checkMs('idleTimeout', o.idleTimeout),

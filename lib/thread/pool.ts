@@ -1,10 +1,10 @@
 // ThreadPool: the public class. It checks options and hands filled-in ones to
-// the engine (./thread-engine.ts), which runs tasks on piscina's threads.
+// the engine (./engine.ts), which runs tasks on piscina's threads.
 
-import { Executor } from './executor.js';
-import { checkInteger, checkObject, checkStartOptions, expected, moduleHref, resolveCommon, type PoolOptions } from './options.js';
-import { ThreadEngine } from './thread-engine.js';
-import type { AnyTasks, TaskName } from './types.js';
+import { Executor } from '../core/executor.js';
+import { checkInteger, checkObject, checkStartOptions, expected, moduleHref, resolveCommon, type PoolOptions } from '../core/options.js';
+import { ThreadEngine } from './engine.js';
+import type { AnyTasks, TaskName } from '../core/types.js';
 import { Worker } from 'node:worker_threads';
 
 /**

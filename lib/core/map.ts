@@ -27,9 +27,8 @@ import { performance } from 'node:perf_hooks';
 import { serialize } from 'node:v8';
 import { CancelledError, DataCloneError, QueueFullError } from './errors.js';
 import { futureInternals, type Future } from './future.js';
-import { TaskKind } from './messages.js';
 import { expected, type ResolvedMapOptions } from './options.js';
-import { ChunkFailure, type Engine } from './scheduler.js';
+import { ChunkFailure, TaskKind, type Engine } from './contract.js';
 
 const TARGET_CHUNK_MS = 4;
 const MAX_CHUNK = 16_384;
@@ -322,7 +321,7 @@ export class MapRun {
     const future = entry.future;
     if (future.state === 'fulfilled') {
       countItems(this.#engine, entry.count - 1);
-      const runTime = this.#engine.runTimeOf(future);
+      const runTime = futureInternals.ownerOf(future)?.runTime ?? 0;
       if (runTime > 0) {
         const perItem = runTime / entry.count;
         this.#perItem = this.#perItem !== this.#perItem ? perItem : this.#perItem * 0.7 + perItem * 0.3;

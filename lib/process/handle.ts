@@ -1,6 +1,7 @@
-// The one interface every runtime (child process, worker thread) implements
-// for the scheduler. The scheduler never touches a ChildProcess or a Worker
-// directly, so a runtime is one adapter file plus one worker entry file.
+// The one interface between ProcessPool's engine and a worker process: the
+// engine never touches a ChildProcess, so the runtime is one adapter file
+// (./adapter.ts) plus one entry file (./entry.ts). (ThreadPool's threads are
+// piscina's, behind lib/thread/threads.ts.)
 
 /** What a runtime reports back about one worker. */
 export interface WorkerEvents {
@@ -23,8 +24,8 @@ export interface WorkerHandle {
   /** Whether this worker keeps the parent's event loop alive. */
   ref(): void;
   unref(): void;
-  /** For diagnostics and tests: the process id, or the thread id. */
-  readonly id: number;
+  /** The process id, for `warmpool:worker` messages; -1 when the spawn failed. */
+  readonly pid: number;
 }
 
 export type SpawnWorker = (events: WorkerEvents) => WorkerHandle;

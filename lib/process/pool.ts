@@ -1,12 +1,12 @@
 // ProcessPool: the public class. It checks options and hands filled-in ones
-// to the engine (./scheduler.ts) with the child-process runtime.
+// to the engine (./engine.ts) with the child-process runtime.
 
 import { fileURLToPath } from 'node:url';
-import { Executor } from './executor.js';
-import { checkInteger, checkObject, checkStartOptions, expected, moduleHref, resolveCommon, type PoolOptions } from './options.js';
-import { inheritedExecArgv, processRuntime } from './runtime/process/adapter.js';
-import { Scheduler } from './scheduler.js';
-import type { AnyTasks, TaskName } from './types.js';
+import { Executor } from '../core/executor.js';
+import { checkInteger, checkObject, checkStartOptions, expected, moduleHref, resolveCommon, type PoolOptions } from '../core/options.js';
+import { inheritedExecArgv, processRuntime } from './adapter.js';
+import { ProcessEngine } from './engine.js';
+import type { AnyTasks, TaskName } from '../core/types.js';
 
 /**
  * Runs tasks in warm child processes (`node:child_process`), with warmpool's
@@ -51,6 +51,6 @@ export class ProcessPool<M extends object = AnyTasks> extends Executor<M> {
       cwd: o.cwd instanceof URL ? fileURLToPath(o.cwd) : (o.cwd),
       maxMemoryMb: o.maxMemoryMb === undefined ? undefined : checkInteger('maxMemoryMb', o.maxMemoryMb, 1),
     });
-    super(new Scheduler({ ...common, moduleHref: href }, spawn), common.timeout);
+    super(new ProcessEngine({ ...common, moduleHref: href }, spawn), common.timeout);
   }
 }

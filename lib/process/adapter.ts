@@ -8,7 +8,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import type { Socket } from 'node:net';
 import { fileURLToPath } from 'node:url';
-import type { SpawnWorker } from '../handle.js';
+import type { SpawnWorker } from './handle.js';
 import { encodeFrame, readFrames } from './channel.js';
 
 export interface ProcessRuntimeOptions {
@@ -150,9 +150,7 @@ export function processRuntime(options: ProcessRuntimeOptions): SpawnWorker {
         toChild.unref();
         fromChild.unref();
       },
-      get id() {
-        return child.pid ?? -1;
-      },
+      pid: child.pid ?? -1,
     };
   };
 }
