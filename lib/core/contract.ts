@@ -2,7 +2,7 @@
 // an engine, and what every backend's transport carries: how a task's
 // arguments are applied, and the status a result comes back with.
 
-import type { TransferListItem } from 'node:worker_threads';
+import type { TransferListItem } from './types.js';
 import type { Future } from './future.js';
 import type { PoolStats } from './stats.js';
 

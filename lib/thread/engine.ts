@@ -28,7 +28,7 @@
  */
 
 import { performance } from 'node:perf_hooks';
-import type { TransferListItem } from 'node:worker_threads';
+import type { TransferListItem } from '../core/types.js';
 import { Status, TaskKind, type Engine, type TaskOptions } from '../core/contract.js';
 import { argumentCloneError, EngineCore, MAX_BATCH, PIPELINE_MS, Waiters, type Transport } from '../core/engine-core.js';
 import { WorkerStartError } from '../core/errors.js';
