@@ -19,3 +19,21 @@ export {
 export type { PoolOptions, SubmitOptions, MapOptions, ShutdownOptions } from './options.js';
 export type { PoolStats, TimeSummary } from './stats.js';
 export type { TaskModule, TaskName, TaskArgs, TaskResult, TaskItem, AnyTasks } from './types.js';
+export {
+  TASK_CHANNEL,
+  WORKER_CHANNEL,
+  subscribeTasks,
+  subscribeWorkers,
+  type TaskMessage,
+  type TaskStartMessage,
+  type TaskAsyncStartMessage,
+  type TaskAsyncEndMessage,
+  type TaskErrorMessage,
+  type TaskSubscribers,
+  type TaskOutcome,
+  type WorkerMessage,
+  type WorkerEvent,
+  type WorkerExitReason,
+  type WorkerId,
+} from './diagnostics.js';
+export type { TraceCarrier } from './trace-context.js';
