@@ -17,7 +17,9 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { after, before, describe, test } from 'node:test';
 import { context, trace } from '@opentelemetry/api';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
@@ -375,8 +377,23 @@ for (const backend of chosen.filter((b) => ['ProcessPool', 'ThreadPool', 'Remote
 }
 }
 
+// The guide's example (docs/guide.md, "Seeing inside a pool"); compiled by
+// the build like every file, run here.
+function exampleSuite(): void {
+  test('docs/examples/trace-tree prints one tree: the request, a warmpool.task span per task, and the spans each task made', { ...SHORT, ...CORE }, async () => {
+    const script = fileURLToPath(new URL('../docs/examples/trace-tree.js', import.meta.url));
+    const { stdout } = await promisify(execFile)(process.execPath, [script], { timeout: 25_000 });
+    const lines = stdout.split('\n').filter((l) => l !== '');
+    assert.match(lines[0], /^request \d/);
+    assert.equal(lines.filter((l) => /^[├└]─ warmpool\.task resize /.test(l)).length, 2, stdout);
+    assert.equal(lines.filter((l) => /^[│ ] {2}[├└]─ (decode|scale) /.test(l)).length, 4, stdout);
+    assert.equal(lines.length, 7, stdout);
+  });
+}
+
 // Each test file runs in its own process: argv[1] tells whether this file is
 // the one run (and not imported by ./observe-remote.test.ts).
 if (process.argv[1] !== undefined && pathToFileURL(process.argv[1]).href === import.meta.url) {
   observeSuite(backends.filter((b) => b.name !== 'RemotePool'));
+  exampleSuite();
 }
