@@ -24,7 +24,7 @@ import { after, before, describe, test } from 'node:test';
 import { context, trace } from '@opentelemetry/api';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
-import { subscribeTasks, subscribeWorkers, type TaskMessage, type WorkerMessage } from '../lib/diagnostics.js';
+import { subscribeTasks, subscribeWorkers, type TaskMessage, type WorkerExitReason, type WorkerMessage } from '../lib/diagnostics.js';
 import { CancelledError, TimeoutError, WorkerCrashedError, type Executor, type PoolOptions, type TaskName } from '../lib/index.js';
 import { instrument } from '../lib/otel.js';
 import { backends, type Backend, type Tasks } from './backends.js';
@@ -128,6 +128,64 @@ function checkEnd(m: TaskMessage, outcome: TaskMessage['outcome']): void {
   assert.ok(typeof m.waitMs === 'number' && m.waitMs >= 0, `waitMs: ${m.waitMs}`);
 }
 
+/**
+ * Runs `tracedChild` on a pool whose workers register an SDK, under a
+ * `caller` span when `underSpan`; returns the span the worker exported.
+ */
+async function tracedTask(backend: Backend, underSpan: boolean) {
+  const spansFile = join(scratch(), 'spans.jsonl');
+  const { pool } = makePool(backend, { workers: 1, initializer: 'initTracing', initArgs: [spansFile] });
+  await using _ = pool;
+  await pool.ready();
+  const caller = tracer.startSpan('caller');
+  const submit = () => pool.submit('tracedChild', ['inside']);
+  const inner = await (underSpan ? context.with(trace.setSpan(context.active(), caller), submit) : submit());
+  caller.end();
+  const [made] = workerSpans(spansFile).filter((s) => s.spanId === inner.spanId);
+  assert.ok(made, 'the worker exported the span it made');
+  return { caller, inner, made };
+}
+
+/**
+ * A task that costs its worker (a timeout, a cancel while running, a crash):
+ * start, asyncStart, error with the future's own error, asyncEnd, and, where
+ * the test process sees the backend's workers, that worker's exit with
+ * `reason`. `then` checks more with the pool still open.
+ */
+async function costsItsWorker(
+  backend: Backend,
+  options: PoolOptions<TaskName<typeof observeTasks>>,
+  run: (pool: Pool) => Promise<unknown>,
+  outcome: TaskMessage['outcome'],
+  errorClass: new (...args: never[]) => Error,
+  reason: WorkerExitReason,
+  then?: (pool: Pool, exit: WorkerMessage | undefined) => Promise<void>,
+): Promise<void> {
+  const { pool, name } = makePool(backend, { workers: 1, ...options });
+  await using _ = pool;
+  await pool.ready();
+  const record = recordTasks(name);
+  const abandon = new AbortController();
+  const exited = backend.cannot.workers === undefined ? workerMessage((m) => m.pool === name && m.event === 'exit', `exit of ${name}`, abandon.signal) : undefined;
+  try {
+    const err = await reasonOf(run(pool));
+    assert.ok(err instanceof errorClass, String(err));
+    checkSequence(record.events, ['start', 'asyncStart', 'error', 'asyncEnd']);
+    const [, [, begun], [, failed]] = record.events;
+    checkEnd(failed, outcome);
+    assert.equal(failed.error, err, 'the error published is the one the future rejects with');
+    const exit = await exited;
+    if (exit !== undefined) {
+      assert.equal(exit.worker, begun.worker);
+      assert.equal(exit.reason, reason);
+    }
+    await then?.(pool, exit);
+  } finally {
+    record.stop();
+    abandon.abort();
+  }
+}
+
 /** The spans the workers of a test wrote (./fixtures/observe-tasks.ts). */
 function workerSpans(file: string): SpanLine[] {
   if (!existsSync(file)) return [];
@@ -198,28 +256,7 @@ for (const backend of chosen) {
     });
 
     test('a task that times out publishes error with the TimeoutError, outcome timedOut, and its worker exits with reason timeout', { ...SHORT, ...CORE, skip: backend.cannot.stopSyncCode }, async () => {
-      const { pool, name } = makePool(backend, { workers: 1 });
-      await using _ = pool;
-      await pool.ready();
-      const record = recordTasks(name);
-      const abandon = new AbortController();
-      const exited = backend.cannot.workers === undefined ? workerMessage((m) => m.pool === name && m.event === 'exit', `exit of ${name}`, abandon.signal) : undefined;
-      try {
-        const err = await reasonOf(pool.submit('forever', [], { timeout: 100 }));
-        assert.ok(err instanceof TimeoutError, String(err));
-        checkSequence(record.events, ['start', 'asyncStart', 'error', 'asyncEnd']);
-        const [, [, begun], [, failed]] = record.events;
-        checkEnd(failed, 'timedOut');
-        assert.ok(failed.error instanceof TimeoutError, String(failed.error));
-        const exit = await exited;
-        if (exit !== undefined) {
-          assert.equal(exit.worker, begun.worker);
-          assert.equal(exit.reason, 'timeout');
-        }
-      } finally {
-        record.stop();
-        abandon.abort();
-      }
+      await costsItsWorker(backend, {}, (pool) => pool.submit('forever', [], { timeout: 100 }), 'timedOut', TimeoutError, 'timeout');
     });
 
     test('a queued task that is cancelled publishes no asyncStart; its asyncEnd has no worker, run time 0 and the time it waited', { ...SHORT, ...CORE }, async () => {
@@ -250,58 +287,21 @@ for (const backend of chosen) {
       // cancelGrace 0 is the default; given, it makes RemotePool hosts of their
       // own: on hosts whose running job was cancelled, the next pool's jobs
       // were seen not to start within 30 s (reported to the lead).
-      const { pool, name } = makePool(backend, { workers: 1, cancelGrace: 0 });
-      await using _ = pool;
-      await pool.ready();
-      const record = recordTasks(name);
-      const abandon = new AbortController();
-      const exited = backend.cannot.workers === undefined ? workerMessage((m) => m.pool === name && m.event === 'exit', `exit of ${name}`, abandon.signal) : undefined;
-      try {
+      const cancelRunning = async (pool: Pool) => {
         const startedPath = join(scratch(), 'started');
         const f = pool.submit('touchThenForever', [startedPath]);
         await whenFileExists(startedPath);
         assert.equal(f.cancel(), true);
-        assert.ok((await reasonOf(f)) instanceof CancelledError);
-        checkSequence(record.events, ['start', 'asyncStart', 'error', 'asyncEnd']);
-        const [, [, begun], [, failed]] = record.events;
-        checkEnd(failed, 'cancelled');
-        assert.ok(failed.error instanceof CancelledError, String(failed.error));
-        const exit = await exited;
-        if (exit !== undefined) {
-          assert.equal(exit.worker, begun.worker);
-          assert.equal(exit.reason, 'cancel');
-        }
-      } finally {
-        record.stop();
-        abandon.abort();
-      }
+        return f;
+      };
+      await costsItsWorker(backend, { cancelGrace: 0 }, (pool) => cancelRunning(pool), 'cancelled', CancelledError, 'cancel');
     });
 
     test('a task whose worker dies publishes error with the WorkerCrashedError, outcome crashed, and the exit with its code and reason crash', { ...SHORT, ...CORE, skip: backend.cannot.crashIsolation }, async () => {
-      const { pool, name } = makePool(backend, { workers: 1 });
-      await using _ = pool;
-      await pool.ready();
-      const record = recordTasks(name);
-      const abandon = new AbortController();
-      const exited = backend.cannot.workers === undefined ? workerMessage((m) => m.pool === name && m.event === 'exit', `exit of ${name}`, abandon.signal) : undefined;
-      try {
-        const err = await reasonOf(pool.submit('crash', [3]));
-        assert.ok(err instanceof WorkerCrashedError, String(err));
-        checkSequence(record.events, ['start', 'asyncStart', 'error', 'asyncEnd']);
-        const [, [, begun], [, failed]] = record.events;
-        checkEnd(failed, 'crashed');
-        assert.ok(failed.error instanceof WorkerCrashedError, String(failed.error));
-        const exit = await exited;
-        if (exit !== undefined) {
-          assert.equal(exit.worker, begun.worker);
-          assert.equal(exit.reason, 'crash');
-          assert.equal(exit.exitCode, 3);
-        }
+      await costsItsWorker(backend, {}, (pool) => pool.submit('crash', [3]), 'crashed', WorkerCrashedError, 'crash', async (pool, exit) => {
+        if (exit !== undefined) assert.equal(exit.exitCode, 3);
         assert.equal(await pool.submit('add', [1, 2]), 3);
-      } finally {
-        record.stop();
-        abandon.abort();
-      }
+      });
     });
 
     test('a worker retired after maxTasksPerWorker publishes recycle, then exit with reason recycle', { ...SHORT, ...CORE, skip: backend.cannot.workers }, async () => {
@@ -329,20 +329,12 @@ for (const backend of chosen.filter((b) => ['ProcessPool', 'ThreadPool', 'Remote
     test('a span made inside a task is a child of the task’s span, itself a child of the span active at submit, all in one trace', { ...SHORT, ...CORE }, async () => {
       exporter.reset();
       const stop = instrument();
-      const spansFile = join(scratch(), 'spans.jsonl');
       try {
-        const { pool } = makePool(backend, { workers: 1, initializer: 'initTracing', initArgs: [spansFile] });
-        await using _ = pool;
-        await pool.ready();
-        const caller = tracer.startSpan('caller');
-        const inner = await context.with(trace.setSpan(context.active(), caller), () => pool.submit('tracedChild', ['inside']));
-        caller.end();
+        const { caller, inner, made } = await tracedTask(backend, true);
         const taskSpan = exporter.getFinishedSpans().find((s) => s.name === 'warmpool.task tracedChild');
         assert.ok(taskSpan, 'instrument() recorded the task');
         assert.equal(taskSpan.parentSpanContext?.spanId, caller.spanContext().spanId);
-        const [made] = workerSpans(spansFile).filter((s) => s.spanId === inner.spanId);
-        assert.ok(made, 'the worker exported the span it made');
-        assert.equal(made.traceId, caller.spanContext().traceId, 'one trace');
+        assert.equal(inner.traceId, caller.spanContext().traceId, 'one trace');
         assert.equal(made.parentSpanId, taskSpan.spanContext().spanId);
       } finally {
         stop();
@@ -350,27 +342,13 @@ for (const backend of chosen.filter((b) => ['ProcessPool', 'ThreadPool', 'Remote
     });
 
     test('without instrument(), a span made inside a task is a child of the span active at submit', { ...SHORT, ...CORE }, async () => {
-      const spansFile = join(scratch(), 'spans.jsonl');
-      const { pool } = makePool(backend, { workers: 1, initializer: 'initTracing', initArgs: [spansFile] });
-      await using _ = pool;
-      await pool.ready();
-      const caller = tracer.startSpan('caller');
-      const inner = await context.with(trace.setSpan(context.active(), caller), () => pool.submit('tracedChild', ['inside']));
-      caller.end();
+      const { caller, inner, made } = await tracedTask(backend, true);
       assert.equal(inner.traceId, caller.spanContext().traceId, 'one trace');
-      const [made] = workerSpans(spansFile).filter((s) => s.spanId === inner.spanId);
-      assert.ok(made, 'the worker exported the span it made');
       assert.equal(made.parentSpanId, caller.spanContext().spanId);
     });
 
     test('a task submitted with no span active starts a trace of its own in the worker', SHORT, async () => {
-      const spansFile = join(scratch(), 'spans.jsonl');
-      const { pool } = makePool(backend, { workers: 1, initializer: 'initTracing', initArgs: [spansFile] });
-      await using _ = pool;
-      await pool.ready();
-      const inner = await pool.submit('tracedChild', ['alone']);
-      const [made] = workerSpans(spansFile).filter((s) => s.spanId === inner.spanId);
-      assert.ok(made, 'the worker exported the span it made');
+      const { made } = await tracedTask(backend, false);
       assert.equal(made.parentSpanId, undefined);
     });
   });
