@@ -11,7 +11,7 @@
 // that publishes and belong in bench/run.ts then.
 
 import { performance } from 'node:perf_hooks';
-import { publishTaskAsyncStart, publishTaskEnd, publishTaskStart, publishWorker, subscribeTasks, subscribeWorkers } from '../lib/diagnostics.js';
+import { publishTaskAsyncStart, publishTaskEnd, publishTaskStart, publishWorker, subscribeTasks, subscribeWorkers } from '../lib/core/diagnostics.js';
 
 const arg = (name: string, fallback: number) => {
   const found = process.argv.find((a) => a.startsWith(`--${name}=`));

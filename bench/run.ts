@@ -3,19 +3,22 @@
 // (piscina, tinypool, workerpool) and the raw Node baselines.
 //
 //   node dist/bench/run.js [--quick] [--rounds=N] [--only=<unit prefix>,...]
+//   node dist/bench/run.js --compare <git ref> [--rounds=N] [--quick] [--only=...]
 //
 // Every unit (bench/scenario.ts) runs in a fresh process; units run in an
 // order rotated every round; figures are medians over rounds with min–max.
 // A full run writes bench/results/latest.json, docs/benchmarks.md and
 // docs/img/cold-vs-warm.svg. --quick finishes in well under a minute and
 // checks every result for correctness (CI runs it); it says nothing about
-// speed and writes nothing.
+// speed and writes nothing. --compare runs an A/B of the working tree's
+// build against another commit's instead (bench/compare.ts) and writes nothing.
 
-import { execFile, execFileSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { availableParallelism, cpus, loadavg, totalmem } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { hasTaskset, progress } from './machine.js';
 import { allAdapters } from './peers.js';
 import { sizes } from './sizes.js';
 import { stat, tables, writeDocs, writeResults, type Results } from './report.js';
@@ -28,20 +31,6 @@ const ROUNDS = roundsArg ? Number(roundsArg.slice(9)) : quick ? 1 : 3;
 const only = argv.find((a) => a.startsWith('--only='))?.slice(7).split(',');
 const scenarioJs = fileURLToPath(new URL('./scenario.js', import.meta.url));
 const LIBRARIES = ['warmpool', 'piscina', 'tinypool', 'workerpool'];
-
-function progress(text: string): void {
-  if (process.stderr.isTTY) process.stderr.write(`\r\x1b[K${text}`);
-  else process.stderr.write(`${text}\n`);
-}
-
-function hasTaskset(): boolean {
-  try {
-    execFileSync('taskset', ['-c', '0', process.execPath, '-e', ''], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 function version(lib: string): string {
   const path = lib === 'warmpool' ? '../../package.json' : `../../node_modules/${lib}/package.json`;
@@ -126,6 +115,14 @@ async function main(): Promise<void> {
   }
 }
 
-await main();
-// RemotePool's section (redis-server and two `warmpool worker` hosts): bench/remote.ts.
-await (await import('./remote.js')).remoteSection(quick);
+const compareAt = argv.findIndex((a) => a === '--compare' || a.startsWith('--compare='));
+if (compareAt >= 0) {
+  const ref = argv[compareAt].startsWith('--compare=') ? argv[compareAt].slice(10) : argv[compareAt + 1];
+  if (!ref || ref.startsWith('--')) throw new Error(`bench: expected a git ref after --compare, got ${ref === undefined ? 'nothing' : `\`${ref}\``}`);
+  const { compare } = await import('./compare.js');
+  await compare(ref, { quick, rounds: roundsArg ? ROUNDS : undefined, only });
+} else {
+  await main();
+  // RemotePool's section (redis-server and two `warmpool worker` hosts): bench/remote.ts.
+  await (await import('./remote.js')).remoteSection(quick);
+}

@@ -18,3 +18,16 @@ export function sizes(quick: boolean) {
     payloadBudgetMs: quick ? 200 : 3000,
   };
 }
+
+/** How much work each unit of `npm run bench -- --compare <ref>` does (bench/compare.ts). */
+export function compareSizes(quick: boolean) {
+  return {
+    workers: 2,
+    /** Sequential `add` calls timed per round-trip unit, after 200 untimed ones. */
+    roundTrips: quick ? 200 : 3000,
+    /** Trivial tasks submitted at once (throughput, LocalPool submit rate). */
+    tasks: quick ? 2000 : 50_000,
+    /** Items of `square` in one `map` with the default chunksize. */
+    items: quick ? 10_000 : 1_000_000,
+  };
+}

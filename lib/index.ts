@@ -1,9 +1,24 @@
-export { ProcessPool } from './process-pool.js';
-export { ThreadPool } from './thread-pool.js';
-export { LocalPool } from './local-pool.js';
-export { RemotePool, type RemotePoolOptions, type RedisConnection } from './remote-pool.js';
-export { Executor } from './executor.js';
-export { Future, asCompleted, wait, type FutureState, type ReturnWhen } from './future.js';
+/**
+ * warmpool: pools of warm workers (child processes, worker threads, the
+ * calling thread, or hosts on other machines) with futures whose timeout and
+ * cancel really stop the work — Python's `concurrent.futures` for Node.js.
+ *
+ * The pools: {@link ProcessPool}, {@link ThreadPool}, {@link LocalPool},
+ * {@link RemotePool}, all serving {@link Executor}. What `submit` returns:
+ * {@link Future}, with {@link asCompleted} and {@link wait}. The errors:
+ * {@link WarmpoolError} and its subclasses. A task module imports
+ * `warmpool/task` to cooperate with the pool.
+ *
+ * @module warmpool
+ */
+
+export { ProcessPool } from './process/pool.js';
+export { ThreadPool } from './thread/pool.js';
+export { LocalPool } from './local/pool.js';
+export { RemotePool, type RemotePoolOptions, type RedisConnection } from './remote/pool.js';
+export { Executor } from './core/executor.js';
+export { Future, type FutureState } from './core/future.js';
+export { asCompleted, wait, type ReturnWhen } from './core/wait.js';
 export {
   WarmpoolError,
   CancelledError,
@@ -15,10 +30,10 @@ export {
   QueueFullError,
   PoolClosedError,
   BrokerError,
-} from './errors.js';
-export type { PoolOptions, SubmitOptions, MapOptions, ShutdownOptions } from './options.js';
-export type { PoolStats, TimeSummary } from './stats.js';
-export type { TaskModule, TaskName, TaskArgs, TaskResult, TaskItem, AnyTasks } from './types.js';
+} from './core/errors.js';
+export type { PoolOptions, SubmitOptions, MapOptions, ShutdownOptions } from './core/options.js';
+export type { PoolStats, TimeSummary } from './core/stats.js';
+export type { TaskModule, TaskName, TaskArgs, TaskResult, TaskItem, AnyTasks } from './core/types.js';
 export {
   TASK_CHANNEL,
   WORKER_CHANNEL,
@@ -35,5 +50,5 @@ export {
   type WorkerEvent,
   type WorkerExitReason,
   type WorkerId,
-} from './diagnostics.js';
-export type { TraceCarrier } from './trace-context.js';
+} from './core/diagnostics.js';
+export type { TraceCarrier } from './core/trace-context.js';

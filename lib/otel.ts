@@ -30,10 +30,10 @@ import {
   type TaskMessage,
   type TaskStartMessage,
   type WorkerMessage,
-} from './diagnostics.js';
-import { carrierOf } from './trace-context.js';
+} from './core/diagnostics.js';
+import { carrierOf } from './core/trace-context.js';
 
-export { captureTraceContext, runWithTraceContext, type TraceCarrier } from './trace-context.js';
+export { captureTraceContext, runWithTraceContext, type TraceCarrier } from './core/trace-context.js';
 
 /** A pool, or anything with the counts of `PoolStats`, read by the gauges. */
 export interface StatsSource {

@@ -4,7 +4,7 @@
 
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { encodeFrame, FrameReader } from '../lib/runtime/process/channel.js';
+import { encodeFrame, FrameReader } from '../lib/process/channel.js';
 
 function roundTrip(messages: unknown[][], chunkSize: number): unknown[][] {
   const out: unknown[][] = [];

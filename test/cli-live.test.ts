@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { publishWorker } from '../lib/diagnostics.js';
+import { publishWorker } from '../lib/core/diagnostics.js';
 import { LiveStats, RestartCounter, ms, renderStats, restartsOf } from '../lib/cli/live.js';
 import type { PoolStats } from '../lib/index.js';
 import { tempDir, until } from './helpers.js';

@@ -302,9 +302,10 @@ for (const [backend, flags] of BACKENDS) {
       // anywhere) would die of it. Reading these lines into an array does.
       // The young generation is capped too: its default differs between Node
       // versions (larger on 24), and a ThreadPool has three heaps in one process.
-      const child = start(['map', ...flags, tasks, 'len', '--workers', '2'], { WARMPOOL_DEBUG_MAXRSS: '1' }, [
+      const child = start(['map', ...flags, tasks, 'len', '--workers', '2'], {}, [
         '--max-old-space-size=64',
         '--max-semi-space-size=8',
+        `--import=${new URL('./fixtures/print-maxrss.js', import.meta.url).href}`,
       ]);
       generator.stdout.pipe(child.stdin!);
       let count = 0;

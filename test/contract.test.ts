@@ -1,4 +1,4 @@
-// The Executor contract (docs: /SPEC.md), once, run against every backend in
+// The Executor contract (docs/contract.md), once, run against every backend in
 // ./backends.ts. A behaviour a backend cannot have is skipped with the reason
 // its entry gives in `cannot`. Run as a file, this runs the local backends;
 // RemotePool runs it from ./remote-contract.test.ts, a file of its own so

@@ -1,4 +1,4 @@
-// Unit tests of Future, asCompleted and wait, against SPEC.md's Future table
+// Unit tests of Future, asCompleted and wait, against docs/contract.md's Future table
 // and module functions. Futures are made and driven through futureInternals
 // (the engine's side), so every transition happens when the test says so:
 // nothing here sleeps in place of an event. Real timers appear only where a
@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { setImmediate as turn, setTimeout as delay } from 'node:timers/promises';
-import { futureInternals, type FutureOwner } from '../lib/future.js';
+import { futureInternals, type FutureOwner } from '../lib/core/future.js';
 import { CancelledError, Future, TimeoutError, asCompleted, wait, type FutureState } from '../lib/index.js';
 
 const bounded = { timeout: 5_000 };
@@ -33,18 +33,19 @@ function probe(task: unknown = { id: 'task' }): Probe {
   const cancels: CancelCall[] = [];
   let runs = 0;
   const owner: FutureOwner = {
-    onCancel(t, wasRunning) {
-      cancels.push({ task: t, wasRunning, state: future.state, callbacksRun: runs });
+    runTime: 0,
+    onCancel(wasRunning) {
+      cancels.push({ task, wasRunning, state: future.state, callbacksRun: runs });
     },
   };
-  const future = futureInternals.create<number>(owner, task);
+  const future = futureInternals.create<number>(owner);
   future.addDoneCallback(() => {
     runs++;
   });
   return { future, cancels, callbacksRun: () => runs };
 }
 
-const pending = (): Future<number> => futureInternals.create<number>({ onCancel() {} }, {});
+const pending = (): Future<number> => futureInternals.create<number>({ onCancel() {}, runTime: 0 });
 
 function running(): Future<number> {
   const f = pending();

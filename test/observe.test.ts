@@ -24,7 +24,7 @@ import { after, before, describe, test } from 'node:test';
 import { context, trace } from '@opentelemetry/api';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
-import { subscribeTasks, subscribeWorkers, type TaskMessage, type WorkerExitReason, type WorkerMessage } from '../lib/diagnostics.js';
+import { subscribeTasks, subscribeWorkers, type TaskMessage, type WorkerExitReason, type WorkerMessage } from '../lib/core/diagnostics.js';
 import { CancelledError, TimeoutError, WorkerCrashedError, type Executor, type PoolOptions, type TaskName } from '../lib/index.js';
 import { instrument } from '../lib/otel.js';
 import { backends, type Backend, type Tasks } from './backends.js';

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { CancelledError, DataCloneError, LocalPool, ProcessPool, WorkerCrashedError, type Future, type PoolOptions, type TaskName } from '../lib/index.js';
-import { inheritedExecArgv } from '../lib/runtime/process/adapter.js';
+import { inheritedExecArgv } from '../lib/process/adapter.js';
 import type * as regress from './fixtures/regress-tasks.js';
 import { lines, starts, tempDir } from './helpers.js';
 

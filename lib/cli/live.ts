@@ -13,8 +13,8 @@
 // ThreadPool its worker (the commands set no cancelGrace). If PoolStats gains
 // a restart count, `restartsOf` is the one place to read it.
 
-import type { PoolStats } from '../stats.js';
-import { RESTART_REASONS, subscribeWorkers } from '../diagnostics.js';
+import type { PoolStats } from '../core/stats.js';
+import { RESTART_REASONS, subscribeWorkers } from '../core/diagnostics.js';
 import type { ProgressStream } from './progress.js';
 
 /** Redraws on a terminal this often, in ms (4 a second). */

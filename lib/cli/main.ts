@@ -82,8 +82,6 @@ export async function main(argv: string[]): Promise<number> {
 }
 
 const code = await main(process.argv.slice(2));
-// For the memory test (test/cli.test.ts): the peak resident set of this process.
-if (process.env.WARMPOOL_DEBUG_MAXRSS === '1') process.stderr.write(`warmpool: maxRSS ${process.resourceUsage().maxRSS} kB\n`);
 // Output is flushed by now (each command waits for its own writes); an input
 // the command stopped reading, such as a terminal's stdin, must not hold the
 // process open.

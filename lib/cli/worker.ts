@@ -6,13 +6,13 @@
 import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { parseArgs } from 'node:util';
-import type { Executor } from '../executor.js';
-import { ProcessPool } from '../process-pool.js';
-import { ThreadPool } from '../thread-pool.js';
+import { intOption, parse, UsageError } from './args.js';
+import type { Executor } from '../core/executor.js';
+import { ProcessPool } from '../process/pool.js';
+import { ThreadPool } from '../thread/pool.js';
 import { WorkerHost } from '../remote/host.js';
 import { LiveStats, RestartCounter } from './live.js';
-import { resolveConnection } from '../remote-pool.js';
+import { resolveConnection } from '../remote/pool.js';
 
 export const summary = 'serve a RemotePool queue: run its jobs in a warm local pool of a task module';
 
@@ -43,15 +43,6 @@ Options:
   -h, --help              this help
 `;
 
-class UsageError extends Error {}
-
-function integer(name: string, value: string | undefined, min: number): number | undefined {
-  if (value === undefined) return undefined;
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < min) throw new UsageError(`Expected --${name} to be an integer >= ${min}, got \`${value}\``);
-  return n;
-}
-
 function makeLocalPool(moduleHref: string, threads: boolean, options: Record<string, unknown>): Executor {
   return threads ? new ThreadPool(moduleHref, options) : new ProcessPool(moduleHref, options);
 }
@@ -63,28 +54,24 @@ export async function workerCommand(argv: string[]): Promise<number> {
   let live: LiveStats | undefined;
   let restarts: RestartCounter | undefined;
   try {
-    const { values, positionals } = parseArgs({
-      args: argv,
-      allowPositionals: true,
-      options: {
-        connection: { type: 'string' },
-        queue: { type: 'string' },
-        prefix: { type: 'string' },
-        workers: { type: 'string' },
-        threads: { type: 'boolean' },
-        concurrency: { type: 'string' },
-        'lock-duration': { type: 'string' },
-        'stalled-interval': { type: 'string' },
-        'max-stalled': { type: 'string' },
-        'max-tasks-per-worker': { type: 'string' },
-        'max-memory-mb': { type: 'string' },
-        'cancel-grace': { type: 'string' },
-        initializer: { type: 'string' },
-        'init-args': { type: 'string' },
-        stats: { type: 'boolean' },
-        'stats-interval': { type: 'string' },
-        help: { type: 'boolean', short: 'h' },
-      },
+    const { values, positionals } = parse(argv, {
+      connection: { type: 'string' },
+      queue: { type: 'string' },
+      prefix: { type: 'string' },
+      workers: { type: 'string' },
+      threads: { type: 'boolean' },
+      concurrency: { type: 'string' },
+      'lock-duration': { type: 'string' },
+      'stalled-interval': { type: 'string' },
+      'max-stalled': { type: 'string' },
+      'max-tasks-per-worker': { type: 'string' },
+      'max-memory-mb': { type: 'string' },
+      'cancel-grace': { type: 'string' },
+      initializer: { type: 'string' },
+      'init-args': { type: 'string' },
+      stats: { type: 'boolean' },
+      'stats-interval': { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
     });
     if (values.help === true) {
       process.stdout.write(USAGE);
@@ -94,13 +81,13 @@ export async function workerCommand(argv: string[]): Promise<number> {
     if (values.queue === undefined) throw new UsageError('Expected --queue <name>, got none');
     queue = values.queue;
     const moduleHref = positionals[0].startsWith('file:') ? positionals[0] : pathToFileURL(resolve(positionals[0])).href;
-    const workers = integer('workers', values.workers, 1) ?? availableParallelism();
+    const workers = intOption('workers', values.workers, 1) ?? availableParallelism();
     const local: Record<string, unknown> = { workers };
-    const maxTasks = integer('max-tasks-per-worker', values['max-tasks-per-worker'], 1);
+    const maxTasks = intOption('max-tasks-per-worker', values['max-tasks-per-worker'], 1);
     if (maxTasks !== undefined) local.maxTasksPerWorker = maxTasks;
-    const maxMemory = integer('max-memory-mb', values['max-memory-mb'], 1);
+    const maxMemory = intOption('max-memory-mb', values['max-memory-mb'], 1);
     if (maxMemory !== undefined) local.maxMemoryMb = maxMemory;
-    const grace = integer('cancel-grace', values['cancel-grace'], 0);
+    const grace = intOption('cancel-grace', values['cancel-grace'], 0);
     if (grace !== undefined) local.cancelGrace = grace;
     if (values.initializer !== undefined) local.initializer = values.initializer;
     if (values['init-args'] !== undefined) {
@@ -119,7 +106,7 @@ export async function workerCommand(argv: string[]): Promise<number> {
     } catch (err) {
       throw new UsageError((err as Error).message);
     }
-    const statsInterval = integer('stats-interval', values['stats-interval'], 1);
+    const statsInterval = intOption('stats-interval', values['stats-interval'], 1);
     if (statsInterval !== undefined && values.stats !== true) throw new UsageError('Expected --stats with --stats-interval, got --stats-interval alone');
     // Made before the pool, so that it sees the pool's first workers start.
     if (values.stats === true) restarts = new RestartCounter();
@@ -135,10 +122,10 @@ export async function workerCommand(argv: string[]): Promise<number> {
       connection,
       queue: values.queue,
       prefix: values.prefix ?? 'bull',
-      concurrency: integer('concurrency', values.concurrency, 1) ?? workers,
-      lockDuration: integer('lock-duration', values['lock-duration'], 1) ?? 30_000,
-      stalledInterval: integer('stalled-interval', values['stalled-interval'], 1) ?? 30_000,
-      maxStalledCount: integer('max-stalled', values['max-stalled'], 0) ?? 1,
+      concurrency: intOption('concurrency', values.concurrency, 1) ?? workers,
+      lockDuration: intOption('lock-duration', values['lock-duration'], 1) ?? 30_000,
+      stalledInterval: intOption('stalled-interval', values['stalled-interval'], 1) ?? 30_000,
+      maxStalledCount: intOption('max-stalled', values['max-stalled'], 0) ?? 1,
     });
   } catch (err) {
     process.stderr.write(`warmpool worker: ${err instanceof Error ? err.message : String(err)}\n${err instanceof UsageError ? `\n${USAGE}` : ''}`);

@@ -6,8 +6,8 @@
 // through wire-error.ts as they do between a local pool and its workers.
 
 import { deserialize, serialize } from 'node:v8';
-import { DataCloneError } from '../errors.js';
-import { Status, TaskKind } from '../messages.js';
+import { DataCloneError } from '../core/errors.js';
+import { Status, TaskKind } from '../core/contract.js';
 
 /** `job.data` of a warmpool job. Short keys: every job carries them. */
 export interface JobData {

@@ -1,52 +1,41 @@
-// The engine behind RemotePool: tasks become BullMQ jobs on a Redis queue,
-// `warmpool worker` hosts run them in their own warm local pools, and the
-// outcome comes back in the job's return value.
+// RemotePool's transport over the engine core (lib/core/engine-core.ts):
+// tasks become BullMQ jobs on a Redis queue, `warmpool worker` hosts run them
+// in their own warm local pools (./host.ts), and the outcome comes back in
+// the job's return value. Connections: ./connection.ts.
 //
-//   submit() ──▶ Task + Future ──▶ #pending (one addBulk per tick) ──▶ Redis queue
-//                                                                          │
-//                       warmpool worker host: BullMQ Worker ◀──────────────┘
-//                       processor ──▶ local ProcessPool/ThreadPool (timeout, cancel)
-//                                  ◀── [status, value, runTime] (v8, base64)
-//                       job completed ──▶ events stream
-//   QueueEvents 'completed' ──▶ settle the Future            (fast path)
-//   poll of long-waiting tasks: HMGET of the job hash ──▶ settle  (when an event was dropped)
+//  caller          EngineCore           RemoteEngine                      Redis / host
+//  pool.submit ─▶ TaskRecord+Future ─▶ TaskQueue, job id made here
+//                 queueMicrotask ─────▶ dispatch: addBulk, ADD_BATCH a call ─▶ queue ─▶ BullMQ Worker
+//                                                                               host's local pool
+//                 core.settle ◀──────── QueueEvents 'completed' (fast path) ◀── [status, value, runTime]
+//  await future ◀ fulfilled/rejected  ◀ poll: HMGET of long-waiting jobs     (v8, base64)
+//  cancel ─▶ core.cancel ─────────────▶ remove the waiting job, else publish ─▶ host cancels its task
 //
-// Events. BullMQ's events are a capped Redis stream read with XREAD: under a
-// burst the stream is trimmed before a slow reader sees every entry, and a
-// reader that reconnects may miss some. So events are only the fast path:
-// a task not heard of for `pollInterval` ms has its job hash read directly,
-// and a job that is gone from Redis fails its future with BrokerError. A
-// future never waits on an event alone. The QueueEvents reader starts at the
-// stream's last entry as read before the first job is added, so no event of
-// this pool's jobs can come before its start position.
-//
-// Ids. Job ids are made here (`<pool id>-<sequence>`), so a task is known by
-// its id before its job is added, and events of other producers' jobs are
-// ignored by a map lookup.
-//
-// Cancel. A waiting job is removed (atomic in BullMQ: it fails when a worker
-// holds the job's lock). A job that could not be removed is running, or about
-// to: its id is published on the queue's cancel channel, and the host that
-// holds it cancels the local task, or, if its processor has not started it
-// yet, refuses it when it does. Either way the job fails as unrecoverable
-// (no retry). The future is cancelled at once, whatever Redis says.
+// Events are a capped stream read with XREAD: a burst trims entries before a
+// slow reader sees them, and a reconnecting reader may miss some. So they are
+// only the fast path: a task not heard of for `pollInterval` ms has its job
+// hash read directly, and a job gone from Redis fails with BrokerError. The
+// reader starts at the stream's last entry as read before the first job is
+// added, so no event of this pool's jobs comes before it. Job ids
+// (`<pool id>-<task id>`) are made here, so events of other producers' jobs
+// are ignored by a map lookup. Cancel removes a waiting job (atomic in
+// BullMQ); a job already held is cancelled by its host, and fails as
+// unrecoverable (no retry). The future is cancelled at once, whatever Redis says.
 
 import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
-import { BrokerError, PoolClosedError, QueueFullError, TimeoutError, WorkerCrashedError, WorkerStartError } from '../errors.js';
-import { futureInternals, type Future, type FutureOwner } from '../future.js';
-import { Status, type TaskKind } from '../messages.js';
-import { ChunkFailure, type Engine, type TaskOptions } from '../scheduler.js';
-import type { PoolStats } from '../stats.js';
-import { Outcomes, releaseTask, watchSignal } from '../engine-parts.js';
-import { decodeError } from '../wire-error.js';
+import { BrokerError, TimeoutError, WorkerCrashedError, WorkerStartError } from '../core/errors.js';
+import type { Future } from '../core/future.js';
+import type { TaskRecord } from '../core/task.js';
+import { ChunkFailure, Status, type Engine, type TaskKind, type TaskOptions } from '../core/contract.js';
+import type { PoolStats } from '../core/stats.js';
+import { EngineCore, type Transport } from '../core/engine-core.js';
+import { decodeError } from '../core/wire-error.js';
 import { bullPriority, cancelChannel, decodeValue, encodeJob, type Envelope, type JobData } from './codec.js';
-import { loadPeers } from './peers.js';
-
-/** Redis connection settings as BullMQ and ioredis take them; a URL is given as `{ url }`. */
-export type ConnectionSettings = Record<string, unknown> & { url?: string };
+import { connect, type ConnectionSettings, type Connected } from './connection.js';
 
 export interface RemoteEngineOptions {
+  readonly name: string;
   readonly connection: ConnectionSettings;
   readonly queue: string;
   readonly prefix: string;
@@ -64,11 +53,10 @@ const POLL_BATCH = 2000;
 /** A task waits at most this many poll intervals between two reads of its job. */
 const POLL_BACKOFF = 10;
 
-class RemoteTask {
-  where: 'queued' | 'adding' | 'added' | 'gone' = 'queued';
-  future!: Future<any>;
-  onAbort: (() => void) | undefined = undefined;
-  runTime = 0;
+/** A task's job, from submit until its future settles. */
+class Job {
+  /** In Redis: addBulk has resolved. */
+  added = false;
   /** When the job's hash is to be read next, if nothing was heard of it before. */
   checkAt = 0;
   /** Set when the future was cancelled while its job was being added: cancel the job once it is in. */
@@ -76,72 +64,44 @@ class RemoteTask {
   /** Its job was removed from Redis already (shutdown with cancelFutures). */
   removed = false;
 
-  constructor(
-    readonly id: string,
-    readonly name: string,
-    readonly kind: TaskKind,
-    public args: readonly unknown[],
-    readonly priority: number,
-    readonly timeout: number,
-    readonly signal: AbortSignal | undefined,
-    readonly submittedAt: number,
-  ) {}
+  constructor(readonly id: string) {}
 }
 
-/** What of a BullMQ Queue and QueueEvents this engine uses. */
-interface Queue {
-  addBulk(jobs: { name: string; data: JobData; opts: Record<string, unknown> }[]): Promise<unknown>;
-  remove(id: string): Promise<number>;
-  toKey(type: string): string;
-  close(): Promise<void>;
-}
-interface QueueEvents {
-  close(): Promise<void>;
-}
-type Redis = InstanceType<Awaited<ReturnType<typeof loadPeers>>['Redis']>;
+type RemoteTask = TaskRecord<Job>;
 
-interface Connected {
-  queue: Queue;
-  events: QueueEvents;
-  redis: Redis;
-}
-
-export class RemoteEngine implements Engine, FutureOwner {
+export class RemoteEngine implements Engine, Transport<Job> {
   readonly #opts: RemoteEngineOptions;
+  readonly #core: EngineCore<Job>;
   readonly #poolId = randomBytes(6).toString('hex');
-  #seq = 0;
   /** Every task whose future is not settled, by job id, in submission order. */
   readonly #tasks = new Map<string, RemoteTask>();
-  /** Tasks not yet given to addBulk. */
-  #pending: RemoteTask[] = [];
-  #flushScheduled = false;
-  /** Accepted and not known to have started on a host: what maxQueued bounds. */
-  #queued = 0;
+  /** Tasks known to have started on a host. */
   #running = 0;
-  #closed = false;
   #conn: Connected | undefined;
   readonly #connecting: Promise<Connected>;
   #startFailure: unknown;
   #pollTimer: NodeJS.Timeout | undefined;
   #polling = false;
-  #drainWaiters: (() => void)[] = [];
   #disposed: Promise<void> | undefined;
-  readonly #outcomes = new Outcomes();
 
   constructor(opts: RemoteEngineOptions) {
     this.#opts = opts;
-    this.#connecting = this.#connect();
+    this.#core = new EngineCore<Job>(this, { name: opts.name, maxQueued: opts.maxQueued, cancelGrace: 0, measureCosts: false });
+    this.#connecting = connect(opts, {
+      active: (jobId) => this.#onActive(jobId),
+      completed: (jobId, returnvalue) => this.#onCompleted(jobId, returnvalue),
+      failed: (jobId, failedReason) => this.#onFailed(jobId, failedReason),
+    });
     this.#connecting.then(
       (conn) => {
         this.#conn = conn;
-        if (this.#closed && this.#tasks.size === 0) void this.#dispose();
-        else this.#flush();
+        if (this.#core.closed && this.#tasks.size === 0) void this.#dispose();
+        else this.dispatch();
       },
       (err: unknown) => {
         this.#startFailure = err;
         const failure = new BrokerError(`RemotePool could not connect to queue \`${opts.queue}\`: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
-        for (const task of this.#pending) this.#settleFailure(task, failure, 'crashed');
-        this.#pending = [];
+        for (const task of [...this.#tasks.values()]) this.#settleFailure(task, failure, 'crashed');
         this.#checkDrained();
       },
     );
@@ -149,80 +109,44 @@ export class RemoteEngine implements Engine, FutureOwner {
     this.#connecting.catch(() => {});
   }
 
-  async #connect(): Promise<Connected> {
-    const { bullmq, Redis } = await loadPeers();
-    const { url, ...rest } = this.#opts.connection;
-    const connection = url === undefined ? rest : { url, ...rest };
-    const prefix = this.#opts.prefix;
-    const queue = new bullmq.Queue(this.#opts.queue, {
-      connection,
-      prefix,
-      streams: { events: { maxLen: this.#opts.eventsMaxLen } },
-    });
-    // Our own client for what BullMQ has no call for: reading the events
-    // stream's position, reading job hashes in one pipeline, publishing cancels.
-    // Commands fail at once while Redis is away instead of queueing: the
-    // poll simply tries again at its next tick.
-    const redisOptions = { ...rest, enableOfflineQueue: true, maxRetriesPerRequest: 1, lazyConnect: false };
-    const redis = url === undefined ? new Redis(redisOptions) : new Redis(url, redisOptions);
-    redis.on('error', () => {}); // reconnects by itself; failed commands are retried by the poll
-    queue.on('error', () => {});
-    try {
-      await queue.waitUntilReady();
-      const last = (await redis.xrevrange(queue.keys.events, '+', '-', 'COUNT', 1)) as [string, string[]][];
-      const lastEventId = last.length > 0 ? last[0][0] : '0-0';
-      const events = new bullmq.QueueEvents(this.#opts.queue, { connection, prefix, lastEventId, autorun: false });
-      events.on('error', () => {});
-      events.on('active', ({ jobId }) => this.#onActive(jobId));
-      events.on('completed', ({ jobId, returnvalue }) => this.#onCompleted(jobId, returnvalue as unknown));
-      events.on('failed', ({ jobId, failedReason }) => this.#onFailed(jobId, failedReason));
-      void events.run().catch(() => {});
-      await events.waitUntilReady();
-      return { queue, events, redis };
-    } catch (err) {
-      await Promise.allSettled([queue.close(), redis.quit()]);
-      throw err;
-    }
-  }
-
   get workers(): number {
     return this.#opts.workers;
   }
 
-  get closed(): boolean {
-    return this.#closed;
-  }
-
   submit(name: string, args: readonly unknown[], kind: TaskKind, options: TaskOptions): Future<unknown> {
-    if (this.#closed) throw new PoolClosedError();
-    if (this.#opts.maxQueued !== Infinity && this.#queued >= this.#opts.maxQueued) throw new QueueFullError(this.#opts.maxQueued);
-    const task = new RemoteTask(`${this.#poolId}-${++this.#seq}`, name, kind, args, options.priority, options.timeout, options.signal, performance.now());
-    const future = futureInternals.create<unknown>(this, task);
-    task.future = future;
-    if (this.#startFailure !== undefined) {
-      this.#outcomes.fail(task, new BrokerError(`RemotePool could not connect to queue \`${this.#opts.queue}\``, { cause: this.#startFailure }), 'crashed');
-      return future;
-    }
-    this.#tasks.set(task.id, task);
-    this.#queued++;
-    this.#pending.push(task);
-    if (!watchSignal(task)) return future;
-    if (!this.#flushScheduled) {
-      this.#flushScheduled = true;
-      queueMicrotask(() => this.#flush());
-    }
-    this.#armPoll();
-    return future;
+    return this.#core.submit(name, args, kind, options);
   }
 
-  /** Adds the pending tasks' jobs, in batches, in submission order. */
-  #flush(): void {
-    this.#flushScheduled = false;
+  accepted(task: RemoteTask): boolean {
+    if (this.#startFailure !== undefined) {
+      this.#core.queue.forgetOne();
+      this.#core.fail(task, new BrokerError(`RemotePool could not connect to queue \`${this.#opts.queue}\``, { cause: this.#startFailure }), 'crashed');
+      return false;
+    }
+    // Job ids are made here, so events of other producers' jobs are ignored by a map lookup.
+    const job = new Job(`${this.#poolId}-${task.id}`);
+    task.slot = job;
+    this.#tasks.set(job.id, task);
+    this.#armPoll();
+    return true;
+  }
+
+  /** Accepted and not known to have started on a host: what maxQueued bounds. */
+  backlog(): number {
+    return this.#tasks.size - this.#running;
+  }
+
+  /** Adds the queued tasks' jobs, in batches of ADD_BATCH, in queue order. */
+  dispatch(): void {
     const conn = this.#conn;
-    if (conn === undefined || this.#pending.length === 0) return;
-    const tasks = this.#pending;
-    this.#pending = [];
-    for (let i = 0; i < tasks.length; i += ADD_BATCH) this.#add(conn, tasks.slice(i, i + ADD_BATCH));
+    const queue = this.#core.queue;
+    if (conn === undefined) return;
+    while (queue.size > 0) {
+      const batch: RemoteTask[] = [];
+      let task: RemoteTask | undefined;
+      while (batch.length < ADD_BATCH && (task = queue.shift()) !== undefined) batch.push(task);
+      this.#add(conn, batch);
+    }
   }
 
   #add(conn: Connected, batch: RemoteTask[]): void {
@@ -230,7 +154,6 @@ export class RemoteEngine implements Engine, FutureOwner {
     const sent: RemoteTask[] = [];
     const keep = { age: this.#opts.resultTtl };
     for (const task of batch) {
-      if (task.where !== 'queued') continue; // cancelled before it was sent
       let data: JobData;
       try {
         data = encodeJob(task.name, task.kind, task.args, task.timeout);
@@ -238,9 +161,9 @@ export class RemoteEngine implements Engine, FutureOwner {
         this.#settleFailure(task, err, 'failed');
         continue;
       }
-      task.where = 'adding';
+      task.where = 'sent';
       task.args = [];
-      jobs.push({ name: task.name, data, opts: { jobId: task.id, priority: bullPriority(task.priority), removeOnComplete: keep, removeOnFail: keep } });
+      jobs.push({ name: task.name, data, opts: { jobId: task.slot!.id, priority: bullPriority(task.priority), removeOnComplete: keep, removeOnFail: keep } });
       sent.push(task);
     }
     if (jobs.length === 0) return;
@@ -248,13 +171,10 @@ export class RemoteEngine implements Engine, FutureOwner {
       () => {
         const checkAt = performance.now() + this.#opts.pollInterval;
         for (const task of sent) {
-          if (task.cancelWhenAdded) {
-            this.#cancelJob(task.id);
-            continue;
-          }
-          if (task.where !== 'adding') continue;
-          task.where = 'added';
-          task.checkAt = checkAt;
+          const job = task.slot!;
+          job.added = true;
+          if (job.cancelWhenAdded) this.#cancelJob(job.id);
+          else job.checkAt = checkAt;
         }
       },
       (err: unknown) => {
@@ -264,18 +184,24 @@ export class RemoteEngine implements Engine, FutureOwner {
     );
   }
 
-  runTimeOf(future: Future<unknown>): number {
-    return futureInternals.taskOf<RemoteTask>(future)?.runTime ?? 0;
+  dequeued(task: RemoteTask): void {
+    this.#forget(task);
   }
 
-  onCancel(t: unknown, wasRunning: boolean): void {
-    const task = t as RemoteTask;
-    this.#outcomes.counts.cancelled++;
-    const where = task.where;
-    this.#forget(task, wasRunning);
-    if (where === 'adding') task.cancelWhenAdded = true;
-    else if (where === 'added' && !task.removed) this.#cancelJob(task.id);
+  cancelSent(task: RemoteTask): void {
+    const job = task.slot!;
+    this.#forget(task);
+    this.#core.release(task);
+    if (!job.added) job.cancelWhenAdded = true;
+    else if (!job.removed) this.#cancelJob(job.id);
   }
+
+  /** Hosts enforce timeouts and stop cancelled tasks: nothing is stopped from here. */
+  abort(): boolean {
+    return false;
+  }
+
+  kill(): void {}
 
   /** Removes the job if it waits; otherwise asks the hosts to stop it. The future is already settled. */
   #cancelJob(id: string): void {
@@ -297,10 +223,11 @@ export class RemoteEngine implements Engine, FutureOwner {
    */
   #cancelIfWaiting(task: RemoteTask): void {
     const conn = this.#conn!;
-    conn.queue.remove(task.id).then(
+    const job = task.slot!;
+    conn.queue.remove(job.id).then(
       (removed) => {
         if (removed !== 1 || task.future.state !== 'pending') return;
-        task.removed = true;
+        job.removed = true;
         task.future.cancel();
       },
       () => {},
@@ -314,10 +241,7 @@ export class RemoteEngine implements Engine, FutureOwner {
   }
 
   #start(task: RemoteTask): void {
-    if (!futureInternals.setRunningOrNotifyCancel(task.future)) return;
-    this.#queued--;
-    this.#running++;
-    this.#outcomes.waitTime.add(performance.now() - task.submittedAt);
+    if (this.#core.begin(task, performance.now())) this.#running++;
   }
 
   #onCompleted(jobId: string, returnvalue: unknown): void {
@@ -335,22 +259,21 @@ export class RemoteEngine implements Engine, FutureOwner {
       return;
     }
     const [status, value, runTime] = envelope;
-    task.runTime = runTime;
-    const future = task.future;
-    if (future.state === 'pending') this.#start(task);
-    this.#forget(task, true);
-    this.#outcomes.runTime.add(runTime);
+    if (task.future.state === 'pending') this.#start(task);
+    this.#forget(task);
+    if (!this.#core.finish(task, runTime)) return;
     if (status === Status.Ok) {
-      this.#outcomes.counts.completed++;
-      futureInternals.setResult(future, value);
+      this.#core.fulfil(task, value);
     } else {
       const error =
         status === Status.ChunkError ? new ChunkFailure((value as [number, unknown])[0], decodeError((value as [number, unknown])[1])) : decodeError(value);
+      // The host's local pool timed out or crashed: counted as such here too.
       const cause = error instanceof ChunkFailure ? error.error : error;
-      this.#outcomes.counts[
-        cause instanceof TimeoutError ? 'timedOut' : cause instanceof WorkerCrashedError || cause instanceof WorkerStartError ? 'crashed' : 'failed'
-      ]++;
-      futureInternals.setException(future, error);
+      this.#core.reject(
+        task,
+        error,
+        cause instanceof TimeoutError ? 'timedOut' : cause instanceof WorkerCrashedError || cause instanceof WorkerStartError ? 'crashed' : 'failed',
+      );
     }
     this.#checkDrained();
   }
@@ -366,20 +289,16 @@ export class RemoteEngine implements Engine, FutureOwner {
   /** A failure that did not come from running the task to an end (so no run time). */
   #settleFailure(task: RemoteTask, error: unknown, count: 'failed' | 'crashed'): void {
     if (task.where === 'gone') return;
-    const wasRunning = task.future.state === 'running';
-    this.#forget(task, wasRunning);
-    this.#outcomes.counts[count]++;
-    futureInternals.setException(task.future, error);
+    this.#forget(task);
+    this.#core.fail(task, error, count);
     this.#checkDrained();
   }
 
   /** The task leaves the engine's books (before its future settles, so stats() agrees with it). */
-  #forget(task: RemoteTask, wasRunning: boolean): void {
-    if (task.where === 'gone') return;
-    if (wasRunning) this.#running--;
-    else this.#queued--;
-    this.#tasks.delete(task.id);
-    releaseTask(task);
+  #forget(task: RemoteTask): void {
+    const job = task.slot;
+    if (job === undefined || !this.#tasks.delete(job.id)) return;
+    if (task.startedAt !== 0) this.#running--;
   }
 
   /** The poll runs while tasks are outstanding; its timer holds the event loop only then. */
@@ -399,7 +318,8 @@ export class RemoteEngine implements Engine, FutureOwner {
     const now = performance.now();
     const due: RemoteTask[] = [];
     for (const task of this.#tasks.values()) {
-      if (task.where === 'added' && task.checkAt <= now) {
+      const job = task.slot!;
+      if (job.added && task.where !== 'gone' && job.checkAt <= now) {
         due.push(task);
         if (due.length === POLL_BATCH) break;
       }
@@ -408,19 +328,20 @@ export class RemoteEngine implements Engine, FutureOwner {
     this.#polling = true;
     try {
       const pipeline = conn.redis.pipeline();
-      for (const task of due) pipeline.hmget(conn.queue.toKey(task.id), 'name', 'finishedOn', 'returnvalue', 'failedReason', 'processedOn');
+      for (const task of due) pipeline.hmget(conn.queue.toKey(task.slot!.id), 'name', 'finishedOn', 'returnvalue', 'failedReason', 'processedOn');
       const replies = (await pipeline.exec()) ?? [];
       const after = performance.now();
       for (let i = 0; i < due.length; i++) {
         const task = due[i];
-        if (task.where !== 'added') continue; // settled meanwhile
+        if (task.where === 'gone') continue; // settled meanwhile
+        const job = task.slot!;
         const [err, fields] = replies[i] ?? [new Error('no reply')];
         if (err !== null) continue;
         const [name, finishedOn, returnvalue, failedReason, processedOn] = fields as (string | null)[];
         if (name === null) {
           this.#settleFailure(
             task,
-            new BrokerError(`Job ${task.id} is no longer in Redis (was Redis restarted without persistence, or flushed, or did its result outlive \`resultTtl\`?)`),
+            new BrokerError(`Job ${job.id} is no longer in Redis (was Redis restarted without persistence, or flushed, or did its result outlive \`resultTtl\`?)`),
             'crashed',
           );
           continue;
@@ -432,16 +353,16 @@ export class RemoteEngine implements Engine, FutureOwner {
           } catch {
             value = undefined;
           }
-          this.#onCompleted(task.id, value);
+          this.#onCompleted(job.id, value);
           continue;
         }
         if (finishedOn !== null && failedReason !== null) {
-          this.#onFailed(task.id, failedReason);
+          this.#onFailed(job.id, failedReason);
           continue;
         }
         if (processedOn !== null && task.future.state === 'pending') this.#start(task);
         const waited = after - task.submittedAt;
-        task.checkAt = after + Math.min(this.#opts.pollInterval * POLL_BACKOFF, Math.max(this.#opts.pollInterval, waited / 2));
+        job.checkAt = after + Math.min(this.#opts.pollInterval * POLL_BACKOFF, Math.max(this.#opts.pollInterval, waited / 2));
       }
     } catch {
       // Redis is away: the next tick tries again.
@@ -458,32 +379,36 @@ export class RemoteEngine implements Engine, FutureOwner {
     }
   }
 
+  onIdle(): Promise<void> {
+    return this.#core.onIdle();
+  }
+
   stats(): PoolStats {
-    return this.#outcomes.stats(this.#opts.workers, this.#running, Math.max(0, this.#opts.workers - this.#running), this.#queued);
+    return this.#core.stats(this.#opts.workers, this.#running, Math.max(0, this.#opts.workers - this.#running), this.#tasks.size - this.#running);
   }
 
   shutdown(wait: boolean, cancelFutures: boolean): Promise<void> {
-    this.#closed = true;
+    return this.#core.shutdown(wait, cancelFutures);
+  }
+
+  closing(cancelFutures: boolean): void {
     if (cancelFutures) {
       for (const task of [...this.#tasks.values()]) {
         if (task.future.state !== 'pending') continue;
-        if (task.where === 'added') this.#cancelIfWaiting(task);
+        if (task.slot!.added) this.#cancelIfWaiting(task);
         else task.future.cancel();
       }
     }
-    const drained = new Promise<void>((resolve) => this.#drainWaiters.push(resolve));
     this.#checkDrained();
-    const closed = drained.then(() => this.#dispose());
-    return wait ? closed : Promise.resolve();
   }
 
+  /** After shutdown, once every task has settled: the connections close, then shutdown() resolves. */
   #checkDrained(): void {
-    if (!this.#closed || this.#tasks.size > 0 || this.#drainWaiters.length === 0) return;
+    const core = this.#core;
+    if (!core.closed || this.#tasks.size > 0 || !core.drained.any) return;
     clearInterval(this.#pollTimer);
     this.#pollTimer = undefined;
-    const waiters = this.#drainWaiters;
-    this.#drainWaiters = [];
-    for (const resolve of waiters) resolve();
+    void this.#dispose().then(() => core.drained.release());
   }
 
   /** Closes the connections, once; waits for a connection still being made. */

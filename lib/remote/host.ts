@@ -17,14 +17,13 @@
 // when its data is not a warmpool job, or when it stalled too often.
 
 import { performance } from 'node:perf_hooks';
-import { CancelledError } from '../errors.js';
-import { engineOf, type Executor } from '../executor.js';
-import { futureInternals, type Future } from '../future.js';
-import { Status } from '../messages.js';
-import { ChunkFailure, type Engine } from '../scheduler.js';
-import { encodeError } from '../wire-error.js';
+import { CancelledError } from '../core/errors.js';
+import { engineOf, type Executor } from '../core/executor.js';
+import { futureInternals, type Future } from '../core/future.js';
+import { ChunkFailure, Status, type Engine } from '../core/contract.js';
+import { encodeError } from '../core/wire-error.js';
 import { cancelChannel, decodeValue, encodeValue, isJobData, type Envelope } from './codec.js';
-import type { ConnectionSettings } from './engine.js';
+import type { ConnectionSettings } from './connection.js';
 import { loadPeers } from './peers.js';
 
 export interface HostOptions {
@@ -122,7 +121,7 @@ export class WorkerHost {
     } finally {
       this.#running.delete(id);
     }
-    const runTime = this.#engine.runTimeOf(future);
+    const runTime = futureInternals.ownerOf(future)?.runTime ?? 0;
     let envelope: Envelope;
     switch (future.state) {
       case 'fulfilled':

@@ -5,7 +5,7 @@
 // when it starts.
 
 import { createRequire } from 'node:module';
-import { WarmpoolError } from '../errors.js';
+import { WarmpoolError } from '../core/errors.js';
 
 export type BullMQ = typeof import('bullmq');
 export type IORedis = typeof import('ioredis');

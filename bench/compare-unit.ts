@@ -1,0 +1,97 @@
+// One unit of `npm run bench -- --compare <ref>` in a fresh process:
+//
+//   node dist/bench/compare-unit.js <entry> <scenario> [--quick]
+//
+// <entry> is the absolute path of one build's public entry (its package.json
+// `exports['.']`), so the same unit code drives the working tree's build and
+// the ref's, whatever the files behind that entry are called. Prints one JSON
+// line, { figures }, on stdout; throws (exit code 1) on a wrong result.
+//
+// Scenarios are those where the pool's own cost decides (bench/compare.ts):
+// roundtrip:<Kind>, throughput:<Kind>, map:<Kind> (Kind = ProcessPool or
+// ThreadPool), and local (LocalPool's submit rate).
+
+import { pathToFileURL } from 'node:url';
+import { compareSizes } from './sizes.js';
+
+interface Pool {
+  submit(name: string, args: unknown[]): PromiseLike<unknown>;
+  map(name: string, items: unknown[]): Promise<unknown[]>;
+  ready(): Promise<void>;
+  shutdown(): Promise<void>;
+}
+type PoolClass = new (module: URL, options: { workers: number }) => Pool;
+
+const [entry = '', scenario = '', ...rest] = process.argv.slice(2);
+const quick = rest.includes('--quick');
+
+const COMPARE_SIZES = compareSizes(quick);
+
+const tasksUrl = new URL('./fixtures/tasks.js', import.meta.url);
+const figures: Record<string, number> = {};
+
+function check(condition: boolean, what: string): void {
+  if (!condition) throw new Error(`bench --compare: wrong result in ${scenario} (${entry}): ${what}`);
+}
+
+function quantile(xs: number[], p: number): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor(p * s.length))];
+}
+
+async function roundTrips(pool: Pool, n: number): Promise<number[]> {
+  const out = new Array<number>(n);
+  for (let i = 0; i < n; i++) {
+    const t0 = performance.now();
+    const r = await pool.submit('add', [i, 1]);
+    out[i] = performance.now() - t0;
+    check(r === i + 1, `add(${i}, 1) gave ${String(r)}`);
+  }
+  return out;
+}
+
+async function submitRate(pool: Pool, n: number): Promise<number> {
+  const futures = new Array<PromiseLike<unknown>>(n);
+  const t0 = performance.now();
+  for (let i = 0; i < n; i++) futures[i] = pool.submit('add', [i, 1]);
+  const results = await Promise.all(futures);
+  const rate = n / ((performance.now() - t0) / 1000);
+  for (let i = 0; i < n; i++) check(results[i] === i + 1, `task ${i} gave ${String(results[i])}`);
+  return rate;
+}
+
+const lib = (await import(pathToFileURL(entry).href)) as Record<string, PoolClass>;
+const [kind, arg = ''] = scenario.split(':');
+const className = kind === 'local' ? 'LocalPool' : arg;
+const Pool = lib[className];
+if (typeof Pool !== 'function') throw new Error(`bench --compare: ${entry} exports no ${className}`);
+const pool = new Pool(tasksUrl, { workers: COMPARE_SIZES.workers });
+await pool.ready();
+// Every worker has imported the module and run a few tasks before any clock starts.
+await Promise.all(Array.from({ length: COMPARE_SIZES.workers * 4 }, (_, i) => pool.submit('add', [i, 1])));
+
+switch (kind) {
+  case 'roundtrip': {
+    await roundTrips(pool, 200);
+    const lat = await roundTrips(pool, COMPARE_SIZES.roundTrips);
+    figures.p50 = quantile(lat, 0.5) * 1000;
+    figures.p99 = quantile(lat, 0.99) * 1000;
+    break;
+  }
+  case 'throughput':
+  case 'local':
+    figures.rate = await submitRate(pool, COMPARE_SIZES.tasks);
+    break;
+  case 'map': {
+    const items = Array.from({ length: COMPARE_SIZES.items }, (_, i) => i);
+    const t0 = performance.now();
+    const results = await pool.map('square', items);
+    figures.rate = items.length / ((performance.now() - t0) / 1000);
+    for (let i = 0; i < items.length; i++) check(results[i] === i * i, `square(${i}) gave ${String(results[i])}`);
+    break;
+  }
+  default:
+    throw new Error(`bench --compare: unknown scenario ${scenario}`);
+}
+await pool.shutdown();
+process.stdout.write(`${JSON.stringify({ figures })}\n`);

@@ -1,0 +1,408 @@
+/*
+ * What every engine shares, written once: the task lifecycle and the pool's
+ * books. An engine composes one EngineCore and hands it a Transport — the
+ * three things that differ per backend: how queued tasks reach a worker, how
+ * a running task is told to stop, how its worker is stopped. Results arrive
+ * through the transport too, and it settles them here.
+ *
+ *   engine.submit ─▶ core.submit: closed? full? ─▶ TaskRecord + Future ─▶ TaskQueue
+ *                                                   signal watched      │
+ *                           queueMicrotask, once per tick, however many submits
+ *                                                                        ▼
+ *                                                      transport.dispatch()
+ *                                                   (tasks out of the queue, `sent`)
+ *   worker result ─▶ transport ─▶ core.settle(task, status, value, runTime)
+ *                                   released, counted, Future settled
+ *   deadline      ─▶ core.timeOut(task) ─▶ core.stop(task) ─▶ transport.abort(task)
+ *   cancel()      ─▶ core.cancel(task)  ─▶ (queued: out of the queue)  │ cancelGrace
+ *                                        ─▶ transport.cancelSent(task) ▼
+ *                                                          transport.kill(task)
+ *
+ * Not a base class: each engine keeps its own fields private and calls the
+ * core, so the lifecycle cannot be bent by an override. Every transition of a
+ * future goes through here or through `futureInternals`.
+ */
+
+import { performance } from 'node:perf_hooks';
+import { deserialize } from 'node:v8';
+import { ChunkFailure, Status, TaskKind, type TaskOptions } from './contract.js';
+import { publishWorker, type WorkerEvent, type WorkerExitReason } from './diagnostics.js';
+import { DataCloneError, PoolClosedError, QueueFullError, TimeoutError } from './errors.js';
+import { futureInternals, type Future } from './future.js';
+import { TaskQueue } from './queue.js';
+import { Distribution, type PoolStats } from './stats.js';
+import { TaskRecord, type TaskOwner } from './task.js';
+import { decodeError } from './wire-error.js';
+
+/** How much work, in ms of measured run time, a worker is sent ahead (process) or one run carries (thread). */
+export const PIPELINE_MS = 2;
+/** Most tasks in one message to a worker. */
+export const MAX_BATCH = 256;
+
+/** The backend's part of an engine. */
+export interface Transport<S> {
+  /** Sends queued tasks toward workers. Runs once per microtask after a submit (and when `schedule` asks). */
+  dispatch(): void;
+  /** Accepted tasks no worker is free to take: what `maxQueued` bounds. Asked only when `maxQueued` is finite. */
+  backlog(): number;
+  /** A task was queued. False when the transport failed it at once (a standing start failure): nothing to dispatch. */
+  accepted(task: TaskRecord<S>): boolean;
+  /** cancel() of a queued task took it out of the queue. */
+  dequeued(task: TaskRecord<S>): void;
+  /** cancel() of a task that has left the queue; its future settles right after. */
+  cancelSent(task: TaskRecord<S>, wasRunning: boolean): void;
+  /** Tells a running task to stop (its `taskSignal()`); false when it cannot be told, and its worker is stopped at once. */
+  abort(task: TaskRecord<S>, reason: 'cancel' | 'timeout'): boolean;
+  /** Stops the worker running the task: `cancelGrace` is over, or the task could not be told. */
+  kill(task: TaskRecord<S>): void;
+  /** shutdown(): cancel what the transport holds and has not started (with `cancelFutures`), and close what can close. */
+  closing(cancelFutures: boolean): void;
+}
+
+export interface CoreOptions {
+  /** The pool's name in diagnostics messages. */
+  readonly name: string;
+  readonly maxQueued: number;
+  readonly cancelGrace: number;
+  /** Keep the measured run time per task name (for batching). */
+  readonly measureCosts: boolean;
+}
+
+const NO_ARGS: readonly unknown[] = Object.freeze([]);
+
+/** Promises waiting for one moment (drained, ready, idle); settled all at once. */
+export class Waiters {
+  #list: { resolve: () => void; reject: (error: unknown) => void }[] = [];
+
+  get any(): boolean {
+    return this.#list.length > 0;
+  }
+
+  wait(): Promise<void> {
+    return new Promise<void>((resolve, reject) => this.#list.push({ resolve, reject }));
+  }
+
+  release(): void {
+    const list = this.#list;
+    this.#list = [];
+    for (const w of list) w.resolve();
+  }
+
+  reject(error: unknown): void {
+    const list = this.#list;
+    this.#list = [];
+    for (const w of list) w.reject(error);
+  }
+}
+
+/**
+ * Measured run time per task name (calls only): what the engines' batching
+ * decisions rest on. A moving average, so a task that changes speed is
+ * followed within a few calls.
+ */
+export class Costs {
+  readonly #means = new Map<string, { mean: number }>();
+
+  /** The mean run time of `name` in ms; Infinity when never measured. */
+  of(name: string): number {
+    return this.#means.get(name)?.mean ?? Infinity;
+  }
+
+  add(name: string, runTime: number): void {
+    const cost = this.#means.get(name);
+    if (cost === undefined) this.#means.set(name, { mean: runTime });
+    else cost.mean += (runTime - cost.mean) * 0.2;
+  }
+}
+
+type FailureCount = 'failed' | 'crashed' | 'timedOut';
+
+export class EngineCore<S> implements TaskOwner<S> {
+  readonly name: string;
+  readonly queue = new TaskQueue<TaskRecord<S>>((t) => t.where === 'queued');
+  /** Outcome counts (disjoint) and the run/wait time distributions behind stats(). */
+  readonly counts = { completed: 0, failed: 0, cancelled: 0, timedOut: 0, crashed: 0 };
+  readonly runTime = new Distribution();
+  readonly waitTime = new Distribution();
+  readonly costs = new Costs();
+  /** After shutdown(): submit throws PoolClosedError. */
+  closed = false;
+  /** shutdown({ wait: true }) callers: released by the transport once its workers are gone. */
+  readonly drained = new Waiters();
+  readonly #idle = new Waiters();
+  readonly #transport: Transport<S>;
+  readonly #maxQueued: number;
+  readonly #cancelGrace: number;
+  readonly #measureCosts: boolean;
+  #nextId = 1;
+  /** Accepted and not yet released: what onIdle() waits on. */
+  #live = 0;
+  #dispatchScheduled = false;
+  readonly #dispatchBound: () => void;
+
+  constructor(transport: Transport<S>, opts: CoreOptions) {
+    this.#transport = transport;
+    this.name = opts.name;
+    this.#maxQueued = opts.maxQueued;
+    this.#cancelGrace = opts.cancelGrace;
+    this.#measureCosts = opts.measureCosts;
+    this.#dispatchBound = () => {
+      this.#dispatchScheduled = false;
+      transport.dispatch();
+    };
+  }
+
+  // ── queued ────────────────────────────────────────────────────────────
+
+  /** Accepts a task: throws, making no future, when the pool is closed or full. */
+  submit(name: string, args: readonly unknown[], kind: TaskKind, options: TaskOptions): Future<unknown> {
+    if (this.closed) throw new PoolClosedError();
+    if (this.#maxQueued !== Infinity && this.#transport.backlog() >= this.#maxQueued) throw new QueueFullError(this.#maxQueued);
+    const transfer = options.transfer;
+    const task = new TaskRecord<S>(
+      this,
+      this.#nextId++,
+      name,
+      kind,
+      args,
+      options.priority,
+      options.timeout,
+      options.signal,
+      transfer !== undefined && transfer.length > 0 ? transfer : undefined,
+      performance.now(),
+    );
+    const future = (task.future = futureInternals.create<unknown>(task));
+    this.queue.push(task);
+    this.#live++;
+    if (!this.#watchSignal(task) || !this.#transport.accepted(task)) return future;
+    if (!this.#dispatchScheduled) {
+      this.#dispatchScheduled = true;
+      queueMicrotask(this.#dispatchBound);
+    }
+    return future;
+  }
+
+  /** An aborting signal cancels the task's future, as cancel() would. False when it had aborted already. */
+  #watchSignal(task: TaskRecord<S>): boolean {
+    const signal = task.signal;
+    if (signal === undefined) return true;
+    const future = task.future;
+    if (signal.aborted) {
+      future.cancel();
+      return false;
+    }
+    task.onAbort = () => future.cancel();
+    signal.addEventListener('abort', task.onAbort, { once: true });
+    return true;
+  }
+
+  /** Dispatch in a microtask if anything waits: after a result, an exit, a requeue. */
+  schedule(): void {
+    if (!this.#dispatchScheduled && this.queue.size > 0) {
+      this.#dispatchScheduled = true;
+      queueMicrotask(this.#dispatchBound);
+    }
+  }
+
+  /** Tasks sent but never started (their worker died, or could not take them) go back to the front, in order. */
+  requeue(tasks: readonly TaskRecord<S>[]): void {
+    if (tasks.length === 0) return;
+    for (const task of tasks) {
+      task.where = 'queued';
+      task.slot = undefined;
+      task.startedAt = 0;
+      task.deadline = Infinity;
+    }
+    this.queue.requeueFront(tasks);
+  }
+
+  /**
+   * Takes every live task out of the queue, each released before the caller
+   * settles any: settling one runs its done callbacks, which may cancel
+   * another, and that one must not be counted out of the queue a second time.
+   */
+  drainQueue(): TaskRecord<S>[] {
+    const tasks = this.queue.drain();
+    for (const task of tasks) this.release(task);
+    return tasks;
+  }
+
+  // ── sent, running ────────────────────────────────────────────────────
+
+  /** A worker starts the task: its future is running (false when it was cancelled meanwhile), its wait is counted. */
+  begin(task: TaskRecord<S>, now: number): boolean {
+    const started = futureInternals.setRunningOrNotifyCancel(task.future);
+    task.startedAt = now;
+    this.waitTime.add(now - task.submittedAt);
+    return started;
+  }
+
+  /** The user cancelled the task (its future settles right after). */
+  cancel(task: TaskRecord<S>, wasRunning: boolean): void {
+    this.counts.cancelled++;
+    if (task.where === 'gone') return;
+    if (task.where === 'queued') {
+      // Left in place; the queue skips it when it reaches the front.
+      this.queue.forgetOne();
+      this.release(task);
+      this.#transport.dequeued(task);
+      return;
+    }
+    this.#transport.cancelSent(task, wasRunning);
+  }
+
+  /** The running task's deadline passed: it fails with TimeoutError, and is stopped. */
+  timeOut(task: TaskRecord<S>, stopped: string): void {
+    this.counts.timedOut++;
+    futureInternals.setException(task.future, new TimeoutError(`Task \`${task.name}\` did not finish within ${task.timeout} ms${stopped}`, task.timeout));
+    this.stop(task, 'timeout');
+  }
+
+  /**
+   * Cancel or timeout of a running task, whose future has settled: its
+   * signal is aborted in the worker and, unless it ends within `cancelGrace`
+   * ms (at least `leastGrace`), its worker is stopped.
+   */
+  stop(task: TaskRecord<S>, reason: 'cancel' | 'timeout', leastGrace = 0): void {
+    this.release(task);
+    const grace = Math.max(this.#cancelGrace, leastGrace);
+    const transport = this.#transport;
+    if (grace > 0 && transport.abort(task, reason)) {
+      clearTimeout(task.timer);
+      task.timer = setTimeout(() => {
+        task.timer = undefined;
+        transport.kill(task);
+      }, grace);
+    } else {
+      transport.kill(task);
+    }
+  }
+
+  // ── settled ───────────────────────────────────────────────────────────
+
+  /** Out of the engine's hands: gone, its arguments let go, its signal no longer watched. */
+  release(task: TaskRecord<S>): void {
+    if (task.where === 'gone') return;
+    task.where = 'gone';
+    task.args = NO_ARGS;
+    if (task.onAbort !== undefined) {
+      task.signal!.removeEventListener('abort', task.onAbort);
+      task.onAbort = undefined;
+    }
+    if (--this.#live === 0 && this.#idle.any) this.#idle.release();
+  }
+
+  /**
+   * The task ran to an end in a worker: its run time is kept, and true is
+   * returned when the caller is to settle it (false: settled already, by a
+   * timeout or a cancel, and the late outcome is dropped).
+   */
+  finish(task: TaskRecord<S>, runTime: number): boolean {
+    task.runTime = runTime;
+    if (this.#measureCosts && task.kind === TaskKind.Call) this.costs.add(task.name, runTime);
+    if (task.where === 'gone') return false;
+    this.runTime.add(runTime);
+    this.release(task);
+    return true;
+  }
+
+  /** A result from a worker, in the wire's form (lib/core/wire-error.ts for errors). */
+  settle(task: TaskRecord<S>, status: Status, value: unknown, runTime: number): void {
+    if (!this.finish(task, runTime)) return;
+    switch (status) {
+      case Status.Ok:
+        this.fulfil(task, value);
+        return;
+      case Status.Serialized: {
+        let result: unknown;
+        try {
+          result = deserialize(value as Uint8Array);
+        } catch (err) {
+          this.reject(task, new DataCloneError(`The result of task \`${task.name}\` could not be read back: ${String(err)}`, { cause: err }));
+          return;
+        }
+        this.fulfil(task, result);
+        return;
+      }
+      case Status.ChunkError: {
+        const [index, error] = value as [number, unknown];
+        this.reject(task, new ChunkFailure(index, decodeError(error)));
+        return;
+      }
+      default:
+        this.reject(task, decodeError(value));
+    }
+  }
+
+  /** Fulfils a finished task's future. */
+  fulfil(task: TaskRecord<S>, value: unknown): void {
+    this.counts.completed++;
+    futureInternals.setResult(task.future, value);
+  }
+
+  /** Rejects a finished task's future with its own error. */
+  reject(task: TaskRecord<S>, error: unknown, count: FailureCount = 'failed'): void {
+    this.counts[count]++;
+    futureInternals.setException(task.future, error);
+  }
+
+  /** Fails a task that did not run to an end of its own (no run time): a crash, a start failure, a value that cannot be sent. */
+  fail(task: TaskRecord<S>, error: unknown, count: FailureCount): void {
+    // Already settled: cancelled by a done callback of a task failed just before it.
+    if (task.future.done()) return this.release(task);
+    this.counts[count]++;
+    this.release(task);
+    futureInternals.setException(task.future, error);
+  }
+
+  // ── the pool ──────────────────────────────────────────────────────────
+
+  /** Resolves when nothing is queued or running. */
+  onIdle(): Promise<void> {
+    return this.#live === 0 ? Promise.resolve() : this.#idle.wait();
+  }
+
+  /** shutdown(): no new tasks; with `cancelFutures`, what has not started is cancelled. Resolves (when `wait`) once the transport releases `drained`. */
+  shutdown(wait: boolean, cancelFutures: boolean): Promise<void> {
+    this.closed = true;
+    if (cancelFutures) {
+      for (const task of this.drainQueue()) {
+        this.#transport.dequeued(task);
+        task.future.cancel();
+      }
+    }
+    const done = this.drained.wait();
+    this.#transport.closing(cancelFutures);
+    return wait ? done : Promise.resolve();
+  }
+
+  stats(workers: number, busy: number, idle: number, queued = this.queue.size): PoolStats {
+    return { workers, busy, idle, queued, ...this.counts, runTime: this.runTime.summary(), waitTime: this.waitTime.summary() };
+  }
+
+  /**
+   * Publishes a worker's start, ready, exit or recycle on `warmpool:worker`
+   * (./diagnostics.ts); free when nobody subscribes. `exit` carries the exit
+   * code, the signal and, where the transport knows it, why the worker went.
+   */
+  workerEvent(worker: number, event: WorkerEvent, exitCode?: number | null, signal?: string | null, reason?: WorkerExitReason): void {
+    if (event !== 'exit') publishWorker(this.name, worker, event);
+    else publishWorker(this.name, worker, event, reason === undefined ? { exitCode, signal } : { exitCode, signal, reason });
+  }
+}
+
+/**
+ * A task's arguments could not be sent: names the argument that cannot be
+ * (a failure path, so cost does not matter). `whyNot` says why a value
+ * cannot be sent, or undefined if it can.
+ */
+export function argumentCloneError(task: TaskRecord<unknown>, err: unknown, to: string, whyNot: (value: unknown) => string | undefined): DataCloneError {
+  const args = task.kind === TaskKind.Call ? task.args : [];
+  for (let i = 0; i < args.length; i++) {
+    const why = whyNot(args[i]);
+    if (why !== undefined) return new DataCloneError(`Argument ${i} of task \`${task.name}\` cannot be sent to a ${to}: ${why}`, { cause: err });
+  }
+  return new DataCloneError(`The arguments of task \`${task.name}\` cannot be sent to a ${to}: ${err instanceof Error ? err.message : String(err)}`, {
+    cause: err,
+  });
+}

@@ -1,0 +1,241 @@
+// The engine behind LocalPool: tasks run in the calling thread, at most
+// `workers` at once, bounded by p-limit.
+//
+//   submit ─▶ EngineCore: TaskRecord + Future ─▶ TaskQueue (priority, then FIFO)
+//                                                    │
+//              dispatch (microtask): a p-limit job per queued task, at most `workers` waiting
+//                                                    ▼
+//   p-limit: at most `workers` jobs running ──▶ job starts: takes the queue's
+//                                               next live task, runs
+//                                               fn(...args) in this thread
+//                                                    │
+//   core.finish + fulfil/reject ◀── value or throw ──┘  (the job ends, and
+//                                                        p-limit starts the next)
+//
+// p-limit decides when a task runs (its running count is the bound); the
+// queue decides which (priority, cancellation): a job takes its task when it
+// starts, not when it is queued, because p-limit's own queue is first-in
+// first-out and knows nothing of either. The engine still counts its running
+// tasks, but only for stats() and maxQueued: p-limit frees a slot a few
+// microtasks after the task ends, and a done callback must see the pool as
+// its future does.
+//
+// What cannot be done in one thread: synchronous code cannot be stopped. A
+// timeout or a cancel settles the future at once and aborts the task's
+// `taskSignal()`; after `cancelGrace` ms the task is abandoned: its slot goes
+// to the next task, though its code may still be running.
+
+import pLimit, { type LimitFunction } from 'p-limit';
+import { performance } from 'node:perf_hooks';
+import { ChunkFailure, TaskKind, type Engine, type TaskOptions } from '../core/contract.js';
+import { EngineCore, type Transport } from '../core/engine-core.js';
+import { CancelledError, TaskNotFoundError, TimeoutError, WorkerStartError } from '../core/errors.js';
+import type { Future } from '../core/future.js';
+import type { CommonOptions } from '../core/options.js';
+import type { TaskQueue } from '../core/queue.js';
+import type { PoolStats } from '../core/stats.js';
+import type { TaskRecord } from '../core/task.js';
+import { existingTaskStorage, type TaskContext } from '../worker/context.js';
+import { functionExports, isThenable, runChunk, type Fn } from '../worker/run.js';
+
+/** A task while it holds one of the `workers` slots. */
+class LocalRun {
+  context: TaskContext | undefined = undefined;
+  /** Frees the slot before the task ends (after cancel or timeout, and cancelGrace). */
+  abandon: (() => void) | undefined = undefined;
+  vacated = false;
+}
+
+type Task = TaskRecord<LocalRun>;
+
+export class LocalEngine implements Engine, Transport<LocalRun> {
+  readonly #opts: CommonOptions;
+  readonly #core: EngineCore<LocalRun>;
+  readonly #queue: TaskQueue<Task>;
+  readonly #limit: LimitFunction;
+  #module: Record<string, unknown> | undefined;
+  readonly #loaded: Promise<void>;
+  #startFailure: WorkerStartError | undefined;
+  /** Tasks holding a slot (see the header for why not p-limit's count). */
+  #running = 0;
+  /** p-limit jobs queued and not yet started. */
+  #jobs = 0;
+  readonly #runNextBound = () => this.#runNext();
+
+  constructor(opts: CommonOptions, load: () => Promise<Record<string, unknown>>, describe: string) {
+    this.#opts = opts;
+    this.#core = new EngineCore<LocalRun>(this, { name: opts.name, maxQueued: opts.maxQueued, cancelGrace: opts.cancelGrace, measureCosts: false });
+    this.#queue = this.#core.queue;
+    this.#limit = pLimit(opts.workers);
+    const core = this.#core;
+    this.#loaded = (async () => {
+      try {
+        const mod = await load();
+        if (opts.initializer !== null) {
+          const init = mod[opts.initializer];
+          if (typeof init !== 'function') throw new TaskNotFoundError(opts.initializer, functionExports(mod));
+          await (init as Fn)(...opts.initArgs);
+        }
+        this.#module = mod;
+      } catch (cause) {
+        const message = cause instanceof Error ? cause.message : String(cause);
+        this.#startFailure = new WorkerStartError(`The task module ${describe} failed to load: ${message}`, { cause });
+        for (const task of core.drainQueue()) core.fail(task, this.#startFailure, 'crashed');
+        this.#checkDrained();
+      }
+      this.dispatch();
+    })();
+  }
+
+  get workers(): number {
+    return this.#opts.workers;
+  }
+
+  submit(name: string, args: readonly unknown[], kind: TaskKind, options: TaskOptions): Future<unknown> {
+    return this.#core.submit(name, args, kind, options);
+  }
+
+  accepted(task: Task): boolean {
+    if (this.#startFailure === undefined) return true;
+    this.#queue.forgetOne();
+    this.#core.fail(task, this.#startFailure, 'crashed');
+    return false;
+  }
+
+  backlog(): number {
+    return this.#queue.size - Math.max(0, this.#opts.workers - this.#running);
+  }
+
+  /**
+   * A p-limit job for each queued task that has none, at most `workers` of
+   * them waiting in p-limit: a deep queue stays in the TaskQueue (one record
+   * per task), and each job that ends tops p-limit up again.
+   */
+  dispatch(): void {
+    if (this.#module === undefined) return; // still loading; the load dispatches when done
+    const most = Math.min(this.#queue.size, this.#opts.workers);
+    while (this.#jobs < most) {
+      this.#jobs++;
+      void this.#limit(this.#runNextBound);
+    }
+  }
+
+  /** A p-limit job has a slot: it runs the queue's next live task, if any is left. */
+  async #runNext(): Promise<void> {
+    this.#jobs--;
+    const task = this.#queue.shift();
+    if (task === undefined) return;
+    const run = new LocalRun();
+    task.slot = run;
+    task.where = 'sent';
+    this.#running++;
+    const start = performance.now();
+    this.#core.begin(task, start);
+    const storage = existingTaskStorage();
+    const ctx: TaskContext | undefined = storage === undefined ? undefined : { controller: undefined };
+    run.context = ctx;
+    if (task.timeout !== Infinity) task.timer = setTimeout(() => this.#core.timeOut(task, ''), task.timeout);
+    const abandoned = new Promise<void>((resolve) => (run.abandon = resolve));
+    await Promise.race([this.#execute(task, storage, ctx, start), abandoned]);
+    this.#vacate(task);
+    this.#checkDrained();
+    this.dispatch();
+  }
+
+  /**
+   * The task's slot is free: called when it ends, or when it is abandoned,
+   * before its future settles, so that stats() and maxQueued agree with the
+   * future when its callbacks run.
+   */
+  #vacate(task: Task): void {
+    const run = task.slot!;
+    if (run.vacated) return;
+    run.vacated = true;
+    clearTimeout(task.timer);
+    this.#running--;
+  }
+
+  async #execute(task: Task, storage: ReturnType<typeof existingTaskStorage>, ctx: TaskContext | undefined, start: number): Promise<void> {
+    let ok = true;
+    let value: unknown;
+    try {
+      const fn = this.#module![task.name];
+      if (typeof fn !== 'function') throw new TaskNotFoundError(task.name, functionExports(this.#module!));
+      if (task.kind === TaskKind.Call) {
+        value = ctx === undefined ? (fn as Fn)(...task.args) : storage!.run(ctx, fn as Fn, ...task.args);
+        if (isThenable(value)) value = await value;
+      } else {
+        const out = await runChunk(fn as Fn, task.args as unknown[], task.kind === TaskKind.StarChunk, storage, ctx);
+        if (out.failed) {
+          ok = false;
+          value = new ChunkFailure(out.index, out.error);
+        } else value = out.results;
+      }
+    } catch (err) {
+      ok = false;
+      value = err;
+    }
+    const runTime = performance.now() - start;
+    if (task.future.done()) {
+      task.runTime = runTime; // timed out or cancelled meanwhile
+      return;
+    }
+    this.#vacate(task);
+    if (!this.#core.finish(task, runTime)) return;
+    if (ok) this.#core.fulfil(task, value);
+    else this.#core.reject(task, value);
+  }
+
+  dequeued(): void {
+    this.#checkDrained();
+  }
+
+  cancelSent(task: Task, wasRunning: boolean): void {
+    if (wasRunning) this.#core.stop(task, 'cancel');
+    else this.#core.release(task);
+  }
+
+  /** Aborts the task's `taskSignal()`; its slot is freed after cancelGrace (kill). */
+  abort(task: Task, reason: 'cancel' | 'timeout'): boolean {
+    const ctx = task.slot!.context;
+    if (ctx !== undefined && !ctx.controller?.signal.aborted) {
+      (ctx.controller ??= new AbortController()).abort(reason === 'cancel' ? new CancelledError() : new TimeoutError('The task timed out', task.timeout));
+    }
+    return true;
+  }
+
+  /** Gives up on the task: its code may still run, but its slot goes to the next task. */
+  kill(task: Task): void {
+    // With no grace the signal is aborted here: in one thread, that is all a stop can do.
+    this.abort(task, task.future.exception() instanceof TimeoutError ? 'timeout' : 'cancel');
+    this.#vacate(task);
+    task.slot!.abandon?.();
+  }
+
+  async ready(): Promise<void> {
+    await this.#loaded;
+    if (this.#startFailure !== undefined) throw this.#startFailure;
+  }
+
+  onIdle(): Promise<void> {
+    return this.#core.onIdle();
+  }
+
+  stats(): PoolStats {
+    return this.#core.stats(this.#opts.workers, this.#running, this.#opts.workers - this.#running);
+  }
+
+  shutdown(wait: boolean, cancelFutures: boolean): Promise<void> {
+    return this.#core.shutdown(wait, cancelFutures);
+  }
+
+  closing(): void {
+    this.#checkDrained();
+  }
+
+  #checkDrained(): void {
+    const core = this.#core;
+    if (!core.closed || this.#queue.size > 0 || this.#running > 0 || !core.drained.any) return;
+    core.drained.release();
+  }
+}

@@ -1,0 +1,127 @@
+// The child-process runtime: one warm Node process per worker, reached over
+// two socket pairs carrying length-prefixed frames (./channel.ts): the
+// child's fd 3 brings tasks, its fd 4 takes results back. JSON when JSON
+// carries every value exactly, the structured clone serializer otherwise, so
+// Map, Set, BigInt, Date and typed arrays cross intact.
+
+import { spawn } from 'node:child_process';
+import type { Socket } from 'node:net';
+import { fileURLToPath } from 'node:url';
+import type { SpawnWorker } from './handle.js';
+import { encodeFrame, readFrames } from './channel.js';
+
+export interface ProcessRuntimeOptions {
+  readonly execArgv: readonly string[];
+  readonly env: NodeJS.ProcessEnv;
+  readonly cwd: string | undefined;
+  readonly maxMemoryMb: number | undefined;
+}
+
+const entry = fileURLToPath(new URL('./entry.js', import.meta.url));
+
+/**
+ * Flags of the parent that a worker inherits: module loading (loaders,
+ * preloads, conditions), V8 and runtime settings. Anything else is left out,
+ * above all what would change what the worker runs (`-e`, `-p`, `--test`,
+ * `--watch`) or make every worker fight for one port (`--inspect`). A flag's
+ * value given as the next argument goes or stays with its flag.
+ */
+const INHERITED = /^(--(import|require|loader|experimental-loader|conditions|experimental-[\w-]+|no-[\w-]+|enable-source-maps|max-old-space-size|max-semi-space-size|stack-size|expose-gc|harmony[\w-]*|unhandled-rejections|trace-[\w-]+|disable-proto|frozen-intrinsics|input-type|env-file|preserve-symlinks[\w-]*|abort-on-uncaught-exception|disable-warning|pending-deprecation|throw-deprecation|no-deprecation)|-r|-C)$/;
+
+export function inheritedExecArgv(argv: readonly string[] = process.execArgv): string[] {
+  const out: string[] = [];
+  let keepValue = false;
+  for (const arg of argv) {
+    if (!arg.startsWith('-')) {
+      // The value of the flag before it.
+      if (keepValue) out.push(arg);
+      keepValue = false;
+      continue;
+    }
+    const eq = arg.indexOf('=');
+    const keep = INHERITED.test(eq === -1 ? arg : arg.slice(0, eq));
+    if (keep) out.push(arg);
+    keepValue = keep && eq === -1;
+  }
+  return out;
+}
+
+export function processRuntime(options: ProcessRuntimeOptions): SpawnWorker {
+  const args = [...options.execArgv];
+  if (options.maxMemoryMb !== undefined) args.push(`--max-old-space-size=${options.maxMemoryMb}`);
+  args.push(entry);
+  return (events) => {
+    const child = spawn(process.execPath, args, {
+      env: options.env,
+      cwd: options.cwd,
+      stdio: ['ignore', 'inherit', 'inherit', 'pipe', 'pipe'],
+    });
+    const toChild = child.stdio[3] as Socket;
+    const fromChild = child.stdio[4] as Socket;
+    let gone = false;
+    readFrames(fromChild, (msg) => {
+      if (!gone) events.message(msg);
+    });
+    // An exit is reported once the result socket is closed too: a worker's
+    // last frames (a result, a Fatal report) can still be unread when 'exit'
+    // fires, and 'close' comes after them.
+    let exitStatus: [number | null, NodeJS.Signals | null] | undefined;
+    let socketClosed = false;
+    const report = () => {
+      if (gone || exitStatus === undefined || !socketClosed) return;
+      gone = true;
+      events.exit(exitStatus[0], exitStatus[1]);
+    };
+    child.on('exit', (code, signal) => {
+      exitStatus = [code, signal];
+      report();
+    });
+    fromChild.on('close', () => {
+      socketClosed = true;
+      report();
+    });
+    // The task socket closed (EOF, or EPIPE on a write) while the pool still
+    // meant to use it: a task closed its worker's fd 3, and the worker would
+    // wait forever for tasks that cannot reach it. Stop it, so it is
+    // replaced. (Reading is only for the EOF: the worker never writes on fd 3.)
+    let closing = false;
+    toChild.on('close', () => {
+      if (!closing) child.kill('SIGKILL');
+    });
+    toChild.resume();
+    // EPIPE and the like when the worker has just died: its exit follows.
+    toChild.on('error', () => {});
+    fromChild.on('error', () => {});
+    child.on('error', (err) => {
+      // A failed spawn has no pid and no 'exit'.
+      if (child.pid === undefined && !gone) {
+        gone = true;
+        events.exit(null, null, err);
+      }
+    });
+    return {
+      send(message) {
+        toChild.write(encodeFrame(message));
+      },
+      terminate() {
+        child.kill('SIGKILL');
+      },
+      close() {
+        // End of input: the worker exits once it has flushed its output.
+        closing = true;
+        toChild.end();
+      },
+      ref() {
+        child.ref();
+        toChild.ref();
+        fromChild.ref();
+      },
+      unref() {
+        child.unref();
+        toChild.unref();
+        fromChild.unref();
+      },
+      pid: child.pid ?? -1,
+    };
+  };
+}

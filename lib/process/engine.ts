@@ -1,0 +1,430 @@
+/*
+ * ProcessPool's transport over the engine core (lib/core/engine-core.ts):
+ * how queued tasks reach a worker process, how a running one is stopped, how
+ * results come back. Workers themselves (start, ready, exit, close) are
+ * ./workers.ts; the worker's side is ./loop.ts.
+ *
+ *  caller          EngineCore            ProcessEngine               worker process
+ *  pool.submit ─▶ TaskRecord+Future ─▶ TaskQueue
+ *                 queueMicrotask ─────▶ dispatch: per worker, one task, or
+ *                                       a batch of short ones (PIPELINE_MS)
+ *                                       [Run, id, name, kind, args, …] ─ fd 3 ─▶ WorkerLoop
+ *                                       head: core.begin, deadline armed        runs them in order
+ *                 core.settle ◀──────── onResults ◀── [Results, id, status, value, runTime] ─ fd 4
+ *  await future ◀ fulfilled/rejected    next head begins, more is sent
+ *  cancel/timeout ─▶ core.stop ───────▶ abort: [Abort, id] ─────────────────▶ taskSignal() aborts
+ *                    (cancelGrace) ───▶ kill: the worker is terminated, then replaced
+ *
+ * Batching. Each worker runs one task at a time. When the queue is deeper
+ * than the free workers, a worker is sent several tasks in one message as
+ * long as the measured run time of what it holds stays within PIPELINE_MS. A
+ * task of unknown cost (never measured, or a map chunk) goes alone and
+ * nothing is sent behind it. Only the head of a worker's in-flight list is
+ * `running`; cancelling one behind it tells the worker to drop it.
+ *
+ * Deadlines count from the task's start, checked by one lazily re-armed
+ * timer per worker. When a worker exits, its running task fails with
+ * WorkerCrashedError (unless the pool stopped it) and the tasks it held but
+ * never started go back to the front of the queue.
+ */
+
+import { performance } from 'node:perf_hooks';
+import { TaskKind, type Engine, type Status, type TaskOptions, type WorkerOptions } from '../core/contract.js';
+import { EngineCore, MAX_BATCH, PIPELINE_MS, Waiters, type Transport } from '../core/engine-core.js';
+import type { TaskQueue } from '../core/queue.js';
+import { WorkerCrashedError, WorkerStartError } from '../core/errors.js';
+import type { Future } from '../core/future.js';
+import type { PoolStats } from '../core/stats.js';
+import type { TaskRecord } from '../core/task.js';
+import { decodeError } from '../core/wire-error.js';
+import type { SpawnWorker } from './handle.js';
+import { FromWorker, RESULT_STRIDE, ToWorker } from './protocol.js';
+import type { WorkerRecord } from './worker.js';
+import { ProcessWorkers, type WorkersOwner } from './workers.js';
+
+/** Options as the engine gets them: validated and filled in by the public class. */
+export interface ProcessEngineOptions extends WorkerOptions {
+  readonly name: string;
+  readonly maxQueued: number;
+  readonly cancelGrace: number;
+}
+
+type Task = TaskRecord<WorkerRecord>;
+
+export class ProcessEngine implements Engine, Transport<WorkerRecord>, WorkersOwner {
+  readonly #opts: ProcessEngineOptions;
+  readonly #core: EngineCore<WorkerRecord>;
+  readonly #queue: TaskQueue<Task>;
+  readonly #workers: ProcessWorkers;
+  readonly #readyWaiters = new Waiters();
+
+  constructor(opts: ProcessEngineOptions, spawn: SpawnWorker) {
+    this.#opts = opts;
+    this.#core = new EngineCore<WorkerRecord>(this, { name: opts.name, maxQueued: opts.maxQueued, cancelGrace: opts.cancelGrace, measureCosts: true });
+    this.#queue = this.#core.queue;
+    this.#workers = new ProcessWorkers(opts, spawn, this.#core, this);
+    this.#workers.grow(0);
+  }
+
+  get workers(): number {
+    return this.#opts.workers;
+  }
+
+  // ── submit ────────────────────────────────────────────────────────────
+
+  submit(name: string, args: readonly unknown[], kind: TaskKind, options: TaskOptions): Future<unknown> {
+    return this.#core.submit(name, args, kind, options);
+  }
+
+  accepted(): boolean {
+    // A new task is a new reason to try starting a worker after a start failure.
+    this.#workers.startFailure = undefined;
+    return true;
+  }
+
+  /**
+   * Queued tasks beyond the started workers with nothing in flight. Dispatch
+   * runs a microtask after submit, so the queue briefly holds tasks these
+   * workers are about to take: those never wait, and do not count against
+   * maxQueued.
+   */
+  backlog(): number {
+    let idle = 0;
+    for (const w of this.#workers.list) if (w.takesTasks() && w.inflight.length === 0) idle++;
+    return this.#queue.size - idle;
+  }
+
+  dequeued(): void {
+    this.#checkDrained();
+  }
+
+  cancelSent(task: Task, wasRunning: boolean): void {
+    const w = task.slot!;
+    if (wasRunning) {
+      this.#core.stop(task, 'cancel');
+      return;
+    }
+    // Sent ahead but not started: take it out of the list and tell the
+    // worker to skip it. If the worker started it meanwhile (its result is
+    // already on the way), the result is dropped when it arrives.
+    const i = w.inflight.indexOf(task);
+    if (i !== -1) {
+      w.inflight.splice(i, 1);
+      w.removeAhead(task.cost);
+    }
+    this.#core.release(task);
+    w.trySend([ToWorker.Drop, task.id]);
+    if (i === 0) {
+      if (w.inflight.length > 0) this.#startHead(w);
+      else this.#onIdle(w);
+    }
+  }
+
+  // ── dispatch ──────────────────────────────────────────────────────────
+
+  /** The measured mean run time of a task by this name, ms; Infinity when unknown, and for map chunks. */
+  #estimate(task: Task): number {
+    if (task.kind !== TaskKind.Call || task.alone) return Infinity;
+    return this.#core.costs.of(task.name);
+  }
+
+  dispatch(): void {
+    const queue = this.#queue;
+    if (queue.size > 0) {
+      const workers = this.#workers.list;
+      let takers = 0;
+      for (const w of workers) if (w.takesTasks()) takers++;
+      // Idle workers first, each up to its fair share of the queue; then top
+      // up busy ones. Sending ahead is for a deep queue only: with no more
+      // tasks waiting than there are workers, each waits in the parent, where
+      // priorities and cancellation act on it, for no more than a round trip.
+      const deep = queue.size > takers;
+      const share = Math.ceil(queue.size / Math.max(1, takers));
+      for (const w of workers) {
+        if (queue.size === 0) break;
+        if (w.inflight.length === 0 && w.takesTasks()) this.#send(w, deep ? share : 1);
+      }
+      if (deep && queue.size > 0) {
+        const now = performance.now();
+        for (const w of workers) {
+          if (queue.size === 0) break;
+          // Not behind a task that has already run longer than the budget:
+          // whatever the estimate said, it is a long one.
+          if (!w.takesTasks() || w.inflight.length === 0) continue;
+          if (now - w.inflight[0].startedAt > PIPELINE_MS) continue;
+          this.#send(w, share);
+        }
+      }
+    }
+    this.#workers.grow(this.#queue.size);
+    this.#workers.updateRefs();
+  }
+
+  /**
+   * Sends `w` queued tasks in one message: the first one whatever it is if
+   * `w` is idle, then more only while the measured run time of what `w` has
+   * in hand stays within PIPELINE_MS. A task whose cost is unknown (never
+   * measured, or a map chunk) is never sent behind another, nor anything
+   * behind it, so a long task cannot hold short ones hostage while another
+   * worker is free.
+   */
+  #send(w: WorkerRecord, most: number): void {
+    const queue = this.#queue;
+    const inflight = w.inflight;
+    const first = inflight.length;
+    const wasEmpty = first === 0;
+    const limit = Math.min(most, MAX_BATCH, this.#opts.maxTasksPerWorker - w.dispatched);
+    const msg: unknown[] = [ToWorker.Run];
+    let sent = 0;
+    while (sent < limit) {
+      const task = queue.peek();
+      if (task === undefined) break;
+      const cost = this.#estimate(task);
+      if (!(wasEmpty && sent === 0) && (w.aheadUnknown > 0 || !(w.aheadMs + cost <= PIPELINE_MS))) break;
+      queue.shift();
+      w.addAhead(cost);
+      task.cost = cost;
+      task.where = 'sent';
+      task.slot = w;
+      inflight.push(task);
+      msg.push(task.id, task.name, task.kind, task.args);
+      sent++;
+    }
+    if (sent === 0) return;
+    let unsendable: [Task, Error][] | undefined;
+    try {
+      w.handle.send(msg);
+    } catch (err) {
+      const batch = inflight.splice(first);
+      for (const task of batch) w.removeAhead(task.cost);
+      unsendable = w.sendOneByOne(batch, err);
+    }
+    w.dispatched += inflight.length - first;
+    if (w.dispatched >= this.#opts.maxTasksPerWorker && !w.retiring) {
+      w.retiring = true;
+      this.#core.workerEvent(w.id, 'recycle');
+    }
+    if (wasEmpty && inflight.length > 0) this.#startHead(w);
+    if (unsendable !== undefined) {
+      // Settled last: their done callbacks may cancel or submit, and must
+      // find the worker's list and head in order.
+      for (const [task, error] of unsendable) this.#core.fail(task, error, 'failed');
+      // The worker may still be free for what is queued behind.
+      this.#core.schedule();
+    }
+  }
+
+  /** The first task in the list starts its clock. */
+  #startHead(w: WorkerRecord): void {
+    const task = w.inflight[0];
+    // A killed worker starts nothing; its exit re-queues what it held.
+    if (task === undefined || task.startedAt !== 0 || w.state === 'killed') return;
+    const now = performance.now();
+    this.#core.begin(task, now);
+    if (task.timeout !== Infinity) {
+      task.deadline = now + task.timeout;
+      w.armDeadline(task.deadline, this.#onDeadlineBound);
+    }
+  }
+
+  readonly #onDeadlineBound = (w: WorkerRecord) => this.#onDeadline(w);
+
+  #onDeadline(w: WorkerRecord): void {
+    const task = w.inflight[0];
+    if (task === undefined || task.future.done() || task.deadline === Infinity) return;
+    // Timers may fire a little early in performance.now() terms; allow 1 ms.
+    if (performance.now() + 1 < task.deadline) {
+      w.armDeadline(task.deadline, this.#onDeadlineBound);
+      return;
+    }
+    this.#core.timeOut(task, '; its worker was stopped');
+  }
+
+  abort(task: Task, reason: 'cancel' | 'timeout'): boolean {
+    const w = task.slot!;
+    if (w.state !== 'ready') return false;
+    w.stopping = task;
+    w.trySend([ToWorker.Abort, task.id, reason]);
+    return true;
+  }
+
+  kill(task: Task): void {
+    const w = task.slot!;
+    // Gone already, or the task ended within the grace (its result cleared `stopping`).
+    if (w.state === 'killed' || (w.stopping !== undefined && w.stopping !== task)) return;
+    w.stoppedForTask = true;
+    this.#workers.kill(w);
+  }
+
+  // ── results ───────────────────────────────────────────────────────────
+
+  message(w: WorkerRecord, msg: unknown[]): void {
+    switch (msg[0]) {
+      case FromWorker.Results:
+        this.#onResults(w, msg);
+        break;
+      case FromWorker.Ready:
+        this.#workers.onReady(w);
+        break;
+      case FromWorker.StartError:
+        this.#workers.onStartFailure(w, decodeError(msg[1]));
+        break;
+      case FromWorker.Fatal:
+        w.fatal = decodeError(msg[1]);
+        break;
+    }
+  }
+
+  #onResults(w: WorkerRecord, msg: unknown[]): void {
+    const inflight = w.inflight;
+    const core = this.#core;
+    for (let i = 1; i < msg.length; i += RESULT_STRIDE) {
+      const head = inflight[0];
+      // Not the head: a task dropped after cancel, or given up on. Ignore it.
+      if (head === undefined || head.id !== msg[i]) continue;
+      inflight.shift();
+      w.removeAhead(head.cost);
+      if (w.stopping === head) {
+        // It ended within cancelGrace: the worker stays.
+        w.stopping = undefined;
+        clearTimeout(head.timer);
+        head.timer = undefined;
+      }
+      // The next task starts before this one settles: done callbacks that run
+      // on settling (a map cancelling its other chunks, say) see it running.
+      if (inflight.length > 0) this.#startHead(w);
+      core.settle(head, msg[i + 1] as Status, msg[i + 2], msg[i + 3] as number);
+    }
+    if (inflight.length === 0) this.#onIdle(w);
+    core.schedule();
+    if (this.#queue.size === 0) this.#workers.updateRef(w);
+  }
+
+  #onIdle(w: WorkerRecord): void {
+    if (w.retiring || this.#core.closed) {
+      if (w.retiring || this.#queue.size === 0) this.#workers.close(w);
+      this.#checkDrained();
+      return;
+    }
+    this.#workers.idle(w);
+  }
+
+  // ── workers (./workers.ts) ────────────────────────────────────────────
+
+  workerReady(w: WorkerRecord): void {
+    if (this.#core.closed && this.#queue.size === 0) {
+      this.#workers.close(w);
+      this.#checkDrained();
+      return;
+    }
+    this.#settleReadyWaiters();
+    this.dispatch();
+    if (w.inflight.length === 0) this.#onIdle(w);
+    this.#workers.updateRef(w);
+  }
+
+  startFailed(): void {
+    // With no worker able to run them, the waiting tasks would wait forever.
+    // Each gets an error of its own: callers (map) annotate the ones they get.
+    const failure = this.#workers.startFailure!;
+    if (!this.#workers.list.some((x) => x.state === 'ready')) {
+      for (const task of this.#core.drainQueue()) this.#core.fail(task, new WorkerStartError(failure.message, { cause: failure.cause }), 'crashed');
+    }
+    this.#settleReadyWaiters();
+    this.#checkDrained();
+  }
+
+  exited(w: WorkerRecord, code: number | null, signal: string | null, error: Error | undefined): void {
+    const workers = this.#workers;
+    const inflight = w.inflight.splice(0);
+    const head = inflight[0];
+    // A worker the pool killed to stop a task (cancel, timeout) blames no
+    // one else: if that task had in fact just finished, its result read
+    // before the exit, the head now is a bystander sent ahead with it, which
+    // may have begun. It runs again elsewhere rather than failing for
+    // another task's sake (see "at most once" in docs/guide.md).
+    if (head !== undefined && head.where !== 'gone' && !w.stoppedForTask) {
+      const detail = w.fatal instanceof Error ? `${w.fatal.name}: ${w.fatal.message}` : error?.message;
+      const crash = new WorkerCrashedError(code, signal, detail);
+      if (w.fatal !== undefined) Object.defineProperty(crash, 'cause', { value: w.fatal, writable: true, configurable: true });
+      this.#core.fail(head, crash, 'crashed');
+    }
+    // The others never started: they keep their place at the front of the queue.
+    this.#core.requeue(inflight.slice(w.stoppedForTask ? 0 : 1).filter((t) => t.where === 'sent'));
+    // The last worker that could serve the queue is gone while a start
+    // failure stands: try one start again (bounded — if it fails with no
+    // worker ready, the queue fails with it) rather than leave tasks waiting.
+    if (workers.startFailure !== undefined && this.#queue.size > 0 && !workers.list.some((x) => x.state === 'ready' || x.state === 'starting')) {
+      workers.startFailure = undefined;
+    }
+    workers.grow(this.#queue.size);
+    this.#core.schedule();
+    workers.updateRefs();
+    this.#checkDrained();
+  }
+
+  holdsLoop(w: WorkerRecord): boolean {
+    // While a shutdown is awaited every worker, even one already killed, holds
+    // the loop until it has exited: otherwise the loop could empty first and
+    // the awaited shutdown never settle.
+    return this.#core.drained.any || (w.state === 'starting' && (this.#queue.size > 0 || this.#readyWaiters.any));
+  }
+
+  // ── ready, stats, shutdown ────────────────────────────────────────────
+
+  ready(): Promise<void> {
+    const ready = this.#readyWaiters.wait();
+    this.#settleReadyWaiters();
+    this.#workers.updateRefs();
+    return ready;
+  }
+
+  #settleReadyWaiters(): void {
+    if (!this.#readyWaiters.any) return;
+    let ready = 0;
+    for (const w of this.#workers.list) if (w.state === 'ready') ready++;
+    const failure = this.#workers.startFailure;
+    if (failure === undefined && ready < this.#opts.minWorkers && !this.#core.closed) return;
+    if (failure !== undefined && ready < this.#opts.minWorkers) this.#readyWaiters.reject(failure);
+    else this.#readyWaiters.release();
+  }
+
+  onIdle(): Promise<void> {
+    return this.#core.onIdle();
+  }
+
+  stats(): PoolStats {
+    let busy = 0;
+    let idle = 0;
+    for (const w of this.#workers.list) {
+      if (w.state !== 'ready') continue;
+      if (w.inflight.length > 0) busy++;
+      else idle++;
+    }
+    return this.#core.stats(this.#workers.list.length, busy, idle);
+  }
+
+  shutdown(wait: boolean, cancelFutures: boolean): Promise<void> {
+    return this.#core.shutdown(wait, cancelFutures);
+  }
+
+  closing(cancelFutures: boolean): void {
+    if (cancelFutures) {
+      for (const w of this.#workers.list) {
+        for (const task of w.inflight.slice(1)) task.future.cancel();
+      }
+    }
+    this.#settleReadyWaiters();
+    this.#checkDrained();
+    this.#workers.updateRefs();
+  }
+
+  /** After shutdown: once no task is left, close every worker; once every worker exited, resolve. */
+  #checkDrained(): void {
+    if (!this.#core.closed) return;
+    if (this.#queue.size > 0) return;
+    for (const w of this.#workers.list) if (w.inflight.length > 0) return;
+    for (const w of [...this.#workers.list]) this.#workers.close(w);
+    if (this.#workers.list.length === 0) this.#core.drained.release();
+  }
+}

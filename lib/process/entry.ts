@@ -1,0 +1,84 @@
+// Entry file of a worker process (spawned by ./adapter.ts). Frames
+// (./channel.ts) come in on fd 3 and go out on fd 4. Writes are synchronous:
+// a result leaves before the next task starts, however long that task runs
+// or however it dies, and a full pipe makes the worker wait rather than
+// buffer without bound.
+//
+// Orphans: when the parent dies, this process must exit too, also while its
+// main thread is stuck in a synchronous loop and cannot see the IPC channel
+// close. Linux's PR_SET_PDEATHSIG would do it but needs a native addon, so a
+// tiny watchdog thread, whose event loop stays free whatever the main thread
+// does, polls the parent pid (a reparented process sees a new ppid) and
+// SIGKILLs this process. The socket's end covers the ordinary case at once.
+
+import { writeSync } from 'node:fs';
+import { Socket } from 'node:net';
+import { Worker } from 'node:worker_threads';
+import { FromWorker } from './protocol.js';
+import { encodeError } from '../core/wire-error.js';
+import { WorkerLoop } from './loop.js';
+import { encodeFrame, readFrames } from './channel.js';
+
+const WATCHDOG_MS = 200;
+
+const watchdog = new Worker(
+  `const { workerData } = require('node:worker_threads');
+   setInterval(() => { if (process.ppid !== workerData.ppid) process.kill(workerData.pid, 'SIGKILL'); }, ${WATCHDOG_MS});`,
+  { eval: true, workerData: { ppid: process.ppid, pid: process.pid }, resourceLimits: { maxOldGenerationSizeMb: 8 } },
+);
+watchdog.unref();
+
+const OUT = 4;
+const pause = new Int32Array(new SharedArrayBuffer(4));
+
+/** Writes a whole frame to fd 4, waiting while the pipe is full. */
+function post(message: unknown[]): void {
+  const frame = encodeFrame(message);
+  let offset = 0;
+  while (offset < frame.length) {
+    try {
+      offset += writeSync(OUT, frame, offset);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'EAGAIN') {
+        Atomics.wait(pause, 0, 0, 1); // the parent is behind: give it a moment
+        continue;
+      }
+      // EPIPE and the like: the parent is gone, and so is the point of going on.
+      process.exit(0);
+    }
+  }
+}
+
+const socket = new Socket({ fd: 3, readable: true, writable: false });
+socket.on('error', () => {});
+const loop = new WorkerLoop(post);
+readFrames(socket, (msg) => loop.onMessage(msg));
+
+// The parent ended the input (idle timeout, retirement, shutdown) or died.
+// Exit once what the tasks wrote to stdout and stderr has been flushed:
+// process.exit() would drop writes still queued for a pipe. A pipe nobody
+// reads cannot hold the worker forever: the parent kills a closing worker
+// after a while, and the watchdog kills an orphan.
+socket.on('end', () => {
+  let pending = 2;
+  const flushed = () => {
+    if (--pending === 0) process.exit(0);
+  };
+  process.stdout.write('', flushed);
+  process.stderr.write('', flushed);
+});
+
+// An uncaught error kills the worker (as Node would); the parent hears why
+// first, to put it in the WorkerCrashedError of the task that was running.
+let dying = false;
+const die = (err: unknown) => {
+  if (dying) return;
+  dying = true;
+  try {
+    post([FromWorker.Fatal, encodeError(err)]);
+  } finally {
+    process.exit(1);
+  }
+};
+process.on('uncaughtException', die);
+process.on('unhandledRejection', die);

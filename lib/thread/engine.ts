@@ -1,0 +1,432 @@
+/*
+ * ThreadPool's transport over the engine core (lib/core/engine-core.ts):
+ * warmpool's queue, batches and futures over piscina's threads. Everything
+ * about piscina (making it, thread starts, retiring, letting go) is behind
+ * ./threads.ts; a run in flight is ./run.ts; the thread's side is ./entry.ts.
+ *
+ *  caller          EngineCore            ThreadEngine                    thread (piscina)
+ *  pool.submit ─▶ TaskRecord+Future ─▶ TaskQueue
+ *                 queueMicrotask ─────▶ dispatch, while fewer runs than
+ *                                       threads: one task, or a batch of
+ *                                       short ones (PIPELINE_MS)
+ *                                       piscina.run([control, name, kind, args, …]) ─▶ entry.ts
+ *                                         short form: [name, ...args]                   runs them in order
+ *                 core.settle ◀──────── onReply ◀── [Results, threadId, retire, status, value, runTime, …]
+ *  await future ◀ fulfilled/rejected      short form: [value, runTime]
+ *  cancel/timeout ─▶ core.stop ───────▶ abort: Control.Abort (Atomics) ─────────────▶ taskSignal() aborts
+ *                    (cancelGrace) ───▶ kill: the run's signal; piscina terminates the thread
+ *
+ *  control block (SharedArrayBuffer, when a run needs one): Begun (thread →
+ *  engine: a timeout's clock starts), Abort (engine → thread), Skip (engine →
+ *  thread: a batched task was cancelled; do not begin it).
+ *
+ * At most one run per thread is in flight, so piscina always has an idle
+ * thread for a run and never queues: warmpool's queue keeps priorities and
+ * cancellation. A task with a timeout or a transfer list, a map chunk, or one
+ * of unknown cost goes alone. A thread that dies fails its running task with
+ * WorkerCrashedError; what it had not begun goes back to the queue.
+ */
+
+import { performance } from 'node:perf_hooks';
+import type { TransferListItem } from 'node:worker_threads';
+import { Status, TaskKind, type Engine, type TaskOptions } from '../core/contract.js';
+import { argumentCloneError, EngineCore, MAX_BATCH, PIPELINE_MS, Waiters, type Transport } from '../core/engine-core.js';
+import { WorkerStartError } from '../core/errors.js';
+import type { Future } from '../core/future.js';
+import type { TaskQueue } from '../core/queue.js';
+import type { PoolStats } from '../core/stats.js';
+import type { TaskRecord } from '../core/task.js';
+import { decodeError } from '../core/wire-error.js';
+import { cloneFailure } from './clone-check.js';
+import { AbortReason, Control, REPLY_HEAD, REPLY_STRIDE, Reply } from './protocol.js';
+import { Run } from './run.js';
+import { crashError, isDataCloneError, Threads, type Piscina, type ThreadsOptions } from './threads.js';
+
+/** Filled-in options, from ThreadPool. */
+export interface ThreadEngineOptions extends ThreadsOptions {
+  readonly name: string;
+  readonly maxQueued: number;
+  readonly cancelGrace: number;
+}
+
+/** The least time a batch whose running task was cancelled has to return before its thread is stopped. */
+const BATCH_STOP_GRACE_MS = 20;
+
+type Task = TaskRecord<Run>;
+
+export class ThreadEngine implements Engine, Transport<Run> {
+  readonly #opts: ThreadEngineOptions;
+  readonly #core: EngineCore<Run>;
+  readonly #queue: TaskQueue<Task>;
+  readonly #threads: Threads;
+  readonly #runs = new Set<Run>();
+  #startFailure: WorkerStartError | undefined;
+  readonly #readyWaiters = new Waiters();
+  #destroyed: Promise<void> | undefined;
+
+  constructor(opts: ThreadEngineOptions) {
+    this.#opts = opts;
+    this.#core = new EngineCore<Run>(this, { name: opts.name, maxQueued: opts.maxQueued, cancelGrace: opts.cancelGrace, measureCosts: true });
+    this.#queue = this.#core.queue;
+    const core = this.#core;
+    this.#threads = new Threads(opts, {
+      spawned: (id) => core.workerEvent(id, 'start'),
+      started: (id) => {
+        core.workerEvent(id, 'ready');
+        this.#settleReadyWaiters();
+      },
+      broken: (_id, cause) => {
+        this.#startFailure = this.#startError(cause);
+        this.#settleReadyWaiters();
+        this.#startFailure = undefined;
+        core.schedule();
+      },
+      failed: (cause) => this.#failStart(cause),
+      exited: (id, code, retired) => {
+        core.workerEvent(id, 'exit', code, null);
+        if (retired) core.schedule();
+      },
+      partial: (threadId, reply) => {
+        for (const run of this.#runs) if (run.control !== null && Atomics.load(run.control, Control.Thread) === threadId) run.partial = reply;
+      },
+    });
+    this.#threads.pool();
+  }
+
+  get workers(): number {
+    return this.#opts.workers;
+  }
+
+  #startError(cause: unknown): WorkerStartError {
+    const message = `The task module ${this.#opts.moduleHref} failed to start in a new thread: ${cause instanceof Error ? cause.message : String(cause)}`;
+    return new WorkerStartError(message, { cause });
+  }
+
+  /** No thread of the current piscina instance can start: fail what waits, let the instance go. */
+  #failStart(cause: unknown, alsoFail: readonly Task[] = []): void {
+    const core = this.#core;
+    const piscina = this.#threads.instance;
+    this.#startFailure = this.#startError(cause);
+    // No thread of this instance can run anything: let it go, with what it holds.
+    this.#threads.letGo();
+    for (const run of [...this.#runs]) {
+      if (run.piscina !== piscina) continue;
+      this.#endRun(run);
+      for (const task of run.tasks) if (task.where !== 'gone') core.fail(task, this.#startError(cause), 'crashed');
+    }
+    for (const task of alsoFail) if (task.where !== 'gone') core.fail(task, this.#startError(cause), 'crashed');
+    for (const task of core.drainQueue()) core.fail(task, this.#startError(cause), 'crashed');
+    this.#settleReadyWaiters();
+    this.#checkDrained();
+  }
+
+  // ── submit ────────────────────────────────────────────────────────────
+
+  submit(name: string, args: readonly unknown[], kind: TaskKind, options: TaskOptions): Future<unknown> {
+    return this.#core.submit(name, args, kind, options);
+  }
+
+  accepted(): boolean {
+    // A new task is a new reason to try starting threads after a start failure.
+    this.#startFailure = undefined;
+    this.#threads.retryBroken();
+    return true;
+  }
+
+  /** Threads that could take a run now (or soon, if still to be started). */
+  #freeThreads(): number {
+    return Math.max(0, this.#opts.workers - this.#runs.size - this.#threads.unavailable);
+  }
+
+  backlog(): number {
+    return this.#queue.size - this.#freeThreads();
+  }
+
+  dequeued(): void {
+    this.#checkDrained();
+  }
+
+  cancelSent(task: Task, wasRunning: boolean): void {
+    const run = task.slot!;
+    if (run.tasks.length === 1) {
+      if (wasRunning) this.#core.stop(task, 'cancel');
+      else this.#core.release(task);
+      return;
+    }
+    // In a batch: skipped if not begun. If it is the one running now, the
+    // rest of the batch is skipped too (and queued again when the run
+    // returns), and the thread is stopped unless the run returns within the
+    // grace: a batched task is short by its measured cost, so it normally does.
+    this.#core.release(task);
+    const control = run.control!;
+    Atomics.store(control, Control.Skip + task.index, 1);
+    if (Atomics.load(control, Control.Begun) === task.index + 1) {
+      for (let j = task.index + 1; j < run.tasks.length; j++) Atomics.store(control, Control.Skip + j, 1);
+      this.#core.stop(task, 'cancel', BATCH_STOP_GRACE_MS);
+    }
+  }
+
+  // ── dispatch ──────────────────────────────────────────────────────────
+
+  /** Measured mean run time of a call by this name, ms; Infinity when unknown, and for chunks. */
+  #estimate(task: Task): number {
+    if (task.kind !== TaskKind.Call || task.timeout !== Infinity || task.transfer !== undefined || task.alone) return Infinity;
+    return this.#core.costs.of(task.name);
+  }
+
+  dispatch(): void {
+    if (this.#core.closed && this.#queue.size === 0) return;
+    const queue = this.#queue;
+    while (queue.size > 0) {
+      const free = this.#freeThreads();
+      if (free === 0) break;
+      let piscina: Piscina;
+      try {
+        piscina = this.#threads.pool();
+      } catch (err) {
+        this.#failStart(err); // new Worker() refused the options
+        return;
+      }
+      // Batches only for a deep queue: otherwise every task gets a thread to itself.
+      const share = queue.size > free ? Math.min(MAX_BATCH, Math.ceil(queue.size / free)) : 1;
+      const first = queue.shift()!;
+      const tasks = [first];
+      let cost = this.#estimate(first);
+      if (share > 1 && cost <= PIPELINE_MS) {
+        while (tasks.length < share) {
+          const next = queue.peek();
+          if (next === undefined) break;
+          const c = this.#estimate(next);
+          if (!(cost + c <= PIPELINE_MS)) break;
+          queue.shift();
+          cost += c;
+          tasks.push(next);
+        }
+      }
+      this.#post(piscina, tasks);
+    }
+  }
+
+  #post(piscina: Piscina, tasks: Task[]): void {
+    const first = tasks[0];
+    const batch = tasks.length > 1;
+    const control =
+      batch || first.timeout !== Infinity || this.#opts.cancelGrace > 0
+        ? new Int32Array(new SharedArrayBuffer((Control.Skip + (batch ? tasks.length : 0)) * 4))
+        : null;
+    const run = new Run(tasks, control, piscina);
+    const now = performance.now();
+    for (let i = 0; i < tasks.length; i++) {
+      const task = tasks[i];
+      task.where = 'sent';
+      task.slot = run;
+      task.index = i;
+    }
+    let msg: unknown[];
+    if (control === null && !batch && first.kind === TaskKind.Call) {
+      // The short form (protocol.ts): [name, ...args].
+      const args = first.args;
+      msg = new Array<unknown>(args.length + 1);
+      msg[0] = first.name;
+      for (let i = 0; i < args.length; i++) msg[i + 1] = args[i];
+    } else {
+      msg = [control];
+      for (const task of tasks) msg.push(task.name, task.kind, task.args);
+    }
+    this.#runs.add(run);
+    // The first task is running from the user's point of view; the others
+    // of a batch stay pending (cancellable, skipped) until their results.
+    // A task queued again (behind a crash, a cancel, a retiring thread) is running already.
+    const core = this.#core;
+    if (first.future.state === 'pending') core.begin(first, now);
+    for (let i = 1; i < tasks.length; i++) core.waitTime.add(now - tasks[i].submittedAt);
+    if (first.timeout !== Infinity) run.clockOnBegin(first, this.#onDeadline);
+    let reply: Promise<unknown[]>;
+    try {
+      reply = piscina.run(msg, { signal: run as unknown as AbortSignal, transferList: first.transfer as TransferListItem[] | undefined }) as Promise<unknown[]>;
+    } catch (err) {
+      // piscina starts a thread inside run() when it needs one, and
+      // new Worker() throws there for options Node refuses (an execArgv
+      // flag threads do not accept): no thread can start.
+      this.#failStart(err);
+      return;
+    }
+    reply.then(
+      (r) => this.#onReply(run, r),
+      (err: unknown) => this.#onRunFailed(run, err),
+    );
+    // piscina may have started a thread for it.
+    this.#threads.watchStarts();
+  }
+
+  readonly #onDeadline = (task: Task) => this.#core.timeOut(task, '; its thread was stopped');
+
+  /** Aborts the task's signal in the thread; false when the run has no control block to say it through. */
+  abort(task: Task, reason: 'cancel' | 'timeout'): boolean {
+    const run = task.slot!;
+    if (run.over) return true; // it answered already: nothing to stop
+    clearTimeout(run.timer);
+    if (run.control === null) return false;
+    Atomics.store(run.control, Control.Abort, (reason === 'cancel' ? AbortReason.Cancel : AbortReason.Timeout) + 4 * (task.index + 1));
+    Atomics.notify(run.control, Control.Abort);
+    return true;
+  }
+
+  /** The run's AbortSignal makes piscina terminate the thread (a synchronous loop stops too) and start another. */
+  kill(task: Task): void {
+    const run = task.slot!;
+    if (!run.over) run.abort();
+  }
+
+  // ── replies ───────────────────────────────────────────────────────────
+
+  /** The run is no longer in flight: before futures settle, so stats() agrees with them. */
+  #endRun(run: Run): boolean {
+    if (!run.end()) return false;
+    this.#runs.delete(run);
+    return true;
+  }
+
+  #onReply(run: Run, reply: unknown[]): void {
+    if (!this.#endRun(run)) return;
+    const core = this.#core;
+    if (reply.length === 2) {
+      // The short form (protocol.ts): one call, fulfilled.
+      core.schedule();
+      core.settle(run.tasks[0], Status.Ok, reply[0], reply[1] as number);
+      this.#checkDrained();
+      return;
+    }
+    if (reply[0] === Reply.StartError) {
+      // Threads report a start error at once, too; this covers a reply that wins the race.
+      const cause = decodeError(reply[2]);
+      if (this.#threads.anyStarted()) {
+        this.#threads.setAside(reply[1] as number, cause);
+        core.requeue(run.tasks.filter((t) => t.where !== 'gone'));
+        core.schedule();
+      } else this.#failStart(cause, run.tasks);
+      return;
+    }
+    if (reply[2] === true) {
+      core.workerEvent(reply[1] as number, 'recycle');
+      this.#threads.retire(run.piscina, reply[1] as number);
+    }
+    const tasks = run.tasks;
+    let again: Task[] | undefined;
+    let settle: number[] | undefined;
+    for (let i = REPLY_HEAD, k = 0; i < reply.length; i += REPLY_STRIDE, k++) {
+      const task = tasks[k];
+      if (reply[i] === Status.Skipped) {
+        // Not begun: cancelled, or behind a cancelled one; the latter run later.
+        if (task.where !== 'gone') (again ??= []).push(task);
+      } else (settle ??= []).push(k, i);
+    }
+    if (again !== undefined) core.requeue(again);
+    core.schedule();
+    // Settled after the requeue: done callbacks may cancel or submit.
+    if (settle !== undefined) {
+      for (let j = 0; j < settle.length; j += 2) {
+        const i = settle[j + 1];
+        core.settle(tasks[settle[j]], reply[i] as Status, reply[i + 1], reply[i + 2] as number);
+      }
+    }
+    this.#checkDrained();
+  }
+
+  #onRunFailed(run: Run, err: unknown): void {
+    const stoppedByUs = run.aborted;
+    if (!this.#endRun(run)) return;
+    const core = this.#core;
+    const tasks = run.tasks;
+    const begun = run.control === null ? 0 : Atomics.load(run.control, Control.Begun);
+    // piscina could not post the run: a value of one of its tasks cannot be
+    // cloned, and nothing began. In a batch, each goes again alone, so that
+    // only the culprit fails.
+    if (!stoppedByUs && isDataCloneError(err) && begun === 0) {
+      if (tasks.length > 1) {
+        for (const task of tasks) task.alone = true;
+        core.requeue(tasks.filter((t) => t.where !== 'gone'));
+      } else if (tasks[0].where !== 'gone') {
+        core.fail(tasks[0], argumentCloneError(tasks[0], err, 'thread', cloneFailure), 'failed');
+      }
+      core.schedule();
+      this.#checkDrained();
+      return;
+    }
+    if (!stoppedByUs && begun === 0 && !this.#threads.anyStarted() && run.piscina === this.#threads.instance) {
+      // The thread died before any thread of this instance had started:
+      // process.exit or an uncaught error while importing the module.
+      this.#failStart(err, tasks);
+      return;
+    }
+    // The one it was running fails (or was stopped by the engine, and has settled already).
+    const { again, failed, done } = run.sortAfterDeath(begun, stoppedByUs);
+    const partial = run.partial;
+    core.requeue(again);
+    core.schedule();
+    for (const task of done) {
+      const at = REPLY_HEAD + task.index * REPLY_STRIDE;
+      core.settle(task, partial![at] as Status, partial![at + 1], partial![at + 2] as number);
+    }
+    for (const task of failed) core.fail(task, crashError(err), 'crashed');
+    this.#checkDrained();
+  }
+
+  // ── lifecycle ─────────────────────────────────────────────────────────
+
+  ready(): Promise<void> {
+    if (this.#threads.startedCount >= this.#opts.minWorkers && this.#threads.instance !== undefined) return Promise.resolve();
+    if (this.#startFailure !== undefined) return Promise.reject(this.#startFailure);
+    if (this.#core.closed && this.#threads.instance === undefined) return Promise.resolve();
+    try {
+      this.#threads.pool();
+    } catch (err) {
+      this.#failStart(err);
+      return Promise.reject(this.#startFailure);
+    }
+    const ready = this.#readyWaiters.wait();
+    this.#settleReadyWaiters();
+    return ready;
+  }
+
+  #settleReadyWaiters(): void {
+    if (!this.#readyWaiters.any) return;
+    const failure = this.#startFailure;
+    if (failure !== undefined) this.#readyWaiters.reject(failure);
+    else if (this.#threads.startedCount >= this.#opts.minWorkers) this.#readyWaiters.release();
+  }
+
+  onIdle(): Promise<void> {
+    return this.#core.onIdle();
+  }
+
+  stats(): PoolStats {
+    const workers = this.#threads.alive;
+    const busy = Math.min(workers, this.#runs.size);
+    return this.#core.stats(workers, busy, workers - busy);
+  }
+
+  shutdown(wait: boolean, cancelFutures: boolean): Promise<void> {
+    return this.#core.shutdown(wait, cancelFutures);
+  }
+
+  closing(cancelFutures: boolean): void {
+    // Tasks of batches in flight that have not been reached are pending too.
+    if (cancelFutures) for (const run of [...this.#runs]) for (const task of run.tasks.slice(1)) if (task.where !== 'gone') task.future.cancel();
+    this.#checkDrained();
+  }
+
+  #checkDrained(): void {
+    const core = this.#core;
+    if (!core.closed || this.#queue.size > 0 || this.#runs.size > 0 || !core.drained.any) return;
+    this.#destroyed ??= this.#destroy();
+    void this.#destroyed.then(() => core.drained.release());
+  }
+
+  async #destroy(): Promise<void> {
+    await this.#threads.destroy();
+    // A ready() still waiting will not see a thread start any more; as with
+    // a ProcessPool, it resolves (the pool is closed, not broken).
+    this.#readyWaiters.release();
+  }
+}

@@ -1,0 +1,195 @@
+// The module piscina loads in every thread of a ThreadPool. Its top level
+// imports the task module and runs the initializer before piscina marks the
+// thread ready, so a thread that answers a run is warm; its default export
+// is piscina's handler, which runs one run: a task, or a batch of short ones.
+//
+// The import never throws out of this module: piscina would treat that as a
+// thread crash and start another thread, which would fail the same way. The
+// error is kept and every run is answered with it, and the engine is told at
+// once (ThreadNote.Started with the error).
+
+import { parentPort, threadId, workerData } from 'node:worker_threads';
+import { performance } from 'node:perf_hooks';
+import { CancelledError, DataCloneError, TaskNotFoundError, TimeoutError } from '../core/errors.js';
+import { Status, TaskKind } from '../core/contract.js';
+import { existingTaskStorage, type TaskContext } from '../worker/context.js';
+import { encodeError } from '../core/wire-error.js';
+import { functionExports, loadTaskModule, runTask, type Fn, type TaskOutput } from '../worker/run.js';
+import { checkClone } from './clone-check.js';
+import { AbortReason, Control, Reply, REPLY_HEAD, RETIRED_SLOTS, TASK_STRIDE, ThreadNote, type ThreadInit } from './protocol.js';
+
+const init = workerData as ThreadInit;
+let mod: Record<string, unknown> = {};
+let startError: unknown;
+let tasksRun = 0;
+const output: TaskOutput = { value: undefined };
+
+try {
+  mod = await loadTaskModule(init.moduleHref, init.initializer, init.initArgs);
+  Atomics.add(init.started, 0, 1);
+} catch (err) {
+  startError = encodeError(err);
+}
+// piscina passes any message a thread posts on parentPort (other than its
+// own READY) to the pool's 'message' event; the engine listens there.
+parentPort!.postMessage([ThreadNote.Started, threadId, startError ?? null]);
+
+/** The reply being built for the batch in progress, for the Partial note. */
+let batchOut: unknown[] | undefined;
+process.on('exit', () => {
+  if (batchOut !== undefined && batchOut.length > REPLY_HEAD) parentPort!.postMessage([ThreadNote.Partial, threadId, batchOut]);
+});
+
+/** Past maxTasksPerWorker: tells the engine's load balancer at once (see ThreadInit.retired). */
+function markRetired(): void {
+  const r = init.retired;
+  for (let i = 1; i <= RETIRED_SLOTS; i++) {
+    if (Atomics.compareExchange(r, i, 0, threadId) === 0) {
+      Atomics.add(r, 0, 1);
+      return;
+    }
+  }
+}
+
+/** Aborts the task's signal when the engine writes Control.Abort; ends quietly when the task ends first. */
+function watchAbort(control: Int32Array, ctx: TaskContext, k: number): () => void {
+  const waiting = Atomics.waitAsync(control, Control.Abort, 0);
+  let over = false;
+  const onAbort = () => {
+    if (over) return;
+    const flag = Atomics.load(control, Control.Abort);
+    if (flag === 0 || flag >> 2 !== k + 1) return;
+    const reason = (flag & 3) as AbortReason;
+    (ctx.controller ??= new AbortController()).abort(
+      reason === AbortReason.Timeout ? new TimeoutError('The task timed out', 0) : new CancelledError(),
+    );
+  };
+  if (waiting.async) void waiting.value.then(onAbort);
+  else onAbort();
+  return () => {
+    over = true;
+    // Wakes our own waiter so that it does not outlive the task.
+    if (waiting.async) Atomics.notify(control, Control.Abort);
+  };
+}
+
+/**
+ * piscina's handler: runs the tasks of one run in order. Synchronous tasks
+ * run without a single await (an async function per task costs promise
+ * allocations and microtask turns that are a tenth of a warm round trip);
+ * the first task that returns a promise, or needs a context, switches the
+ * rest of the run to the async path.
+ */
+export default function run(msg: unknown[]): unknown[] | Promise<unknown[]> {
+  if (startError !== undefined) return [Reply.StartError, threadId, startError];
+  if (typeof msg[0] === 'string') {
+    const name = msg.shift() as string;
+    return runShort(name, msg);
+  }
+  const control = msg[0] as Int32Array | null;
+  if (control !== null) Atomics.store(control, Control.Thread, threadId);
+  const out = [Reply.Results, threadId, false];
+  if (msg.length > 1 + TASK_STRIDE) batchOut = out;
+  return runFrom(msg, 1, out);
+}
+
+/** Takes what runTask left in `output`. */
+function taken(): unknown {
+  const value = output.value;
+  output.value = undefined;
+  return value;
+}
+
+/** The short form, [name, ...args]: one call, answered by [value, runTime] when all goes well (see ./protocol.ts). */
+function runShort(name: string, args: unknown[]): unknown[] | Promise<unknown[]> {
+  const fn = mod[name];
+  if (typeof fn !== 'function' || existingTaskStorage() !== undefined || tasksRun + 1 >= init.maxTasks) {
+    return runFrom([null, name, TaskKind.Call, args], 1, [Reply.Results, threadId, false]);
+  }
+  const start = performance.now();
+  const ran = runTask(fn as Fn, TaskKind.Call, args, undefined, undefined, output);
+  if (typeof ran !== 'number') return ran.then((status) => finishOne(name, status, taken(), start));
+  const value = taken();
+  if (ran === Status.Ok && checkClone(value).kind === 'direct') {
+    tasksRun++;
+    return [value, performance.now() - start];
+  }
+  return finishOne(name, ran, value, start);
+}
+
+function finishOne(name: string, status: Status, value: unknown, start: number): unknown[] {
+  const out: unknown[] = [Reply.Results, threadId, false];
+  finish(out, name, status, value, start);
+  if (tasksRun >= init.maxTasks) retire(out);
+  return out;
+}
+
+function retire(out: unknown[]): void {
+  out[2] = true;
+  markRetired();
+}
+
+/** Runs the tasks of a run from index `from` on; the first that does not end synchronously continues in awaitTask. */
+function runFrom(msg: unknown[], from: number, out: unknown[]): unknown[] | Promise<unknown[]> {
+  const control = msg[0] as Int32Array | null;
+  const storage = existingTaskStorage();
+  for (let i = from; i < msg.length; i += TASK_STRIDE) {
+    const k = (i - 1) / TASK_STRIDE;
+    const name = msg[i] as string;
+    // Past maxTasksPerWorker: the rest of the batch goes back to the queue.
+    if (tasksRun >= init.maxTasks || (control !== null && control.length > Control.Skip + k && Atomics.load(control, Control.Skip + k) !== 0)) {
+      out.push(Status.Skipped, undefined, 0);
+      continue;
+    }
+    if (control !== null) {
+      Atomics.store(control, Control.Begun, k + 1);
+      Atomics.notify(control, Control.Begun);
+    }
+    const start = performance.now();
+    const fn = mod[name];
+    if (typeof fn !== 'function') {
+      finish(out, name, Status.Error, encodeError(new TaskNotFoundError(name, functionExports(mod))), start);
+      continue;
+    }
+    const ctx: TaskContext | undefined = storage === undefined ? undefined : { controller: undefined };
+    const unwatch = ctx !== undefined && control !== null ? watchAbort(control, ctx, k) : undefined;
+    const ran = runTask(fn as Fn, msg[i + 1] as TaskKind, msg[i + 2] as unknown[], storage, ctx, output);
+    if (typeof ran !== 'number') return awaitTask(msg, i, out, ran, unwatch, start);
+    unwatch?.();
+    finish(out, name, ran, taken(), start);
+  }
+  if (tasksRun >= init.maxTasks) retire(out);
+  if (batchOut === out) batchOut = undefined;
+  return out;
+}
+
+/** The task at `i` is async (or a map chunk): wait for it, then go on with the run. */
+async function awaitTask(
+  msg: unknown[],
+  i: number,
+  out: unknown[],
+  ran: Promise<Status>,
+  unwatch: (() => void) | undefined,
+  start: number,
+): Promise<unknown[]> {
+  const status = await ran;
+  unwatch?.();
+  finish(out, msg[i] as string, status, taken(), start);
+  return runFrom(msg, i + TASK_STRIDE, out);
+}
+
+/** Appends a task's outcome, making sure a result can be posted back (./clone-check.ts). */
+function finish(out: unknown[], name: string, status: Status, value: unknown, start: number): void {
+  if (status === Status.Ok) {
+    const verdict = checkClone(value);
+    if (verdict.kind === 'bytes') {
+      status = Status.Serialized;
+      value = verdict.bytes;
+    } else if (verdict.kind === 'unclonable') {
+      status = Status.Error;
+      value = encodeError(new DataCloneError(`The result of task \`${name}\` cannot be sent back from the thread: ${verdict.message}`));
+    }
+  }
+  out.push(status, value, performance.now() - start);
+  tasksRun++;
+}

@@ -1,0 +1,117 @@
+// One piscina.run in flight: the tasks it carries, its control block, its
+// deadline, and what is known of it when its thread dies.
+
+import { performance } from 'node:perf_hooks';
+import { Status } from '../core/contract.js';
+import { MAX_TIMER_MS } from '../core/options.js';
+import type { TaskRecord } from '../core/task.js';
+import { Control, REPLY_HEAD, REPLY_STRIDE } from './protocol.js';
+import type { Piscina } from './threads.js';
+
+type Task = TaskRecord<Run>;
+
+/**
+ * One piscina.run in flight. It is also the run's abort signal: piscina
+ * accepts an EventEmitter-style one (`aborted`, `once`, `removeListener`),
+ * which costs nothing per run, where an AbortController and piscina's
+ * addEventListener on it cost more than the rest of a round trip.
+ */
+export class Run {
+  /** Set when the engine aborts the run; piscina then terminates its thread. */
+  aborted = false;
+  readonly reason = 'stopped by warmpool (cancel or timeout)';
+  #onAbort: (() => void) | undefined = undefined;
+  /** Once the run's promise settled, or the engine gave up on it. */
+  over = false;
+  /** The deadline of its task (a run with a timeout carries one task). */
+  timer: NodeJS.Timeout | undefined = undefined;
+  /** What a dying thread could tell of this batch (ThreadNote.Partial): the reply so far. */
+  partial: unknown[] | undefined = undefined;
+
+  constructor(
+    readonly tasks: Task[],
+    readonly control: Int32Array | null,
+    readonly piscina: Piscina,
+  ) {}
+
+  once(_event: 'abort', listener: () => void): void {
+    this.#onAbort = listener;
+  }
+
+  removeListener(_event: 'abort', _listener: () => void): void {
+    this.#onAbort = undefined;
+  }
+
+  abort(): void {
+    if (this.aborted) return;
+    this.aborted = true;
+    const listener = this.#onAbort;
+    this.#onAbort = undefined;
+    listener?.();
+  }
+
+  /** Over: the timers go (a stop's grace is moot once the run is over). False when it was over already. */
+  end(): boolean {
+    if (this.over) return false;
+    this.over = true;
+    clearTimeout(this.timer);
+    for (const task of this.tasks) {
+      if (task.timer !== undefined) {
+        clearTimeout(task.timer);
+        task.timer = undefined;
+      }
+    }
+    return true;
+  }
+
+  /** Starts the task's timeout when the thread begins it (Control.Begun), not when it was posted. */
+  clockOnBegin(task: Task, onDeadline: (task: Task) => void): void {
+    const arm = () => {
+      if (this.over || task.where === 'gone') return;
+      task.deadline = performance.now() + task.timeout;
+      this.#armDeadline(task, onDeadline);
+    };
+    const waiting = Atomics.waitAsync(this.control!, Control.Begun, 0);
+    if (waiting.async) void waiting.value.then(arm);
+    else arm();
+  }
+
+  #armDeadline(task: Task, onDeadline: (task: Task) => void): void {
+    clearTimeout(this.timer);
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      if (this.over || task.where === 'gone') return;
+      // Timers may fire a little early in performance.now() terms; allow 1 ms.
+      if (performance.now() + 1 < task.deadline) this.#armDeadline(task, onDeadline);
+      else onDeadline(task);
+    }, Math.min(MAX_TIMER_MS, Math.max(0, task.deadline - performance.now())));
+    this.timer.unref();
+  }
+
+  /**
+   * Its thread died with `begun` tasks begun: which run again elsewhere, which
+   * fail with it, which keep the results the dying thread could send
+   * (ThreadNote.Partial). One it never began runs again; one it finished
+   * keeps its result when known, else fails after a crash (never running
+   * twice) and runs again after the engine stopped the thread (the
+   * bystander rule in docs/guide.md).
+   */
+  sortAfterDeath(begun: number, stoppedByUs: boolean): { again: Task[]; failed: Task[]; done: Task[] } {
+    const again: Task[] = [];
+    const failed: Task[] = [];
+    const done: Task[] = [];
+    const partial = this.partial;
+    for (const task of this.tasks) {
+      if (task.where === 'gone') continue;
+      if (this.control !== null && task.index >= begun) again.push(task);
+      else if (this.control !== null && task.index < begun - 1) {
+        const at = REPLY_HEAD + task.index * REPLY_STRIDE;
+        if (partial !== undefined && partial.length > at && partial[at] !== Status.Skipped) done.push(task);
+        else if (stoppedByUs) again.push(task);
+        else failed.push(task);
+      } else if (stoppedByUs) again.push(task);
+      else failed.push(task);
+    }
+    return { again, failed, done };
+  }
+}
