@@ -37,6 +37,7 @@ const urls = {
 };
 const oneArg = new URL('./fixtures/one-arg.js', import.meta.url);
 const workerpoolScript = fileURLToPath(new URL('./fixtures/workerpool-worker.js', import.meta.url));
+const poolifierScript = fileURLToPath(new URL('./fixtures/poolifier-worker.cjs', import.meta.url));
 
 /** A warmpool pool (ProcessPool or ThreadPool) on the light or heavy task module. */
 export function warmpool(kind: 'ProcessPool' | 'ThreadPool', module: TaskModule = 'light'): Adapter {
@@ -102,6 +103,38 @@ function workerpoolAdapter(workerType: 'thread' | 'process'): Adapter {
   };
 }
 
+function poolifierAdapter(runtime: 'thread' | 'process'): Adapter {
+  interface Poolifier {
+    execute(data: unknown, name: string): Promise<unknown>;
+    mapExecute(data: Iterable<unknown>, name: string): Promise<unknown[]>;
+    destroy(): Promise<void>;
+    readonly workerNodes: readonly { readonly worker: { once(event: 'exit', listener: () => void): unknown } }[];
+  }
+  let pool: Poolifier | undefined;
+  return {
+    name: `poolifier-${runtime}`,
+    label: runtime === 'thread' ? 'poolifier (FixedThreadPool)' : 'poolifier (FixedClusterPool)',
+    runtime,
+    library: 'poolifier',
+    shim: '`fixtures/poolifier-worker.cts` (CommonJS: see there why): a `ThreadWorker` or `ClusterWorker` over the one-array functions of `fixtures/one-arg.ts` (a poolifier task takes one value)',
+    async start(workers) {
+      const { FixedClusterPool, FixedThreadPool } = await import('poolifier');
+      pool = runtime === 'thread' ? new FixedThreadPool(workers, poolifierScript) : new FixedClusterPool(workers, poolifierScript);
+    },
+    call: (name, args) => pool!.execute(args, name),
+    // poolifier's own map: one task per item (no chunking), its results in order.
+    map: (name, items) => pool!.mapExecute(items.map((x) => [x]), name),
+    async close() {
+      // poolifier 5.3.2's destroy() of a FixedThreadPool now and then never
+      // settles although its threads have exited (seen with several pools
+      // closing at once on one core: the process then ends with exit code 13,
+      // an unsettled top-level await). Closed is when either has happened.
+      const exited = Promise.all(pool!.workerNodes.map(({ worker }) => new Promise<void>((resolve) => { worker.once('exit', resolve); })));
+      await Promise.race([pool!.destroy(), exited]);
+    },
+  };
+}
+
 function raw(runtime: 'process' | 'thread'): Adapter {
   let pool: RawPool | undefined;
   let starting: Promise<RawPool> | undefined;
@@ -133,6 +166,8 @@ export function allAdapters(): Adapter[] {
     piscinaLike('tinypool-process-advanced', "tinypool ('child_process', serialization: 'advanced')", 'tinypool', 'process', 'advanced'),
     workerpoolAdapter('thread'),
     workerpoolAdapter('process'),
+    poolifierAdapter('thread'),
+    poolifierAdapter('process'),
     raw('thread'),
     raw('process'),
   ];

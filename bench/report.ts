@@ -1,10 +1,11 @@
 // Turns bench results (bench/results/latest.json) into the terminal tables,
-// docs/benchmarks.md and docs/img/cold-vs-warm.svg. `node dist/bench/report.js`
-// regenerates the docs from the committed JSON without running anything.
+// docs/benchmarks.md, docs/img/cold-vs-warm.svg and docs/img/granularity.svg.
+// `node dist/bench/report.js` regenerates the docs from the committed JSON
+// without running anything.
 
 import { readFileSync, writeFileSync, mkdirSync } from 'node:fs';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { barChart, type Bar } from '../lib/cli/chart.js';
+import { barChart, lineChart, type Bar, type Series } from '../lib/cli/chart.js';
 
 export interface Stat { median: number; min: number; max: number; rounds: number[] }
 
@@ -20,6 +21,8 @@ export interface Results {
   /** Wall-clock seconds the whole run took. */
   seconds: number;
   sizes: Record<string, number>;
+  /** The granularity sweep's sizes (absent from runs made before it existed). */
+  grain?: { sizesUs: number[]; budgetUs: number; minItems: number };
   adapters: AdapterInfo[];
   figures: Record<string, Stat>;
   facts: Record<string, string | boolean>;
@@ -145,6 +148,48 @@ export function tables(r: Results): string[] {
     ...warmKinds.map((k) => [`warmpool ${k}, 300 ms-import module`, R.cell(`start.${k}.heavy`)]),
   ]);
   t(['library', 'version', 'import'], Object.entries(r.versions).map(([lib, v]) => [lib, v, R.cell(`import.${lib}`)]));
+
+  const memoryNames = R.names((a) => a.runtime === 'process').filter((n) => R.has(`memory.${n}.rss`));
+  if (memoryNames.length > 0) {
+    out.push('## 9. Memory per worker', '', `Each pool with ${r.sizes.memoryWorkers} worker processes, every worker has imported the task module and run a few tasks, then idle; RSS (\`VmRSS\` of /proc/<pid>/status) and PSS (\`Pss\` of smaps_rollup: pages shared between processes, such as the node binary's, split between them) of each worker process, median of the workers, MB; median of rounds (min–max).${r.facts.processDeathSignal ? ` How a ProcessPool worker notices its parent's death in this run: ${String(r.facts.processDeathSignal)}.` : ''}`, '');
+    t(['pool', 'RSS per worker', 'PSS per worker'], memoryNames.map((n) => [R.label(n), R.cell(`memory.${n}.rss`, (v) => v.toFixed(1)), R.cell(`memory.${n}.pss`, (v) => v.toFixed(1))]));
+  }
+
+  if (R.has('heavy.sequential.pass2')) {
+    const f = (k: string): number[] | undefined => r.figures[k]?.rounds;
+    const sum = (a: number[] | undefined, b: number[] | undefined): number[] | undefined => (a && b ? a.map((v, i) => v + b[i]) : undefined);
+    const span = (xs: number[] | undefined, digits = 2): string => (xs ? (xs.length > 1 ? `${median(xs).toFixed(digits)} (${Math.min(...xs).toFixed(digits)}–${Math.max(...xs).toFixed(digits)})` : xs[0].toFixed(digits)) : '—');
+    const div = (a: number[] | undefined, b: number[] | undefined): number[] | undefined => (a && b ? a.map((v, i) => v / b[i]) : undefined);
+    const seqStanding = sum(f('heavy.sequential.import'), f('heavy.sequential.pass1'));
+    const limit = f('heavy.sequential.busy')?.map((b) => r.machine.cores / b);
+    out.push('## 10. A real heavy module: TypeScript transpiling', '', `${String(r.facts.heavyLibrary ?? 'typescript')} (\`ts.transpileModule\`, bench/fixtures/transpile.ts) over a batch of ${r.sizes.heavyFiles} source files (this package's lib/*.ts), ${r.sizes.workers} workers, \`map\` with the default chunksize. Sequential: a plain process imports the library and runs the batch twice. A pool: construction to \`ready()\` (every worker has imported the library), a first pass, a second pass; built first on an empty compile cache, then again on the cache the first pool left. Compile cache: ${String(r.facts.compileCache ?? 'not measured')}. Busy cores: CPU time / wall time of the sequential second pass (V8's compiler and collector threads run beside the main one); the limit is ${r.machine.cores} cores / that. ms or ×, median of rounds (min–max).`, '');
+    const rows: string[][] = [
+      ['sequential: import', R.cell('heavy.sequential.import'), ''],
+      ['sequential: import + first pass (standing start)', span(seqStanding, 0), ''],
+      ['sequential: second pass (warm)', R.cell('heavy.sequential.pass2'), ''],
+      ['sequential: busy cores in the second pass', R.cell('heavy.sequential.busy', (v) => v.toFixed(2)), `limit on ${r.machine.cores} cores: ${span(limit)}×`],
+    ];
+    for (const k of warmKinds) {
+      for (const cache of ['cold', 'warm'] as const) {
+        const label = `${k}, ${cache === 'cold' ? 'empty' : 'warm'} compile cache`;
+        const standing = sum(f(`heavy.${k}.${cache}.ready`), f(`heavy.${k}.${cache}.pass1`));
+        rows.push([`${label}: construction to ready()`, R.cell(`heavy.${k}.${cache}.ready`), '']);
+        rows.push([`${label}: ready + first pass`, span(standing, 0), `${span(div(seqStanding, standing))}× sequential`]);
+        rows.push([`${label}: second pass`, R.cell(`heavy.${k}.${cache}.pass2`), `${span(div(f('heavy.sequential.pass2'), f(`heavy.${k}.${cache}.pass2`)))}× sequential; ${span(div(div(f('heavy.sequential.pass2'), f(`heavy.${k}.${cache}.pass2`)), limit))} of the limit`]);
+      }
+    }
+    t(['what', 'ms', 'against sequential'], rows);
+  }
+
+  const g = grainCurves(r);
+  if (g.length > 0) {
+    const sizes = r.grain!.sizesUs;
+    out.push('## 8. How small can a task be', '', `Items of fixed CPU work (\`work(n)\`, n calibrated in each unit's main thread to about the size shown; "one item, measured" is what an item really took in the sequential runs), ${r.sizes.workers} workers. For each size, max(${r.grain!.minItems}, ${int(r.grain!.budgetUs)} µs / size) items run sequentially in the unit's main thread, then through the pool, then sequentially again; speedup = the mean of the two sequential times / the pool's time, same items, same process. \`submit\`: one call per item under \`Promise.all\`; \`map\`: the library's own map (warmpool: default chunksize; poolifier: \`mapExecute\`, one task per item). Median of rounds. Break-even: the smallest size from which the speedup stays ≥ 1 at every larger size; 1.5×: the same for 1.5.`, '');
+    t(['pool', 'how', ...sizes.map(formatUs), 'break-even', '1.5×'], [
+      ['one item, measured', '', ...sizes.map((sz) => R.cell(`grainItemUs.${sz}`, (v) => (v >= 100 ? v.toFixed(0) : v.toFixed(1)))), '', ''],
+      ...g.map((c) => [R.label(c.name), c.mode === 'map' ? 'map' : 'submit', ...c.median.map((v) => (Number.isFinite(v) ? v.toFixed(2) : '—')), reachText(sizes, reachedAt(sizes, c.median, 1)), reachText(sizes, reachedAt(sizes, c.median, 1.5))]),
+    ]);
+  }
   return out;
 }
 
@@ -156,9 +201,52 @@ const NOTES = {
     "**ProcessPool versus raw IPC.** The raw baseline is a callback-driven JSON ping-pong: no future, no queue, no timing. What the pool adds per call (a Future and its promise, the queue, run-time statistics, the framing in lib/process/channel.ts) is a few µs of CPU on each side. On a quiet machine that came to 1.01–1.05× across cores and 1.23–1.29× on one core (the previous `npm run bench`, docs/benchmarks.md as committed at 3324d5c); on a busy one those µs wait for a core too, and the gap grows.",
   payload:
     "**1 MiB Uint8Array through a ProcessPool.** A `node --cpu-prof` of 200 sequential 1 MiB `echo` calls on a one-worker ProcessPool (parent and worker profiled) shows both sides copying and writing: v8 serialization (`_writeHostObject`), the socket write, which in the worker is synchronous and blocks while the parent drains the socket (`writeBuffer`, a quarter of the worker's time), and the join of the 64 KiB reads. A copy of the body behind the frame header (`Buffer.concat`) was removed: the frame is now serialized behind room for its header. Threads move the buffer without a pipe and are about 2.5× faster here.",
+  heavy:
+    "**The real heavy workload.** The limit assumes a pool's workers each keep as many cores busy as the sequential run does; both share the same cores with V8's compiler and collector threads (of each worker, and of the parent), and on a machine that other work also uses the sequential run's share of a core falls below 1, which raises the computed limit beyond what the pool can reach. The busy cores of the sequential run and the load average at the start are in this page; a run on an idle machine is the one that tells.",
   load:
     "**Throughput and CPU-bound speedup.** These figures need both cores: two workers plus the parent, on two cores, and the sequential baseline needs only one. On a busy machine they fall with the load (the load average at the start of the run is in the header above). On an idle machine every adapter's CPU-bound map lands between 1.6× and 1.9×, the pools that call once per item as well as warmpool's `map`; warmpool's ProcessPool is the lowest, which suggests the parent's work per chunk (reading results off the pipe, on a core the workers need) rather than chunking, since the ThreadPool `map` with the same chunking reaches 1.80×. A `node --cpu-prof` of `node dist/bench/scenario.js` for that unit is the next step.",
 };
+
+const formatUs = (us: number): string => (us >= 1000 ? `${us / 1000} ms` : `${us} µs`);
+
+/** One line of the granularity sweep: a pool and how it was driven, speedup per size, per round and median. */
+interface GrainCurve { name: string; mode: 'submit' | 'map'; rounds: number[][]; median: number[] }
+
+export function grainCurves(r: Results): GrainCurve[] {
+  if (!r.grain) return [];
+  const sizes = r.grain.sizesUs;
+  const out: GrainCurve[] = [];
+  for (const a of r.adapters) {
+    for (const mode of ['submit', 'map'] as const) {
+      const stats = sizes.map((sz) => r.figures[`grain.${a.name}.${mode}.${sz}`]);
+      if (!stats.every(Boolean)) continue;
+      const rounds = stats[0].rounds.map((_, i) => stats.map((st) => st.rounds[i] ?? NaN));
+      out.push({ name: a.name, mode, rounds, median: stats.map((st) => st.median) });
+    }
+  }
+  return out;
+}
+
+/** The smallest size from which the speedup is ≥ `threshold` at that size and every larger one measured; Infinity when it is not at the largest. */
+export function reachedAt(sizes: readonly number[], speedups: readonly number[], threshold: number): number {
+  let at = Infinity;
+  for (let i = sizes.length - 1; i >= 0 && speedups[i] >= threshold; i--) at = sizes[i];
+  return at;
+}
+
+function reachText(sizes: readonly number[], at: number): string {
+  if (at === Infinity) return `not by ${formatUs(sizes[sizes.length - 1])}`;
+  return at === sizes[0] ? `${formatUs(at)} or less` : formatUs(at);
+}
+
+/** What bounds the granularity goals, from figures of the same run. */
+function grainNote(r: Results): string {
+  const perTask = (name: string): string => {
+    const v = r.figures[`throughput.${name}`]?.median;
+    return v ? `${(1e6 / v).toFixed(1)} µs` : 'not measured';
+  };
+  return `**How small a task can be.** With \`submit\`, every item is a task: a Future in the parent, a message each way, a result to settle, so the parent spends about 1 / throughput per task whatever the item costs (section 3: ${perTask('ProcessPool')} for ProcessPool, ${perTask('ThreadPool')} for ThreadPool in this run), and the workers cannot be fed faster than that: below about that size per item, no number of workers makes \`submit\` pay. \`map\` sends chunks of items, so its floor is the item cost measured while chunking starts and the first and last chunks (a worker idle while the other finishes); its speedup on ${r.sizes.workers} workers is also capped by the cores left to the workers with the parent collecting results. On a machine that is busy with other work, the sequential side and the pool side do not see the same machine even though they alternate: the load average at the start of the run is in the header.`;
+}
 
 export function goals(r: Results): string[] {
   const R = new Report(r);
@@ -185,6 +273,50 @@ export function goals(r: Results): string[] {
   goal(`1 MiB Uint8Array round trip, ProcessPool ≤ the fastest process peer (${processPeers.map((n) => R.label(n)).join(', ')}); ratio shown`, fastest && r.figures['payload.ProcessPool.bytes'].rounds.map((v, i) => v / fastest[i]), (v) => v <= 1, 2, NOTES.payload);
   goal('heavy-import cold fork / warm ProcessPool ≥ 1,000', R.ratios('cold.forkHeavy', 'warmHeavy.ProcessPool.p50'), (v) => v >= 1000, 0);
   goal('heavy-import cold Worker / warm ThreadPool ≥ 1,000', R.ratios('cold.workerHeavy', 'warmHeavy.ThreadPool.p50'), (v) => v >= 1000, 0);
+  const memPeers = R.names((a) => a.runtime === 'process' && a.library !== 'warmpool' && a.library !== undefined).filter((n) => R.has(`memory.${n}.rss`));
+  if (R.has('memory.ProcessPool.rss') && memPeers.length > 0) {
+    const ours = r.figures['memory.ProcessPool.rss'].rounds;
+    const lightest = ours.map((_, i) => Math.min(...memPeers.map((n) => r.figures[`memory.${n}.rss`].rounds[i] ?? Infinity)));
+    goal(`idle RSS per ProcessPool worker ≤ the lightest process peer's (${memPeers.map((n) => R.label(n)).join(', ')}); ratio shown`, ours.map((v, i) => v / lightest[i]), (v) => v <= 1);
+  }
+  const busy = r.figures['heavy.sequential.busy']?.rounds;
+  for (const k of ['ProcessPool', 'ThreadPool']) {
+    const pass2 = r.figures[`heavy.${k}.warm.pass2`]?.rounds;
+    const seq = r.figures['heavy.sequential.pass2']?.rounds;
+    if (!busy || !pass2 || !seq) continue;
+    goal(`${k}: second pass of the real heavy workload ≥ 90 % of the limit (${r.machine.cores} cores / busy cores of the sequential run); share of the limit shown`, pass2.map((v, i) => seq[i] / v / (r.machine.cores / busy[i])), (v) => v >= 0.9, 2, NOTES.heavy);
+  }
+  const curves = grainCurves(r);
+  if (curves.length > 0) {
+    const sizes = r.grain!.sizesUs;
+    const rounds = curves[0].rounds.length;
+    const reach = (c: GrainCurve, i: number, th: number): number => reachedAt(sizes, c.rounds[i], th);
+    const label = (v: number): string => reachText(sizes, v).replace(' or less', '−');
+    const isPeer = (c: GrainCurve): boolean => r.adapters.find((a) => a.name === c.name)?.library !== 'warmpool';
+    const runtime = (c: GrainCurve): string | undefined => r.adapters.find((a) => a.name === c.name)?.runtime;
+    // warmpool's submit against every peer, however driven (submit or its own map).
+    const submitGoal = (what: string, ours: GrainCurve[], peers: GrainCurve[]): void => {
+      if (ours.length === 0 || peers.length === 0) return;
+      const per = Array.from({ length: rounds }, (_, i) => {
+        const w = Math.min(...ours.map((c) => reach(c, i, 1.5)));
+        const p = Math.min(...peers.map((c) => reach(c, i, 1.5)));
+        return { w, p, ok: Number.isFinite(w) && w <= p };
+      });
+      rows.push([what, `per round, warmpool / best peer: ${per.map((x) => `${label(x.w)} / ${label(x.p)}`).join(', ')}`, verdict(per.map((x) => (x.ok ? 1 : 0)), (v) => v === 1)]);
+      if (!per.every((x) => x.ok)) notes.add(grainNote(r));
+    };
+    const submits = curves.filter((c) => c.mode === 'submit' && !isPeer(c));
+    const peers = curves.filter(isPeer);
+    submitGoal('`submit` reaches 1.5× at the smallest size of any library (warmpool\'s best backend against every peer)', submits, peers);
+    for (const kind of ['process', 'thread']) {
+      submitGoal(`\`submit\` reaches 1.5× at the smallest size, ${kind === 'process' ? 'ProcessPool against the process peers' : 'ThreadPool against the thread peers'}`, submits.filter((c) => runtime(c) === kind), peers.filter((c) => runtime(c) === kind));
+    }
+    for (const c of curves.filter((x) => x.mode === 'map' && !isPeer(x))) {
+      const per = Array.from({ length: rounds }, (_, i) => reach(c, i, 1.5));
+      rows.push([`${R.label(c.name)} \`map\` reaches 1.5× at 10 µs items or less`, `per round: ${per.map(label).join(', ')}`, verdict(per, (v) => v <= 10)]);
+      if (!per.every((v) => v <= 10)) notes.add(grainNote(r));
+    }
+  }
   return [
     '| goal | measured | verdict |', '|---|---|---|', ...rows.map((row) => `| ${row.join(' | ')} |`),
     ...(notes.size > 0 ? ['', '### What limits the goals not met in every round', '', ...[...notes].flatMap((n) => [n, ''])] : []),
@@ -211,6 +343,28 @@ export function chart(r: Results): string {
   return barChart('Cold versus warm: one call, median latency (log scale)', `npm run bench — Node ${r.machine.node}, ${r.machine.cores} cores, ${r.rounds} rounds${placement}`, bars);
 }
 
+/** Peers' colours; warmpool's are fixed (ProcessPool red, ThreadPool teal), `map` dashed. */
+const PEER_COLOURS = ['#6c757d', '#b08968', '#7b6d8d', '#9c6644', '#588157', '#3d5a80', '#bc6c25', '#a5a58d', '#6d597a'];
+
+export function granularityChart(r: Results): string | undefined {
+  const curves = grainCurves(r);
+  if (curves.length === 0) return undefined;
+  const sizes = r.grain!.sizesUs;
+  let peer = 0;
+  const series: Series[] = curves.map((c) => {
+    const ours = c.name === 'ProcessPool' || c.name === 'ThreadPool';
+    const colour = ours ? (c.name === 'ProcessPool' ? '#c8553d' : '#2a9d8f') : PEER_COLOURS[peer++ % PEER_COLOURS.length];
+    const how = c.mode === 'map' ? (ours ? ' map' : ' mapExecute') : ours ? ' submit' : '';
+    return { label: `${ours ? 'warmpool ' : ''}${r.adapters.find((a) => a.name === c.name)?.label.replace(/^warmpool /, '') ?? c.name}${how}`, points: sizes.map((sz, i) => [sz, c.median[i]] as const), colour, strong: ours, dashed: c.mode === 'map' };
+  });
+  return lineChart(
+    'How small can a task be: speedup over sequential, by item size',
+    `npm run bench — Node ${r.machine.node}, ${r.machine.cores} cores, ${r.sizes.workers} workers, median of ${r.rounds} rounds; same items run sequentially in the same process`,
+    series,
+    { xLabel: 'CPU time of one item (log scale)', yLabel: 'speedup (sequential time / pool time)', formatX: formatUs, references: [{ y: 1, label: 'break-even' }, { y: 1.5, label: '1.5×' }] },
+  );
+}
+
 export function markdown(r: Results): string {
   const shims = r.adapters.map((a) => `| ${a.label} | ${a.library ? `${a.library} ${r.versions[a.library] ?? ''}` : 'Node core'} | ${a.runtime} | ${a.shim} |`);
   return [
@@ -222,6 +376,7 @@ export function markdown(r: Results): string {
     '',
     '![Cold versus warm latency](img/cold-vs-warm.svg)',
     '',
+    ...(grainCurves(r).length > 0 ? ['![How small can a task be: speedup over sequential by item size](img/granularity.svg)', ''] : []),
     '## Goals',
     '',
     ...goals(r),
@@ -247,6 +402,8 @@ const root = (p: string): string => fileURLToPath(new URL(`../../${p}`, import.m
 export function writeDocs(r: Results): void {
   mkdirSync(root('docs/img'), { recursive: true });
   writeFileSync(root('docs/img/cold-vs-warm.svg'), chart(r));
+  const granularity = granularityChart(r);
+  if (granularity) writeFileSync(root('docs/img/granularity.svg'), granularity);
   writeFileSync(root('docs/benchmarks.md'), markdown(r));
 }
 
@@ -261,5 +418,5 @@ export function writeResults(r: Results): void {
 
 if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
   writeDocs(readResults());
-  console.log('wrote docs/benchmarks.md and docs/img/cold-vs-warm.svg from bench/results/latest.json');
+  console.log('wrote docs/benchmarks.md and its charts (docs/img/) from bench/results/latest.json');
 }

@@ -7,10 +7,10 @@
 //
 // Every unit (bench/scenario.ts) runs in a fresh process; units run in an
 // order rotated every round; figures are medians over rounds with min–max.
-// A full run writes bench/results/latest.json, docs/benchmarks.md and
-// docs/img/cold-vs-warm.svg. --quick finishes in well under a minute and
-// checks every result for correctness (CI runs it); it says nothing about
-// speed and writes nothing. --compare runs an A/B of the working tree's
+// A full run writes bench/results/latest.json, docs/benchmarks.md,
+// docs/img/cold-vs-warm.svg and docs/img/granularity.svg. --quick finishes
+// in well under a minute and checks every result for correctness (CI runs
+// it); it says nothing about speed and writes nothing. --compare runs an A/B of the working tree's
 // build against another commit's instead (bench/compare.ts) and writes nothing.
 
 import { execFile } from 'node:child_process';
@@ -20,7 +20,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { hasTaskset, progress } from './machine.js';
 import { allAdapters } from './peers.js';
-import { sizes } from './sizes.js';
+import { grainSizes, sizes } from './sizes.js';
 import { stat, tables, writeDocs, writeResults, type Results } from './report.js';
 
 const run = promisify(execFile);
@@ -30,7 +30,7 @@ const roundsArg = argv.find((a) => a.startsWith('--rounds='));
 const ROUNDS = roundsArg ? Number(roundsArg.slice(9)) : quick ? 1 : 3;
 const only = argv.find((a) => a.startsWith('--only='))?.slice(7).split(',');
 const scenarioJs = fileURLToPath(new URL('./scenario.js', import.meta.url));
-const LIBRARIES = ['warmpool', 'piscina', 'tinypool', 'workerpool'];
+const LIBRARIES = ['warmpool', 'piscina', 'tinypool', 'workerpool', 'poolifier'];
 
 function version(lib: string): string {
   const path = lib === 'warmpool' ? '../../package.json' : `../../node_modules/${lib}/package.json`;
@@ -54,6 +54,12 @@ async function main(): Promise<void> {
     ...warmKinds.flatMap((k) => [`tiny-map:${k}-default`, `tiny-map:${k}-chunk1`]),
     'tiny-map:piscina-run',
     ...names.map((n) => `payload:${n}`),
+    // Idle memory per worker process, for every pool that runs its workers in processes.
+    ...allAdapters().filter((a) => a.runtime === 'process').map((a) => `memory:${a.name}`),
+    // A real heavy module (TypeScript's compiler), standing start and warm, against a plain process; seconds per unit, timing only.
+    ...(quick ? [] : ['heavy:sequential', 'heavy:ProcessPool', 'heavy:ThreadPool']),
+    // How small can a task be: every library's pool (not the raw baselines), per task and through its own map.
+    ...allAdapters().filter((a) => a.library).flatMap((a) => [`grain:${a.name}/submit`, ...(a.map ? [`grain:${a.name}/map`] : [])]),
     // Every other unit starts each adapter and checks its results: in --quick these would only time it.
     ...(quick ? [] : names.map((n) => `start:${n}`)),
     ...(quick ? [] : LIBRARIES.map((l) => `import:${l}`)),
@@ -80,7 +86,7 @@ async function main(): Promise<void> {
           : await run(process.execPath, args, { maxBuffer: 1 << 20 }));
       } catch (err) {
         const e = err as { stderr?: string; message: string };
-        throw new Error(`bench: unit ${unit} failed:\n${e.stderr ?? e.message}`);
+        throw new Error(`bench: unit ${unit} failed:\n${e.stderr || e.message}`);
       }
       const out = JSON.parse(stdout.trim().split('\n').at(-1)!) as { figures: Record<string, number>; facts: Record<string, string | boolean> };
       for (const [k, v] of Object.entries(out.figures)) {
@@ -102,6 +108,7 @@ async function main(): Promise<void> {
     quick,
     seconds: Math.round((performance.now() - started) / 1000),
     sizes: sizes(quick),
+    grain: grainSizes(quick),
     adapters: allAdapters().map(({ name, label, runtime, library, shim }) => ({ name, label, runtime, library, shim })),
     figures: Object.fromEntries(Object.entries(samples).map(([k, xs]) => [k, stat(xs)])),
     facts,
@@ -111,7 +118,7 @@ async function main(): Promise<void> {
   if (!quick && !only) {
     writeResults(results);
     writeDocs(results);
-    console.log('wrote bench/results/latest.json, docs/benchmarks.md and docs/img/cold-vs-warm.svg');
+    console.log('wrote bench/results/latest.json, docs/benchmarks.md, docs/img/cold-vs-warm.svg and docs/img/granularity.svg');
   }
 }
 
@@ -123,6 +130,6 @@ if (compareAt >= 0) {
   await compare(ref, { quick, rounds: roundsArg ? ROUNDS : undefined, only });
 } else {
   await main();
-  // RemotePool's section (redis-server and two `warmpool worker` hosts): bench/remote.ts.
-  await (await import('./remote.js')).remoteSection(quick);
+  // RemotePool's section (redis-server and two `warmpool worker` hosts): bench/remote.ts; with --only, when asked for by `--only=remote`.
+  if (!only || only.includes('remote')) await (await import('./remote.js')).remoteSection(quick);
 }

@@ -4,9 +4,15 @@
 // several rounds and aggregates.
 //
 // Units: cold, warm, pinned, throughput:<adapter>, cpu-map:<adapter|sequential>,
-// tiny-map:<variant>, payload:<adapter>, start:<adapter>, import:<library>.
+// tiny-map:<variant>, payload:<adapter>, start:<adapter>, import:<library>,
+// grain:<adapter>/<submit|map>, memory:<process adapter>,
+// heavy:<sequential|ProcessPool|ThreadPool>.
 
 import { execFileSync, fork } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import module from 'node:module';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { once } from 'node:events';
 import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
@@ -15,7 +21,7 @@ import { Worker } from 'node:worker_threads';
 import { work } from './fixtures/tasks.js';
 import { adapterByName, allAdapters, warmpool, type Adapter } from './peers.js';
 import { childPingPong, spawnEchoChild, stopChild } from './raw-ipc.js';
-import { sizes } from './sizes.js';
+import { grainSizes, sizes } from './sizes.js';
 import type { ColdReport } from '../lib/cli/cold.js';
 
 const [unit = '', ...rest] = process.argv.slice(2);
@@ -208,6 +214,162 @@ async function tinyMap(variant: string): Promise<void> {
   await a.close();
 }
 
+/** work() steps per µs in this thread: the fastest of a few timed runs, after a warm-up that lets the JIT optimise it. */
+function calibrate(): number {
+  for (let i = 0; i < 50; i++) work(100_000);
+  let best = Infinity;
+  for (let i = 0; i < 7; i++) {
+    const t0 = performance.now();
+    work(1_000_000);
+    best = Math.min(best, performance.now() - t0);
+  }
+  return 1_000_000 / (best * 1000);
+}
+
+function sequentialMs(items: number[], expected: number): number {
+  const t0 = performance.now();
+  const results = items.map((n) => work(n));
+  const ms = performance.now() - t0;
+  check(results.every((r) => r === expected), 'sequential work results');
+  return ms;
+}
+
+/**
+ * How small can a task be: for each item size, the same items run
+ * sequentially in this thread and through the pool (`submit` per item under
+ * Promise.all, or the library's map), speedup = sequential / pool. The
+ * sequential run brackets the pool run (before and after, averaged) so a
+ * drift of the machine's speed hits both sides.
+ */
+async function grain(arg: string): Promise<void> {
+  const [name, mode] = arg.split('/') as [string, 'submit' | 'map'];
+  const a = await started(adapterByName(name));
+  if (mode === 'map' && !a.map) throw new Error(`bench: ${name} has no map`);
+  const g = grainSizes(quick);
+  const stepsPerUs = calibrate();
+  // The workers' JIT optimises work() before the clock starts, as the main thread's did in calibrate().
+  await Promise.all(Array.from({ length: 100 }, () => a.call('work', [Math.round(100 * stepsPerUs)])));
+  for (const size of g.sizesUs) {
+    const steps = Math.max(1, Math.round(size * stepsPerUs));
+    const items = new Array<number>(Math.max(g.minItems, Math.round(g.budgetUs / size))).fill(steps);
+    const expected = work(steps);
+    const before = sequentialMs(items, expected);
+    const t0 = performance.now();
+    const results = mode === 'map' ? await a.map!('work', items) : await Promise.all(items.map((n) => a.call('work', [n])));
+    const poolMs = performance.now() - t0;
+    const after = sequentialMs(items, expected);
+    check(results.length === items.length && results.every((r) => r === expected), `${name} ${mode} results at ${size} µs`);
+    figures[`grain.${name}.${mode}.${size}`] = (before + after) / 2 / poolMs;
+    // What one item really cost in this main thread, to check the calibration.
+    figures[`grainItemUs.${size}`] = ((before + after) / 2 / items.length) * 1000;
+  }
+  await a.close();
+}
+
+/** A /proc/<pid> figure in MB: `VmRSS` of status, or `Pss` of smaps_rollup (shared pages split between the processes that map them). */
+function procMb(pid: number, file: 'status' | 'smaps_rollup', field: 'VmRSS' | 'Pss'): number {
+  const m = readFileSync(`/proc/${pid}/${file}`, 'utf8').match(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm'));
+  if (!m) throw new Error(`bench: no ${field} in /proc/${pid}/${file}`);
+  return Number(m[1]) / 1024;
+}
+
+/** Idle memory of each worker process of a pool that has imported the task module and run a few tasks. */
+async function memory(name: string): Promise<void> {
+  if (!existsSync('/proc/self/smaps_rollup') || !existsSync(`/proc/self/task/${process.pid}/children`)) {
+    facts.memory = 'not measured: no /proc/<pid>/smaps_rollup or /proc/<pid>/task/<tid>/children on this system';
+    return;
+  }
+  const n = SIZES.memoryWorkers;
+  const a = await started(adapterByName(name), n);
+  // Every pool's workers are this process's children (whichever pool
+  // answers a burst of tasks is the pool's choice, so asking them is no way
+  // to find them all); each has answered a task when every one has started.
+  const children = (): number[] =>
+    readdirSync('/proc/self/task').flatMap((tid) => readFileSync(`/proc/self/task/${tid}/children`, 'utf8').trim().split(' ').filter(Boolean).map(Number));
+  await Promise.all(Array.from({ length: 8 * n }, () => a.call('add', [1, 1])));
+  const pids = children();
+  check(pids.length === n, `${name}: this process has ${pids.length} child processes (${pids.join(', ')}), expected its ${n} workers`);
+  const rss = pids.map((pid) => procMb(pid, 'status', 'VmRSS'));
+  const pss = pids.map((pid) => procMb(pid, 'smaps_rollup', 'Pss'));
+  figures[`memory.${name}.rss`] = pct(rss, 0.5);
+  figures[`memory.${name}.pss`] = pct(pss, 0.5);
+  if (name === 'ProcessPool') {
+    const { deathSignalLauncher } = await import('../lib/process/adapter.js');
+    const launcher = deathSignalLauncher();
+    facts.processDeathSignal = launcher ? `the kernel's parent-death signal (\`${launcher} --pdeathsig KILL\`), no watchdog thread` : 'a watchdog thread polling the parent pid (no usable setpriv here)';
+  }
+  await a.close();
+}
+
+/** The heavy workload's batch: this package's own lib/*.ts sources, the largest first. */
+function heavyBatch(): string[] {
+  const dir = fileURLToPath(new URL('../../lib/', import.meta.url));
+  const files = readdirSync(dir).filter((f) => f.endsWith('.ts')).map((f) => readFileSync(join(dir, f), 'utf8'));
+  files.sort((a, b) => b.length - a.length);
+  check(files.length >= SIZES.heavyFiles, `lib/ has ${files.length} .ts files, the heavy batch needs ${SIZES.heavyFiles}`);
+  return files.slice(0, SIZES.heavyFiles);
+}
+
+type Transpile = typeof import('./fixtures/transpile.js');
+const transpileUrl = new URL('./fixtures/transpile.js', import.meta.url);
+
+/**
+ * A real heavy module (TypeScript's compiler API), a batch of files from a
+ * standing start and again warm. sequential: a plain process imports it and
+ * runs the batch twice; the second pass's CPU time / wall time is how many
+ * cores the sequential run already keeps busy (V8's compiler and collector
+ * threads), so on C cores no pool can beat C / that. A pool: built with an
+ * empty compile cache (its construction to ready(), a first pass, a second
+ * pass), shut down, then built again on the cache the first one left.
+ */
+async function heavy(name: string): Promise<void> {
+  const batch = heavyBatch();
+  if (name === 'sequential') {
+    const t0 = performance.now();
+    const { transpile, version } = (await import(transpileUrl.href)) as Transpile;
+    figures['heavy.sequential.import'] = performance.now() - t0;
+    facts.heavyLibrary = `typescript ${version}`;
+    const t1 = performance.now();
+    const expected = batch.map((src) => transpile(src));
+    figures['heavy.sequential.pass1'] = performance.now() - t1;
+    const cpu = process.cpuUsage();
+    const t2 = performance.now();
+    const again = batch.map((src) => transpile(src));
+    const wall = performance.now() - t2;
+    const used = process.cpuUsage(cpu);
+    figures['heavy.sequential.pass2'] = wall;
+    figures['heavy.sequential.busy'] = (used.user + used.system) / 1000 / wall;
+    check(isDeepStrictEqual(expected, again), 'sequential transpile results differ between passes');
+    return;
+  }
+  const kind = name as 'ProcessPool' | 'ThreadPool';
+  const lib = await import('../lib/index.js');
+  const cacheDir = mkdtempSync(join(tmpdir(), 'warmpool-bench-cache-'));
+  // Workers read NODE_COMPILE_CACHE when they enable the cache: an empty one first, then what the first pool left in it.
+  process.env.NODE_COMPILE_CACHE = cacheDir;
+  facts.compileCache = typeof (module as { enableCompileCache?: unknown }).enableCompileCache === 'function' ? `on (Node ${process.version})` : `not available (Node ${process.version}; needs 22.1 or later)`;
+  let first: unknown[] | undefined;
+  try {
+    for (const cache of ['cold', 'warm'] as const) {
+      const t0 = performance.now();
+      const pool = new lib[kind]<Transpile>(transpileUrl, { workers: SIZES.workers });
+      await pool.ready();
+      figures[`heavy.${kind}.${cache}.ready`] = performance.now() - t0;
+      for (const pass of ['pass1', 'pass2'] as const) {
+        const t1 = performance.now();
+        const results = await pool.map('transpile', batch);
+        figures[`heavy.${kind}.${cache}.${pass}`] = performance.now() - t1;
+        check(results.length === batch.length && results.every((n) => typeof n === 'number' && n > 0), `${kind} transpiled ${results.length} files of ${batch.length}`);
+        if (first) check(isDeepStrictEqual(results, first), `${kind} transpile results differ between passes`);
+        first = results;
+      }
+      await pool.shutdown();
+    }
+  } finally {
+    rmSync(cacheDir, { recursive: true, force: true });
+  }
+}
+
 async function payload(name: string): Promise<void> {
   const a = await started(adapterByName(name));
   const bytes = new Uint8Array(SIZES.bytes);
@@ -288,6 +450,9 @@ switch (kind) {
   case 'payload': await payload(arg); break;
   case 'start': await preload(arg); await start(arg); break;
   case 'import': await importTime(arg); break;
+  case 'grain': await grain(arg); break;
+  case 'memory': await memory(arg); break;
+  case 'heavy': await heavy(arg); break;
   default: throw new Error(`bench: unknown unit ${unit}`);
 }
 process.stdout.write(`${JSON.stringify({ figures, facts })}\n`);

@@ -16,6 +16,10 @@ export function sizes(quick: boolean) {
     objects: 10_000,
     objectsReps: quick ? 1 : 10,
     payloadBudgetMs: quick ? 200 : 3000,
+    /** Workers per pool in the memory unit (idle RSS per worker process). */
+    memoryWorkers: 4,
+    /** Source files (lib/*.ts, the largest first) per pass of the heavy real workload (TypeScript transpiling). */
+    heavyFiles: quick ? 3 : 24,
   };
 }
 
@@ -29,5 +33,16 @@ export function compareSizes(quick: boolean) {
     tasks: quick ? 2000 : 50_000,
     /** Items of `square` in one `map` with the default chunksize. */
     items: quick ? 10_000 : 1_000_000,
+  };
+}
+
+/** The granularity sweep ("how small can a task be", bench/scenario.ts `grain:`). */
+export function grainSizes(quick: boolean) {
+  return {
+    /** Nominal CPU cost of one item, µs, calibrated in the main thread of each unit. */
+    sizesUs: quick ? [10, 1000] : [2, 5, 10, 20, 50, 100, 200, 500, 1000, 3000],
+    /** Sequential work per size: items = max(minItems, budgetUs / size). */
+    budgetUs: quick ? 10_000 : 40_000,
+    minItems: quick ? 10 : 40,
   };
 }

@@ -33,7 +33,7 @@ export {
 } from './core/errors.js';
 export type { PoolOptions, SubmitOptions, MapOptions, ShutdownOptions } from './core/options.js';
 export type { PoolStats, TimeSummary } from './core/stats.js';
-export type { TaskModule, TaskName, TaskArgs, TaskResult, TaskItem, AnyTasks } from './core/types.js';
+export type { TaskModule, TaskName, TaskArgs, TaskResult, TaskItem, AnyTasks, TransferListItem } from './core/types.js';
 export {
   TASK_CHANNEL,
   WORKER_CHANNEL,

@@ -4,7 +4,8 @@
 
 import { LocalPool, ProcessPool, RemotePool, ThreadPool, type Executor, type PoolOptions, type TaskName } from '../lib/index.js';
 import type * as tasks from './fixtures/tasks.js';
-import { freshQueue, startHost, startRedis, type Host, type RedisServer } from './redis.js';
+import { POOL_KEYS } from '../lib/core/options.js';
+import { freshQueue, redisUnavailable, startHost, startRedis, type Host, type RedisServer } from './redis.js';
 
 export type Tasks = typeof tasks;
 export const tasksUrl = new URL('./fixtures/tasks.js', import.meta.url);
@@ -16,6 +17,8 @@ export interface Backend {
   setup?(): Promise<void>;
   /** Stops what `setup` started. */
   teardown?(): Promise<void>;
+  /** Why this backend cannot run here (RemotePool: no Redis), with how to include it; undefined when it can. */
+  unavailable?(): Promise<string | undefined>;
   /**
    * Capabilities this backend lacks, each with the reason. `processOptions`:
    * the process start options `env`, `execArgv` and `cwd`. `clone`: values
@@ -153,6 +156,8 @@ function makeRemote(options: PoolOptions<TaskName<Tasks>>, module: URL): Executo
   const set = hostSet(module, o.workers ?? 2, hostFlags(o));
   const remoteOptions: Record<string, unknown> = { connection: redis.url, queue: set.queue };
   for (const key of ['workers', 'maxQueued', 'timeout'] as const) if (key in o) remoteOptions[key] = o[key];
+  // A key no pool takes (a misspelling under test) goes to RemotePool, which must refuse it.
+  for (const key of Object.keys(o)) if (!POOL_KEYS.has(key)) remoteOptions[key] = (o as Record<string, unknown>)[key];
   // Checks the pool's own options, and throws, before any host starts.
   const pool = new RemotePool<Tasks>((o === options ? remoteOptions : options) as never);
   set.last = pool;
@@ -181,6 +186,7 @@ async function stopHost(host: Host): Promise<void> {
 backends.push({
   name: 'RemotePool',
   make: (options = {}, module = tasksUrl) => makeRemote(options, module),
+  unavailable: redisUnavailable,
   async setup() {
     if (redisUsers++ === 0) redis = await startRedis();
   },

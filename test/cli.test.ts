@@ -9,6 +9,7 @@ import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import type { BenchResult } from '../lib/cli/bench.js';
 import { render } from '../lib/cli/progress.js';
 import { tempDir } from './helpers.js';
 
@@ -84,6 +85,10 @@ function liveProcessesMarked(mark: string): number[] {
   return found;
 }
 
+/** The closing line of `warmpool map`, alone on stderr. */
+const SUMMARY = (items: number, failed: string) =>
+  new RegExp(`^warmpool map: ${items.toLocaleString('en-US')} items?, ${failed} failed, in [\\d.]+ (µs|ms|s) \\([\\d,]+ items/s\\)\n$`);
+
 describe('warmpool command line', () => {
   test('`warmpool --help` lists every command with examples and exits 0', async () => {
     const r = await warmpool(['--help']);
@@ -92,6 +97,7 @@ describe('warmpool command line', () => {
     assert.match(r.stdout, /\n {2}bench {3}measure a cold call/);
     assert.match(r.stdout, /\n {2}map {5}run a task over each line/);
     assert.match(r.stdout, /\n {2}worker {2}serve a RemotePool queue/);
+    assert.match(r.stdout, /\n {2}purge {3}remove every Redis key of a RemotePool queue/);
     assert.match(r.stdout, /Examples:\n {2}warmpool bench/);
     assert.equal(r.stderr, '');
   });
@@ -103,7 +109,7 @@ describe('warmpool command line', () => {
     assert.match(none.stderr, /^Usage: warmpool/);
     const unknown = await warmpool(['serve']);
     assert.equal(unknown.code, 2);
-    assert.equal(unknown.stderr, 'warmpool: unknown command `serve`; expected one of: bench, map, worker (see warmpool --help)\n');
+    assert.equal(unknown.stderr, 'warmpool: unknown command `serve`; expected one of: bench, map, purge, worker (see warmpool --help)\n');
   });
 
   test('`--version` prints the package version, and package.json names the command', async () => {
@@ -170,13 +176,13 @@ describe('warmpool command line', () => {
 
 for (const [backend, flags] of BACKENDS) {
   describe(`warmpool map on ${backend}`, () => {
-    test('writes one result per line in input order, and nothing on a piped stderr', async () => {
+    test('writes one result per line in input order, and on a piped stderr only a closing summary: items, failures, time, rate', async () => {
       const input = Array.from({ length: 40 }, (_, i) => `${i % 25}\n`).join('');
       const r = await warmpool(['map', ...flags, tasks, 'fib', '--workers', '2'], input);
       assert.equal(r.code, 0, r.stderr);
       assert.deepEqual(jsonLines(r.stdout), Array.from({ length: 40 }, (_, i) => fib(i % 25)));
-      // Not a terminal: no progress bar, no escape codes, nothing at all.
-      assert.equal(r.stderr, '');
+      // Not a terminal: no progress bar, no escape codes, one line at the end.
+      assert.match(r.stderr, SUMMARY(40, 'none'));
     });
 
     test('--unordered writes every result once, each with its input index', async () => {
@@ -197,6 +203,33 @@ for (const [backend, flags] of BACKENDS) {
       assert.deepEqual(jsonLines(r.stdout), [3, 30, 0]);
     });
 
+    // The numbering is the command's own, the same on either backend: run once, to keep this file within the runner's per-file timeout.
+    const lineNumbering = { skip: backend === 'ThreadPool' && 'the line numbering is the command\'s own; run on ProcessPool' };
+    test('an item\'s index is its input line\'s number from 0, blank lines counted, in error lines and --unordered output alike', lineNumbering, async () => {
+      const input = '1\n\n-2\n   \n\n3\n-4\n';
+      const failing = await warmpool(['map', ...flags, tasks, 'checked', '--workers', '2'], input);
+      assert.equal(failing.code, 1);
+      const out = jsonLines(failing.stdout);
+      assert.deepEqual(out[0], 1);
+      assert.equal((out[1] as { index: number }).index, 2, 'the -2 on line 2');
+      assert.equal(out[2], 3);
+      assert.equal((out[3] as { index: number }).index, 6, 'the -4 on line 6');
+      assert.match(failing.stderr, SUMMARY(4, '2'));
+      const unordered = await warmpool(['map', ...flags, tasks, 'double', '--unordered', '--workers', '2'], '1\n\n2\n\n\n3\n');
+      assert.equal(unordered.code, 0, unordered.stderr);
+      const indexes = (jsonLines(unordered.stdout) as { index: number; result: number }[]).map((o) => [o.index, o.result]).sort((a, b) => a[0] - b[0]);
+      assert.deepEqual(indexes, [[0, 2], [2, 4], [5, 6]]);
+    });
+
+    test('an item the pool gives up on (a timeout) after blank lines is blamed on its own line', lineNumbering, async () => {
+      const r = await warmpool(['map', ...flags, tasks, 'firstThenForever', '--timeout', '1500', '--workers', '1'], '0\n\n\n1\n0\n');
+      assert.equal(r.code, 1);
+      const out = jsonLines(r.stdout);
+      assert.equal(out.length, 3);
+      assert.equal((out[1] as { index: number; error: { name: string } }).index, 3);
+      assert.equal((out[1] as { error: { name: string } }).error.name, 'TimeoutError');
+    });
+
     test('a failing item writes an error line with its index, the run goes on, and the exit code is 1', async () => {
       const r = await warmpool(['map', ...flags, tasks, 'checked', '--workers', '2'], '1\n-2\nnot json\n4\n[5]\n');
       assert.equal(r.code, 1);
@@ -209,7 +242,7 @@ for (const [backend, flags] of BACKENDS) {
       assert.equal((out[2] as { error: { name: string } }).error.name, 'SyntaxError');
       assert.equal(out[3], 4);
       assert.deepEqual(out[4], [5]);
-      assert.equal(r.stderr, 'warmpool map: 2 of 5 items failed\n');
+      assert.match(r.stderr, SUMMARY(5, '2'));
     });
 
     test('a result JSON cannot carry fails its item; undefined becomes null', async () => {
@@ -235,7 +268,7 @@ for (const [backend, flags] of BACKENDS) {
         error: { name: 'TimeoutError', message: 'The item did not finish within 1500 ms; its worker was stopped', code: 'ERR_WARMPOOL_TIMEOUT' },
       });
       assert.deepEqual(jsonLines(r.stdout), [0, 0, timedOut(2), 0, 0, timedOut(5), 0]);
-      assert.equal(r.stderr, 'warmpool map: 2 of 7 items failed\n');
+      assert.match(r.stderr, SUMMARY(7, '2'));
     });
 
     test('error lines of items the pool gave up on keep input order when a later item fails first', async () => {
@@ -280,7 +313,7 @@ for (const [backend, flags] of BACKENDS) {
       const r = await warmpool(['map', ...flags, tasks, 'echo', '--in', join(dir, 'in.jsonl'), '--out', join(dir, 'out.jsonl'), '--workers', '1']);
       assert.equal(r.code, 0, r.stderr);
       assert.equal(r.stdout, '');
-      assert.equal(r.stderr, '');
+      assert.match(r.stderr, SUMMARY(50_000, 'none'));
       assert.equal(readFileSync(join(dir, 'out.jsonl'), 'utf8'), `${input}\n`);
     });
 
@@ -347,7 +380,7 @@ for (const [backend, flags] of BACKENDS) {
       child.kill('SIGINT');
       const r = await ran;
       assert.equal(r.code, 130);
-      assert.match(r.stderr, /interrupted after 1 items/);
+      assert.match(r.stderr, /interrupted after 1 item;/);
       assert.deepEqual(liveProcessesMarked(mark), []);
     });
   });
@@ -362,11 +395,11 @@ describe('warmpool bench', () => {
       assert.equal(r.code, 0, r.stderr);
       assert.equal(r.stderr, '', 'no progress lines with --json');
       const out = JSON.parse(r.stdout) as Record<string, any>;
-      assert.deepEqual(Object.keys(out), ['module', 'task', 'args', 'backend', 'workers', 'node', 'cold', 'poolStartMs', 'warm', 'coldOverWarm']);
+      assert.deepEqual(Object.keys(out), ['module', 'task', 'args', 'backend', 'workers', 'node', 'cold', 'poolStartMs', 'warm', 'coldOverWarm', 'overheadColdOverWarm']);
       assert.deepEqual([out.module, out.task, out.args, out.backend, out.workers], [tasks, 'fib', [10], backend, 1]);
       assert.deepEqual(Object.keys(out.cold), ['median', 'min', 'max', 'runs', 'importMs', 'taskMs']);
       assert.equal(out.cold.runs, 2);
-      assert.deepEqual(Object.keys(out.warm), ['calls', 'p50', 'p99', 'mean', 'min', 'max']);
+      assert.deepEqual(Object.keys(out.warm), ['calls', 'p50', 'p99', 'mean', 'min', 'max', 'taskP50']);
       assert.equal(out.warm.calls, 3);
       for (const v of [out.cold.median, out.cold.importMs.median, out.poolStartMs, out.warm.p50, out.coldOverWarm]) assert.ok(typeof v === 'number' && v > 0, String(v));
       assert.ok(out.cold.min <= out.cold.median && out.cold.median <= out.cold.max);
@@ -387,6 +420,25 @@ describe('warmpool bench', () => {
     }
     assert.deepEqual(lines(r.stderr), ['cold calls (fresh process each) (1)', 'pool start (1 process) to first result', 'warm calls (3)']);
     assert.ok(!r.stderr.includes('\u001b'), 'no escape codes');
+  });
+
+  test('a task name the module does not export exits 2 with the valid names, before any heading is printed', { timeout: 60_000 }, async () => {
+    const r = await warmpool(['bench', tasks, 'fibb', '--cold', '3']);
+    assert.equal(r.code, 2);
+    assert.equal(r.stdout, '');
+    assert.match(r.stderr, /^warmpool bench: Expected `fibb` to be a function exported by the task module, got only: .*`fib`/);
+    assert.ok(!r.stderr.includes('cold calls'), `no heading before the error: ${r.stderr}`);
+  });
+
+  test('the table gives the task\'s own run time in the worker beside the warm round trip, and the ratio without it', { timeout: 60_000 }, async () => {
+    const r = await warmpool(['bench', tasks, 'fib', '--args', '[22]', '--calls', '20', '--cold', '1', '--json']);
+    assert.equal(r.code, 0, r.stderr);
+    const out = JSON.parse(r.stdout) as BenchResult;
+    assert.ok(out.warm.taskP50 > 0 && out.warm.taskP50 <= out.warm.p50, `the task's run time is within the round trip: ${out.warm.taskP50} <= ${out.warm.p50}`);
+    assert.ok(Number.isFinite(out.overheadColdOverWarm) && out.overheadColdOverWarm > 0, String(out.overheadColdOverWarm));
+    const table = await warmpool(['bench', tasks, 'add', '--args', '[1, 2]', '--calls', '3', '--cold', '1']);
+    assert.ok(table.stdout.includes('of which the task (in the worker), p50'), table.stdout);
+    assert.ok(table.stdout.includes("cold / warm, the task's own time left out"), table.stdout);
   });
 
   test('a task that throws in the cold call exits 1 with its error', async () => {

@@ -14,7 +14,7 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -27,6 +27,7 @@ import {
   TaskNotFoundError,
   TimeoutError,
   WorkerCrashedError,
+  WorkerStartError,
   type Executor,
   type Future,
   type PoolOptions,
@@ -232,9 +233,18 @@ function assertOptionError(err: unknown, option: string): void {
   assert.ok(err.message.startsWith(`Expected \`${option}\` `), `the message names \`${option}\`: ${err.message}`);
 }
 
-/** Declares the contract tests for each of `backends`; also sets up this file's safety nets (above). */
-export function contractSuite(backends: readonly Backend[]): void {
+/**
+ * Declares the contract tests for each of `backends`; also sets up this file's
+ * safety nets (above). With `skip` (why they cannot run here), each backend's
+ * contract is one skipped test saying so: node:test's summary does not count
+ * a skipped suite.
+ */
+export function contractSuite(backends: readonly Backend[], skip?: string): void {
 for (const backend of backends) {
+  if (skip !== undefined) {
+    test(`${backend.name} contract`, { skip }, () => {});
+    continue;
+  }
   describe(`${backend.name} contract`, () => {
     if (backend.setup !== undefined) before(() => backend.setup!());
     if (backend.teardown !== undefined) after(() => backend.teardown!());
@@ -334,6 +344,9 @@ for (const backend of backends) {
         assert.ok(err instanceof TaskNotFoundError, String(err));
         assert.equal(err.code, 'ERR_WARMPOOL_TASK_NOT_FOUND');
         assert.match(err.message, /noSuchTask/);
+        assert.match(err.message, /`add`/, 'the message lists the tasks there are');
+        assert.doesNotMatch(err.message, /CustomError/, 'an exported class is not listed as a task');
+        assert.doesNotMatch(err.message, /notAFunction/, 'an exported number is not listed as a task');
         assert.equal(await pool.submit('add', [1, 1]), 2);
       });
 
@@ -403,7 +416,8 @@ for (const backend of backends) {
         ];
         // Unclonable values are bad input only where values are cloned.
         if (backend.cannot.clone === undefined) bad.push(pool.submit('echo', [() => 1]), pool.submit('returnFunction'));
-        for (const p of bad) await reasonOf(p);
+        // All handled at once: they may settle in any order (RemotePool's do).
+        await Promise.all(bad.map((p) => reasonOf(p)));
         assert.equal(await pool.submit('add', [20, 22]), 42);
         assert.deepEqual(await pool.map('square', [1, 2, 3]), [1, 4, 9]);
         const s = pool.stats();
@@ -546,6 +560,9 @@ for (const backend of backends) {
 
       test("a failing item rejects map, starmap, imap and imapUnordered with that item's own error, its input position in error.index", SHORT, async () => {
         await using pool = makePool(backend, { workers: 2 });
+        // Started first: the bounded waits below are for the calls, not for
+        // RemotePool hosts starting on a loaded machine (seen taking 7 s).
+        await pool.ready();
         const items = range(40).map((i) => (i === 23 ? -1 : i));
         const check = (err: unknown) => {
           assert.ok(err instanceof RangeError, String(err));
@@ -568,6 +585,116 @@ for (const backend of backends) {
             }
           };
           check(await reasonOf(settled(drain(), method)));
+        }
+      });
+
+      test('ordered imap yields every result before the failing item, then throws its error (Executor.map), even when the failure arrives first', SHORT, async () => {
+        await using pool = makePool(backend, { workers: 2 });
+        const dir = scratch();
+        const startedPath = join(dir, 'started');
+        const releasePath = join(dir, 'release');
+        const items: Parameters<ContractTasks['itemOrBlock']>[0][] = [0, 1, [startedPath, releasePath], 'bad', 4];
+        const it = pool.imap('itemOrBlock', items, { chunksize: 1 })[Symbol.asyncIterator]();
+        const out: unknown[] = [];
+        out.push((await it.next()).value, (await it.next()).value);
+        await whenFileExists(startedPath);
+        // Item 2 holds one worker; `bad` ran on the other, so this task, queued
+        // after it on that worker, comes back after the failure has reached the pool.
+        assert.equal(await settled(pool.submit('add', [1, 1]), 'a task beside the blocked item'), 2);
+        touch(releasePath);
+        const rest = async () => {
+          for (;;) {
+            const r = await it.next();
+            if (r.done === true) return;
+            out.push(r.value);
+          }
+        };
+        const err = await reasonOf(settled(rest(), 'the rest of the imap'));
+        assert.deepEqual(out, [0, 1, 'released'], 'every result before the failing item, in order');
+        assert.ok(err instanceof RangeError, String(err));
+        assert.equal(err.message, 'bad item');
+        assert.equal((err as RangeError & { index?: unknown }).index, 3);
+      });
+
+      test('map and imap fail with the error of the lowest failing input position, even when a later item failed first', SHORT, async () => {
+        await using pool = makePool(backend, { workers: 2 });
+        for (const method of ['map', 'imap'] as const) {
+          const dir = scratch();
+          const startedPath = join(dir, 'started');
+          const releasePath = join(dir, 'release');
+          const items: Parameters<ContractTasks['itemOrBlock']>[0][] = [0, [startedPath, releasePath, 'fail'], 2, 'bad', 4];
+          const out: unknown[] = [];
+          const call: Promise<unknown> =
+            method === 'map'
+              ? pool.map('itemOrBlock', items, { chunksize: 1 })
+              : (async () => {
+                  for await (const v of pool.imap('itemOrBlock', items, { chunksize: 1 })) out.push(v);
+                })();
+          const reason = reasonOf(settled(call, method));
+          await whenFileExists(startedPath);
+          assert.equal(await settled(pool.submit('add', [1, 1]), `a task beside the blocked item (${method})`), 2);
+          touch(releasePath);
+          const err = await reason;
+          assert.ok(err instanceof RangeError, String(err));
+          assert.equal(err.message, 'late failure', `${method} rejects with item 1's error, not item 3's`);
+          assert.equal((err as RangeError & { index?: unknown }).index, 1);
+          if (method === 'imap') assert.deepEqual(out, [0], 'imap yielded the result before item 1');
+        }
+      });
+
+      test('an item that cannot be cloned fails map with DataCloneError whose index and message give its input position', { ...SHORT, skip: backend.cannot.clone }, async () => {
+        await using pool = makePool(backend, { workers: 2 });
+        const items: unknown[] = range(64);
+        items[57] = () => 'a function';
+        for (const chunksize of [16, 1, undefined]) {
+          const err = await reasonOf(settled(untyped(pool).map('echo', items, { chunksize }), `map, chunksize ${String(chunksize)}`));
+          assert.ok(err instanceof DataCloneError, String(err));
+          assert.equal((err as DataCloneError & { index?: unknown }).index, 57, `chunksize ${String(chunksize)}`);
+          assert.match(err.message, /^Item 57 of the map over `echo` cannot be sent to a worker: /);
+          assert.doesNotMatch(err.message, /item 9\b|Argument 9\b/i, 'no position within the chunk');
+        }
+        assert.equal(await pool.submit('add', [1, 2]), 3);
+      });
+
+      test('stats().completed counts map items, not chunks, and a failing chunk adds the items before its failing one', SHORT, async () => {
+        await using pool = makePool(backend, { workers: 2 });
+        const before = pool.stats();
+        assert.equal((await pool.map('square', range(100), { chunksize: 10 })).length, 100);
+        const after = pool.stats();
+        assert.equal(after.completed - before.completed, 100);
+        for await (const _ of pool.imap('square', range(30), { chunksize: 7 })) {
+          // drain
+        }
+        assert.equal(pool.stats().completed - after.completed, 30, 'imap counts items too');
+        const mid = pool.stats();
+        const err = await reasonOf(pool.map('failIfNegative', [0, 1, 2, 3, 4, -1, 6, 7, 8, 9], { chunksize: 10 }));
+        assert.ok(err instanceof RangeError, String(err));
+        const end = pool.stats();
+        assert.equal(end.completed - mid.completed, 5, 'the five items before the failing one returned values');
+        assert.equal(end.failed - mid.failed, 1, 'the failing chunk counts once');
+      });
+
+      test('breaking out of imap over an async generator has run the generator\'s finally by the time the loop has exited', SHORT, async () => {
+        await using pool = makePool(backend, { workers: 2 });
+        for (const method of ['imap', 'imapUnordered'] as const) {
+          let closed = false;
+          async function* numbers(): AsyncGenerator<number> {
+            try {
+              for (let i = 0; ; i++) {
+                runaway(i);
+                await new Promise((resolve) => setImmediate(resolve));
+                yield i;
+              }
+            } finally {
+              await new Promise((resolve) => setImmediate(resolve));
+              closed = true;
+            }
+          }
+          let seen = 0;
+          for await (const _ of pool[method]('square', numbers(), { chunksize: 1 })) {
+            if (++seen === 10) break;
+          }
+          assert.ok(closed, `${method}: the finally block ran before the loop exited`);
         }
       });
 
@@ -760,6 +887,83 @@ for (const backend of backends) {
           // drain
         }
         assert.deepEqual(lazyCalls.at(-1), [50, undefined]);
+      });
+    });
+
+    // ── the task module and the initializer ────────────────────────────────
+    describe('task module errors', () => {
+      // RemotePool's module and initializer are its hosts' (`warmpool worker`), checked there.
+      const skip = backend.cannot.workerOptions;
+
+      /** A task module in a fresh directory, with `source` as its text. */
+      function moduleFile(name: string, source: string): URL {
+        const path = join(scratch(), name);
+        writeFileSync(path, source);
+        return pathToFileURL(path);
+      }
+
+      test('a relative module path is refused at construction with a TypeError suggesting new URL(..., import.meta.url)', { ...SHORT, skip }, () => {
+        for (const module of ['./tasks.js', 'tasks.js', '../fixtures/tasks.js']) {
+          assert.throws(() => backend.make({}, module as unknown as URL), (err: unknown) => {
+            assert.ok(err instanceof TypeError, String(err));
+            const shown = module.startsWith('.') ? module : `./${module}`;
+            assert.ok(err.message.includes(`new URL('${shown}', import.meta.url)`), err.message);
+            return true;
+          });
+        }
+      });
+
+      test('an http:, https: or data: module URL is refused at construction with a TypeError', { ...SHORT, skip }, () => {
+        for (const module of ['https://example.com/tasks.js', new URL('http://example.com/tasks.js'), 'data:text/javascript,export const a = () => 1']) {
+          assert.throws(() => backend.make({}, module as URL), (err: unknown) => {
+            assert.ok(err instanceof TypeError, String(err));
+            assert.match(err.message, /^Expected `module` to be a file: URL, .*: workers import the task module from a file, so (http|https|data): is not supported/);
+            return true;
+          });
+        }
+      });
+
+      test('an initializer that is not a function export fails ready() with WorkerStartError naming the initializer and the exports', { ...SHORT, skip }, async () => {
+        await using pool = makePool(backend, { workers: 1, initializer: 'nope' as never });
+        const err = await reasonOf(pool.ready());
+        assert.ok(err instanceof WorkerStartError, String(err));
+        assert.match(err.message, /initializer `nope` is not a function exported by .*contract-tasks\.js; its function exports are: .*\badd\b/);
+        assert.doesNotMatch(err.message, /CustomError/, 'a class is not offered as an initializer');
+        assert.ok(err.cause instanceof TypeError, `the cause is a TypeError: ${String(err.cause)}`);
+        const taskErr = await reasonOf(pool.submit('add', [1, 2]));
+        assert.ok(taskErr instanceof WorkerStartError, String(taskErr));
+        assert.match(taskErr.message, /initializer `nope`/);
+      });
+
+      test('a task module with a syntax error fails ready() with WorkerStartError giving file:line:column', { ...SHORT, skip }, async () => {
+        const url = moduleFile('broken.mjs', 'export function a() {\n  return 1 +;\n}\n');
+        await using pool = boundedDispose(backend.make({ workers: 1 }, url));
+        const err = await reasonOf(pool.ready());
+        assert.ok(err instanceof WorkerStartError, String(err));
+        assert.ok(err.message.includes(`${fileURLToPath(url)}:2:13`), err.message);
+        assert.match(err.message, /Unexpected token/);
+      });
+
+      test('a TypeScript task module without a loader fails ready() saying to start Node with --import tsx', { ...SHORT, skip }, async () => {
+        const url = moduleFile('tasks.ts', 'export function twice(x: number): number {\n  return 2 * x;\n}\n');
+        await using pool = boundedDispose(backend.make({ workers: 1, execArgv: [] }, url));
+        if ((process.features as { typescript?: unknown }).typescript) {
+          // This Node strips types itself (22.18+, 23.6+): the module loads.
+          await pool.ready();
+          assert.equal(await untyped(pool).submit('twice', [21]), 42);
+          return;
+        }
+        const err = await reasonOf(pool.ready());
+        assert.ok(err instanceof WorkerStartError, String(err));
+        assert.match(err.message, /without a TypeScript loader: start Node with one \(`node --import tsx main\.ts`\), and the pool passes it on/);
+      });
+
+      test('a task module that default-exports an object of tasks gets TaskNotFoundError saying tasks are named exports, with the object\'s keys', { ...SHORT, skip }, async () => {
+        const url = moduleFile('default.mjs', 'export default { resize(x) { return x; }, crop(x) { return x; } };\n');
+        await using pool = boundedDispose(backend.make({ workers: 1 }, url));
+        const err = await reasonOf(untyped(pool).submit('resize', [1]));
+        assert.ok(err instanceof TaskNotFoundError, String(err));
+        assert.match(err.message, /tasks are named function exports \(`export function resize\(\.\.\.\)`\), not keys of the default export; the default export is an object with keys `resize`, `crop`/);
       });
     });
 
@@ -968,8 +1172,10 @@ for (const backend of backends) {
         const mark = join(scratch(), 'ran');
         assert.throws(
           () => pool.submit('touch', [mark]),
-          (err: unknown) => err instanceof QueueFullError && err.code === 'ERR_WARMPOOL_QUEUE_FULL',
+          (err: unknown) => err instanceof QueueFullError && err.code === 'ERR_WARMPOOL_QUEUE_FULL' && err.message === 'The queue is full: 2 tasks are already waiting for a worker (maxQueued)',
         );
+        // The count agrees with its noun and verb at 1 as well.
+        assert.equal(new QueueFullError(1).message, 'The queue is full: 1 task is already waiting for a worker (maxQueued)');
         assert.equal(pool.stats().queued, 2, 'the refused task is not queued');
         blocker.release();
         assert.deepEqual(await Promise.all([blocker.future, a, b]), ['released', 2, 4]);
@@ -1250,6 +1456,30 @@ for (const backend of backends) {
         assert.throws(() => makePool(backend, { workers: 0 }), {
           message: 'Expected `workers` to be an integer >= 1, got `0` (number)',
         });
+      });
+
+      test('a misspelled pool option is refused at construction with a TypeError naming the nearest option', SHORT, () => {
+        assert.throws(() => makePool(backend, { wokers: 2 } as never), { name: 'TypeError', message: 'Unknown option `wokers`; did you mean `workers`?' });
+        assert.throws(() => makePool(backend, { tiemout: 5 } as never), { name: 'TypeError', message: 'Unknown option `tiemout`; did you mean `timeout`?' });
+        assert.throws(() => makePool(backend, { Workers: 2 } as never), { name: 'TypeError', message: 'Unknown option `Workers`; did you mean `workers`?' });
+        // Nothing near: every option is listed instead.
+        assert.throws(() => makePool(backend, { verbose: true } as never), (err: unknown) => {
+          assert.ok(err instanceof TypeError, String(err));
+          assert.match(err.message, /^Unknown option `verbose`; the options are: .*`workers`/);
+          return true;
+        });
+      });
+
+      test('misspelled submit, map and shutdown options are refused with a TypeError naming the nearest option, and the pool still works', SHORT, async () => {
+        await using pool = makePool(backend, { workers: 1 });
+        const p = untyped(pool);
+        assert.throws(() => p.submit('add', [1, 2], { tiemout: 5 } as never), { name: 'TypeError', message: 'Unknown option `tiemout`; did you mean `timeout`?' });
+        assert.throws(() => p.submit('add', [1, 2], { priorty: 1 } as never), { name: 'TypeError', message: 'Unknown option `priorty`; did you mean `priority`?' });
+        await assert.rejects(p.map('square', [1], { chunkSize: 4 } as never), { name: 'TypeError', message: 'Unknown option `chunkSize`; did you mean `chunksize`?' });
+        assert.throws(() => p.imap('square', [1], { concurency: 1 } as never), { name: 'TypeError', message: 'Unknown option `concurency`; did you mean `concurrency`?' });
+        await assert.rejects(pool.shutdown({ cancelFuture: true } as never), { name: 'TypeError', message: 'Unknown option `cancelFuture`; did you mean `cancelFutures`?' });
+        assert.equal(await pool.submit('add', [1, 2], { timeout: 5_000 }), 3, 'the refused shutdown left the pool open');
+        assert.deepEqual(await pool.map('square', [1, 2], { chunksize: 1 }), [1, 4]);
       });
 
       test('options that are not an object throw a TypeError at construction', SHORT, () => {

@@ -5,8 +5,8 @@
 // span made inside the task on a ProcessPool, a ThreadPool and a RemotePool
 // host. Written before the engines publish: what needs the shared engine
 // core is marked `todo` (it runs, and its failure is reported but does not
-// fail the suite) until the core calls lib/diagnostics.ts and
-// lib/trace-context.ts. test/otel.test.ts covers the same contract without
+// fail the suite) until the core calls lib/core/diagnostics.ts and
+// lib/core/trace-context.ts. test/otel.test.ts covers the same contract without
 // pools, and passes today.
 //
 // Rules as in ./contract.test.ts: no sleep stands in for an event (a

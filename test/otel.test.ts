@@ -1,4 +1,4 @@
-// The channel contract (lib/diagnostics.ts), warmpool/otel's instrument()
+// The channel contract (lib/core/diagnostics.ts), warmpool/otel's instrument()
 // and the trace-context carrier, driven by the same publishing calls the
 // engine core makes, without a pool: these hold before any engine publishes.
 // test/observe.test.ts checks the same things end to end through real pools.

@@ -3,7 +3,7 @@
 // calls. A wrong result type fails `expectType`; a call that should not
 // compile is marked `@ts-expect-error`, so the build breaks if it compiles.
 
-import { ProcessPool, asCompleted, wait, type Future } from '../lib/index.js';
+import { ProcessPool, asCompleted, wait, type Future, type TaskName } from '../lib/index.js';
 import type * as tasks from './fixtures/tasks.js';
 
 /** True only when A and B are the same type (not merely assignable). */
@@ -53,6 +53,39 @@ export function typeTests(): void {
 
   // @ts-expect-error no task of that name
   pool.submit('nope', []);
+  // @ts-expect-error a misspelled name (the compiler's message lists the names: test/consumer/check.ts checks it)
+  pool.submit('ad', [1, 2]);
+  // TaskName is the plain union of the function exports' names, which the
+  // compiler prints in full; a non-function export is not among them.
+  expectTrue<
+    Equal<
+      TaskName<typeof tasks>,
+      | 'add'
+      | 'echo'
+      | 'fib'
+      | 'asyncEcho'
+      | 'pid'
+      | 'spin'
+      | 'forever'
+      | 'untilAborted'
+      | 'hang'
+      | 'fail'
+      | 'failCustom'
+      | 'throwValue'
+      | 'crash'
+      | 'returnFunction'
+      | 'failOn'
+      | 'square'
+      | 'delayedSquare'
+      | 'noArgs'
+    >
+  >();
+  // Without a type argument any string is a name (and only a string).
+  expectTrue<Equal<TaskName<Record<string, () => void>>, string>>();
+  // `transfer` takes what postMessage transfers, whatever @types/node calls it.
+  pool.submit('add', [1, 2], { transfer: [new ArrayBuffer(8), new MessageChannel().port1] });
+  // @ts-expect-error a plain object cannot be transferred
+  pool.submit('add', [1, 2], { transfer: [{}] });
   // @ts-expect-error no task of that name, even without args
   pool.submit('nope');
   // @ts-expect-error an export that is not a function is not a task

@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import { UsageError } from './args.js';
 import * as bench from './bench.js';
 import * as map from './map.js';
+import * as purge from './purge.js';
 import * as worker from './worker.js';
 
 export interface Command {
@@ -19,6 +20,7 @@ export interface Command {
 export const commands: Record<string, Command> = {
   bench,
   map,
+  purge,
   worker,
 };
 
@@ -46,6 +48,7 @@ function help(): string {
     '  warmpool bench ./tasks.js fib --args "[25]"',
     '  warmpool map ./tasks.js fib --in numbers.jsonl --out results.jsonl',
     '  warmpool worker ./tasks.js --connection redis://host:6379 --queue jobs',
+    '  warmpool purge --connection redis://host:6379 --queue jobs',
     '',
   ].join('\n');
 }

@@ -19,7 +19,9 @@ import { once } from 'node:events';
 import { createInterface } from 'node:readline';
 import type { Readable, Writable } from 'node:stream';
 import { TimeoutError, WorkerCrashedError, WorkerStartError } from '../index.js';
+import { count } from '../core/errors.js';
 import { intOption, makePool, moduleAndTask, parse, shown, printUsage, UsageError } from './args.js';
+import { formatMs } from './chart.js';
 import { errorInfo } from './error-info.js';
 import type { Item, Outcome } from './map-task.js';
 import { LiveStats, RestartCounter } from './live.js';
@@ -31,7 +33,8 @@ export const usage = `Usage: warmpool map <module> <task> [options]
 
 Reads JSON Lines (one value per line), calls the task exported by <module>
 with each value on a warm pool, and writes one JSON line per result, in
-input order. Blank lines are skipped; an item's index counts the others.
+input order. An item's index is its line's number, counting from 0; blank
+lines are skipped (they count as lines but give no output).
 
 Options:
   --in FILE|-        input (default: - , stdin)
@@ -134,18 +137,58 @@ class LineWriter {
   }
 }
 
-/** Non-blank lines of `input` as items [index, line]; closes the input when the consumer stops. */
-async function* items(input: Readable): AsyncGenerator<Item> {
+/**
+ * Non-blank lines of `input` as items [index, line], the index being the
+ * line's number from 0, so that an output line points at its input line.
+ * Closes the input when the consumer stops.
+ */
+async function* items(input: Readable, lineOf: LineNumbers): AsyncGenerator<Item> {
   const lines = createInterface({ input, crlfDelay: Infinity });
   let index = 0;
   try {
     for await (const line of lines) {
-      if (line.trim() === '') continue;
+      if (line.trim() === '') {
+        lineOf.skipped();
+        index++;
+        continue;
+      }
+      lineOf.item();
       yield [index++, line];
     }
   } finally {
     lines.close();
     input.destroy();
+  }
+}
+
+/**
+ * The line number of the n-th item read (both from 0), for an error the pool
+ * reports by its position in the round's input. Remembers only the blank
+ * lines, as the item count at each, so a file without them costs nothing.
+ */
+class LineNumbers {
+  readonly #blanksAt: number[] = [];
+  #items = 0;
+
+  skipped(): void {
+    this.#blanksAt.push(this.#items);
+  }
+
+  item(): void {
+    this.#items++;
+  }
+
+  /** The line of item `n`: n plus the blank lines read before it. */
+  of(n: number): number {
+    const b = this.#blanksAt;
+    let lo = 0;
+    let hi = b.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (b[mid] <= n) lo = mid + 1;
+      else hi = mid;
+    }
+    return n + lo;
   }
 }
 
@@ -294,7 +337,9 @@ export async function run(argv: string[]): Promise<number> {
 
   const ordered = values.unordered !== true;
   const failFast = values['fail-fast'] === true;
-  const feed = new Feed(items(input));
+  const lineOf = new LineNumbers();
+  const feed = new Feed(items(input, lineOf));
+  const startedAt = performance.now();
   /** Error lines of items the pool gave up on (ordered output: held until the items before them are out). */
   const held: { index: number; line: string }[] = [];
   let done = 0;
@@ -351,7 +396,7 @@ export async function run(argv: string[]): Promise<number> {
         if (interrupted) break;
         const position = (err as { index?: unknown }).index;
         if (!(err instanceof TimeoutError || err instanceof WorkerCrashedError) || typeof position !== 'number') throw err;
-        const index = replaying ? replay[position][0] : first + position;
+        const index = replaying ? replay[position][0] : lineOf.of(first + position);
         if (replaying || exact) {
           const info = errorInfo(err);
           // The library names the task it ran, which here is the wrapper's `run`.
@@ -390,10 +435,13 @@ export async function run(argv: string[]): Promise<number> {
   }
   if (writer.failed !== undefined && (writer.failed as NodeJS.ErrnoException).code !== 'EPIPE') throw writer.failed;
   if (interrupted) {
-    process.stderr.write(`warmpool map: interrupted after ${done} items; running items were cancelled and every worker stopped\n`);
+    process.stderr.write(`warmpool map: interrupted after ${count(done, 'item')}; running items were cancelled and every worker stopped\n`);
     return 130;
   }
   if (stopped !== undefined) process.stderr.write(`warmpool map: ${stopped}\n`);
-  if (failed > 0) process.stderr.write(`warmpool map: ${failed} of ${done} items failed\n`);
+  // One line at the end, failures or not: the count, the failures, the time and the rate.
+  const ms = performance.now() - startedAt;
+  const rate = ms > 0 ? Math.round((done * 1000) / ms).toLocaleString('en-US') : '-';
+  process.stderr.write(`warmpool map: ${count(done, 'item')}, ${failed === 0 ? 'none' : failed} failed, in ${formatMs(ms)} (${rate} items/s)\n`);
   return failed > 0 ? 1 : 0;
 }

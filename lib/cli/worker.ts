@@ -2,6 +2,9 @@
 // RemotePool's queue with a warm local pool of <module> (see
 // ../remote/host.ts). Runs until SIGINT or SIGTERM, then stops taking jobs,
 // lets the running ones finish, and exits 0; a second signal cancels them.
+// Either way it ends whether Redis can be reached or not: at most
+// --close-timeout after the running jobs are done, at once on a second
+// signal, also while it is still waiting for Redis at start.
 
 import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
@@ -13,6 +16,7 @@ import { ThreadPool } from '../thread/pool.js';
 import { WorkerHost } from '../remote/host.js';
 import { LiveStats, RestartCounter } from './live.js';
 import { resolveConnection } from '../remote/pool.js';
+import { count } from '../core/errors.js';
 
 export const summary = 'serve a RemotePool queue: run its jobs in a warm local pool of a task module';
 
@@ -32,6 +36,8 @@ Options:
   --lock-duration <ms>    a dead host's jobs are taken back after about this (default: 30000)
   --stalled-interval <ms> how often expired locks are looked for (default: 30000)
   --max-stalled <n>       times a job is taken back before it fails (default: 1)
+  --close-timeout <ms>    on stop, once the running jobs are done, how long to wait
+                          for Redis to record them before disconnecting (default: 5000)
   --initializer <name>    export run once in each local worker before its first task
   --init-args <json>      its arguments, a JSON array (default: [])
   --max-tasks-per-worker <n>, --max-memory-mb <n>, --cancel-grace <ms>
@@ -64,6 +70,7 @@ export async function workerCommand(argv: string[]): Promise<number> {
       'lock-duration': { type: 'string' },
       'stalled-interval': { type: 'string' },
       'max-stalled': { type: 'string' },
+      'close-timeout': { type: 'string' },
       'max-tasks-per-worker': { type: 'string' },
       'max-memory-mb': { type: 'string' },
       'cancel-grace': { type: 'string' },
@@ -126,6 +133,8 @@ export async function workerCommand(argv: string[]): Promise<number> {
       lockDuration: intOption('lock-duration', values['lock-duration'], 1) ?? 30_000,
       stalledInterval: intOption('stalled-interval', values['stalled-interval'], 1) ?? 30_000,
       maxStalledCount: intOption('max-stalled', values['max-stalled'], 0) ?? 1,
+      closeTimeout: intOption('close-timeout', values['close-timeout'], 0) ?? 5000,
+      log: (line) => process.stderr.write(`warmpool worker: ${line}\n`),
     });
   } catch (err) {
     process.stderr.write(`warmpool worker: ${err instanceof Error ? err.message : String(err)}\n${err instanceof UsageError ? `\n${USAGE}` : ''}`);
@@ -135,26 +144,36 @@ export async function workerCommand(argv: string[]): Promise<number> {
   /** A message on stderr that does not tear the live line. */
   const say = (text: string) => (live === undefined ? process.stderr.write(text) : live.note(text));
   let signals = 0;
-  const stopped = new Promise<void>((resolveStop) => {
+  const stopped = new Promise<'stopped'>((resolveStop) => {
     const onSignal = () => {
       signals++;
       say(
         signals === 1
-          ? `warmpool worker: stopping, ${host.running} running job(s) to finish; signal again to cancel them\n`
+          ? `warmpool worker: stopping, ${count(host.running, 'running job')} to finish; signal again to cancel them\n`
           : 'warmpool worker: cancelling the running jobs\n',
       );
       // The first signal lets running jobs finish; a second one cancels them.
-      void host.close(signals > 1).then(resolveStop, resolveStop);
+      const done = () => resolveStop('stopped');
+      void host.close(signals > 1).then(done, done);
     };
     process.on('SIGINT', onSignal);
     process.on('SIGTERM', onSignal);
   });
   try {
-    await host.start();
+    // A signal while it still waits for Redis (or for its local pool) stops it too.
+    await Promise.race([host.start(), stopped]);
   } catch (err) {
+    if (signals > 0) {
+      await stopped;
+      return 0;
+    }
     process.stderr.write(`warmpool worker: could not start: ${err instanceof Error ? err.message : String(err)}\n`);
     await host.close(true).catch(() => {});
     return 1;
+  }
+  if (signals > 0) {
+    await stopped;
+    return 0;
   }
   // Tests and scripts wait for this line before they count on the host.
   process.stderr.write(`warmpool worker: ready, pid ${process.pid}, queue ${queue}\n`);

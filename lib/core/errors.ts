@@ -30,6 +30,11 @@ export class WarmpoolError extends Error {
   }
 }
 
+/** `1 task`, `2 tasks`, `1,000 tasks`: a count in a message, in grammatical English. */
+export function count(n: number, noun: string, plural = `${noun}s`): string {
+  return `${n.toLocaleString('en-US')} ${n === 1 ? noun : plural}`;
+}
+
 function defineCode(cls: { prototype: object }, name: string, code: string): void {
   // On the prototype, not per instance: keeps instances small and `name`/`code`
   // non-enumerable, like the built-in errors' `name`.
@@ -154,7 +159,7 @@ defineCode(WorkerStartError, 'WorkerStartError', 'ERR_WARMPOOL_WORKER_START');
 
 /**
  * The task module has no function export of the name given to `submit` or
- * the map family; the message lists the function exports it has. It fails
+ * the map family (classes and other values are not tasks); the message lists the function exports it has. It fails
  * that task only (counted as `failed` in `stats()`). When the pool is typed
  * by the module, such a call does not compile.
  *
@@ -172,11 +177,13 @@ export class TaskNotFoundError extends WarmpoolError {
   /**
    * @param task - the name that was asked for.
    * @param available - the module's function exports, listed in the message.
+   * @param hint - what to do, when the module's shape suggests it (a default-exported object of tasks).
    */
-  constructor(task: string, available: readonly string[]) {
+  constructor(task: string, available: readonly string[], hint?: string) {
     super(
       `Expected \`${task}\` to be a function exported by the task module, ` +
-        `got ${available.length ? `only: ${available.map((n) => `\`${n}\``).join(', ')}` : 'no function exports'}`,
+        `got ${available.length ? `only: ${available.map((n) => `\`${n}\``).join(', ')}` : 'no function exports'}` +
+        (hint === undefined ? '' : `; ${hint}`),
     );
     this.task = task;
   }
@@ -225,7 +232,7 @@ export class QueueFullError extends WarmpoolError {
   declare readonly code: 'ERR_WARMPOOL_QUEUE_FULL';
   /** @param maxQueued - the pool's limit, given in the message. */
   constructor(maxQueued: number) {
-    super(`The queue is full: ${maxQueued} tasks are already waiting for a worker (maxQueued)`);
+    super(`The queue is full: ${count(maxQueued, 'task')} ${maxQueued === 1 ? 'is' : 'are'} already waiting for a worker (maxQueued)`);
   }
 }
 defineCode(QueueFullError, 'QueueFullError', 'ERR_WARMPOOL_QUEUE_FULL');

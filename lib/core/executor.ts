@@ -4,12 +4,12 @@
 // `shutdown` and `Symbol.asyncDispose`.
 
 import type { Future } from './future.js';
-import { collect, iterate } from './map.js';
+import { collect, extraCompletedItems, iterate } from './map.js';
 import { TaskKind, type Engine } from './contract.js';
 import {
-  checkObject,
   expected,
   resolveMap,
+  resolveShutdown,
   resolveSubmit,
   type MapOptions,
   type ResolvedSubmitOptions,
@@ -207,9 +207,14 @@ export abstract class Executor<M extends object = AnyTasks> {
   /**
    * A snapshot of the pool: workers, busy, idle, queued; the outcome counts
    * over its life; run and wait time percentiles in ms. See {@link PoolStats}.
+   * `completed` counts calls and map items that returned a value (a chunk of
+   * 16 items counts 16); the other outcome counts, and the run and wait
+   * times, count tasks, a map chunk being one task.
    */
   stats(): PoolStats {
-    return this.#engine.stats();
+    const s = this.#engine.stats();
+    s.completed += extraCompletedItems(this.#engine);
+    return s;
   }
 
   /**
@@ -224,8 +229,8 @@ export abstract class Executor<M extends object = AnyTasks> {
    */
   shutdown(options?: ShutdownOptions): Promise<void> {
     try {
-      const o = checkObject('options', options);
-      return this.#engine.shutdown(o.wait !== false, o.cancelFutures === true);
+      const o = resolveShutdown(options);
+      return this.#engine.shutdown(o.wait, o.cancelFutures);
     } catch (err) {
       return Promise.reject(err);
     }

@@ -12,12 +12,20 @@
 // each carries about TARGET_CHUNK_MS of work, but never so large that a
 // worker would sit idle while another finishes a long tail.
 //
-// Failure: the first item that fails ends the call with that item's error
-// (its input position in `error.index`), and the chunks not yet started are
-// cancelled; running ones finish and their results are dropped.
+// Failure, ordered (`map`, `starmap`, `imap`), as Python's Executor.map: a
+// failing item stops the reading and cancels the chunks after it not yet
+// started, but the chunks before it run to their end and their results are
+// delivered (imap yields them) before the call fails; the error is that of
+// the lowest failing input position among the items that ran. Unordered
+// (`imapUnordered`): the first failure to arrive ends the call. Either way
+// the error carries the item's input position in `error.index`. Items of the
+// failing chunk before the failing one are not delivered: a chunk fails
+// whole, as in Python's ProcessPoolExecutor with a chunksize (chunksize 1
+// delivers every one).
 
 import { performance } from 'node:perf_hooks';
-import { CancelledError, QueueFullError } from './errors.js';
+import { serialize } from 'node:v8';
+import { CancelledError, DataCloneError, QueueFullError } from './errors.js';
 import { futureInternals, type Future } from './future.js';
 import { expected, type ResolvedMapOptions } from './options.js';
 import { ChunkFailure, TaskKind, type Engine } from './contract.js';
@@ -38,6 +46,46 @@ interface InFlight {
   future: Future<unknown>;
   start: number;
   count: number;
+  /** The chunk's items, kept to name the one that cannot be sent if the chunk fails with DataCloneError. */
+  items: unknown[];
+}
+
+/**
+ * Map items that returned a value, beyond the one per chunk the engine
+ * counts: stats().completed counts items, not chunks (see Executor.stats).
+ */
+const extraItems = new WeakMap<Engine, { n: number }>();
+
+/** How many more items than chunks have completed on `engine`'s map calls. */
+export function extraCompletedItems(engine: Engine): number {
+  return extraItems.get(engine)?.n ?? 0;
+}
+
+function countItems(engine: Engine, n: number): void {
+  if (n === 0) return;
+  let tally = extraItems.get(engine);
+  if (tally === undefined) extraItems.set(engine, (tally = { n: 0 }));
+  tally.n += n;
+}
+
+/**
+ * A chunk refused with DataCloneError is about one of its items: names that
+ * item by its input position, as the error of a call names its argument.
+ * When every item clones on its own (the whole was too large, say), the
+ * error stays the engine's, at the chunk's first position.
+ */
+function itemCloneError(name: string, start: number, items: readonly unknown[], error: unknown): { error: unknown; index: number } {
+  if ((error as { code?: unknown } | null)?.code !== 'ERR_WARMPOOL_DATA_CLONE') return { error, index: start };
+  for (let i = 0; i < items.length; i++) {
+    try {
+      serialize(items[i]);
+    } catch (why) {
+      const index = start + i;
+      const reason = why instanceof Error ? why.message : String(why);
+      return { error: new DataCloneError(`Item ${index} of the map over \`${name}\` cannot be sent to a worker: ${reason}`, { cause: error }), index };
+    }
+  }
+  return { error, index: start };
 }
 
 /** The number of items a source will yield, when it can be known without reading it. */
@@ -55,6 +103,10 @@ export class MapRun {
   readonly #opts: ResolvedMapOptions;
   readonly #total: number | undefined;
   readonly #sink: Sink;
+  /** Fail as Python's Executor.map does: results before the failing item first (see the file's header). */
+  readonly #ordered: boolean;
+  /** Ordered: the lowest failing item so far, held until every chunk before it has come back. */
+  #failure: { error: unknown; index: number } | undefined;
   #syncIt: Iterator<unknown> | undefined;
   #asyncIt: AsyncIterator<unknown> | undefined;
   #exhausted = false;
@@ -82,8 +134,10 @@ export class MapRun {
     spread: boolean,
     opts: ResolvedMapOptions,
     sink: Sink,
+    ordered: boolean,
   ) {
     this.#engine = engine;
+    this.#ordered = ordered;
     this.#name = name;
     this.#kind = spread ? TaskKind.StarChunk : TaskKind.Chunk;
     this.#opts = opts;
@@ -122,12 +176,20 @@ export class MapRun {
     this.#pump();
   }
 
-  /** The caller stopped (broke out of its loop): read no more, cancel what has not started. */
-  stop(): void {
-    if (this.#stopped) return;
+  /**
+   * The caller stopped (broke out of its loop): read no more, cancel what has
+   * not started. Resolves once the source is closed (a generator's finally
+   * blocks have run), so that they have run when the loop has exited.
+   */
+  stop(): Promise<void> {
+    if (this.#stopped) return this.#closing;
     this.#stopped = true;
     this.#cleanup(false);
+    return this.#closing;
   }
+
+  /** The source's `return()`, settled (never rejects: its errors are not ours to raise). */
+  #closing: Promise<void> = Promise.resolve();
 
   #chunkSize(): number {
     const { chunksize, concurrency } = this.#opts;
@@ -169,7 +231,7 @@ export class MapRun {
       try {
         r = it.next();
       } catch (err) {
-        this.#fail(err, this.#read, false);
+        this.#failAt(err, this.#read);
         return;
       }
       if (r.done === true) {
@@ -200,10 +262,10 @@ export class MapRun {
         r = await it.next();
       } catch (err) {
         this.#reading = false;
-        this.#fail(err, this.#read, false);
+        this.#failAt(err, this.#read);
         return;
       }
-      if (this.#stopped) break;
+      if (this.#stopped || this.#failure !== undefined) break;
       if (r.done === true) {
         this.#exhausted = true;
         break;
@@ -211,7 +273,7 @@ export class MapRun {
       k = this.#take(r.value, k);
     }
     this.#reading = false;
-    if (this.#stopped) return;
+    if (this.#stopped || this.#failure !== undefined) return;
     if (this.#buffer.length > 0 && !this.#queueFull) this.#submit();
     this.#checkEnd();
   }
@@ -241,10 +303,11 @@ export class MapRun {
         this.#queueFull = true;
         return;
       }
-      this.#fail(err, start, false);
+      const located = itemCloneError(this.#name, start, items, err);
+      this.#failAt(located.error, located.index);
       return;
     }
-    const entry: InFlight = { future, start, count: items.length };
+    const entry: InFlight = { future, start, count: items.length, items };
     this.#inflight.add(entry);
     this.#inflightItems += items.length;
     future.addDoneCallback(() => this.#onChunk(entry));
@@ -257,6 +320,7 @@ export class MapRun {
     if (this.#stopped) return;
     const future = entry.future;
     if (future.state === 'fulfilled') {
+      countItems(this.#engine, entry.count - 1);
       const runTime = futureInternals.ownerOf(future)?.runTime ?? 0;
       if (runTime > 0) {
         const perItem = runTime / entry.count;
@@ -264,18 +328,56 @@ export class MapRun {
       }
       this.#done += entry.count;
       this.#sink.chunk(entry.start, futureInternals.valueOf(future) as unknown[]);
+      if (this.#failure !== undefined) return this.#settleFailure();
       if (this.#stopped || !this.#progress(false)) return;
       this.#pump();
       if (this.#asyncIt !== undefined) this.#checkEnd();
       return;
     }
     const error = future.exception();
-    if (error instanceof ChunkFailure) this.#fail(error.error, entry.start + error.index, false);
-    else this.#fail(error, entry.start, false);
+    if (error instanceof ChunkFailure) {
+      // The items before the failing one returned values.
+      countItems(this.#engine, error.index);
+      this.#failAt(error.error, entry.start + error.index);
+    } else {
+      const located = itemCloneError(this.#name, entry.start, entry.items, error);
+      this.#failAt(located.error, located.index);
+    }
+  }
+
+  /**
+   * An item failed (or the source threw) at input position `index`. Ordered:
+   * nothing after it is read or started, and the call fails once every chunk
+   * before it is back; one of those may fail at a lower position, and that
+   * error wins. Unordered: the call fails now.
+   */
+  #failAt(error: unknown, index: number): void {
+    if (this.#stopped) return;
+    if (!this.#ordered) return this.#fail(error, index, false);
+    if (this.#failure === undefined || index < this.#failure.index) this.#failure = { error, index };
+    const limit = this.#failure.index;
+    this.#buffer = [];
+    this.#queueFull = false;
+    this.#closeSource();
+    for (const entry of this.#inflight) {
+      if (entry.start < limit) continue;
+      // Taken out first: cancel() settles the future and runs #onChunk at once.
+      this.#inflight.delete(entry);
+      this.#inflightItems -= entry.count;
+      if (entry.future.state === 'pending') entry.future.cancel();
+    }
+    this.#settleFailure();
+  }
+
+  /** Fails the call with the held failure once no chunk before it is out. */
+  #settleFailure(): void {
+    if (this.#stopped || this.#failure === undefined || this.#inflight.size > 0) return;
+    const { error, index } = this.#failure;
+    this.#fail(error, index, false);
   }
 
   #checkEnd(): void {
-    if (this.#stopped || !this.#exhausted || this.#reading || this.#inflight.size > 0 || this.#buffer.length > 0) return;
+    if (this.#stopped || this.#failure !== undefined || !this.#exhausted || this.#reading || this.#inflight.size > 0 || this.#buffer.length > 0) return;
     if (!this.#progress(true)) return;
     this.#stopped = true;
     this.#cleanup(false);
@@ -319,15 +421,18 @@ export class MapRun {
     this.#inflight.clear();
     this.#inflightItems = 0;
     this.#buffer = [];
-    if (!this.#exhausted) {
-      this.#exhausted = true;
-      // Let a generator run its finally blocks; errors from it are not ours to raise.
-      try {
-        const closing = this.#syncIt?.return?.() ?? this.#asyncIt?.return?.();
-        if (closing instanceof Promise) closing.catch(() => {});
-      } catch {
-        // ignored, as above
-      }
+    this.#closeSource();
+  }
+
+  /** Reads no more; lets a generator run its finally blocks (errors from it are not ours to raise). */
+  #closeSource(): void {
+    if (this.#exhausted) return;
+    this.#exhausted = true;
+    try {
+      const closing: unknown = this.#syncIt?.return?.() ?? this.#asyncIt?.return?.();
+      if (closing instanceof Promise) this.#closing = closing.then(() => {}, () => {});
+    } catch {
+      // ignored, as above
     }
   }
 }
@@ -345,7 +450,7 @@ export function collect(engine: Engine, name: string, source: Iterable<unknown> 
       fail: reject,
       end: () => resolve(results),
     };
-    run = new MapRun(engine, name, source, spread, opts, sink);
+    run = new MapRun(engine, name, source, spread, opts, sink, true);
     if (run.total !== undefined) results = new Array<unknown>(run.total);
     run.start();
   });
@@ -386,7 +491,7 @@ export function iterate(
       ended = true;
       wake();
     },
-  });
+  }, ordered);
   let started = false;
 
   const take = (): IteratorResult<unknown> | undefined => {
@@ -396,7 +501,6 @@ export function iterate(
         run.consumed(current.length);
         current = undefined;
       }
-      if (failure !== undefined) return undefined;
       let next: unknown[] | undefined;
       if (ordered) {
         next = ready.get(nextStart);
@@ -408,7 +512,9 @@ export function iterate(
           ready.delete(first.value[0]);
         }
       }
-      if (next === undefined) return ended ? { value: undefined, done: true } : undefined;
+      // Results delivered before the failure are yielded first (ordered: every
+      // chunk before the failing item is delivered before the failure).
+      if (next === undefined) return ended && failure === undefined ? { value: undefined, done: true } : undefined;
       nextStart += next.length;
       current = next;
       offset = 0;
@@ -435,7 +541,8 @@ export function iterate(
       }
     },
     async return(): Promise<IteratorResult<unknown>> {
-      run.stop();
+      // Awaited: the source's finally blocks have run when the loop has exited.
+      await run.stop();
       ended = true;
       ready.clear();
       current = undefined;

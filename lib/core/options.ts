@@ -5,7 +5,7 @@
 import { availableParallelism } from 'node:os';
 import { isAbsolute } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import type { TransferListItem } from 'node:worker_threads';
+import type { TransferListItem } from './types.js';
 
 /**
  * Options of `ProcessPool`, `ThreadPool` and `LocalPool` (RemotePool has its
@@ -240,6 +240,15 @@ export interface MapOptions {
   onProgress?: (done: number, total: number | undefined) => void;
 }
 
+/** The filled-in options of `shutdown()`. */
+export function resolveShutdown(input: unknown): { wait: boolean; cancelFutures: boolean } {
+  const o = checkObject('options', input);
+  checkKeys(o, SHUTDOWN_KEYS);
+  if (o.wait !== undefined && typeof o.wait !== 'boolean') throw expected('wait', 'a boolean', o.wait);
+  if (o.cancelFutures !== undefined && typeof o.cancelFutures !== 'boolean') throw expected('cancelFutures', 'a boolean', o.cancelFutures);
+  return { wait: o.wait !== false, cancelFutures: o.cancelFutures === true };
+}
+
 /**
  * Options of `shutdown()`.
  *
@@ -263,6 +272,67 @@ export interface ShutdownOptions {
    * @defaultValue `false`
    */
   cancelFutures?: boolean;
+}
+
+/** The keys of each options object, as typed above. */
+export const POOL_KEYS: ReadonlySet<string> = new Set([
+  'name', 'workers', 'minWorkers', 'idleTimeout', 'maxTasksPerWorker', 'initializer', 'initArgs', 'maxQueued',
+  'timeout', 'cancelGrace', 'startTimeout', 'env', 'execArgv', 'cwd', 'maxMemoryMb',
+]);
+export const SUBMIT_KEYS: ReadonlySet<string> = new Set(['timeout', 'signal', 'transfer', 'priority']);
+export const MAP_KEYS: ReadonlySet<string> = new Set(['chunksize', 'timeout', 'signal', 'concurrency', 'onProgress']);
+export const SHUTDOWN_KEYS: ReadonlySet<string> = new Set(['wait', 'cancelFutures']);
+
+/** Edit distance with adjacent transpositions (optimal string alignment): `tiemout` is 1 from `timeout`. */
+export function editDistance(a: string, b: string): number {
+  const rows: number[][] = [];
+  for (let i = 0; i <= a.length; i++) {
+    rows.push([i]);
+    for (let j = 1; j <= b.length; j++) {
+      if (i === 0) {
+        rows[0][j] = j;
+        continue;
+      }
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      let d = Math.min(rows[i - 1][j] + 1, rows[i][j - 1] + 1, rows[i - 1][j - 1] + cost);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) d = Math.min(d, rows[i - 2][j - 2] + 1);
+      rows[i][j] = d;
+    }
+  }
+  return rows[a.length][b.length];
+}
+
+/** The known key nearest to `key`, if it is near enough to be a slip of the keyboard. */
+export function nearest(key: string, known: Iterable<string>): string | undefined {
+  let best: string | undefined;
+  let bestDistance = Infinity;
+  for (const candidate of known) {
+    const d = candidate.toLowerCase() === key.toLowerCase() ? 0.5 : editDistance(key, candidate);
+    if (d < bestDistance) {
+      best = candidate;
+      bestDistance = d;
+    }
+  }
+  return bestDistance <= Math.max(1, Math.floor(key.length / 3)) ? best : undefined;
+}
+
+/**
+ * Refuses a key of `o` that is not in `known`, naming the nearest known key
+ * (``Unknown option `wokers`; did you mean `workers`?``) or, when none is
+ * near, every known key. A misspelled option silently ignored would leave
+ * its default in force. `hint` explains where a key that belongs elsewhere
+ * goes. Keys are read as the option checks read them, inherited ones too.
+ */
+export function checkKeys(o: object, known: ReadonlySet<string>, hint?: (key: string) => string | undefined): void {
+  for (const key in o) {
+    if (!known.has(key)) throw unknownOption(key, known, hint?.(key));
+  }
+}
+
+function unknownOption(key: string, known: ReadonlySet<string>, hint: string | undefined): TypeError {
+  const near = nearest(key, known);
+  const help = hint ?? (near !== undefined ? `did you mean \`${near}\`?` : `the options are: ${[...known].map((k) => `\`${k}\``).join(', ')}`);
+  return new TypeError(`Unknown option \`${key}\`; ${help}`);
 }
 
 function describe(value: unknown): string {
@@ -322,12 +392,29 @@ export function checkObject(name: string, value: unknown): Record<string, unknow
 
 /** The task module as a file: URL string. */
 export function moduleHref(module: unknown): string {
-  if (module instanceof URL) return module.href;
-  if (typeof module === 'string') {
-    if (module.startsWith('file:')) return new URL(module).href;
-    if (isAbsolute(module)) return pathToFileURL(module).href;
+  const what = 'a file: URL, an absolute path or a file: URL string';
+  if (typeof module === 'string' && isAbsolute(module)) return pathToFileURL(module).href;
+  let url: URL | undefined;
+  if (module instanceof URL) url = module;
+  else if (typeof module === 'string' && URL.canParse(module) && /^[a-z][a-z\d+.-]+:/i.test(module)) url = new URL(module);
+  if (url?.protocol === 'file:') return url.href;
+  if (url !== undefined) {
+    // Workers import the module from disk; Node's loader refuses http: and
+    // https:, and a data: module would be sent to every worker as source.
+    // Said now rather than by every worker's start.
+    throw new TypeError(`${expected('module', what, module).message}: workers import the task module from a file, so ${url.protocol} is not supported; save it to a file first`);
   }
-  throw expected('module', 'a URL, an absolute path or a file: URL string', module);
+  if (typeof module === 'string') {
+    // A relative path would be resolved against the working directory, not
+    // against the file that names it: the module would be found or not
+    // depending on where the program was started.
+    const shown = module.startsWith('.') ? module : `./${module}`;
+    throw new TypeError(
+      `${expected('module', what, module).message}: a relative path would depend on the working directory; ` +
+        `resolve it against your file with \`new URL('${shown}', import.meta.url)\``,
+    );
+  }
+  throw expected('module', what, module);
 }
 
 /** Options every backend shares, filled in. */
@@ -353,6 +440,7 @@ export interface CommonOptions {
 
 export function resolveCommon(input: unknown): CommonOptions {
   const o = checkObject('options', input);
+  checkKeys(o, POOL_KEYS);
   const workers = o.workers === undefined ? availableParallelism() : checkInteger('workers', o.workers, 1);
   const minWorkers = o.minWorkers === undefined ? workers : checkInteger('minWorkers', o.minWorkers, 0);
   if (minWorkers > workers) {
@@ -387,6 +475,7 @@ export interface ResolvedSubmitOptions {
 export function resolveSubmit(input: unknown, poolTimeout: number): ResolvedSubmitOptions {
   if (input === undefined) return { priority: 0, timeout: poolTimeout, signal: undefined, transfer: undefined };
   const o = checkObject('options', input);
+  checkKeys(o, SUBMIT_KEYS);
   if (o.priority !== undefined && !(typeof o.priority === 'number' && Number.isFinite(o.priority))) {
     throw expected('priority', 'a finite number', o.priority);
   }
@@ -409,6 +498,7 @@ export interface ResolvedMapOptions {
 
 export function resolveMap(input: unknown, poolTimeout: number): ResolvedMapOptions {
   const o = checkObject('options', input);
+  checkKeys(o, MAP_KEYS);
   if (o.onProgress !== undefined && typeof o.onProgress !== 'function') throw expected('onProgress', 'a function', o.onProgress);
   return {
     chunksize: o.chunksize === undefined ? undefined : checkInteger('chunksize', o.chunksize, 1),

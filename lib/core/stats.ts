@@ -46,9 +46,16 @@ export interface PoolStats {
   idle: number;
   /** Tasks accepted and not yet handed to a worker (RemotePool: not yet heard started on a host); what `maxQueued` bounds. */
   queued: number;
-  /** Tasks that returned a value. */
+  /**
+   * Calls and map items that returned a value: a map of 100 items adds 100,
+   * however they were chunked. The five outcome counts are disjoint.
+   */
   completed: number;
-  /** Tasks that threw, including `TaskNotFoundError` and `DataCloneError` (values that could not be sent). */
+  /**
+   * Tasks that threw (including `TaskNotFoundError` and values that could not
+   * be sent); a map chunk whose item threw counts once, its items before
+   * that one in `completed`. `cancelled`, `timedOut` and `crashed` count map chunks too.
+   */
   failed: number;
   /** Tasks cancelled (`CancelledError`), whether they were waiting or running. */
   cancelled: number;

@@ -1,8 +1,20 @@
 // Types that tie a pool to its task module: `new ProcessPool<typeof tasks>(url)`
 // checks task names, argument tuples and result types at compile time.
 
+import type { Worker } from 'node:worker_threads';
+
 /** @inline */
 type AnyFunction = (...args: any[]) => any;
+
+/**
+ * What `transfer` may list (ArrayBuffer, MessagePort, ...): whatever
+ * `postMessage` transfers in the consumer's @types/node. Derived rather than
+ * imported by name because the name moved: @types/node 20 to 24 export
+ * `TransferListItem`, @types/node 26 only `Transferable`.
+ *
+ * @group Options
+ */
+export type TransferListItem = NonNullable<Parameters<Worker['postMessage']>[1]>[number];
 
 /**
  * What a pool's type argument may be: a module namespace
@@ -16,9 +28,14 @@ export type TaskModule = object;
 /**
  * The names of the module's function exports: what `submit` and the map family accept as `name`.
  *
+ * Written as the keys of a filtered mapped type so that the compiler shows the
+ * resolved union of names (`"add" | "fib" | ...`) in an error about a wrong
+ * name, not `TaskName<typeof import(...)>` (test/consumer/ checks the message).
+ * `Extract<..., string>`: keyof a string index signature is `string | number`.
+ *
  * @group Task typing
  */
-export type TaskName<M> = { [K in keyof M]-?: M[K] extends AnyFunction ? K : never }[keyof M] & string;
+export type TaskName<M> = Extract<keyof { [K in keyof M as M[K] extends AnyFunction ? K : never]-?: 0 }, string>;
 
 /**
  * The parameter tuple of task `K`: what `submit` takes as `args`, and `starmap` as each item.

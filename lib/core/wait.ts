@@ -1,7 +1,7 @@
 // asCompleted and wait: Python's concurrent.futures functions over Futures
 // of any pool.
 
-import { TimeoutError } from './errors.js';
+import { count, TimeoutError } from './errors.js';
 import { Future } from './future.js';
 import { checkMs, checkObject, expected } from './options.js';
 
@@ -100,7 +100,7 @@ export function asCompleted<F extends Future<any>>(futures: Iterable<F>, options
   };
   const timeoutError = () => {
     finish();
-    return new TimeoutError(`${remaining} of ${list.length} futures did not settle within ${timeout} ms`, timeout!);
+    return new TimeoutError(`${remaining} of ${count(list.length, 'future')} did not settle within ${timeout} ms`, timeout!);
   };
 
   const iterator: AsyncIterableIterator<F> = {

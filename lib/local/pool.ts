@@ -6,6 +6,7 @@ import { Executor } from '../core/executor.js';
 import { LocalEngine } from './engine.js';
 import { checkObject, expected, moduleHref, resolveCommon, type PoolOptions } from '../core/options.js';
 import type { AnyTasks, TaskName } from '../core/types.js';
+import { describeModule, importTaskModule } from '../worker/run.js';
 
 /**
  * Runs tasks in this thread, at most `workers` at once. The module is a `URL`,
@@ -46,8 +47,8 @@ export class LocalPool<M extends object = AnyTasks> extends Executor<M> {
     let describe: string;
     if (module instanceof URL || typeof module === 'string') {
       const href = moduleHref(module);
-      load = async () => (await import(href)) as Record<string, unknown>;
-      describe = href;
+      load = () => importTaskModule(href);
+      describe = describeModule(href);
     } else if (typeof module === 'object' && module !== null) {
       load = () => Promise.resolve(module as Record<string, unknown>);
       describe = '(object of functions)';

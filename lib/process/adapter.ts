@@ -4,7 +4,8 @@
 // carries every value exactly, the structured clone serializer otherwise, so
 // Map, Set, BigInt, Date and typed arrays cross intact.
 
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import type { Socket } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import type { SpawnWorker } from './handle.js';
@@ -46,12 +47,40 @@ export function inheritedExecArgv(argv: readonly string[] = process.execArgv): s
   return out;
 }
 
+let deathSignal: string | null | undefined;
+
+/**
+ * How a worker learns that its parent died while its main thread is stuck
+ * in synchronous code (./entry.ts): on Linux, util-linux's
+ * `setpriv --pdeathsig KILL -- node ...` sets PR_SET_PDEATHSIG and then
+ * execs node in the same process, so the kernel SIGKILLs the worker the
+ * moment the thread that spawned it ends, at no cost in the worker (no
+ * thread, no timer). Found once per process: a setpriv that is there and
+ * accepts the option (util-linux 2.33 and later) exec'ing this node
+ * (`--version`, a few ms, synchronously, at the first pool's first spawn).
+ * null where it cannot be used: the worker falls back to a watchdog thread.
+ */
+export function deathSignalLauncher(): string | null {
+  if (deathSignal !== undefined) return deathSignal;
+  deathSignal = null;
+  if (process.platform !== 'linux') return null;
+  const setpriv = ['/usr/bin/setpriv', '/bin/setpriv'].find((p) => existsSync(p));
+  if (setpriv === undefined) return null;
+  const probe = spawnSync(setpriv, ['--pdeathsig', 'KILL', '--', process.execPath, '--version'], { stdio: 'ignore', timeout: 5000 });
+  if (probe.status === 0) deathSignal = setpriv;
+  return deathSignal;
+}
+
 export function processRuntime(options: ProcessRuntimeOptions): SpawnWorker {
   const args = [...options.execArgv];
   if (options.maxMemoryMb !== undefined) args.push(`--max-old-space-size=${options.maxMemoryMb}`);
   args.push(entry);
   return (events) => {
-    const child = spawn(process.execPath, args, {
+    const setpriv = deathSignalLauncher();
+    // With the parent-death signal, the worker is told the pid it must still
+    // see as its parent once running: the parent may have died before setpriv set it.
+    const [file, argv] = setpriv === null ? [process.execPath, args] : [setpriv, ['--pdeathsig', 'KILL', '--', process.execPath, ...args, '--parent-death-signal', String(process.pid)]];
+    const child = spawn(file, argv, {
       env: options.env,
       cwd: options.cwd,
       stdio: ['ignore', 'inherit', 'inherit', 'pipe', 'pipe'],

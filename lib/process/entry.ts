@@ -6,14 +6,21 @@
 //
 // Orphans: when the parent dies, this process must exit too, also while its
 // main thread is stuck in a synchronous loop and cannot see the IPC channel
-// close. Linux's PR_SET_PDEATHSIG would do it but needs a native addon, so a
-// tiny watchdog thread, whose event loop stays free whatever the main thread
+// close. Whatever is to notice must not need this main thread: a read on a
+// pipe that ends when the parent dies would end in the libuv threadpool,
+// but its callback, the only place that can act, runs on the main thread.
+// So the kernel does it: on Linux the worker is started through
+// `setpriv --pdeathsig KILL` (./adapter.ts), which sets PR_SET_PDEATHSIG
+// and execs node in the same process; the kernel SIGKILLs this process when
+// the parent's spawning thread ends, and argv then ends with
+// `--parent-death-signal <pid>`. Elsewhere (no setpriv, not Linux), a tiny
+// watchdog thread, whose event loop stays free whatever the main thread
 // does, polls the parent pid (a reparented process sees a new ppid) and
-// SIGKILLs this process. The socket's end covers the ordinary case at once.
+// SIGKILLs this process; it costs a V8 isolate (about 9 MB of RSS). The
+// socket's end covers the ordinary case either way.
 
 import { writeSync } from 'node:fs';
 import { Socket } from 'node:net';
-import { Worker } from 'node:worker_threads';
 import { FromWorker } from './protocol.js';
 import { encodeError } from '../core/wire-error.js';
 import { WorkerLoop } from './loop.js';
@@ -21,12 +28,20 @@ import { encodeFrame, readFrames } from './channel.js';
 
 const WATCHDOG_MS = 200;
 
-const watchdog = new Worker(
-  `const { workerData } = require('node:worker_threads');
-   setInterval(() => { if (process.ppid !== workerData.ppid) process.kill(workerData.pid, 'SIGKILL'); }, ${WATCHDOG_MS});`,
-  { eval: true, workerData: { ppid: process.ppid, pid: process.pid }, resourceLimits: { maxOldGenerationSizeMb: 8 } },
-);
-watchdog.unref();
+const flag = process.argv.indexOf('--parent-death-signal');
+if (flag !== -1) {
+  // The parent died before setpriv set the signal: nobody would send it now.
+  if (process.ppid !== Number(process.argv[flag + 1])) process.exit(0);
+} else {
+  // Loaded only here: node:worker_threads and what it pulls in cost a worker memory it otherwise does not need.
+  const { Worker } = await import('node:worker_threads');
+  const watchdog = new Worker(
+    `const { workerData } = require('node:worker_threads');
+     setInterval(() => { if (process.ppid !== workerData.ppid) process.kill(workerData.pid, 'SIGKILL'); }, ${WATCHDOG_MS});`,
+    { eval: true, workerData: { ppid: process.ppid, pid: process.pid }, resourceLimits: { maxOldGenerationSizeMb: 8 } },
+  );
+  watchdog.unref();
+}
 
 const OUT = 4;
 const pause = new Int32Array(new SharedArrayBuffer(4));
@@ -58,7 +73,8 @@ readFrames(socket, (msg) => loop.onMessage(msg));
 // Exit once what the tasks wrote to stdout and stderr has been flushed:
 // process.exit() would drop writes still queued for a pipe. A pipe nobody
 // reads cannot hold the worker forever: the parent kills a closing worker
-// after a while, and the watchdog kills an orphan.
+// after a while, and an orphan is killed (the parent-death signal or the
+// watchdog, above).
 socket.on('end', () => {
   let pending = 2;
   const flushed = () => {

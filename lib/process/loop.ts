@@ -6,10 +6,10 @@
 
 import { performance } from 'node:perf_hooks';
 import { Status, type TaskKind } from '../core/contract.js';
-import { CancelledError, DataCloneError, TaskNotFoundError, TimeoutError } from '../core/errors.js';
+import { CancelledError, DataCloneError, TimeoutError } from '../core/errors.js';
 import { encodeError } from '../core/wire-error.js';
 import { existingTaskStorage, type TaskContext } from '../worker/context.js';
-import { functionExports, loadTaskModule, runTask, type Fn, type TaskOutput } from '../worker/run.js';
+import { loadTaskModule, runTask, taskNotFound, type Fn, type TaskOutput } from '../worker/run.js';
 import { FromWorker, RUN_STRIDE, ToWorker } from './protocol.js';
 
 /** Work, in ms, after which the loop lets pending Drop and Abort messages in. */
@@ -89,7 +89,7 @@ export class WorkerLoop {
       const fn = mod[name];
       if (typeof fn !== 'function') {
         status = Status.Error;
-        value = encodeError(new TaskNotFoundError(name, functionExports(mod)));
+        value = encodeError(taskNotFound(name, mod));
       } else {
         const storage = existingTaskStorage();
         const ctx: TaskContext | undefined = storage === undefined ? undefined : { controller: undefined };

@@ -29,6 +29,19 @@ export function cancelChannel(prefix: string, queue: string): string {
   return `${prefix}:${queue}:warmpool:cancel`;
 }
 
+/**
+ * A job's return value that says "the result is too large for the events
+ * stream: read it from the job hash's RESULT_FIELD". BullMQ copies a return
+ * value into the queue's events stream as well as the job hash; a large
+ * result would be in Redis twice. Not valid base64, so no encoded envelope
+ * can be mistaken for it.
+ */
+export const RESULT_ELSEWHERE = '@warmpool:result-field';
+/** Field of the job hash holding a large result (raw v8 bytes, no base64); the job is removed once it is read. */
+export const RESULT_FIELD = 'warmpoolResult';
+/** Serialized results longer than this many bytes go to RESULT_FIELD instead of the return value. */
+export const LARGE_RESULT_BYTES = 1024;
+
 export function encodeValue(value: unknown): string {
   return serialize(value).toString('base64');
 }

@@ -4,9 +4,8 @@
 // to ./remote/engine.ts; the host side is ./remote/host.ts.
 
 import { Executor } from '../core/executor.js';
-import { checkInteger, checkMs, checkObject, defaultPoolName, expected } from '../core/options.js';
-import type { ConnectionSettings } from './connection.js';
-import { RemoteEngine } from './engine.js';
+import { checkInteger, checkKeys, checkMs, checkObject, defaultPoolName, expected, POOL_KEYS } from '../core/options.js';
+import { RemoteEngine, type ConnectionSettings } from './engine.js';
 import { checkPeers } from './peers.js';
 import type { AnyTasks } from '../core/types.js';
 
@@ -71,6 +70,38 @@ export interface RemotePoolOptions {
    */
   timeout?: number;
   /**
+   * Milliseconds from `submit` within which some host must start the task;
+   * past it the future rejects with `TimeoutError` (counted as `timedOut`)
+   * and the job is taken back (removed, or stopped on a host that took it
+   * meanwhile). It bounds the wait in the queue, which `timeout` does not
+   * count: use it to hear of a queue no host serves (none started, a
+   * misspelled `queue` or `prefix`). A number ≥ 0 or `Infinity`.
+   *
+   * @defaultValue `Infinity` (wait for a host)
+   */
+  queueTimeout?: number;
+  /**
+   * Milliseconds the first connection to Redis may take; the clock starts at
+   * construction. Past it `ready()`, every future so far and every later
+   * `submit` reject with `BrokerError` naming the address. `Infinity` waits
+   * for Redis indefinitely (ioredis keeps retrying). A number ≥ 0 or `Infinity`.
+   *
+   * @defaultValue `10000`
+   */
+  connectTimeout?: number;
+  /**
+   * Bounds `shutdown()` against Redis, in milliseconds. Shutdown waits for
+   * its tasks while Redis is reachable; once Redis has been unreachable this
+   * long during shutdown (the clock starts at `shutdown()`, or when Redis goes
+   * away after it), the futures still outstanding reject with `BrokerError`.
+   * Closing the connections then takes at most this long gracefully before
+   * they are dropped. So a shutdown ends at most 2 × `closeTimeout` after
+   * Redis becomes unreachable. A number from 0 to 2³¹−1.
+   *
+   * @defaultValue `5000`
+   */
+  closeTimeout?: number;
+  /**
    * Milliseconds after which a task not heard of through BullMQ's events has
    * its job read from Redis directly (events are best effort); the clock
    * starts when the job is added to Redis, and the wait between two reads of one job grows
@@ -80,23 +111,41 @@ export interface RemotePoolOptions {
    */
   pollInterval?: number;
   /**
-   * Seconds a finished job (with its result) is kept in Redis, so that a
-   * result whose event was missed can still be found; the clock starts when
-   * the job finishes. An integer ≥ 1.
+   * Seconds a finished job (with its result) is kept in Redis at most, so
+   * that a result whose event was missed can still be found; the clock starts
+   * when the job finishes. It is a Redis TTL on the job's hash, set by the
+   * host, so the value goes whatever else happens; the queue's events stream
+   * and completed/failed sets get at least as long, renewed by every job. A
+   * result over 1 KiB is removed as soon as the pool has read it. An integer ≥ 1.
    *
    * @defaultValue `3600`
    */
   resultTtl?: number;
   /**
    * Approximate cap, in entries, of the queue's BullMQ events stream
-   * (BullMQ's `streams.events.maxLen`). An integer ≥ 100.
+   * (BullMQ's `streams.events.maxLen`); an entry holds at most about 1.5 KB
+   * (results over 1 KiB are not copied into it). An integer ≥ 100.
    *
-   * @defaultValue `100000`
+   * @defaultValue `10000`
    */
   eventsMaxLen?: number;
 }
 
-const OWN = new Set(['name', 'connection', 'queue', 'prefix', 'workers', 'maxQueued', 'timeout', 'pollInterval', 'resultTtl', 'eventsMaxLen']);
+const OWN = new Set([
+  'name',
+  'connection',
+  'queue',
+  'prefix',
+  'workers',
+  'maxQueued',
+  'timeout',
+  'queueTimeout',
+  'connectTimeout',
+  'closeTimeout',
+  'pollInterval',
+  'resultTtl',
+  'eventsMaxLen',
+]);
 
 function checkName(name: string, value: unknown): string {
   if (typeof value === 'string' && value.length > 0 && !value.includes(':')) return value;
@@ -146,13 +195,9 @@ export class RemotePool<M extends object = AnyTasks> extends Executor<M> {
    */
   constructor(options: RemotePoolOptions) {
     const o = checkObject('options', options);
-    for (const key of Object.keys(o)) {
-      if (!OWN.has(key)) {
-        throw new TypeError(
-          `Expected \`options\` to hold only RemotePool options (${[...OWN].join(', ')}), got \`${key}\`: worker options are given to \`warmpool worker\``,
-        );
-      }
-    }
+    checkKeys(o, OWN, (key) =>
+      POOL_KEYS.has(key) ? `RemotePool takes ${[...OWN].map((k) => `\`${k}\``).join(', ')}, and worker options are given to \`warmpool worker\` on each host` : undefined,
+    );
     const connection = resolveConnection(o.connection);
     const queue = checkName('queue', o.queue);
     const prefix = o.prefix === undefined ? 'bull' : checkName('prefix', o.prefix);
@@ -167,7 +212,10 @@ export class RemotePool<M extends object = AnyTasks> extends Executor<M> {
       maxQueued: o.maxQueued === undefined ? Infinity : checkInteger('maxQueued', o.maxQueued, 0, true),
       pollInterval: o.pollInterval === undefined ? 1000 : checkMs('pollInterval', o.pollInterval, false),
       resultTtl: o.resultTtl === undefined ? 3600 : checkInteger('resultTtl', o.resultTtl, 1),
-      eventsMaxLen: o.eventsMaxLen === undefined ? 100_000 : checkInteger('eventsMaxLen', o.eventsMaxLen, 100),
+      eventsMaxLen: o.eventsMaxLen === undefined ? 10_000 : checkInteger('eventsMaxLen', o.eventsMaxLen, 100),
+      queueTimeout: o.queueTimeout === undefined ? Infinity : checkMs('queueTimeout', o.queueTimeout),
+      connectTimeout: o.connectTimeout === undefined ? 10_000 : checkMs('connectTimeout', o.connectTimeout),
+      closeTimeout: o.closeTimeout === undefined ? 5000 : checkMs('closeTimeout', o.closeTimeout, false),
     };
     if (engineOptions.pollInterval < 10) throw new RangeError(`Expected \`pollInterval\` to be a number of ms >= 10, got \`${engineOptions.pollInterval}\` (number)`);
     checkPeers();

@@ -10,11 +10,11 @@
 
 import { parentPort, threadId, workerData } from 'node:worker_threads';
 import { performance } from 'node:perf_hooks';
-import { CancelledError, DataCloneError, TaskNotFoundError, TimeoutError } from '../core/errors.js';
+import { CancelledError, DataCloneError, TimeoutError } from '../core/errors.js';
 import { Status, TaskKind } from '../core/contract.js';
 import { existingTaskStorage, type TaskContext } from '../worker/context.js';
 import { encodeError } from '../core/wire-error.js';
-import { functionExports, loadTaskModule, runTask, type Fn, type TaskOutput } from '../worker/run.js';
+import { loadTaskModule, runTask, taskNotFound, type Fn, type TaskOutput } from '../worker/run.js';
 import { checkClone } from './clone-check.js';
 import { AbortReason, Control, Reply, REPLY_HEAD, RETIRED_SLOTS, TASK_STRIDE, ThreadNote, type ThreadInit } from './protocol.js';
 
@@ -148,7 +148,7 @@ function runFrom(msg: unknown[], from: number, out: unknown[]): unknown[] | Prom
     const start = performance.now();
     const fn = mod[name];
     if (typeof fn !== 'function') {
-      finish(out, name, Status.Error, encodeError(new TaskNotFoundError(name, functionExports(mod))), start);
+      finish(out, name, Status.Error, encodeError(taskNotFound(name, mod)), start);
       continue;
     }
     const ctx: TaskContext | undefined = storage === undefined ? undefined : { controller: undefined };

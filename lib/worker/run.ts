@@ -1,22 +1,24 @@
 // Running a task inside a worker, shared by the process worker loop
 // (lib/process/loop.ts), the thread entry (lib/thread/entry.ts) and LocalPool:
-// importing the task module and running its initializer, calling a task or
-// running a map chunk, with the task's context entered only when the module
-// asked for it (./context.ts).
+// importing the task module (with the fix in the message of the import errors
+// a new user meets) and running its initializer, calling a task or running a
+// map chunk, with the task's context entered only when the module asked for
+// it (./context.ts).
 
 import type { AsyncLocalStorage } from 'node:async_hooks';
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { Status, TaskKind } from '../core/contract.js';
 import { TaskNotFoundError } from '../core/errors.js';
 import { encodeError } from '../core/wire-error.js';
+import { enableCompileCache, flushCompileCache } from './compile-cache.js';
 import type { TaskContext } from './context.js';
-
 
 export type Fn = (...args: unknown[]) => unknown;
 
 export function isThenable(value: unknown): value is PromiseLike<unknown> {
   return value !== null && (typeof value === 'object' || typeof value === 'function') && typeof (value as { then?: unknown }).then === 'function';
 }
-
 
 export type ChunkOutcome = { failed: false; results: unknown[] } | { failed: true; index: number; error: unknown };
 
@@ -110,15 +112,122 @@ async function runChunkTask(
 
 /** Imports the task module and runs its initializer: a worker's start. */
 export async function loadTaskModule(href: string, initializer: string | null, initArgs: readonly unknown[]): Promise<Record<string, unknown>> {
-  const mod = (await import(href)) as Record<string, unknown>;
-  if (initializer !== null) {
-    const init = mod[initializer];
-    if (typeof init !== 'function') throw new TaskNotFoundError(initializer, functionExports(mod));
-    await (init as Fn)(...initArgs);
-  }
+  enableCompileCache();
+  const mod = await importTaskModule(href);
+  await runInitializer(mod, initializer, initArgs, describeModule(href));
+  flushCompileCache();
   return mod;
 }
 
-export function functionExports(mod: object): string[] {
-  return Object.keys(mod).filter((k) => typeof (mod as Record<string, unknown>)[k] === 'function');
+/** The module as a user wrote it: a path for a file: URL. */
+export function describeModule(href: string): string {
+  return href.startsWith('file:') ? fileURLToPath(href) : href;
 }
+
+/**
+ * Runs the initializer named in the options. A name that is not a function
+ * export is the pool's start failing (ready() rejects), said in words that
+ * name the option, not the first task.
+ */
+export async function runInitializer(mod: Record<string, unknown>, initializer: string | null, initArgs: readonly unknown[], where: string): Promise<void> {
+  if (initializer === null) return;
+  const init = mod[initializer];
+  if (typeof init !== 'function' || isClass(init)) {
+    const names = functionExports(mod);
+    throw new TypeError(
+      `initializer \`${initializer}\` is not a function exported by ${where}; ` +
+        (names.length > 0 ? `its function exports are: ${names.join(', ')}` : 'it has no function exports'),
+    );
+  }
+  await (init as Fn)(...initArgs);
+}
+
+const TS_EXTENSION = /\.[cm]?tsx?$/;
+
+/**
+ * `import(href)`, with the fix in the message of the import errors a new user
+ * meets: a syntax error names its file:line:column (Node 20 leaves the place
+ * out of the error an import rejects with; it prints it only for an uncaught
+ * one), and a TypeScript module without a loader says how to add one.
+ */
+export async function importTaskModule(href: string): Promise<Record<string, unknown>> {
+  try {
+    return (await import(href)) as Record<string, unknown>;
+  } catch (err) {
+    throw explainImportError(err, href);
+  }
+}
+
+function explainImportError(err: unknown, href: string): unknown {
+  if (!(err instanceof Error) || !href.startsWith('file:')) return err;
+  const path = fileURLToPath(href);
+  const code = (err as NodeJS.ErrnoException).code;
+  if (code === 'ERR_UNKNOWN_FILE_EXTENSION' && TS_EXTENSION.test(path)) {
+    return new TypeError(
+      `Cannot import the TypeScript module ${path} without a TypeScript loader: start Node with one (\`node --import tsx main.ts\`), ` +
+        'and the pool passes it on, as it passes the parent\'s module-loading flags (--import, --require, --loader, --experimental-*) to every worker; ' +
+        'or give the pool `execArgv: [\'--import\', \'tsx\']`, or point it at the compiled .js file',
+      { cause: err },
+    );
+  }
+  if (err instanceof SyntaxError && !/^\S+:\d+/.test(err.stack ?? '')) {
+    const place = syntaxErrorPlace(path);
+    if (place !== undefined) {
+      const located = new SyntaxError(`${err.message} (at ${place})`, { cause: err });
+      located.stack = `${place}\n${err.stack ?? ''}`;
+      return located;
+    }
+  }
+  return err;
+}
+
+/**
+ * file:line:column of the syntax error in `path`, from `node --check`, which
+ * prints the line and a caret under the column. A failure path only: the
+ * error may be in a module the task module imports, and then the check
+ * passes and nothing is added.
+ */
+function syntaxErrorPlace(path: string): string | undefined {
+  const res = spawnSync(process.execPath, ['--check', path], { encoding: 'utf8', timeout: 10_000 });
+  if (res.status === 0 || typeof res.stderr !== 'string') return undefined;
+  const lines = res.stderr.split('\n');
+  const at = /^(.*):(\d+)$/.exec(lines[0] ?? '');
+  if (at === null) return undefined;
+  const caret = (lines[2] ?? '').indexOf('^');
+  return `${at[1]}:${at[2]}${caret >= 0 ? `:${caret + 1}` : ''}`;
+}
+
+/**
+ * A class is not a task: calling one throws. Its `prototype` is read-only,
+ * where an ordinary function's is writable (arrows and methods have none);
+ * built-in constructors (an exported `Map`) are caught the same way.
+ */
+function isClass(fn: object): boolean {
+  return Object.getOwnPropertyDescriptor(fn, 'prototype')?.writable === false;
+}
+
+/** The exports that can be tasks: functions, not classes. */
+export function functionExports(mod: object): string[] {
+  return Object.keys(mod).filter((k) => {
+    const v = (mod as Record<string, unknown>)[k];
+    return typeof v === 'function' && !isClass(v);
+  });
+}
+
+/**
+ * No task of that name. A module whose tasks are keys of a default-exported
+ * object (`export default { resize }`) gets told that tasks are named
+ * exports, with the keys it has.
+ */
+export function taskNotFound(name: string, mod: object): TaskNotFoundError {
+  const fallback = (mod as Record<string, unknown>).default;
+  let hint: string | undefined;
+  if (typeof fallback === 'object' && fallback !== null) {
+    const keys = Object.keys(fallback);
+    hint =
+      `tasks are named function exports (\`export function ${name}(...)\`), not keys of the default export; ` +
+      `the default export is an object with ${keys.length > 0 ? `keys ${keys.map((k) => `\`${k}\``).join(', ')}` : 'no keys'}`;
+  }
+  return new TaskNotFoundError(name, functionExports(mod), hint);
+}
+
