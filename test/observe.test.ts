@@ -3,11 +3,11 @@
 // task that succeeds, fails, times out, is cancelled and crashes its worker,
 // and one trace from a span in the caller, through the task's span, to a
 // span made inside the task on a ProcessPool, a ThreadPool and a RemotePool
-// host. Written before the engines publish: what needs the shared engine
-// core is marked `todo` (it runs, and its failure is reported but does not
-// fail the suite) until the core calls lib/core/diagnostics.ts and
-// lib/core/trace-context.ts. test/otel.test.ts covers the same contract without
-// pools, and passes today.
+// host. Written before the engines published: what still waits for the
+// engine core (exit reasons, the trace context into workers, RemotePool on
+// the core) is marked `todo` (it runs, and its failure is reported but does
+// not fail the suite). test/otel.test.ts covers the same contract without
+// pools.
 //
 // Rules as in ./contract.test.ts: no sleep stands in for an event (a
 // running task announces itself with a file; worker exits are awaited on the
@@ -36,6 +36,8 @@ import { reasonOf } from './helpers.js';
 type Pool = Executor<typeof observeTasks>;
 const observeTasksUrl = new URL('./fixtures/observe-tasks.js', import.meta.url);
 const CORE = { todo: 'needs the engine core (issue 13)' } as const;
+/** RemotePool's engine is not on the shared core yet (lib/remote/bookkeeping.ts): its tasks publish nothing. */
+const onCore = (backend: Backend) => (backend.name === 'RemotePool' ? { todo: 'RemotePool is not on the engine core yet (issue 13)' } : {});
 const SHORT = { timeout: 30_000 };
 
 context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
@@ -202,7 +204,7 @@ for (const backend of chosen) {
     before(() => backend.setup?.());
     after(() => backend.teardown?.());
 
-    test('a pool publishes start and ready on warmpool:worker for each worker it starts, with its name', { ...SHORT, ...CORE, skip: backend.cannot.workers }, async () => {
+    test('a pool publishes start and ready on warmpool:worker for each worker it starts, with its name', { ...SHORT, ...onCore(backend), skip: backend.cannot.workers }, async () => {
       const seen: WorkerMessage[] = [];
       const stop = subscribeWorkers((m) => seen.push(m));
       try {
@@ -219,7 +221,7 @@ for (const backend of chosen) {
       }
     });
 
-    test('a task that succeeds publishes start, asyncStart and asyncEnd on one message, with pool, id, task, worker, wait, run time and outcome', { ...SHORT, ...CORE }, async () => {
+    test('a task that succeeds publishes start, asyncStart and asyncEnd on one message, with pool, id, task, worker, wait, run time and outcome', { ...SHORT, ...onCore(backend) }, async () => {
       const { pool, name } = makePool(backend, { workers: 1 });
       await using _ = pool;
       await pool.ready();
@@ -238,7 +240,7 @@ for (const backend of chosen) {
       }
     });
 
-    test('a task that throws publishes error with the task’s own error before asyncEnd, outcome rejected', { ...SHORT, ...CORE }, async () => {
+    test('a task that throws publishes error with the task’s own error before asyncEnd, outcome rejected', { ...SHORT, ...onCore(backend) }, async () => {
       const { pool, name } = makePool(backend, { workers: 1 });
       await using _ = pool;
       const record = recordTasks(name);
@@ -259,7 +261,7 @@ for (const backend of chosen) {
       await costsItsWorker(backend, {}, (pool) => pool.submit('forever', [], { timeout: 100 }), 'timedOut', TimeoutError, 'timeout');
     });
 
-    test('a queued task that is cancelled publishes no asyncStart; its asyncEnd has no worker, run time 0 and the time it waited', { ...SHORT, ...CORE }, async () => {
+    test('a queued task that is cancelled publishes no asyncStart; its asyncEnd has no worker, run time 0 and the time it waited', { ...SHORT, ...onCore(backend) }, async () => {
       const { pool, name } = makePool(backend, { workers: 1 });
       await using _ = pool;
       await pool.ready();

@@ -26,8 +26,8 @@
 import { performance } from 'node:perf_hooks';
 import { deserialize } from 'node:v8';
 import { ChunkFailure, Status, TaskKind, type TaskOptions } from './contract.js';
-import { publishWorker, type WorkerEvent, type WorkerExitReason } from './diagnostics.js';
-import { DataCloneError, PoolClosedError, QueueFullError, TimeoutError } from './errors.js';
+import { publishTaskAsyncStart, publishTaskEnd, publishTaskStart, publishWorker, type TaskOutcome, type WorkerEvent, type WorkerExitReason, type WorkerId } from './diagnostics.js';
+import { DataCloneError, PoolClosedError, QueueFullError, TimeoutError, type CancelledError } from './errors.js';
 import { futureInternals, type Future } from './future.js';
 import { TaskQueue } from './queue.js';
 import { Distribution, type PoolStats } from './stats.js';
@@ -117,6 +117,9 @@ export class Costs {
 
 type FailureCount = 'failed' | 'crashed' | 'timedOut';
 
+/** The `warmpool:task` outcome of each count. */
+const OUTCOME: Readonly<Record<FailureCount, TaskOutcome>> = { failed: 'rejected', crashed: 'crashed', timedOut: 'timedOut' };
+
 export class EngineCore<S> implements TaskOwner<S> {
   readonly name: string;
   readonly queue = new TaskQueue<TaskRecord<S>>((t) => t.where === 'queued');
@@ -174,6 +177,10 @@ export class EngineCore<S> implements TaskOwner<S> {
     const future = (task.future = futureInternals.create<unknown>(task));
     this.queue.push(task);
     this.#live++;
+    // Accepted: `start` goes out in the caller's synchronous call (so a
+    // subscriber sees its active context), before a signal that aborted
+    // already can end the task.
+    task.diag = publishTaskStart(this.name, task.id, name);
     if (!this.#watchSignal(task) || !this.#transport.accepted(task)) return future;
     if (!this.#dispatchScheduled) {
       this.#dispatchScheduled = true;
@@ -229,17 +236,41 @@ export class EngineCore<S> implements TaskOwner<S> {
 
   // ── sent, running ────────────────────────────────────────────────────
 
-  /** A worker starts the task: its future is running (false when it was cancelled meanwhile), its wait is counted. */
-  begin(task: TaskRecord<S>, now: number): boolean {
+  /**
+   * A worker starts the task: its future is running (false when it was
+   * cancelled meanwhile), its wait is counted, and `asyncStart` names the
+   * worker when the transport knows it now (else it calls `began` later).
+   */
+  begin(task: TaskRecord<S>, now: number, worker?: WorkerId): boolean {
     const started = futureInternals.setRunningOrNotifyCancel(task.future);
     task.startedAt = now;
     this.waitTime.add(now - task.submittedAt);
+    if (task.diag !== undefined && worker !== undefined) publishTaskAsyncStart(task.diag, worker, now - task.submittedAt);
     return started;
   }
 
+  /**
+   * `asyncStart` for a task whose worker the transport learns after it began
+   * (ThreadPool: a reply names its thread); `at` is when it began, as far as
+   * the transport knows. Publishes at most once per task.
+   */
+  began(task: TaskRecord<S>, worker: WorkerId, at: number): void {
+    if (task.diag !== undefined) publishTaskAsyncStart(task.diag, worker, Math.max(0, at - task.submittedAt));
+  }
+
+  /** `error` (but for `'fulfilled'`) and `asyncEnd`, just before the future settles; free when nobody listened at `submit`. */
+  #published(task: TaskRecord<S>, outcome: TaskOutcome, error: unknown, runTime?: number): void {
+    const message = task.diag;
+    if (message === undefined) return;
+    const now = performance.now();
+    const ran = runTime ?? (task.startedAt === 0 ? 0 : now - task.startedAt);
+    publishTaskEnd(message, outcome, ran, error, now - task.submittedAt);
+  }
+
   /** The user cancelled the task (its future settles right after). */
-  cancel(task: TaskRecord<S>, wasRunning: boolean): void {
+  cancel(task: TaskRecord<S>, wasRunning: boolean, error: CancelledError): void {
     this.counts.cancelled++;
+    this.#published(task, 'cancelled', error);
     if (task.where === 'gone') return;
     if (task.where === 'queued') {
       // Left in place; the queue skips it when it reaches the front.
@@ -254,7 +285,9 @@ export class EngineCore<S> implements TaskOwner<S> {
   /** The running task's deadline passed: it fails with TimeoutError, and is stopped. */
   timeOut(task: TaskRecord<S>, stopped: string): void {
     this.counts.timedOut++;
-    futureInternals.setException(task.future, new TimeoutError(`Task \`${task.name}\` did not finish within ${task.timeout} ms${stopped}`, task.timeout));
+    const error = new TimeoutError(`Task \`${task.name}\` did not finish within ${task.timeout} ms${stopped}`, task.timeout);
+    this.#published(task, 'timedOut', error);
+    futureInternals.setException(task.future, error);
     this.stop(task, 'timeout');
   }
 
@@ -337,12 +370,14 @@ export class EngineCore<S> implements TaskOwner<S> {
   /** Fulfils a finished task's future. */
   fulfil(task: TaskRecord<S>, value: unknown): void {
     this.counts.completed++;
+    this.#published(task, 'fulfilled', undefined, task.runTime);
     futureInternals.setResult(task.future, value);
   }
 
   /** Rejects a finished task's future with its own error. */
   reject(task: TaskRecord<S>, error: unknown, count: FailureCount = 'failed'): void {
     this.counts[count]++;
+    this.#published(task, OUTCOME[count], error, task.runTime);
     futureInternals.setException(task.future, error);
   }
 
@@ -352,6 +387,7 @@ export class EngineCore<S> implements TaskOwner<S> {
     if (task.future.done()) return this.release(task);
     this.counts[count]++;
     this.release(task);
+    this.#published(task, OUTCOME[count], error);
     futureInternals.setException(task.future, error);
   }
 

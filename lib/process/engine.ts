@@ -220,7 +220,7 @@ export class ProcessEngine implements Engine, Transport<WorkerRecord>, WorkersOw
     // A killed worker starts nothing; its exit re-queues what it held.
     if (task === undefined || task.startedAt !== 0 || w.state === 'killed') return;
     const now = performance.now();
-    this.#core.begin(task, now);
+    this.#core.begin(task, now, w.id);
     if (task.timeout !== Infinity) {
       task.deadline = now + task.timeout;
       w.armDeadline(task.deadline, this.#onDeadlineBound);

@@ -211,7 +211,9 @@ export class ThreadEngine implements Engine, Transport<Run> {
     const first = tasks[0];
     const batch = tasks.length > 1;
     const control =
-      batch || first.timeout !== Infinity || this.#opts.cancelGrace > 0
+      // Observed (a `warmpool:task` subscriber at submit): the control block
+      // tells which thread began the task, for `asyncStart`.
+      batch || first.timeout !== Infinity || this.#opts.cancelGrace > 0 || first.diag !== undefined
         ? new Int32Array(new SharedArrayBuffer((Control.Skip + (batch ? tasks.length : 0)) * 4))
         : null;
     const run = new Run(tasks, control, piscina);
@@ -241,6 +243,7 @@ export class ThreadEngine implements Engine, Transport<Run> {
     if (first.future.state === 'pending') core.begin(first, now);
     for (let i = 1; i < tasks.length; i++) core.waitTime.add(now - tasks[i].submittedAt);
     if (first.timeout !== Infinity) run.clockOnBegin(first, this.#onDeadline);
+    if (first.diag !== undefined) run.onBegun((thread, at) => core.began(first, thread, at));
     let reply: Promise<unknown[]>;
     try {
       reply = piscina.run(msg, { signal: run as unknown as AbortSignal, transferList: first.transfer as TransferListItem[] | undefined }) as Promise<unknown[]>;
@@ -319,7 +322,12 @@ export class ThreadEngine implements Engine, Transport<Run> {
       if (reply[i] === Status.Skipped) {
         // Not begun: cancelled, or behind a cancelled one; the latter run later.
         if (task.where !== 'gone') (again ??= []).push(task);
-      } else (settle ??= []).push(k, i);
+      } else {
+        (settle ??= []).push(k, i);
+        // The rest of a batch began in that thread one after another; the
+        // engine learns of each only now (a no-op for one announced already).
+        if (task.diag !== undefined) core.began(task, reply[1] as number, task.startedAt || performance.now() - (reply[i + 2] as number));
+      }
     }
     if (again !== undefined) core.requeue(again);
     core.schedule();
