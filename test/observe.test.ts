@@ -35,8 +35,9 @@ import { reasonOf } from './helpers.js';
 
 type Pool = Executor<typeof observeTasks>;
 const observeTasksUrl = new URL('./fixtures/observe-tasks.js', import.meta.url);
-const CORE = { todo: 'needs the engine core (issue 13)' } as const;
 /** RemotePool's engine is not on the shared core yet (lib/remote/bookkeeping.ts): its tasks publish nothing. */
+/** ThreadPool cannot tell a crash from piscina ending an idle thread (lib/thread/engine.ts #exitReason). */
+const crashReason = (backend: Backend) => (backend.name === 'ThreadPool' ? { todo: 'ThreadPool does not name a crash as the reason of an exit' } : onCore(backend));
 const onCore = (backend: Backend) => (backend.name === 'RemotePool' ? { todo: 'RemotePool is not on the engine core yet (issue 13)' } : {});
 const SHORT = { timeout: 30_000 };
 
@@ -257,7 +258,7 @@ for (const backend of chosen) {
       }
     });
 
-    test('a task that times out publishes error with the TimeoutError, outcome timedOut, and its worker exits with reason timeout', { ...SHORT, ...CORE, skip: backend.cannot.stopSyncCode }, async () => {
+    test('a task that times out publishes error with the TimeoutError, outcome timedOut, and its worker exits with reason timeout', { ...SHORT, ...onCore(backend), skip: backend.cannot.stopSyncCode }, async () => {
       await costsItsWorker(backend, {}, (pool) => pool.submit('forever', [], { timeout: 100 }), 'timedOut', TimeoutError, 'timeout');
     });
 
@@ -285,7 +286,7 @@ for (const backend of chosen) {
       }
     });
 
-    test('a running task that is cancelled publishes error with the CancelledError, outcome cancelled, and its worker exits with reason cancel', { ...SHORT, ...CORE, skip: backend.cannot.stopSyncCode }, async () => {
+    test('a running task that is cancelled publishes error with the CancelledError, outcome cancelled, and its worker exits with reason cancel', { ...SHORT, ...onCore(backend), skip: backend.cannot.stopSyncCode }, async () => {
       // cancelGrace 0 is the default; given, it makes RemotePool hosts of their
       // own: on hosts whose running job was cancelled, the next pool's jobs
       // were seen not to start within 30 s (reported to the lead).
@@ -299,14 +300,14 @@ for (const backend of chosen) {
       await costsItsWorker(backend, { cancelGrace: 0 }, (pool) => cancelRunning(pool), 'cancelled', CancelledError, 'cancel');
     });
 
-    test('a task whose worker dies publishes error with the WorkerCrashedError, outcome crashed, and the exit with its code and reason crash', { ...SHORT, ...CORE, skip: backend.cannot.crashIsolation }, async () => {
+    test('a task whose worker dies publishes error with the WorkerCrashedError, outcome crashed, and the exit with its code and reason crash', { ...SHORT, ...crashReason(backend), skip: backend.cannot.crashIsolation }, async () => {
       await costsItsWorker(backend, {}, (pool) => pool.submit('crash', [3]), 'crashed', WorkerCrashedError, 'crash', async (pool, exit) => {
         if (exit !== undefined) assert.equal(exit.exitCode, 3);
         assert.equal(await pool.submit('add', [1, 2]), 3);
       });
     });
 
-    test('a worker retired after maxTasksPerWorker publishes recycle, then exit with reason recycle', { ...SHORT, ...CORE, skip: backend.cannot.workers }, async () => {
+    test('a worker retired after maxTasksPerWorker publishes recycle, then exit with reason recycle', { ...SHORT, ...onCore(backend), skip: backend.cannot.workers }, async () => {
       const { pool, name } = makePool(backend, { workers: 1, maxTasksPerWorker: 1 });
       await using _ = pool;
       await pool.ready();
@@ -328,7 +329,7 @@ for (const backend of chosen.filter((b) => ['ProcessPool', 'ThreadPool', 'Remote
     before(() => backend.setup?.());
     after(() => backend.teardown?.());
 
-    test('a span made inside a task is a child of the task’s span, itself a child of the span active at submit, all in one trace', { ...SHORT, ...CORE }, async () => {
+    test('a span made inside a task is a child of the task’s span, itself a child of the span active at submit, all in one trace', { ...SHORT, ...onCore(backend) }, async () => {
       exporter.reset();
       const stop = instrument();
       try {
@@ -343,7 +344,7 @@ for (const backend of chosen.filter((b) => ['ProcessPool', 'ThreadPool', 'Remote
       }
     });
 
-    test('without instrument(), a span made inside a task is a child of the span active at submit', { ...SHORT, ...CORE }, async () => {
+    test('without instrument(), a span made inside a task is a child of the span active at submit', { ...SHORT, ...onCore(backend) }, async () => {
       const { caller, inner, made } = await tracedTask(backend, true);
       assert.equal(inner.traceId, caller.spanContext().traceId, 'one trace');
       assert.equal(made.parentSpanId, caller.spanContext().spanId);
@@ -360,7 +361,7 @@ for (const backend of chosen.filter((b) => ['ProcessPool', 'ThreadPool', 'Remote
 // The guide's example (docs/guide.md, "Seeing inside a pool"); compiled by
 // the build like every file, run here.
 function exampleSuite(): void {
-  test('docs/examples/trace-tree prints one tree: the request, a warmpool.task span per task, and the spans each task made', { ...SHORT, ...CORE }, async () => {
+  test('docs/examples/trace-tree prints one tree: the request, a warmpool.task span per task, and the spans each task made', { ...SHORT }, async () => {
     const script = fileURLToPath(new URL('../docs/examples/trace-tree.js', import.meta.url));
     const { stdout } = await promisify(execFile)(process.execPath, [script], { timeout: 25_000 });
     const lines = stdout.split('\n').filter((l) => l !== '');

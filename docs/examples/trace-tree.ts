@@ -32,7 +32,8 @@ import type * as tasks from './traced-tasks.js';
 const exporter = new InMemorySpanExporter();
 trace.setGlobalTracerProvider(new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(exporter)] }));
 context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
-const stop = instrument();
+// Worker spans are roots of their own (docs/guide.md); this prints the request's trace only.
+const stop = instrument({ workerSpans: false });
 
 const dir = mkdtempSync(join(tmpdir(), 'warmpool-trace-'));
 const spansFile = join(dir, 'worker-spans.jsonl');

@@ -25,13 +25,14 @@
 
 import { performance } from 'node:perf_hooks';
 import { deserialize } from 'node:v8';
-import { ChunkFailure, Status, TaskKind, type TaskOptions } from './contract.js';
+import { ChunkFailure, Status, TaskKind, TRACED, type TaskOptions } from './contract.js';
 import { publishTaskAsyncStart, publishTaskEnd, publishTaskStart, publishWorker, type TaskOutcome, type WorkerEvent, type WorkerExitReason, type WorkerId } from './diagnostics.js';
 import { DataCloneError, PoolClosedError, QueueFullError, TimeoutError, type CancelledError } from './errors.js';
 import { futureInternals, type Future } from './future.js';
 import { TaskQueue } from './queue.js';
 import { Distribution, type PoolStats } from './stats.js';
 import { TaskRecord, type TaskOwner } from './task.js';
+import { captureTraceContext } from './trace-context.js';
 import { decodeError } from './wire-error.js';
 
 /** How much work, in ms of measured run time, a worker is sent ahead (process) or one run carries (thread). */
@@ -54,7 +55,7 @@ export interface Transport<S> {
   /** Tells a running task to stop (its `taskSignal()`); false when it cannot be told, and its worker is stopped at once. */
   abort(task: TaskRecord<S>, reason: 'cancel' | 'timeout'): boolean;
   /** Stops the worker running the task: `cancelGrace` is over, or the task could not be told. */
-  kill(task: TaskRecord<S>): void;
+  kill(task: TaskRecord<S>, reason: 'cancel' | 'timeout'): void;
   /** shutdown(): cancel what the transport holds and has not started (with `cancelFutures`), and close what can close. */
   closing(cancelFutures: boolean): void;
 }
@@ -181,6 +182,7 @@ export class EngineCore<S> implements TaskOwner<S> {
     // subscriber sees its active context), before a signal that aborted
     // already can end the task.
     task.diag = publishTaskStart(this.name, task.id, name);
+    task.trace = captureTraceContext(task.diag);
     if (!this.#watchSignal(task) || !this.#transport.accepted(task)) return future;
     if (!this.#dispatchScheduled) {
       this.#dispatchScheduled = true;
@@ -304,10 +306,10 @@ export class EngineCore<S> implements TaskOwner<S> {
       clearTimeout(task.timer);
       task.timer = setTimeout(() => {
         task.timer = undefined;
-        transport.kill(task);
+        transport.kill(task, reason);
       }, grace);
     } else {
-      transport.kill(task);
+      transport.kill(task, reason);
     }
   }
 
@@ -425,6 +427,16 @@ export class EngineCore<S> implements TaskOwner<S> {
     if (event !== 'exit') publishWorker(this.name, worker, event);
     else publishWorker(this.name, worker, event, reason === undefined ? { exitCode, signal } : { exitCode, signal, reason });
   }
+}
+
+/** A task's kind as it crosses to a worker: with TRACED when its args field carries `[carrier, args]` (see `wireArgs`). */
+export function wireKind(task: TaskRecord<unknown>): number {
+  return task.trace === undefined ? task.kind : task.kind + TRACED;
+}
+
+/** A task's args field as it crosses to a worker: its args, or `[carrier, args]` with a trace context. */
+export function wireArgs(task: TaskRecord<unknown>): unknown {
+  return task.trace === undefined ? task.args : [task.trace, task.args];
 }
 
 /**

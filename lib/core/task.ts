@@ -14,6 +14,7 @@
 import type { TaskKind } from './contract.js';
 import type { TaskMessage } from './diagnostics.js';
 import type { CancelledError } from './errors.js';
+import type { TraceCarrier } from './trace-context.js';
 import type { Future, FutureOwner } from './future.js';
 
 export type TaskWhere = 'queued' | 'sent' | 'gone';
@@ -42,6 +43,8 @@ export class TaskRecord<S> implements FutureOwner {
   future!: Future<unknown>;
   /** Its `warmpool:task` message (./diagnostics.ts); undefined when nobody listened at `submit`. */
   diag: TaskMessage | undefined = undefined;
+  /** The trace context it runs under in its worker; undefined when none (no span at submit, or no OpenTelemetry). */
+  trace: TraceCarrier | undefined = undefined;
   onAbort: (() => void) | undefined = undefined;
   /** The cancel-grace timer while it is being stopped (LocalPool: also its timeout). */
   timer: NodeJS.Timeout | undefined = undefined;
