@@ -1,6 +1,7 @@
 // Small helpers several test files share.
 
 import assert from 'node:assert/strict';
+import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { existsSync, readdirSync, readFileSync, realpathSync, watch } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -26,6 +27,60 @@ export async function tempDir(t: TestContext, prefix = 'warmpool-test-'): Promis
   const dir = realpathSync(await mkdtemp(join(tmpdir(), prefix)));
   t.after(() => rm(dir, { recursive: true, force: true }));
   return dir;
+}
+
+/** A message of the `warmpool:worker` diagnostics channel. */
+export interface WorkerMessage {
+  pool: string;
+  worker: number;
+  event: 'start' | 'ready' | 'exit' | 'recycle';
+  exitCode?: number | null;
+  signal?: string | null;
+}
+
+/**
+ * Records the `warmpool:worker` messages of the pool named `pool` (its
+ * `name` option). `count(event)` is how many came; `next(event, n)` waits
+ * until `n` have. Call `stop()` (or use `using`) when done.
+ */
+export function workerEvents(pool: string): {
+  messages: WorkerMessage[];
+  count(event: WorkerMessage['event']): number;
+  next(event: WorkerMessage['event'], n: number): Promise<void>;
+  stop(): void;
+  [Symbol.dispose](): void;
+} {
+  const messages: WorkerMessage[] = [];
+  const waiting: { event: string; n: number; resolve: () => void }[] = [];
+  const count = (event: string) => messages.filter((m) => m.event === event).length;
+  const check = () => {
+    for (let i = waiting.length - 1; i >= 0; i--) {
+      const w = waiting[i];
+      if (count(w.event) >= w.n) {
+        waiting.splice(i, 1);
+        w.resolve();
+      }
+    }
+  };
+  const onMessage = (message: unknown) => {
+    const m = message as WorkerMessage;
+    if (m.pool !== pool) return;
+    messages.push(m);
+    check();
+  };
+  subscribe('warmpool:worker', onMessage);
+  const stop = () => unsubscribe('warmpool:worker', onMessage);
+  return {
+    messages,
+    count,
+    next: (event, n) =>
+      new Promise<void>((resolve) => {
+        waiting.push({ event, n, resolve });
+        check();
+      }),
+    stop,
+    [Symbol.dispose]: stop,
+  };
 }
 
 /**

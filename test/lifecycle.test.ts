@@ -7,46 +7,9 @@ import assert from 'node:assert/strict';
 import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { after, before, describe, test } from 'node:test';
 import { backends } from './backends.js';
+import { workerEvents as record, type WorkerMessage } from './helpers.js';
 
 const SHORT = { timeout: 30_000 };
-
-interface WorkerMessage {
-  pool: string;
-  worker: number;
-  event: 'start' | 'ready' | 'exit' | 'recycle';
-  exitCode?: number | null;
-  signal?: string | null;
-}
-
-/** Records the `warmpool:worker` messages of one pool until `stop()`. */
-function record(pool: string): { messages: WorkerMessage[]; next(event: WorkerMessage['event'], count: number): Promise<void>; stop(): void } {
-  const messages: WorkerMessage[] = [];
-  let wanted: { event: string; count: number; resolve: () => void } | undefined;
-  const check = () => {
-    if (wanted !== undefined && messages.filter((m) => m.event === wanted!.event).length >= wanted.count) {
-      const { resolve } = wanted;
-      wanted = undefined;
-      resolve();
-    }
-  };
-  const onMessage = (message: unknown) => {
-    const m = message as WorkerMessage;
-    if (m.pool !== pool) return;
-    messages.push(m);
-    check();
-  };
-  subscribe('warmpool:worker', onMessage);
-  return {
-    messages,
-    next(event, count) {
-      return new Promise<void>((resolve) => {
-        wanted = { event, count, resolve };
-        check();
-      });
-    },
-    stop: () => unsubscribe('warmpool:worker', onMessage),
-  };
-}
 
 for (const backend of backends.filter((b) => b.name !== 'RemotePool')) {
   describe(`${backend.name}: a pool's life`, () => {

@@ -3,11 +3,11 @@
 // loop, memory limits, worker recycling, idle timeout, env/cwd/execArgv, no
 // orphans when the parent dies, exit without shutdown, a stdout flood.
 //
-// Waiting: on events where there are some (a future settling, ready(), a
-// file appearing, a child exiting). Two things have no event to wait on: a
-// worker leaving the pool's bookkeeping after an idle timeout or a start
-// failure, and an unrelated process (a dead parent's former worker) dying.
-// Those are polled at a short interval, bounded by a deadline (`until`).
+// Waiting: on events (a future settling, ready(), a file appearing, a child
+// exiting). Two things cannot be waited on that way: an unrelated process (a
+// dead parent's former worker) dying, and a worker leaving after a start
+// failure or an idle timeout (its warmpool:worker exit event comes, but
+// nothing holds the event loop until it does: a pool lets an idle script exit). Those are polled at a short interval, bounded by a deadline (`until`).
 //
 // Zombies: this machine's PID 1 does not reap orphans, so a worker whose
 // parent was killed stays a zombie after it exits, and `process.kill(pid, 0)`
@@ -323,6 +323,7 @@ test('a module that throws at import fails the waiting futures with WorkerStartE
     assert.ok(err instanceof WorkerStartError, `got ${String(err)}`);
     assert.ok(err.cause instanceof RangeError);
   }
+  // A worker killed after a start failure no longer holds the event loop, so its exit event cannot be awaited alone: poll.
   await until(() => pool.stats().workers === 0, 10_000, 'the failed workers to leave the pool');
   assert.equal(countLines(count), 2, 'one import per minWorkers worker');
   // A yardstick of time in which a spawn loop would have started workers:
@@ -456,7 +457,7 @@ test('a worker above minWorkers exits after idleTimeout ms idle, down to minWork
   const pids = await both;
   assert.notEqual(pids[0], pids[1]);
   assert.equal(pool.stats().workers, 2);
-  // No event announces an idle timeout: poll stats (see the header).
+  // The idle timer is unref'd (a script that forgets shutdown still exits), so nothing would hold the loop until the exit event: poll.
   await until(() => pool.stats().workers === 1, 5_000, 'the idle worker above minWorkers to exit');
   assert.equal(pool.stats().idle, 1);
   assert.equal(await pool.submit('add', [1, 2]), 3);

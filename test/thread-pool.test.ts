@@ -16,7 +16,7 @@ import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { DataCloneError, ThreadPool, WorkerCrashedError, WorkerStartError, type AnyTasks } from '../lib/index.js';
 import type * as threadTasks from './fixtures/thread-tasks.js';
-import { lines, reasonOf, tempDir, until } from './helpers.js';
+import { lines, reasonOf, tempDir, until, workerEvents } from './helpers.js';
 
 type T = typeof threadTasks;
 const fixture = (file: string) => new URL(`./fixtures/${file}`, import.meta.url);
@@ -59,7 +59,8 @@ test('a SharedArrayBuffer is shared with the task, not copied: both sides see ea
 });
 
 test('process.exit inside a task fails only that task, with WorkerCrashedError carrying the exit code; the thread is replaced', T30, async () => {
-  await using pool = new ThreadPool<T>(tasksUrl, { workers: 2 });
+  using events = workerEvents('exit-thread');
+  await using pool = new ThreadPool<T>(tasksUrl, { workers: 2, name: 'exit-thread' });
   await pool.ready();
   const others = Array.from({ length: 20 }, (_, i) => pool.submit('add', [i, i]));
   const err = await reasonOf(pool.submit('exitThread', [5]));
@@ -68,7 +69,8 @@ test('process.exit inside a task fails only that task, with WorkerCrashedError c
   assert.equal(err.code, 'ERR_WARMPOOL_WORKER_CRASHED');
   assert.deepEqual(await Promise.all(others), Array.from({ length: 20 }, (_, i) => 2 * i));
   assert.equal(await pool.submit('add', [2, 2]), 4);
-  await until(() => pool.stats().workers === 2, 10_000, 'the replacement thread');
+  await events.next('ready', 3);
+  assert.equal(pool.stats().workers, 2, 'the replacement thread');
   const s = pool.stats();
   assert.equal(s.crashed, 1);
   assert.equal(s.completed, 21);

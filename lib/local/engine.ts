@@ -30,14 +30,14 @@ import { performance } from 'node:perf_hooks';
 import { threadId } from 'node:worker_threads';
 import { ChunkFailure, TaskKind, type Engine, type TaskOptions } from '../core/contract.js';
 import { EngineCore, type Transport } from '../core/engine-core.js';
-import { CancelledError, TaskNotFoundError, TimeoutError, WorkerStartError } from '../core/errors.js';
+import { CancelledError, TimeoutError, WorkerStartError } from '../core/errors.js';
 import type { Future } from '../core/future.js';
 import type { CommonOptions } from '../core/options.js';
 import type { TaskQueue } from '../core/queue.js';
 import type { PoolStats } from '../core/stats.js';
 import type { TaskRecord } from '../core/task.js';
 import { existingTaskStorage, type TaskContext } from '../worker/context.js';
-import { functionExports, isThenable, runChunk, type Fn } from '../worker/run.js';
+import { isThenable, runChunk, runInitializer, taskNotFound, type Fn } from '../worker/run.js';
 
 /** A task while it holds one of the `workers` slots. */
 class LocalRun {
@@ -72,11 +72,7 @@ export class LocalEngine implements Engine, Transport<LocalRun> {
     this.#loaded = (async () => {
       try {
         const mod = await load();
-        if (opts.initializer !== null) {
-          const init = mod[opts.initializer];
-          if (typeof init !== 'function') throw new TaskNotFoundError(opts.initializer, functionExports(mod));
-          await (init as Fn)(...opts.initArgs);
-        }
+        await runInitializer(mod, opts.initializer, opts.initArgs, describe);
         this.#module = mod;
       } catch (cause) {
         const message = cause instanceof Error ? cause.message : String(cause);
@@ -161,7 +157,7 @@ export class LocalEngine implements Engine, Transport<LocalRun> {
     let value: unknown;
     try {
       const fn = this.#module![task.name];
-      if (typeof fn !== 'function') throw new TaskNotFoundError(task.name, functionExports(this.#module!));
+      if (typeof fn !== 'function') throw taskNotFound(task.name, this.#module!);
       if (task.kind === TaskKind.Call) {
         value = ctx === undefined ? (fn as Fn)(...task.args) : storage!.run(ctx, fn as Fn, ...task.args);
         if (isThenable(value)) value = await value;
