@@ -34,3 +34,21 @@ export {
 export type { PoolOptions, SubmitOptions, MapOptions, ShutdownOptions } from './core/options.js';
 export type { PoolStats, TimeSummary } from './core/stats.js';
 export type { TaskModule, TaskName, TaskArgs, TaskResult, TaskItem, AnyTasks, TransferListItem } from './core/types.js';
+export {
+  TASK_CHANNEL,
+  WORKER_CHANNEL,
+  subscribeTasks,
+  subscribeWorkers,
+  type TaskMessage,
+  type TaskStartMessage,
+  type TaskAsyncStartMessage,
+  type TaskAsyncEndMessage,
+  type TaskErrorMessage,
+  type TaskSubscribers,
+  type TaskOutcome,
+  type WorkerMessage,
+  type WorkerEvent,
+  type WorkerExitReason,
+  type WorkerId,
+} from './core/diagnostics.js';
+export type { TraceCarrier } from './core/trace-context.js';

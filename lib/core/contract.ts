@@ -16,6 +16,13 @@ export const enum TaskKind {
   StarChunk = 2,
 }
 
+/**
+ * Added to a `TaskKind` on the wire when the task carries a trace context
+ * (./trace-context.ts): its args field is then `[carrier, args]`. A flag
+ * rather than a field per task, so a task without one costs nothing more.
+ */
+export const TRACED = 16;
+
 export const enum Status {
   /** value: the result */
   Ok = 0,
