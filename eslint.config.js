@@ -40,6 +40,13 @@ export default tseslint.config(
       '@typescript-eslint/no-unsafe-call': 'error',
       '@typescript-eslint/no-unsafe-return': 'error',
       '@typescript-eslint/no-unsafe-argument': 'error',
+      // @types/node 26 no longer exports TransferListItem; a published
+      // declaration importing it breaks every consumer's tsc. lib/core/types.ts
+      // derives the type from postMessage instead.
+      'no-restricted-imports': [
+        'error',
+        { paths: [{ name: 'node:worker_threads', importNames: ['TransferListItem'], message: 'Use TransferListItem from lib/core/types.ts.' }] },
+      ],
     },
   },
 );

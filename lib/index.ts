@@ -49,3 +49,21 @@ export type {
   StreamArgs,
   StreamingExecutor,
 } from './core/types.js';
+export {
+  TASK_CHANNEL,
+  WORKER_CHANNEL,
+  subscribeTasks,
+  subscribeWorkers,
+  type TaskMessage,
+  type TaskStartMessage,
+  type TaskAsyncStartMessage,
+  type TaskAsyncEndMessage,
+  type TaskErrorMessage,
+  type TaskSubscribers,
+  type TaskOutcome,
+  type WorkerMessage,
+  type WorkerEvent,
+  type WorkerExitReason,
+  type WorkerId,
+} from './core/diagnostics.js';
+export type { TraceCarrier } from './core/trace-context.js';

@@ -24,6 +24,7 @@ import { intOption, makePool, moduleAndTask, parse, shown, printUsage, UsageErro
 import { formatMs } from './chart.js';
 import { errorInfo } from './error-info.js';
 import type { Item, Outcome } from './map-task.js';
+import { LiveStats, RestartCounter } from './live.js';
 import { Progress } from './progress.js';
 
 export const summary = 'run a task over each line of a JSON Lines file on a warm pool';
@@ -47,6 +48,11 @@ Options:
   --ordered          results in input order (default)
   --unordered        results in completion order, as {"index": i, "result": r}
   --fail-fast        stop at the first failing item
+  --stats            a live view of the pool on stderr: workers busy/idle,
+                     queue, tasks/s, p50/p99 run time, restarts; redrawn in
+                     place on a terminal, a plain line every 2 s otherwise
+  --stats-interval MS  ms between --stats lines (default: 250 on a
+                     terminal, 2000 otherwise)
   -h, --help         this help
 
 A failing item writes {"index": i, "error": {"name", "message", "code"}}
@@ -72,6 +78,8 @@ const options = {
   ordered: { type: 'boolean' },
   unordered: { type: 'boolean' },
   'fail-fast': { type: 'boolean' },
+  stats: { type: 'boolean' },
+  'stats-interval': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -272,7 +280,11 @@ export async function run(argv: string[]): Promise<number> {
   const inPath = values.in ?? '-';
   const outPath = values.out ?? '-';
   if (inPath !== '-' && (!existsSync(inPath) || !statSync(inPath).isFile())) throw new UsageError(`Cannot find the input file ${shown(inPath)}`);
+  const statsInterval = intOption('stats-interval', values['stats-interval'], 1);
+  if (statsInterval !== undefined && values.stats !== true) throw new UsageError('Expected --stats with --stats-interval, got --stats-interval alone');
 
+  // Made before the pool, so that it sees the pool's first workers start.
+  const restarts = values.stats === true ? new RestartCounter() : undefined;
   const pool = makePool(values.threads === true ? 'thread' : 'process', new URL('./map-task.js', import.meta.url), {
     ...(workers === undefined ? {} : { workers }),
     initializer: 'setup',
@@ -281,6 +293,7 @@ export async function run(argv: string[]): Promise<number> {
   try {
     await pool.ready();
   } catch (err) {
+    restarts?.close();
     await pool.shutdown({ cancelFutures: true });
     if (err instanceof WorkerStartError) {
       const cause = err.cause;
@@ -293,7 +306,20 @@ export async function run(argv: string[]): Promise<number> {
   const input = inPath === '-' ? process.stdin : createReadStream(inPath);
   const out = outPath === '-' ? process.stdout : createWriteStream(outPath);
   const writer = new LineWriter(out);
-  const progress = new Progress(process.stderr, 'off', !(out === process.stdout && process.stdout.isTTY));
+  // A line redrawn on the terminal would be torn by results printed there.
+  const resultsOnTerminal = out === process.stdout && process.stdout.isTTY;
+  const live =
+    restarts === undefined
+      ? undefined
+      : new LiveStats(process.stderr, pool, {
+          mode: LiveStats.modeFor(process.stderr, !resultsOnTerminal),
+          ...(statsInterval === undefined ? {} : { intervalMs: statsInterval }),
+          restarts,
+          prefix: () => `${task} `,
+          items: () => done,
+        });
+  // --stats replaces the progress bar: two lines redrawn on one terminal line would fight.
+  const progress = new Progress(process.stderr, 'off', live === undefined && !resultsOnTerminal);
   if (progress.mode === 'bar') {
     progress.phase(task);
     if (inPath !== '-') countLines(inPath).then((n) => progress.setTotal(n), () => {});
@@ -335,6 +361,7 @@ export async function run(argv: string[]): Promise<number> {
   // Blame is exact when chunks hold one item; otherwise the library names
   // the first item of the failed chunk, so that chunk is run again alone.
   const exact = chunksize === 1;
+  live?.start();
   try {
     rounds: for (;;) {
       const replaying = replay.length > 0;
@@ -395,6 +422,8 @@ export async function run(argv: string[]): Promise<number> {
     }
   } finally {
     process.off('SIGINT', onSigint);
+    live?.stop();
+    restarts?.close();
     progress.end();
     feed.close();
   }

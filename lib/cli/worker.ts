@@ -14,6 +14,7 @@ import type { Executor } from '../core/executor.js';
 import { ProcessPool } from '../process/pool.js';
 import { ThreadPool } from '../thread/pool.js';
 import { WorkerHost } from '../remote/host.js';
+import { LiveStats, RestartCounter } from './live.js';
 import { resolveConnection } from '../remote/pool.js';
 import { count } from '../core/errors.js';
 
@@ -41,6 +42,10 @@ Options:
   --init-args <json>      its arguments, a JSON array (default: [])
   --max-tasks-per-worker <n>, --max-memory-mb <n>, --cancel-grace <ms>
                           as the local pool options of the same name
+  --stats                 a live view of the local pool on stderr: workers
+                          busy/idle, queue, tasks/s, p50/p99 run time, restarts;
+                          redrawn in place on a terminal, a plain line every 2 s otherwise
+  --stats-interval <ms>   ms between --stats lines (default: 250 on a terminal, 2000 otherwise)
   -h, --help              this help
 `;
 
@@ -52,6 +57,8 @@ function makeLocalPool(moduleHref: string, threads: boolean, options: Record<str
 export async function workerCommand(argv: string[]): Promise<number> {
   let host: WorkerHost;
   let queue: string;
+  let live: LiveStats | undefined;
+  let restarts: RestartCounter | undefined;
   try {
     const { values, positionals } = parse(argv, {
       connection: { type: 'string' },
@@ -69,6 +76,8 @@ export async function workerCommand(argv: string[]): Promise<number> {
       'cancel-grace': { type: 'string' },
       initializer: { type: 'string' },
       'init-args': { type: 'string' },
+      stats: { type: 'boolean' },
+      'stats-interval': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     });
     if (values.help === true) {
@@ -104,7 +113,18 @@ export async function workerCommand(argv: string[]): Promise<number> {
     } catch (err) {
       throw new UsageError((err as Error).message);
     }
+    const statsInterval = intOption('stats-interval', values['stats-interval'], 1);
+    if (statsInterval !== undefined && values.stats !== true) throw new UsageError('Expected --stats with --stats-interval, got --stats-interval alone');
+    // Made before the pool, so that it sees the pool's first workers start.
+    if (values.stats === true) restarts = new RestartCounter();
     const pool = makeLocalPool(moduleHref, values.threads === true, local);
+    if (restarts !== undefined) {
+      live = new LiveStats(process.stderr, pool, {
+        mode: LiveStats.modeFor(process.stderr),
+        ...(statsInterval === undefined ? {} : { intervalMs: statsInterval }),
+        restarts,
+      });
+    }
     host = new WorkerHost(pool, {
       connection,
       queue: values.queue,
@@ -121,11 +141,13 @@ export async function workerCommand(argv: string[]): Promise<number> {
     return 2;
   }
 
+  /** A message on stderr that does not tear the live line. */
+  const say = (text: string) => (live === undefined ? process.stderr.write(text) : live.note(text));
   let signals = 0;
   const stopped = new Promise<'stopped'>((resolveStop) => {
     const onSignal = () => {
       signals++;
-      process.stderr.write(
+      say(
         signals === 1
           ? `warmpool worker: stopping, ${count(host.running, 'running job')} to finish; signal again to cancel them\n`
           : 'warmpool worker: cancelling the running jobs\n',
@@ -155,7 +177,10 @@ export async function workerCommand(argv: string[]): Promise<number> {
   }
   // Tests and scripts wait for this line before they count on the host.
   process.stderr.write(`warmpool worker: ready, pid ${process.pid}, queue ${queue}\n`);
+  live?.start();
   await stopped;
+  live?.stop();
+  restarts?.close();
   return 0;
 }
 

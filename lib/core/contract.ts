@@ -2,7 +2,7 @@
 // an engine, and what every backend's transport carries: how a task's
 // arguments are applied, and the status a result comes back with.
 
-import type { TransferListItem } from 'node:worker_threads';
+import type { TransferListItem } from './types.js';
 import type { Future } from './future.js';
 import type { PoolStats } from './stats.js';
 import type { TaskStream } from './stream.js';
@@ -24,6 +24,13 @@ export const enum TaskKind {
   /** `pool.stream`: `args` is `[highWaterMark, args]`; `fn(...args)` makes a generator the worker drives with credits. */
   Stream = 4,
 }
+
+/**
+ * Added to a `TaskKind` on the wire when the task carries a trace context
+ * (./trace-context.ts): its args field is then `[carrier, args]`. A flag
+ * rather than a field per task, so a task without one costs nothing more.
+ */
+export const TRACED = 16;
 
 export const enum Status {
   /** value: the result */

@@ -23,18 +23,19 @@
  * future goes through here or through `futureInternals`.
  */
 
-import { channel } from 'node:diagnostics_channel';
 import { performance } from 'node:perf_hooks';
 import { deserialize } from 'node:v8';
 import { CallerChannel } from './caller-channel.js';
-import { ChunkFailure, Status, TaskKind, type TaskOptions } from './contract.js';
-import { CancelledError, DataCloneError, PoolClosedError, QueueFullError, TimeoutError } from './errors.js';
+import { ChunkFailure, Status, TaskKind, TRACED, type TaskOptions } from './contract.js';
+import { publishTaskAsyncStart, publishTaskEnd, publishTaskStart, publishWorker, type TaskOutcome, type WorkerEvent, type WorkerExitReason, type WorkerId } from './diagnostics.js';
+import { DataCloneError, PoolClosedError, QueueFullError, TimeoutError, type CancelledError } from './errors.js';
 import { futureInternals, type Future } from './future.js';
 import { TaskQueue } from './queue.js';
 import { createTaskStream, type TaskStream } from './stream.js';
 import { ToTask } from './stream-protocol.js';
 import { Distribution, type PoolStats } from './stats.js';
 import { TaskRecord, type TaskOwner } from './task.js';
+import { captureTraceContext } from './trace-context.js';
 import { decodeError } from './wire-error.js';
 
 /** How much work, in ms of measured run time, a worker is sent ahead (process) or one run carries (thread). */
@@ -63,7 +64,7 @@ export interface Transport<S> {
   /** Tells a running task to stop (its `taskSignal()`); false when it cannot be told, and its worker is stopped at once. */
   abort(task: TaskRecord<S>, reason: 'cancel' | 'timeout'): boolean;
   /** Stops the worker running the task: `cancelGrace` is over, or the task could not be told. */
-  kill(task: TaskRecord<S>): void;
+  kill(task: TaskRecord<S>, reason: 'cancel' | 'timeout'): void;
   /** shutdown(): cancel what the transport holds and has not started (with `cancelFutures`), and close what can close. */
   closing(cancelFutures: boolean): void;
   /**
@@ -82,19 +83,6 @@ export interface CoreOptions {
   /** Keep the measured run time per task name (for batching). */
   readonly measureCosts: boolean;
 }
-
-export type WorkerEvent = 'start' | 'ready' | 'exit' | 'recycle';
-
-/** The contract's `warmpool:worker` channel (docs/guide.md, "Observability"). */
-export interface WorkerMessage {
-  readonly pool: string;
-  readonly worker: number;
-  readonly event: WorkerEvent;
-  readonly exitCode?: number | null;
-  readonly signal?: string | null;
-}
-
-const workerChannel = channel('warmpool:worker');
 
 const NO_ARGS: readonly unknown[] = Object.freeze([]);
 
@@ -144,6 +132,9 @@ export class Costs {
 }
 
 type FailureCount = 'failed' | 'crashed' | 'timedOut';
+
+/** The `warmpool:task` outcome of each count. */
+const OUTCOME: Readonly<Record<FailureCount, TaskOutcome>> = { failed: 'rejected', crashed: 'crashed', timedOut: 'timedOut' };
 
 export class EngineCore<S> implements TaskOwner<S> {
   readonly name: string;
@@ -233,6 +224,11 @@ export class EngineCore<S> implements TaskOwner<S> {
     task.channel = channel ?? (options.onProgress === undefined ? undefined : new CallerChannel(undefined, options.onProgress));
     this.queue.push(task);
     this.#live++;
+    // Accepted: `start` goes out in the caller's synchronous call (so a
+    // subscriber sees its active context), before a signal that aborted
+    // already can end the task.
+    task.diag = publishTaskStart(this.name, task.id, name);
+    task.trace = captureTraceContext(task.diag);
     if (!this.#watchSignal(task) || !this.#transport.accepted(task)) return task;
     if (!this.#dispatchScheduled) {
       this.#dispatchScheduled = true;
@@ -288,20 +284,44 @@ export class EngineCore<S> implements TaskOwner<S> {
 
   // ── sent, running ────────────────────────────────────────────────────
 
-  /** A worker starts the task: its future is running (false when it was cancelled meanwhile), its wait is counted. */
-  begin(task: TaskRecord<S>, now: number): boolean {
+  /**
+   * A worker starts the task: its future is running (false when it was
+   * cancelled meanwhile), its wait is counted, and `asyncStart` names the
+   * worker when the transport knows it now (else it calls `began` later).
+   */
+  begin(task: TaskRecord<S>, now: number, worker?: WorkerId): boolean {
     const started = futureInternals.setRunningOrNotifyCancel(task.future);
     task.startedAt = now;
     if (started) task.channel?.stream?.started();
     this.waitTime.add(now - task.submittedAt);
+    if (task.diag !== undefined && worker !== undefined) publishTaskAsyncStart(task.diag, worker, now - task.submittedAt);
     return started;
   }
 
+  /**
+   * `asyncStart` for a task whose worker the transport learns after it began
+   * (ThreadPool: a reply names its thread); `at` is when it began, as far as
+   * the transport knows. Publishes at most once per task.
+   */
+  began(task: TaskRecord<S>, worker: WorkerId, at: number): void {
+    if (task.diag !== undefined) publishTaskAsyncStart(task.diag, worker, Math.max(0, at - task.submittedAt));
+  }
+
+  /** `error` (but for `'fulfilled'`) and `asyncEnd`, just before the future settles; free when nobody listened at `submit`. */
+  #published(task: TaskRecord<S>, outcome: TaskOutcome, error: unknown, runTime?: number): void {
+    const message = task.diag;
+    if (message === undefined) return;
+    const now = performance.now();
+    const ran = runTime ?? (task.startedAt === 0 ? 0 : now - task.startedAt);
+    publishTaskEnd(message, outcome, ran, error, now - task.submittedAt);
+  }
+
   /** The user cancelled the task (its future settles right after). */
-  cancel(task: TaskRecord<S>, wasRunning: boolean): void {
+  cancel(task: TaskRecord<S>, wasRunning: boolean, error: CancelledError): void {
     this.counts.cancelled++;
+    this.#published(task, 'cancelled', error);
     if (task.where === 'gone') return;
-    task.channel?.abandon(new CancelledError());
+    task.channel?.abandon(error);
     if (task.where === 'queued') {
       // Left in place; the queue skips it when it reaches the front.
       this.queue.forgetOne();
@@ -316,6 +336,7 @@ export class EngineCore<S> implements TaskOwner<S> {
   timeOut(task: TaskRecord<S>, stopped: string): void {
     this.counts.timedOut++;
     const error = new TimeoutError(`Task \`${task.name}\` did not finish within ${task.timeout} ms${stopped}`, task.timeout);
+    this.#published(task, 'timedOut', error);
     task.channel?.abandon(error);
     futureInternals.setException(task.future, error);
     this.stop(task, 'timeout');
@@ -334,10 +355,10 @@ export class EngineCore<S> implements TaskOwner<S> {
       clearTimeout(task.timer);
       task.timer = setTimeout(() => {
         task.timer = undefined;
-        transport.kill(task);
+        transport.kill(task, reason);
       }, grace);
     } else {
-      transport.kill(task);
+      transport.kill(task, reason);
     }
   }
 
@@ -409,9 +430,12 @@ export class EngineCore<S> implements TaskOwner<S> {
   fulfil(task: TaskRecord<S>, value: unknown, sent?: number): void {
     this.counts.completed++;
     const channel = task.channel;
-    if (channel === undefined) futureInternals.setResult(task.future, value);
-    else
+    if (channel === undefined) {
+      this.#published(task, 'fulfilled', undefined, task.runTime);
+      futureInternals.setResult(task.future, value);
+    } else
       channel.finish(undefined, sent, () => {
+        this.#published(task, 'fulfilled', undefined, task.runTime);
         futureInternals.setResult(task.future, value);
         channel.stream?.exited();
       });
@@ -421,9 +445,12 @@ export class EngineCore<S> implements TaskOwner<S> {
   reject(task: TaskRecord<S>, error: unknown, count: FailureCount = 'failed', sent?: number): void {
     this.counts[count]++;
     const channel = task.channel;
-    if (channel === undefined) futureInternals.setException(task.future, error);
-    else
+    if (channel === undefined) {
+      this.#published(task, OUTCOME[count], error, task.runTime);
+      futureInternals.setException(task.future, error);
+    } else
       channel.finish(error, sent, () => {
+        this.#published(task, OUTCOME[count], error, task.runTime);
         futureInternals.setException(task.future, error);
         channel.stream?.exited();
       });
@@ -445,6 +472,7 @@ export class EngineCore<S> implements TaskOwner<S> {
     this.counts[count]++;
     this.release(task);
     task.channel?.abandon(error);
+    this.#published(task, OUTCOME[count], error);
     futureInternals.setException(task.future, error);
     this.letGo(task);
   }
@@ -474,12 +502,25 @@ export class EngineCore<S> implements TaskOwner<S> {
     return { workers, busy, idle, queued, ...this.counts, runTime: this.runTime.summary(), waitTime: this.waitTime.summary() };
   }
 
-  /** Publishes a worker's start, ready, exit or recycle on `warmpool:worker`; free when nobody subscribes. */
-  workerEvent(worker: number, event: WorkerEvent, exitCode?: number | null, signal?: string | null): void {
-    if (!workerChannel.hasSubscribers) return;
-    const message: WorkerMessage = event === 'exit' ? { pool: this.name, worker, event, exitCode, signal } : { pool: this.name, worker, event };
-    workerChannel.publish(message);
+  /**
+   * Publishes a worker's start, ready, exit or recycle on `warmpool:worker`
+   * (./diagnostics.ts); free when nobody subscribes. `exit` carries the exit
+   * code, the signal and, where the transport knows it, why the worker went.
+   */
+  workerEvent(worker: number, event: WorkerEvent, exitCode?: number | null, signal?: string | null, reason?: WorkerExitReason): void {
+    if (event !== 'exit') publishWorker(this.name, worker, event);
+    else publishWorker(this.name, worker, event, reason === undefined ? { exitCode, signal } : { exitCode, signal, reason });
   }
+}
+
+/** A task's kind as it crosses to a worker: with TRACED when its args field carries `[carrier, args]` (see `wireArgs`). */
+export function wireKind(task: TaskRecord<unknown>): number {
+  return task.trace === undefined ? task.kind : task.kind + TRACED;
+}
+
+/** A task's args field as it crosses to a worker: its args, or `[carrier, args]` with a trace context. */
+export function wireArgs(task: TaskRecord<unknown>): unknown {
+  return task.trace === undefined ? task.args : [task.trace, task.args];
 }
 
 /**

@@ -32,8 +32,12 @@ export type FutureState = 'pending' | 'running' | 'fulfilled' | 'rejected' | 'ca
 
 /** The engine's record of the task behind a future: what the future tells when the user cancels it, and what it knows of the run. */
 export interface FutureOwner {
-  /** `wasRunning` tells whether a worker had started the task. Called before the future settles. */
-  onCancel(wasRunning: boolean): void;
+  /**
+   * `wasRunning` tells whether a worker had started the task; `error` is the
+   * CancelledError the future is about to reject with. Called before the
+   * future settles.
+   */
+  onCancel(wasRunning: boolean, error: CancelledError): void;
   /** The run time measured in the worker, ms; 0 until known. */
   readonly runTime: number;
 }
@@ -135,8 +139,9 @@ export class Future<R = unknown> implements PromiseLike<R> {
     if (state !== 'pending' && state !== 'running') return false;
     // The owner first, so that when done callbacks run the task is already out
     // of the queue and the pool's counts agree with the future.
-    this.#owner?.onCancel(state === 'running');
-    this.#settle('cancelled', undefined, new CancelledError());
+    const error = new CancelledError();
+    this.#owner?.onCancel(state === 'running', error);
+    this.#settle('cancelled', undefined, error);
     return true;
   }
 

@@ -13,13 +13,16 @@
 
 import type { CallerChannel } from './caller-channel.js';
 import type { TaskKind } from './contract.js';
+import type { TaskMessage } from './diagnostics.js';
+import type { CancelledError } from './errors.js';
+import type { TraceCarrier } from './trace-context.js';
 import type { Future, FutureOwner } from './future.js';
 
 export type TaskWhere = 'queued' | 'sent' | 'gone';
 
 /** What a task record tells its engine core. */
 export interface TaskOwner<S> {
-  cancel(task: TaskRecord<S>, wasRunning: boolean): void;
+  cancel(task: TaskRecord<S>, wasRunning: boolean, error: CancelledError): void;
 }
 
 export class TaskRecord<S> implements FutureOwner {
@@ -39,6 +42,10 @@ export class TaskRecord<S> implements FutureOwner {
   /** Never batched again: one of its values could not be sent in a batch. */
   alone = false;
   future!: Future<unknown>;
+  /** Its `warmpool:task` message (./diagnostics.ts); undefined when nobody listened at `submit`. */
+  diag: TaskMessage | undefined = undefined;
+  /** The trace context it runs under in its worker; undefined when none (no span at submit, or no OpenTelemetry). */
+  trace: TraceCarrier | undefined = undefined;
   onAbort: (() => void) | undefined = undefined;
   /** The cancel-grace timer while it is being stopped (LocalPool: also its timeout). */
   timer: NodeJS.Timeout | undefined = undefined;
@@ -60,7 +67,7 @@ export class TaskRecord<S> implements FutureOwner {
     readonly submittedAt: number,
   ) {}
 
-  onCancel(wasRunning: boolean): void {
-    this.owner.cancel(this, wasRunning);
+  onCancel(wasRunning: boolean, error: CancelledError): void {
+    this.owner.cancel(this, wasRunning, error);
   }
 }

@@ -27,6 +27,7 @@
 
 import pLimit, { type LimitFunction } from 'p-limit';
 import { performance } from 'node:perf_hooks';
+import { threadId } from 'node:worker_threads';
 import { ChunkFailure, TaskKind, type Engine, type TaskOptions } from '../core/contract.js';
 import { EngineCore, type Transport } from '../core/engine-core.js';
 import { CancelledError, TimeoutError, WorkerStartError } from '../core/errors.js';
@@ -127,7 +128,7 @@ export class LocalEngine implements Engine, Transport<LocalRun> {
     task.where = 'sent';
     this.#running++;
     const start = performance.now();
-    this.#core.begin(task, start);
+    this.#core.begin(task, start, threadId);
     const storage = existingTaskStorage();
     const ctx: TaskContext | undefined = storage === undefined ? undefined : { controller: undefined, channel: undefined };
     run.context = ctx;

@@ -31,7 +31,7 @@
 
 import { performance } from 'node:perf_hooks';
 import { TaskKind, type Engine, type Status, type TaskOptions, type WorkerOptions } from '../core/contract.js';
-import { EngineCore, MAX_BATCH, PIPELINE_MS, Waiters, type Transport } from '../core/engine-core.js';
+import { EngineCore, MAX_BATCH, PIPELINE_MS, Waiters, type Transport, wireArgs, wireKind } from '../core/engine-core.js';
 import type { TaskQueue } from '../core/queue.js';
 import { WorkerCrashedError, WorkerStartError } from '../core/errors.js';
 import type { Future } from '../core/future.js';
@@ -199,7 +199,7 @@ export class ProcessEngine implements Engine, Transport<WorkerRecord>, WorkersOw
       task.where = 'sent';
       task.slot = w;
       inflight.push(task);
-      msg.push(task.id, task.name, task.kind, task.args);
+      msg.push(task.id, task.name, wireKind(task), wireArgs(task));
       sent++;
     }
     if (sent === 0) return;
@@ -214,6 +214,7 @@ export class ProcessEngine implements Engine, Transport<WorkerRecord>, WorkersOw
     w.dispatched += inflight.length - first;
     if (w.dispatched >= this.#opts.maxTasksPerWorker && !w.retiring) {
       w.retiring = true;
+      w.exitReason ??= 'recycle';
       this.#core.workerEvent(w.id, 'recycle');
     }
     if (wasEmpty && inflight.length > 0) this.#startHead(w);
@@ -232,7 +233,7 @@ export class ProcessEngine implements Engine, Transport<WorkerRecord>, WorkersOw
     // A killed worker starts nothing; its exit re-queues what it held.
     if (task === undefined || task.startedAt !== 0 || w.state === 'killed') return;
     const now = performance.now();
-    this.#core.begin(task, now);
+    this.#core.begin(task, now, w.id);
     if (task.timeout !== Infinity) {
       task.deadline = now + task.timeout;
       w.armDeadline(task.deadline, this.#onDeadlineBound);
@@ -260,11 +261,12 @@ export class ProcessEngine implements Engine, Transport<WorkerRecord>, WorkersOw
     return true;
   }
 
-  kill(task: Task): void {
+  kill(task: Task, reason: 'cancel' | 'timeout'): void {
     const w = task.slot!;
     // Gone already, or the task ended within the grace (its result cleared `stopping`).
     if (w.state === 'killed' || (w.stopping !== undefined && w.stopping !== task)) return;
     w.stoppedForTask = true;
+    w.exitReason ??= reason;
     this.#workers.kill(w);
   }
 
@@ -319,7 +321,10 @@ export class ProcessEngine implements Engine, Transport<WorkerRecord>, WorkersOw
 
   #onIdle(w: WorkerRecord): void {
     if (w.retiring || this.#core.closed) {
-      if (w.retiring || this.#queue.size === 0) this.#workers.close(w);
+      if (w.retiring || this.#queue.size === 0) {
+        w.exitReason ??= 'shutdown';
+        this.#workers.close(w);
+      }
       this.#checkDrained();
       return;
     }
@@ -330,6 +335,7 @@ export class ProcessEngine implements Engine, Transport<WorkerRecord>, WorkersOw
 
   workerReady(w: WorkerRecord): void {
     if (this.#core.closed && this.#queue.size === 0) {
+      w.exitReason ??= 'shutdown';
       this.#workers.close(w);
       this.#checkDrained();
       return;
@@ -442,7 +448,10 @@ export class ProcessEngine implements Engine, Transport<WorkerRecord>, WorkersOw
     if (!this.#core.closed) return;
     if (this.#queue.size > 0) return;
     for (const w of this.#workers.list) if (w.inflight.length > 0) return;
-    for (const w of [...this.#workers.list]) this.#workers.close(w);
+    for (const w of [...this.#workers.list]) {
+      w.exitReason ??= 'shutdown';
+      this.#workers.close(w);
+    }
     if (this.#workers.list.length === 0) this.#core.drained.release();
   }
 }

@@ -5,12 +5,12 @@
 // result, so that result must never wait behind the next task.
 
 import { performance } from 'node:perf_hooks';
-import { Status, TaskKind } from '../core/contract.js';
+import { Status, type TaskKind } from '../core/contract.js';
 import { CancelledError, DataCloneError, TimeoutError } from '../core/errors.js';
 import { encodeError } from '../core/wire-error.js';
 import { existingTaskStorage, type TaskContext } from '../worker/context.js';
-import { loadTaskModule, runTask, taskNotFound, type Fn, type TaskOutput } from '../worker/run.js';
-import { runProgressTask, runStreamTask, TaskChannel } from '../worker/stream.js';
+import { loadTaskModule, taskNotFound, type Fn, type TaskOutput } from '../worker/run.js';
+import { runWireTask, TaskChannel } from '../worker/stream.js';
 import { FromWorker, RUN_STRIDE, ToWorker } from './protocol.js';
 
 /** Work, in ms, after which the loop lets pending Drop and Abort messages in. */
@@ -29,9 +29,11 @@ export class WorkerLoop {
   #dropped: Set<number> | undefined;
   #currentId = 0;
   #currentContext: TaskContext | undefined;
-  /** The running stream task's channel: where the caller's credit and messages go. */
+  /** The running task's channel: where the caller's credit and messages go. */
   #currentChannel: TaskChannel | undefined;
   readonly #out: TaskOutput = { value: undefined };
+  /** The running task's channel (a stream, or a call with progress), made when its kind asks for one. */
+  readonly #openChannel = (highWaterMark: number): TaskChannel => (this.#currentChannel = new TaskChannel(this.#currentId, this.#post, highWaterMark));
 
   constructor(post: (message: unknown[]) => void) {
     this.#post = post;
@@ -103,13 +105,7 @@ export class WorkerLoop {
         const ctx: TaskContext | undefined = storage === undefined ? undefined : { controller: undefined, channel: undefined };
         this.#currentId = id;
         this.#currentContext = ctx;
-        // Progress travels on this channel ahead of the result, in order: the caller needs no count of it.
-        let ran: Status | Promise<Status>;
-        if (kind === TaskKind.Stream) {
-          const channel = (this.#currentChannel = new TaskChannel(id, this.#post, args[0] as number));
-          ran = runStreamTask(name, fn as Fn, args[1] as unknown[], storage, ctx, channel, this.#out);
-        } else if (kind === TaskKind.Progress) ran = runProgressTask(fn as Fn, args, storage, ctx, new TaskChannel(id, this.#post, 1), this.#out);
-        else ran = runTask(fn as Fn, kind, args, storage, ctx, this.#out);
+        const ran = runWireTask(name, fn as Fn, kind, args, storage, ctx, this.#openChannel, this.#out);
         status = typeof ran === 'number' ? ran : await ran;
         value = this.#out.value;
         this.#out.value = undefined;

@@ -3,8 +3,9 @@
 
 import { performance } from 'node:perf_hooks';
 import { serialize } from 'node:v8';
-import { argumentCloneError } from '../core/engine-core.js';
+import { argumentCloneError, wireArgs, wireKind } from '../core/engine-core.js';
 import { MAX_TIMER_MS } from '../core/options.js';
+import type { WorkerExitReason } from '../core/diagnostics.js';
 import type { TaskRecord } from '../core/task.js';
 import type { WorkerHandle } from './handle.js';
 import { ToWorker } from './protocol.js';
@@ -45,6 +46,8 @@ export class WorkerRecord {
   stopping: TaskRecord<WorkerRecord> | undefined = undefined;
   /** Killed by the pool to stop its running task (cancel, timeout), not dead by itself. */
   stoppedForTask = false;
+  /** Why the pool let it go, for the `exit` message; unset: it died of itself (a crash). The first reason given stands. */
+  exitReason: WorkerExitReason | undefined = undefined;
   /** The error an uncaught exception reported just before the worker died. */
   fatal: unknown = undefined;
   /** One timer for the running task's deadline, re-armed lazily (see ProcessEngine.#armDeadline). */
@@ -142,7 +145,7 @@ export class WorkerRecord {
     const failed: [TaskRecord<WorkerRecord>, Error][] = [];
     for (const task of tasks) {
       try {
-        this.handle.send([ToWorker.Run, task.id, task.name, task.kind, task.args]);
+        this.handle.send([ToWorker.Run, task.id, task.name, wireKind(task), wireArgs(task)]);
         this.inflight.push(task);
         this.addAhead(task.cost);
       } catch (err) {

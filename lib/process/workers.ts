@@ -115,6 +115,7 @@ export class ProcessWorkers {
   /** The worker could not start (StartError, startTimeout). */
   onStartFailure(w: WorkerRecord, cause: unknown): void {
     if (w.state !== 'starting') return;
+    w.exitReason ??= 'startFailed';
     this.kill(w);
     this.failStart(cause);
   }
@@ -133,7 +134,7 @@ export class ProcessWorkers {
     clearTimeout(w.deadlineTimer);
     const wasStarting = w.state === 'starting';
     w.state = 'killed';
-    this.#core.workerEvent(w.id, 'exit', code, signal);
+    this.#core.workerEvent(w.id, 'exit', code, signal, w.exitReason ?? (wasStarting ? 'startFailed' : 'crash'));
     if (wasStarting) {
       // Exited before Ready or StartError: bad execArgv, process.exit or a
       // native crash during import.
@@ -149,7 +150,10 @@ export class ProcessWorkers {
     clearTimeout(w.timer);
     w.timer = setTimeout(() => {
       w.timer = undefined;
-      if (w.state === 'ready' && w.inflight.length === 0 && this.liveCount() > this.#opts.minWorkers) this.close(w);
+      if (w.state === 'ready' && w.inflight.length === 0 && this.liveCount() > this.#opts.minWorkers) {
+        w.exitReason ??= 'idle';
+        this.close(w);
+      }
     }, opts.idleTimeout);
     w.timer.unref();
   }

@@ -28,9 +28,9 @@
  */
 
 import { performance } from 'node:perf_hooks';
-import type { TransferListItem } from 'node:worker_threads';
+import type { TransferListItem } from '../core/types.js';
 import { Status, TaskKind, type Engine, type TaskOptions } from '../core/contract.js';
-import { argumentCloneError, EngineCore, MAX_BATCH, PIPELINE_MS, Waiters, type Transport } from '../core/engine-core.js';
+import { argumentCloneError, EngineCore, wireArgs, wireKind, MAX_BATCH, PIPELINE_MS, Waiters, type Transport } from '../core/engine-core.js';
 import { WorkerStartError } from '../core/errors.js';
 import type { Future } from '../core/future.js';
 import type { TaskQueue } from '../core/queue.js';
@@ -40,6 +40,7 @@ import { decodeError } from '../core/wire-error.js';
 import { cloneFailure } from './clone-check.js';
 import { AbortReason, Control, REPLY_HEAD, REPLY_STRIDE, Reply } from './protocol.js';
 import { Run } from './run.js';
+import type { WorkerExitReason } from '../core/diagnostics.js';
 import { crashError, isDataCloneError, Threads, type Piscina, type ThreadsOptions } from './threads.js';
 
 /** Filled-in options, from ThreadPool. */
@@ -60,6 +61,8 @@ export class ThreadEngine implements Engine, Transport<Run> {
   readonly #queue: TaskQueue<Task>;
   readonly #threads: Threads;
   readonly #runs = new Set<Run>();
+  /** Threads the engine stopped for a task (cancelGrace over), and why: their `exit` says so. */
+  readonly #stopped = new Map<number, 'cancel' | 'timeout'>();
   #startFailure: WorkerStartError | undefined;
   readonly #readyWaiters = new Waiters();
   #destroyed: Promise<void> | undefined;
@@ -83,7 +86,7 @@ export class ThreadEngine implements Engine, Transport<Run> {
       },
       failed: (cause) => this.#failStart(cause),
       exited: (id, code, retired) => {
-        core.workerEvent(id, 'exit', code, null);
+        core.workerEvent(id, 'exit', code, null, this.#exitReason(id, retired));
         if (retired) core.schedule();
       },
       partial: (threadId, reply) => {
@@ -214,7 +217,10 @@ export class ThreadEngine implements Engine, Transport<Run> {
     const first = tasks[0];
     const batch = tasks.length > 1;
     const control =
-      batch || first.timeout !== Infinity || this.#opts.cancelGrace > 0
+      // Observed (a `warmpool:task` subscriber at submit): the control block
+      // tells which thread began the task, for `asyncStart`. Traced: the
+      // short form has no kind to flag the carrier with.
+      batch || first.timeout !== Infinity || this.#opts.cancelGrace > 0 || first.diag !== undefined || first.trace !== undefined
         ? new Int32Array(new SharedArrayBuffer((Control.Skip + (batch ? tasks.length : 0)) * 4))
         : null;
     const run = new Run(tasks, control, piscina);
@@ -234,7 +240,7 @@ export class ThreadEngine implements Engine, Transport<Run> {
       for (let i = 0; i < args.length; i++) msg[i + 1] = args[i];
     } else {
       msg = [control];
-      for (const task of tasks) msg.push(task.name, task.kind, task.args);
+      for (const task of tasks) msg.push(task.name, wireKind(task), wireArgs(task));
     }
     this.#runs.add(run);
     // The first task is running from the user's point of view; the others
@@ -244,6 +250,7 @@ export class ThreadEngine implements Engine, Transport<Run> {
     if (first.future.state === 'pending') core.begin(first, now);
     for (let i = 1; i < tasks.length; i++) core.waitTime.add(now - tasks[i].submittedAt);
     if (first.timeout !== Infinity) run.clockOnBegin(first, this.#onDeadline);
+    if (first.diag !== undefined) run.onBegun((thread, at) => core.began(first, thread, at));
     let reply: Promise<unknown[]>;
     try {
       reply = piscina.run(msg, { signal: run as unknown as AbortSignal, transferList: first.transfer as TransferListItem[] | undefined }) as Promise<unknown[]>;
@@ -276,9 +283,28 @@ export class ThreadEngine implements Engine, Transport<Run> {
   }
 
   /** The run's AbortSignal makes piscina terminate the thread (a synchronous loop stops too) and start another. */
-  kill(task: Task): void {
+  kill(task: Task, reason: 'cancel' | 'timeout'): void {
     const run = task.slot!;
-    if (!run.over) run.abort();
+    if (run.over) return;
+    // Which thread: written by it when it began the run (0 before, or in the short form).
+    const thread = run.control === null ? 0 : Atomics.load(run.control, Control.Thread);
+    if (thread !== 0) this.#stopped.set(thread, reason);
+    run.abort();
+  }
+
+  /**
+   * Why a thread exited, where the engine knows: stopped for a task, retired,
+   * the pool shut down. Otherwise undefined: piscina ends idle threads
+   * itself, and its exit does not tell that from a crash.
+   */
+  #exitReason(thread: number, retired: boolean): WorkerExitReason | undefined {
+    const stopped = this.#stopped.get(thread);
+    if (stopped !== undefined) {
+      this.#stopped.delete(thread);
+      return stopped;
+    }
+    if (retired) return 'recycle';
+    return this.#core.closed ? 'shutdown' : undefined;
   }
 
   // ── replies ───────────────────────────────────────────────────────────
@@ -322,7 +348,12 @@ export class ThreadEngine implements Engine, Transport<Run> {
       if (reply[i] === Status.Skipped) {
         // Not begun: cancelled, or behind a cancelled one; the latter run later.
         if (task.where !== 'gone') (again ??= []).push(task);
-      } else (settle ??= []).push(k, i);
+      } else {
+        (settle ??= []).push(k, i);
+        // The rest of a batch began in that thread one after another; the
+        // engine learns of each only now (a no-op for one announced already).
+        if (task.diag !== undefined) core.began(task, reply[1] as number, task.startedAt || performance.now() - (reply[i + 2] as number));
+      }
     }
     if (again !== undefined) core.requeue(again);
     core.schedule();

@@ -76,6 +76,16 @@ export class Run {
     else arm();
   }
 
+  /** Calls `begun` with the thread's id and the time once the thread begins the run's first task (Control.Begun, Control.Thread). */
+  onBegun(begun: (thread: number, at: number) => void): void {
+    const control = this.control!;
+    // A task settled meanwhile (cancelled, say) is announced no more: asyncStart publishes only before the end.
+    const announce = () => begun(Atomics.load(control, Control.Thread), performance.now());
+    const waiting = Atomics.waitAsync(control, Control.Begun, 0);
+    if (waiting.async) void waiting.value.then(announce);
+    else announce();
+  }
+
   #armDeadline(task: Task, onDeadline: (task: Task) => void): void {
     clearTimeout(this.timer);
     this.timer = setTimeout(() => {

@@ -8,7 +8,8 @@
 import type { AsyncLocalStorage } from 'node:async_hooks';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { Status, TaskKind } from '../core/contract.js';
+import { Status, TaskKind, TRACED } from '../core/contract.js';
+import { runWithTraceContext, type TraceCarrier } from '../core/trace-context.js';
 import { TaskNotFoundError } from '../core/errors.js';
 import { encodeError } from '../core/wire-error.js';
 import { enableCompileCache, flushCompileCache } from './compile-cache.js';
@@ -82,6 +83,12 @@ export function runTask(
   ctx: TaskContext | undefined,
   out: TaskOutput,
 ): Status | Promise<Status> {
+  if ((kind as number) >= TRACED) {
+    // [carrier, args] (lib/core/engine-core.ts wireArgs): the task, and every
+    // span it makes, joins the caller's trace.
+    const [carrier, inner] = args as unknown as [TraceCarrier, unknown[]];
+    return runWithTraceContext(carrier, () => runTask(fn, (kind - TRACED) as TaskKind, inner, storage, ctx, out));
+  }
   if (kind !== TaskKind.Call) return runChunkTask(fn, kind, args, storage, ctx, out);
   let value: unknown;
   try {

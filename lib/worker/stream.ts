@@ -21,7 +21,8 @@
 
 import { performance } from 'node:perf_hooks';
 import { CancelledError, DataCloneError } from '../core/errors.js';
-import { Status, TaskKind } from '../core/contract.js';
+import { Status, TaskKind, TRACED } from '../core/contract.js';
+import { runWithTraceContext, type TraceCarrier } from '../core/trace-context.js';
 import { creditBatch, FromTask, PROGRESS_MS, ToTask } from '../core/stream-protocol.js';
 import { taskSlot, type TaskChannelLike, type TaskContext } from './context.js';
 import { encodeError } from '../core/wire-error.js';
@@ -510,4 +511,32 @@ export async function runProgressTask(
     status = Status.Error;
   }
   return status;
+}
+
+/**
+ * Runs a task of any kind as it came over the wire: a call or a chunk
+ * (runTask), a call with progress, or a stream task, each under the caller's
+ * trace context when its kind carries TRACED (lib/core/engine-core.ts
+ * wireKind). `open(highWaterMark)` makes the task's channel on the
+ * transport's line to the caller. Shared by the process worker loop and the
+ * thread entry.
+ */
+export function runWireTask(
+  name: string,
+  fn: (...args: unknown[]) => unknown,
+  kind: TaskKind,
+  args: unknown[],
+  storage: AsyncLocalStorage<TaskContext> | undefined,
+  ctx: TaskContext | undefined,
+  open: (highWaterMark: number) => TaskChannel,
+  out: { value: unknown },
+): Status | Promise<Status> {
+  if ((kind as number) >= TRACED) {
+    const [carrier, inner] = args as unknown as [TraceCarrier, unknown[]];
+    return runWithTraceContext(carrier, () => runWireTask(name, fn, (kind - TRACED) as TaskKind, inner, storage, ctx, open, out));
+  }
+  if (kind === TaskKind.Stream) return runStreamTask(name, fn, args[1] as unknown[], storage, ctx, open(args[0] as number), out);
+  // Progress travels on the channel ahead of the result.
+  if (kind === TaskKind.Progress) return runProgressTask(fn, args, storage, ctx, open(1), out);
+  return runTask(fn, kind, args, storage, ctx, out);
 }
