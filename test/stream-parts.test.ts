@@ -335,9 +335,8 @@ test('the driver never resumes a generator beyond its credit, and resumes it whe
   function* naturals() {
     for (;;) yield ++produced;
   }
-  const sent = next();
   const driving = channel.drive(naturals());
-  await sent;
+  while (valuesIn(messages).length < 4) await next();
   assert.deepEqual(valuesIn(messages), [1, 2, 3, 4]);
   assert.equal(produced, 4);
   const more = next();
@@ -347,6 +346,21 @@ test('the driver never resumes a generator beyond its credit, and resumes it whe
   assert.deepEqual(valuesIn(messages), [1, 2, 3, 4, 5, 6]);
   channel.cancel(new CancelledError());
   assert.ok((await reasonOf(driving)) instanceof CancelledError);
+});
+
+test('the first value goes to the caller before the generator’s next step runs, however fast the step before it', async () => {
+  const { post, messages } = recordingPost();
+  const channel = new TaskChannel(1, post, 16);
+  const seenBeforeSecondStep: unknown[] = [];
+  function* stuckAfterOne() {
+    yield 'first';
+    // A synchronous generator stuck here would hold a batched value forever.
+    seenBeforeSecondStep.push(...valuesIn(messages));
+    yield 'second';
+  }
+  assert.equal(await channel.drive(stuckAfterOne()), undefined);
+  assert.deepEqual(seenBeforeSecondStep, ['first']);
+  assert.deepEqual(valuesIn(messages), ['first', 'second']);
 });
 
 test('a fast generator’s values go in batches, not a message each', async () => {

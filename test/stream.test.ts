@@ -14,9 +14,11 @@
 // No sleep stands in for an event; every test is bounded.
 
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, watch } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { after, before, describe, test } from 'node:test';
 import {
   CancelledError,
@@ -100,8 +102,6 @@ export function streamSuite(list: readonly Backend[]): void {
       const carriesProgress = backend.name === 'ProcessPool' || local;
       const carriesStreams = backend.name === 'ProcessPool';
       const streamTodo = carriesStreams ? undefined : NEEDS_CORE;
-      /** Wired, but this guarantee does not hold yet on this backend. */
-      const notYet = (why: string) => (carriesStreams ? why : NEEDS_CORE);
 
       test(
         'submit of a generator task resolves with the array of every value it yielded, sync or async',
@@ -157,13 +157,15 @@ export function streamSuite(list: readonly Backend[]): void {
 
       test(
         'break out of an infinite synchronous generator stops its worker, and the pool serves the next task',
-        { ...SHORT, todo: notYet('times out: the stuck worker is not seen replaced'), skip: backend.cannot.stopSyncCode },
+        { ...SHORT, todo: streamTodo, skip: backend.cannot.stopSyncCode },
         async () => {
           await using pool = makePool(backend, { workers: 1 });
           const before = await pool.submit('workerId');
-          const s = streamOf(pool).stream('stuckAfterOne');
+          const spinning = join(scratch(), 'spinning');
+          const s = streamOf(pool).stream('stuckAfterOne', [spinning]);
           for await (const v of s) {
             assert.equal(v, 1);
+            await whenFileExists(spinning);
             break;
           }
           await s.done;
@@ -274,7 +276,7 @@ export function streamSuite(list: readonly Backend[]): void {
         await s.done;
       });
 
-      test('a fast sender is held back by a slow task: a send resolves only within the task’s window', { ...SHORT, todo: notYet('a send resolves before the task has read within its window') }, async () => {
+      test('a fast sender is held back by a slow task: a send resolves only within the task’s window', { ...SHORT, todo: streamTodo }, async () => {
         await using pool = makePool(backend, { workers: 1 });
         const counter = join(scratch(), 'read');
         const s = streamOf(pool).stream('echoCounting', [counter], { highWaterMark: HWM });
@@ -308,7 +310,7 @@ export function streamSuite(list: readonly Backend[]): void {
       for (const how of ['cancel', 'timeout', 'crash'] as const) {
         test(
           `${how === 'crash' ? 'a worker crash' : how === 'cancel' ? 'cancel()' : 'a timeout'} settles every pending send with the task’s error`,
-          { ...SHORT, todo: how === 'crash' ? notYet('a crash leaves pending sends unsettled') : streamTodo, skip: how === 'crash' ? backend.cannot.crashIsolation : undefined },
+          { ...SHORT, todo: streamTodo, skip: how === 'crash' ? backend.cannot.crashIsolation : undefined },
           async () => {
             await using pool = makePool(backend, { workers: 1 });
             const started = join(scratch(), 'started');
@@ -317,8 +319,10 @@ export function streamSuite(list: readonly Backend[]): void {
                 ? streamOf(pool).stream('crashOn', [], { highWaterMark: 2 })
                 : streamOf(pool).stream('ignoresMessages', [started], { highWaterMark: 2, timeout: how === 'timeout' ? 500 : undefined });
             if (how !== 'crash') await whenFileExists(started);
+            // The task reads 'crash' first and exits its worker; 'a' is within the window, the rest wait.
+            const crashing = how === 'crash' ? s.send('crash') : undefined;
             const sends = ['a', 'b', 'c', 'd', 'e'].map((m) => s.send(m));
-            if (how === 'crash') void s.send('crash');
+            if (crashing !== undefined) sends.unshift(crashing);
             if (how === 'cancel') assert.equal(s.cancel(), true);
             const expected = how === 'cancel' ? CancelledError : how === 'timeout' ? TimeoutError : WorkerCrashedError;
             const outcomes = await Promise.allSettled(sends);
@@ -330,6 +334,23 @@ export function streamSuite(list: readonly Backend[]): void {
           },
         );
       }
+
+      test(
+        'a process that streamed, left streams early, held a session and took progress exits by itself after shutdown()',
+        { ...SHORT, todo: carriesStreams ? undefined : NEEDS_CORE },
+        async () => {
+          const script = fileURLToPath(new URL('./fixtures/stream-exit.js', import.meta.url));
+          const { code, stdout, stderr } = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve, reject) => {
+            // Killed (and failing) if it has not exited after 15 s.
+            const child = execFile(process.execPath, [script, backend.name], { timeout: 15_000 }, (err, out, errOut) => {
+              if (err !== null && typeof err.code !== 'number' && child.signalCode === null) reject(err);
+              else resolve({ code: child.exitCode, stdout: out, stderr: errOut });
+            });
+          });
+          assert.equal(stdout.trim(), 'streamed 100, progress 1000, shut down', `stderr: ${stderr.trim()}`);
+          assert.equal(code, 0, `the process exited by itself (exit code ${String(code)}, stderr: ${stderr.trim()})`);
+        },
+      );
     });
   }
 }

@@ -176,8 +176,11 @@ export class TaskChannel implements TaskChannelLike {
         if (this.#batch.length > 0) {
           const now = performance.now();
           // A value waits for company only while the next step is expected
-          // to be short: a slow generator sends each value as it comes.
-          if (this.#stepMs > SLOW_STEP_MS || now - this.#batchStart >= FLUSH_MS) {
+          // to be short: a slow generator sends each value as it comes. The
+          // first value goes at once: the caller waits for it, and nothing
+          // is known yet of the steps after it (one may never return, as a
+          // synchronous generator stuck after its first yield).
+          if (this.#stepMs > SLOW_STEP_MS || now - this.#batchStart >= FLUSH_MS || this.#batch.length === this.#yielded) {
             this.#flushValues();
             if (now - this.#lastYield >= YIELD_MS) {
               await nextTurn();
