@@ -10,7 +10,6 @@ import { once } from 'node:events';
 import { test } from 'node:test';
 import { CancelledError, DataCloneError, StreamClosedError, TimeoutError } from '../lib/index.js';
 import { CallerChannel } from '../lib/core/caller-channel.js';
-import { linkInThread } from '../lib/local/stream-link.js';
 import { ProgressCoalescer } from '../lib/core/progress.js';
 import { createTaskStream, type StreamSink } from '../lib/core/stream.js';
 import { FromTask, ToTask } from '../lib/core/stream-protocol.js';
@@ -634,74 +633,3 @@ test('collectGenerator reads a synchronous generator without an await, and stops
   assert.equal(cleaned, true);
 });
 
-// ── both sides in one thread (LocalPool's transport) ──────────────────────
-
-test('in one thread: a session keeps its state between messages, and answers in order', async () => {
-  const link = linkInThread(1, 4, { stream: true, onProgress: undefined, cancel: () => false });
-  const ctx: TaskContext = { controller: undefined, channel: undefined };
-  async function* settings(initial: { n: number }) {
-    let state = initial;
-    for await (const edit of taskMessages<number>()) {
-      state = { n: state.n + edit };
-      yield state;
-    }
-    return state;
-  }
-  const out = { value: undefined as unknown };
-  const running = runStreamTask('settings', settings as (...args: unknown[]) => unknown, [{ n: 0 }], taskStorage(), ctx, link.worker, out);
-  link.caller.stream!.started();
-  const s = link.stream!;
-  const answers: unknown[] = [];
-  for (const edit of [1, 2, 3]) {
-    await s.send(edit);
-    answers.push((await s.next()).value);
-  }
-  s.end();
-  assert.equal(await running, 0);
-  link.caller.finish(undefined, undefined, () => {});
-  assert.deepEqual(answers, [{ n: 1 }, { n: 3 }, { n: 6 }]);
-  assert.deepEqual(out.value, { n: 6 });
-  assert.deepEqual(await s.next(), { done: true, value: undefined });
-});
-
-test('in one thread: a fast sender is held to the window of a slow reader', async () => {
-  const hwm = 4;
-  const link = linkInThread(1, hwm, { stream: true, onProgress: undefined, cancel: () => false });
-  const ctx: TaskContext = { controller: undefined, channel: undefined };
-  let read = 0;
-  let resolved = 0;
-  let go!: () => void;
-  let gate = new Promise<void>((resolve) => (go = resolve));
-  async function* slow() {
-    for await (const _ of taskMessages()) {
-      read++;
-      await gate;
-    }
-    yield read;
-  }
-  const out = { value: undefined as unknown };
-  const running = runStreamTask('slow', slow, [], taskStorage(), ctx, link.worker, out);
-  link.caller.stream!.started();
-  const s = link.stream!;
-  // A message counts as read when the loop takes it, a moment before the
-  // loop body counts it: hence the one message of slack.
-  const sends = Array.from({ length: 12 }, (_, i) =>
-    s.send(i).then(() => {
-      resolved++;
-      assert.ok(resolved <= read + 1 + hwm, `send ${i} resolved with ${read} read and ${resolved} resolved`);
-    }),
-  );
-  for (let round = 0; round < 12; round++) {
-    await turn();
-    assert.ok(resolved <= read + 1 + hwm);
-    if (round === 0) assert.equal(resolved, hwm, 'the window fills while the task is slow');
-    const open = go;
-    gate = new Promise<void>((resolve) => (go = resolve));
-    open();
-  }
-  await Promise.all(sends);
-  s.end();
-  go();
-  await running;
-  assert.equal(read, 12);
-});

@@ -100,12 +100,12 @@ export function streamSuite(list: readonly Backend[]): void {
       if (backend.teardown !== undefined) after(() => backend.teardown!());
       const local = backend.name === 'LocalPool';
       const carriesProgress = backend.name === 'ProcessPool' || local;
-      const carriesStreams = backend.name === 'ProcessPool';
+      const carriesStreams = backend.name === 'ProcessPool' || local;
       const streamTodo = carriesStreams ? undefined : NEEDS_CORE;
 
       test(
         'submit of a generator task resolves with the array of every value it yielded, sync or async',
-        { ...SHORT, todo: local ? `LocalPool calls tasks itself, not through runTask: ${NEEDS_CORE}` : undefined },
+        SHORT,
         async () => {
           await using pool = makePool(backend, { workers: 1 });
           assert.deepEqual(await pool.submit('count', [5]), [0, 1, 2, 3, 4]);

@@ -428,7 +428,30 @@ export async function runStreamTask(
   channel: TaskChannel,
   out: { value: unknown },
 ): Promise<Status> {
-  let status: Status;
+  try {
+    out.value = await driveStreamTask(name, fn, args, storage, ctx, channel);
+    return Status.Ok;
+  } catch (err) {
+    out.value = encodeError(err);
+    return Status.Error;
+  }
+}
+
+/**
+ * What runStreamTask does, with the outcome as it is: the generator's return
+ * value, or a throw of the task's error (or of a failure to send its values
+ * or progress). LocalPool, whose values and errors pass by reference, calls
+ * it directly. The channel is closed when it settles.
+ */
+export async function driveStreamTask(
+  name: string,
+  fn: (...args: unknown[]) => unknown,
+  args: readonly unknown[],
+  storage: AsyncLocalStorage<TaskContext> | undefined,
+  ctx: TaskContext | undefined,
+  channel: TaskChannel,
+): Promise<unknown> {
+  let value: unknown;
   try {
     channel.attach(ctx);
     const gen = ctx === undefined ? fn(...args) : storage!.run(ctx, fn, ...args);
@@ -437,18 +460,14 @@ export async function runStreamTask(
         `Expected \`${name}\` to be a generator function (pool.stream runs generator tasks), got a function that returned ${isThenable(gen) ? 'a promise' : typeof gen}`,
       );
     }
-    out.value = await (ctx === undefined ? channel.drive(gen) : storage!.run(ctx, () => channel.drive(gen)));
-    status = Status.Ok;
+    value = await (ctx === undefined ? channel.drive(gen) : storage!.run(ctx, () => channel.drive(gen)));
   } catch (err) {
-    out.value = encodeError(err);
-    status = Status.Error;
+    channel.close();
+    throw err;
   }
   const failure = channel.close();
-  if (failure !== undefined && status === Status.Ok) {
-    out.value = encodeError(failure);
-    status = Status.Error;
-  }
-  return status;
+  if (failure !== undefined) throw failure;
+  return value;
 }
 
 /**
