@@ -1,12 +1,12 @@
 // Streaming tasks, progress and two-way sessions (SPEC, "Streaming tasks and
 // progress"), against every backend of ./backends.ts, RemotePool included.
 //
-// Most of these need the engine core to carry streams and progress (issue
-// 13 and the wiring described in docs/design.md, "Streams, progress and
-// sessions"); until then they are marked `todo` and fail at once at
-// `streamOf(pool)`. What already works without the core (`submit` of a
-// generator task on the backends whose workers run `runTask`) is tested for
-// real. The transport-independent pieces have their own tests in
+// ProcessPool, ThreadPool and LocalPool carry streams, progress and sessions
+// through the engine core (docs/design.md, "Streams, progress and
+// sessions"). RemotePool refuses `pool.stream` and `onProgress` at once
+// (docs/guide.md, the decision "RemotePool refuses streams and progress"),
+// which is tested; `submit` of a generator task works there as anywhere. The
+// transport-independent pieces have their own tests in
 // ./stream-parts.test.ts.
 //
 // What the library must not be trusted to count (values produced, messages
@@ -40,19 +40,12 @@ type StreamTasks = typeof streamTasks;
 type Pool = Executor<StreamTasks> & AsyncDisposable;
 const streamTasksUrl = new URL('./fixtures/stream-tasks.js', import.meta.url);
 
-const NEEDS_CORE = 'needs the engine core (issue 13)';
+const REMOTE_REFUSES = 'RemotePool refuses streams and progress (tested below)';
 const SHORT = { timeout: 20_000 };
 const HWM = 8;
 
 function makePool(backend: Backend, options: PoolOptions<TaskName<StreamTasks>> = {}): Pool {
   return backend.make(options as PoolOptions<TaskName<Tasks>>, streamTasksUrl);
-}
-
-/** The pool's `stream`, typed; fails at once while the engines do not carry streams. */
-function streamOf(pool: Pool): StreamingExecutor<StreamTasks> {
-  const candidate = pool as unknown as Partial<StreamingExecutor<StreamTasks>>;
-  assert.equal(typeof candidate.stream, 'function', `pool.stream is not there yet: ${NEEDS_CORE}`);
-  return candidate as StreamingExecutor<StreamTasks>;
 }
 
 /** `submit` with `onProgress`. */
@@ -98,10 +91,8 @@ export function streamSuite(list: readonly Backend[]): void {
     describe(`${backend.name} streams`, () => {
       if (backend.setup !== undefined) before(() => backend.setup!());
       if (backend.teardown !== undefined) after(() => backend.teardown!());
-      const local = backend.name === 'LocalPool';
-      const carriesProgress = backend.name === 'ProcessPool' || local;
-      const carriesStreams = backend.name === 'ProcessPool' || local;
-      const streamTodo = carriesStreams ? undefined : NEEDS_CORE;
+      const remote = backend.name === 'RemotePool';
+      const streamSkip = remote ? REMOTE_REFUSES : undefined;
 
       test(
         'submit of a generator task resolves with the array of every value it yielded, sync or async',
@@ -116,29 +107,28 @@ export function streamSuite(list: readonly Backend[]): void {
         },
       );
 
-      test('a stream gives every value in order, then ends, and done resolves', { ...SHORT, todo: streamTodo }, async () => {
+      test('a stream gives every value in order, then ends, and done resolves', { ...SHORT, skip: streamSkip }, async () => {
         await using pool = makePool(backend, { workers: 1 });
-        const pools = streamOf(pool);
-        const got: number[] = [];
-        const s = pools.stream('count', [100], { highWaterMark: HWM });
+                const got: number[] = [];
+        const s = pool.stream('count', [100], { highWaterMark: HWM });
         for await (const v of s) got.push(v);
         assert.deepEqual(got, Array.from({ length: 100 }, (_, i) => i));
         await s.done;
         const fromAsync: number[] = [];
-        for await (const v of pools.stream('countAsync', [20])) fromAsync.push(v);
+        for await (const v of pool.stream('countAsync', [20])) fromAsync.push(v);
         assert.deepEqual(fromAsync, Array.from({ length: 20 }, (_, i) => i));
       });
 
       test(
         'a slow consumer holds an infinite generator to highWaterMark values ahead of what it took; break runs its finally and keeps the worker warm',
-        { ...SHORT, todo: streamTodo },
+        { ...SHORT, skip: streamSkip },
         async () => {
           await using pool = makePool(backend, { workers: 1 });
           const dir = scratch();
           const counter = join(dir, 'produced');
           const closed = join(dir, 'closed');
           const before = await pool.submit('workerId');
-          const s = streamOf(pool).stream('naturals', [counter, closed], { highWaterMark: HWM });
+          const s = pool.stream('naturals', [counter, closed], { highWaterMark: HWM });
           let taken = 0;
           for await (const v of s) {
             taken++;
@@ -157,12 +147,12 @@ export function streamSuite(list: readonly Backend[]): void {
 
       test(
         'break out of an infinite synchronous generator stops its worker, and the pool serves the next task',
-        { ...SHORT, todo: streamTodo, skip: backend.cannot.stopSyncCode },
+        { ...SHORT, skip: streamSkip ?? backend.cannot.stopSyncCode },
         async () => {
           await using pool = makePool(backend, { workers: 1 });
           const before = await pool.submit('workerId');
           const spinning = join(scratch(), 'spinning');
-          const s = streamOf(pool).stream('stuckAfterOne', [spinning]);
+          const s = pool.stream('stuckAfterOne', [spinning]);
           for await (const v of s) {
             assert.equal(v, 1);
             await whenFileExists(spinning);
@@ -175,12 +165,12 @@ export function streamSuite(list: readonly Backend[]): void {
         },
       );
 
-      test('an error thrown after values comes after every value yielded before it', { ...SHORT, todo: streamTodo }, async () => {
+      test('an error thrown after values comes after every value yielded before it', { ...SHORT, skip: streamSkip }, async () => {
         await using pool = makePool(backend, { workers: 1 });
         const got: number[] = [];
         const err = await reasonOf(
           (async () => {
-            for await (const v of streamOf(pool).stream('failAfter', [3])) got.push(v);
+            for await (const v of pool.stream('failAfter', [3])) got.push(v);
           })(),
         );
         assert.deepEqual(got, [0, 1, 2]);
@@ -188,18 +178,18 @@ export function streamSuite(list: readonly Backend[]): void {
         assert.equal(err.message, 'failed after 3');
       });
 
-      test('pool.stream of a task that is not a generator fails the stream with a TypeError naming the task', { ...SHORT, todo: streamTodo }, async () => {
+      test('pool.stream of a task that is not a generator fails the stream with a TypeError naming the task', { ...SHORT, skip: streamSkip }, async () => {
         await using pool = makePool(backend, { workers: 1 });
-        const untyped = streamOf(pool) as unknown as StreamingExecutor;
+        const untyped = pool as unknown as StreamingExecutor;
         const err = await reasonOf(untyped.stream('notAGenerator').next());
         assert.ok(err instanceof TypeError);
         assert.match(err.message, /Expected `notAGenerator` to be a generator function/);
       });
 
-      test('a timeout counts to the last value: the values before it, then TimeoutError, and the task’s finally runs', { ...SHORT, todo: streamTodo }, async () => {
+      test('a timeout counts to the last value: the values before it, then TimeoutError, and the task’s finally runs', { ...SHORT, skip: streamSkip }, async () => {
         await using pool = makePool(backend, { workers: 1, cancelGrace: 5_000 });
         const closed = join(scratch(), 'closed');
-        const s = streamOf(pool).stream('oneThenWait', [closed], { timeout: 300 });
+        const s = pool.stream('oneThenWait', [closed], { timeout: 300 });
         assert.deepEqual(await s.next(), { done: false, value: 'first' });
         assert.ok((await reasonOf(s.next())) instanceof TimeoutError);
         await s.done;
@@ -207,11 +197,11 @@ export function streamSuite(list: readonly Backend[]): void {
         assert.equal(pool.stats().timedOut, 1);
       });
 
-      test('a signal aborting ends the stream with CancelledError', { ...SHORT, todo: streamTodo }, async () => {
+      test('a signal aborting ends the stream with CancelledError', { ...SHORT, skip: streamSkip }, async () => {
         await using pool = makePool(backend, { workers: 1, cancelGrace: 5_000 });
         const closed = join(scratch(), 'closed');
         const controller = new AbortController();
-        const s = streamOf(pool).stream('oneThenWait', [closed], { signal: controller.signal });
+        const s = pool.stream('oneThenWait', [closed], { signal: controller.signal });
         assert.deepEqual(await s.next(), { done: false, value: 'first' });
         const next = s.next();
         controller.abort();
@@ -222,11 +212,7 @@ export function streamSuite(list: readonly Backend[]): void {
 
       test(
         'progress values arrive in order, and the last one reported arrives before the future settles',
-        {
-          ...SHORT,
-          todo: carriesProgress || backend.name === 'RemotePool' ? undefined : NEEDS_CORE,
-          skip: backend.name === 'RemotePool' ? 'RemotePool refuses onProgress (tested below)' : undefined,
-        },
+        { ...SHORT, skip: streamSkip },
         async () => {
           await using pool = makePool(backend, { workers: 1 });
           const seen: number[] = [];
@@ -240,7 +226,17 @@ export function streamSuite(list: readonly Backend[]): void {
         },
       );
 
-      if (backend.name === 'RemotePool') {
+      if (remote) {
+        test('RemotePool refuses pool.stream at once with a TypeError naming the pools that carry streams', SHORT, async () => {
+          await using pool = makePool(backend, { workers: 1 });
+          assert.throws(
+            () => pool.stream('count', [3]),
+            (err: unknown) =>
+              err instanceof TypeError && /RemotePool does not carry pool\.stream/.test(err.message) && /ProcessPool, ThreadPool and LocalPool/.test(err.message),
+          );
+          assert.equal(pool.stats().completed + pool.stats().failed + pool.stats().queued, 0, 'nothing was queued');
+        });
+
         test('RemotePool refuses onProgress at once, naming the pools that carry it', SHORT, async () => {
           await using pool = makePool(backend, { workers: 1 });
           assert.throws(
@@ -251,9 +247,9 @@ export function streamSuite(list: readonly Backend[]): void {
         });
       }
 
-      test('a session keeps its state between messages, answers in order, and returns when ended', { ...SHORT, todo: streamTodo }, async () => {
+      test('a session keeps its state between messages, answers in order, and returns when ended', { ...SHORT, skip: streamSkip }, async () => {
         await using pool = makePool(backend, { workers: 1 });
-        const s = streamOf(pool).stream('settings', [{ theme: 'light', size: 12 }]);
+        const s = pool.stream('settings', [{ theme: 'light', size: 12 }]);
         const it = s[Symbol.asyncIterator]();
         await s.send({ theme: 'dark' });
         assert.deepEqual((await it.next()).value, { theme: 'dark', size: 12 });
@@ -266,9 +262,9 @@ export function streamSuite(list: readonly Backend[]): void {
         await s.done;
       });
 
-      test('a session holds one worker while other tasks go through the others', { ...SHORT, todo: streamTodo }, async () => {
+      test('a session holds one worker while other tasks go through the others', { ...SHORT, skip: streamSkip }, async () => {
         await using pool = makePool(backend, { workers: 2 });
-        const s = streamOf(pool).stream('settings', [{ theme: 'light', size: 12 }]);
+        const s = pool.stream('settings', [{ theme: 'light', size: 12 }]);
         await s.send({ size: 1 });
         await s.next();
         assert.deepEqual(await Promise.all([pool.submit('add', [1, 2]), pool.submit('add', [3, 4])]), [3, 7]);
@@ -276,10 +272,10 @@ export function streamSuite(list: readonly Backend[]): void {
         await s.done;
       });
 
-      test('a fast sender is held back by a slow task: a send resolves only within the task’s window', { ...SHORT, todo: streamTodo }, async () => {
+      test('a fast sender is held back by a slow task: a send resolves only within the task’s window', { ...SHORT, skip: streamSkip }, async () => {
         await using pool = makePool(backend, { workers: 1 });
         const counter = join(scratch(), 'read');
-        const s = streamOf(pool).stream('echoCounting', [counter], { highWaterMark: HWM });
+        const s = pool.stream('echoCounting', [counter], { highWaterMark: HWM });
         let resolved = 0;
         const sends = Array.from({ length: 3 * HWM }, (_, i) =>
           s.send(i).then(() => {
@@ -297,9 +293,9 @@ export function streamSuite(list: readonly Backend[]): void {
         assert.deepEqual(echoes, Array.from({ length: 3 * HWM }, (_, i) => i));
       });
 
-      test('send after end() and after the task has ended rejects with StreamClosedError', { ...SHORT, todo: streamTodo }, async () => {
+      test('send after end() and after the task has ended rejects with StreamClosedError', { ...SHORT, skip: streamSkip }, async () => {
         await using pool = makePool(backend, { workers: 1 });
-        const s = streamOf(pool).stream('settings', [{ theme: 'light', size: 12 }]);
+        const s = pool.stream('settings', [{ theme: 'light', size: 12 }]);
         s.end();
         assert.ok((await reasonOf(s.send({ size: 1 }))) instanceof StreamClosedError);
         for await (const _ of s) assert.fail('no edits, no answers');
@@ -310,14 +306,14 @@ export function streamSuite(list: readonly Backend[]): void {
       for (const how of ['cancel', 'timeout', 'crash'] as const) {
         test(
           `${how === 'crash' ? 'a worker crash' : how === 'cancel' ? 'cancel()' : 'a timeout'} settles every pending send with the task’s error`,
-          { ...SHORT, todo: streamTodo, skip: how === 'crash' ? backend.cannot.crashIsolation : undefined },
+          { ...SHORT, skip: streamSkip ?? (how === 'crash' ? backend.cannot.crashIsolation : undefined) },
           async () => {
             await using pool = makePool(backend, { workers: 1 });
             const started = join(scratch(), 'started');
             const s =
               how === 'crash'
-                ? streamOf(pool).stream('crashOn', [], { highWaterMark: 2 })
-                : streamOf(pool).stream('ignoresMessages', [started], { highWaterMark: 2, timeout: how === 'timeout' ? 500 : undefined });
+                ? pool.stream('crashOn', [], { highWaterMark: 2 })
+                : pool.stream('ignoresMessages', [started], { highWaterMark: 2, timeout: how === 'timeout' ? 500 : undefined });
             if (how !== 'crash') await whenFileExists(started);
             // The task reads 'crash' first and exits its worker; 'a' is within the window, the rest wait.
             const crashing = how === 'crash' ? s.send('crash') : undefined;
@@ -337,7 +333,7 @@ export function streamSuite(list: readonly Backend[]): void {
 
       test(
         'a process that streamed, left streams early, held a session and took progress exits by itself after shutdown()',
-        { ...SHORT, todo: carriesStreams ? undefined : NEEDS_CORE },
+        { ...SHORT, skip: streamSkip },
         async () => {
           const script = fileURLToPath(new URL('./fixtures/stream-exit.js', import.meta.url));
           const { code, stdout, stderr } = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve, reject) => {

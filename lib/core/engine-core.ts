@@ -393,31 +393,35 @@ export class EngineCore<S> implements TaskOwner<S> {
     return true;
   }
 
-  /** A result from a worker, in the wire's form (lib/core/wire-error.ts for errors). */
-  settle(task: TaskRecord<S>, status: Status, value: unknown, runTime: number): void {
+  /**
+   * A result from a worker, in the wire's form (lib/core/wire-error.ts for
+   * errors). `sent`: the messages the task sent its channel on another line
+   * than its result (ThreadPool's port), which settling waits for.
+   */
+  settle(task: TaskRecord<S>, status: Status, value: unknown, runTime: number, sent?: number): void {
     if (!this.finish(task, runTime)) return;
     switch (status) {
       case Status.Ok:
-        this.fulfil(task, value);
+        this.fulfil(task, value, sent);
         return;
       case Status.Serialized: {
         let result: unknown;
         try {
           result = deserialize(value as Uint8Array);
         } catch (err) {
-          this.reject(task, new DataCloneError(`The result of task \`${task.name}\` could not be read back: ${String(err)}`, { cause: err }));
+          this.reject(task, new DataCloneError(`The result of task \`${task.name}\` could not be read back: ${String(err)}`, { cause: err }), 'failed', sent);
           return;
         }
-        this.fulfil(task, result);
+        this.fulfil(task, result, sent);
         return;
       }
       case Status.ChunkError: {
         const [index, error] = value as [number, unknown];
-        this.reject(task, new ChunkFailure(index, decodeError(error)));
+        this.reject(task, new ChunkFailure(index, decodeError(error)), 'failed', sent);
         return;
       }
       default:
-        this.reject(task, decodeError(value));
+        this.reject(task, decodeError(value), 'failed', sent);
     }
   }
 

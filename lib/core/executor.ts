@@ -113,8 +113,9 @@ export abstract class Executor<M extends object = AnyTasks> implements Streaming
    * they come: an async iterable that holds the generator at most
    * `highWaterMark` values ahead of what the caller has taken, with `send()`
    * for messages the task reads with `taskMessages()`, `end()`, `cancel()`
-   * and `done`. Called as `stream(name, args?, options?)`. ProcessPool and
-   * LocalPool carry streams; the others throw a TypeError at once.
+   * and `done`. Called as `stream(name, args?, options?)`. ProcessPool,
+   * ThreadPool and LocalPool carry streams; RemotePool throws a TypeError at
+   * once (see the guide's decision).
    *
    * @example
    * ```ts
@@ -127,7 +128,9 @@ export abstract class Executor<M extends object = AnyTasks> implements Streaming
     if (args !== undefined && !Array.isArray(args)) throw expected('args', 'an array of arguments', args);
     const o = resolveStream(options ?? {}, this.#timeout);
     if (this.#engine.stream === undefined) {
-      throw new TypeError(`Expected a pool that carries streams, got ${this.constructor.name}: pool.stream runs on ProcessPool and LocalPool`);
+      throw new TypeError(
+        `Expected a pool that carries streams, got ${this.constructor.name}: ${this.constructor.name} does not carry pool.stream; ProcessPool, ThreadPool and LocalPool do`,
+      );
     }
     return this.#engine.stream(name, args ?? NO_ARGS, o, o.highWaterMark);
   }
