@@ -29,7 +29,9 @@ import {
   type PoolOptions,
   type StreamingExecutor,
   type SubmitOptions,
+  type TaskMessage,
   type TaskName,
+  subscribeTasks,
 } from '../lib/index.js';
 import { backends, type Backend, type Tasks } from './backends.js';
 import type * as streamTasks from './fixtures/stream-tasks.js';
@@ -330,6 +332,46 @@ export function streamSuite(list: readonly Backend[]): void {
           },
         );
       }
+
+      test('a stream and a call with progress publish warmpool:task like any task: start, asyncStart on its worker, asyncEnd after the last value', { ...SHORT, skip: streamSkip }, async () => {
+        await using pool = makePool(backend, { workers: 1, name: `stream-diag-${backend.name}` });
+        const events: string[] = [];
+        const mine = (m: TaskMessage) => m.pool === `stream-diag-${backend.name}`;
+        const unsubscribe = subscribeTasks({
+          start: (m) => mine(m) && events.push(`start ${m.task}`),
+          asyncStart: (m) => mine(m) && events.push(`asyncStart ${m.task} ${typeof m.worker}`),
+          error: (m) => mine(m) && events.push(`error ${m.task} ${m.outcome}`),
+          asyncEnd: (m) => mine(m) && events.push(`asyncEnd ${m.task} ${m.outcome}`),
+        });
+        try {
+          for await (const v of pool.stream('count', [3])) events.push(`value ${v}`);
+          await pool.submit('reportsProgress', [10], withProgress((v) => v === 10 && events.push('progress 10')));
+          const failing = pool.stream('failAfter', [1]);
+          await reasonOf((async () => { for await (const _ of failing) events.push('value'); })());
+          await failing.done;
+        } finally {
+          unsubscribe();
+        }
+        // A pid, a thread id or LocalPool's thread.
+        const worker = 'number';
+        assert.deepEqual(events, [
+          'start count',
+          `asyncStart count ${worker}`,
+          'value 0',
+          'value 1',
+          'value 2',
+          'asyncEnd count fulfilled',
+          'start reportsProgress',
+          `asyncStart reportsProgress ${worker}`,
+          'progress 10',
+          'asyncEnd reportsProgress fulfilled',
+          'start failAfter',
+          `asyncStart failAfter ${worker}`,
+          'value',
+          'error failAfter rejected',
+          'asyncEnd failAfter rejected',
+        ]);
+      });
 
       test(
         'a process that streamed, left streams early, held a session and took progress exits by itself after shutdown()',
