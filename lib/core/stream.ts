@@ -123,6 +123,7 @@ export class TaskStream<Y, S = never> implements AsyncIterableIterator<Y, undefi
     });
   }
 
+  /** The stream is its own iterator: `for await (const v of stream)` reads the values once. */
   [Symbol.asyncIterator](): this {
     return this;
   }

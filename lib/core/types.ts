@@ -126,6 +126,7 @@ export type StreamArgs<M, K extends StreamTaskName<M>> = M[K] extends (...args: 
  * implements it once the engine core carries streams (issue 13).
  */
 export interface StreamingExecutor<M extends object = AnyTasks> {
+  /** Runs generator task `name(...args)` and gives its values as they come (see `Executor.stream`). */
   stream<K extends StreamTaskName<M>>(
     name: K,
     ...argsAndOptions: ArgsAndOptions<StreamArgs<M, K>, StreamOptions>
