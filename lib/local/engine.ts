@@ -38,7 +38,7 @@ import type { PoolStats } from '../core/stats.js';
 import type { TaskRecord } from '../core/task.js';
 import { existingTaskStorage, type TaskContext } from '../worker/context.js';
 import { runChunk, runInitializer, taskNotFound, type Fn } from '../worker/run.js';
-import { collectGenerator, driveStreamTask, isGenerator, TaskChannel } from '../worker/stream.js';
+import { collectGenerator, driveStreamTask, isGenerator, TaskChannel, withChannel } from '../worker/stream.js';
 import type { TaskStream } from '../core/stream.js';
 
 /** A task while it holds one of the `workers` slots. */
@@ -211,20 +211,9 @@ export class LocalEngine implements Engine, Transport<LocalRun> {
    * to the caller's (same thread, values by reference), and is closed before
    * the result, so the last value is handed over before the future settles.
    */
-  async #runWithProgress(task: Task, fn: Fn, storage: ReturnType<typeof existingTaskStorage>, ctx: TaskContext | undefined): Promise<unknown> {
-    const channel = task.slot!.channel!;
-    channel.attach(ctx);
-    let value: unknown;
-    try {
-      value = await this.#call(task, fn, storage, ctx);
-    } catch (err) {
-      channel.close();
-      throw err;
-    }
+  #runWithProgress(task: Task, fn: Fn, storage: ReturnType<typeof existingTaskStorage>, ctx: TaskContext | undefined): Promise<unknown> {
     // A progress value that could not be handed over fails the task, as in a worker.
-    const failure = channel.close();
-    if (failure !== undefined) throw failure;
-    return value;
+    return withChannel(task.slot!.channel!, ctx, () => this.#call(task, fn, storage, ctx));
   }
 
   /** `fn(...args)`; `submit` of a generator task gives the array of its values, as in a worker. */

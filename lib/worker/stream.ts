@@ -451,16 +451,28 @@ export async function driveStreamTask(
   ctx: TaskContext | undefined,
   channel: TaskChannel,
 ): Promise<unknown> {
-  let value: unknown;
-  try {
-    channel.attach(ctx);
+  return withChannel(channel, ctx, () => {
     const gen = ctx === undefined ? fn(...args) : storage!.run(ctx, fn, ...args);
     if (!isGenerator(gen)) {
       throw new TypeError(
         `Expected \`${name}\` to be a generator function (pool.stream runs generator tasks), got a function that returned ${isThenable(gen) ? 'a promise' : typeof gen}`,
       );
     }
-    value = await (ctx === undefined ? channel.drive(gen) : storage!.run(ctx, () => channel.drive(gen)));
+    return ctx === undefined ? channel.drive(gen) : storage!.run(ctx, () => channel.drive(gen));
+  });
+}
+
+/**
+ * Runs a task's body with its channel in its context, and closes the channel
+ * when the body settles, before the result goes (so the last progress value
+ * goes first). A value the channel could not send fails a body that
+ * succeeded; a body's own error stands.
+ */
+export async function withChannel(channel: TaskChannel, ctx: TaskContext | undefined, body: () => unknown): Promise<unknown> {
+  let value: unknown;
+  try {
+    channel.attach(ctx);
+    value = await body();
   } catch (err) {
     channel.close();
     throw err;
