@@ -36,8 +36,6 @@ import { reasonOf } from './helpers.js';
 type Pool = Executor<typeof observeTasks>;
 const observeTasksUrl = new URL('./fixtures/observe-tasks.js', import.meta.url);
 /** RemotePool's engine is not on the shared core yet (lib/remote/bookkeeping.ts): its tasks publish nothing. */
-/** ThreadPool cannot tell a crash from piscina ending an idle thread (lib/thread/engine.ts #exitReason). */
-const crashReason = (backend: Backend) => (backend.name === 'ThreadPool' ? { todo: 'ThreadPool does not name a crash as the reason of an exit' } : onCore(backend));
 const onCore = (backend: Backend) => (backend.name === 'RemotePool' ? { todo: 'RemotePool is not on the engine core yet (issue 13)' } : {});
 const SHORT = { timeout: 30_000 };
 
@@ -300,7 +298,7 @@ for (const backend of chosen) {
       await costsItsWorker(backend, { cancelGrace: 0 }, (pool) => cancelRunning(pool), 'cancelled', CancelledError, 'cancel');
     });
 
-    test('a task whose worker dies publishes error with the WorkerCrashedError, outcome crashed, and the exit with its code and reason crash', { ...SHORT, ...crashReason(backend), skip: backend.cannot.crashIsolation }, async () => {
+    test('a task whose worker dies publishes error with the WorkerCrashedError, outcome crashed, and the exit with its code and reason crash', { ...SHORT, ...onCore(backend), skip: backend.cannot.crashIsolation }, async () => {
       await costsItsWorker(backend, {}, (pool) => pool.submit('crash', [3]), 'crashed', WorkerCrashedError, 'crash', async (pool, exit) => {
         if (exit !== undefined) assert.equal(exit.exitCode, 3);
         assert.equal(await pool.submit('add', [1, 2]), 3);
