@@ -193,31 +193,65 @@ describe('instrument(): restarts by cause and the gauges, from real pools', () =
       const { pool, name } = makePool(kind, { workers: 1 });
       const stop = instrument({ tracerProvider: new BasicTracerProvider(), meterProvider: metrics.meterProvider });
       t.after(stop);
-      const other = makePool(kind, { workers: 1 });
-      const stopCounted = instrument({ tracerProvider: new BasicTracerProvider(), meterProvider: metricsSetup().meterProvider, pools: [other.pool] });
+      const counted = metricsSetup();
+      const stopCounted = instrument({ tracerProvider: new BasicTracerProvider(), meterProvider: counted.meterProvider, pools: [pool] });
       t.after(stopCounted);
       await using _ = pool;
-      await using __ = other.pool;
       await pool.ready();
       const dir = scratch();
       const blocker = pool.submit('block', [join(dir, 'started'), join(dir, 'go')]);
       const queued = [pool.submit('add', [1, 1]), pool.submit('add', [2, 2])];
       await whenFileExists(join(dir, 'started'));
       const me = { [ATTR.pool]: name };
-      let read: Map<string, MetricData>;
+      let read = new Map<string, MetricData>();
       try {
-        read = await metrics.read();
-        assert.equal(pointOf(read.get(METRIC.queueDepth), me), 2);
-        assert.equal(pointOf(read.get(METRIC.busy), me), 1);
+        for (const source of [metrics, counted]) {
+          read = await source.read();
+          assert.equal(pointOf(read.get(METRIC.queueDepth), me), 2);
+          assert.equal(pointOf(read.get(METRIC.busy), me), 1);
+        }
+        assert.equal(pointOf(read.get(METRIC.workers), me), 1, 'stats() counts the worker started before instrument()');
       } finally {
         touch(join(dir, 'go'));
       }
       await Promise.all([blocker, ...queued]);
-      read = await metrics.read();
-      assert.equal(pointOf(read.get(METRIC.queueDepth), me), 0);
-      assert.equal(pointOf(read.get(METRIC.busy), me), 0);
+      for (const source of [metrics, counted]) {
+        read = await source.read();
+        assert.equal(pointOf(read.get(METRIC.queueDepth), me), 0);
+        assert.equal(pointOf(read.get(METRIC.busy), me), 0);
+      }
     });
   }
+});
+
+describe('instrument({ pools }) and the pool’s name', () => {
+  test('a pool tells its name, the one its messages carry, and instrument({ pools }) gauges each listed pool under it', SHORT, async (t) => {
+    const metrics = metricsSetup();
+    const a = makePool('ProcessPool', { workers: 1 });
+    const b = makePool('ThreadPool', { workers: 2, minWorkers: 2 });
+    const unnamed = new ThreadPool<Tasks>(tasksUrl, { workers: 1 });
+    await using _a = a.pool;
+    await using _b = b.pool;
+    await using _u = unnamed;
+    assert.equal(a.pool.name, a.name);
+    assert.equal(b.pool.name, b.name);
+    assert.match(unnamed.name ?? '', /^warmpool-\d+$/);
+    const stop = instrument({ tracerProvider: new BasicTracerProvider(), meterProvider: metrics.meterProvider, pools: [a.pool, b.pool] });
+    t.after(stop);
+    await Promise.all([a.pool.ready(), b.pool.ready()]);
+    const read = await metrics.read();
+    assert.equal(pointOf(read.get(METRIC.workers), { [ATTR.pool]: a.name }), 1);
+    assert.equal(pointOf(read.get(METRIC.workers), { [ATTR.pool]: b.name }), 2);
+    assert.equal(pointOf(read.get(METRIC.workers), { [ATTR.pool]: 'unnamed' }), undefined);
+  });
+});
+
+test('instrument({ pools }) refuses a source without a name rather than gauging two of them as one', () => {
+  const nameless = { stats: () => ({ workers: 1, busy: 0, queued: 0 }) };
+  assert.throws(() => instrument({ meterProvider: metricsSetup().meterProvider, pools: [nameless, nameless] }), {
+    name: 'TypeError',
+    message: 'Expected each of `pools` to have a `name` (a pool\'s name, as its messages carry it), got undefined',
+  });
 });
 
 describe('the map family on the channels', () => {

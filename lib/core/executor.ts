@@ -52,10 +52,24 @@ export abstract class Executor<M extends object = AnyTasks> {
   /** The filled-in options of a `submit` without options, made once. */
   readonly #defaults: ResolvedSubmitOptions;
 
-  protected constructor(engine: Engine, timeout: number) {
+  readonly #name: string | undefined;
+
+  protected constructor(engine: Engine, timeout: number, name?: string) {
     this.#engine = engine;
+    this.#name = name;
     this.#timeout = timeout;
     this.#defaults = Object.freeze(resolveSubmit(undefined, timeout));
+  }
+
+  /**
+   * The pool's `name` option (default `warmpool-<n>`), as its messages on
+   * `warmpool:task` and `warmpool:worker` carry it: how a subscriber, the
+   * CLI's `--stats` or `instrument({ pools })` finds this pool's messages.
+   * `undefined` for a pool that does not publish (RemotePool, until its
+   * engine is on the core).
+   */
+  get name(): string | undefined {
+    return this.#name;
   }
 
   /**
