@@ -18,7 +18,7 @@ import { promisify } from 'node:util';
 import { MeterProvider, MetricReader, type MetricData } from '@opentelemetry/sdk-metrics';
 import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
 import { subscribeTasks, subscribeWorkers, type TaskMessage, type WorkerMessage } from '../lib/core/diagnostics.js';
-import { ProcessPool, ThreadPool, TimeoutError, WorkerCrashedError, type Executor, type PoolOptions, type TaskName } from '../lib/index.js';
+import { CancelledError, LocalPool, ProcessPool, ThreadPool, TimeoutError, WorkerCrashedError, type Executor, type PoolOptions, type TaskName } from '../lib/index.js';
 import { ATTR, METRIC, instrument } from '../lib/otel.js';
 import { touch, whenFileExists } from './fixtures/contract-tasks.js';
 import type * as reviewTasks from './fixtures/observe-review-tasks.js';
@@ -252,6 +252,54 @@ test('instrument({ pools }) refuses a source without a name rather than gauging 
     name: 'TypeError',
     message: 'Expected each of `pools` to have a `name` (a pool\'s name, as its messages carry it), got undefined',
   });
+});
+
+describe('LocalPool: the outcomes it can reach', () => {
+  /** Every `warmpool:task` event of one pool, as a copy of the message then. */
+  const record = (pool: string) => {
+    const events: [string, TaskMessage][] = [];
+    const on = (event: string) => (m: TaskMessage) => void (m.pool === pool && events.push([event, { ...m }]));
+    const stop = subscribeTasks({ start: on('start'), asyncStart: on('asyncStart'), error: on('error'), asyncEnd: on('asyncEnd') });
+    return { events, stop };
+  };
+  for (const [outcome, errorClass, run] of [
+    ['timedOut', TimeoutError, (pool: LocalPool<Tasks>) => pool.submit('hang', [], { timeout: 50 })],
+    [
+      'cancelled',
+      CancelledError,
+      async (pool: LocalPool<Tasks>) => {
+        const started = join(scratch(), 'started');
+        const f = pool.submit('touchThenUntilAborted', [started]);
+        await whenFileExists(started);
+        assert.equal(f.cancel(), true);
+        return f;
+      },
+    ],
+  ] as const) {
+    test(`an async task that ends ${outcome} once running publishes asyncStart with its worker, then error with the ${errorClass.name} and asyncEnd`, SHORT, async () => {
+      const name = `review-LocalPool-${poolCount++}`;
+      const pool = new LocalPool<Tasks>(tasksUrl, { workers: 1, name });
+      await using _ = pool;
+      await pool.ready();
+      const { events, stop } = record(name);
+      try {
+        const err = await reasonOf(run(pool));
+        assert.ok(err instanceof errorClass, String(err));
+        assert.deepEqual(
+          events.map(([e]) => e),
+          ['start', 'asyncStart', 'error', 'asyncEnd'],
+        );
+        const [, [, begun], [, failed], [, end]] = events;
+        assert.notEqual(begun.worker, undefined);
+        assert.equal(failed.error, err);
+        assert.equal(end.outcome, outcome);
+        assert.equal(end.worker, begun.worker);
+        assert.ok(typeof end.runMs === 'number' && end.runMs >= 0 && typeof end.waitMs === 'number' && end.waitMs >= 0, JSON.stringify(end));
+      } finally {
+        stop();
+      }
+    });
+  }
 });
 
 describe('the map family on the channels', () => {
