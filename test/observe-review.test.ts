@@ -15,7 +15,7 @@ import { dirname, join } from 'node:path';
 import { describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { MeterProvider, MetricReader, type MetricData } from '@opentelemetry/sdk-metrics';
+import type { MetricData } from '@opentelemetry/sdk-metrics';
 import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
 import { subscribeTasks, subscribeWorkers, type TaskMessage, type WorkerMessage } from '../lib/core/diagnostics.js';
 import { CancelledError, LocalPool, ProcessPool, ThreadPool, TimeoutError, WorkerCrashedError, type Executor, type PoolOptions, type TaskName } from '../lib/index.js';
@@ -23,6 +23,7 @@ import { ATTR, METRIC, instrument } from '../lib/otel.js';
 import { touch, whenFileExists } from './fixtures/contract-tasks.js';
 import type * as reviewTasks from './fixtures/observe-review-tasks.js';
 import { reasonOf } from './helpers.js';
+import { metricsSetup, pointOf } from './otel-helpers.js';
 
 type Tasks = typeof reviewTasks;
 type Pool = Executor<Tasks>;
@@ -62,28 +63,6 @@ function workerMessage(match: (m: WorkerMessage) => boolean, what: string, ms = 
       resolve(m);
     });
   });
-}
-
-class Reader extends MetricReader {
-  protected override async onForceFlush(): Promise<void> {}
-  protected override async onShutdown(): Promise<void> {}
-}
-
-function metricsSetup() {
-  const reader = new Reader();
-  const meterProvider = new MeterProvider({ readers: [reader] });
-  return {
-    meterProvider,
-    async read(): Promise<Map<string, MetricData>> {
-      const { resourceMetrics } = await reader.collect();
-      return new Map(resourceMetrics.scopeMetrics.flatMap((s) => s.metrics).map((m) => [m.descriptor.name, m]));
-    },
-  };
-}
-
-function pointOf(metric: MetricData | undefined, attributes: Record<string, unknown>): number | undefined {
-  const point = metric?.dataPoints.find((p) => Object.entries(attributes).every(([k, v]) => p.attributes[k] === v));
-  return point?.value as number | undefined;
 }
 
 for (const kind of ['ProcessPool', 'ThreadPool'] as const) {
