@@ -15,6 +15,8 @@ import { dirname, join } from 'node:path';
 import { describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { context, trace } from '@opentelemetry/api';
+import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import type { MetricData } from '@opentelemetry/sdk-metrics';
 import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
 import { subscribeTasks, subscribeWorkers, type TaskMessage, type WorkerMessage } from '../lib/core/diagnostics.js';
@@ -307,6 +309,34 @@ describe('the map family on the channels', () => {
         assert.equal(m.task, 'square');
         assert.equal(m.outcome, 'fulfilled');
       }
+    });
+  }
+});
+
+describe('the map family and trace context', () => {
+  // What makes a span "active" in this process, as an application would register it.
+  context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
+  for (const kind of ['ProcessPool', 'ThreadPool', 'LocalPool'] as const) {
+    test(`${kind}: every chunk of a map and of an imap is a task span whose parent is the span active at the call, however many come back first`, SHORT, async (t) => {
+      const exporter = new InMemorySpanExporter();
+      const tracerProvider = new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(exporter)] });
+      t.after(instrument({ tracerProvider, workerSpans: false, metrics: false }));
+      const name = `review-${kind}-${poolCount++}`;
+      const options = { workers: 1, name } as PoolOptions<TaskName<Tasks>>;
+      const pool = kind === 'LocalPool' ? new LocalPool<Tasks>(tasksUrl, options) : kinds[kind](options);
+      await using _ = pool;
+      await pool.ready();
+      const caller = tracerProvider.getTracer('review').startSpan('caller');
+      const items = Array.from({ length: 40 }, (_, i) => i);
+      await context.with(trace.setSpan(context.active(), caller), async () => {
+        await pool.map('square', items, { chunksize: 1 });
+        for await (const _r of pool.imap('square', items, { chunksize: 1 }));
+      });
+      caller.end();
+      const spans = exporter.getFinishedSpans().filter((s) => s.attributes[ATTR.pool] === name);
+      assert.equal(spans.length, 80);
+      const strays = spans.filter((s) => s.parentSpanContext?.spanId !== caller.spanContext().spanId);
+      assert.equal(strays.length, 0, `${strays.length} of 80 chunk spans have another parent than the caller's span`);
     });
   }
 });
