@@ -9,7 +9,7 @@
 
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { cpSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { describe, test } from 'node:test';
@@ -24,6 +24,7 @@ import { CancelledError, LocalPool, ProcessPool, ThreadPool, TimeoutError, Worke
 import { ATTR, METRIC, instrument } from '../lib/otel.js';
 import { touch, whenFileExists } from './fixtures/contract-tasks.js';
 import type * as reviewTasks from './fixtures/observe-review-tasks.js';
+import type { SpanLine } from './fixtures/observe-tasks.js';
 import { reasonOf } from './helpers.js';
 import { metricsSetup, pointOf } from './otel-helpers.js';
 
@@ -337,6 +338,35 @@ describe('the map family and trace context', () => {
       assert.equal(spans.length, 80);
       const strays = spans.filter((s) => s.parentSpanContext?.spanId !== caller.spanContext().spanId);
       assert.equal(strays.length, 0, `${strays.length} of 80 chunk spans have another parent than the caller's span`);
+    });
+  }
+});
+
+describe('trace context of many tasks at once', () => {
+  for (const kind of ['ProcessPool', 'ThreadPool'] as const) {
+    test(`${kind}: each of 30 tasks submitted at once, each under a span of its own, runs in its worker under that span`, SHORT, async () => {
+      const spansFile = join(scratch(), 'spans.jsonl');
+      // One worker: the tasks queue behind each other and are sent ahead in batches.
+      const { pool } = makePool(kind, { workers: 1, initializer: 'initTracing', initArgs: [spansFile] });
+      await using _ = pool;
+      await pool.ready();
+      const tracer = new BasicTracerProvider().getTracer('review');
+      const callers = Array.from({ length: 30 }, (_, i) => tracer.startSpan(`caller ${i}`));
+      const inner = await Promise.all(callers.map((caller, i) => context.with(trace.setSpan(context.active(), caller), () => pool.submit('tracedChild', [`inside ${i}`]))));
+      for (const c of callers) c.end();
+      const made = existsSync(spansFile)
+        ? readFileSync(spansFile, 'utf8')
+            .split('\n')
+            .filter((l) => l !== '')
+            .map((l) => JSON.parse(l) as SpanLine)
+        : [];
+      inner.forEach(({ spanId }, i) => {
+        const span = made.find((s) => s.spanId === spanId);
+        assert.ok(span, `the worker exported the span of task ${i}`);
+        assert.equal(span.name, `inside ${i}`);
+        assert.equal(span.traceId, callers[i].spanContext().traceId, `task ${i}: its caller's trace`);
+        assert.equal(span.parentSpanId, callers[i].spanContext().spanId, `task ${i}: its caller's span`);
+      });
     });
   }
 });
