@@ -199,6 +199,20 @@ export function resolveCommon(input: unknown): CommonOptions {
   };
 }
 
+/**
+ * What a pool of processes or threads checks first, in this order: the
+ * module, the options object, the options every pool takes, and the start
+ * options (`execArgv`, `env`); `o` is the options object, for the rest.
+ */
+export function checkWorkerPoolOptions(
+  module: unknown,
+  options: unknown,
+): { href: string; o: Record<string, unknown>; common: CommonOptions; start: ReturnType<typeof checkStartOptions> } {
+  const href = moduleHref(module);
+  const o = checkObject('options', options);
+  return { href, o, common: resolveCommon(o), start: checkStartOptions(o) };
+}
+
 /** The filled-in per-task options. */
 export interface ResolvedSubmitOptions {
   priority: number;
