@@ -130,23 +130,11 @@ async function runParent(script: string, args: readonly string[], timeoutMs: num
     if (timedOut) assert.fail(`${script} ${args.join(' ')} did not exit by itself within ${timeoutMs} ms; stderr:\n${stderr()}`);
     // Its stdout and stderr close when every process holding them is gone:
     // its workers too, which inherit them.
-    await withDeadline(closed, 5_000, `the workers of ${script} to exit after it (they hold its stdout open)`);
+    await within(closed, 5_000, `the workers of ${script} to exit after it (they hold its stdout open)`);
     return { code, signal, stdout: Buffer.concat(out), stderr: stderr() };
   } finally {
     clearTimeout(timer);
     stopChild(child);
-  }
-}
-
-async function withDeadline<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const expired = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms);
-  });
-  try {
-    return await Promise.race([promise, expired]);
-  } finally {
-    clearTimeout(timer);
   }
 }
 
