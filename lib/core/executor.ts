@@ -4,7 +4,8 @@
 // `shutdown` and `Symbol.asyncDispose`.
 
 import type { Future } from './future.js';
-import { collect, extraCompletedItems, iterate } from './map.js';
+import { collect, iterate } from './map.js';
+import { extraCompletedItems } from './map-run.js';
 import { TaskKind, type Engine } from './contract.js';
 import {
   expected,
