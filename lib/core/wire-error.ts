@@ -133,3 +133,13 @@ export function decodeError(wire: unknown): unknown {
   }
   return err;
 }
+
+/** Why `v8.serialize` cannot take a value (ProcessPool's and RemotePool's `whyNot`), or undefined if it can. */
+export function serializeFailure(value: unknown): string | undefined {
+  try {
+    serialize(value);
+    return undefined;
+  } catch (err) {
+    return err instanceof Error ? err.message : String(err);
+  }
+}
