@@ -39,6 +39,7 @@ import { hostname } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { serialize } from 'node:v8';
 import { CancelledError } from '../core/errors.js';
+import { Waiters } from '../core/engine-core.js';
 import { engineOf, type Executor } from '../core/executor.js';
 import { futureInternals, type Future } from '../core/future.js';
 import { ChunkFailure, Status, type Engine } from '../core/contract.js';
@@ -129,8 +130,8 @@ export class WorkerHost {
   #redis: HostRedis | undefined;
   #UnrecoverableError: new (message?: string) => Error = Error;
   #forced = false;
-  /** Called when the last running job has ended. */
-  #idleWaiters: (() => void)[] = [];
+  /** close() waiting for the last running job to end. */
+  readonly #idle = new Waiters();
   /** When Redis was last reported unreachable, and when that was last said; undefined while reachable. */
   #outage: { since: number; said: number } | undefined;
 
@@ -244,11 +245,7 @@ export class WorkerHost {
       await new Promise<void>((resolve) => future.addDoneCallback(() => resolve()));
     } finally {
       this.#running.delete(id);
-      if (this.#running.size === 0) {
-        const waiters = this.#idleWaiters;
-        this.#idleWaiters = [];
-        for (const resolve of waiters) resolve();
-      }
+      if (this.#running.size === 0) this.#idle.release();
     }
     const runTime = futureInternals.ownerOf(future)?.runTime ?? 0;
     let envelope: Envelope;
@@ -288,7 +285,7 @@ export class WorkerHost {
 
   #whenIdle(): Promise<void> {
     if (this.#running.size === 0) return Promise.resolve();
-    return new Promise((resolve) => this.#idleWaiters.push(resolve));
+    return this.#idle.wait();
   }
 
   /**
