@@ -9,11 +9,13 @@ import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { subscribeTasks, subscribeWorkers, type TaskMessage, type WorkerMessage } from '../lib/core/diagnostics.js';
-import type { Executor } from '../lib/index.js';
-import { backends } from './backends.js';
+import { BrokerError, RemotePool, TimeoutError, type Executor } from '../lib/index.js';
+import { backends, type Tasks } from './backends.js';
 import { touch, whenFileExists } from './fixtures/contract-tasks.js';
 import type * as observeTasks from './fixtures/observe-tasks.js';
+import { reasonOf } from './helpers.js';
 import { observeSuite } from './observe.test.js';
+import { freshQueue, startRedis } from './redis.js';
 
 const remote = backends.filter((b) => b.name === 'RemotePool');
 observeSuite(remote);
@@ -61,6 +63,53 @@ describe('RemotePool: what its caller publishes', () => {
       stopWorkers();
       touch(join(dir, 'release'));
       rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  /** Every `warmpool:task` event of the pool named `name`, with a copy of its message. */
+  function record(name: string): { events: [string, TaskMessage][]; stop(): void } {
+    const events: [string, TaskMessage][] = [];
+    const on = (event: string) => (m: TaskMessage) => {
+      if (m.pool === name) events.push([event, { ...m }]);
+    };
+    const stop = subscribeTasks({ start: on('start'), asyncStart: on('asyncStart'), error: on('error'), asyncEnd: on('asyncEnd') });
+    return { events, stop };
+  }
+
+  test('a task no host starts within queueTimeout publishes no asyncStart, then error with its TimeoutError and asyncEnd, outcome timedOut', { timeout: 30_000 }, async () => {
+    const redis = await startRedis();
+    const name = 'observe-remote-queue-timeout';
+    const rec = record(name);
+    try {
+      // A queue nobody serves.
+      await using pool = new RemotePool<Tasks>({ name, connection: redis.url, queue: freshQueue('unserved'), queueTimeout: 100 });
+      const err = await reasonOf(pool.submit('add', [1, 2]));
+      assert.ok(err instanceof TimeoutError, String(err));
+      assert.deepEqual(rec.events.map(([e]) => e), ['start', 'error', 'asyncEnd']);
+      const [, [, failed], [, end]] = rec.events;
+      assert.equal(failed.error, err);
+      assert.equal(end.outcome, 'timedOut');
+      assert.equal(end.worker, undefined);
+      assert.equal(end.runMs, 0);
+      assert.ok(typeof end.waitMs === 'number' && end.waitMs >= 0, `waitMs: ${end.waitMs}`);
+    } finally {
+      rec.stop();
+      await redis.stop();
+    }
+  });
+
+  test('a task of a pool that cannot reach Redis publishes error with the BrokerError and asyncEnd, outcome crashed, and no asyncStart', { timeout: 30_000 }, async () => {
+    const name = 'observe-remote-no-redis';
+    const rec = record(name);
+    try {
+      await using pool = new RemotePool<Tasks>({ name, connection: { host: '127.0.0.1', port: 1, retryStrategy: () => null, maxRetriesPerRequest: 0 }, queue: 'q' });
+      const err = await reasonOf(pool.submit('add', [1, 2]));
+      assert.ok(err instanceof BrokerError, String(err));
+      assert.deepEqual(rec.events.map(([e]) => e), ['start', 'error', 'asyncEnd']);
+      assert.equal(rec.events[1][1].error, err);
+      assert.equal(rec.events[2][1].outcome, 'crashed');
+    } finally {
+      rec.stop();
     }
   });
 });
