@@ -9,12 +9,15 @@ import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { subscribeTasks, subscribeWorkers, type TaskMessage, type WorkerMessage } from '../lib/core/diagnostics.js';
-import { BrokerError, RemotePool, TimeoutError, type Executor } from '../lib/index.js';
+import { context, trace } from '@opentelemetry/api';
+import { BrokerError, ProcessPool, RemotePool, TimeoutError, type Executor } from '../lib/index.js';
+import { instrument } from '../lib/otel.js';
+import { WorkerHost } from '../lib/remote/host.js';
 import { backends, type Tasks } from './backends.js';
 import { touch, whenFileExists } from './fixtures/contract-tasks.js';
 import type * as observeTasks from './fixtures/observe-tasks.js';
 import { reasonOf } from './helpers.js';
-import { observeSuite } from './observe.test.js';
+import { exporter, observeSuite, tracer, workerSpans } from './observe.test.js';
 import { freshQueue, startRedis } from './redis.js';
 
 const remote = backends.filter((b) => b.name === 'RemotePool');
@@ -110,6 +113,56 @@ describe('RemotePool: what its caller publishes', () => {
       assert.equal(rec.events[2][1].outcome, 'crashed');
     } finally {
       rec.stop();
+    }
+  });
+
+  test('a host process that registered OpenTelemetry and called instrument() puts its own task span in the caller’s trace: caller, RemotePool task, host task, the span made in the task', { timeout: 30_000 }, async () => {
+    // This process is the caller and, through a WorkerHost made here, the
+    // host; both share the SDK ./observe.test.ts registers.
+    const redis = await startRedis();
+    const queue = freshQueue('traced');
+    const dir = mkdtempSync(join(tmpdir(), 'warmpool-observe-remote-'));
+    const spansFile = join(dir, 'spans.jsonl');
+    const local = new ProcessPool<typeof observeTasks>(new URL('./fixtures/observe-tasks.js', import.meta.url), {
+      workers: 1,
+      initializer: 'initTracing',
+      initArgs: [spansFile],
+    });
+    const host = new WorkerHost(local, {
+      connection: { url: redis.url },
+      queue,
+      prefix: 'bull',
+      concurrency: 1,
+      lockDuration: 30_000,
+      stalledInterval: 30_000,
+      maxStalledCount: 1,
+      closeTimeout: 5_000,
+      log: () => {},
+    });
+    exporter.reset();
+    const stop = instrument({ workerSpans: false });
+    try {
+      await host.start();
+      const name = 'observe-remote-traced';
+      await using pool = new RemotePool<typeof observeTasks>({ name, connection: redis.url, queue });
+      const caller = tracer.startSpan('caller');
+      const inner = await context.with(trace.setSpan(context.active(), caller), () => pool.submit('tracedChild', ['inside']));
+      caller.end();
+      const taskSpans = exporter.getFinishedSpans().filter((s) => s.name === 'warmpool.task tracedChild');
+      const remoteSpan = taskSpans.find((s) => s.attributes['warmpool.pool'] === name);
+      const hostSpan = taskSpans.find((s) => s !== remoteSpan);
+      assert.ok(remoteSpan && hostSpan, `task spans: ${taskSpans.map((s) => String(s.attributes['warmpool.pool'])).join(', ')}`);
+      const [made] = workerSpans(spansFile).filter((s) => s.spanId === inner.spanId);
+      assert.ok(made, 'the local worker exported the span it made');
+      assert.equal(remoteSpan.parentSpanContext?.spanId, caller.spanContext().spanId);
+      assert.equal(hostSpan.parentSpanContext?.spanId, remoteSpan.spanContext().spanId);
+      assert.equal(made.parentSpanId, hostSpan.spanContext().spanId);
+      for (const traceId of [remoteSpan.spanContext().traceId, hostSpan.spanContext().traceId, made.traceId]) assert.equal(traceId, caller.spanContext().traceId);
+    } finally {
+      stop();
+      await host.close();
+      await redis.stop();
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 });

@@ -39,10 +39,10 @@ const crashReason = (backend: Backend) => (backend.name === 'ThreadPool' ? { tod
 const SHORT = { timeout: 30_000 };
 
 context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
-const exporter = new InMemorySpanExporter();
+export const exporter = new InMemorySpanExporter();
 const tracerProvider = new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(exporter)] });
 trace.setGlobalTracerProvider(tracerProvider);
-const tracer = trace.getTracer('observe.test');
+export const tracer = trace.getTracer('observe.test');
 
 const root = mkdtempSync(join(tmpdir(), 'warmpool-observe-'));
 after(() => rmSync(root, { recursive: true, force: true }));
@@ -187,7 +187,7 @@ async function costsItsWorker(
 }
 
 /** The spans the workers of a test wrote (./fixtures/observe-tasks.ts). */
-function workerSpans(file: string): SpanLine[] {
+export function workerSpans(file: string): SpanLine[] {
   if (!existsSync(file)) return [];
   return readFileSync(file, 'utf8')
     .split('\n')
