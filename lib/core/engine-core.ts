@@ -116,7 +116,7 @@ export class Costs {
   }
 }
 
-type FailureCount = 'failed' | 'crashed' | 'timedOut';
+export type FailureCount = 'failed' | 'crashed' | 'timedOut';
 
 /** The `warmpool:task` outcome of each count. */
 const OUTCOME: Readonly<Record<FailureCount, TaskOutcome>> = { failed: 'rejected', crashed: 'crashed', timedOut: 'timedOut' };
@@ -182,7 +182,7 @@ export class EngineCore<S> implements TaskOwner<S> {
     // subscriber sees its active context), before a signal that aborted
     // already can end the task.
     task.diag = publishTaskStart(this.name, task.id, name);
-    task.trace = captureTraceContext(task.diag);
+    task.trace = captureTraceContext(task.diag) ?? options.trace;
     if (!this.#watchSignal(task) || !this.#transport.accepted(task)) return future;
     if (!this.#dispatchScheduled) {
       this.#dispatchScheduled = true;
@@ -341,8 +341,8 @@ export class EngineCore<S> implements TaskOwner<S> {
     return true;
   }
 
-  /** A result from a worker, in the wire's form (lib/core/wire-error.ts for errors). */
-  settle(task: TaskRecord<S>, status: Status, value: unknown, runTime: number): void {
+  /** A result from a worker, in the wire's form (./wire-error.ts). An error counts as `countOf` says (RemotePool: a host's timeouts and crashes), else `failed`. */
+  settle(task: TaskRecord<S>, status: Status, value: unknown, runTime: number, countOf?: (error: unknown) => FailureCount): void {
     if (!this.finish(task, runTime)) return;
     switch (status) {
       case Status.Ok:
@@ -360,12 +360,15 @@ export class EngineCore<S> implements TaskOwner<S> {
         return;
       }
       case Status.ChunkError: {
-        const [index, error] = value as [number, unknown];
-        this.reject(task, new ChunkFailure(index, decodeError(error)));
+        const [index, wire] = value as [number, unknown];
+        const error = decodeError(wire);
+        this.reject(task, new ChunkFailure(index, error), countOf?.(error));
         return;
       }
-      default:
-        this.reject(task, decodeError(value));
+      default: {
+        const error = decodeError(value);
+        this.reject(task, error, countOf?.(error));
+      }
     }
   }
 

@@ -4,7 +4,8 @@
 // `shutdown` and `Symbol.asyncDispose`.
 
 import type { Future } from './future.js';
-import { collect, extraCompletedItems, iterate } from './map.js';
+import { collect, iterate } from './map.js';
+import { extraCompletedItems } from './map-run.js';
 import { TaskKind, type Engine } from './contract.js';
 import {
   expected,
@@ -52,9 +53,9 @@ export abstract class Executor<M extends object = AnyTasks> {
   /** The filled-in options of a `submit` without options, made once. */
   readonly #defaults: ResolvedSubmitOptions;
 
-  readonly #name: string | undefined;
+  readonly #name: string;
 
-  protected constructor(engine: Engine, timeout: number, name?: string) {
+  protected constructor(engine: Engine, timeout: number, name: string) {
     this.#engine = engine;
     this.#name = name;
     this.#timeout = timeout;
@@ -65,10 +66,8 @@ export abstract class Executor<M extends object = AnyTasks> {
    * The pool's `name` option (default `warmpool-<n>`), as its messages on
    * `warmpool:task` and `warmpool:worker` carry it: how a subscriber, the
    * CLI's `--stats` or `instrument({ pools })` finds this pool's messages.
-   * `undefined` for a pool that does not publish (RemotePool, until its
-   * engine is on the core).
    */
-  get name(): string | undefined {
+  get name(): string {
     return this.#name;
   }
 
