@@ -155,7 +155,7 @@ function makeRemote(options: PoolOptions<TaskName<Tasks>>, module: URL): Executo
   const o = (typeof options === 'object' && options !== null ? options : {}) as PoolOptions<string>;
   const set = hostSet(module, o.workers ?? 2, hostFlags(o));
   const remoteOptions: Record<string, unknown> = { connection: redis.url, queue: set.queue };
-  for (const key of ['workers', 'maxQueued', 'timeout'] as const) if (key in o) remoteOptions[key] = o[key];
+  for (const key of ['name', 'workers', 'maxQueued', 'timeout'] as const) if (key in o) remoteOptions[key] = o[key];
   // A key no pool takes (a misspelling under test) goes to RemotePool, which must refuse it.
   for (const key of Object.keys(o)) if (!POOL_KEYS.has(key)) remoteOptions[key] = (o as Record<string, unknown>)[key];
   // Checks the pool's own options, and throws, before any host starts.

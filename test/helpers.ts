@@ -36,32 +36,44 @@ export interface WorkerMessage {
   event: 'start' | 'ready' | 'exit' | 'recycle';
   exitCode?: number | null;
   signal?: string | null;
+  /** Why it exited, where the pool knows it ('idle', 'startFailed', ...; lib/core/diagnostics.ts). */
+  reason?: string;
 }
 
 /**
  * Records the `warmpool:worker` messages of the pool named `pool` (its
  * `name` option). `count(event)` is how many came; `next(event, n)` waits
- * until `n` have. Call `stop()` (or use `using`) when done.
+ * until `n` have; `seen(match)` waits for a message that `match`es (one
+ * already recorded included). Call `stop()` (or use `using`) when done.
+ * These waits hold no timer: bound them with `within`, which also keeps the
+ * event loop alive while they wait.
  */
 export function workerEvents(pool: string): {
   messages: WorkerMessage[];
   count(event: WorkerMessage['event']): number;
   next(event: WorkerMessage['event'], n: number): Promise<void>;
+  seen(match: (m: WorkerMessage) => boolean): Promise<WorkerMessage>;
   stop(): void;
   [Symbol.dispose](): void;
 } {
   const messages: WorkerMessage[] = [];
-  const waiting: { event: string; n: number; resolve: () => void }[] = [];
+  const waiting: { match: (m: WorkerMessage) => boolean; resolve: (m: WorkerMessage) => void }[] = [];
   const count = (event: string) => messages.filter((m) => m.event === event).length;
   const check = () => {
     for (let i = waiting.length - 1; i >= 0; i--) {
       const w = waiting[i];
-      if (count(w.event) >= w.n) {
+      const m = messages.find(w.match);
+      if (m !== undefined) {
         waiting.splice(i, 1);
-        w.resolve();
+        w.resolve(m);
       }
     }
   };
+  const seen = (match: (m: WorkerMessage) => boolean) =>
+    new Promise<WorkerMessage>((resolve) => {
+      waiting.push({ match, resolve });
+      check();
+    });
   const onMessage = (message: unknown) => {
     const m = message as WorkerMessage;
     if (m.pool !== pool) return;
@@ -73,14 +85,32 @@ export function workerEvents(pool: string): {
   return {
     messages,
     count,
-    next: (event, n) =>
-      new Promise<void>((resolve) => {
-        waiting.push({ event, n, resolve });
-        check();
-      }),
+    next: async (event, n) => {
+      if (n <= 0) return;
+      await seen((m) => m.event === event && count(event) >= n);
+    },
+    seen,
     stop,
     [Symbol.dispose]: stop,
   };
+}
+
+/**
+ * `p`, or a failure naming `what` once `ms` have passed. The bound's timer is
+ * ref'd on purpose: it keeps the event loop alive while `p` waits on an event
+ * that nothing else holds the loop for (a pool's unref'd idle timer, a worker
+ * going after a start failure), so the wait cannot end the file early.
+ */
+export async function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const bound = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms);
+  });
+  try {
+    return await Promise.race([p, bound]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 /**

@@ -1,4 +1,4 @@
-// What LocalPool does beyond the shared contract (test/contract.test.ts):
+// What LocalPool does beyond the shared contract (./contract.ts and the contract-*.test.ts files):
 // an object of functions as the module, values passed by reference, and how
 // timeouts behave when tasks run in the calling thread.
 //
@@ -140,5 +140,27 @@ describe('LocalPool', () => {
       if (previous === undefined) delete process.env.WARMPOOL_FAULTS_COUNT;
       else process.env.WARMPOOL_FAULTS_COUNT = previous;
     }
+  });
+
+  test('a task cancelled between being taken from the queue and starting never runs, and counts only as cancelled', SHORT, async () => {
+    let ran = 0;
+    await using pool = new LocalPool(
+      {
+        work: async (x: number) => {
+          ran++;
+          await Promise.resolve();
+          return x;
+        },
+      },
+      { workers: 1, timeout: 50 },
+    );
+    await pool.ready();
+    const f = pool.submit('work', [1]);
+    await Promise.resolve(); // the pool takes it from its queue; p-limit starts it later
+    assert.equal(f.cancel(), true);
+    assert.equal(await pool.submit('work', [2]), 2);
+    assert.equal(ran, 1, 'only the second task ran');
+    const s = pool.stats();
+    assert.deepEqual([s.cancelled, s.timedOut, s.completed], [1, 0, 1]);
   });
 });

@@ -3,13 +3,11 @@
 // task that succeeds, fails, times out, is cancelled and crashes its worker,
 // and one trace from a span in the caller, through the task's span, to a
 // span made inside the task on a ProcessPool, a ThreadPool and a RemotePool
-// host. Written before the engines published: what still waits for the
-// engine core (exit reasons, the trace context into workers, RemotePool on
-// the core) is marked `todo` (it runs, and its failure is reported but does
-// not fail the suite). test/otel.test.ts covers the same contract without
-// pools.
+// host. What a backend cannot tell yet is marked `todo` (it runs, and its
+// failure is reported but does not fail the suite). test/otel.test.ts covers
+// the same contract without pools.
 //
-// Rules as in ./contract.test.ts: no sleep stands in for an event (a
+// Rules as in the contract suite (./contract.ts): no sleep stands in for an event (a
 // running task announces itself with a file; worker exits are awaited on the
 // channel itself), nothing asserts a duration, every test is bounded.
 
@@ -35,17 +33,13 @@ import { reasonOf } from './helpers.js';
 
 type Pool = Executor<typeof observeTasks>;
 const observeTasksUrl = new URL('./fixtures/observe-tasks.js', import.meta.url);
-/** RemotePool's engine is not on the shared core yet (lib/remote/bookkeeping.ts): its tasks publish nothing. */
-/** ThreadPool cannot tell a crash from piscina ending an idle thread (lib/thread/engine.ts #exitReason). */
-const crashReason = (backend: Backend) => (backend.name === 'ThreadPool' ? { todo: 'ThreadPool does not name a crash as the reason of an exit' } : onCore(backend));
-const onCore = (backend: Backend) => (backend.name === 'RemotePool' ? { todo: 'RemotePool is not on the engine core yet (issue 13)' } : {});
 const SHORT = { timeout: 30_000 };
 
 context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
-const exporter = new InMemorySpanExporter();
+export const exporter = new InMemorySpanExporter();
 const tracerProvider = new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(exporter)] });
 trace.setGlobalTracerProvider(tracerProvider);
-const tracer = trace.getTracer('observe.test');
+export const tracer = trace.getTracer('observe.test');
 
 const root = mkdtempSync(join(tmpdir(), 'warmpool-observe-'));
 after(() => rmSync(root, { recursive: true, force: true }));
@@ -190,7 +184,7 @@ async function costsItsWorker(
 }
 
 /** The spans the workers of a test wrote (./fixtures/observe-tasks.ts). */
-function workerSpans(file: string): SpanLine[] {
+export function workerSpans(file: string): SpanLine[] {
   if (!existsSync(file)) return [];
   return readFileSync(file, 'utf8')
     .split('\n')
@@ -205,7 +199,7 @@ for (const backend of chosen) {
     before(() => backend.setup?.());
     after(() => backend.teardown?.());
 
-    test('a pool publishes start and ready on warmpool:worker for each worker it starts, with its name', { ...SHORT, ...onCore(backend), skip: backend.cannot.workers }, async () => {
+    test('a pool publishes start and ready on warmpool:worker for each worker it starts, with its name', { ...SHORT, skip: backend.cannot.workers }, async () => {
       const seen: WorkerMessage[] = [];
       const stop = subscribeWorkers((m) => seen.push(m));
       try {
@@ -222,7 +216,7 @@ for (const backend of chosen) {
       }
     });
 
-    test('a task that succeeds publishes start, asyncStart and asyncEnd on one message, with pool, id, task, worker, wait, run time and outcome', { ...SHORT, ...onCore(backend) }, async () => {
+    test('a task that succeeds publishes start, asyncStart and asyncEnd on one message, with pool, id, task, worker, wait, run time and outcome', SHORT, async () => {
       const { pool, name } = makePool(backend, { workers: 1 });
       await using _ = pool;
       await pool.ready();
@@ -241,7 +235,7 @@ for (const backend of chosen) {
       }
     });
 
-    test('a task that throws publishes error with the task’s own error before asyncEnd, outcome rejected', { ...SHORT, ...onCore(backend) }, async () => {
+    test('a task that throws publishes error with the task’s own error before asyncEnd, outcome rejected', SHORT, async () => {
       const { pool, name } = makePool(backend, { workers: 1 });
       await using _ = pool;
       const record = recordTasks(name);
@@ -258,11 +252,11 @@ for (const backend of chosen) {
       }
     });
 
-    test('a task that times out publishes error with the TimeoutError, outcome timedOut, and its worker exits with reason timeout', { ...SHORT, ...onCore(backend), skip: backend.cannot.stopSyncCode }, async () => {
+    test('a task that times out publishes error with the TimeoutError, outcome timedOut, and its worker exits with reason timeout', { ...SHORT, skip: backend.cannot.stopSyncCode }, async () => {
       await costsItsWorker(backend, {}, (pool) => pool.submit('forever', [], { timeout: 100 }), 'timedOut', TimeoutError, 'timeout');
     });
 
-    test('a queued task that is cancelled publishes no asyncStart; its asyncEnd has no worker, run time 0 and the time it waited', { ...SHORT, ...onCore(backend) }, async () => {
+    test('a queued task that is cancelled publishes no asyncStart; its asyncEnd has no worker, run time 0 and the time it waited', SHORT, async () => {
       const { pool, name } = makePool(backend, { workers: 1 });
       await using _ = pool;
       await pool.ready();
@@ -286,7 +280,7 @@ for (const backend of chosen) {
       }
     });
 
-    test('a running task that is cancelled publishes error with the CancelledError, outcome cancelled, and its worker exits with reason cancel', { ...SHORT, ...onCore(backend), skip: backend.cannot.stopSyncCode }, async () => {
+    test('a running task that is cancelled publishes error with the CancelledError, outcome cancelled, and its worker exits with reason cancel', { ...SHORT, skip: backend.cannot.stopSyncCode }, async () => {
       // cancelGrace 0 is the default; given, it makes RemotePool hosts of their
       // own: on hosts whose running job was cancelled, the next pool's jobs
       // were seen not to start within 30 s (reported to the lead).
@@ -300,14 +294,14 @@ for (const backend of chosen) {
       await costsItsWorker(backend, { cancelGrace: 0 }, (pool) => cancelRunning(pool), 'cancelled', CancelledError, 'cancel');
     });
 
-    test('a task whose worker dies publishes error with the WorkerCrashedError, outcome crashed, and the exit with its code and reason crash', { ...SHORT, ...crashReason(backend), skip: backend.cannot.crashIsolation }, async () => {
+    test('a task whose worker dies publishes error with the WorkerCrashedError, outcome crashed, and the exit with its code and reason crash', { ...SHORT, skip: backend.cannot.crashIsolation }, async () => {
       await costsItsWorker(backend, {}, (pool) => pool.submit('crash', [3]), 'crashed', WorkerCrashedError, 'crash', async (pool, exit) => {
         if (exit !== undefined) assert.equal(exit.exitCode, 3);
         assert.equal(await pool.submit('add', [1, 2]), 3);
       });
     });
 
-    test('a worker retired after maxTasksPerWorker publishes recycle, then exit with reason recycle', { ...SHORT, ...onCore(backend), skip: backend.cannot.workers }, async () => {
+    test('a worker retired after maxTasksPerWorker publishes recycle, then exit with reason recycle', { ...SHORT, skip: backend.cannot.workers }, async () => {
       const { pool, name } = makePool(backend, { workers: 1, maxTasksPerWorker: 1 });
       await using _ = pool;
       await pool.ready();
@@ -329,7 +323,7 @@ for (const backend of chosen.filter((b) => ['ProcessPool', 'ThreadPool', 'Remote
     before(() => backend.setup?.());
     after(() => backend.teardown?.());
 
-    test('a span made inside a task is a child of the task’s span, itself a child of the span active at submit, all in one trace', { ...SHORT, ...onCore(backend) }, async () => {
+    test('a span made inside a task is a child of the task’s span, itself a child of the span active at submit, all in one trace', SHORT, async () => {
       exporter.reset();
       const stop = instrument();
       try {
@@ -344,7 +338,7 @@ for (const backend of chosen.filter((b) => ['ProcessPool', 'ThreadPool', 'Remote
       }
     });
 
-    test('without instrument(), a span made inside a task is a child of the span active at submit', { ...SHORT, ...onCore(backend) }, async () => {
+    test('without instrument(), a span made inside a task is a child of the span active at submit', SHORT, async () => {
       const { caller, inner, made } = await tracedTask(backend, true);
       assert.equal(inner.traceId, caller.spanContext().traceId, 'one trace');
       assert.equal(made.parentSpanId, caller.spanContext().spanId);

@@ -4,10 +4,12 @@
 // orphans when the parent dies, exit without shutdown, a stdout flood.
 //
 // Waiting: on events (a future settling, ready(), a file appearing, a child
-// exiting). Two things cannot be waited on that way: an unrelated process (a
-// dead parent's former worker) dying, and a worker leaving after a start
-// failure or an idle timeout (its warmpool:worker exit event comes, but
-// nothing holds the event loop until it does: a pool lets an idle script exit). Those are polled at a short interval, bounded by a deadline (`until`).
+// exiting, the pool's warmpool:worker messages). A worker leaving after a
+// start failure or an idle timeout is its `exit` message, awaited `within` a
+// bound whose timer also holds the event loop (nothing else does: a pool lets
+// an idle script exit). One thing has no event: an unrelated process (a dead
+// parent's former worker) dying, which is polled at a short interval, bounded
+// by a deadline (`until`).
 //
 // Zombies: this machine's PID 1 does not reap orphans, so a worker whose
 // parent was killed stays a zombie after it exits, and `process.kill(pid, 0)`
@@ -27,7 +29,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { ProcessPool, WorkerCrashedError, WorkerStartError, type AnyTasks } from '../lib/index.js';
 import type * as faults from './fixtures/faults-tasks.js';
 import type * as initFixture from './fixtures/faults-init.js';
-import { announced, expectWarm, isAlive, reasonOf, tempDir, until } from './helpers.js';
+import { announced, expectWarm, isAlive, reasonOf, tempDir, until, within, workerEvents } from './helpers.js';
 
 type Faults = typeof faults;
 
@@ -128,23 +130,11 @@ async function runParent(script: string, args: readonly string[], timeoutMs: num
     if (timedOut) assert.fail(`${script} ${args.join(' ')} did not exit by itself within ${timeoutMs} ms; stderr:\n${stderr()}`);
     // Its stdout and stderr close when every process holding them is gone:
     // its workers too, which inherit them.
-    await withDeadline(closed, 5_000, `the workers of ${script} to exit after it (they hold its stdout open)`);
+    await within(closed, 5_000, `the workers of ${script} to exit after it (they hold its stdout open)`);
     return { code, signal, stdout: Buffer.concat(out), stderr: stderr() };
   } finally {
     clearTimeout(timer);
     stopChild(child);
-  }
-}
-
-async function withDeadline<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const expired = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms);
-  });
-  try {
-    return await Promise.race([promise, expired]);
-  } finally {
-    clearTimeout(timer);
   }
 }
 
@@ -252,7 +242,8 @@ test('tasks sent ahead to a worker behind a task that crashes it are not lost: t
 // Regression: a worker whose fd 3 a task had closed stayed in the pool as
 // idle and was sent the next task, which then waited forever.
 test('a task that closes its worker’s task input (fd 3) leaves no worker that never answers: the next task settles and the pool serves on a replacement', { timeout: 30_000 }, async () => {
-  await using pool = new TestPool<Faults>(faultsUrl, { workers: 1 });
+  using events = workerEvents('closed-input');
+  await using pool = new TestPool<Faults>(faultsUrl, { workers: 1, name: 'closed-input' });
   const victim = await pool.submit('pid');
   const outcome = (future: PromiseLike<unknown> & { result(ms: number): Promise<unknown> }) =>
     future.result(10_000).then(
@@ -267,7 +258,12 @@ test('a task that closes its worker’s task input (fd 3) leaves no worker that 
   // (WorkerCrashedError when it reached the broken worker: at most once, as below).
   const next = await outcome(pool.submit('add', [1, 2]));
   assert.ok(next === 3 || next instanceof WorkerCrashedError, `the next task: ${String(next)}`);
-  await until(() => !isAlive(victim), 5_000, `worker ${victim}, whose input was closed, to be stopped`);
+  await within(
+    events.seen((m) => m.event === 'exit' && m.worker === victim),
+    5_000,
+    `the exit of worker ${victim}, whose input was closed`,
+  );
+  assert.equal(isAlive(victim), false, 'its exit message comes once the process has exited');
   await expectWarm(pool, 1);
   assert.equal(await pool.submit('add', [2, 3]), 5);
 });
@@ -312,7 +308,9 @@ test('a module that throws at import makes ready() reject with WorkerStartError 
 test('a module that throws at import fails the waiting futures with WorkerStartError and spawns no more workers until a new submit', { timeout: 30_000 }, async (t) => {
   const dir = await tempDir(t);
   const count = join(dir, 'count');
+  using events = workerEvents('import-throws');
   await using pool = new TestPool<AnyTasks>(fixture('faults-import-throws.js'), {
+    name: 'import-throws',
     workers: 2,
     env: { ...process.env, WARMPOOL_FAULTS_COUNT: count },
   });
@@ -323,8 +321,9 @@ test('a module that throws at import fails the waiting futures with WorkerStartE
     assert.ok(err instanceof WorkerStartError, `got ${String(err)}`);
     assert.ok(err.cause instanceof RangeError);
   }
-  // A worker killed after a start failure no longer holds the event loop, so its exit event cannot be awaited alone: poll.
-  await until(() => pool.stats().workers === 0, 10_000, 'the failed workers to leave the pool');
+  // Every worker started has gone: as many exits as starts.
+  await within(events.next('exit', events.count('start')), 10_000, 'the failed workers to exit');
+  assert.equal(pool.stats().workers, 0);
   assert.equal(countLines(count), 2, 'one import per minWorkers worker');
   // A yardstick of time in which a spawn loop would have started workers:
   // another pool starting a worker and running a task.
@@ -339,7 +338,9 @@ test('a module that throws at import fails the waiting futures with WorkerStartE
   // A new submit is a new reason to try: one more attempt (a worker, or a
   // round of minWorkers workers), then no more.
   assert.ok((await reasonOf(pool.submit('never'))) instanceof WorkerStartError);
-  await until(() => pool.stats().workers === 0, 10_000, 'the failed workers to leave the pool');
+  await within(events.next('exit', events.count('start')), 10_000, 'the failed workers to exit');
+  assert.equal(pool.stats().workers, 0);
+  assert.ok(events.messages.filter((m) => m.event === 'exit').every((m) => m.reason === 'startFailed'), JSON.stringify(events.messages));
   const retried = countLines(count) - 2;
   assert.ok(retried >= 1 && retried <= 2, `${retried} imports after one new submit`);
   const s = pool.stats();
@@ -448,7 +449,8 @@ function assertPairs(pids: readonly number[]): void {
 
 test('a worker above minWorkers exits after idleTimeout ms idle, down to minWorkers', { timeout: 30_000 }, async (t) => {
   const dir = await tempDir(t);
-  await using pool = new TestPool<Faults>(faultsUrl, { workers: 2, minWorkers: 1, idleTimeout: 200 });
+  using events = workerEvents('idle');
+  await using pool = new TestPool<Faults>(faultsUrl, { workers: 2, minWorkers: 1, idleTimeout: 200, name: 'idle' });
   // Two tasks that can only both finish when running at once: the pool grows to 2.
   const go = join(dir, 'go');
   const both = Promise.all([pool.submit('announceAndWaitForFile', [dir, go]), pool.submit('announceAndWaitForFile', [dir, go])]);
@@ -457,8 +459,10 @@ test('a worker above minWorkers exits after idleTimeout ms idle, down to minWork
   const pids = await both;
   assert.notEqual(pids[0], pids[1]);
   assert.equal(pool.stats().workers, 2);
-  // The idle timer is unref'd (a script that forgets shutdown still exits), so nothing would hold the loop until the exit event: poll.
-  await until(() => pool.stats().workers === 1, 5_000, 'the idle worker above minWorkers to exit');
+  // The idle timer is unref'd (a script that forgets shutdown still exits): `within`'s timer holds the loop.
+  const exit = await within(events.seen((m) => m.event === 'exit'), 5_000, 'the idle worker above minWorkers to exit');
+  assert.equal(exit.reason, 'idle');
+  assert.equal(pool.stats().workers, 1);
   assert.equal(pool.stats().idle, 1);
   assert.equal(await pool.submit('add', [1, 2]), 3);
 });

@@ -27,6 +27,19 @@ export function parse<O extends Options>(argv: string[], options: O): ReturnType
   }
 }
 
+/** The options table `flags` makes: `S` take a value, `B` are switches, and `--help`/`-h`. */
+export type Flags<S extends string, B extends string> = { [K in S]: { type: 'string' } } & { [K in B]: { type: 'boolean' } } & {
+  help: { type: 'boolean'; short: 'h' };
+};
+
+/** A subcommand's options table for `parse`, from the names of its options that take a value and of its switches; every subcommand has `--help`/`-h`. */
+export function flags<const S extends string, const B extends string>(strings: readonly S[], booleans: readonly B[]): Flags<S, B> {
+  const table: Options = { help: { type: 'boolean', short: 'h' } };
+  for (const name of strings) table[name] = { type: 'string' };
+  for (const name of booleans) table[name] = { type: 'boolean' };
+  return table as Flags<S, B>;
+}
+
 /** Command-line text as the messages quote it. */
 export function shown(value: string): string {
   return `\`${value}\``;

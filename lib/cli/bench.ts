@@ -13,7 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { TaskNotFoundError } from '../index.js';
 import { count } from '../core/errors.js';
-import { argsOption, intOption, makePool, moduleAndTask, parse, shown, printUsage, UsageError, type PoolKind } from './args.js';
+import { argsOption, flags, intOption, makePool, moduleAndTask, parse, shown, printUsage, UsageError, type PoolKind } from './args.js';
 import { barChart, formatMs, type Bar } from './chart.js';
 import type { ColdReport } from './cold.js';
 import { Progress } from './progress.js';
@@ -46,16 +46,7 @@ Examples:
   warmpool bench ./tasks.js fib --args "[20]" --threads --json
 `;
 
-const options = {
-  args: { type: 'string' },
-  calls: { type: 'string' },
-  cold: { type: 'string' },
-  workers: { type: 'string' },
-  threads: { type: 'boolean' },
-  json: { type: 'boolean' },
-  svg: { type: 'string' },
-  help: { type: 'boolean', short: 'h' },
-} as const;
+const options = flags(['args', 'calls', 'cold', 'workers', 'svg'], ['threads', 'json']);
 
 const WARMUP_CALLS = 10;
 

@@ -20,7 +20,7 @@ import { createInterface } from 'node:readline';
 import type { Readable, Writable } from 'node:stream';
 import { TimeoutError, WorkerCrashedError, WorkerStartError } from '../index.js';
 import { count } from '../core/errors.js';
-import { intOption, makePool, moduleAndTask, parse, shown, printUsage, UsageError } from './args.js';
+import { flags, intOption, makePool, moduleAndTask, parse, shown, printUsage, UsageError } from './args.js';
 import { formatMs } from './chart.js';
 import { errorInfo } from './error-info.js';
 import type { Item, Outcome } from './map-task.js';
@@ -67,21 +67,10 @@ Examples:
   echo '[2, 3]' | warmpool map ./tasks.js add --spread
 `;
 
-const options = {
-  in: { type: 'string' },
-  out: { type: 'string' },
-  workers: { type: 'string' },
-  threads: { type: 'boolean' },
-  chunksize: { type: 'string' },
-  timeout: { type: 'string' },
-  spread: { type: 'boolean' },
-  ordered: { type: 'boolean' },
-  unordered: { type: 'boolean' },
-  'fail-fast': { type: 'boolean' },
-  stats: { type: 'boolean' },
-  'stats-interval': { type: 'string' },
-  help: { type: 'boolean', short: 'h' },
-} as const;
+const options = flags(
+  ['in', 'out', 'workers', 'chunksize', 'timeout', 'stats-interval'],
+  ['threads', 'spread', 'ordered', 'unordered', 'fail-fast', 'stats'],
+);
 
 /** Output flushes once this much has gathered, or when the event loop turns. */
 const FLUSH_BYTES = 64 * 1024;

@@ -9,7 +9,7 @@
 import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { intOption, parse, UsageError } from './args.js';
+import { flags, intOption, parse, UsageError } from './args.js';
 import type { Executor } from '../core/executor.js';
 import { ProcessPool } from '../process/pool.js';
 import { ThreadPool } from '../thread/pool.js';
@@ -60,26 +60,16 @@ export async function workerCommand(argv: string[]): Promise<number> {
   let live: LiveStats | undefined;
   let restarts: RestartCounter | undefined;
   try {
-    const { values, positionals } = parse(argv, {
-      connection: { type: 'string' },
-      queue: { type: 'string' },
-      prefix: { type: 'string' },
-      workers: { type: 'string' },
-      threads: { type: 'boolean' },
-      concurrency: { type: 'string' },
-      'lock-duration': { type: 'string' },
-      'stalled-interval': { type: 'string' },
-      'max-stalled': { type: 'string' },
-      'close-timeout': { type: 'string' },
-      'max-tasks-per-worker': { type: 'string' },
-      'max-memory-mb': { type: 'string' },
-      'cancel-grace': { type: 'string' },
-      initializer: { type: 'string' },
-      'init-args': { type: 'string' },
-      stats: { type: 'boolean' },
-      'stats-interval': { type: 'string' },
-      help: { type: 'boolean', short: 'h' },
-    });
+    const { values, positionals } = parse(
+      argv,
+      flags(
+        [
+          'connection', 'queue', 'prefix', 'workers', 'concurrency', 'lock-duration', 'stalled-interval', 'max-stalled',
+          'close-timeout', 'max-tasks-per-worker', 'max-memory-mb', 'cancel-grace', 'initializer', 'init-args', 'stats-interval',
+        ],
+        ['threads', 'stats'],
+      ),
+    );
     if (values.help === true) {
       process.stdout.write(USAGE);
       return 0;

@@ -3,6 +3,7 @@
 // arguments are applied, and the status a result comes back with.
 
 import type { TransferListItem } from './types.js';
+import type { TraceCarrier } from './trace-context.js';
 import type { Future } from './future.js';
 import type { PoolStats } from './stats.js';
 import type { TaskStream } from './stream.js';
@@ -69,6 +70,12 @@ export interface TaskOptions {
   readonly transfer?: readonly TransferListItem[] | undefined;
   /** The caller's `onProgress` (kind Progress): the core keeps a CallerChannel for the task. */
   readonly onProgress?: ((value: unknown) => unknown) | undefined;
+  /**
+   * The trace context to run under when none is found at submit (no span
+   * active, no subscriber set one): how a RemotePool host passes on the one
+   * its job carries.
+   */
+  readonly trace?: TraceCarrier | undefined;
 }
 
 /** What Executor and the map family see of an engine. */

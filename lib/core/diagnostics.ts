@@ -39,8 +39,8 @@ export type TaskOutcome = 'fulfilled' | 'rejected' | 'cancelled' | 'timedOut' | 
 
 /**
  * A worker, as the backend names it: ProcessPool a process id, ThreadPool a
- * thread id, RemotePool the host's name for it; unique within a pool for the
- * pool's life.
+ * thread id, RemotePool the `warmpool worker` host that ran the task
+ * (`<hostname>:<pid>`); unique within a pool for the pool's life.
  */
 export type WorkerId = number | string;
 
@@ -52,7 +52,7 @@ export type WorkerId = number | string;
 export interface TaskMessage {
   /** The pool's `name` option (default `warmpool-<n>`). */
   readonly pool: string;
-  /** The task's id, unique within its pool (RemotePool: the job id). */
+  /** The task's id, unique within its pool (RemotePool: its job's id ends in `-<id>`). */
   readonly id: number | string;
   /** The task's name (the export it runs). */
   readonly task: string;

@@ -131,7 +131,7 @@ export class Costs {
   }
 }
 
-type FailureCount = 'failed' | 'crashed' | 'timedOut';
+export type FailureCount = 'failed' | 'crashed' | 'timedOut';
 
 /** The `warmpool:task` outcome of each count. */
 const OUTCOME: Readonly<Record<FailureCount, TaskOutcome>> = { failed: 'rejected', crashed: 'crashed', timedOut: 'timedOut' };
@@ -228,7 +228,7 @@ export class EngineCore<S> implements TaskOwner<S> {
     // subscriber sees its active context), before a signal that aborted
     // already can end the task.
     task.diag = publishTaskStart(this.name, task.id, name);
-    task.trace = captureTraceContext(task.diag);
+    task.trace = captureTraceContext(task.diag) ?? options.trace;
     if (!this.#watchSignal(task) || !this.#transport.accepted(task)) return task;
     if (!this.#dispatchScheduled) {
       this.#dispatchScheduled = true;
@@ -394,11 +394,12 @@ export class EngineCore<S> implements TaskOwner<S> {
   }
 
   /**
-   * A result from a worker, in the wire's form (lib/core/wire-error.ts for
-   * errors). `sent`: the messages the task sent its channel on another line
-   * than its result (ThreadPool's port), which settling waits for.
+   * A result from a worker, in the wire's form (./wire-error.ts). `sent`:
+   * the messages the task sent its channel on another line than its result
+   * (ThreadPool's port), which settling waits for. An error counts as
+   * `countOf` says (RemotePool: a host's timeouts and crashes), else `failed`.
    */
-  settle(task: TaskRecord<S>, status: Status, value: unknown, runTime: number, sent?: number): void {
+  settle(task: TaskRecord<S>, status: Status, value: unknown, runTime: number, sent?: number, countOf?: (error: unknown) => FailureCount): void {
     if (!this.finish(task, runTime)) return;
     switch (status) {
       case Status.Ok:
@@ -416,12 +417,15 @@ export class EngineCore<S> implements TaskOwner<S> {
         return;
       }
       case Status.ChunkError: {
-        const [index, error] = value as [number, unknown];
-        this.reject(task, new ChunkFailure(index, decodeError(error)), 'failed', sent);
+        const [index, wire] = value as [number, unknown];
+        const error = decodeError(wire);
+        this.reject(task, new ChunkFailure(index, error), countOf?.(error), sent);
         return;
       }
-      default:
-        this.reject(task, decodeError(value), 'failed', sent);
+      default: {
+        const error = decodeError(value);
+        this.reject(task, error, countOf?.(error), sent);
+      }
     }
   }
 

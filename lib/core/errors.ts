@@ -147,13 +147,6 @@ defineCode(WorkerCrashedError, 'WorkerCrashedError', 'ERR_WARMPOOL_WORKER_CRASHE
 export class WorkerStartError extends WarmpoolError {
   /** Always `'ERR_WARMPOOL_WORKER_START'`. */
   declare readonly code: 'ERR_WARMPOOL_WORKER_START';
-  /**
-   * @param message - what failed.
-   * @param options - `cause`: the original error.
-   */
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
-  }
 }
 defineCode(WorkerStartError, 'WorkerStartError', 'ERR_WARMPOOL_WORKER_START');
 
@@ -206,13 +199,6 @@ defineCode(TaskNotFoundError, 'TaskNotFoundError', 'ERR_WARMPOOL_TASK_NOT_FOUND'
 export class DataCloneError extends WarmpoolError {
   /** Always `'ERR_WARMPOOL_DATA_CLONE'`. */
   declare readonly code: 'ERR_WARMPOOL_DATA_CLONE';
-  /**
-   * @param message - what could not be sent.
-   * @param options - `cause`: the runtime's clone error.
-   */
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
-  }
 }
 defineCode(DataCloneError, 'DataCloneError', 'ERR_WARMPOOL_DATA_CLONE');
 
@@ -271,13 +257,6 @@ defineCode(PoolClosedError, 'PoolClosedError', 'ERR_WARMPOOL_POOL_CLOSED');
 export class BrokerError extends WarmpoolError {
   /** Always `'ERR_WARMPOOL_BROKER'`. */
   declare readonly code: 'ERR_WARMPOOL_BROKER';
-  /**
-   * @param message - what was lost or refused.
-   * @param options - `cause`: the underlying error.
-   */
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
-  }
 }
 defineCode(BrokerError, 'BrokerError', 'ERR_WARMPOOL_BROKER');
 
@@ -292,10 +271,8 @@ defineCode(BrokerError, 'BrokerError', 'ERR_WARMPOOL_BROKER');
  * @group Errors
  */
 export class StreamClosedError extends WarmpoolError {
+  /** Always `'ERR_WARMPOOL_STREAM_CLOSED'`. */
   declare readonly code: 'ERR_WARMPOOL_STREAM_CLOSED';
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
-  }
 }
 defineCode(StreamClosedError, 'StreamClosedError', 'ERR_WARMPOOL_STREAM_CLOSED');
 

@@ -4,7 +4,8 @@
 // `shutdown` and `Symbol.asyncDispose`.
 
 import type { Future } from './future.js';
-import { collect, extraCompletedItems, iterate } from './map.js';
+import { collect, iterate } from './map.js';
+import { extraCompletedItems } from './map-run.js';
 import { TaskKind, type Engine } from './contract.js';
 import {
   expected,
@@ -67,10 +68,22 @@ export abstract class Executor<M extends object = AnyTasks> implements Streaming
   /** The filled-in options of a `submit` without options, made once. */
   readonly #defaults: ResolvedSubmitOptions;
 
-  protected constructor(engine: Engine, timeout: number) {
+  readonly #name: string;
+
+  protected constructor(engine: Engine, timeout: number, name: string) {
     this.#engine = engine;
+    this.#name = name;
     this.#timeout = timeout;
     this.#defaults = Object.freeze(resolveSubmit(undefined, timeout));
+  }
+
+  /**
+   * The pool's `name` option (default `warmpool-<n>`), as its messages on
+   * `warmpool:task` and `warmpool:worker` carry it: how a subscriber, the
+   * CLI's `--stats` or `instrument({ pools })` finds this pool's messages.
+   */
+  get name(): string {
+    return this.#name;
   }
 
   /**

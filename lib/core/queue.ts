@@ -93,26 +93,25 @@ export class TaskQueue<T extends { readonly priority: number }> {
 
   /** The next live task, left in place; dead entries in front of it are dropped. */
   peek(): T | undefined {
+    return this.#front(false);
+  }
+
+  /** The next live task, or undefined. */
+  shift(): T | undefined {
+    return this.#front(true);
+  }
+
+  /** The next live task, removed when `take`; dead entries in front of it are dropped either way. */
+  #front(take: boolean): T | undefined {
     const buckets = this.#buckets;
     for (let i = 0; i < buckets.length; i++) {
       const fifo = buckets[i].fifo;
       let item: T | undefined;
       while ((item = fifo.first()) !== undefined) {
-        if (this.#isLive(item)) return item;
+        const live = this.#isLive(item);
+        if (live && !take) return item;
         fifo.shift();
-      }
-    }
-    return undefined;
-  }
-
-  /** The next live task, or undefined. */
-  shift(): T | undefined {
-    const buckets = this.#buckets;
-    for (let i = 0; i < buckets.length; i++) {
-      const fifo = buckets[i].fifo;
-      let item: T | undefined;
-      while ((item = fifo.shift()) !== undefined) {
-        if (this.#isLive(item)) {
+        if (live) {
           this.#live--;
           return item;
         }

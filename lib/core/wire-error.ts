@@ -133,3 +133,22 @@ export function decodeError(wire: unknown): unknown {
   }
   return err;
 }
+
+/**
+ * A `whyNot` for `argumentCloneError`: why `copy` (`v8.serialize`,
+ * `structuredClone`) cannot take a value, in its own words, or undefined if
+ * it can (a failure path: cost does not matter).
+ */
+export function copyFailure(copy: (value: unknown) => unknown): (value: unknown) => string | undefined {
+  return (value) => {
+    try {
+      copy(value);
+      return undefined;
+    } catch (err) {
+      return err instanceof Error ? err.message : String(err);
+    }
+  };
+}
+
+/** Why `v8.serialize` cannot take a value (ProcessPool, RemotePool), or undefined if it can. */
+export const serializeFailure = copyFailure(serialize);

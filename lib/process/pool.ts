@@ -3,7 +3,7 @@
 
 import { fileURLToPath } from 'node:url';
 import { Executor } from '../core/executor.js';
-import { checkInteger, checkObject, checkStartOptions, expected, moduleHref, resolveCommon, type PoolOptions } from '../core/options.js';
+import { checkInteger, checkWorkerPoolOptions, expected, type PoolOptions } from '../core/options.js';
 import { inheritedExecArgv, processRuntime } from './adapter.js';
 import { ProcessEngine } from './engine.js';
 import type { AnyTasks, TaskName } from '../core/types.js';
@@ -40,10 +40,7 @@ export class ProcessPool<M extends object = AnyTasks> extends Executor<M> {
    * what was expected and what arrived.
    */
   constructor(module: URL | string, options: PoolOptions<TaskName<M>> = {}) {
-    const href = moduleHref(module);
-    const o = checkObject('options', options);
-    const common = resolveCommon(o);
-    const start = checkStartOptions(o);
+    const { href, o, common, start } = checkWorkerPoolOptions(module, options);
     if (o.cwd !== undefined && typeof o.cwd !== 'string' && !(o.cwd instanceof URL)) throw expected('cwd', 'a path or a file: URL', o.cwd);
     const spawn = processRuntime({
       execArgv: start.execArgv ?? inheritedExecArgv(),
@@ -51,6 +48,6 @@ export class ProcessPool<M extends object = AnyTasks> extends Executor<M> {
       cwd: o.cwd instanceof URL ? fileURLToPath(o.cwd) : (o.cwd),
       maxMemoryMb: o.maxMemoryMb === undefined ? undefined : checkInteger('maxMemoryMb', o.maxMemoryMb, 1),
     });
-    super(new ProcessEngine({ ...common, moduleHref: href }, spawn), common.timeout);
+    super(new ProcessEngine({ ...common, moduleHref: href }, spawn), common.timeout, common.name);
   }
 }

@@ -2,8 +2,8 @@
 // the rest is what the engine decides with.
 
 import { performance } from 'node:perf_hooks';
-import { serialize } from 'node:v8';
 import { argumentCloneError, wireArgs, wireKind } from '../core/engine-core.js';
+import { serializeFailure } from '../core/wire-error.js';
 import { MAX_TIMER_MS } from '../core/options.js';
 import type { WorkerExitReason } from '../core/diagnostics.js';
 import type { TaskRecord } from '../core/task.js';
@@ -153,14 +153,5 @@ export class WorkerRecord {
       }
     }
     return failed;
-  }
-}
-
-function serializeFailure(value: unknown): string | undefined {
-  try {
-    serialize(value);
-    return undefined;
-  } catch (err) {
-    return err instanceof Error ? err.message : String(err);
   }
 }

@@ -6,8 +6,8 @@
 // through wire-error.ts as they do between a local pool and its workers.
 
 import { deserialize, serialize } from 'node:v8';
-import { DataCloneError } from '../core/errors.js';
 import { Status, TaskKind } from '../core/contract.js';
+import type { TraceCarrier } from '../core/trace-context.js';
 
 /** `job.data` of a warmpool job. Short keys: every job carries them. */
 export interface JobData {
@@ -19,10 +19,17 @@ export interface JobData {
   readonly a: string;
   /** Timeout in ms from the job's start on a host; 0 for none (JSON has no Infinity). */
   readonly t: number;
+  /** The W3C trace context captured at submit (../core/trace-context.ts), when there was one; plain strings, so JSON. */
+  readonly c?: TraceCarrier;
 }
 
-/** What a job returns: [status, value, runTimeMs], v8-serialized, base64. */
-export type Envelope = [status: Status, value: unknown, runTime: number];
+/**
+ * What a job returns: [status, value, runTimeMs, host], v8-serialized,
+ * base64. `host` is the name of the `warmpool worker` that ran it (the
+ * `worker` of its `warmpool:task` messages); hosts before it was added
+ * leave it out.
+ */
+export type Envelope = [status: Status, value: unknown, runTime: number, host?: string];
 
 /** Name of the pub/sub channel on which cancels of running jobs of `queue` are announced to hosts. */
 export function cancelChannel(prefix: string, queue: string): string {
@@ -51,30 +58,13 @@ export function decodeValue(text: string): unknown {
 }
 
 /**
- * The job data of a task, or a DataCloneError naming the argument that
- * cannot be sent, as the local pools name it.
+ * The job data of a task. Throws `v8.serialize`'s error when an argument
+ * cannot be sent (the engine names it, as the local pools do).
  */
-export function encodeJob(name: string, kind: TaskKind, args: readonly unknown[], timeout: number): JobData {
-  let a: string;
-  try {
-    a = encodeValue(args);
-  } catch (err) {
-    throw cloneErrorFor(args, kind, err);
-  }
-  return { n: name, k: kind, a, t: timeout === Infinity ? 0 : timeout };
-}
-
-function cloneErrorFor(args: readonly unknown[], kind: TaskKind, err: unknown): DataCloneError {
-  const reason = err instanceof Error ? err.message : String(err);
-  for (let i = 0; i < args.length; i++) {
-    try {
-      serialize(args[i]);
-    } catch {
-      const what = kind === TaskKind.Call ? `argument ${i}` : `item ${i}`;
-      return new DataCloneError(`The ${what} of the task cannot be sent to a remote worker: ${reason}`, { cause: err });
-    }
-  }
-  return new DataCloneError(`The arguments of the task cannot be sent to a remote worker: ${reason}`, { cause: err });
+export function encodeJob(name: string, kind: TaskKind, args: readonly unknown[], timeout: number, trace?: TraceCarrier): JobData {
+  const a = encodeValue(args);
+  const t = timeout === Infinity ? 0 : timeout;
+  return trace === undefined ? { n: name, k: kind, a, t } : { n: name, k: kind, a, t, c: trace };
 }
 
 /** Checks job data read from Redis, which anyone who can write to the queue could have put there. */
@@ -86,8 +76,13 @@ export function isJobData(data: unknown): data is JobData {
     (d.k === TaskKind.Call || d.k === TaskKind.Chunk || d.k === TaskKind.StarChunk) &&
     typeof d.a === 'string' &&
     typeof d.t === 'number' &&
-    d.t >= 0
+    d.t >= 0 &&
+    (d.c === undefined || isCarrier(d.c))
   );
+}
+
+function isCarrier(c: unknown): c is TraceCarrier {
+  return typeof c === 'object' && c !== null && !Array.isArray(c) && Object.values(c).every((v) => typeof v === 'string');
 }
 
 /**

@@ -35,16 +35,19 @@
 //        drop every Redis connection (connections.ts) ──▶ local pool shut down
 //        (its workers stopped) ──▶ close() resolves
 
+import { hostname } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { serialize } from 'node:v8';
 import { CancelledError } from '../core/errors.js';
+import { Waiters } from '../core/engine-core.js';
 import { engineOf, type Executor } from '../core/executor.js';
 import { futureInternals, type Future } from '../core/future.js';
 import { ChunkFailure, Status, type Engine } from '../core/contract.js';
+import { runWithTraceContext } from '../core/trace-context.js';
 import { encodeError } from '../core/wire-error.js';
 import { cancelChannel, decodeValue, isJobData, LARGE_RESULT_BYTES, RESULT_ELSEWHERE, RESULT_FIELD, type Envelope } from './codec.js';
 import { dropConnections, redisAddress, settledWithin, type BullClass } from './connections.js';
-import type { ConnectionSettings } from './engine.js';
+import type { ConnectionSettings } from './connections.js';
 import { loadPeers } from './peers.js';
 
 export interface HostOptions {
@@ -107,6 +110,12 @@ type HostRedis = Redis & { warmpoolExpire(jobKey: string, events: string, comple
 const EARLY_CANCEL_MS = 60_000;
 
 export class WorkerHost {
+  /**
+   * This host's name, `<hostname>:<pid>`: BullMQ keeps it with each job it
+   * takes (`processedBy`), and it comes back in the result, so a RemotePool
+   * names it as the `worker` of its `warmpool:task` messages.
+   */
+  readonly name = `${hostname()}:${process.pid}`;
   readonly #opts: HostOptions;
   readonly #pool: Executor;
   readonly #engine: Engine;
@@ -121,8 +130,8 @@ export class WorkerHost {
   #redis: HostRedis | undefined;
   #UnrecoverableError: new (message?: string) => Error = Error;
   #forced = false;
-  /** Called when the last running job has ended. */
-  #idleWaiters: (() => void)[] = [];
+  /** close() waiting for the last running job to end. */
+  readonly #idle = new Waiters();
   /** When Redis was last reported unreachable, and when that was last said; undefined while reachable. */
   #outage: { since: number; said: number } | undefined;
 
@@ -167,6 +176,7 @@ export class WorkerHost {
       stalledInterval: this.#opts.stalledInterval,
       maxStalledCount: this.#opts.maxStalledCount,
       autorun: false,
+      name: this.name,
     });
     worker.on('error', (err) => this.#onError(err));
     this.#worker = worker;
@@ -224,23 +234,24 @@ export class WorkerHost {
     if (!isJobData(data)) throw new this.#UnrecoverableError('The job is not a warmpool task (its data has no name, kind, args and timeout)');
     if (this.#earlyCancels.delete(id)) throw new this.#UnrecoverableError('The task was cancelled by its producer');
     const args = decodeValue(data.a) as unknown[];
-    const future = this.#engine.submit(data.n, args, data.k, { priority: 0, timeout: data.t === 0 ? Infinity : data.t, signal: undefined });
+    // The producer's trace context goes on with the task (`trace`), and is
+    // also the context of the local submit, so that a host that registered
+    // OpenTelemetry itself (instrument()) makes its task span a child of it.
+    const carrier = data.c;
+    const options = { priority: 0, timeout: data.t === 0 ? Infinity : data.t, signal: undefined, trace: carrier };
+    const future = runWithTraceContext(carrier, () => this.#engine.submit(data.n, args, data.k, options));
     this.#running.set(id, future);
     try {
       await new Promise<void>((resolve) => future.addDoneCallback(() => resolve()));
     } finally {
       this.#running.delete(id);
-      if (this.#running.size === 0) {
-        const waiters = this.#idleWaiters;
-        this.#idleWaiters = [];
-        for (const resolve of waiters) resolve();
-      }
+      if (this.#running.size === 0) this.#idle.release();
     }
     const runTime = futureInternals.ownerOf(future)?.runTime ?? 0;
     let envelope: Envelope;
     switch (future.state) {
       case 'fulfilled':
-        envelope = [Status.Ok, futureInternals.valueOf(future), runTime];
+        envelope = [Status.Ok, futureInternals.valueOf(future), runTime, this.name];
         break;
       case 'cancelled':
         throw new this.#UnrecoverableError(
@@ -249,7 +260,9 @@ export class WorkerHost {
       default: {
         const error = future.exception();
         envelope =
-          error instanceof ChunkFailure ? [Status.ChunkError, [error.index, encodeError(error.error)], runTime] : [Status.Error, encodeError(error), runTime];
+          error instanceof ChunkFailure
+            ? [Status.ChunkError, [error.index, encodeError(error.error)], runTime, this.name]
+            : [Status.Error, encodeError(error), runTime, this.name];
         if (error instanceof CancelledError) throw new this.#UnrecoverableError('The task was cancelled');
       }
     }
@@ -272,7 +285,7 @@ export class WorkerHost {
 
   #whenIdle(): Promise<void> {
     if (this.#running.size === 0) return Promise.resolve();
-    return new Promise((resolve) => this.#idleWaiters.push(resolve));
+    return this.#idle.wait();
   }
 
   /**

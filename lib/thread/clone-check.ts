@@ -14,6 +14,7 @@
 
 import { DefaultSerializer } from 'node:v8';
 import { types } from 'node:util';
+import { copyFailure } from '../core/wire-error.js';
 
 /**
  * v8.serialize, refusing what postMessage would share rather than copy:
@@ -104,15 +105,8 @@ function walk(value: unknown, budget: number, seen: Set<object>): number {
   return -1;
 }
 
-/** The structured clone algorithm's own words for why a value cannot be cloned (a failure path: cost does not matter). */
-export function cloneFailure(value: unknown): string | undefined {
-  try {
-    structuredClone(value);
-    return undefined;
-  } catch (err) {
-    return err instanceof Error ? err.message : String(err);
-  }
-}
+/** The structured clone algorithm's own words for why a value cannot be cloned, or undefined if it can. */
+export const cloneFailure = copyFailure(structuredClone);
 
 /** Decides how a result can travel back to the engine. */
 export function checkClone(value: unknown): CloneVerdict {

@@ -87,8 +87,8 @@ export class ThreadEngine implements Engine, Transport<Run> {
         core.schedule();
       },
       failed: (cause) => this.#failStart(cause),
-      exited: (id, code, retired) => {
-        core.workerEvent(id, 'exit', code, null, this.#exitReason(id, retired));
+      exited: (id, code, retired, died) => {
+        core.workerEvent(id, 'exit', code, null, this.#exitReason(id, retired) ?? died);
         if (retired) core.schedule();
       },
       partial: (threadId, reply) => {
@@ -315,8 +315,8 @@ export class ThreadEngine implements Engine, Transport<Run> {
 
   /**
    * Why a thread exited, where the engine knows: stopped for a task, retired,
-   * the pool shut down. Otherwise undefined: piscina ends idle threads
-   * itself, and its exit does not tell that from a crash.
+   * the pool shut down. Otherwise undefined, and Threads says whether the
+   * thread died (a crash, out of memory) or piscina ended it (idle: no reason).
    */
   #exitReason(thread: number, retired: boolean): WorkerExitReason | undefined {
     const stopped = this.#stopped.get(thread);

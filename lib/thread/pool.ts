@@ -2,7 +2,7 @@
 // the engine (./engine.ts), which runs tasks on piscina's threads.
 
 import { Executor } from '../core/executor.js';
-import { checkInteger, checkObject, checkStartOptions, expected, moduleHref, resolveCommon, type PoolOptions } from '../core/options.js';
+import { checkInteger, checkWorkerPoolOptions, expected, type PoolOptions } from '../core/options.js';
 import { ThreadEngine } from './engine.js';
 import type { AnyTasks, TaskName } from '../core/types.js';
 import { Worker } from 'node:worker_threads';
@@ -53,10 +53,7 @@ export class ThreadPool<M extends object = AnyTasks> extends Executor<M> {
    * own error for an `execArgv` flag it refuses in threads.
    */
   constructor(module: URL | string, options: PoolOptions<TaskName<M>> = {}) {
-    const href = moduleHref(module);
-    const o = checkObject('options', options);
-    const common = resolveCommon(o);
-    const start = checkStartOptions(o);
+    const { href, o, common, start } = checkWorkerPoolOptions(module, options);
     if (start.execArgv !== undefined) checkThreadExecArgv(start.execArgv);
     if (o.cwd !== undefined) {
       throw expected('cwd', "left out for a ThreadPool (threads share the process's working directory; a ProcessPool can have another)", o.cwd);
@@ -70,6 +67,7 @@ export class ThreadPool<M extends object = AnyTasks> extends Executor<M> {
         maxMemoryMb: o.maxMemoryMb === undefined ? undefined : checkInteger('maxMemoryMb', o.maxMemoryMb, 1),
       }),
       common.timeout,
+      common.name,
     );
   }
 }

@@ -1,11 +1,16 @@
-// Regression tests for the bugs of the code review (ProcessPool), one test per
-// fixed bug. Runs are counted through log files the fixtures append to
-// (./fixtures/regress-tasks.ts); nothing sleeps to stand in for an event.
+// What ProcessPool does beyond the shared contract (./contract.ts): sending
+// short tasks ahead to a busy worker in one message (and never holding a
+// result back for it), losing a worker in the middle of such a batch, worker
+// starts that fail while another worker serves the queue, and which of the
+// parent's Node flags a worker inherits. Process faults have their own file
+// (./process-faults.test.ts). Runs are counted through log files the fixtures
+// append to (./fixtures/regress-tasks.ts); nothing sleeps to stand in for an
+// event.
 
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
-import { CancelledError, DataCloneError, LocalPool, ProcessPool, WorkerCrashedError, type Future, type PoolOptions, type TaskName } from '../lib/index.js';
+import { CancelledError, DataCloneError, ProcessPool, WorkerCrashedError, type Future, type PoolOptions, type TaskName } from '../lib/index.js';
 import { inheritedExecArgv } from '../lib/process/adapter.js';
 import type * as regress from './fixtures/regress-tasks.js';
 import { lines, starts, tempDir } from './helpers.js';
@@ -152,63 +157,7 @@ test('a done callback of a task whose argument cannot be sent may cancel another
   assert.deepEqual(uncaught, [], 'uncaught exceptions during the test');
 });
 
-test('a map whose onProgress callback throws rejects with that error, and the pool still serves tasks', { timeout: 20_000 }, async (t) => {
-  const pool = makePool(t, { workers: 1 });
-  await pool.ready();
-  const broken = new Error('progress bar broke');
-  await assert.rejects(
-    pool.map('echo', [1, 2, 3], {
-      onProgress: () => {
-        throw broken;
-      },
-    }),
-    (err) => err === broken,
-  );
-  assert.equal(await pool.submit('echo', [7]), 7);
-  assert.deepEqual(await pool.map('echo', [1, 2, 3]), [1, 2, 3]);
-  await pool.shutdown();
-});
-
-test('with maxQueued reached, a map with chunksize 1 never runs more than one item in a task call', { timeout: 20_000 }, async (t) => {
-  const log = join(await tempDir(t), 'items.log');
-  const pool = makePool(t, { workers: 1, maxQueued: 1 });
-  await pool.ready();
-  const items = Array.from({ length: 40 }, (_, i) => ({ i, log }));
-
-  const out = await pool.map('chunkItem', items, { chunksize: 1 });
-
-  assert.deepEqual(out, items.map((x) => x.i));
-  const perCall = new Map<string, number[]>();
-  for (const line of lines(log)) {
-    const [call, i] = line.split(' ');
-    perCall.set(call, [...(perCall.get(call) ?? []), Number(i)]);
-  }
-  const bigger = [...perCall.values()].filter((group) => group.length > 1);
-  assert.deepEqual(bigger, [], 'task calls that ran more than one item (the items of each)');
-  assert.equal(perCall.size, 40);
-  assert.equal(pool.stats().completed, 40);
-  await pool.shutdown();
-});
-
-test('a map given an already aborted signal rejects with CancelledError and reads no item from its source', { timeout: 20_000 }, async (t) => {
-  const pool = makePool(t, { workers: 1 });
-  await pool.ready();
-  let reads = 0;
-  function* source(): Generator<number> {
-    for (let i = 0; i < 1000; i++) {
-      reads++;
-      yield i;
-    }
-  }
-  const ac = new AbortController();
-  ac.abort();
-  await assert.rejects(pool.map('echo', source(), { signal: ac.signal }), CancelledError);
-  assert.equal(reads, 0, `${reads} items were read from the source`);
-  assert.equal(await pool.submit('echo', [1]), 1);
-  await pool.shutdown();
-});
-
-test('inheritedExecArgv keeps loader, preload, condition and V8 flags with their values, and drops eval, print, inspect, test and watch flags with theirs', { timeout: 5_000 }, () => {
+test('a worker inherits the parent’s loader, preload, condition and V8 flags with their values, and none of its eval, print, inspect, test and watch flags (inheritedExecArgv)', { timeout: 5_000 }, () => {
   const kept = ['--import', 'tsx', '--import=x', '-r', './a.js', '--conditions', 'dev', '--max-old-space-size=100'];
   assert.deepEqual(inheritedExecArgv(kept), kept);
 
@@ -238,7 +187,6 @@ test('inheritedExecArgv keeps loader, preload, condition and V8 flags with their
   );
 });
 
-// Second review.
 test('when the last worker that could serve the queue dies while a start failure stands, the queued tasks still settle', { timeout: 30_000 }, async (t) => {
   const lock = join(await tempDir(t), 'lock');
   const pool = makePool(t, { workers: 2, minWorkers: 1, initializer: 'lockOnce', initArgs: [lock] });
@@ -254,26 +202,4 @@ test('when the last worker that could serve the queue dies while a start failure
   assert.equal(futures.dies.exception() instanceof WorkerCrashedError, true);
   // Before the temporary folder goes: a worker still starting would make its lock in it.
   await pool.shutdown();
-});
-
-test('a LocalPool task cancelled between being taken from the queue and starting never runs, and counts only as cancelled', { timeout: 10_000 }, async () => {
-  let ran = 0;
-  await using pool = new LocalPool(
-    {
-      work: async (x: number) => {
-        ran++;
-        await Promise.resolve();
-        return x;
-      },
-    },
-    { workers: 1, timeout: 50 },
-  );
-  await pool.ready();
-  const f = pool.submit('work', [1]);
-  await Promise.resolve(); // the pool takes it from its queue; p-limit starts it later
-  assert.equal(f.cancel(), true);
-  assert.equal(await pool.submit('work', [2]), 2);
-  assert.equal(ran, 1, 'only the second task ran');
-  const s = pool.stats();
-  assert.deepEqual([s.cancelled, s.timedOut, s.completed], [1, 0, 1]);
 });
