@@ -1,16 +1,22 @@
-// What warmpool's diagnostics channels cost the core per task: the three
-// publishing calls of one task's life (start, asyncStart, asyncEnd), with
-// nobody subscribed, with a subscriber that does nothing, and, as the
-// floor, the same loop without the calls. Each case runs in rounds,
-// interleaved, and prints the median of the rounds.
+// What warmpool's diagnostics channels cost, in two parts.
 //
-//   npm run build && node dist/bench/diagnostics.js [--rounds=7] [--tasks=2000000]
+// 1. The channel layer alone: the three publishing calls of one task's life
+//    (start, asyncStart, asyncEnd), with nobody subscribed, with a
+//    subscriber that does nothing, and, as the floor, the same loop without
+//    the calls.
+// 2. Real pools (ProcessPool, ThreadPool, LocalPool, 2 workers), the
+//    figures issue 16 asks for: the p50 of a warm round trip (one `add`
+//    submitted and awaited at a time) and the throughput of 50k `add` tasks
+//    submitted at once, with nobody subscribed and with a no-op subscriber
+//    on `warmpool:task` and `warmpool:worker`.
 //
-// This is the channel layer alone; the pool-level figures (p50 round trip,
-// 50k-task throughput with and without a subscriber) need the engine core
-// that publishes and belong in bench/run.ts then.
+// Each case runs in rounds, the cases interleaved (pool cases alternate
+// which goes first), and prints the median of the rounds.
+//
+//   npm run build && node dist/bench/diagnostics.js [--rounds=7] [--tasks=2000000] [--pool-rounds=5] [--trips=2000] [--burst=50000] [--no-pools]
 
 import { performance } from 'node:perf_hooks';
+import { LocalPool, ProcessPool, ThreadPool, type Executor } from '../lib/index.js';
 import { publishTaskAsyncStart, publishTaskEnd, publishTaskStart, publishWorker, subscribeTasks, subscribeWorkers } from '../lib/core/diagnostics.js';
 
 const arg = (name: string, fallback: number) => {
@@ -19,6 +25,9 @@ const arg = (name: string, fallback: number) => {
 };
 const ROUNDS = arg('rounds', 7);
 const TASKS = arg('tasks', 2_000_000);
+const POOL_ROUNDS = arg('pool-rounds', 5);
+const TRIPS = arg('trips', 2_000);
+const BURST = arg('burst', 50_000);
 
 let sink = 0;
 
@@ -73,5 +82,73 @@ console.log(`node ${process.version}, ${TASKS.toLocaleString('en-US')} task life
 for (const [name, xs] of Object.entries(times)) {
   const ms = median(xs);
   console.log(`${name.padEnd(34)} ${perSecond(ms).toLocaleString('en-US').padStart(14)} /s  ${nsPer(ms).padStart(6)} ns each`);
+}
+
+// ── 2. real pools ────────────────────────────────────────────────────────
+
+type Tasks = typeof import('./fixtures/tasks.js');
+const tasksUrl = new URL('./fixtures/tasks.js', import.meta.url);
+
+/** p50 of `TRIPS` round trips, one task in flight at a time, in µs. */
+async function roundTrip(pool: Executor<Tasks>): Promise<number> {
+  const times: number[] = [];
+  for (let i = 0; i < TRIPS; i++) {
+    const t0 = performance.now();
+    await pool.submit('add', [i, 1]);
+    times.push(performance.now() - t0);
+  }
+  return median(times) * 1000;
+}
+
+/** Tasks/s of `BURST` tasks submitted at once. */
+async function burst(pool: Executor<Tasks>): Promise<number> {
+  const t0 = performance.now();
+  const futures = [];
+  for (let i = 0; i < BURST; i++) futures.push(pool.submit('add', [i, 1]));
+  await Promise.all(futures);
+  return (BURST / (performance.now() - t0)) * 1000;
+}
+
+/** A subscriber on both channels that does nothing: the cost of making and publishing the messages. */
+function subscribe(): () => void {
+  const off = subscribeTasks({ start() {}, asyncStart() {}, error() {}, asyncEnd() {} });
+  const offWorkers = subscribeWorkers(() => {});
+  return () => {
+    off();
+    offWorkers();
+  };
+}
+
+if (!process.argv.includes('--no-pools')) {
+  console.log(`\npools of 2 workers: p50 of ${TRIPS.toLocaleString('en-US')} round trips, and ${BURST.toLocaleString('en-US')} tasks at once; median of ${POOL_ROUNDS} rounds`);
+  console.log(`${'pool'.padEnd(12)} ${'subscriber'.padEnd(11)} ${'p50 round trip'.padStart(15)} ${'throughput'.padStart(16)}`);
+  const kinds: [string, () => Executor<Tasks>][] = [
+    ['ProcessPool', () => new ProcessPool<Tasks>(tasksUrl, { workers: 2, minWorkers: 2 })],
+    ['ThreadPool', () => new ThreadPool<Tasks>(tasksUrl, { workers: 2, minWorkers: 2 })],
+    ['LocalPool', () => new LocalPool<Tasks>(tasksUrl, { workers: 2 })],
+  ];
+  for (const [name, make] of kinds) {
+    const pool = make();
+    await pool.ready();
+    // Warm-up: the workers' JIT, the parent's, the chunked paths.
+    await roundTrip(pool);
+    await burst(pool);
+    const results = { none: { trip: [] as number[], rate: [] as number[] }, 'no-op': { trip: [] as number[], rate: [] as number[] } };
+    for (let round = 0; round < POOL_ROUNDS; round++) {
+      const order: ('none' | 'no-op')[] = round % 2 === 0 ? ['none', 'no-op'] : ['no-op', 'none'];
+      for (const which of order) {
+        const off = which === 'no-op' ? subscribe() : undefined;
+        results[which].trip.push(await roundTrip(pool));
+        results[which].rate.push(await burst(pool));
+        off?.();
+      }
+    }
+    for (const [which, r] of Object.entries(results)) {
+      const trip = `${median(r.trip).toFixed(1)} µs`;
+      const rate = `${Math.round(median(r.rate)).toLocaleString('en-US')} /s`;
+      console.log(`${name.padEnd(12)} ${which.padEnd(11)} ${trip.padStart(15)} ${rate.padStart(16)}`);
+    }
+    await pool.shutdown();
+  }
 }
 if (sink === -1) console.log(sink);

@@ -30,10 +30,25 @@ export {
   QueueFullError,
   PoolClosedError,
   BrokerError,
+  StreamClosedError,
 } from './core/errors.js';
-export type { PoolOptions, SubmitOptions, MapOptions, ShutdownOptions } from './core/options.js';
+export type { PoolOptions, SubmitOptions, MapOptions, ShutdownOptions, StreamOptions, ProgressOptions } from './core/options.js';
+export { TaskStream } from './core/stream.js';
 export type { PoolStats, TimeSummary } from './core/stats.js';
-export type { TaskModule, TaskName, TaskArgs, TaskResult, TaskItem, AnyTasks, TransferListItem } from './core/types.js';
+export type {
+  TaskModule,
+  TaskName,
+  TaskArgs,
+  TaskResult,
+  TaskItem,
+  AnyTasks,
+  TransferListItem,
+  StreamTaskName,
+  StreamValue,
+  StreamMessage,
+  StreamArgs,
+  StreamingExecutor,
+} from './core/types.js';
 export {
   TASK_CHANNEL,
   WORKER_CHANNEL,

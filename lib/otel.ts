@@ -37,7 +37,7 @@ export { captureTraceContext, runWithTraceContext, type TraceCarrier } from './c
 
 /** A pool, or anything with the counts of `PoolStats`, read by the gauges. */
 export interface StatsSource {
-  /** The pool's `name`, as in the channels' messages. */
+  /** The pool's `name`, as in the channels' messages (a pool's `name` getter). A source without one is refused. */
   readonly name?: string;
   stats(): { workers: number; busy: number; queued: number };
 }
@@ -112,7 +112,11 @@ export function instrument(options: InstrumentOptions = {}): () => void {
   const workerSpans = options.workerSpans ?? true;
   const withMetrics = options.metrics ?? true;
   const sources = new Map<string, StatsSource>();
-  for (const pool of options.pools ?? []) sources.set(pool.name ?? 'unnamed', pool);
+  for (const pool of options.pools ?? []) {
+    // Gauged under 'unnamed', two such sources would overwrite each other.
+    if (typeof pool.name !== 'string') throw new TypeError(`Expected each of \`pools\` to have a \`name\` (a pool's name, as its messages carry it), got ${pool.name === undefined ? 'undefined' : `\`${String(pool.name)}\``}`);
+    sources.set(pool.name, pool);
+  }
 
   const tasks = new Map<TaskMessage, TaskState>();
   const counts = new Map<string, PoolCounts>();

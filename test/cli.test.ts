@@ -98,6 +98,7 @@ describe('warmpool command line', () => {
     assert.match(r.stdout, /\n {2}map {5}run a task over each line/);
     assert.match(r.stdout, /\n {2}worker {2}serve a RemotePool queue/);
     assert.match(r.stdout, /\n {2}purge {3}remove every Redis key of a RemotePool queue/);
+    assert.match(r.stdout, /\n {2}stream {2}run a generator task on a warm pool/);
     assert.match(r.stdout, /Examples:\n {2}warmpool bench/);
     assert.equal(r.stderr, '');
   });
@@ -109,7 +110,7 @@ describe('warmpool command line', () => {
     assert.match(none.stderr, /^Usage: warmpool/);
     const unknown = await warmpool(['serve']);
     assert.equal(unknown.code, 2);
-    assert.equal(unknown.stderr, 'warmpool: unknown command `serve`; expected one of: bench, map, purge, worker (see warmpool --help)\n');
+    assert.equal(unknown.stderr, 'warmpool: unknown command `serve`; expected one of: bench, map, purge, stream, worker (see warmpool --help)\n');
   });
 
   test('`--version` prints the package version, and package.json names the command', async () => {

@@ -3,12 +3,11 @@
 // task that succeeds, fails, times out, is cancelled and crashes its worker,
 // and one trace from a span in the caller, through the task's span, to a
 // span made inside the task on a ProcessPool, a ThreadPool and a RemotePool
-// host. What a backend cannot tell yet (ThreadPool: a crash as the reason of
-// an exit) is marked `todo` (it runs, and its failure is reported but does
-// not fail the suite). test/otel.test.ts covers the same contract without
-// pools.
+// host. What a backend cannot tell yet is marked `todo` (it runs, and its
+// failure is reported but does not fail the suite). test/otel.test.ts covers
+// the same contract without pools.
 //
-// Rules as in ./contract.test.ts: no sleep stands in for an event (a
+// Rules as in the contract suite (./contract.ts): no sleep stands in for an event (a
 // running task announces itself with a file; worker exits are awaited on the
 // channel itself), nothing asserts a duration, every test is bounded.
 
@@ -34,8 +33,6 @@ import { reasonOf } from './helpers.js';
 
 type Pool = Executor<typeof observeTasks>;
 const observeTasksUrl = new URL('./fixtures/observe-tasks.js', import.meta.url);
-/** ThreadPool cannot tell a crash from piscina ending an idle thread (lib/thread/engine.ts #exitReason). */
-const crashReason = (backend: Backend) => (backend.name === 'ThreadPool' ? { todo: 'ThreadPool does not name a crash as the reason of an exit' } : {});
 const SHORT = { timeout: 30_000 };
 
 context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
@@ -297,7 +294,7 @@ for (const backend of chosen) {
       await costsItsWorker(backend, { cancelGrace: 0 }, (pool) => cancelRunning(pool), 'cancelled', CancelledError, 'cancel');
     });
 
-    test('a task whose worker dies publishes error with the WorkerCrashedError, outcome crashed, and the exit with its code and reason crash', { ...SHORT, ...crashReason(backend), skip: backend.cannot.crashIsolation }, async () => {
+    test('a task whose worker dies publishes error with the WorkerCrashedError, outcome crashed, and the exit with its code and reason crash', { ...SHORT, skip: backend.cannot.crashIsolation }, async () => {
       await costsItsWorker(backend, {}, (pool) => pool.submit('crash', [3]), 'crashed', WorkerCrashedError, 'crash', async (pool, exit) => {
         if (exit !== undefined) assert.equal(exit.exitCode, 3);
         assert.equal(await pool.submit('add', [1, 2]), 3);

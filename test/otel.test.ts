@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { ROOT_CONTEXT, SpanStatusCode, context, createTraceState, propagation, trace, type TextMapPropagator } from '@opentelemetry/api';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
-import { MeterProvider, MetricReader, type Histogram, type MetricData } from '@opentelemetry/sdk-metrics';
+import type { Histogram } from '@opentelemetry/sdk-metrics';
 import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor, type ReadableSpan } from '@opentelemetry/sdk-trace-base';
 import {
   TASK_CHANNEL,
@@ -28,6 +28,7 @@ import {
   type WorkerMessage,
 } from '../lib/core/diagnostics.js';
 import { ATTR, METRIC, instrument } from '../lib/otel.js';
+import { metricsSetup, pointOf } from './otel-helpers.js';
 import { captureTraceContext, formatTraceparent, parseTraceparent, runWithTraceContext } from '../lib/core/trace-context.js';
 
 const execFileAsync = promisify(execFile);
@@ -38,29 +39,6 @@ context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
 const exporter = new InMemorySpanExporter();
 const tracerProvider = new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(exporter)] });
 const tracer = tracerProvider.getTracer('test');
-
-class Reader extends MetricReader {
-  protected override async onForceFlush(): Promise<void> {}
-  protected override async onShutdown(): Promise<void> {}
-}
-
-function metricsSetup() {
-  const reader = new Reader();
-  const meterProvider = new MeterProvider({ readers: [reader] });
-  return {
-    meterProvider,
-    async read(): Promise<Map<string, MetricData>> {
-      const { resourceMetrics } = await reader.collect();
-      return new Map(resourceMetrics.scopeMetrics.flatMap((s) => s.metrics).map((m) => [m.descriptor.name, m]));
-    },
-  };
-}
-
-/** A gauge or counter value for one set of attributes. */
-function pointOf(metric: MetricData | undefined, attributes: Record<string, unknown>): number | undefined {
-  const point = metric?.dataPoints.find((p) => Object.entries(attributes).every(([k, v]) => p.attributes[k] === v));
-  return point?.value as number | undefined;
-}
 
 function spanNamed(name: string): ReadableSpan {
   const span = exporter.getFinishedSpans().find((s) => s.name === name);

@@ -3,7 +3,7 @@
 // mid-job, Redis restarted mid-run, a burst with most events dropped —
 // plus what only RemotePool has (its options, its peers, other producers on
 // the same queue). The Executor contract itself runs against RemotePool in
-// contract.test.ts.
+// the contract-*.test.ts files.
 //
 // Without a Redis (test/redis.ts says where one comes from) the tests that
 // need one are reported as one skipped test saying how to include them; the

@@ -3,7 +3,9 @@
 // calls. A wrong result type fails `expectType`; a call that should not
 // compile is marked `@ts-expect-error`, so the build breaks if it compiles.
 
-import { ProcessPool, asCompleted, wait, type Future, type TaskName } from '../lib/index.js';
+import { ProcessPool, asCompleted, wait, type Future, type TaskName, type StreamingExecutor, type TaskStream } from '../lib/index.js';
+import type * as streamTasks from './fixtures/stream-tasks.js';
+import type { Edit, Settings } from './fixtures/stream-tasks.js';
 import type * as tasks from './fixtures/tasks.js';
 
 /** True only when A and B are the same type (not merely assignable). */
@@ -179,4 +181,64 @@ export function typeTests(): void {
   const mixed: Future<unknown>[] = [fAdd, fEcho];
   void wait([fAdd, fEcho]);
   void asCompleted(mixed);
+}
+
+export function streamTypeTests(): void {
+  // pool.stream: the signature every pool takes on once the engine core
+  // carries streams (lib/types.ts, StreamingExecutor).
+  const pool = undefined as unknown as StreamingExecutor<typeof streamTasks>;
+  const settings: Settings = { theme: 'light', size: 12 };
+
+  // The yielded type is the stream's value type, sync or async generator.
+  expectType<TaskStream<number, never>>()(pool.stream('count', [3]));
+  expectType<TaskStream<number, never>>()(pool.stream('countAsync', [3], { highWaterMark: 4, timeout: 100 }));
+  // A session: the message type comes from the task's `taskMessages<Edit>()` parameter.
+  const session = pool.stream('settings', [settings]);
+  expectType<TaskStream<Settings, Edit>>()(session);
+  expectType<TaskStream<number, number>>()(pool.stream('echoCounting', ['/tmp/counter']));
+
+  void (async () => {
+    for await (const s of session) expectType<Settings>()(s);
+    await session.send({ theme: 'dark' });
+    await session.send({});
+    session.end();
+    expectType<Promise<void>>()(session.done);
+    expectType<boolean>()(session.cancel());
+    const first = await pool.stream('count', [2])[Symbol.asyncIterator]().next();
+    if (!first.done) expectType<number>()(first.value);
+  })();
+
+  // @ts-expect-error a message of the wrong type does not compile
+  void session.send({ theme: 1 });
+  // @ts-expect-error a message of another shape does not compile
+  void session.send('dark');
+  // @ts-expect-error a task that declares no messages takes none
+  void pool.stream('count', [3]).send(1);
+  // @ts-expect-error the task's messages parameter is its own: args stop before it
+  pool.stream('settings', [settings, undefined]);
+  // @ts-expect-error required arguments are still required
+  pool.stream('settings', []);
+  // @ts-expect-error required arguments are still required, without args
+  pool.stream('count');
+  // @ts-expect-error wrong argument type
+  pool.stream('count', ['3']);
+  // @ts-expect-error a task that is not a generator cannot be streamed
+  pool.stream('notAGenerator');
+  // @ts-expect-error a plain function is not a generator task
+  pool.stream('add', [1, 2]);
+  // @ts-expect-error no task of that name
+  pool.stream('nope');
+  // @ts-expect-error stream values are numbers
+  const _strings: TaskStream<string, never> = pool.stream('count', [1]);
+  // @ts-expect-error highWaterMark is a number
+  pool.stream('count', [1], { highWaterMark: '4' });
+  // @ts-expect-error an unknown option
+  pool.stream('count', [1], { highWatermark: 4 });
+  pool.stream('count', [1], { onProgress: (value: unknown) => void value });
+
+  // Without a type argument: any generator name, any values, any messages.
+  const untyped = undefined as unknown as StreamingExecutor;
+  const anyStream = untyped.stream('whatever', [1, 'two']);
+  expectTrue<Equal<typeof anyStream, TaskStream<any, any>>>();
+  void anyStream.send({ anything: true });
 }

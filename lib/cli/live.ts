@@ -7,8 +7,8 @@
 //
 // Everything comes from `pool.stats()`, except restarts, which PoolStats does
 // not count: they are counted from the `warmpool:worker` channel (exits whose
-// reason is a restart), once the pool is seen publishing there. Before that
-// (an engine that does not publish yet) the line shows `~N`, N being the
+// reason is a restart), by `pool.name`, once the pool is seen publishing
+// there. Before that (a pool that does not publish) the line shows `~N`, N being the
 // tasks that timed out or crashed: each of those cost a ProcessPool or
 // ThreadPool its worker (the commands set no cancelGrace). If PoolStats gains
 // a restart count, `restartsOf` is the one place to read it.
@@ -46,7 +46,7 @@ export class RestartCounter {
   }
 }
 
-/** What the view reads: a pool. `name` is the pool option the engine core adds. */
+/** What the view reads: a pool. `name` is the pool's `name` option, as its channel messages carry it. */
 export interface LiveSource {
   stats(): PoolStats;
   readonly name?: string;

@@ -8,6 +8,7 @@ import { UsageError } from './args.js';
 import * as bench from './bench.js';
 import * as map from './map.js';
 import * as purge from './purge.js';
+import * as stream from './stream.js';
 import * as worker from './worker.js';
 
 export interface Command {
@@ -21,6 +22,7 @@ export const commands: Record<string, Command> = {
   bench,
   map,
   purge,
+  stream,
   worker,
 };
 
@@ -49,6 +51,7 @@ function help(): string {
     '  warmpool map ./tasks.js fib --in numbers.jsonl --out results.jsonl',
     '  warmpool worker ./tasks.js --connection redis://host:6379 --queue jobs',
     '  warmpool purge --connection redis://host:6379 --queue jobs',
+    '  warmpool stream ./tasks.js lines --args \'["big.log"]\' > lines.jsonl',
     '',
   ].join('\n');
 }

@@ -6,6 +6,7 @@ import type { TransferListItem } from './types.js';
 import type { TraceCarrier } from './trace-context.js';
 import type { Future } from './future.js';
 import type { PoolStats } from './stats.js';
+import type { TaskStream } from './stream.js';
 
 /** How a task's `args` are applied. Chunks come from the map family; their result is a list. */
 export const enum TaskKind {
@@ -15,6 +16,14 @@ export const enum TaskKind {
   Chunk = 1,
   /** `args` is a list of argument lists: `fn(...argList)` for each (starmap). */
   StarChunk = 2,
+  /**
+   * `fn(...args)` with a line back to the caller for `reportProgress()`: a
+   * `submit` with `onProgress`. The worker makes the task a channel and sends
+   * its progress before its result.
+   */
+  Progress = 3,
+  /** `pool.stream`: `args` is `[highWaterMark, args]`; `fn(...args)` makes a generator the worker drives with credits. */
+  Stream = 4,
 }
 
 /**
@@ -59,6 +68,8 @@ export interface TaskOptions {
   readonly signal: AbortSignal | undefined;
   /** ThreadPool: ArrayBuffers (and ports) to move rather than copy. Others ignore it. */
   readonly transfer?: readonly TransferListItem[] | undefined;
+  /** The caller's `onProgress` (kind Progress): the core keeps a CallerChannel for the task. */
+  readonly onProgress?: ((value: unknown) => unknown) | undefined;
   /**
    * The trace context to run under when none is found at submit (no span
    * active, no subscriber set one): how a RemotePool host passes on the one
@@ -72,6 +83,8 @@ export interface Engine {
   /** Workers to plan for: sizes map chunks and read-ahead. */
   readonly workers: number;
   submit(name: string, args: readonly unknown[], kind: TaskKind, options: TaskOptions): Future<unknown>;
+  /** `pool.stream`; left out by an engine that does not carry streams. */
+  stream?(name: string, args: readonly unknown[], options: TaskOptions, highWaterMark: number): TaskStream<unknown, unknown>;
   ready(): Promise<void>;
   /** Resolves when nothing is queued or running. */
   onIdle(): Promise<void>;

@@ -25,11 +25,14 @@
 
 import { performance } from 'node:perf_hooks';
 import { deserialize } from 'node:v8';
+import { CallerChannel } from './caller-channel.js';
 import { ChunkFailure, Status, TaskKind, TRACED, type TaskOptions } from './contract.js';
 import { publishTaskAsyncStart, publishTaskEnd, publishTaskStart, publishWorker, type TaskOutcome, type WorkerEvent, type WorkerExitReason, type WorkerId } from './diagnostics.js';
 import { DataCloneError, PoolClosedError, QueueFullError, TimeoutError, type CancelledError } from './errors.js';
 import { futureInternals, type Future } from './future.js';
 import { TaskQueue } from './queue.js';
+import { createTaskStream, type TaskStream } from './stream.js';
+import { ToTask } from './stream-protocol.js';
 import { Distribution, type PoolStats } from './stats.js';
 import { TaskRecord, type TaskOwner } from './task.js';
 import { captureTraceContext } from './trace-context.js';
@@ -39,6 +42,12 @@ import { decodeError } from './wire-error.js';
 export const PIPELINE_MS = 2;
 /** Most tasks in one message to a worker. */
 export const MAX_BATCH = 256;
+/**
+ * Least grace, in ms, of a stopped stream task: a generator waiting for
+ * credit is closed at once (its `finally` runs, its worker stays warm), which
+ * `cancelGrace`'s default of 0 would never let happen.
+ */
+export const STREAM_STOP_GRACE_MS = 1_000;
 
 /** The backend's part of an engine. */
 export interface Transport<S> {
@@ -58,6 +67,12 @@ export interface Transport<S> {
   kill(task: TaskRecord<S>, reason: 'cancel' | 'timeout'): void;
   /** shutdown(): cancel what the transport holds and has not started (with `cancelFutures`), and close what can close. */
   closing(cancelFutures: boolean): void;
+  /**
+   * A stream's message to its running task (lib/core/stream-protocol.ts,
+   * ToTask). Throws, having sent nothing, when the message cannot be sent.
+   * Only transports that carry streams have it.
+   */
+  toTask?(task: TaskRecord<S>, message: unknown[]): void;
 }
 
 export interface CoreOptions {
@@ -160,6 +175,36 @@ export class EngineCore<S> implements TaskOwner<S> {
 
   /** Accepts a task: throws, making no future, when the pool is closed or full. */
   submit(name: string, args: readonly unknown[], kind: TaskKind, options: TaskOptions): Future<unknown> {
+    return this.#submit(name, args, kind, options, undefined).future;
+  }
+
+  /**
+   * `pool.stream`: a task of kind Stream whose values, progress and messages
+   * go through a TaskStream. What the stream sends before the task starts
+   * waits in the stream (`started()` in begin); after the task is gone it is
+   * dropped, the stream having ended.
+   */
+  stream(name: string, args: readonly unknown[], options: TaskOptions, highWaterMark: number): TaskStream<unknown, unknown> {
+    // The sink's calls come only after this returns: the record is set by then.
+    const ref: { task?: TaskRecord<S> } = {};
+    const toTask = (message: unknown[]) => {
+      const task = ref.task!;
+      if (task.where === 'sent') this.#transport.toTask!(task, message);
+    };
+    const { stream, endpoint } = createTaskStream<unknown, unknown>(
+      {
+        credit: (n) => toTask([ToTask.Credit, ref.task!.id, n]),
+        send: (messages) => toTask([ToTask.Inbox, ref.task!.id, messages]),
+        end: () => toTask([ToTask.InboxEnd, ref.task!.id]),
+        cancel: () => ref.task!.future.cancel(),
+      },
+      highWaterMark,
+    );
+    ref.task = this.#submit(name, [highWaterMark, args], TaskKind.Stream, options, new CallerChannel(endpoint, options.onProgress));
+    return stream;
+  }
+
+  #submit(name: string, args: readonly unknown[], kind: TaskKind, options: TaskOptions, channel: CallerChannel | undefined): TaskRecord<S> {
     if (this.closed) throw new PoolClosedError();
     if (this.#maxQueued !== Infinity && this.#transport.backlog() >= this.#maxQueued) throw new QueueFullError(this.#maxQueued);
     const transfer = options.transfer;
@@ -175,7 +220,8 @@ export class EngineCore<S> implements TaskOwner<S> {
       transfer !== undefined && transfer.length > 0 ? transfer : undefined,
       performance.now(),
     );
-    const future = (task.future = futureInternals.create<unknown>(task));
+    task.future = futureInternals.create<unknown>(task);
+    task.channel = channel ?? (options.onProgress === undefined ? undefined : new CallerChannel(undefined, options.onProgress));
     this.queue.push(task);
     this.#live++;
     // Accepted: `start` goes out in the caller's synchronous call (so a
@@ -183,12 +229,12 @@ export class EngineCore<S> implements TaskOwner<S> {
     // already can end the task.
     task.diag = publishTaskStart(this.name, task.id, name);
     task.trace = captureTraceContext(task.diag) ?? options.trace;
-    if (!this.#watchSignal(task) || !this.#transport.accepted(task)) return future;
+    if (!this.#watchSignal(task) || !this.#transport.accepted(task)) return task;
     if (!this.#dispatchScheduled) {
       this.#dispatchScheduled = true;
       queueMicrotask(this.#dispatchBound);
     }
-    return future;
+    return task;
   }
 
   /** An aborting signal cancels the task's future, as cancel() would. False when it had aborted already. */
@@ -246,6 +292,7 @@ export class EngineCore<S> implements TaskOwner<S> {
   begin(task: TaskRecord<S>, now: number, worker?: WorkerId): boolean {
     const started = futureInternals.setRunningOrNotifyCancel(task.future);
     task.startedAt = now;
+    if (started) task.channel?.stream?.started();
     this.waitTime.add(now - task.submittedAt);
     if (task.diag !== undefined && worker !== undefined) publishTaskAsyncStart(task.diag, worker, now - task.submittedAt);
     return started;
@@ -274,6 +321,7 @@ export class EngineCore<S> implements TaskOwner<S> {
     this.counts.cancelled++;
     this.#published(task, 'cancelled', error);
     if (task.where === 'gone') return;
+    task.channel?.abandon(error);
     if (task.where === 'queued') {
       // Left in place; the queue skips it when it reaches the front.
       this.queue.forgetOne();
@@ -289,6 +337,7 @@ export class EngineCore<S> implements TaskOwner<S> {
     this.counts.timedOut++;
     const error = new TimeoutError(`Task \`${task.name}\` did not finish within ${task.timeout} ms${stopped}`, task.timeout);
     this.#published(task, 'timedOut', error);
+    task.channel?.abandon(error);
     futureInternals.setException(task.future, error);
     this.stop(task, 'timeout');
   }
@@ -300,7 +349,7 @@ export class EngineCore<S> implements TaskOwner<S> {
    */
   stop(task: TaskRecord<S>, reason: 'cancel' | 'timeout', leastGrace = 0): void {
     this.release(task);
-    const grace = Math.max(this.#cancelGrace, leastGrace);
+    const grace = Math.max(this.#cancelGrace, leastGrace, task.kind === TaskKind.Stream ? STREAM_STOP_GRACE_MS : 0);
     const transport = this.#transport;
     if (grace > 0 && transport.abort(task, reason)) {
       clearTimeout(task.timer);
@@ -335,65 +384,105 @@ export class EngineCore<S> implements TaskOwner<S> {
   finish(task: TaskRecord<S>, runTime: number): boolean {
     task.runTime = runTime;
     if (this.#measureCosts && task.kind === TaskKind.Call) this.costs.add(task.name, runTime);
-    if (task.where === 'gone') return false;
+    if (task.where === 'gone') {
+      this.letGo(task);
+      return false;
+    }
     this.runTime.add(runTime);
     this.release(task);
     return true;
   }
 
-  /** A result from a worker, in the wire's form (./wire-error.ts). An error counts as `countOf` says (RemotePool: a host's timeouts and crashes), else `failed`. */
-  settle(task: TaskRecord<S>, status: Status, value: unknown, runTime: number, countOf?: (error: unknown) => FailureCount): void {
+  /**
+   * A result from a worker, in the wire's form (./wire-error.ts). `sent`:
+   * the messages the task sent its channel on another line than its result
+   * (ThreadPool's port), which settling waits for. An error counts as
+   * `countOf` says (RemotePool: a host's timeouts and crashes), else `failed`.
+   */
+  settle(task: TaskRecord<S>, status: Status, value: unknown, runTime: number, sent?: number, countOf?: (error: unknown) => FailureCount): void {
     if (!this.finish(task, runTime)) return;
     switch (status) {
       case Status.Ok:
-        this.fulfil(task, value);
+        this.fulfil(task, value, sent);
         return;
       case Status.Serialized: {
         let result: unknown;
         try {
           result = deserialize(value as Uint8Array);
         } catch (err) {
-          this.reject(task, new DataCloneError(`The result of task \`${task.name}\` could not be read back: ${String(err)}`, { cause: err }));
+          this.reject(task, new DataCloneError(`The result of task \`${task.name}\` could not be read back: ${String(err)}`, { cause: err }), 'failed', sent);
           return;
         }
-        this.fulfil(task, result);
+        this.fulfil(task, result, sent);
         return;
       }
       case Status.ChunkError: {
         const [index, wire] = value as [number, unknown];
         const error = decodeError(wire);
-        this.reject(task, new ChunkFailure(index, error), countOf?.(error));
+        this.reject(task, new ChunkFailure(index, error), countOf?.(error), sent);
         return;
       }
       default: {
         const error = decodeError(value);
-        this.reject(task, error, countOf?.(error));
+        this.reject(task, error, countOf?.(error), sent);
       }
     }
   }
 
-  /** Fulfils a finished task's future. */
-  fulfil(task: TaskRecord<S>, value: unknown): void {
+  /**
+   * Fulfils a finished task's future. A task with a channel settles through
+   * it: after the progress and stream values its worker sent before the
+   * result (`sent` of them, when they travel apart from results) have been
+   * delivered.
+   */
+  fulfil(task: TaskRecord<S>, value: unknown, sent?: number): void {
     this.counts.completed++;
-    this.#published(task, 'fulfilled', undefined, task.runTime);
-    futureInternals.setResult(task.future, value);
+    const channel = task.channel;
+    if (channel === undefined) {
+      this.#published(task, 'fulfilled', undefined, task.runTime);
+      futureInternals.setResult(task.future, value);
+    } else
+      channel.finish(undefined, sent, () => {
+        this.#published(task, 'fulfilled', undefined, task.runTime);
+        futureInternals.setResult(task.future, value);
+        channel.stream?.exited();
+      });
   }
 
-  /** Rejects a finished task's future with its own error. */
-  reject(task: TaskRecord<S>, error: unknown, count: FailureCount = 'failed'): void {
+  /** Rejects a finished task's future with its own error (through its channel, as fulfil). */
+  reject(task: TaskRecord<S>, error: unknown, count: FailureCount = 'failed', sent?: number): void {
     this.counts[count]++;
-    this.#published(task, OUTCOME[count], error, task.runTime);
-    futureInternals.setException(task.future, error);
+    const channel = task.channel;
+    if (channel === undefined) {
+      this.#published(task, OUTCOME[count], error, task.runTime);
+      futureInternals.setException(task.future, error);
+    } else
+      channel.finish(error, sent, () => {
+        this.#published(task, OUTCOME[count], error, task.runTime);
+        futureInternals.setException(task.future, error);
+        channel.stream?.exited();
+      });
+  }
+
+  /** The worker has let go of a task that was stopped (its late result came, its worker exited, its slot was given up): its stream's `done` resolves. */
+  letGo(task: TaskRecord<S>): void {
+    task.channel?.stream?.exited();
   }
 
   /** Fails a task that did not run to an end of its own (no run time): a crash, a start failure, a value that cannot be sent. */
   fail(task: TaskRecord<S>, error: unknown, count: FailureCount): void {
     // Already settled: cancelled by a done callback of a task failed just before it.
-    if (task.future.done()) return this.release(task);
+    if (task.future.done()) {
+      this.release(task);
+      this.letGo(task);
+      return;
+    }
     this.counts[count]++;
     this.release(task);
+    task.channel?.abandon(error);
     this.#published(task, OUTCOME[count], error);
     futureInternals.setException(task.future, error);
+    this.letGo(task);
   }
 
   // ── the pool ──────────────────────────────────────────────────────────

@@ -260,6 +260,22 @@ export class BrokerError extends WarmpoolError {
 }
 defineCode(BrokerError, 'BrokerError', 'ERR_WARMPOOL_BROKER');
 
+/**
+ * `send()` on a `TaskStream` whose task can take no more messages: the caller
+ * has called `end()`, or the task has ended (`cause` is the task's error when
+ * it failed, was cancelled or timed out).
+ *
+ * - `name`: `'StreamClosedError'`
+ * - `code`: `'ERR_WARMPOOL_STREAM_CLOSED'`
+ *
+ * @group Errors
+ */
+export class StreamClosedError extends WarmpoolError {
+  /** Always `'ERR_WARMPOOL_STREAM_CLOSED'`. */
+  declare readonly code: 'ERR_WARMPOOL_STREAM_CLOSED';
+}
+defineCode(StreamClosedError, 'StreamClosedError', 'ERR_WARMPOOL_STREAM_CLOSED');
+
 /** Errors that a worker may send back by code and that are rebuilt as these classes. */
 export const errorClassesByCode: Readonly<Record<string, new (...args: any[]) => Error>> = {
   ERR_WARMPOOL_TASK_NOT_FOUND: TaskNotFoundError,

@@ -11,14 +11,29 @@ import {
   expected,
   resolveMap,
   resolveShutdown,
+  resolveStream,
   resolveSubmit,
   type MapOptions,
   type ResolvedSubmitOptions,
   type ShutdownOptions,
+  type StreamOptions,
   type SubmitOptions,
 } from './options.js';
+import type { TaskStream } from './stream.js';
 import type { PoolStats } from './stats.js';
-import type { AnyTasks, ArgsAndOptions, TaskArgs, TaskItem, TaskName, TaskResult } from './types.js';
+import type {
+  AnyTasks,
+  ArgsAndOptions,
+  StreamArgs,
+  StreamingExecutor,
+  StreamMessage,
+  StreamTaskName,
+  StreamValue,
+  TaskArgs,
+  TaskItem,
+  TaskName,
+  TaskResult,
+} from './types.js';
 
 /**
  * Items of the map family: any iterable or async iterable, read lazily.
@@ -47,16 +62,28 @@ export let engineOf: (executor: Executor<any>) => Engine;
  *
  * @group Pools
  */
-export abstract class Executor<M extends object = AnyTasks> {
+export abstract class Executor<M extends object = AnyTasks> implements StreamingExecutor<M> {
   readonly #engine: Engine;
   readonly #timeout: number;
   /** The filled-in options of a `submit` without options, made once. */
   readonly #defaults: ResolvedSubmitOptions;
 
-  protected constructor(engine: Engine, timeout: number) {
+  readonly #name: string;
+
+  protected constructor(engine: Engine, timeout: number, name: string) {
     this.#engine = engine;
+    this.#name = name;
     this.#timeout = timeout;
     this.#defaults = Object.freeze(resolveSubmit(undefined, timeout));
+  }
+
+  /**
+   * The pool's `name` option (default `warmpool-<n>`), as its messages on
+   * `warmpool:task` and `warmpool:worker` carry it: how a subscriber, the
+   * CLI's `--stats` or `instrument({ pools })` finds this pool's messages.
+   */
+  get name(): string {
+    return this.#name;
   }
 
   /**
@@ -91,7 +118,34 @@ export abstract class Executor<M extends object = AnyTasks> {
     if (typeof name !== 'string') throw expected('name', 'the name of an exported task (a string)', name);
     if (args !== undefined && !Array.isArray(args)) throw expected('args', 'an array of arguments', args);
     const o = options === undefined ? this.#defaults : resolveSubmit(options, this.#timeout);
-    return this.#engine.submit(name, args ?? NO_ARGS, TaskKind.Call, o);
+    return this.#engine.submit(name, args ?? NO_ARGS, o.onProgress === undefined ? TaskKind.Call : TaskKind.Progress, o);
+  }
+
+  /**
+   * Runs generator task `name(...args)` in a worker and gives its values as
+   * they come: an async iterable that holds the generator at most
+   * `highWaterMark` values ahead of what the caller has taken, with `send()`
+   * for messages the task reads with `taskMessages()`, `end()`, `cancel()`
+   * and `done`. Called as `stream(name, args?, options?)`. ProcessPool,
+   * ThreadPool and LocalPool carry streams; RemotePool throws a TypeError at
+   * once (see the guide's decision).
+   *
+   * @example
+   * ```ts
+   * for await (const row of pool.stream('rows', [path])) console.log(row);
+   * ```
+   */
+  stream<K extends StreamTaskName<M>>(name: K, ...argsAndOptions: ArgsAndOptions<StreamArgs<M, K>, StreamOptions>): TaskStream<StreamValue<M, K>, StreamMessage<M, K>>;
+  stream(name: string, args?: readonly unknown[], options?: StreamOptions): TaskStream<any, any> {
+    if (typeof name !== 'string') throw expected('name', 'the name of an exported generator task (a string)', name);
+    if (args !== undefined && !Array.isArray(args)) throw expected('args', 'an array of arguments', args);
+    const o = resolveStream(options ?? {}, this.#timeout);
+    if (this.#engine.stream === undefined) {
+      throw new TypeError(
+        `Expected a pool that carries streams, got ${this.constructor.name}: ${this.constructor.name} does not carry pool.stream; ProcessPool, ThreadPool and LocalPool do`,
+      );
+    }
+    return this.#engine.stream(name, args ?? NO_ARGS, o, o.highWaterMark);
   }
 
   /**

@@ -24,6 +24,7 @@
 // whole, as in Python's ProcessPoolExecutor with a chunksize (chunksize 1
 // delivers every one).
 
+import { AsyncResource } from 'node:async_hooks';
 import { performance } from 'node:perf_hooks';
 import { serialize } from 'node:v8';
 import { CancelledError, DataCloneError, QueueFullError } from './errors.js';
@@ -129,6 +130,14 @@ export class MapRun {
   /** The pool's queue was full: read nothing more until one of this call's chunks comes back. */
   #queueFull = false;
   #onAbort: (() => void) | undefined;
+  /**
+   * #onChunk in the caller's async context, bound as the call is made: a
+   * chunk's done callback runs where its engine settles it (ProcessPool: in
+   * the worker pipe's 'data' event, in no caller's context), and the chunks
+   * submitted from there would take that context: their trace parent,
+   * their AsyncLocalStorage, and onProgress's.
+   */
+  readonly #onChunkInCallerContext = AsyncResource.bind((entry: InFlight) => this.#onChunk(entry));
 
   constructor(
     engine: Engine,
@@ -313,7 +322,7 @@ export class MapRun {
     const entry: InFlight = { future, start, count: items.length, items };
     this.#inflight.add(entry);
     this.#inflightItems += items.length;
-    future.addDoneCallback(() => this.#onChunk(entry));
+    future.addDoneCallback(() => this.#onChunkInCallerContext(entry));
   }
 
   #onChunk(entry: InFlight): void {

@@ -7,6 +7,7 @@
 import { availableParallelism } from 'node:os';
 import { isAbsolute } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { DEFAULT_HIGH_WATER_MARK } from './stream-protocol.js';
 import type { TransferListItem } from './types.js';
 
 /** The keys of each options object, as typed in ./options.ts. */
@@ -14,8 +15,9 @@ export const POOL_KEYS: ReadonlySet<string> = new Set([
   'name', 'workers', 'minWorkers', 'idleTimeout', 'maxTasksPerWorker', 'initializer', 'initArgs', 'maxQueued',
   'timeout', 'cancelGrace', 'startTimeout', 'env', 'execArgv', 'cwd', 'maxMemoryMb',
 ]);
-export const SUBMIT_KEYS: ReadonlySet<string> = new Set(['timeout', 'signal', 'transfer', 'priority']);
+export const SUBMIT_KEYS: ReadonlySet<string> = new Set(['timeout', 'signal', 'transfer', 'priority', 'onProgress']);
 export const MAP_KEYS: ReadonlySet<string> = new Set(['chunksize', 'timeout', 'signal', 'concurrency', 'onProgress']);
+export const STREAM_KEYS: ReadonlySet<string> = new Set(['timeout', 'signal', 'priority', 'highWaterMark', 'onProgress']);
 export const SHUTDOWN_KEYS: ReadonlySet<string> = new Set(['wait', 'cancelFutures']);
 
 /** Edit distance with adjacent transpositions (optimal string alignment): `tiemout` is 1 from `timeout`. */
@@ -219,21 +221,24 @@ export interface ResolvedSubmitOptions {
   timeout: number;
   signal: AbortSignal | undefined;
   transfer: readonly TransferListItem[] | undefined;
+  onProgress: ((value: unknown) => unknown) | undefined;
 }
 
 export function resolveSubmit(input: unknown, poolTimeout: number): ResolvedSubmitOptions {
-  if (input === undefined) return { priority: 0, timeout: poolTimeout, signal: undefined, transfer: undefined };
+  if (input === undefined) return { priority: 0, timeout: poolTimeout, signal: undefined, transfer: undefined, onProgress: undefined };
   const o = checkObject('options', input);
   checkKeys(o, SUBMIT_KEYS);
   if (o.priority !== undefined && !(typeof o.priority === 'number' && Number.isFinite(o.priority))) {
     throw expected('priority', 'a finite number', o.priority);
   }
   if (o.transfer !== undefined && !Array.isArray(o.transfer)) throw expected('transfer', 'an array', o.transfer);
+  if (o.onProgress !== undefined && typeof o.onProgress !== 'function') throw expected('onProgress', 'a function', o.onProgress);
   return {
     priority: (o.priority) ?? 0,
     timeout: o.timeout === undefined ? poolTimeout : checkMs('timeout', o.timeout),
     signal: checkSignal('signal', o.signal),
     transfer: o.transfer as TransferListItem[] | undefined,
+    onProgress: o.onProgress as ResolvedSubmitOptions['onProgress'],
   };
 }
 
@@ -255,6 +260,23 @@ export function resolveMap(input: unknown, poolTimeout: number): ResolvedMapOpti
     signal: checkSignal('signal', o.signal),
     concurrency: o.concurrency === undefined ? Infinity : checkInteger('concurrency', o.concurrency, 1, true),
     onProgress: o.onProgress as ResolvedMapOptions['onProgress'],
+  };
+}
+
+/** The filled-in options of `pool.stream`. */
+export interface ResolvedStreamOptions extends ResolvedSubmitOptions {
+  highWaterMark: number;
+}
+
+export function resolveStream(input: unknown, poolTimeout: number): ResolvedStreamOptions {
+  const o = checkObject('options', input);
+  if ('transfer' in o && o.transfer !== undefined) throw expected('transfer', 'left out (pool.stream moves nothing; send values to the task instead)', o.transfer);
+  checkKeys(o, STREAM_KEYS);
+  if (o.onProgress !== undefined && typeof o.onProgress !== 'function') throw expected('onProgress', 'a function', o.onProgress);
+  return {
+    ...resolveSubmit({ timeout: o.timeout, signal: o.signal, priority: o.priority }, poolTimeout),
+    highWaterMark: o.highWaterMark === undefined ? DEFAULT_HIGH_WATER_MARK : checkInteger('highWaterMark', o.highWaterMark, 1),
+    onProgress: o.onProgress as ResolvedStreamOptions['onProgress'],
   };
 }
 

@@ -159,7 +159,7 @@ export interface PoolOptions<Name extends string = string> {
  *
  * @group Options
  */
-export interface SubmitOptions {
+export interface SubmitOptions extends ProgressOptions {
   /**
    * Timeout of this task, in milliseconds. The clock starts when a worker
    * starts the task, not at `submit`. A number ≥ 0 or `Infinity`.
@@ -239,6 +239,58 @@ export interface MapOptions {
    * @defaultValue `undefined`
    */
   onProgress?: (done: number, total: number | undefined) => void;
+}
+
+/**
+ * The progress option of `submit` and `pool.stream`.
+ *
+ * @group Options
+ */
+export interface ProgressOptions {
+  /**
+   * Called with each value the task passes to `reportProgress()` (from
+   * `warmpool/task`), in order. Values that come faster than it handles them
+   * (it runs again only once its promise, if it returns one, has settled) are
+   * dropped but for the latest; the last value reported is always handed to
+   * it before the future settles (or the stream ends). A callback that throws
+   * is reported with `process.emitWarning`.
+   *
+   * @defaultValue `undefined` (progress is not sent)
+   */
+  onProgress?: (value: unknown) => unknown;
+}
+
+/**
+ * Options of `pool.stream`.
+ *
+ * @group Options
+ */
+export interface StreamOptions extends ProgressOptions {
+  /**
+   * ms from the moment a worker starts the task to its last value (the
+   * generator's end), including time the task spends waiting for the caller
+   * to take values or to send messages.
+   *
+   * @defaultValue the pool's `timeout`
+   */
+  timeout?: number;
+  /** Aborting it is the same as `stream.cancel()`. */
+  signal?: AbortSignal;
+  /**
+   * Higher runs first; equal priorities run in submission order.
+   *
+   * @defaultValue `0`
+   */
+  priority?: number;
+  /**
+   * The window of both directions: at most this many values produced by the
+   * task and not yet taken by the caller (the generator is not resumed
+   * beyond it), and at most this many messages sent and not yet read by the
+   * task (`send` waits beyond it). An integer >= 1.
+   *
+   * @defaultValue `16`
+   */
+  highWaterMark?: number;
 }
 
 /**

@@ -11,6 +11,7 @@
 // signal listener. What a backend adds lives in `slot`: the worker (process),
 // the run (thread), the running call (local) or the job (remote).
 
+import type { CallerChannel } from './caller-channel.js';
 import type { TaskKind } from './contract.js';
 import type { TaskMessage } from './diagnostics.js';
 import type { CancelledError } from './errors.js';
@@ -48,6 +49,8 @@ export class TaskRecord<S> implements FutureOwner {
   onAbort: (() => void) | undefined = undefined;
   /** The cancel-grace timer while it is being stopped (LocalPool: also its timeout). */
   timer: NodeJS.Timeout | undefined = undefined;
+  /** Where the worker's progress (and stream) messages go; the future settles through it (lib/core/caller-channel.ts). */
+  channel: CallerChannel | undefined = undefined;
 
   constructor(
     readonly owner: TaskOwner<S>,

@@ -2,6 +2,9 @@
 // checks task names, argument tuples and result types at compile time.
 
 import type { Worker } from 'node:worker_threads';
+import type { TaskMessages } from '../task.js';
+import type { StreamOptions } from './options.js';
+import type { TaskStream } from './stream.js';
 
 /** @inline */
 type AnyFunction = (...args: any[]) => any;
@@ -67,3 +70,65 @@ export type AnyTasks = Record<string, AnyFunction>;
 
 /** `args` may be left out only when the task takes no required argument. */
 export type ArgsAndOptions<A extends readonly unknown[], O> = [] extends A ? [args?: A, options?: O] : [args: A, options?: O];
+
+// ── streaming tasks (pool.stream) ─────────────────────────────────────────
+
+type AnyGeneratorObject = Generator<any, any, any> | AsyncGenerator<any, any, any>;
+
+/** The names of the module's generator tasks (sync or async): what `pool.stream` runs. */
+export type StreamTaskName<M> = { [K in keyof M]-?: M[K] extends (...args: any[]) => AnyGeneratorObject ? K : never }[keyof M] & string;
+
+/** The type task `K` yields: what its stream gives. */
+export type StreamValue<M, K extends StreamTaskName<M>> = M[K] extends (...args: any[]) => infer R
+  ? 0 extends 1 & R
+    ? any // an untyped pool: any values
+    : R extends Generator<infer Y, any, any>
+      ? Y
+      : R extends AsyncGenerator<infer Y, any, any>
+        ? Y
+        : never
+  : never;
+
+/** The last parameter of `P`, if P has a fixed length. */
+type LastParameter<P extends readonly unknown[]> = number extends P['length'] ? never : Required<P> extends readonly [...unknown[], infer L] ? L : never;
+
+/**
+ * The messages task `K` takes through `TaskStream.send`: the `S` of a last
+ * parameter declared `messages = taskMessages<S>()` (`TaskMessages<S>`), or
+ * `never` when it declares none, so that `send` does not compile for a task
+ * that reads no messages.
+ */
+export type StreamMessage<M, K extends StreamTaskName<M>> = M[K] extends (...args: infer P) => infer R
+  ? 0 extends 1 & R
+    ? any // an untyped pool: any message
+    : [NonNullable<LastParameter<P>>] extends [never]
+      ? never
+      : NonNullable<LastParameter<P>> extends TaskMessages<infer S>
+        ? S
+        : never
+  : never;
+
+/** The arguments the caller gives task `K`: its parameters without a last `TaskMessages` one (the task's own). */
+export type StreamArgs<M, K extends StreamTaskName<M>> = M[K] extends (...args: infer P) => any
+  ? [NonNullable<LastParameter<P>>] extends [never]
+    ? P
+    : NonNullable<LastParameter<P>> extends TaskMessages<any>
+      ? P extends readonly [...infer Head, unknown?]
+        ? Head
+        : P
+      : P
+  : never;
+
+/**
+ * `pool.stream`, typed by the task module: the name must be a generator
+ * task, `args` its parameters (without a last `TaskMessages` one), the
+ * stream's values its yielded type, `send` its message type. Every pool
+ * implements it once the engine core carries streams (issue 13).
+ */
+export interface StreamingExecutor<M extends object = AnyTasks> {
+  /** Runs generator task `name(...args)` and gives its values as they come (see `Executor.stream`). */
+  stream<K extends StreamTaskName<M>>(
+    name: K,
+    ...argsAndOptions: ArgsAndOptions<StreamArgs<M, K>, StreamOptions>
+  ): TaskStream<StreamValue<M, K>, StreamMessage<M, K>>;
+}

@@ -37,11 +37,15 @@ import type { TaskQueue } from '../core/queue.js';
 import type { PoolStats } from '../core/stats.js';
 import type { TaskRecord } from '../core/task.js';
 import { existingTaskStorage, type TaskContext } from '../worker/context.js';
-import { isThenable, runChunk, runInitializer, taskNotFound, type Fn } from '../worker/run.js';
+import { runChunk, runInitializer, taskNotFound, type Fn } from '../worker/run.js';
+import { collectGenerator, driveStreamTask, isGenerator, TaskChannel, withChannel } from '../worker/stream.js';
+import type { TaskStream } from '../core/stream.js';
 
 /** A task while it holds one of the `workers` slots. */
 class LocalRun {
   context: TaskContext | undefined = undefined;
+  /** The task's side of its channel (a stream, or a call with progress); the caller's side is the core's CallerChannel. */
+  channel: TaskChannel | undefined = undefined;
   /** Frees the slot before the task ends (after cancel or timeout, and cancelGrace). */
   abandon: (() => void) | undefined = undefined;
   vacated = false;
@@ -92,6 +96,15 @@ export class LocalEngine implements Engine, Transport<LocalRun> {
     return this.#core.submit(name, args, kind, options);
   }
 
+  stream(name: string, args: readonly unknown[], options: TaskOptions, highWaterMark: number): TaskStream<unknown, unknown> {
+    return this.#core.stream(name, args, options, highWaterMark);
+  }
+
+  /** A stream's credit, messages and end, handed to the running task's channel by a direct call (values by reference). */
+  toTask(task: Task, message: unknown[]): void {
+    task.slot!.channel?.receive(message);
+  }
+
   accepted(task: Task): boolean {
     if (this.#startFailure === undefined) return true;
     this.#queue.forgetOne();
@@ -126,10 +139,16 @@ export class LocalEngine implements Engine, Transport<LocalRun> {
     task.slot = run;
     task.where = 'sent';
     this.#running++;
+    // Before begin: a stream's sends held until it starts go to this channel
+    // from there. Its posts reach the caller's side synchronously, in order,
+    // so the result's settlement (CallerChannel.finish) comes after them.
+    if (task.kind === TaskKind.Stream || task.kind === TaskKind.Progress) {
+      run.channel = new TaskChannel(task.id, (message) => task.channel?.receive(message), task.kind === TaskKind.Stream ? (task.args[0] as number) : 1);
+    }
     const start = performance.now();
     this.#core.begin(task, start, threadId);
     const storage = existingTaskStorage();
-    const ctx: TaskContext | undefined = storage === undefined ? undefined : { controller: undefined };
+    const ctx: TaskContext | undefined = storage === undefined ? undefined : { controller: undefined, channel: undefined };
     run.context = ctx;
     if (task.timeout !== Infinity) task.timer = setTimeout(() => this.#core.timeOut(task, ''), task.timeout);
     const abandoned = new Promise<void>((resolve) => (run.abandon = resolve));
@@ -159,8 +178,11 @@ export class LocalEngine implements Engine, Transport<LocalRun> {
       const fn = this.#module![task.name];
       if (typeof fn !== 'function') throw taskNotFound(task.name, this.#module!);
       if (task.kind === TaskKind.Call) {
-        value = ctx === undefined ? (fn as Fn)(...task.args) : storage!.run(ctx, fn as Fn, ...task.args);
-        if (isThenable(value)) value = await value;
+        value = await this.#call(task, fn as Fn, storage, ctx);
+      } else if (task.kind === TaskKind.Progress) {
+        value = await this.#runWithProgress(task, fn as Fn, storage, ctx);
+      } else if (task.kind === TaskKind.Stream) {
+        value = await this.#runStream(task, fn as Fn, storage, ctx);
       } else {
         const out = await runChunk(fn as Fn, task.args as unknown[], task.kind === TaskKind.StarChunk, storage, ctx);
         if (out.failed) {
@@ -174,13 +196,40 @@ export class LocalEngine implements Engine, Transport<LocalRun> {
     }
     const runTime = performance.now() - start;
     if (task.future.done()) {
-      task.runTime = runTime; // timed out or cancelled meanwhile
+      // Timed out or cancelled meanwhile: the task has now let go (a stream's `done`).
+      this.#core.finish(task, runTime);
       return;
     }
     this.#vacate(task);
     if (!this.#core.finish(task, runTime)) return;
     if (ok) this.#core.fulfil(task, value);
     else this.#core.reject(task, value);
+  }
+
+  /**
+   * A call with `onProgress`: the task's side of the channel posts straight
+   * to the caller's (same thread, values by reference), and is closed before
+   * the result, so the last value is handed over before the future settles.
+   */
+  #runWithProgress(task: Task, fn: Fn, storage: ReturnType<typeof existingTaskStorage>, ctx: TaskContext | undefined): Promise<unknown> {
+    // A progress value that could not be handed over fails the task, as in a worker.
+    return withChannel(task.slot!.channel!, ctx, () => this.#call(task, fn, storage, ctx));
+  }
+
+  /** `fn(...args)`; `submit` of a generator task gives the array of its values, as in a worker. */
+  #call(task: Task, fn: Fn, storage: ReturnType<typeof existingTaskStorage>, ctx: TaskContext | undefined): unknown {
+    if (ctx === undefined) {
+      const value = fn(...task.args);
+      return isGenerator(value) ? collectGenerator(value, undefined) : value;
+    }
+    const value = storage!.run(ctx, fn, ...task.args);
+    return isGenerator(value) ? storage!.run(ctx, collectGenerator, value, ctx) : value;
+  }
+
+  /** A stream task: its generator driven by the task's channel, as in a worker; its return value is the result. */
+  #runStream(task: Task, fn: Fn, storage: ReturnType<typeof existingTaskStorage>, ctx: TaskContext | undefined): Promise<unknown> {
+    const [, args] = task.args as [number, unknown[]];
+    return driveStreamTask(task.name, fn, args, storage, ctx, task.slot!.channel!);
   }
 
   dequeued(): void {
@@ -194,10 +243,12 @@ export class LocalEngine implements Engine, Transport<LocalRun> {
 
   /** Aborts the task's `taskSignal()`; its slot is freed after cancelGrace (kill). */
   abort(task: Task, reason: 'cancel' | 'timeout'): boolean {
-    const ctx = task.slot!.context;
-    if (ctx !== undefined && !ctx.controller?.signal.aborted) {
-      (ctx.controller ??= new AbortController()).abort(reason === 'cancel' ? new CancelledError() : new TimeoutError('The task timed out', task.timeout));
-    }
+    const run = task.slot!;
+    const ctx = run.context;
+    const error = reason === 'cancel' ? new CancelledError() : new TimeoutError('The task timed out', task.timeout);
+    if (ctx !== undefined && !ctx.controller?.signal.aborted) (ctx.controller ??= new AbortController()).abort(error);
+    // A module that never loaded warmpool/task has no context: its stream stops here.
+    run.channel?.cancel(error);
     return true;
   }
 
@@ -207,6 +258,8 @@ export class LocalEngine implements Engine, Transport<LocalRun> {
     this.abort(task, task.future.exception() instanceof TimeoutError ? 'timeout' : 'cancel');
     this.#vacate(task);
     task.slot!.abandon?.();
+    // Its code may still run, but the pool has let go of it: a stream's `done` resolves.
+    this.#core.letGo(task);
   }
 
   async ready(): Promise<void> {

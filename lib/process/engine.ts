@@ -10,6 +10,7 @@
  *                                       a batch of short ones (PIPELINE_MS)
  *                                       [Run, id, name, kind, args, …] ─ fd 3 ─▶ WorkerLoop
  *                                       head: core.begin, deadline armed        runs them in order
+ *  onProgress ◀── head.channel ◀─────── message ◀─── [Progress, id, value] ─ fd 4 (before its result)
  *                 core.settle ◀──────── onResults ◀── [Results, id, status, value, runTime] ─ fd 4
  *  await future ◀ fulfilled/rejected    next head begins, more is sent
  *  cancel/timeout ─▶ core.stop ───────▶ abort: [Abort, id] ─────────────────▶ taskSignal() aborts
@@ -35,6 +36,7 @@ import type { TaskQueue } from '../core/queue.js';
 import { WorkerCrashedError, WorkerStartError } from '../core/errors.js';
 import type { Future } from '../core/future.js';
 import type { PoolStats } from '../core/stats.js';
+import type { TaskStream } from '../core/stream.js';
 import type { TaskRecord } from '../core/task.js';
 import { decodeError } from '../core/wire-error.js';
 import type { SpawnWorker } from './handle.js';
@@ -74,6 +76,16 @@ export class ProcessEngine implements Engine, Transport<WorkerRecord>, WorkersOw
 
   submit(name: string, args: readonly unknown[], kind: TaskKind, options: TaskOptions): Future<unknown> {
     return this.#core.submit(name, args, kind, options);
+  }
+
+  stream(name: string, args: readonly unknown[], options: TaskOptions, highWaterMark: number): TaskStream<unknown, unknown> {
+    return this.#core.stream(name, args, options, highWaterMark);
+  }
+
+  /** Credit and messages of a stream go on the same channel as the runs: serialized now, so an unclonable message throws here. */
+  toTask(task: Task, message: unknown[]): void {
+    const w = task.slot!;
+    if (w.state === 'ready' && w.inflight[0] === task) w.handle.send(message);
   }
 
   accepted(): boolean {
@@ -274,6 +286,11 @@ export class ProcessEngine implements Engine, Transport<WorkerRecord>, WorkersOw
       case FromWorker.Fatal:
         w.fatal = decodeError(msg[1]);
         break;
+      default: {
+        // A running task's progress (lib/core/stream-protocol.ts, FromTask): only the head runs.
+        const head = w.inflight[0];
+        if (head !== undefined && head.id === msg[1]) head.channel?.receive(msg);
+      }
     }
   }
 
@@ -344,6 +361,7 @@ export class ProcessEngine implements Engine, Transport<WorkerRecord>, WorkersOw
     const workers = this.#workers;
     const inflight = w.inflight.splice(0);
     const head = inflight[0];
+    if (head !== undefined && head.where === 'gone') this.#core.letGo(head);
     // A worker the pool killed to stop a task (cancel, timeout) blames no
     // one else: if that task had in fact just finished, its result read
     // before the exit, the head now is a bystander sent ahead with it, which

@@ -9,7 +9,8 @@ import { Status, type TaskKind } from '../core/contract.js';
 import { CancelledError, DataCloneError, TimeoutError } from '../core/errors.js';
 import { encodeError } from '../core/wire-error.js';
 import { existingTaskStorage, type TaskContext } from '../worker/context.js';
-import { loadTaskModule, runTask, taskNotFound, type Fn, type TaskOutput } from '../worker/run.js';
+import { loadTaskModule, taskNotFound, type Fn, type TaskOutput } from '../worker/run.js';
+import { runWireTask, TaskChannel } from '../worker/stream.js';
 import { FromWorker, RUN_STRIDE, ToWorker } from './protocol.js';
 
 /** Work, in ms, after which the loop lets pending Drop and Abort messages in. */
@@ -28,7 +29,11 @@ export class WorkerLoop {
   #dropped: Set<number> | undefined;
   #currentId = 0;
   #currentContext: TaskContext | undefined;
+  /** The running task's channel: where the caller's credit and messages go. */
+  #currentChannel: TaskChannel | undefined;
   readonly #out: TaskOutput = { value: undefined };
+  /** The running task's channel (a stream, or a call with progress), made when its kind asks for one. */
+  readonly #openChannel = (highWaterMark: number): TaskChannel => (this.#currentChannel = new TaskChannel(this.#currentId, this.#post, highWaterMark));
 
   constructor(post: (message: unknown[]) => void) {
     this.#post = post;
@@ -53,10 +58,15 @@ export class WorkerLoop {
           const reason = msg[2] === 'timeout' ? new TimeoutError('The task timed out', 0) : new CancelledError();
           (this.#currentContext.controller ??= new AbortController()).abort(reason);
         }
+        // A module that never loaded warmpool/task has no context: its stream stops here.
+        if (msg[1] === this.#currentId) this.#currentChannel?.cancel(msg[2] === 'timeout' ? new TimeoutError('The task timed out', 0) : new CancelledError());
         break;
       case ToWorker.Init:
         void this.#init(msg[1] as string, msg[2] as string | null, msg[3] as unknown[]);
         break;
+      default:
+        // A stream's credit and messages (lib/core/stream-protocol.ts, ToTask), for the running task only.
+        if (msg[1] === this.#currentId) this.#currentChannel?.receive(msg);
     }
   }
 
@@ -92,14 +102,15 @@ export class WorkerLoop {
         value = encodeError(taskNotFound(name, mod));
       } else {
         const storage = existingTaskStorage();
-        const ctx: TaskContext | undefined = storage === undefined ? undefined : { controller: undefined };
+        const ctx: TaskContext | undefined = storage === undefined ? undefined : { controller: undefined, channel: undefined };
         this.#currentId = id;
         this.#currentContext = ctx;
-        const ran = runTask(fn as Fn, kind, args, storage, ctx, this.#out);
+        const ran = runWireTask(name, fn as Fn, kind, args, storage, ctx, this.#openChannel, this.#out);
         status = typeof ran === 'number' ? ran : await ran;
         value = this.#out.value;
         this.#out.value = undefined;
         this.#currentContext = undefined;
+        this.#currentChannel = undefined;
       }
       const end = performance.now();
       this.#send(id, status, value, end - start);

@@ -51,7 +51,7 @@
 
 import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
-import type { Engine, TaskKind, TaskOptions } from '../core/contract.js';
+import { TaskKind, type Engine, type TaskOptions } from '../core/contract.js';
 import { argumentCloneError, EngineCore, type FailureCount, type Transport } from '../core/engine-core.js';
 import { BrokerError, TimeoutError, WorkerCrashedError, WorkerStartError } from '../core/errors.js';
 import type { Future } from '../core/future.js';
@@ -149,6 +149,10 @@ export class RemoteEngine implements Engine, Transport<RemoteJob>, JobReaderOwne
   // ── submit, dispatch ──────────────────────────────────────────────────
 
   submit(name: string, args: readonly unknown[], kind: TaskKind, options: TaskOptions): Future<unknown> {
+    // A job's progress would need its own Redis stream per task (docs/design.md, "Streams, progress and sessions").
+    if (kind === TaskKind.Progress) {
+      throw new TypeError('Expected no `onProgress` on RemotePool, got a function: RemotePool does not carry progress; ProcessPool, ThreadPool and LocalPool do');
+    }
     return this.#core.submit(name, args, kind, options);
   }
 
@@ -278,7 +282,7 @@ export class RemoteEngine implements Engine, Transport<RemoteJob>, JobReaderOwne
     if (task.future.state === 'pending') this.start(task, host);
     else if (host !== undefined) this.#core.began(task, host, task.startedAt);
     this.#vacate(task);
-    this.#core.settle(task, status, value, runTime, countOf);
+    this.#core.settle(task, status, value, runTime, undefined, countOf);
     this.#checkDrained();
   }
 

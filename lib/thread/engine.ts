@@ -28,6 +28,7 @@
  */
 
 import { performance } from 'node:perf_hooks';
+import { MessageChannel } from 'node:worker_threads';
 import type { TransferListItem } from '../core/types.js';
 import { Status, TaskKind, type Engine, type TaskOptions } from '../core/contract.js';
 import { argumentCloneError, EngineCore, wireArgs, wireKind, MAX_BATCH, PIPELINE_MS, Waiters, type Transport } from '../core/engine-core.js';
@@ -35,6 +36,7 @@ import { WorkerStartError } from '../core/errors.js';
 import type { Future } from '../core/future.js';
 import type { TaskQueue } from '../core/queue.js';
 import type { PoolStats } from '../core/stats.js';
+import type { TaskStream } from '../core/stream.js';
 import type { TaskRecord } from '../core/task.js';
 import { decodeError } from '../core/wire-error.js';
 import { cloneFailure } from './clone-check.js';
@@ -85,8 +87,8 @@ export class ThreadEngine implements Engine, Transport<Run> {
         core.schedule();
       },
       failed: (cause) => this.#failStart(cause),
-      exited: (id, code, retired) => {
-        core.workerEvent(id, 'exit', code, null, this.#exitReason(id, retired));
+      exited: (id, code, retired, died) => {
+        core.workerEvent(id, 'exit', code, null, this.#exitReason(id, retired) ?? died);
         if (retired) core.schedule();
       },
       partial: (threadId, reply) => {
@@ -115,6 +117,7 @@ export class ThreadEngine implements Engine, Transport<Run> {
     for (const run of [...this.#runs]) {
       if (run.piscina !== piscina) continue;
       this.#endRun(run);
+      run.port?.close();
       for (const task of run.tasks) if (task.where !== 'gone') core.fail(task, this.#startError(cause), 'crashed');
     }
     for (const task of alsoFail) if (task.where !== 'gone') core.fail(task, this.#startError(cause), 'crashed');
@@ -127,6 +130,15 @@ export class ThreadEngine implements Engine, Transport<Run> {
 
   submit(name: string, args: readonly unknown[], kind: TaskKind, options: TaskOptions): Future<unknown> {
     return this.#core.submit(name, args, kind, options);
+  }
+
+  stream(name: string, args: readonly unknown[], options: TaskOptions, highWaterMark: number): TaskStream<unknown, unknown> {
+    return this.#core.stream(name, args, options, highWaterMark);
+  }
+
+  /** A stream's credit, messages and end, on the task's own port (./protocol.ts); postMessage throws, sending nothing, for a value it cannot clone. */
+  toTask(task: Task, message: unknown[]): void {
+    task.slot!.port?.postMessage(message);
   }
 
   accepted(): boolean {
@@ -213,14 +225,24 @@ export class ThreadEngine implements Engine, Transport<Run> {
   #post(piscina: Piscina, tasks: Task[]): void {
     const first = tasks[0];
     const batch = tasks.length > 1;
+    // A stream or a call with progress: alone (its cost is never estimated), with a port of its own.
+    const line = first.kind === TaskKind.Stream || first.kind === TaskKind.Progress ? new MessageChannel() : undefined;
     const control =
       // Observed (a `warmpool:task` subscriber at submit): the control block
       // tells which thread began the task, for `asyncStart`. Traced: the
-      // short form has no kind to flag the carrier with.
-      batch || first.timeout !== Infinity || this.#opts.cancelGrace > 0 || first.diag !== undefined || first.trace !== undefined
+      // short form has no kind to flag the carrier with. A stream is always
+      // stopped through Abort first (STREAM_STOP_GRACE_MS).
+      batch || first.timeout !== Infinity || this.#opts.cancelGrace > 0 || first.diag !== undefined || first.trace !== undefined || line !== undefined
         ? new Int32Array(new SharedArrayBuffer((Control.Skip + (batch ? tasks.length : 0)) * 4))
         : null;
     const run = new Run(tasks, control, piscina);
+    let transfer = first.transfer as TransferListItem[] | undefined;
+    if (line !== undefined) {
+      const port = (run.port = line.port1);
+      // A message for a task already settled is dropped by its channel.
+      port.on('message', (message: unknown[]) => first.channel?.receive(message));
+      transfer = transfer === undefined ? [line.port2] : [...transfer, line.port2];
+    }
     const now = performance.now();
     for (let i = 0; i < tasks.length; i++) {
       const task = tasks[i];
@@ -238,6 +260,7 @@ export class ThreadEngine implements Engine, Transport<Run> {
     } else {
       msg = [control];
       for (const task of tasks) msg.push(task.name, wireKind(task), wireArgs(task));
+      if (line !== undefined) msg.push(line.port2);
     }
     this.#runs.add(run);
     // The first task is running from the user's point of view; the others
@@ -250,8 +273,9 @@ export class ThreadEngine implements Engine, Transport<Run> {
     if (first.diag !== undefined) run.onBegun((thread, at) => core.began(first, thread, at));
     let reply: Promise<unknown[]>;
     try {
-      reply = piscina.run(msg, { signal: run as unknown as AbortSignal, transferList: first.transfer as TransferListItem[] | undefined }) as Promise<unknown[]>;
+      reply = piscina.run(msg, { signal: run as unknown as AbortSignal, transferList: transfer }) as Promise<unknown[]>;
     } catch (err) {
+      run.port?.close();
       // piscina starts a thread inside run() when it needs one, and
       // new Worker() throws there for options Node refuses (an execArgv
       // flag threads do not accept): no thread can start.
@@ -291,8 +315,8 @@ export class ThreadEngine implements Engine, Transport<Run> {
 
   /**
    * Why a thread exited, where the engine knows: stopped for a task, retired,
-   * the pool shut down. Otherwise undefined: piscina ends idle threads
-   * itself, and its exit does not tell that from a crash.
+   * the pool shut down. Otherwise undefined, and Threads says whether the
+   * thread died (a crash, out of memory) or piscina ended it (idle: no reason).
    */
   #exitReason(thread: number, retired: boolean): WorkerExitReason | undefined {
     const stopped = this.#stopped.get(thread);
@@ -338,6 +362,8 @@ export class ThreadEngine implements Engine, Transport<Run> {
       this.#threads.retire(run.piscina, reply[1] as number);
     }
     const tasks = run.tasks;
+    // A task with a port: the messages it sent there, which its channel waits for before settling.
+    const sent = run.port === undefined ? undefined : (reply.pop() as number);
     let again: Task[] | undefined;
     let settle: number[] | undefined;
     for (let i = REPLY_HEAD, k = 0; i < reply.length; i += REPLY_STRIDE, k++) {
@@ -358,7 +384,7 @@ export class ThreadEngine implements Engine, Transport<Run> {
     if (settle !== undefined) {
       for (let j = 0; j < settle.length; j += 2) {
         const i = settle[j + 1];
-        core.settle(tasks[settle[j]], reply[i] as Status, reply[i + 1], reply[i + 2] as number);
+        core.settle(tasks[settle[j]], reply[i] as Status, reply[i + 1], reply[i + 2] as number, sent);
       }
     }
     this.#checkDrained();
@@ -369,6 +395,10 @@ export class ThreadEngine implements Engine, Transport<Run> {
     if (!this.#endRun(run)) return;
     const core = this.#core;
     const tasks = run.tasks;
+    // The thread is gone (or the run never reached it): nothing more comes on the port.
+    run.port?.close();
+    // A task stopped by the engine has settled already; its stream's `done` resolves now.
+    for (const task of tasks) if (task.where === 'gone') core.letGo(task);
     const begun = run.control === null ? 0 : Atomics.load(run.control, Control.Begun);
     // piscina could not post the run: a value of one of its tasks cannot be
     // cloned, and nothing began. In a batch, each goes again alone, so that

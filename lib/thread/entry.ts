@@ -8,13 +8,14 @@
 // error is kept and every run is answered with it, and the engine is told at
 // once (ThreadNote.Started with the error).
 
-import { parentPort, threadId, workerData } from 'node:worker_threads';
+import { parentPort, threadId, workerData, type MessagePort } from 'node:worker_threads';
 import { performance } from 'node:perf_hooks';
 import { CancelledError, DataCloneError, TimeoutError } from '../core/errors.js';
 import { Status, TaskKind } from '../core/contract.js';
 import { existingTaskStorage, type TaskContext } from '../worker/context.js';
 import { encodeError } from '../core/wire-error.js';
-import { loadTaskModule, runTask, taskNotFound, type Fn, type TaskOutput } from '../worker/run.js';
+import { isThenable, loadTaskModule, runTask, taskNotFound, type Fn, type TaskOutput } from '../worker/run.js';
+import { runWireTask, TaskChannel } from '../worker/stream.js';
 import { checkClone } from './clone-check.js';
 import { AbortReason, Control, Reply, REPLY_HEAD, RETIRED_SLOTS, TASK_STRIDE, ThreadNote, type ThreadInit } from './protocol.js';
 
@@ -51,8 +52,33 @@ function markRetired(): void {
   }
 }
 
+/**
+ * The run's line to its caller, when it carries a stream task or a call with
+ * progress (./protocol.ts), and the task's channel on it once made.
+ */
+let line: MessagePort | undefined;
+let lineChannel: TaskChannel | undefined;
+
+/** Makes the running task's channel on its port (runWireTask's `open`). */
+function openChannel(highWaterMark: number): TaskChannel {
+  const port = line;
+  if (port === undefined) throw new Error('warmpool: a stream or progress task came without its port');
+  const channel = (lineChannel = new TaskChannel(0, (message) => port.postMessage(message), highWaterMark));
+  port.on('message', (message: unknown[]) => channel.receive(message));
+  return channel;
+}
+
+/** The task with a port has ended: its reply says how many messages it posted there, and the port closes (after delivering them). */
+function closeLine(out: unknown[]): unknown[] {
+  out.push(lineChannel?.sent ?? 0);
+  line!.close();
+  line = undefined;
+  lineChannel = undefined;
+  return out;
+}
+
 /** Aborts the task's signal when the engine writes Control.Abort; ends quietly when the task ends first. */
-function watchAbort(control: Int32Array, ctx: TaskContext, k: number): () => void {
+function watchAbort(control: Int32Array, ctx: TaskContext | undefined, k: number): () => void {
   const waiting = Atomics.waitAsync(control, Control.Abort, 0);
   let over = false;
   const onAbort = () => {
@@ -60,9 +86,10 @@ function watchAbort(control: Int32Array, ctx: TaskContext, k: number): () => voi
     const flag = Atomics.load(control, Control.Abort);
     if (flag === 0 || flag >> 2 !== k + 1) return;
     const reason = (flag & 3) as AbortReason;
-    (ctx.controller ??= new AbortController()).abort(
-      reason === AbortReason.Timeout ? new TimeoutError('The task timed out', 0) : new CancelledError(),
-    );
+    const error = reason === AbortReason.Timeout ? new TimeoutError('The task timed out', 0) : new CancelledError();
+    if (ctx !== undefined) (ctx.controller ??= new AbortController()).abort(error);
+    // A module that never loaded warmpool/task has no context: its stream stops here.
+    lineChannel?.cancel(error);
   };
   if (waiting.async) void waiting.value.then(onAbort);
   else onAbort();
@@ -89,6 +116,12 @@ export default function run(msg: unknown[]): unknown[] | Promise<unknown[]> {
   const control = msg[0] as Int32Array | null;
   if (control !== null) Atomics.store(control, Control.Thread, threadId);
   const out = [Reply.Results, threadId, false];
+  if (msg.length % TASK_STRIDE === 2) {
+    // [control, name, kind, args, port]: one task with a line to its caller.
+    line = msg.pop() as MessagePort;
+    const done = runFrom(msg, 1, out);
+    return isThenable(done) ? done.then(closeLine) : closeLine(done);
+  }
   if (msg.length > 1 + TASK_STRIDE) batchOut = out;
   return runFrom(msg, 1, out);
 }
@@ -151,9 +184,9 @@ function runFrom(msg: unknown[], from: number, out: unknown[]): unknown[] | Prom
       finish(out, name, Status.Error, encodeError(taskNotFound(name, mod)), start);
       continue;
     }
-    const ctx: TaskContext | undefined = storage === undefined ? undefined : { controller: undefined };
-    const unwatch = ctx !== undefined && control !== null ? watchAbort(control, ctx, k) : undefined;
-    const ran = runTask(fn as Fn, msg[i + 1] as TaskKind, msg[i + 2] as unknown[], storage, ctx, output);
+    const ctx: TaskContext | undefined = storage === undefined ? undefined : { controller: undefined, channel: undefined };
+    const unwatch = (ctx !== undefined || line !== undefined) && control !== null ? watchAbort(control, ctx, k) : undefined;
+    const ran = runWireTask(name, fn as Fn, msg[i + 1] as TaskKind, msg[i + 2] as unknown[], storage, ctx, openChannel, output);
     if (typeof ran !== 'number') return awaitTask(msg, i, out, ran, unwatch, start);
     unwatch?.();
     finish(out, name, ran, taken(), start);

@@ -67,6 +67,7 @@ export class ThreadPool<M extends object = AnyTasks> extends Executor<M> {
         maxMemoryMb: o.maxMemoryMb === undefined ? undefined : checkInteger('maxMemoryMb', o.maxMemoryMb, 1),
       }),
       common.timeout,
+      common.name,
     );
   }
 }

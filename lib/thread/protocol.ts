@@ -17,6 +17,16 @@
 // The control block is an Int32Array over a SharedArrayBuffer, made for runs
 // that need it (a batch, a timeout, a cancelGrace): the thread and the engine
 // talk through it with Atomics while the run is in flight, no message needed.
+//
+// A stream task, or a call with progress, goes alone with a line to its
+// caller: msg = [control, name, kind, args, port] (a length no batch has:
+// 1 + TASK_STRIDE * n, plus one), `port` a MessagePort moved in the run's
+// transfer list, carrying the messages of lib/core/stream-protocol.ts both
+// ways (all but the run and its result). Its reply ends with one more field,
+// `sent`: how many messages the thread posted on the port, which the engine
+// waits for before it settles (the port and piscina's own are not ordered
+// with each other). The thread closes the port once the task has ended;
+// Abort still goes through the control block.
 
 export const enum Control {
   /** Written by the thread: 1 + the index of the task it has begun (0: none yet). The engine waits on it to start a timeout's clock. */

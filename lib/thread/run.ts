@@ -7,6 +7,7 @@ import { MAX_TIMER_MS } from '../core/options.js';
 import type { TaskRecord } from '../core/task.js';
 import { Control, REPLY_HEAD, REPLY_STRIDE } from './protocol.js';
 import type { Piscina } from './threads.js';
+import type { MessagePort } from 'node:worker_threads';
 
 type Task = TaskRecord<Run>;
 
@@ -27,6 +28,12 @@ export class Run {
   timer: NodeJS.Timeout | undefined = undefined;
   /** What a dying thread could tell of this batch (ThreadNote.Partial): the reply so far. */
   partial: unknown[] | undefined = undefined;
+  /**
+   * A stream's or a progress task's line to its thread (./protocol.ts): the
+   * engine's end. It closes when the thread closes its end after the task,
+   * every message posted before delivered first, or when the thread dies.
+   */
+  port: MessagePort | undefined = undefined;
 
   constructor(
     readonly tasks: Task[],

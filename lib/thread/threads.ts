@@ -10,7 +10,9 @@
 //        │                               └─▶ [ThreadNote.Started, threadId, error | null]
 //        ▼
 //   #onNote ──▶ started: events.started(id)        error: events.broken / events.failed
-//   worker 'exit' ──▶ #onThreadGone ──▶ events.exited(id, code)
+//   worker 'error' ──▶ remembered: the exit that follows is a crash (or out of memory)
+//   piscina 'workerDestroy' while the thread lives ──▶ piscina or the engine ended it
+//   worker 'exit' ──▶ #onThreadGone ──▶ events.exited(id, code, retired, died)
 //   startTimeout: one timer for the earliest thread not yet started
 
 import { createRequire } from 'node:module';
@@ -54,8 +56,12 @@ export interface ThreadEvents {
   broken(threadId: number, cause: unknown): void;
   /** No thread of the instance can start. */
   failed(cause: unknown): void;
-  /** A started thread exited; a retired one frees its place. */
-  exited(threadId: number, exitCode: number, retired: boolean): void;
+  /**
+   * A started thread exited; a retired one frees its place. `died`: it ended
+   * by itself (`'memory'`: out of `maxMemoryMb`; `'crash'`: an uncaught
+   * error, `process.exit`), not ended by piscina or the engine.
+   */
+  exited(threadId: number, exitCode: number, retired: boolean, died: 'crash' | 'memory' | undefined): void;
   /** A dying thread told what it finished of its batch. */
   partial(threadId: number, reply: unknown[]): void;
 }
@@ -77,6 +83,10 @@ export class Threads {
   #startTimer: NodeJS.Timeout | undefined;
   /** Threads not yet started, by threadId: when they were first seen (performance.now()). */
   readonly #firstSeen = new Map<number, number>();
+  /** Started threads that piscina ended (idle, aborted run, destroy) while they were alive: their exit is no crash. */
+  readonly #ended = new Set<number>();
+  /** Started threads that emitted 'error' (an uncaught error, out of memory): their exit is a crash. */
+  readonly #errors = new Map<number, unknown>();
   /** Instances let go after a start failure, still ending their threads: destroy() waits for them too. */
   readonly #letGo = new Set<Promise<void>>();
 
@@ -148,6 +158,17 @@ export class Threads {
     piscina.on('message', (msg: unknown) => this.#onNote(piscina, msg));
     // Errors of threads with no run in flight; those with one reject the run.
     piscina.on('error', () => {});
+    // How a crash is told from piscina ending a thread: worker.terminate()
+    // and process.exit(1) both exit with code 1 and no 'error'. piscina ends
+    // a thread (idle past idleTimeout, its run aborted, destroy) through
+    // workerInfo.destroy(), which emits workerDestroy at once, while the
+    // thread still has its threadId; a thread that died emits it only from
+    // piscina's own 'exit' listener, when threadId already reads -1
+    // (piscina 5, dist/worker_pool/index.js destroy(), dist/index.js onWorkerExit).
+    piscina.on('workerDestroy', (w: { id: number }) => {
+      const id = w.id;
+      if (id >= 0 && this.#started.has(id)) this.#ended.add(id);
+    });
     this.#piscina = piscina;
     this.#firstSeen.clear();
     this.watchStarts();
@@ -242,15 +263,26 @@ export class Threads {
     // Its own 'exit' listener: piscina's workerDestroy event names the
     // thread by worker.threadId, which reads -1 once the thread has exited.
     worker.once('exit', (code: number) => this.#onThreadGone(piscina, threadId, code));
+    // 'error' comes before 'exit' (an uncaught error, ERR_WORKER_OUT_OF_MEMORY).
+    worker.once('error', (err: unknown) => this.#errors.set(threadId, err));
     this.#started.add(threadId);
     this.#firstSeen.delete(threadId);
     this.#events.started(threadId);
   }
 
+  /** Whether the thread ended by itself, and how; forgets what was noted of it. */
+  #died(threadId: number): 'crash' | 'memory' | undefined {
+    const err = this.#errors.get(threadId);
+    const ended = this.#ended.delete(threadId);
+    if (this.#errors.delete(threadId)) return (err as { code?: unknown } | null)?.code === 'ERR_WORKER_OUT_OF_MEMORY' ? 'memory' : 'crash';
+    return ended ? undefined : 'crash';
+  }
+
   #onThreadGone(piscina: Piscina, threadId: number, code: number): void {
+    const died = this.#died(threadId);
     if (piscina !== this.#piscina) {
-      // An instance being destroyed or let go: only the exit is news.
-      this.#events.exited(threadId, code, false);
+      // An instance being destroyed or let go: only the exit is news (warmpool ended it).
+      this.#events.exited(threadId, code, false, undefined);
       return;
     }
     this.#started.delete(threadId);
@@ -262,7 +294,7 @@ export class Threads {
       }
     }
     this.#firstSeen.delete(threadId);
-    this.#events.exited(threadId, code, this.#retiring.delete(threadId));
+    this.#events.exited(threadId, code, this.#retiring.delete(threadId), died);
     // piscina starts a replacement as it sees the exit (its listener runs before this one).
     this.watchStarts();
   }

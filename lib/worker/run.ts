@@ -13,13 +13,17 @@ import { runWithTraceContext, type TraceCarrier } from '../core/trace-context.js
 import { TaskNotFoundError } from '../core/errors.js';
 import { encodeError } from '../core/wire-error.js';
 import { enableCompileCache, flushCompileCache } from './compile-cache.js';
-import type { TaskContext } from './context.js';
+import { taskSlot, type TaskContext } from './context.js';
+import { collectGenerator, isGenerator } from './stream.js';
 
 export type Fn = (...args: unknown[]) => unknown;
 
 export function isThenable(value: unknown): value is PromiseLike<unknown> {
   return value !== null && (typeof value === 'object' || typeof value === 'function') && typeof (value as { then?: unknown }).then === 'function';
 }
+
+/** See context.ts: the context of the task whose synchronous code runs now. */
+const TASK_SLOT = taskSlot();
 
 export type ChunkOutcome = { failed: false; results: unknown[] } | { failed: true; index: number; error: unknown };
 
@@ -41,7 +45,15 @@ export async function runChunk(
       const item = items[i];
       let value: unknown;
       if (storage === undefined) value = spread ? fn(...(item as unknown[])) : fn(item);
-      else value = spread ? storage.run(ctx!, fn, ...(item as unknown[])) : storage.run(ctx!, fn, item);
+      else {
+        const before = TASK_SLOT.current;
+        TASK_SLOT.current = ctx;
+        try {
+          value = spread ? storage.run(ctx!, fn, ...(item as unknown[])) : storage.run(ctx!, fn, item);
+        } finally {
+          TASK_SLOT.current = before;
+        }
+      }
       if (isThenable(value)) value = await value;
       results[i] = value;
     } catch (error) {
@@ -80,7 +92,20 @@ export function runTask(
   if (kind !== TaskKind.Call) return runChunkTask(fn, kind, args, storage, ctx, out);
   let value: unknown;
   try {
-    value = ctx === undefined ? fn(...args) : storage!.run(ctx, fn, ...args);
+    if (ctx === undefined) {
+      value = fn(...args);
+      // `submit` of a generator task gives the array of its values.
+      if (isGenerator(value)) value = collectGenerator(value, undefined);
+    } else {
+      const before = TASK_SLOT.current;
+      TASK_SLOT.current = ctx;
+      try {
+        value = storage!.run(ctx, fn, ...args);
+        if (isGenerator(value)) value = storage!.run(ctx, collectGenerator, value, ctx);
+      } finally {
+        TASK_SLOT.current = before;
+      }
+    }
   } catch (err) {
     out.value = encodeError(err);
     return Status.Error;
