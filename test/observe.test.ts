@@ -67,6 +67,19 @@ function recordTasks(pool: string): { events: Event[]; stop(): void } {
   return { events, stop };
 }
 
+/** Resolves at the first asyncStart of `pool` on `warmpool:task`. */
+function taskBegun(pool: string): Promise<void> {
+  return new Promise((resolve) => {
+    const stop = subscribeTasks({
+      asyncStart: (m: TaskMessage) => {
+        if (m.pool !== pool) return;
+        stop();
+        resolve();
+      },
+    });
+  });
+}
+
 /**
  * Resolves with the first `warmpool:worker` message that matches; fails
  * after `ms`. Aborting `signal` (a test that failed before awaiting it)
@@ -286,8 +299,13 @@ for (const backend of chosen) {
       // were seen not to start within 30 s (reported to the lead).
       const cancelRunning = async (pool: Pool) => {
         const startedPath = join(scratch(), 'started');
+        // RemotePool publishes asyncStart when it hears from Redis that a host
+        // took the job, a round trip after the task began: a cancel before
+        // that is a cancel of a job the caller never saw start (guide, "What
+        // RemotePool publishes"), so wait for the pool's own message too.
+        const heard = backend.name === 'RemotePool' ? taskBegun(pool.name) : undefined;
         const f = pool.submit('touchThenForever', [startedPath]);
-        await whenFileExists(startedPath);
+        await Promise.all([whenFileExists(startedPath), heard]);
         assert.equal(f.cancel(), true);
         return f;
       };
