@@ -112,6 +112,27 @@ async function exited(pid: number, ms = 10_000): Promise<void> {
     assert.equal(await p.submit('add', [2, 2]), 4, 'the host goes on with a fresh worker');
   });
 
+  test('a running task cancelled just before its pool shuts down is still stopped on its host, and a new pool on the same queue and hosts gets its next task run', SHORT, async (t) => {
+    const queue = freshQueue();
+    await hosts(t, queue, 1);
+    const dir = await tempDir(t);
+    const startedPath = join(dir, 'started');
+    const first = pool(queue);
+    const f = first.submit('pidsThenForever', [startedPath]);
+    await whenFileExists(startedPath);
+    const [worker] = pidsIn(startedPath);
+    assert.equal(f.cancel(), true);
+    assert.ok((await reasonOf(f)) instanceof CancelledError);
+    // At once: nothing outstanding keeps the pool, so only a cancel still
+    // on its way to the host can be lost here.
+    await first.shutdown();
+    await exited(worker);
+    // The one host holds one job at a time: this runs only if the cancelled
+    // job gave its slot back. queueTimeout turns a stuck slot into a clear failure.
+    await using second = pool(queue, { queueTimeout: 15_000 });
+    assert.equal(await second.submit('add', [2, 3]), 5);
+  });
+
   test('a host started with --threads runs tasks in worker threads of its own process, and a timeout stops a synchronous loop there', SHORT, async (t) => {
     const queue = freshQueue();
     const [host] = await hosts(t, queue, 1, ['--threads']);
