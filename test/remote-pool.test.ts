@@ -217,6 +217,38 @@ async function exited(pid: number, ms = 10_000): Promise<void> {
     assert.equal(await p.submit('add', [5, 5]).result(20_000), 10, 'after Redis is back, work is served again');
   });
 
+  test('a job whose hash leaves Redis while its host runs it fails its future with BrokerError; the host says so once, not as a BullMQ warning, and serves the next task', SHORT, async (t) => {
+    const queue = freshQueue();
+    const [host] = await hosts(t, queue, 1);
+    let said = '';
+    host.child.stderr!.on('data', (chunk: Buffer) => (said += chunk.toString()));
+    const dir = await tempDir(t);
+    await using p = pool(queue, { pollInterval: 200 });
+    const startedPath = join(dir, 'started');
+    const releasePath = join(dir, 'release');
+    const f = p.submit('pidsThenBlock', [startedPath, releasePath]);
+    await whenFileExists(startedPath);
+    // As a flush or an empty restart would, but of this job alone (the Redis may be shared: WARMPOOL_REDIS_URL).
+    const client = new Redis(redis.url);
+    try {
+      const jobKeys = (await client.keys(`bull:${queue}:*`)).filter((key) => /:[0-9a-f]{12}-\d+$/.test(key));
+      assert.equal(jobKeys.length, 1, `one job hash: ${jobKeys.join(', ')}`);
+      await client.del(jobKeys[0]);
+    } finally {
+      client.disconnect();
+    }
+    const told = saying(host, 'is no longer in Redis');
+    touch(releasePath);
+    const err = await reasonOf(f);
+    assert.ok(err instanceof BrokerError, String(err));
+    assert.match(err.message, /no longer in Redis/);
+    await told;
+    // One job at a time on this host: this one starts once the vanished job's processing is over, both BullMQ errors reported.
+    assert.equal(await p.submit('add', [2, 2]), 4);
+    assert.equal(said.match(/is no longer in Redis/g)?.length, 1, said);
+    assert.doesNotMatch(said, /Missing key/);
+  });
+
   test('a burst of 20,000 tasks settles every future with its own result, even with the events stream capped so that most events are dropped', LONG, async (t) => {
     const queue = freshQueue();
     await hosts(t, queue, 2);
