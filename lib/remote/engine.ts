@@ -253,6 +253,9 @@ export class RemoteEngine implements Engine, Transport<RemoteJob>, JobReaderOwne
 
   /** Resolves once no tracked command is in flight, including those started by the ones awaited (a returning add cancels). */
   async #landed(): Promise<void> {
+    // First let the caller's synchronous run end: a task failed by the pool
+    // may have its job taken back just after (expired()).
+    await Promise.resolve();
     while (this.#inFlight.size > 0) await Promise.all(this.#inFlight);
   }
 
@@ -390,8 +393,9 @@ export class RemoteEngine implements Engine, Transport<RemoteJob>, JobReaderOwne
   expired(task: Task): void {
     const bound = this.#opts.queueTimeout;
     const where = `queue \`${this.#opts.queue}\` on Redis at ${redisAddress(this.#opts.connection)}`;
-    this.fail(task, new TimeoutError(`No host started the task within ${bound} ms (\`queueTimeout\`): is a \`warmpool worker\` serving ${where}?`, bound), 'timedOut');
+    // Taken back first: failing the last task of a pool shut down starts closing its connections (#checkDrained).
     this.#takeBack(task);
+    this.fail(task, new TimeoutError(`No host started the task within ${bound} ms (\`queueTimeout\`): is a \`warmpool worker\` serving ${where}?`, bound), 'timedOut');
   }
 
   // ── the pool ──────────────────────────────────────────────────────────
