@@ -19,7 +19,7 @@ import { after, before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
-import { BrokerError, CancelledError, RemotePool, TimeoutError, WarmpoolError, type RemotePoolOptions } from '../lib/index.js';
+import { BrokerError, CancelledError, RemotePool, TimeoutError, WarmpoolError, type Future, type RemotePoolOptions } from '../lib/index.js';
 import type * as remoteTasks from './fixtures/remote-tasks.js';
 import { cloneSamples, touch, whenFileExists } from './fixtures/remote-tasks.js';
 import { reasonOf, tempDir } from './helpers.js';
@@ -45,6 +45,16 @@ async function hosts(t: { after(fn: () => Promise<void>): void }, queue: string,
 
 function pool(queue: string, options: Partial<RemotePoolOptions> = {}): RemotePool<Tasks> {
   return new RemotePool<Tasks>({ connection: redis.url, queue, ...options });
+}
+
+/** Submits `pidsThenBlock` and waits until a host runs it: its future, the pids of its local worker and host, and what ends it. */
+async function blockedOnHost(p: RemotePool<Tasks>, dir: string): Promise<{ f: Future<string>; worker: number; host: number; release: () => void }> {
+  const started = join(dir, 'started');
+  const release = join(dir, 'release');
+  const f = p.submit('pidsThenBlock', [started, release]);
+  await whenFileExists(started);
+  const [worker, host] = pidsIn(started);
+  return { f, worker, host, release: () => touch(release) };
 }
 
 function alive(pid: number): boolean {
@@ -148,16 +158,12 @@ async function exited(pid: number, ms = 10_000): Promise<void> {
     const [a, b] = await hosts(t, queue, 2, FAST_RECOVERY);
     const dir = await tempDir(t);
     await using p = pool(queue, { pollInterval: 200 });
-    const startedPath = join(dir, 'started');
-    const releasePath = join(dir, 'release');
-    const f = p.submit('pidsThenBlock', [startedPath, releasePath]);
-    await whenFileExists(startedPath);
-    const [worker, hostPid] = pidsIn(startedPath);
+    const { f, worker, host: hostPid, release } = await blockedOnHost(p, dir);
     const victim = [a, b].find((h) => h.child.pid === hostPid);
     assert.ok(victim !== undefined, `the task runs under one of the hosts (${hostPid})`);
     await victim.kill();
     await exited(worker);
-    touch(releasePath);
+    release();
     const pids = await f;
     assert.notEqual(pids.split(' ')[1], String(hostPid), 'the surviving host ran it');
   });
@@ -224,10 +230,7 @@ async function exited(pid: number, ms = 10_000): Promise<void> {
     host.child.stderr!.on('data', (chunk: Buffer) => (said += chunk.toString()));
     const dir = await tempDir(t);
     await using p = pool(queue, { pollInterval: 200 });
-    const startedPath = join(dir, 'started');
-    const releasePath = join(dir, 'release');
-    const f = p.submit('pidsThenBlock', [startedPath, releasePath]);
-    await whenFileExists(startedPath);
+    const { f, release } = await blockedOnHost(p, dir);
     // As a flush or an empty restart would, but of this job alone (the Redis may be shared: WARMPOOL_REDIS_URL).
     const client = new Redis(redis.url);
     try {
@@ -238,7 +241,7 @@ async function exited(pid: number, ms = 10_000): Promise<void> {
       client.disconnect();
     }
     const told = saying(host, 'is no longer in Redis');
-    touch(releasePath);
+    release();
     const err = await reasonOf(f);
     assert.ok(err instanceof BrokerError, String(err));
     assert.match(err.message, /no longer in Redis/);
