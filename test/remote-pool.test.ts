@@ -19,7 +19,7 @@ import { after, before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
-import { BrokerError, CancelledError, RemotePool, TimeoutError, WarmpoolError, type RemotePoolOptions } from '../lib/index.js';
+import { BrokerError, CancelledError, RemotePool, TimeoutError, WarmpoolError, type Future, type RemotePoolOptions } from '../lib/index.js';
 import type * as remoteTasks from './fixtures/remote-tasks.js';
 import { cloneSamples, touch, whenFileExists } from './fixtures/remote-tasks.js';
 import { reasonOf, tempDir } from './helpers.js';
@@ -45,6 +45,16 @@ async function hosts(t: { after(fn: () => Promise<void>): void }, queue: string,
 
 function pool(queue: string, options: Partial<RemotePoolOptions> = {}): RemotePool<Tasks> {
   return new RemotePool<Tasks>({ connection: redis.url, queue, ...options });
+}
+
+/** Submits `pidsThenBlock` and waits until a host runs it: its future, the pids of its local worker and host, and what ends it. */
+async function blockedOnHost(p: RemotePool<Tasks>, dir: string): Promise<{ f: Future<string>; worker: number; host: number; release: () => void }> {
+  const started = join(dir, 'started');
+  const release = join(dir, 'release');
+  const f = p.submit('pidsThenBlock', [started, release]);
+  await whenFileExists(started);
+  const [worker, host] = pidsIn(started);
+  return { f, worker, host, release: () => touch(release) };
 }
 
 function alive(pid: number): boolean {
@@ -112,6 +122,27 @@ async function exited(pid: number, ms = 10_000): Promise<void> {
     assert.equal(await p.submit('add', [2, 2]), 4, 'the host goes on with a fresh worker');
   });
 
+  test('a running task cancelled just before its pool shuts down is still stopped on its host, and a new pool on the same queue and hosts gets its next task run', SHORT, async (t) => {
+    const queue = freshQueue();
+    await hosts(t, queue, 1);
+    const dir = await tempDir(t);
+    const startedPath = join(dir, 'started');
+    const first = pool(queue);
+    const f = first.submit('pidsThenForever', [startedPath]);
+    await whenFileExists(startedPath);
+    const [worker] = pidsIn(startedPath);
+    assert.equal(f.cancel(), true);
+    assert.ok((await reasonOf(f)) instanceof CancelledError);
+    // At once: nothing outstanding keeps the pool, so only a cancel still
+    // on its way to the host can be lost here.
+    await first.shutdown();
+    await exited(worker);
+    // The one host holds one job at a time: this runs only if the cancelled
+    // job gave its slot back. queueTimeout turns a stuck slot into a clear failure.
+    await using second = pool(queue, { queueTimeout: 15_000 });
+    assert.equal(await second.submit('add', [2, 3]), 5);
+  });
+
   test('a host started with --threads runs tasks in worker threads of its own process, and a timeout stops a synchronous loop there', SHORT, async (t) => {
     const queue = freshQueue();
     const [host] = await hosts(t, queue, 1, ['--threads']);
@@ -127,16 +158,12 @@ async function exited(pid: number, ms = 10_000): Promise<void> {
     const [a, b] = await hosts(t, queue, 2, FAST_RECOVERY);
     const dir = await tempDir(t);
     await using p = pool(queue, { pollInterval: 200 });
-    const startedPath = join(dir, 'started');
-    const releasePath = join(dir, 'release');
-    const f = p.submit('pidsThenBlock', [startedPath, releasePath]);
-    await whenFileExists(startedPath);
-    const [worker, hostPid] = pidsIn(startedPath);
+    const { f, worker, host: hostPid, release } = await blockedOnHost(p, dir);
     const victim = [a, b].find((h) => h.child.pid === hostPid);
     assert.ok(victim !== undefined, `the task runs under one of the hosts (${hostPid})`);
     await victim.kill();
     await exited(worker);
-    touch(releasePath);
+    release();
     const pids = await f;
     assert.notEqual(pids.split(' ')[1], String(hostPid), 'the surviving host ran it');
   });
@@ -194,6 +221,35 @@ async function exited(pid: number, ms = 10_000): Promise<void> {
     }
     assert.ok(outcomes.some((o) => o.status === 'rejected'), 'jobs lost with Redis fail');
     assert.equal(await p.submit('add', [5, 5]).result(20_000), 10, 'after Redis is back, work is served again');
+  });
+
+  test('a job whose hash leaves Redis while its host runs it fails its future with BrokerError; the host says so once, not as a BullMQ warning, and serves the next task', SHORT, async (t) => {
+    const queue = freshQueue();
+    const [host] = await hosts(t, queue, 1);
+    let said = '';
+    host.child.stderr!.on('data', (chunk: Buffer) => (said += chunk.toString()));
+    const dir = await tempDir(t);
+    await using p = pool(queue, { pollInterval: 200 });
+    const { f, release } = await blockedOnHost(p, dir);
+    // As a flush or an empty restart would, but of this job alone (the Redis may be shared: WARMPOOL_REDIS_URL).
+    const client = new Redis(redis.url);
+    try {
+      const jobKeys = (await client.keys(`bull:${queue}:*`)).filter((key) => /:[0-9a-f]{12}-\d+$/.test(key));
+      assert.equal(jobKeys.length, 1, `one job hash: ${jobKeys.join(', ')}`);
+      await client.del(jobKeys[0]);
+    } finally {
+      client.disconnect();
+    }
+    const told = saying(host, 'is no longer in Redis');
+    release();
+    const err = await reasonOf(f);
+    assert.ok(err instanceof BrokerError, String(err));
+    assert.match(err.message, /no longer in Redis/);
+    await told;
+    // One job at a time on this host: this one starts once the vanished job's processing is over, both BullMQ errors reported.
+    assert.equal(await p.submit('add', [2, 2]), 4);
+    assert.equal(said.match(/is no longer in Redis/g)?.length, 1, said);
+    assert.doesNotMatch(said, /Missing key/);
   });
 
   test('a burst of 20,000 tasks settles every future with its own result, even with the events stream capped so that most events are dropped', LONG, async (t) => {

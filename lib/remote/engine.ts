@@ -26,6 +26,7 @@
 //  shutdown ────▶ core.shutdown ──────▶ closing: wait for the tasks (bounded only while
 //                                       Redis is unreachable: after closeTimeout of
 //                                       outage the rest fail with BrokerError)
+//                                       ──▶ adds and cancels in flight land (bounded)
 //                                       ──▶ connections closed ──▶ core.drained
 //
 // The core never stops a task here: timeouts are the host's (it stops its
@@ -60,7 +61,7 @@ import type { PoolStats } from '../core/stats.js';
 import type { TaskRecord } from '../core/task.js';
 import { serializeFailure } from '../core/wire-error.js';
 import { bullPriority, cancelChannel, decodeValue, encodeJob, RESULT_ELSEWHERE, type Envelope, type JobData } from './codec.js';
-import { Connections, redisAddress, type ConnectOptions, type Connected } from './connections.js';
+import { Connections, redisAddress, settledWithin, type ConnectOptions, type Connected } from './connections.js';
 import { JobReader, type JobReaderOwner } from './poll.js';
 
 export type { ConnectionSettings } from './connections.js';
@@ -118,6 +119,18 @@ export class RemoteEngine implements Engine, Transport<RemoteJob>, JobReaderOwne
   #waiting = 0;
   #running = 0;
   #startFailure: unknown;
+  /**
+   * Redis commands whose effect must land though no task waits on them any
+   * more: job adds (a task cancelled meanwhile has its job taken back when
+   * the add returns) and take-backs (remove, else publish on the cancel
+   * channel). The connections close only once these have settled: a cancel
+   * cut off by the close ("Connection is closed") left its job running on
+   * its host for good, holding one of the host's concurrency slots, so the
+   * next pool's jobs on that queue did not start.
+   */
+  readonly #inFlight = new Set<Promise<void>>();
+  /** The connections closing, once shut down and drained; set once. */
+  #closed: Promise<void> | undefined;
 
   constructor(opts: RemoteEngineOptions) {
     this.#opts = opts;
@@ -207,7 +220,7 @@ export class RemoteEngine implements Engine, Transport<RemoteJob>, JobReaderOwne
 
   #add(conn: Connected, jobs: { name: string; data: JobData; opts: Record<string, unknown> }[], sent: Task[]): void {
     this.#reader.arm();
-    conn.queue.addBulk(jobs).then(
+    this.#track(conn.queue.addBulk(jobs).then(
       () => {
         const checkAt = performance.now() + this.#opts.pollInterval;
         for (const task of sent) {
@@ -225,7 +238,25 @@ export class RemoteEngine implements Engine, Transport<RemoteJob>, JobReaderOwne
         const failure = new BrokerError(`The job could not be added to queue \`${this.#opts.queue}\`: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
         for (const task of sent) this.fail(task, failure, 'crashed');
       },
+    ));
+  }
+
+  /** Keeps the connections open until `work` settles (see #inFlight). */
+  #track(work: Promise<unknown>): void {
+    const settled = work.then(
+      () => {},
+      () => {},
     );
+    this.#inFlight.add(settled);
+    void settled.then(() => this.#inFlight.delete(settled));
+  }
+
+  /** Resolves once no tracked command is in flight, including those started by the ones awaited (a returning add cancels). */
+  async #landed(): Promise<void> {
+    // First let the caller's synchronous run end: a task failed by the pool
+    // may have its job taken back just after (expired()).
+    await Promise.resolve();
+    while (this.#inFlight.size > 0) await Promise.all(this.#inFlight);
   }
 
   // ── started, settled ──────────────────────────────────────────────────
@@ -350,24 +381,21 @@ export class RemoteEngine implements Engine, Transport<RemoteJob>, JobReaderOwne
   #cancelJob(id: string): void {
     const conn = this.#link.conn;
     if (conn === undefined) return;
-    conn.queue
-      .remove(id)
-      .then(
-        (removed) => {
-          if (removed === 1) return;
-          return conn.redis.publish(cancelChannel(this.#opts.prefix, this.#opts.queue), id).then(() => {});
-        },
-        () => {},
-      )
-      .catch(() => {});
+    this.#track(
+      conn.queue.remove(id).then((removed) => {
+        if (removed === 1) return;
+        return conn.redis.publish(cancelChannel(this.#opts.prefix, this.#opts.queue), id);
+      }),
+    );
   }
 
   /** No host started the task within queueTimeout (./poll.ts): it fails, and its job is taken back as for cancel(). */
   expired(task: Task): void {
     const bound = this.#opts.queueTimeout;
     const where = `queue \`${this.#opts.queue}\` on Redis at ${redisAddress(this.#opts.connection)}`;
-    this.fail(task, new TimeoutError(`No host started the task within ${bound} ms (\`queueTimeout\`): is a \`warmpool worker\` serving ${where}?`, bound), 'timedOut');
+    // Taken back first: failing the last task of a pool shut down starts closing its connections (#checkDrained).
     this.#takeBack(task);
+    this.fail(task, new TimeoutError(`No host started the task within ${bound} ms (\`queueTimeout\`): is a \`warmpool worker\` serving ${where}?`, bound), 'timedOut');
   }
 
   // ── the pool ──────────────────────────────────────────────────────────
@@ -425,15 +453,19 @@ export class RemoteEngine implements Engine, Transport<RemoteJob>, JobReaderOwne
   }
 
   /**
-   * Once shut down with nothing outstanding: the connections are closed
-   * (./connections.ts, bounded) and then `drained` released. True when so.
+   * Once shut down with nothing outstanding: the adds and take-backs in
+   * flight land, then the connections are closed (./connections.ts; each
+   * step bounded by closeTimeout) and then `drained` released. True when so.
    * Called again by a later shutdown(), it releases that caller too.
    */
   #checkDrained(): boolean {
     const core = this.#core;
     if (!core.closed || this.tasks.size > 0) return false;
     this.#reader.stop(true);
-    void this.#link.close().then(() => core.drained.release());
+    // Commands still in flight (a cancel on its way to a host) land first,
+    // within closeTimeout like the rest of the close.
+    this.#closed ??= settledWithin(this.#landed(), this.#opts.closeTimeout).then(() => this.#link.close());
+    void this.#closed.then(() => core.drained.release());
     return true;
   }
 }

@@ -15,6 +15,10 @@
 // return value (codec.ts), so BullMQ never retries a task because it threw.
 // A job fails in BullMQ only when cancelled (UnrecoverableError: no retry),
 // when its data is not a warmpool job, or when it stalled too often.
+// A job whose hash left Redis while it ran (Redis restarted empty, or
+// flushed) has nowhere to record its outcome: BullMQ reports that twice
+// ("Missing key for job … moveToFinished": the complete, then its fallback
+// fail), the host says it once, and the pool's poll fails the task.
 //
 // Results. A result over LARGE_RESULT_BYTES is written to a field of the job
 // hash and the job returns a marker (codec.ts), so that BullMQ does not copy
@@ -108,6 +112,15 @@ type HostRedis = Redis & { warmpoolExpire(jobKey: string, events: string, comple
 
 /** How long a cancel for a job this host has not started yet is remembered. */
 const EARLY_CANCEL_MS = 60_000;
+/**
+ * BullMQ's error when the job hash is gone as the host records the outcome
+ * (Redis restarted empty or flushed, or the job removed by hand): the pool's
+ * own removals never reach a job a host holds (removeJob refuses a locked
+ * job; a large result is removed only once its job has finished).
+ */
+const VANISHED_JOB = /^Missing key for job (.+)\. moveToFinished$/;
+/** Vanished jobs already reported, so that each is said once; forgotten past this many. */
+const VANISHED_KEPT = 1000;
 
 export class WorkerHost {
   /**
@@ -134,6 +147,8 @@ export class WorkerHost {
   readonly #idle = new Waiters();
   /** When Redis was last reported unreachable, and when that was last said; undefined while reachable. */
   #outage: { since: number; said: number } | undefined;
+  /** Jobs reported gone from Redis: BullMQ reports each twice (its complete fails, then its fallback fail). */
+  readonly #vanished = new Set<string>();
 
   constructor(pool: Executor, opts: HostOptions) {
     this.#opts = opts;
@@ -185,6 +200,17 @@ export class WorkerHost {
   }
 
   #onError(err: unknown): void {
+    const vanished = err instanceof Error ? VANISHED_JOB.exec(err.message) : null;
+    if (vanished !== null) {
+      const id = vanished[1];
+      if (this.#vanished.has(id)) return;
+      if (this.#vanished.size >= VANISHED_KEPT) this.#vanished.clear();
+      this.#vanished.add(id);
+      this.#opts.log(
+        `job ${id} is no longer in Redis (Redis restarted without persistence, was flushed, or the job was removed), so its outcome could not be recorded; a pool still waiting for it fails the task with BrokerError`,
+      );
+      return;
+    }
     if (!isConnectionError(err)) {
       process.emitWarning(`warmpool worker: ${err instanceof Error ? err.message : String(err)}`, { type: 'WarmpoolWarning' });
       return;
