@@ -21,9 +21,9 @@
 
 import { execFileSync, spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
-import { Session } from 'node:inspector/promises';
 import { PerformanceObserver } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
+import { startSampling, stopSampling } from './fixtures/heap-probe.js';
 import { adapterByName } from './peers.js';
 
 const argv = process.argv.slice(2);
@@ -76,32 +76,6 @@ interface UnitReport {
   sites: [string, number][];
 }
 
-/** Bytes per call by allocation site (3 frames), sampling every 512 bytes, garbage included. */
-async function sampleHeap(run: () => Promise<void>, calls: number): Promise<{ bytes: number; sites: [string, number][] }> {
-  const session = new Session();
-  session.connect();
-  await session.post('HeapProfiler.startSampling', { samplingInterval: 512, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true });
-  await run();
-  const { profile } = await session.post('HeapProfiler.stopSampling');
-  session.disconnect();
-  const bySite = new Map<string, number>();
-  let total = 0;
-  type Node = { callFrame: { functionName: string; url: string; lineNumber: number }; selfSize: number; children: Node[] };
-  const walk = (node: Node, stack: string[]): void => {
-    const f = node.callFrame;
-    const here = [`${f.functionName || '(anonymous)'} ${f.url.split('/').slice(-2).join('/')}:${f.lineNumber + 1}`, ...stack].slice(0, 3);
-    if (node.selfSize > 0) {
-      const key = here.join(' < ');
-      bySite.set(key, (bySite.get(key) ?? 0) + node.selfSize);
-      total += node.selfSize;
-    }
-    for (const c of node.children) walk(c, here);
-  };
-  walk(profile.head, []);
-  const sites = [...bySite].sort((a, b) => b[1] - a[1]).slice(0, 12).map(([k, v]): [string, number] => [k, v / calls]);
-  return { bytes: total / calls, sites };
-}
-
 async function unit(name: string): Promise<void> {
   const a = adapterByName(name);
   await a.start(2);
@@ -149,9 +123,10 @@ async function unit(name: string): Promise<void> {
     if (gcs.some(([s, d]) => s < t1 && s + d > t0)) slowWithGc++;
   }
 
-  const heap = await sampleHeap(async () => {
-    for (let i = 0; i < CALLS; i++) await a.call('add', [i, 1]);
-  }, CALLS);
+  // The same sampler a worker runs for --worker-heap, here in the parent.
+  await startSampling();
+  for (let i = 0; i < CALLS; i++) await a.call('add', [i, 1]);
+  const heap = await stopSampling(CALLS);
   await a.close();
   const report: UnitReport = {
     adapter: name,
