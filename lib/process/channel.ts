@@ -131,17 +131,23 @@ export class FrameReader {
         this.#onMessage(message);
       }
     } finally {
-      this.#keep(buf.subarray(offset));
+      this.#keep(buf, offset);
     }
   }
 
-  /** What is left of the stream: nothing, or a partial frame. */
-  #keep(rest: Buffer): void {
-    if (rest.length === 0) {
-      this.#chunks = [];
+  /**
+   * What is left of the stream: nothing, or a partial frame. The common case,
+   * a read that ends on a frame boundary, allocates nothing (no view of the
+   * empty rest, no new list): a round trip reads one frame on each side, and
+   * garbage per call is what brings the next scavenge closer.
+   */
+  #keep(buf: Buffer, offset: number): void {
+    if (offset === buf.length) {
+      this.#chunks.length = 0;
       this.#buffered = 0;
       this.#need = HEADER;
     } else {
+      const rest = buf.subarray(offset);
       this.#chunks = [rest];
       this.#buffered = rest.length;
       this.#need = rest.length >= HEADER ? HEADER + rest.readUInt32LE(0) : HEADER;
