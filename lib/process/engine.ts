@@ -40,7 +40,7 @@ import type { TaskStream } from '../core/stream.js';
 import type { TaskRecord } from '../core/task.js';
 import { decodeError } from '../core/wire-error.js';
 import type { SpawnWorker } from './handle.js';
-import { FromWorker, RESULT_STRIDE, ToWorker } from './protocol.js';
+import { FromWorker, HOLD, RESULT_HEAD, RESULT_STRIDE, ToWorker } from './protocol.js';
 import type { WorkerRecord } from './worker.js';
 import { ProcessWorkers, type WorkersOwner } from './workers.js';
 
@@ -52,6 +52,19 @@ export interface ProcessEngineOptions extends WorkerOptions {
 }
 
 type Task = TaskRecord<WorkerRecord>;
+
+/** The least time a cancelled task whose result the worker may be holding has to show it before the worker is stopped. */
+const HELD_STOP_GRACE_MS = 20;
+
+/**
+ * Whether the worker may hold `task`'s result behind the next task (HOLD in
+ * ./protocol.ts): measured short (a call of known cost within PIPELINE_MS;
+ * #estimate is Infinity for anything else) and no timeout, whose clock must
+ * start from what the parent sees.
+ */
+function holds(task: Task): boolean {
+  return task.cost <= PIPELINE_MS && task.timeout === Infinity;
+}
 
 export class ProcessEngine implements Engine, Transport<WorkerRecord>, WorkersOwner {
   readonly #opts: ProcessEngineOptions;
@@ -113,7 +126,10 @@ export class ProcessEngine implements Engine, Transport<WorkerRecord>, WorkersOw
   cancelSent(task: Task, wasRunning: boolean): void {
     const w = task.slot!;
     if (wasRunning) {
-      this.#core.stop(task, 'cancel');
+      // A held result shows up within a few ms (the worker sends what it
+      // holds before it reads the Abort): a task already finished is not
+      // worth a worker, nor the short tasks behind it running twice.
+      this.#core.stop(task, 'cancel', holds(task) ? HELD_STOP_GRACE_MS : 0);
       return;
     }
     // Sent ahead but not started: take it out of the list and tell the
@@ -199,7 +215,7 @@ export class ProcessEngine implements Engine, Transport<WorkerRecord>, WorkersOw
       task.where = 'sent';
       task.slot = w;
       inflight.push(task);
-      msg.push(task.id, task.name, wireKind(task), wireArgs(task));
+      msg.push(task.id, task.name, holds(task) ? wireKind(task) + HOLD : wireKind(task), wireArgs(task));
       sent++;
     }
     if (sent === 0) return;
@@ -227,12 +243,17 @@ export class ProcessEngine implements Engine, Transport<WorkerRecord>, WorkersOw
     }
   }
 
-  /** The first task in the list starts its clock. */
-  #startHead(w: WorkerRecord): void {
+  /**
+   * The first task in the list starts its clock: now, or at `at` (parent
+   * clock) when the worker's own times say it began earlier (it ran behind
+   * results that came together).
+   */
+  #startHead(w: WorkerRecord, at?: number): void {
     const task = w.inflight[0];
     // A killed worker starts nothing; its exit re-queues what it held.
     if (task === undefined || task.startedAt !== 0 || w.state === 'killed') return;
-    const now = performance.now();
+    let now = performance.now();
+    if (at !== undefined && at < now) now = at;
     this.#core.begin(task, now, w.id);
     if (task.timeout !== Infinity) {
       task.deadline = now + task.timeout;
@@ -285,6 +306,10 @@ export class ProcessEngine implements Engine, Transport<WorkerRecord>, WorkersOw
         break;
       case FromWorker.Fatal:
         w.fatal = decodeError(msg[1]);
+        w.told = true;
+        break;
+      case FromWorker.Exiting:
+        w.told = true;
         break;
       default: {
         // A running task's progress (lib/core/stream-protocol.ts, FromTask): only the head runs.
@@ -294,10 +319,21 @@ export class ProcessEngine implements Engine, Transport<WorkerRecord>, WorkersOw
     }
   }
 
+  /**
+   * Results, in the order the worker ran them, with the worker's own start
+   * and end of each (./protocol.ts): the task after one starts its clock
+   * when the worker began it, not when the results arrived, so a timeout is
+   * judged by when the task ran. (A task with a timeout never runs behind a
+   * held result: the worker sends those first, so its clock starts from an
+   * arrival anyway.)
+   */
   #onResults(w: WorkerRecord, msg: unknown[]): void {
     const inflight = w.inflight;
     const core = this.#core;
-    for (let i = 1; i < msg.length; i += RESULT_STRIDE) {
+    const arrival = performance.now();
+    const offset = Math.min(w.clockOffset, arrival - (msg[1] as number));
+    w.clockOffset = offset;
+    for (let i = RESULT_HEAD; i < msg.length; i += RESULT_STRIDE) {
       const head = inflight[0];
       // Not the head: a task dropped after cancel, or given up on. Ignore it.
       if (head === undefined || head.id !== msg[i]) continue;
@@ -311,8 +347,13 @@ export class ProcessEngine implements Engine, Transport<WorkerRecord>, WorkersOw
       }
       // The next task starts before this one settles: done callbacks that run
       // on settling (a map cancelling its other chunks, say) see it running.
-      if (inflight.length > 0) this.#startHead(w);
-      core.settle(head, msg[i + 1] as Status, msg[i + 2], msg[i + 3] as number);
+      // It began when this one ended, or, if its result is here too, at its own start.
+      const end = msg[i + 4] as number;
+      if (inflight.length > 0) {
+        const j = i + RESULT_STRIDE;
+        this.#startHead(w, (j < msg.length && msg[j] === inflight[0].id ? (msg[j + 3] as number) : end) + offset);
+      }
+      core.settle(head, msg[i + 1] as Status, msg[i + 2], end - (msg[i + 3] as number));
     }
     if (inflight.length === 0) this.#onIdle(w);
     core.schedule();
@@ -362,6 +403,12 @@ export class ProcessEngine implements Engine, Transport<WorkerRecord>, WorkersOw
     const inflight = w.inflight.splice(0);
     const head = inflight[0];
     if (head !== undefined && head.where === 'gone') this.#core.letGo(head);
+    // Died without a word (a signal, out of memory): the worker may have
+    // finished the head and the tasks after it while it held their results
+    // (HOLD), the crash in any of them. Each that may have begun fails with
+    // the head, never running twice; the rest never began.
+    let blamed = 1;
+    if (!w.told && !w.stoppedForTask) while (blamed < inflight.length && holds(inflight[blamed - 1]) && holds(inflight[blamed])) blamed++;
     // A worker the pool killed to stop a task (cancel, timeout) blames no
     // one else: if that task had in fact just finished, its result read
     // before the exit, the head now is a bystander sent ahead with it, which
@@ -372,9 +419,15 @@ export class ProcessEngine implements Engine, Transport<WorkerRecord>, WorkersOw
       const crash = new WorkerCrashedError(code, signal, detail);
       if (w.fatal !== undefined) Object.defineProperty(crash, 'cause', { value: w.fatal, writable: true, configurable: true });
       this.#core.fail(head, crash, 'crashed');
+      for (let k = 1; k < blamed; k++) {
+        const task = inflight[k];
+        if (task.where !== 'sent') continue;
+        const lost = new WorkerCrashedError(code, signal, `${detail === undefined ? '' : `${detail}; `}it ran this task or had finished it and held its result (short tasks' results travel together), so it is not run again`);
+        this.#core.fail(task, lost, 'crashed');
+      }
     }
     // The others never started: they keep their place at the front of the queue.
-    this.#core.requeue(inflight.slice(w.stoppedForTask ? 0 : 1).filter((t) => t.where === 'sent'));
+    this.#core.requeue(inflight.slice(w.stoppedForTask ? 0 : blamed).filter((t) => t.where === 'sent'));
     // The last worker that could serve the queue is gone while a start
     // failure stands: try one start again (bounded — if it fails with no
     // worker ready, the queue fails with it) rather than leave tasks waiting.
