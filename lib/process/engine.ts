@@ -8,10 +8,13 @@
  *  pool.submit ─▶ TaskRecord+Future ─▶ TaskQueue
  *                 queueMicrotask ─────▶ dispatch: per worker, one task, or
  *                                       a batch of short ones (PIPELINE_MS)
- *                                       [Run, id, name, kind, args, …] ─ fd 3 ─▶ WorkerLoop
- *                                       head: core.begin, deadline armed        runs them in order
+ *                                       [Run, id, name, kind(+HOLD), args, …] ─ fd 3 ─▶ WorkerLoop
+ *                                       head: core.begin, deadline armed        runs them in order,
+ *                                                                               holds HOLD results
  *  onProgress ◀── head.channel ◀─────── message ◀─── [Progress, id, value] ─ fd 4 (before its result)
- *                 core.settle ◀──────── onResults ◀── [Results, id, status, value, runTime] ─ fd 4
+ *                 core.settle ◀──────── onResults ◀── [Results, sentAt, id, status, value, start, end, …] ─ fd 4
+ *                 (each in turn; the    (worker clock + offset: when        sent before a task without
+ *                 next head begins)      the next head really began)        HOLD, an await, a yield, idle
  *  await future ◀ fulfilled/rejected    next head begins, more is sent
  *  cancel/timeout ─▶ core.stop ───────▶ abort: [Abort, id] ─────────────────▶ taskSignal() aborts
  *                    (cancelGrace) ───▶ kill: the worker is terminated, then replaced
@@ -21,12 +24,17 @@
  * long as the measured run time of what it holds stays within PIPELINE_MS. A
  * task of unknown cost (never measured, or a map chunk) goes alone and
  * nothing is sent behind it. Only the head of a worker's in-flight list is
- * `running`; cancelling one behind it tells the worker to drop it.
+ * `running`; cancelling one behind it tells the worker to drop it. Results
+ * of tasks marked HOLD (measured short, no timeout) come back several to a
+ * message (./protocol.ts, docs/design.md "Batching"), each with the worker's
+ * start and end.
  *
  * Deadlines count from the task's start, checked by one lazily re-armed
  * timer per worker. When a worker exits, its running task fails with
- * WorkerCrashedError (unless the pool stopped it) and the tasks it held but
- * never started go back to the front of the queue.
+ * WorkerCrashedError (unless the pool stopped it), with the HOLD tasks after
+ * it whose results it may have held if it died without a word (never run
+ * twice), and the tasks it cannot have started go back to the front of the
+ * queue.
  */
 
 import { performance } from 'node:perf_hooks';
@@ -414,17 +422,18 @@ export class ProcessEngine implements Engine, Transport<WorkerRecord>, WorkersOw
     // before the exit, the head now is a bystander sent ahead with it, which
     // may have begun. It runs again elsewhere rather than failing for
     // another task's sake (see "at most once" in docs/guide.md).
+    const detail = w.fatal instanceof Error ? `${w.fatal.name}: ${w.fatal.message}` : error?.message;
     if (head !== undefined && head.where !== 'gone' && !w.stoppedForTask) {
-      const detail = w.fatal instanceof Error ? `${w.fatal.name}: ${w.fatal.message}` : error?.message;
       const crash = new WorkerCrashedError(code, signal, detail);
       if (w.fatal !== undefined) Object.defineProperty(crash, 'cause', { value: w.fatal, writable: true, configurable: true });
       this.#core.fail(head, crash, 'crashed');
-      for (let k = 1; k < blamed; k++) {
-        const task = inflight[k];
-        if (task.where !== 'sent') continue;
-        const lost = new WorkerCrashedError(code, signal, `${detail === undefined ? '' : `${detail}; `}it ran this task or had finished it and held its result (short tasks' results travel together), so it is not run again`);
-        this.#core.fail(task, lost, 'crashed');
-      }
+    }
+    // Also when the head was cancelled and given up on: those behind it may have run all the same.
+    for (let k = 1; k < blamed; k++) {
+      const task = inflight[k];
+      if (task.where !== 'sent') continue;
+      const lost = `${detail === undefined ? '' : `${detail}; `}it ran this task, or had finished it and held its result (results of short tasks travel together), so it is not run again`;
+      this.#core.fail(task, new WorkerCrashedError(code, signal, lost), 'crashed');
     }
     // The others never started: they keep their place at the front of the queue.
     this.#core.requeue(inflight.slice(w.stoppedForTask ? 0 : blamed).filter((t) => t.where === 'sent'));

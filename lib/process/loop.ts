@@ -145,6 +145,8 @@ export class WorkerLoop {
         this.#lastYield = performance.now();
       }
     }
+    // The last task may have been dropped, its predecessor's result still held.
+    this.flush();
     this.#queue = [];
     this.#head = 0;
     this.#running = false;

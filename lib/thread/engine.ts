@@ -13,12 +13,16 @@
  *                                         short form: [name, ...args]                   runs them in order
  *                 core.settle ◀──────── onReply ◀── [Results, threadId, retire, status, value, runTime, …]
  *  await future ◀ fulfilled/rejected      short form: [value, runTime]
+ *                 core.settle ◀──────── onFlushed ◀── [Flushed, tag, from, status, value, runTime, …]
+ *                                         a batch's results ahead of its reply (parentPort): before
+ *                                         the thread awaits a task, or after FLUSH_MS of results waiting
  *  cancel/timeout ─▶ core.stop ───────▶ abort: Control.Abort (Atomics) ─────────────▶ taskSignal() aborts
  *                    (cancelGrace) ───▶ kill: the run's signal; piscina terminates the thread
  *
  *  control block (SharedArrayBuffer, when a run needs one): Begun (thread →
  *  engine: a timeout's clock starts), Abort (engine → thread), Skip (engine →
- *  thread: a batched task was cancelled; do not begin it).
+ *  thread: a batched task was cancelled; do not begin it), and a batch's tag
+ *  last (its Flushed notes name it).
  *
  * At most one run per thread is in flight, so piscina always has an idle
  * thread for a run and never queues: warmpool's queue keeps priorities and
