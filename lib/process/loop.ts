@@ -10,7 +10,7 @@
 // reads from the parent, it reads with nothing held.
 
 import { performance } from 'node:perf_hooks';
-import { Status, type TaskKind } from '../core/contract.js';
+import { Status } from '../core/contract.js';
 import { CancelledError, DataCloneError, TimeoutError } from '../core/errors.js';
 import { encodeError } from '../core/wire-error.js';
 import { existingTaskStorage, type TaskContext } from '../worker/context.js';
@@ -116,7 +116,7 @@ export class WorkerLoop {
         const ctx: TaskContext | undefined = storage === undefined ? undefined : { controller: undefined, channel: undefined };
         this.#currentId = id;
         this.#currentContext = ctx;
-        const ran = runWireTask(name, fn as Fn, kind as TaskKind, args, storage, ctx, this.#openChannel, this.#out);
+        const ran = runWireTask(name, fn as Fn, kind, args, storage, ctx, this.#openChannel, this.#out);
         if (typeof ran === 'number') status = ran;
         else {
           // An async task may wait for anything: what was held goes first.
