@@ -9,9 +9,15 @@
 //
 // Scenarios are those where the pool's own cost decides (bench/compare.ts):
 // roundtrip:<Kind>, throughput:<Kind>, map:<Kind> (Kind = ProcessPool or
-// ThreadPool), and local (LocalPool's submit rate).
+// ThreadPool), local (LocalPool's submit rate), and raw:<Kind>: the raw
+// per-message rate of that kind's transport (./raw-pool.ts: Node's JSON IPC
+// for ProcessPool, the faster of its two serializations, or postMessage for
+// ThreadPool; one message per call each way, nothing batched), the same
+// calls as throughput:<Kind>, so that the two divide. raw: does not load
+// <entry>; it runs for both builds like any unit, which shows the noise.
 
 import { pathToFileURL } from 'node:url';
+import { RawPool } from './raw-pool.js';
 import { compareSizes } from './sizes.js';
 
 interface Pool {
@@ -50,7 +56,7 @@ async function roundTrips(pool: Pool, n: number): Promise<number[]> {
   return out;
 }
 
-async function submitRate(pool: Pool, n: number): Promise<number> {
+async function submitRate(pool: Pick<Pool, 'submit'>, n: number): Promise<number> {
   const futures = new Array<PromiseLike<unknown>>(n);
   const t0 = performance.now();
   for (let i = 0; i < n; i++) futures[i] = pool.submit('add', [i, 1]);
@@ -60,8 +66,17 @@ async function submitRate(pool: Pool, n: number): Promise<number> {
   return rate;
 }
 
-const lib = (await import(pathToFileURL(entry).href)) as Record<string, PoolClass>;
 const [kind, arg = ''] = scenario.split(':');
+if (kind === 'raw') {
+  const raw = await RawPool.start(arg === 'ProcessPool' ? 'process' : 'thread', tasksUrl.href, COMPARE_SIZES.workers, 'json');
+  const asPool = { submit: (name: string, args: unknown[]) => raw.call(name, args) };
+  await Promise.all(Array.from({ length: COMPARE_SIZES.workers * 4 }, (_, i) => raw.call('add', [i, 1])));
+  figures.rate = await submitRate(asPool, COMPARE_SIZES.tasks);
+  await raw.close();
+  process.stdout.write(`${JSON.stringify({ figures })}\n`);
+  process.exit(0);
+}
+const lib = (await import(pathToFileURL(entry).href)) as Record<string, PoolClass>;
 const className = kind === 'local' ? 'LocalPool' : arg;
 const Pool = lib[className];
 if (typeof Pool !== 'function') throw new Error(`bench --compare: ${entry} exports no ${className}`);

@@ -140,6 +140,7 @@ export async function compare(ref: string, options: { rounds?: number; quick: bo
     ...kinds.map((k) => `roundtrip:${k}`),
     ...(oneCore ? kinds.map((k) => `roundtrip:${k}@1core`) : []),
     ...kinds.map((k) => `throughput:${k}`),
+    ...kinds.map((k) => `raw:${k}`),
     ...kinds.map((k) => `map:${k}`),
     'local',
   ];
@@ -198,6 +199,7 @@ export async function compare(ref: string, options: { rounds?: number; quick: bo
       return ['p50', 'p99'].map((key) => ({ scenario: unit, key, what: `${arg} round trip ${key}${where}`, unit: 'µs', better: 'lower' as const }));
     }
     if (kind === 'throughput') return [{ scenario: unit, key: 'rate', what: `${arg}, ${s.tasks.toLocaleString('en-US')} trivial tasks`, unit: 'tasks/s', better: 'higher' }];
+    if (kind === 'raw') return [{ scenario: unit, key: 'rate', what: `raw ${arg === 'ProcessPool' ? "child_process IPC ('json')" : 'worker_threads postMessage'}, ${s.tasks.toLocaleString('en-US')} calls, one message each`, unit: 'calls/s', better: 'higher' }];
     if (kind === 'map') return [{ scenario: unit, key: 'rate', what: `${arg} map, ${s.items.toLocaleString('en-US')} tiny items`, unit: 'items/s', better: 'higher' }];
     return [{ scenario: unit, key: 'rate', what: `LocalPool, ${s.tasks.toLocaleString('en-US')} submits`, unit: 'tasks/s', better: 'higher' }];
   });
@@ -216,4 +218,20 @@ export async function compare(ref: string, options: { rounds?: number; quick: bo
   console.log(`| ${head.join(' | ')} |`);
   console.log(`|${head.map(() => '---').join('|')}|`);
   for (const row of rows) console.log(`| ${row.join(' | ')} |`);
+
+  // Throughput over the raw per-message rate of the same transport, each
+  // round's throughput divided by the raw unit run in the same round and the
+  // same slot of the A B order, so that both met the same load.
+  const against = kinds.filter((k) => samples[`throughput:${k}`] !== undefined && samples[`raw:${k}`] !== undefined);
+  if (against.length > 0) {
+    console.log(`\n| 50,000 trivial tasks ÷ the raw per-message rate of the same transport, same round | ${refBuild.label} | working tree |`);
+    console.log('|---|---|---|');
+    for (const k of against) {
+      const cell = (b: number): string => {
+        const ratios = samples[`throughput:${k}`].rate[b].map((v, i) => v / samples[`raw:${k}`].rate[b][i]);
+        return `${median(ratios).toFixed(2)}× (${ratios.map((r) => r.toFixed(2)).join(', ')})`;
+      };
+      console.log(`| ${k} | ${cell(0)} | ${cell(1)} |`);
+    }
+  }
 }

@@ -24,8 +24,8 @@ export class RawPool {
 
   private constructor() {}
 
-  /** Starts `workers` children ('process', serialization 'advanced') or threads; resolves when each has imported the module. */
-  static async start(kind: 'process' | 'thread', href: string, workers: number): Promise<RawPool> {
+  /** Starts `workers` children ('process', with Node's IPC `serialization`, 'advanced' unless told) or threads; resolves when each has imported the module. */
+  static async start(kind: 'process' | 'thread', href: string, workers: number, serialization: 'json' | 'advanced' = 'advanced'): Promise<RawPool> {
     const pool = new RawPool();
     const onReply = ([id, value]: Reply): void => {
       const resolve = pool.#pending.get(id);
@@ -35,7 +35,7 @@ export class RawPool {
     await Promise.all(
       Array.from({ length: workers }, async () => {
         if (kind === 'process') {
-          const child: ChildProcess = fork(SELF, ['--raw-child', href], { serialization: 'advanced', stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv: [] });
+          const child: ChildProcess = fork(SELF, ['--raw-child', href], { serialization, stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv: [] });
           await once(child, 'message'); // the child's "ready"
           child.on('message', onReply);
           pool.#ends.push({

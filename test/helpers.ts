@@ -228,3 +228,29 @@ export function lines(file: string): string[] {
 export function starts(log: string, tag: string): number {
   return lines(log).filter((l) => l.split(' ')[1] === tag).length;
 }
+
+/**
+ * Resolves with the pid once `start <tag> <pid>` is in `log` (fs.watch on its
+ * folder, then a look, so a line written in between is not missed); rejects
+ * after `ms`.
+ */
+export function logged(log: string, tag: string, ms = 10_000): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const finish = () => {
+      watcher.close();
+      clearTimeout(timer);
+    };
+    const check = () => {
+      const line = lines(log).find((l) => l.split(' ')[1] === tag);
+      if (line === undefined) return;
+      finish();
+      resolve(Number(line.split(' ')[2]));
+    };
+    const watcher = watch(join(log, '..'), check);
+    const timer = setTimeout(() => {
+      finish();
+      reject(new Error(`\`start ${tag}\` did not appear in ${log} within ${ms} ms`));
+    }, ms);
+    check();
+  });
+}

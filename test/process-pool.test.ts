@@ -13,7 +13,8 @@ import { test, type TestContext } from 'node:test';
 import { CancelledError, DataCloneError, ProcessPool, WorkerCrashedError, type Future, type PoolOptions, type TaskName } from '../lib/index.js';
 import { inheritedExecArgv } from '../lib/process/adapter.js';
 import type * as regress from './fixtures/regress-tasks.js';
-import { lines, starts, tempDir } from './helpers.js';
+import { lines, logged, starts, tempDir, within } from './helpers.js';
+import { writeFileSync } from 'node:fs';
 
 type Tasks = typeof regress;
 
@@ -87,6 +88,76 @@ test('when a worker dies in the middle of a batch, the tasks it finished keep th
   assert.equal(await x4, 'x4');
   for (const x of names) assert.equal(starts(log, x), 1, `${x} did not run exactly once:\n${lines(log).join('\n')}`);
   assert.equal(pool.stats().crashed, 1);
+  await pool.shutdown();
+});
+
+// Results coming back together (docs/design.md, "Batching"): the worker holds
+// results of tasks measured short and sends them before anything that could
+// make them wait.
+
+test('results held for a batch go back before an async task of the same batch starts waiting: the short tasks’ futures settle while it waits', { timeout: 20_000 }, async (t) => {
+  const dir = await tempDir(t);
+  const pool = makePool(t, { workers: 1 });
+  await warmUp(pool, () => pool.submit('echo', [0]));
+  // Measured near zero: the file exists, so it returns at once.
+  await warmUp(pool, () => pool.submit('whenFile', [dir, 'warm']));
+
+  // Submitted together: one message to the one worker, the waiting task last.
+  const short = [1, 2, 3].map((x) => pool.submit('echo', [x]));
+  const release = join(dir, 'release');
+  const waits = pool.submit('whenFile', [release, 'released']);
+  assert.deepEqual(await within(Promise.all(short), 10_000, 'the short tasks’ results while the task behind them waits'), [1, 2, 3]);
+  assert.equal(waits.state, 'running', 'the waiting task is still running: nothing released it');
+  writeFileSync(release, '');
+  assert.equal(await within(waits, 10_000, 'the released task'), 'released');
+  await pool.shutdown();
+});
+
+test('a task with a timeout submitted behind short tasks whose results the worker holds times out by its own start; the short tasks are fulfilled and the pool goes on', { timeout: 20_000 }, async (t) => {
+  const log = join(await tempDir(t), 'starts.log');
+  const pool = makePool(t, { workers: 1 });
+  await warmUp(pool, () => pool.submit('echo', [0]));
+  await warmUp(pool, () => pool.submit('stepOrBlock', ['warm', log, false]));
+
+  const short = [1, 2, 3].map((x) => pool.submit('echo', [x]));
+  const stuck = pool.submit('stepOrBlock', ['stuck', log, true], { timeout: 200 });
+  const after = pool.submit('echo', ['after']);
+  assert.deepEqual(await Promise.all(short), [1, 2, 3]);
+  const error = await stuck.then(() => undefined, (err: unknown) => err);
+  assert.equal((error as Error | undefined)?.name, 'TimeoutError', String(error));
+  assert.equal(await after, 'after');
+  assert.equal(starts(log, 'stuck'), 1);
+  assert.equal(pool.stats().timedOut, 1);
+  await pool.shutdown();
+});
+
+test('a worker killed by a signal while it holds results of short tasks of its batch fails those tasks with WorkerCrashedError: every future settles, no task runs twice, and the pool goes on', { timeout: 20_000 }, async (t) => {
+  const log = join(await tempDir(t), 'starts.log');
+  const pool = makePool(t, { workers: 1 });
+  await warmUp(pool, () => pool.submit('stepOrBlock', ['warm', log, false]));
+
+  // One message: a and b finish and their results wait behind k, which was
+  // measured short but never returns this time; d is behind k.
+  const futures = {
+    a: pool.submit('stepOrBlock', ['a', log, false]),
+    b: pool.submit('stepOrBlock', ['b', log, false]),
+    k: pool.submit('stepOrBlock', ['k', log, true]),
+    d: pool.submit('stepOrBlock', ['d', log, false]),
+  };
+  process.kill(await logged(log, 'k'), 'SIGKILL');
+  await allSettle(futures, 10_000);
+
+  const k = futures.k.exception();
+  assert.ok(k instanceof WorkerCrashedError, `k: ${String(k)}`);
+  assert.equal(k.signal, 'SIGKILL');
+  for (const [x, f] of Object.entries(futures)) {
+    // Its result was on its way or lost with the worker: fulfilled, or failed as the crash; never run again.
+    if (f.state !== 'fulfilled') assert.ok(f.exception() instanceof WorkerCrashedError, `${x}: ${String(f.exception())}`);
+    assert.ok(starts(log, x) <= 1, `${x} ran more than once:\n${lines(log).join('\n')}`);
+  }
+  assert.equal(starts(log, 'a'), 1);
+  assert.equal(starts(log, 'b'), 1);
+  assert.equal(await pool.submit('echo', ['still serving']), 'still serving');
   await pool.shutdown();
 });
 

@@ -18,6 +18,7 @@ import { DataCloneError, ThreadPool, WorkerCrashedError, WorkerStartError, type 
 import type * as regress from './fixtures/regress-tasks.js';
 import type * as threadTasks from './fixtures/thread-tasks.js';
 import { lines, reasonOf, starts, tempDir, within, workerEvents } from './helpers.js';
+import { writeFileSync } from 'node:fs';
 
 type T = typeof threadTasks;
 const fixture = (file: string) => new URL(`./fixtures/${file}`, import.meta.url);
@@ -310,6 +311,42 @@ test('when a thread dies in the middle of a batch, the tasks it finished keep th
   for (const x of ['x1', 'x2', 'crash', 'x4']) assert.equal(starts(log, x), 1, `${x} did not run exactly once:\n${lines(log).join('\n')}`);
   assert.equal(report.stats.crashed, 1);
   assert.equal(report.stats.completed, 30 + 3);
+});
+
+test('results of a batch go back before an async task of the same batch starts waiting: the short tasks’ futures settle while it waits', { timeout: 30_000 }, async (t) => {
+  const dir = await tempDir(t);
+  const pool = makeRegressPool(t, { workers: 1 });
+  await pool.ready();
+  // Measured near zero, so they travel in one run: the file exists, so whenFile returns at once.
+  for (let i = 0; i < 30; i++) await pool.submit('echo', [i]);
+  for (let i = 0; i < 30; i++) await pool.submit('whenFile', [dir, 'warm']);
+
+  const short = [1, 2, 3].map((x) => pool.submit('echo', [x]));
+  const release = join(dir, 'release');
+  const waits = pool.submit('whenFile', [release, 'released']);
+  assert.deepEqual(await within(Promise.all(short), 10_000, 'the short tasks’ results while the task behind them waits'), [1, 2, 3]);
+  assert.equal(waits.done(), false, 'the waiting task has not ended: nothing released it');
+  writeFileSync(release, '');
+  assert.equal(await within(waits, 10_000, 'the released task'), 'released');
+  assert.equal(pool.stats().completed, 60 + 4);
+  await pool.shutdown();
+});
+
+test('a task with a timeout submitted behind short tasks times out by its own start; the short tasks are fulfilled and the pool goes on', { timeout: 30_000 }, async (t) => {
+  const log = join(await tempDir(t), 'starts.log');
+  const pool = makeRegressPool(t, { workers: 1 });
+  await pool.ready();
+  for (let i = 0; i < 30; i++) await pool.submit('echo', [i]);
+  for (let i = 0; i < 30; i++) await pool.submit('stepOrBlock', ['warm', log, false]);
+
+  const short = [1, 2, 3].map((x) => pool.submit('echo', [x]));
+  const stuck = pool.submit('stepOrBlock', ['stuck', log, true], { timeout: 200 });
+  const after = pool.submit('echo', ['after']);
+  assert.deepEqual(await Promise.all(short), [1, 2, 3]);
+  assert.equal(((await reasonOf(stuck)) as Error).name, 'TimeoutError');
+  assert.equal(await after, 'after');
+  assert.equal(starts(log, 'stuck'), 1);
+  await pool.shutdown();
 });
 
 test('an argument that cannot be cloned in a batch fails only its own future with DataCloneError; the others of the batch run once and fulfil, and the pool does not throw', { timeout: 30_000 }, async (t) => {

@@ -8,10 +8,13 @@
  *  pool.submit ─▶ TaskRecord+Future ─▶ TaskQueue
  *                 queueMicrotask ─────▶ dispatch: per worker, one task, or
  *                                       a batch of short ones (PIPELINE_MS)
- *                                       [Run, id, name, kind, args, …] ─ fd 3 ─▶ WorkerLoop
- *                                       head: core.begin, deadline armed        runs them in order
+ *                                       [Run, id, name, kind(+HOLD), args, …] ─ fd 3 ─▶ WorkerLoop
+ *                                       head: core.begin, deadline armed        runs them in order,
+ *                                                                               holds HOLD results
  *  onProgress ◀── head.channel ◀─────── message ◀─── [Progress, id, value] ─ fd 4 (before its result)
- *                 core.settle ◀──────── onResults ◀── [Results, id, status, value, runTime] ─ fd 4
+ *                 core.settle ◀──────── onResults ◀── [Results, sentAt, id, status, value, start, end, …] ─ fd 4
+ *                 (each in turn; the    (worker clock + offset: when        sent before a task without
+ *                 next head begins)      the next head really began)        HOLD, an await, a yield, idle
  *  await future ◀ fulfilled/rejected    next head begins, more is sent
  *  cancel/timeout ─▶ core.stop ───────▶ abort: [Abort, id] ─────────────────▶ taskSignal() aborts
  *                    (cancelGrace) ───▶ kill: the worker is terminated, then replaced
@@ -21,12 +24,17 @@
  * long as the measured run time of what it holds stays within PIPELINE_MS. A
  * task of unknown cost (never measured, or a map chunk) goes alone and
  * nothing is sent behind it. Only the head of a worker's in-flight list is
- * `running`; cancelling one behind it tells the worker to drop it.
+ * `running`; cancelling one behind it tells the worker to drop it. Results
+ * of tasks marked HOLD (measured short, no timeout) come back several to a
+ * message (./protocol.ts, docs/design.md "Batching"), each with the worker's
+ * start and end.
  *
  * Deadlines count from the task's start, checked by one lazily re-armed
  * timer per worker. When a worker exits, its running task fails with
- * WorkerCrashedError (unless the pool stopped it) and the tasks it held but
- * never started go back to the front of the queue.
+ * WorkerCrashedError (unless the pool stopped it), with the HOLD tasks after
+ * it whose results it may have held if it died without a word (never run
+ * twice), and the tasks it cannot have started go back to the front of the
+ * queue.
  */
 
 import { performance } from 'node:perf_hooks';
@@ -40,7 +48,7 @@ import type { TaskStream } from '../core/stream.js';
 import type { TaskRecord } from '../core/task.js';
 import { decodeError } from '../core/wire-error.js';
 import type { SpawnWorker } from './handle.js';
-import { FromWorker, RESULT_STRIDE, ToWorker } from './protocol.js';
+import { FromWorker, HOLD, RESULT_HEAD, RESULT_STRIDE, ToWorker } from './protocol.js';
 import type { WorkerRecord } from './worker.js';
 import { ProcessWorkers, type WorkersOwner } from './workers.js';
 
@@ -52,6 +60,19 @@ export interface ProcessEngineOptions extends WorkerOptions {
 }
 
 type Task = TaskRecord<WorkerRecord>;
+
+/** The least time a cancelled task whose result the worker may be holding has to show it before the worker is stopped. */
+const HELD_STOP_GRACE_MS = 20;
+
+/**
+ * Whether the worker may hold `task`'s result behind the next task (HOLD in
+ * ./protocol.ts): measured short (a call of known cost within PIPELINE_MS;
+ * #estimate is Infinity for anything else) and no timeout, whose clock must
+ * start from what the parent sees.
+ */
+function holds(task: Task): boolean {
+  return task.cost <= PIPELINE_MS && task.timeout === Infinity;
+}
 
 export class ProcessEngine implements Engine, Transport<WorkerRecord>, WorkersOwner {
   readonly #opts: ProcessEngineOptions;
@@ -113,7 +134,10 @@ export class ProcessEngine implements Engine, Transport<WorkerRecord>, WorkersOw
   cancelSent(task: Task, wasRunning: boolean): void {
     const w = task.slot!;
     if (wasRunning) {
-      this.#core.stop(task, 'cancel');
+      // A held result shows up within a few ms (the worker sends what it
+      // holds before it reads the Abort): a task already finished is not
+      // worth a worker, nor the short tasks behind it running twice.
+      this.#core.stop(task, 'cancel', holds(task) ? HELD_STOP_GRACE_MS : 0);
       return;
     }
     // Sent ahead but not started: take it out of the list and tell the
@@ -199,7 +223,7 @@ export class ProcessEngine implements Engine, Transport<WorkerRecord>, WorkersOw
       task.where = 'sent';
       task.slot = w;
       inflight.push(task);
-      msg.push(task.id, task.name, wireKind(task), wireArgs(task));
+      msg.push(task.id, task.name, holds(task) ? wireKind(task) + HOLD : wireKind(task), wireArgs(task));
       sent++;
     }
     if (sent === 0) return;
@@ -227,12 +251,17 @@ export class ProcessEngine implements Engine, Transport<WorkerRecord>, WorkersOw
     }
   }
 
-  /** The first task in the list starts its clock. */
-  #startHead(w: WorkerRecord): void {
+  /**
+   * The first task in the list starts its clock: now, or at `at` (parent
+   * clock) when the worker's own times say it began earlier (it ran behind
+   * results that came together).
+   */
+  #startHead(w: WorkerRecord, at?: number): void {
     const task = w.inflight[0];
     // A killed worker starts nothing; its exit re-queues what it held.
     if (task === undefined || task.startedAt !== 0 || w.state === 'killed') return;
-    const now = performance.now();
+    let now = performance.now();
+    if (at !== undefined && at < now) now = at;
     this.#core.begin(task, now, w.id);
     if (task.timeout !== Infinity) {
       task.deadline = now + task.timeout;
@@ -285,6 +314,10 @@ export class ProcessEngine implements Engine, Transport<WorkerRecord>, WorkersOw
         break;
       case FromWorker.Fatal:
         w.fatal = decodeError(msg[1]);
+        w.told = true;
+        break;
+      case FromWorker.Exiting:
+        w.told = true;
         break;
       default: {
         // A running task's progress (lib/core/stream-protocol.ts, FromTask): only the head runs.
@@ -294,10 +327,21 @@ export class ProcessEngine implements Engine, Transport<WorkerRecord>, WorkersOw
     }
   }
 
+  /**
+   * Results, in the order the worker ran them, with the worker's own start
+   * and end of each (./protocol.ts): the task after one starts its clock
+   * when the worker began it, not when the results arrived, so a timeout is
+   * judged by when the task ran. (A task with a timeout never runs behind a
+   * held result: the worker sends those first, so its clock starts from an
+   * arrival anyway.)
+   */
   #onResults(w: WorkerRecord, msg: unknown[]): void {
     const inflight = w.inflight;
     const core = this.#core;
-    for (let i = 1; i < msg.length; i += RESULT_STRIDE) {
+    const arrival = performance.now();
+    const offset = Math.min(w.clockOffset, arrival - (msg[1] as number));
+    w.clockOffset = offset;
+    for (let i = RESULT_HEAD; i < msg.length; i += RESULT_STRIDE) {
       const head = inflight[0];
       // Not the head: a task dropped after cancel, or given up on. Ignore it.
       if (head === undefined || head.id !== msg[i]) continue;
@@ -311,8 +355,13 @@ export class ProcessEngine implements Engine, Transport<WorkerRecord>, WorkersOw
       }
       // The next task starts before this one settles: done callbacks that run
       // on settling (a map cancelling its other chunks, say) see it running.
-      if (inflight.length > 0) this.#startHead(w);
-      core.settle(head, msg[i + 1] as Status, msg[i + 2], msg[i + 3] as number);
+      // It began when this one ended, or, if its result is here too, at its own start.
+      const end = msg[i + 4] as number;
+      if (inflight.length > 0) {
+        const j = i + RESULT_STRIDE;
+        this.#startHead(w, (j < msg.length && msg[j] === inflight[0].id ? (msg[j + 3] as number) : end) + offset);
+      }
+      core.settle(head, msg[i + 1] as Status, msg[i + 2], end - (msg[i + 3] as number));
     }
     if (inflight.length === 0) this.#onIdle(w);
     core.schedule();
@@ -362,19 +411,32 @@ export class ProcessEngine implements Engine, Transport<WorkerRecord>, WorkersOw
     const inflight = w.inflight.splice(0);
     const head = inflight[0];
     if (head !== undefined && head.where === 'gone') this.#core.letGo(head);
+    // Died without a word (a signal, out of memory): the worker may have
+    // finished the head and the tasks after it while it held their results
+    // (HOLD), the crash in any of them. Each that may have begun fails with
+    // the head, never running twice; the rest never began.
+    let blamed = 1;
+    if (!w.told && !w.stoppedForTask) while (blamed < inflight.length && holds(inflight[blamed - 1]) && holds(inflight[blamed])) blamed++;
     // A worker the pool killed to stop a task (cancel, timeout) blames no
     // one else: if that task had in fact just finished, its result read
     // before the exit, the head now is a bystander sent ahead with it, which
     // may have begun. It runs again elsewhere rather than failing for
     // another task's sake (see "at most once" in docs/guide.md).
+    const detail = w.fatal instanceof Error ? `${w.fatal.name}: ${w.fatal.message}` : error?.message;
     if (head !== undefined && head.where !== 'gone' && !w.stoppedForTask) {
-      const detail = w.fatal instanceof Error ? `${w.fatal.name}: ${w.fatal.message}` : error?.message;
       const crash = new WorkerCrashedError(code, signal, detail);
       if (w.fatal !== undefined) Object.defineProperty(crash, 'cause', { value: w.fatal, writable: true, configurable: true });
       this.#core.fail(head, crash, 'crashed');
     }
+    // Also when the head was cancelled and given up on: those behind it may have run all the same.
+    for (let k = 1; k < blamed; k++) {
+      const task = inflight[k];
+      if (task.where !== 'sent') continue;
+      const lost = `${detail === undefined ? '' : `${detail}; `}it ran this task, or had finished it and held its result (results of short tasks travel together), so it is not run again`;
+      this.#core.fail(task, new WorkerCrashedError(code, signal, lost), 'crashed');
+    }
     // The others never started: they keep their place at the front of the queue.
-    this.#core.requeue(inflight.slice(w.stoppedForTask ? 0 : 1).filter((t) => t.where === 'sent'));
+    this.#core.requeue(inflight.slice(w.stoppedForTask ? 0 : blamed).filter((t) => t.where === 'sent'));
     // The last worker that could serve the queue is gone while a start
     // failure stands: try one start again (bounded — if it fails with no
     // worker ready, the queue fails with it) rather than leave tasks waiting.

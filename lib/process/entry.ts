@@ -69,6 +69,19 @@ socket.on('error', () => {});
 const loop = new WorkerLoop(post);
 readFrames(socket, (msg) => loop.onMessage(msg));
 
+// However this process ends by itself (process.exit in a task, an uncaught
+// error, the end of the socket), the results it holds go first, then a word
+// that it did: the parent then knows the task it sees running is the one
+// that was. 'exit' listeners run synchronously, and writes here are too.
+process.on('exit', () => {
+  try {
+    loop.flush();
+    post([FromWorker.Exiting]);
+  } catch {
+    // The parent is gone: nobody to tell.
+  }
+});
+
 // The parent ended the input (idle timeout, retirement, shutdown) or died.
 // Exit once what the tasks wrote to stdout and stderr has been flushed:
 // process.exit() would drop writes still queued for a pipe. A pipe nobody
@@ -91,6 +104,7 @@ const die = (err: unknown) => {
   if (dying) return;
   dying = true;
   try {
+    loop.flush();
     post([FromWorker.Fatal, encodeError(err)]);
   } finally {
     process.exit(1);

@@ -1,17 +1,22 @@
 // The worker process's loop: imports the task module, runs the initializer,
 // then runs tasks one at a time in the order they arrive (several may arrive
-// in one message), and sends each result the moment its task ends. The
-// parent starts the next task's timeout clock when it sees the previous
-// result, so that result must never wait behind the next task.
+// in one message). Results of tasks the parent marked HOLD (measured short,
+// no timeout: ./protocol.ts) are held and go together in one message; every
+// held result is sent before a task without HOLD begins, before the loop
+// awaits anything (an async task, a turn of the event loop to read Abort and
+// Drop), and when nothing is left to run. So a result never waits behind a
+// task of unknown or long cost, nor behind a timed one (the parent starts a
+// timeout's clock when it sees the results before it), and whatever the loop
+// reads from the parent, it reads with nothing held.
 
 import { performance } from 'node:perf_hooks';
-import { Status, type TaskKind } from '../core/contract.js';
+import { Status } from '../core/contract.js';
 import { CancelledError, DataCloneError, TimeoutError } from '../core/errors.js';
 import { encodeError } from '../core/wire-error.js';
 import { existingTaskStorage, type TaskContext } from '../worker/context.js';
 import { loadTaskModule, taskNotFound, type Fn, type TaskOutput } from '../worker/run.js';
 import { runWireTask, TaskChannel } from '../worker/stream.js';
-import { FromWorker, RUN_STRIDE, ToWorker } from './protocol.js';
+import { FromWorker, HOLD, RUN_STRIDE, ToWorker } from './protocol.js';
 
 /** Work, in ms, after which the loop lets pending Drop and Abort messages in. */
 const YIELD_MS = 1;
@@ -28,6 +33,8 @@ export class WorkerLoop {
   #lastYield = 0;
   #dropped: Set<number> | undefined;
   #currentId = 0;
+  /** Results held: [Results, sentAt, id, status, value, start, end, ...]; sentAt is filled in when sent. */
+  #held: unknown[] = [FromWorker.Results, 0];
   #currentContext: TaskContext | undefined;
   /** The running task's channel: where the caller's credit and messages go. */
   #currentChannel: TaskChannel | undefined;
@@ -88,11 +95,15 @@ export class WorkerLoop {
       const h = this.#head;
       const id = q[h] as number;
       const name = q[h + 1] as string;
-      const kind = q[h + 2] as TaskKind;
+      let kind = q[h + 2] as number;
+      const hold = kind >= HOLD;
+      if (hold) kind -= HOLD;
       const args = q[h + 3] as unknown[];
       q[h + 3] = undefined;
       this.#head = h + RUN_STRIDE;
       if (this.#dropped !== undefined && this.#dropped.delete(id)) continue;
+      // Nothing waits behind a task of unknown or long cost, nor a timed one.
+      if (!hold) this.flush();
       const start = performance.now();
       let status = Status.Ok;
       let value: unknown;
@@ -106,15 +117,25 @@ export class WorkerLoop {
         this.#currentId = id;
         this.#currentContext = ctx;
         const ran = runWireTask(name, fn as Fn, kind, args, storage, ctx, this.#openChannel, this.#out);
-        status = typeof ran === 'number' ? ran : await ran;
+        if (typeof ran === 'number') status = ran;
+        else {
+          // An async task may wait for anything: what was held goes first.
+          this.flush();
+          status = await ran;
+        }
         value = this.#out.value;
         this.#out.value = undefined;
         this.#currentContext = undefined;
         this.#currentChannel = undefined;
       }
       const end = performance.now();
-      this.#send(id, status, value, end - start);
+      this.#hold(id, status, value, start, end);
+      if (!hold || this.#head === this.#queue.length) this.flush();
       if (this.#head < this.#queue.length && end - this.#lastYield >= YIELD_MS) {
+        // Results go before the loop lets messages in: an Abort or Drop is
+        // always read with nothing held, so the parent's view of what runs
+        // is exact whenever it acts on it.
+        this.flush();
         // Let Drop and Abort messages that arrived meanwhile be read before
         // the next task starts. One setImmediate is not enough: its callback
         // runs in the check phase right after the current poll phase, before
@@ -124,6 +145,8 @@ export class WorkerLoop {
         this.#lastYield = performance.now();
       }
     }
+    // The last task may have been dropped, its predecessor's result still held.
+    this.flush();
     this.#queue = [];
     this.#head = 0;
     this.#running = false;
@@ -131,24 +154,35 @@ export class WorkerLoop {
     this.#dropped = undefined;
   }
 
+  #hold(id: number, status: Status, value: unknown, start: number, end: number): void {
+    this.#held.push(id, status, value, start, end);
+  }
+
   /**
-   * Sends one result at once, before the next task starts: held back, it
-   * would wait behind whatever runs next, however long, and the parent would
-   * still count it as running (a false timeout, and a task run twice when its
-   * worker dies). The parent reads results that arrive together in one go.
+   * Sends the results held, in one message. One that cannot be sent (a
+   * value the frame cannot carry: encoding throws before anything is
+   * written) makes them go one by one, the culprits replaced by a
+   * DataCloneError each. Also called when the worker exits by itself
+   * (./entry.ts), so results it finished are not lost with it.
    */
-  #send(id: number, status: Status, value: unknown, runTime: number): void {
-    const msg = [FromWorker.Results, id, status, value, runTime];
+  flush(): void {
+    const msg = this.#held;
+    if (msg.length === 2) return;
+    this.#held = [FromWorker.Results, 0];
+    msg[1] = performance.now();
     try {
       this.#post(msg);
-    } catch (err) {
-      this.#post([
-        FromWorker.Results,
-        id,
-        Status.Error,
-        encodeError(new DataCloneError(`The result of the task cannot be sent back from the worker: ${err instanceof Error ? err.message : String(err)}`)),
-        runTime,
-      ]);
+    } catch {
+      for (let i = 2; i < msg.length; i += 5) {
+        const one = [FromWorker.Results, performance.now(), msg[i], msg[i + 1], msg[i + 2], msg[i + 3], msg[i + 4]];
+        try {
+          this.#post(one);
+        } catch (err) {
+          one[3] = Status.Error;
+          one[4] = encodeError(new DataCloneError(`The result of the task cannot be sent back from the worker: ${err instanceof Error ? err.message : String(err)}`));
+          this.#post(one);
+        }
+      }
     }
   }
 

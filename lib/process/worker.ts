@@ -50,6 +50,20 @@ export class WorkerRecord {
   exitReason: WorkerExitReason | undefined = undefined;
   /** The error an uncaught exception reported just before the worker died. */
   fatal: unknown = undefined;
+  /**
+   * It said it was exiting by itself (FromWorker.Exiting or Fatal) after
+   * sending every result it held: its head is the task that was running.
+   * Unset at an exit, it died without a word (a signal, out of memory) and
+   * results it held may be lost with it.
+   */
+  told = false;
+  /**
+   * The parent's performance.now() minus the worker's, as far as known: the
+   * least (arrival − sentAt) over its messages, so the true offset plus the
+   * quickest delivery seen. Both clocks are the same monotonic clock, so the
+   * true offset does not drift.
+   */
+  clockOffset = Infinity;
   /** One timer for the running task's deadline, re-armed lazily (see ProcessEngine.#armDeadline). */
   deadlineTimer: NodeJS.Timeout | undefined = undefined;
   deadlineTimerDue = Infinity;

@@ -13,12 +13,16 @@
  *                                         short form: [name, ...args]                   runs them in order
  *                 core.settle ◀──────── onReply ◀── [Results, threadId, retire, status, value, runTime, …]
  *  await future ◀ fulfilled/rejected      short form: [value, runTime]
+ *                 core.settle ◀──────── onFlushed ◀── [Flushed, tag, from, status, value, runTime, …]
+ *                                         a batch's results ahead of its reply (parentPort): before
+ *                                         the thread awaits a task, or after FLUSH_MS of results waiting
  *  cancel/timeout ─▶ core.stop ───────▶ abort: Control.Abort (Atomics) ─────────────▶ taskSignal() aborts
  *                    (cancelGrace) ───▶ kill: the run's signal; piscina terminates the thread
  *
  *  control block (SharedArrayBuffer, when a run needs one): Begun (thread →
  *  engine: a timeout's clock starts), Abort (engine → thread), Skip (engine →
- *  thread: a batched task was cancelled; do not begin it).
+ *  thread: a batched task was cancelled; do not begin it), and a batch's tag
+ *  last (its Flushed notes name it).
  *
  * At most one run per thread is in flight, so piscina always has an idle
  * thread for a run and never queues: warmpool's queue keeps priorities and
@@ -66,6 +70,8 @@ export class ThreadEngine implements Engine, Transport<Run> {
   /** Threads the engine stopped for a task (cancelGrace over), and why: their `exit` says so. */
   readonly #stopped = new Map<number, 'cancel' | 'timeout'>();
   #startFailure: WorkerStartError | undefined;
+  /** The last batch tag given (ThreadNote.Flushed); never 0. */
+  #lastTag = 0;
   readonly #readyWaiters = new Waiters();
   #destroyed: Promise<void> | undefined;
 
@@ -91,6 +97,7 @@ export class ThreadEngine implements Engine, Transport<Run> {
         core.workerEvent(id, 'exit', code, null, this.#exitReason(id, retired) ?? died);
         if (retired) core.schedule();
       },
+      flushed: (note) => this.#onFlushed(note),
       partial: (threadId, reply) => {
         for (const run of this.#runs) if (run.control !== null && Atomics.load(run.control, Control.Thread) === threadId) run.partial = reply;
       },
@@ -233,9 +240,13 @@ export class ThreadEngine implements Engine, Transport<Run> {
       // short form has no kind to flag the carrier with. A stream is always
       // stopped through Abort first (STREAM_STOP_GRACE_MS).
       batch || first.timeout !== Infinity || this.#opts.cancelGrace > 0 || first.diag !== undefined || first.trace !== undefined || line !== undefined
-        ? new Int32Array(new SharedArrayBuffer((Control.Skip + (batch ? tasks.length : 0)) * 4))
+        ? new Int32Array(new SharedArrayBuffer((Control.Skip + (batch ? tasks.length + 1 : 0)) * 4))
         : null;
     const run = new Run(tasks, control, piscina);
+    if (batch) {
+      this.#lastTag = (this.#lastTag % 0x7fffffff) + 1;
+      run.tag = control![control!.length - 1] = this.#lastTag;
+    }
     let transfer = first.transfer as TransferListItem[] | undefined;
     if (line !== undefined) {
       const port = (run.port = line.port1);
@@ -371,6 +382,8 @@ export class ThreadEngine implements Engine, Transport<Run> {
       if (reply[i] === Status.Skipped) {
         // Not begun: cancelled, or behind a cancelled one; the latter run later.
         if (task.where !== 'gone') (again ??= []).push(task);
+      } else if (k < run.flushed) {
+        // Settled already from a Flushed note.
       } else {
         (settle ??= []).push(k, i);
         // The rest of a batch began in that thread one after another; the
@@ -388,6 +401,32 @@ export class ThreadEngine implements Engine, Transport<Run> {
       }
     }
     this.#checkDrained();
+  }
+
+  /**
+   * Results of a batch sent ahead of its reply (ThreadNote.Flushed), in run
+   * order from task `from` on: settled now, so a short task's result does
+   * not wait for the rest of its batch. A note for a run already over is
+   * dropped (its reply, or the death of its thread, said the same).
+   */
+  #onFlushed(note: unknown[]): void {
+    let run: Run | undefined;
+    for (const r of this.#runs) if (r.tag === note[1]) run = r;
+    if (run === undefined) return;
+    const core = this.#core;
+    const thread = Atomics.load(run.control!, Control.Thread);
+    let k = note[2] as number;
+    const settle: [Task, number][] = [];
+    for (let i = 3; i < note.length; i += REPLY_STRIDE, k++) {
+      // Skipped ones go back to the queue with the reply.
+      if (note[i] === Status.Skipped) continue;
+      const task = run.tasks[k];
+      if (task.diag !== undefined) core.began(task, thread, task.startedAt || performance.now() - (note[i + 2] as number));
+      settle.push([task, i]);
+    }
+    run.flushed = k;
+    // Settled last: done callbacks may cancel or submit, and must find the run as it stands.
+    for (const [task, i] of settle) core.settle(task, note[i] as Status, note[i + 1], note[i + 2] as number);
   }
 
   #onRunFailed(run: Run, err: unknown): void {

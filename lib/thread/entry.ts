@@ -17,7 +17,7 @@ import { encodeError } from '../core/wire-error.js';
 import { isThenable, loadTaskModule, runTask, taskNotFound, type Fn, type TaskOutput } from '../worker/run.js';
 import { runWireTask, TaskChannel } from '../worker/stream.js';
 import { checkClone } from './clone-check.js';
-import { AbortReason, Control, Reply, REPLY_HEAD, RETIRED_SLOTS, TASK_STRIDE, ThreadNote, type ThreadInit } from './protocol.js';
+import { AbortReason, Control, FLUSH_MS, Reply, REPLY_HEAD, REPLY_STRIDE, RETIRED_SLOTS, TASK_STRIDE, ThreadNote, type ThreadInit } from './protocol.js';
 
 const init = workerData as ThreadInit;
 let mod: Record<string, unknown> = {};
@@ -35,8 +35,25 @@ try {
 // own READY) to the pool's 'message' event; the engine listens there.
 parentPort!.postMessage([ThreadNote.Started, threadId, startError ?? null]);
 
-/** The reply being built for the batch in progress, for the Partial note. */
+/** The reply being built for the batch in progress, for the Partial and Flushed notes. */
 let batchOut: unknown[] | undefined;
+/** How much of batchOut went ahead in Flushed notes, and when the last went (or the batch began). */
+let flushedTo = REPLY_HEAD;
+let lastFlush = 0;
+
+/**
+ * Sends the batch's results not sent yet ahead of the reply (ThreadNote.Flushed),
+ * so they never wait behind a task that turns out long or waits. They stay
+ * in the reply too: the engine takes whichever comes first.
+ */
+function flushBatch(out: unknown[], control: Int32Array, now: number): void {
+  lastFlush = now;
+  if (out.length === flushedTo) return;
+  const note: unknown[] = [ThreadNote.Flushed, control[control.length - 1], (flushedTo - REPLY_HEAD) / REPLY_STRIDE];
+  for (let i = flushedTo; i < out.length; i++) note.push(out[i]);
+  flushedTo = out.length;
+  parentPort!.postMessage(note);
+}
 process.on('exit', () => {
   if (batchOut !== undefined && batchOut.length > REPLY_HEAD) parentPort!.postMessage([ThreadNote.Partial, threadId, batchOut]);
 });
@@ -122,7 +139,11 @@ export default function run(msg: unknown[]): unknown[] | Promise<unknown[]> {
     const done = runFrom(msg, 1, out);
     return isThenable(done) ? done.then(closeLine) : closeLine(done);
   }
-  if (msg.length > 1 + TASK_STRIDE) batchOut = out;
+  if (msg.length > 1 + TASK_STRIDE) {
+    batchOut = out;
+    flushedTo = REPLY_HEAD;
+    lastFlush = performance.now();
+  }
   return runFrom(msg, 1, out);
 }
 
@@ -179,6 +200,7 @@ function runFrom(msg: unknown[], from: number, out: unknown[]): unknown[] | Prom
       Atomics.notify(control, Control.Begun);
     }
     const start = performance.now();
+    if (out === batchOut && start - lastFlush >= FLUSH_MS) flushBatch(out, control!, start);
     const fn = mod[name];
     if (typeof fn !== 'function') {
       finish(out, name, Status.Error, encodeError(taskNotFound(name, mod)), start);
@@ -187,7 +209,11 @@ function runFrom(msg: unknown[], from: number, out: unknown[]): unknown[] | Prom
     const ctx: TaskContext | undefined = storage === undefined ? undefined : { controller: undefined, channel: undefined };
     const unwatch = (ctx !== undefined || line !== undefined) && control !== null ? watchAbort(control, ctx, k) : undefined;
     const ran = runWireTask(name, fn as Fn, msg[i + 1] as TaskKind, msg[i + 2] as unknown[], storage, ctx, openChannel, output);
-    if (typeof ran !== 'number') return awaitTask(msg, i, out, ran, unwatch, start);
+    if (typeof ran !== 'number') {
+      // An async task may wait for anything: the results before it go now.
+      if (out === batchOut) flushBatch(out, control!, start);
+      return awaitTask(msg, i, out, ran, unwatch, start);
+    }
     unwatch?.();
     finish(out, name, ran, taken(), start);
   }

@@ -39,7 +39,11 @@ export const enum Control {
   Abort = 1,
   /** Written by the thread when it begins the run: its threadId, to match a Partial note to the run. */
   Thread = 2,
-  /** First of one flag per task: set by the engine, the thread skips that task if it has not begun it. */
+  /**
+   * First of one flag per task: set by the engine, the thread skips that task
+   * if it has not begun it. A batch's block has one slot more after the
+   * flags, the run's tag (see ThreadNote.Flushed).
+   */
   Skip = 3,
 }
 
@@ -72,7 +76,22 @@ export const enum ThreadNote {
    * events, so before piscina fails the run.
    */
   Partial = 0x77701,
+  /**
+   * [Flushed, tag, from, status, value, runTime, ...]: results of a batch in
+   * progress, from its task `from` on, sent before the run's reply so they
+   * do not wait for the rest of the batch: before the thread awaits a task
+   * (an async one may wait for anything) and before it begins a task once
+   * results have waited FLUSH_MS. `tag` is the last slot of the batch's
+   * control block, written by the engine: piscina's reply and this note
+   * travel on different ports, unordered, so a note can arrive after its run
+   * is over (it is then dropped; the reply has the same results) and must
+   * not be taken for the thread's next run.
+   */
+  Flushed = 0x77702,
 }
+
+/** How long results of a batch may wait in the thread behind short tasks before they go ahead of the reply (ThreadNote.Flushed), ms. */
+export const FLUSH_MS = 1;
 
 /** What piscina's workerData carries to each thread. */
 export interface ThreadInit {

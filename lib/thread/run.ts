@@ -26,6 +26,10 @@ export class Run {
   over = false;
   /** The deadline of its task (a run with a timeout carries one task). */
   timer: NodeJS.Timeout | undefined = undefined;
+  /** A batch's tag (the last slot of its control block), to match ThreadNote.Flushed; 0 otherwise. */
+  tag = 0;
+  /** Leading tasks of the batch whose results came ahead of the reply (ThreadNote.Flushed). */
+  flushed = 0;
   /** What a dying thread could tell of this batch (ThreadNote.Partial): the reply so far. */
   partial: unknown[] | undefined = undefined;
   /**

@@ -64,6 +64,8 @@ export interface ThreadEvents {
   exited(threadId: number, exitCode: number, retired: boolean, died: 'crash' | 'memory' | undefined): void;
   /** A dying thread told what it finished of its batch. */
   partial(threadId: number, reply: unknown[]): void;
+  /** A thread sent results of its batch ahead of the reply (ThreadNote.Flushed). */
+  flushed(note: unknown[]): void;
 }
 
 export class Threads {
@@ -248,6 +250,10 @@ export class Threads {
     const threadId = msg[1] as number;
     if (msg[0] === ThreadNote.Partial) {
       this.#events.partial(threadId, msg[2] as unknown[]);
+      return;
+    }
+    if (msg[0] === ThreadNote.Flushed) {
+      this.#events.flushed(msg);
       return;
     }
     if (msg[0] !== ThreadNote.Started) return;
