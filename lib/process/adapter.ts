@@ -7,11 +7,13 @@
 // Out of memory: V8 aborts a process that reaches its heap limit (SIGABRT,
 // on Node 20 and 24 alike), as it aborts on any other fatal error, and says
 // which in a message on the stderr the worker shares with the parent. So
-// every worker runs with `--report-on-fatalerror`, which makes Node write a
+// every worker is given a file name (`--fatal-report`, after the entry
+// script, so that the task's `process.execArgv` stays the user's) and its
+// entry sets `process.report.reportOnFatalError`, which makes Node write a
 // diagnostic report (about 10 KB, only when it dies of a fatal error; no
-// cost before) to a file named for that worker; its header's `trigger` is
-// `OOMError` for a heap out of memory. The file is read and removed when
-// the worker's exit is reported.
+// cost before) to that file; its header's `trigger` is `OOMError` for a
+// heap out of memory. The file is read and removed when the worker's exit
+// is reported.
 
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, rmSync } from 'node:fs';
@@ -112,11 +114,10 @@ export function outOfMemoryReport(path: string): string | undefined {
 export function processRuntime(options: ProcessRuntimeOptions): SpawnWorker {
   const baseArgs = [...options.execArgv];
   if (options.maxMemoryMb !== undefined) baseArgs.push(`--max-old-space-size=${options.maxMemoryMb}`);
-  const reportDir = tmpdir();
-  baseArgs.push('--report-on-fatalerror', '--report-compact', `--report-directory=${reportDir}`);
+  baseArgs.push(entry);
   return (events) => {
-    const reportName = `warmpool-fatal-${process.pid}-${++spawned}.json`;
-    const args = [...baseArgs, `--report-filename=${reportName}`, entry];
+    const reportPath = join(tmpdir(), `warmpool-fatal-${process.pid}-${++spawned}.json`);
+    const args = [...baseArgs, '--fatal-report', reportPath];
     const setpriv = deathSignalLauncher();
     // With the parent-death signal, the worker is told the pid it must still
     // see as its parent once running: the parent may have died before setpriv set it.
@@ -142,7 +143,7 @@ export function processRuntime(options: ProcessRuntimeOptions): SpawnWorker {
       gone = true;
       const [code, signal] = exitStatus;
       // A clean exit wrote no report: no file system call on the common path.
-      const outOfMemory = signal === null && code === 0 ? undefined : outOfMemoryReport(join(reportDir, reportName));
+      const outOfMemory = signal === null && code === 0 ? undefined : outOfMemoryReport(reportPath);
       events.exit(code, signal, undefined, outOfMemory);
     };
     child.on('exit', (code, signal) => {
