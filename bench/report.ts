@@ -3,7 +3,7 @@
 // `node dist/bench/report.js` regenerates the docs from the committed JSON
 // without running anything.
 
-import { readFileSync, writeFileSync, mkdirSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync, mkdirSync } from 'node:fs';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { barChart, lineChart, type Bar, type Series } from '../lib/cli/chart.js';
 
@@ -26,6 +26,8 @@ export interface Results {
   adapters: AdapterInfo[];
   figures: Record<string, Stat>;
   facts: Record<string, string | boolean>;
+  /** Where the `session.*` figures came from: bench/results/session.json, a run of its own (bench/session.ts). */
+  session?: { date: string; command: string; samples: number };
 }
 
 export function median(xs: number[]): number {
@@ -106,6 +108,16 @@ export function tables(r: Results): string[] {
     ...warmKinds.map((k) => [`warm ${k}, p50`, R.cell(`warm.${k}.p50`), '']),
     ...warmKinds.map((k) => [`warm ${k} on the 300 ms-import module, p50`, R.cell(`warmHeavy.${k}.p50`), '']),
   ]);
+  if (r.session !== undefined && R.has('session.fresh')) {
+    out.push(
+      `**A settings session, open to first answer** (docs/guide.md, "Streams, progress and sessions"): a fresh process per session (spawn \`node\`, import the module, read the first edit from stdin, answer it) against a session opened on a warm one-worker pool (\`pool.stream\` + \`send\` + the first value). From a run of its own, \`${r.session.command}\` on ${r.session.date.slice(0, 10)} (bench/results/session.json): ${r.session.samples} samples of each per round, interleaved; a round's figure is their median. ms, median of rounds (min–max).`,
+      '',
+    );
+    t(['session', 'ms', 'fresh / warm (per round)'], [
+      ['fresh process: spawn + import + first answer', R.cell('session.fresh'), ''],
+      ...warmKinds.map((k) => [`warm ${k}: stream + send + first answer`, R.cell(`session.${k}`), `${R.ratio('session.fresh', `session.${k}`, 0)}×`]),
+    ]);
+  }
 
   out.push('## 2. Warm round trip, one task at a time', '', `${r.sizes.warmCalls} sequential \`add(i, 1)\` calls per adapter and round, in blocks of 200 that alternate between adapters (order rotated every block); every pool has ${r.sizes.workers} workers. ms, median of rounds (min–max). "One core": the same unit run under \`taskset -c 0\` (the parent, its threads and its children on one core), where latency does not depend on where the kernel places the two sides.`, '');
   t(['adapter', 'p50', 'p99', 'p50, one core', 'p99, one core'], R.names().map((n) => [
@@ -349,6 +361,13 @@ export function chart(r: Results): string {
     { label: 'cold: new Worker + import + task', value: f('cold.worker'), kind: 'cold' },
     { label: 'cold fork, 300 ms-import module', value: f('cold.forkHeavy'), kind: 'cold' },
     { label: 'cold Worker, 300 ms-import module', value: f('cold.workerHeavy'), kind: 'cold' },
+    ...(r.figures['session.fresh'] === undefined
+      ? []
+      : [
+          { label: 'settings session: fresh process to first answer', value: f('session.fresh'), kind: 'cold' as const },
+          { label: 'settings session: warm ProcessPool', value: f('session.ProcessPool'), kind: 'warm' as const },
+          { label: 'settings session: warm ThreadPool', value: f('session.ThreadPool'), kind: 'warm' as const },
+        ]),
     { label: 'warm ProcessPool', value: warm('ProcessPool'), kind: 'warm' },
     { label: 'warm ThreadPool', value: warm('ThreadPool'), kind: 'warm' },
     { label: 'warm ProcessPool, 300 ms-import module', value: f('warmHeavy.ProcessPool.p50'), kind: 'warm' },
@@ -415,7 +434,16 @@ export function markdown(r: Results): string {
 
 const root = (p: string): string => fileURLToPath(new URL(`../../${p}`, import.meta.url));
 
-export function writeDocs(r: Results): void {
+/** `r` with the settings-session figures of bench/session.ts added, when it has been run. */
+export function withSession(r: Results): Results {
+  const path = root('bench/results/session.json');
+  if (!existsSync(path)) return r;
+  const s = JSON.parse(readFileSync(path, 'utf8')) as { date: string; command: string; samples: number; figures: Record<string, Stat> };
+  return { ...r, figures: { ...r.figures, ...s.figures }, session: { date: s.date, command: s.command, samples: s.samples } };
+}
+
+export function writeDocs(results: Results): void {
+  const r = withSession(results);
   mkdirSync(root('docs/img'), { recursive: true });
   writeFileSync(root('docs/img/cold-vs-warm.svg'), chart(r));
   const granularity = granularityChart(r);

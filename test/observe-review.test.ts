@@ -96,15 +96,44 @@ for (const kind of ['ProcessPool', 'ThreadPool'] as const) {
   });
 }
 
-describe('ThreadPool: exits that are not crashes, and memory', () => {
-  test('a thread that runs out of maxMemoryMb publishes exit with reason memory', SHORT, async () => {
-    const { pool, name } = makePool('ThreadPool', { workers: 1, maxMemoryMb: 32 });
+describe('a worker that runs out of memory', () => {
+  for (const kind of ['ProcessPool', 'ThreadPool'] as const) {
+    test(`${kind}: a worker that runs out of maxMemoryMb fails its task with WorkerCrashedError saying so, publishes exit with reason memory, counts as a memory restart, and the pool serves the next task`, SHORT, async (t) => {
+      const metrics = metricsSetup();
+      const stop = instrument({ tracerProvider: new BasicTracerProvider(), meterProvider: metrics.meterProvider });
+      t.after(stop);
+      const { pool, name } = makePool(kind, { workers: 1, maxMemoryMb: 32 });
+      await using _ = pool;
+      await pool.ready();
+      const exited = workerMessage((m) => m.pool === name && m.event === 'exit', `exit of ${name}`);
+      const err = await reasonOf(pool.submit('allocateForever'));
+      assert.ok(err instanceof WorkerCrashedError, String(err));
+      assert.equal(err.code, 'ERR_WARMPOOL_WORKER_CRASHED');
+      assert.match(err.message, /ran out of memory \(.*maxMemoryMb.*\): .*heap out of memory/);
+      // A process is aborted by V8 (SIGABRT); a thread ends with an exit code.
+      if (kind === 'ProcessPool') assert.equal(err.signal, 'SIGABRT');
+      assert.equal((await exited).reason, 'memory');
+      assert.equal(await pool.submit('add', [2, 3]), 5);
+      const restarts = (await metrics.read()).get(METRIC.restarts);
+      assert.equal(pointOf(restarts, { [ATTR.pool]: name, [ATTR.cause]: 'memory' }), 1);
+      assert.equal(pointOf(restarts, { [ATTR.pool]: name, [ATTR.cause]: 'crash' }), undefined);
+    });
+  }
+
+  test('ProcessPool: a worker aborted (SIGABRT, as V8 aborts on running out of memory) for another reason is a crash, not memory', SHORT, async () => {
+    const { pool, name } = makePool('ProcessPool', { workers: 1, maxMemoryMb: 32 });
     await using _ = pool;
     await pool.ready();
     const exited = workerMessage((m) => m.pool === name && m.event === 'exit', `exit of ${name}`);
-    assert.ok((await reasonOf(pool.submit('allocateForever'))) instanceof WorkerCrashedError);
-    assert.equal((await exited).reason, 'memory');
+    const err = await reasonOf(pool.submit('abort'));
+    assert.ok(err instanceof WorkerCrashedError, String(err));
+    assert.equal(err.signal, 'SIGABRT');
+    assert.doesNotMatch(err.message, /memory/);
+    assert.equal((await exited).reason, 'crash');
   });
+});
+
+describe('ThreadPool: exits that are not crashes', () => {
 
   test('threads that piscina ends for being idle past idleTimeout are not reported as crashes', SHORT, async () => {
     const { pool, name } = makePool('ThreadPool', { workers: 2, minWorkers: 0, idleTimeout: 50 });

@@ -13,18 +13,27 @@
 // run then goes on with a round over the items that imap left unfinished
 // (one per chunk, so the failing one is known exactly) and a fresh imap over
 // the rest of the input. See docs/cli.md ("Errors").
+//
+// Per-item progress: the run starts with a probe, one item per worker, each
+// a `submit` with `onProgress`; if none reports, the rest runs in imap's
+// chunks (no per-item cost), where the task module's wrapper flags an item
+// that reports after all. A task that reports runs one item per `submit`
+// with `onProgress` from then on, and the items' last values are shown
+// beside the count. See docs/cli.md ("Progress of each item").
 
 import { createReadStream, createWriteStream, existsSync, statSync } from 'node:fs';
 import { once } from 'node:events';
 import { createInterface } from 'node:readline';
 import type { Readable, Writable } from 'node:stream';
-import { TimeoutError, WorkerCrashedError, WorkerStartError } from '../index.js';
+import { availableParallelism } from 'node:os';
+import { TimeoutError, WorkerCrashedError, WorkerStartError, type Future } from '../index.js';
 import { count } from '../core/errors.js';
 import { flags, intOption, makePool, moduleAndTask, parse, shown, printUsage, UsageError } from './args.js';
 import { formatMs } from './chart.js';
 import { errorInfo } from './error-info.js';
 import type { Item, Outcome } from './map-task.js';
 import { LiveStats, RestartCounter } from './live.js';
+import { ItemProgress } from './item-progress.js';
 import { Progress } from './progress.js';
 
 export const summary = 'run a task over each line of a JSON Lines file on a warm pool';
@@ -59,7 +68,9 @@ A failing item writes {"index": i, "error": {"name", "message", "code"}}
 and the run goes on (unless --fail-fast). Exit code: 0 when every item
 succeeded, 1 when any failed, 2 for bad usage, 130 when interrupted (Ctrl-C
 cancels what is running and stops every worker). A progress bar is drawn on
-stderr when it is a terminal and the results go elsewhere.
+stderr when it is a terminal and the results go elsewhere. A task that calls
+reportProgress() (warmpool/task) has each running item's last value shown:
+on the bar, or as a plain line on stderr at most once a second.
 
 Examples:
   warmpool map ./tasks.js fib --in numbers.jsonl --out fibs.jsonl
@@ -207,7 +218,7 @@ class Feed {
     return this.#fresh(++this.#generation);
   }
 
-  /** The current round has ended: its iterator takes no more items. */
+  /** The current round takes no more items (an iterator waiting for one ends, and the item goes to the next round). */
   abandon(): void {
     this.#generation++;
   }
@@ -233,6 +244,11 @@ class Feed {
 
   finished(index: number): void {
     this.#unfinished.delete(index);
+  }
+
+  /** The input has no more items. */
+  get ended(): boolean {
+    return this.#next?.done === true;
   }
 
   /** The items handed out and not finished, in input order. */
@@ -304,7 +320,10 @@ export async function run(argv: string[]): Promise<number> {
           mode: LiveStats.modeFor(process.stderr, !resultsOnTerminal),
           ...(statsInterval === undefined ? {} : { intervalMs: statsInterval }),
           restarts,
-          prefix: () => `${task} `,
+          prefix: (): string => {
+            const now: string = itemProgress.summary();
+            return now === '' ? `${task} ` : `${task} (${now}) `;
+          },
           items: () => done,
         });
   // --stats replaces the progress bar: two lines redrawn on one terminal line would fight.
@@ -313,6 +332,10 @@ export async function run(argv: string[]): Promise<number> {
     progress.phase(task);
     if (inPath !== '-') countLines(inPath).then((n) => progress.setTotal(n), () => {});
   }
+  // The items' own progress: on the bar or in the --stats line when there is
+  // one, else as plain lines (stderr piped, or results on the terminal).
+  const itemProgress = new ItemProgress(progress.mode === 'bar' || live !== undefined ? undefined : process.stderr);
+  progress.setDetail(() => itemProgress.summary());
 
   const controller = new AbortController();
   let interrupted = false;
@@ -345,14 +368,120 @@ export async function run(argv: string[]): Promise<number> {
   };
   // Rounds: one imap over the input, and after a timeout or a crash (which
   // end an imap) first a round of the items it left unfinished, one per
-  // chunk, then a fresh round over the rest of the input.
+  // chunk, then a fresh round over the rest of the input. Before the first
+  // imap, and instead of it once the task is seen reporting progress, a
+  // round of one submit per item.
   let replay: Item[] = [];
   // Blame is exact when chunks hold one item; otherwise the library names
   // the first item of the failed chunk, so that chunk is run again alone.
   const exact = chunksize === 1;
+  const poolSize = workers ?? availableParallelism();
+  /** probe: the first items, one submit each; chunks: imap; items: one submit each, for a task that reports progress. */
+  let mode: 'probe' | 'chunks' | 'items' = 'probe';
+  /** The error line of an item the pool gave up on (a timeout, a crash), and why a --fail-fast run stops there. */
+  const failure = (index: number, err: unknown): { line: string; stop: string } => {
+    const info = errorInfo(err);
+    // The library names the task it ran, which here is the wrapper's `run`.
+    if (err instanceof TimeoutError) info.message = `The item did not finish within ${timeout} ms; its worker was stopped`;
+    return { line: JSON.stringify({ index, error: info }), stop: `stopped at item ${index}: ${info.name}: ${info.message}` };
+  };
+
+  /**
+   * One submit per item with `onProgress`, at most `window` in flight,
+   * results written in input order (or as they come with --unordered).
+   * In the probe, it stops taking items once `poolSize` of them finished
+   * and none reported progress. Returns false when the run must stop
+   * (Ctrl-C, --fail-fast, a failed write).
+   */
+  const itemRound = async (): Promise<boolean> => {
+    const source = feed.fresh();
+    const window = mode === 'probe' ? poolSize : 2 * poolSize;
+    type Slot = { index: number; line: string | undefined; stop: string | undefined };
+    const pending: Slot[] = [];
+    let finishedQuietly = 0;
+    let inputDone = false;
+    let pulling = false;
+    let wake: () => void = () => {};
+    const wakeUp = () => wake();
+    const taking = () => !inputDone && (mode === 'items' || (mode === 'probe' && finishedQuietly < poolSize && !itemProgress.seen));
+    const submitItem = (item: Item) => {
+      const [index] = item;
+      const slot: Slot = { index, line: undefined, stop: undefined };
+      pending.push(slot);
+      const future = pool.submit('run', [item], {
+        signal: controller.signal,
+        onProgress: (value: unknown) => {
+          itemProgress.set(index, value);
+          progress.refresh();
+        },
+        ...(timeout === undefined ? {} : { timeout }),
+      }) as Future<Outcome>;
+      future.then(
+        ([, json, error]) => {
+          slot.line = json === null ? JSON.stringify({ index, error }) : ordered ? json : `{"index":${index},"result":${json}}`;
+          if (json === null) slot.stop = `stopped at the first failing item (index ${index}, --fail-fast)`;
+        },
+        (err: unknown) => {
+          ({ line: slot.line, stop: slot.stop } = failure(index, err));
+        },
+      ).finally(() => {
+        if (!itemProgress.seen) finishedQuietly++;
+        itemProgress.delete(index);
+        wakeUp();
+      });
+    };
+    try {
+      for (;;) {
+        // Made before anything below awaits, so that no wake-up is missed.
+        const woken = new Promise<void>((resolve) => (wake = resolve));
+        if (interrupted || writer.failed !== undefined) return false;
+        // Write what is done: the head in order, or anything with --unordered.
+        for (let i = 0; i < pending.length; ) {
+          const slot = pending[i];
+          if (slot.line === undefined) {
+            if (ordered) break;
+            i++;
+            continue;
+          }
+          pending.splice(i, 1);
+          feed.finished(slot.index);
+          if (slot.stop !== undefined) failed++;
+          emit(slot.index, slot.line);
+          if (slot.stop !== undefined && failFast) {
+            stopped = slot.stop;
+            return false;
+          }
+        }
+        if (writer.pressed) await writer.settle();
+        // A read in flight may still bring an item, which this round then runs.
+        if (!taking() && pending.length === 0 && !pulling) return true;
+        if (taking() && !pulling && pending.length < window) {
+          pulling = true;
+          source.next().then((r) => {
+            pulling = false;
+            if (r.done === true) inputDone = true;
+            else submitItem(r.value);
+            wakeUp();
+          }, wakeUp);
+        }
+        await woken;
+      }
+    } finally {
+      // A read still waiting ends (its item, if any, goes to the next round).
+      feed.abandon();
+    }
+  };
+
   live?.start();
   try {
     rounds: for (;;) {
+      if (replay.length === 0 && mode !== 'chunks') {
+        if (!(await itemRound())) break;
+        if (mode === 'probe' && itemProgress.seen) mode = 'items';
+        if (mode === 'items' || feed.ended) break;
+        mode = 'chunks';
+        continue;
+      }
       const replaying = replay.length > 0;
       const first = feed.read;
       const source = replaying ? replay : feed.fresh();
@@ -363,7 +492,7 @@ export async function run(argv: string[]): Promise<number> {
       };
       const results = (ordered ? pool.imap('run', source, roundOptions) : pool.imapUnordered('run', source, roundOptions)) as AsyncIterableIterator<Outcome>;
       try {
-        for await (const [index, json, error] of results) {
+        for await (const [index, json, error, reported] of results) {
           if (interrupted || writer.failed !== undefined) break rounds;
           feed.finished(index);
           if (json === null) {
@@ -376,9 +505,15 @@ export async function run(argv: string[]): Promise<number> {
           } else {
             emit(index, ordered ? json : `{"index":${index},"result":${json}}`);
           }
+          if (reported === true && mode === 'chunks') {
+            // The task reports progress after all: this imap takes no more
+            // items and finishes those it has; the rest go one per submit.
+            mode = 'items';
+            feed.abandon();
+          }
           if (writer.pressed) await writer.settle();
         }
-        if (!replaying) break;
+        if (!replaying && mode === 'chunks') break;
         replay = [];
       } catch (err) {
         // After Ctrl-C: the cancel, or a worker the terminal's SIGINT reached too.
@@ -387,15 +522,12 @@ export async function run(argv: string[]): Promise<number> {
         if (!(err instanceof TimeoutError || err instanceof WorkerCrashedError) || typeof position !== 'number') throw err;
         const index = replaying ? replay[position][0] : lineOf.of(first + position);
         if (replaying || exact) {
-          const info = errorInfo(err);
-          // The library names the task it ran, which here is the wrapper's `run`.
-          if (err instanceof TimeoutError) info.message = `The item did not finish within ${timeout} ms; its worker was stopped`;
-          const line = JSON.stringify({ index, error: info });
+          const { line, stop } = failure(index, err);
           failed++;
           feed.finished(index);
           if (failFast) {
             emit(index, line);
-            stopped = `stopped at item ${index}: ${info.name}: ${info.message}`;
+            stopped = stop;
             break;
           }
           if (!ordered) emit(index, line);
@@ -413,6 +545,7 @@ export async function run(argv: string[]): Promise<number> {
     process.off('SIGINT', onSigint);
     live?.stop();
     restarts?.close();
+    itemProgress.close();
     progress.end();
     feed.close();
   }

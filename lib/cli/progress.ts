@@ -35,6 +35,7 @@ export class Progress {
   #start = 0;
   #lastDraw = -Infinity;
   #drawn = false;
+  #detail: (() => string) | undefined;
 
   /**
    * `whenPiped` is the mode when `stream` is not a terminal, or when the
@@ -67,6 +68,16 @@ export class Progress {
     this.#draw(false);
   }
 
+  /** What follows the counts on the bar (say, the running items' own progress), read at each draw. */
+  setDetail(detail: () => string): void {
+    this.#detail = detail;
+  }
+
+  /** Redraws (at most every REDRAW_MS) for a change the count does not show. */
+  refresh(): void {
+    this.#draw(false);
+  }
+
   /** Clears the terminal line, so what follows starts clean. */
   end(): void {
     if (this.mode === 'bar' && this.#drawn) this.#stream.write('\r\x1b[K');
@@ -75,7 +86,11 @@ export class Progress {
 
   /** The line as a terminal shows it now. */
   line(now = performance.now()): string {
-    return render(this.#label, this.#done, this.#total, (now - this.#start) / 1000, this.#stream.columns ?? 80);
+    const columns = this.#stream.columns ?? 80;
+    const detail = this.#detail?.() ?? '';
+    // The detail takes its room from the bar (at most half the line), so the counts stay whole.
+    const tail = detail === '' ? '' : ` · ${detail}`.slice(0, Math.floor(columns / 2));
+    return render(this.#label, this.#done, this.#total, (now - this.#start) / 1000, columns - tail.length) + tail;
   }
 
   #draw(force: boolean): void {

@@ -3,9 +3,22 @@
 // child's fd 3 brings tasks, its fd 4 takes results back. JSON when JSON
 // carries every value exactly, the structured clone serializer otherwise, so
 // Map, Set, BigInt, Date and typed arrays cross intact.
+//
+// Out of memory: V8 aborts a process that reaches its heap limit (SIGABRT,
+// on Node 20 and 24 alike), as it aborts on any other fatal error, and says
+// which in a message on the stderr the worker shares with the parent. So
+// every worker is given a file name (`--fatal-report`, after the entry
+// script, so that the task's `process.execArgv` stays the user's) and its
+// entry sets `process.report.reportOnFatalError`, which makes Node write a
+// diagnostic report (about 10 KB, only when it dies of a fatal error; no
+// cost before) to that file; its header's `trigger` is `OOMError` for a
+// heap out of memory. The file is read and removed when the worker's exit
+// is reported.
 
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { Socket } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import type { SpawnWorker } from './handle.js';
@@ -71,11 +84,40 @@ export function deathSignalLauncher(): string | null {
   return deathSignal;
 }
 
+/** Workers spawned by this process: part of each one's fatal-error report name. */
+let spawned = 0;
+
+/**
+ * The V8 account of a worker's death from its fatal-error report, when the
+ * fatal error was running out of heap; the report is removed either way.
+ * Undefined when there is no report (the worker did not die of a fatal
+ * error) or it is not about memory.
+ */
+export function outOfMemoryReport(path: string): string | undefined {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch {
+    return undefined;
+  }
+  rmSync(path, { force: true });
+  try {
+    const header = (JSON.parse(text) as { header?: { event?: unknown; trigger?: unknown } }).header;
+    const event = typeof header?.event === 'string' ? header.event : '';
+    return header?.trigger === 'OOMError' || /heap out of memory/i.test(event) ? event || 'JavaScript heap out of memory' : undefined;
+  } catch {
+    // A report cut short (the process was killed while writing it): the kind is unknown.
+    return undefined;
+  }
+}
+
 export function processRuntime(options: ProcessRuntimeOptions): SpawnWorker {
-  const args = [...options.execArgv];
-  if (options.maxMemoryMb !== undefined) args.push(`--max-old-space-size=${options.maxMemoryMb}`);
-  args.push(entry);
+  const baseArgs = [...options.execArgv];
+  if (options.maxMemoryMb !== undefined) baseArgs.push(`--max-old-space-size=${options.maxMemoryMb}`);
+  baseArgs.push(entry);
   return (events) => {
+    const reportPath = join(tmpdir(), `warmpool-fatal-${process.pid}-${++spawned}.json`);
+    const args = [...baseArgs, '--fatal-report', reportPath];
     const setpriv = deathSignalLauncher();
     // With the parent-death signal, the worker is told the pid it must still
     // see as its parent once running: the parent may have died before setpriv set it.
@@ -99,7 +141,10 @@ export function processRuntime(options: ProcessRuntimeOptions): SpawnWorker {
     const report = () => {
       if (gone || exitStatus === undefined || !socketClosed) return;
       gone = true;
-      events.exit(exitStatus[0], exitStatus[1]);
+      const [code, signal] = exitStatus;
+      // A clean exit wrote no report: no file system call on the common path.
+      const outOfMemory = signal === null && code === 0 ? undefined : outOfMemoryReport(reportPath);
+      events.exit(code, signal, undefined, outOfMemory);
     };
     child.on('exit', (code, signal) => {
       exitStatus = [code, signal];

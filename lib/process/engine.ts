@@ -406,7 +406,7 @@ export class ProcessEngine implements Engine, Transport<WorkerRecord>, WorkersOw
     this.#checkDrained();
   }
 
-  exited(w: WorkerRecord, code: number | null, signal: string | null, error: Error | undefined): void {
+  exited(w: WorkerRecord, code: number | null, signal: string | null, error: Error | undefined, outOfMemory: string | undefined): void {
     const workers = this.#workers;
     const inflight = w.inflight.splice(0);
     const head = inflight[0];
@@ -422,7 +422,12 @@ export class ProcessEngine implements Engine, Transport<WorkerRecord>, WorkersOw
     // before the exit, the head now is a bystander sent ahead with it, which
     // may have begun. It runs again elsewhere rather than failing for
     // another task's sake (see "at most once" in docs/guide.md).
-    const detail = w.fatal instanceof Error ? `${w.fatal.name}: ${w.fatal.message}` : error?.message;
+    const detail =
+      outOfMemory !== undefined
+        ? `the process ran out of memory (its V8 heap limit: maxMemoryMb, or Node's default): ${outOfMemory}`
+        : w.fatal instanceof Error
+          ? `${w.fatal.name}: ${w.fatal.message}`
+          : error?.message;
     if (head !== undefined && head.where !== 'gone' && !w.stoppedForTask) {
       const crash = new WorkerCrashedError(code, signal, detail);
       if (w.fatal !== undefined) Object.defineProperty(crash, 'cause', { value: w.fatal, writable: true, configurable: true });

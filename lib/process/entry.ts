@@ -20,6 +20,7 @@
 // socket's end covers the ordinary case either way.
 
 import { writeSync } from 'node:fs';
+import { basename, dirname } from 'node:path';
 import { Socket } from 'node:net';
 import { FromWorker } from './protocol.js';
 import { encodeError } from '../core/wire-error.js';
@@ -27,6 +28,19 @@ import { WorkerLoop } from './loop.js';
 import { encodeFrame, readFrames } from './channel.js';
 
 const WATCHDOG_MS = 200;
+
+// Out of memory, V8 aborts the process and says why only on stderr; a
+// report written on the fatal error tells the parent (./adapter.ts,
+// outOfMemoryReport). Set here rather than by flags, so the task sees the
+// user's execArgv and a child it forks inherits none of it.
+const fatalReport = process.argv.indexOf('--fatal-report');
+if (fatalReport !== -1) {
+  const path = process.argv[fatalReport + 1];
+  process.report.reportOnFatalError = true;
+  process.report.compact = true;
+  process.report.directory = dirname(path);
+  process.report.filename = basename(path);
+}
 
 const flag = process.argv.indexOf('--parent-death-signal');
 if (flag !== -1) {

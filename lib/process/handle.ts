@@ -6,8 +6,13 @@
 /** What a runtime reports back about one worker. */
 export interface WorkerEvents {
   message(message: unknown[]): void;
-  /** The worker is gone: exited, crashed, killed, or failed to spawn. Called exactly once. */
-  exit(exitCode: number | null, signal: string | null, error?: Error): void;
+  /**
+   * The worker is gone: exited, crashed, killed, or failed to spawn. Called
+   * exactly once. `outOfMemory` is V8's account (`Allocation failed -
+   * JavaScript heap out of memory`) when the worker died of reaching its
+   * heap limit (`maxMemoryMb`, else V8's default).
+   */
+  exit(exitCode: number | null, signal: string | null, error?: Error, outOfMemory?: string): void;
 }
 
 export interface WorkerHandle {

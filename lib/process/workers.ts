@@ -25,7 +25,8 @@ export interface WorkersOwner {
   /** A worker could not start; `startFailure` is set. */
   startFailed(): void;
   /** A worker is gone; it is out of the list already. */
-  exited(w: WorkerRecord, code: number | null, signal: string | null, error: Error | undefined): void;
+  /** `outOfMemory`: V8's account, when the worker died of reaching its heap limit. */
+  exited(w: WorkerRecord, code: number | null, signal: string | null, error: Error | undefined, outOfMemory: string | undefined): void;
   /** Whether `w` is to keep the parent's event loop alive (besides tasks in flight and closing). */
   holdsLoop(w: WorkerRecord): boolean;
 }
@@ -79,7 +80,7 @@ export class ProcessWorkers {
     this.list.push(w);
     w.handle = this.#spawn({
       message: (msg) => this.#onMessage(w, msg),
-      exit: (code, signal, error) => this.#onExit(w, code, signal, error),
+      exit: (code, signal, error, outOfMemory) => this.#onExit(w, code, signal, error, outOfMemory),
     });
     w.id = w.handle.pid;
     this.#core.workerEvent(w.id, 'start');
@@ -126,7 +127,7 @@ export class ProcessWorkers {
     this.#owner.startFailed();
   }
 
-  #onExit(w: WorkerRecord, code: number | null, signal: string | null, error: Error | undefined): void {
+  #onExit(w: WorkerRecord, code: number | null, signal: string | null, error: Error | undefined, outOfMemory: string | undefined): void {
     const i = this.list.indexOf(w);
     if (i === -1) return;
     this.list.splice(i, 1);
@@ -134,13 +135,14 @@ export class ProcessWorkers {
     clearTimeout(w.deadlineTimer);
     const wasStarting = w.state === 'starting';
     w.state = 'killed';
-    this.#core.workerEvent(w.id, 'exit', code, signal, w.exitReason ?? (wasStarting ? 'startFailed' : 'crash'));
+    this.#core.workerEvent(w.id, 'exit', code, signal, w.exitReason ?? (wasStarting ? 'startFailed' : outOfMemory !== undefined ? 'memory' : 'crash'));
     if (wasStarting) {
       // Exited before Ready or StartError: bad execArgv, process.exit or a
       // native crash during import.
-      this.failStart(w.fatal ?? error ?? new Error(`The worker exited during start (exit code ${String(code)}, signal ${String(signal)})`));
+      const memory = outOfMemory === undefined ? '' : `: it ran out of memory (${outOfMemory})`;
+      this.failStart(w.fatal ?? error ?? new Error(`The worker exited during start (exit code ${String(code)}, signal ${String(signal)})${memory}`));
     }
-    this.#owner.exited(w, code, signal, error);
+    this.#owner.exited(w, code, signal, error, outOfMemory);
   }
 
   /** A worker idle with nothing queued: above minWorkers, it closes after idleTimeout. */
