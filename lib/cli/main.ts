@@ -88,7 +88,13 @@ export async function main(argv: string[]): Promise<number> {
 }
 
 const code = await main(process.argv.slice(2));
-// Output is flushed by now (each command waits for its own writes); an input
-// the command stopped reading, such as a terminal's stdin, must not hold the
-// process open.
+// Writes to a pipe are asynchronous on POSIX
+// (https://nodejs.org/api/process.html#a-note-on-process-io): a write that
+// returned true can still be queued, and process.exit() drops it (`warmpool
+// stream | reader` lost its last values under load). An empty write's
+// callback runs once every write before it is out, or with the error of a
+// closed pipe.
+await Promise.all([process.stdout, process.stderr].map((out) => new Promise<void>((resolve) => out.write('', () => resolve()))));
+// An input the command stopped reading, such as a terminal's stdin, must not
+// hold the process open.
 process.exit(code);
