@@ -9,14 +9,18 @@
 //
 // Scenarios are those where the pool's own cost decides (bench/compare.ts):
 // roundtrip:<Kind>, throughput:<Kind>, map:<Kind> (Kind = ProcessPool or
-// ThreadPool), local (LocalPool's submit rate), and raw:<Kind>: the raw
-// per-message rate of that kind's transport (./raw-pool.ts: Node's JSON IPC
-// for ProcessPool, the faster of its two serializations, or postMessage for
-// ThreadPool; one message per call each way, nothing batched), the same
-// calls as throughput:<Kind>, so that the two divide. raw: does not load
-// <entry>; it runs for both builds like any unit, which shows the noise.
+// ThreadPool), busy:<Kind> (the least busy worker's share of a CPU-bound
+// map's wall time, bench/busy.ts), local (LocalPool's submit rate), and
+// raw:<Kind>: the raw per-message rate of that kind's transport
+// (./raw-pool.ts: Node's JSON IPC for ProcessPool, the faster of its two
+// serializations, or postMessage for ThreadPool; one message per call each
+// way, nothing batched), the same calls as throughput:<Kind>, so that the two
+// divide. raw: does not load <entry>; it runs for both builds like any unit,
+// which shows the noise.
 
 import { pathToFileURL } from 'node:url';
+import { busyShares } from './busy.js';
+import { work } from './fixtures/tasks.js';
 import { RawPool } from './raw-pool.js';
 import { compareSizes } from './sizes.js';
 
@@ -103,6 +107,14 @@ switch (kind) {
     const results = await pool.map('square', items);
     figures.rate = items.length / ((performance.now() - t0) / 1000);
     for (let i = 0; i < items.length; i++) check(results[i] === i * i, `square(${i}) gave ${String(results[i])}`);
+    break;
+  }
+  case 'busy': {
+    const items = new Array<number>(COMPARE_SIZES.cpuItems).fill(COMPARE_SIZES.cpuSteps);
+    const expected = work(COMPARE_SIZES.cpuSteps);
+    const { min, results } = await busyShares(pool, 'work', items, COMPARE_SIZES.workers);
+    figures.min = min;
+    check(results.length === items.length && results.every((r) => r === expected), 'a work() result is wrong');
     break;
   }
   default:

@@ -142,6 +142,7 @@ export async function compare(ref: string, options: { rounds?: number; quick: bo
     ...kinds.map((k) => `throughput:${k}`),
     ...kinds.map((k) => `raw:${k}`),
     ...kinds.map((k) => `map:${k}`),
+    ...kinds.map((k) => `busy:${k}`),
     'local',
   ];
   if (options.only) scenarios = scenarios.filter((s) => options.only!.some((p) => s.startsWith(p)));
@@ -201,6 +202,7 @@ export async function compare(ref: string, options: { rounds?: number; quick: bo
     if (kind === 'throughput') return [{ scenario: unit, key: 'rate', what: `${arg}, ${s.tasks.toLocaleString('en-US')} trivial tasks`, unit: 'tasks/s', better: 'higher' }];
     if (kind === 'raw') return [{ scenario: unit, key: 'rate', what: `raw ${arg === 'ProcessPool' ? "child_process IPC ('json')" : 'worker_threads postMessage'}, ${s.tasks.toLocaleString('en-US')} calls, one message each`, unit: 'calls/s', better: 'higher' }];
     if (kind === 'map') return [{ scenario: unit, key: 'rate', what: `${arg} map, ${s.items.toLocaleString('en-US')} tiny items`, unit: 'items/s', better: 'higher' }];
+    if (kind === 'busy') return [{ scenario: unit, key: 'min', what: `${arg} CPU-bound map (${s.cpuItems} × work(${s.cpuSteps.toLocaleString('en-US')})), least busy worker's share of the wall time`, unit: 'share', better: 'higher' }];
     return [{ scenario: unit, key: 'rate', what: `LocalPool, ${s.tasks.toLocaleString('en-US')} submits`, unit: 'tasks/s', better: 'higher' }];
   });
   const head = ['scenario', 'unit', refBuild.label, 'working tree', 'working / ref (per round)', 'verdict'];

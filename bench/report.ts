@@ -139,6 +139,11 @@ export function tables(r: Results): string[] {
     ...R.names().map((n) => [R.label(n), R.cell(`cpuMap.${n}`), R.ratio('cpuMap.sequential', `cpuMap.${n}`), String(r.facts[`cpuMap.${n}.how`] ?? '')]),
   ]);
 
+  out.push('### Worker busy share', '', `The same map on a warmpool pool (its own unit, same round), with a \`warmpool:task\` subscriber: per worker, the run times its workers report for the tasks it ran (\`runMs\` of \`asyncEnd\`, measured in the worker) summed, / the map's wall time in the parent (from the \`map\` call to its result). 1 would be a worker never idle between the map's first and last moment: what is missing is dispatch gaps (a worker waiting for its next task), the start of the map and its tail (a worker done while the other finishes). Workers ranked by share; median of rounds (min–max).`, '');
+  t(['pool', ...Array.from({ length: r.sizes.workers }, (_, i) => `worker ${i + 1}`), 'least busy'], warmKinds.map((k) => [
+    `warmpool ${k}`, ...Array.from({ length: r.sizes.workers }, (_, i) => R.cell(`busy.${k}.w${i}`, (v) => v.toFixed(3))), R.cell(`busy.${k}.min`, (v) => v.toFixed(3)),
+  ]));
+
   out.push('## 5. map over many tiny items', '', `${int(r.sizes.tinyItems)} items of \`square(x)\`, ${r.sizes.workers} workers. Items/s, median of rounds (min–max).`, '');
   const tinyRows: string[][] = [];
   for (const k of warmKinds) {
@@ -296,6 +301,7 @@ export function goals(r: Results): string[] {
   goal('ThreadPool throughput ≥ 2× piscina', R.ratios('throughput.ThreadPool', 'throughput.piscina'), (v) => v >= 2, 2, NOTES.load);
   goal('CPU-bound map speedup ≥ 1.9 on 2 cores, ProcessPool', R.ratios('cpuMap.sequential', 'cpuMap.ProcessPool'), (v) => v >= 1.9, 2, NOTES.load);
   goal('CPU-bound map speedup ≥ 1.9 on 2 cores, ThreadPool', R.ratios('cpuMap.sequential', 'cpuMap.ThreadPool'), (v) => v >= 1.9, 2, NOTES.load);
+  for (const k of ['ProcessPool', 'ThreadPool']) goal(`CPU-bound map, every ${k} worker busy ≥ 98 % of the map's wall time (least busy worker shown)`, r.figures[`busy.${k}.min`]?.rounds, (v) => v >= 0.98, 3, NOTES.load);
   const processPeers = R.names((a) => a.runtime === 'process' && a.library !== 'warmpool' && a.library !== undefined);
   const fastest = r.figures['payload.ProcessPool.bytes']?.rounds.map((_, i) => Math.min(...processPeers.map((n) => r.figures[`payload.${n}.bytes`]?.rounds[i] ?? Infinity)));
   goal(`1 MiB Uint8Array round trip, ProcessPool ≤ the fastest process peer (${processPeers.map((n) => R.label(n)).join(', ')}); ratio shown`, fastest && r.figures['payload.ProcessPool.bytes'].rounds.map((v, i) => v / fastest[i]), (v) => v <= 1, 2, NOTES.payload);

@@ -51,6 +51,8 @@ async function main(): Promise<void> {
     ...names.map((n) => `throughput:${n}`),
     'cpu-map:sequential',
     ...names.map((n) => `cpu-map:${n}`),
+    // Each worker's share of the CPU-bound map's wall time spent in tasks (bench/busy.ts).
+    ...warmKinds.map((k) => `busy:${k}`),
     ...warmKinds.flatMap((k) => [`tiny-map:${k}-default`, `tiny-map:${k}-chunk1`]),
     'tiny-map:piscina-run',
     ...names.map((n) => `payload:${n}`),

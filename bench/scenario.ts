@@ -4,6 +4,7 @@
 // several rounds and aggregates.
 //
 // Units: cold, warm, pinned, throughput:<adapter>, cpu-map:<adapter|sequential>,
+// busy:<ProcessPool|ThreadPool>,
 // tiny-map:<variant>, payload:<adapter>, start:<adapter>, import:<library>,
 // grain:<adapter>/<submit|map>, memory:<process adapter>,
 // heavy:<sequential|ProcessPool|ThreadPool>.
@@ -20,6 +21,7 @@ import { isDeepStrictEqual } from 'node:util';
 import { Worker } from 'node:worker_threads';
 import { work } from './fixtures/tasks.js';
 import { adapterByName, allAdapters, warmpool, type Adapter } from './peers.js';
+import { busyShares } from './busy.js';
 import { childPingPong, spawnEchoChild, stopChild } from './raw-ipc.js';
 import { grainSizes, sizes } from './sizes.js';
 import type { ColdReport } from '../lib/cli/cold.js';
@@ -199,6 +201,23 @@ async function cpuMap(name: string): Promise<void> {
     await a.close();
   }
   check(results.length === items.length && results.every((r) => r === expectedWork), `${name} CPU-bound map results`);
+}
+
+/**
+ * busy:<ProcessPool|ThreadPool>: the CPU-bound map of cpu-map, with each
+ * worker's busy share (its tasks' run times, as the workers report them /
+ * the map's wall time; bench/busy.ts). Its own unit: the subscriber it needs
+ * must not weigh on cpu-map's timing.
+ */
+async function busy(kind: string): Promise<void> {
+  check(kind === 'ProcessPool' || kind === 'ThreadPool', `busy: expected ProcessPool or ThreadPool, got ${kind}`);
+  const a = await started(warmpool(kind as 'ProcessPool' | 'ThreadPool'));
+  const items = new Array<number>(SIZES.cpuItems).fill(SIZES.cpuSteps);
+  const { shares, min, results } = await busyShares({ map: (name, xs) => a.map!(name, xs) }, 'work', items, SIZES.workers);
+  await a.close();
+  check(results.length === items.length && results.every((r) => r === expectedWork), `${kind} CPU-bound map results (busy)`);
+  figures[`busy.${kind}.min`] = min;
+  shares.forEach((v, i) => (figures[`busy.${kind}.w${i}`] = v));
 }
 
 /** tiny-map variants: `<adapter>-default`, `<adapter>-chunk1` (warmpool map), `piscina-run` (one run per item). */
@@ -446,6 +465,7 @@ switch (kind) {
   case 'pinned': await pinned(); break;
   case 'throughput': await throughput(arg); break;
   case 'cpu-map': await cpuMap(arg); break;
+  case 'busy': await busy(arg); break;
   case 'tiny-map': await tinyMap(arg); break;
   case 'payload': await payload(arg); break;
   case 'start': await preload(arg); await start(arg); break;

@@ -33,6 +33,9 @@ export function compareSizes(quick: boolean) {
     tasks: quick ? 2000 : 50_000,
     /** Items of `square` in one `map` with the default chunksize. */
     items: quick ? 10_000 : 1_000_000,
+    /** CPU-bound items (work(cpuSteps) each) in the busy-share map, as in `npm run bench`'s busy unit. */
+    cpuItems: quick ? 20 : 300,
+    cpuSteps: 2_000_000,
   };
 }
 
