@@ -320,13 +320,22 @@ export class EngineCore<S> implements TaskOwner<S> {
   cancel(task: TaskRecord<S>, wasRunning: boolean, error: CancelledError): void {
     this.counts.cancelled++;
     this.#published(task, 'cancelled', error);
-    if (task.where === 'gone') return;
     task.channel?.abandon(error);
+    if (task.where === 'gone') {
+      // Out of the engine's hands but not settled: taken out of the queue by
+      // shutdown({ cancelFutures }), or ended on its worker while its channel
+      // still delivers what came before the result (a slow async onProgress,
+      // ThreadPool's port). Nothing runs it any more: its stream is done.
+      this.letGo(task);
+      return;
+    }
     if (task.where === 'queued') {
       // Left in place; the queue skips it when it reaches the front.
       this.queue.forgetOne();
       this.release(task);
       this.#transport.dequeued(task);
+      // It never reached a worker: its stream's `done` resolves now.
+      this.letGo(task);
       return;
     }
     this.#transport.cancelSent(task, wasRunning);
@@ -436,13 +445,16 @@ export class EngineCore<S> implements TaskOwner<S> {
    * delivered.
    */
   fulfil(task: TaskRecord<S>, value: unknown, sent?: number): void {
-    this.counts.completed++;
     const channel = task.channel;
     if (channel === undefined) {
+      this.counts.completed++;
       this.#published(task, 'fulfilled', undefined, task.runTime);
       futureInternals.setResult(task.future, value);
     } else
+      // Counted when it settles: a cancel() while the channel delivers (the
+      // callback then never runs) counts as the cancel alone.
       channel.finish(undefined, sent, () => {
+        this.counts.completed++;
         this.#published(task, 'fulfilled', undefined, task.runTime);
         futureInternals.setResult(task.future, value);
         channel.stream?.exited();
@@ -451,13 +463,14 @@ export class EngineCore<S> implements TaskOwner<S> {
 
   /** Rejects a finished task's future with its own error (through its channel, as fulfil). */
   reject(task: TaskRecord<S>, error: unknown, count: FailureCount = 'failed', sent?: number): void {
-    this.counts[count]++;
     const channel = task.channel;
     if (channel === undefined) {
+      this.counts[count]++;
       this.#published(task, OUTCOME[count], error, task.runTime);
       futureInternals.setException(task.future, error);
     } else
       channel.finish(error, sent, () => {
+        this.counts[count]++;
         this.#published(task, OUTCOME[count], error, task.runTime);
         futureInternals.setException(task.future, error);
         channel.stream?.exited();

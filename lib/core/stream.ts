@@ -144,6 +144,8 @@ export class TaskStream<Y, S = never> implements AsyncIterableIterator<Y, undefi
     if (!this.#finished) this.cancel();
     this.#buffer = [];
     this.#head = 0;
+    // Left: later reads are done, as for any iterator after return(), not the cancel's error.
+    this.#errorThrown = true;
     return Promise.resolve(DONE);
   }
 
