@@ -156,6 +156,8 @@ export class EngineCore<S> implements TaskOwner<S> {
   #nextId = 1;
   /** Accepted and not yet released: what onIdle() waits on. */
   #live = 0;
+  /** Streams accepted and not yet released: what shutdown({ cancelFutures }) cancels, running or not. */
+  readonly #streams = new Set<TaskRecord<S>>();
   #dispatchScheduled = false;
   readonly #dispatchBound: () => void;
 
@@ -200,7 +202,8 @@ export class EngineCore<S> implements TaskOwner<S> {
       },
       highWaterMark,
     );
-    ref.task = this.#submit(name, [highWaterMark, args], TaskKind.Stream, options, new CallerChannel(endpoint, options.onProgress));
+    const task = (ref.task = this.#submit(name, [highWaterMark, args], TaskKind.Stream, options, new CallerChannel(endpoint, options.onProgress)));
+    if (task.where !== 'gone') this.#streams.add(task);
     return stream;
   }
 
@@ -378,6 +381,7 @@ export class EngineCore<S> implements TaskOwner<S> {
     if (task.where === 'gone') return;
     task.where = 'gone';
     task.args = NO_ARGS;
+    if (task.kind === TaskKind.Stream) this.#streams.delete(task);
     if (task.onAbort !== undefined) {
       task.signal!.removeEventListener('abort', task.onAbort);
       task.onAbort = undefined;
@@ -513,6 +517,11 @@ export class EngineCore<S> implements TaskOwner<S> {
         this.#transport.dequeued(task);
         task.future.cancel();
       }
+      // A running stream is work done only as its caller reads: the values
+      // not yet produced are not yet started, and a stream nobody reads any
+      // more would hold shutdown forever (docs/guide.md, the decision
+      // "shutdown() and a running stream").
+      for (const task of [...this.#streams]) task.future.cancel();
     }
     const done = this.drained.wait();
     this.#transport.closing(cancelFutures);

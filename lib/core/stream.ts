@@ -79,7 +79,7 @@ export function createTaskStream<Y, S = never>(sink: StreamSink, highWaterMark: 
  * `Y` is the type the task yields; `S` the type of its messages (`never`
  * when the task declares none; see `TaskMessages` in `warmpool/task`).
  */
-export class TaskStream<Y, S = never> implements AsyncIterableIterator<Y, undefined> {
+export class TaskStream<Y, S = never> implements AsyncIterableIterator<Y, undefined>, AsyncDisposable {
   readonly #sink: StreamSink;
   readonly #creditBatch: number;
   /** Values received and not yet taken; `#head` is the next to take. */
@@ -126,6 +126,17 @@ export class TaskStream<Y, S = never> implements AsyncIterableIterator<Y, undefi
   /** The stream is its own iterator: `for await (const v of stream)` reads the values once. */
   [Symbol.asyncIterator](): this {
     return this;
+  }
+
+  /**
+   * `await using s = pool.stream(...)`: at the end of the scope a task still
+   * running is cancelled (as leaving a `for await` loop early), and the scope
+   * is left once it is over on its worker (`done`). A stream that has ended
+   * is left as it is.
+   */
+  [Symbol.asyncDispose](): Promise<void> {
+    if (!this.#finished) this.cancel();
+    return this.done;
   }
 
   /** The next value; `done` once the task has ended and every value has been taken; rejects once with the task's error. */
