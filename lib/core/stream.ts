@@ -145,8 +145,11 @@ export class TaskStream<Y, S = never> implements AsyncIterableIterator<Y, undefi
     if (this.#finished) return this.#ended();
     // About to wait: whatever was taken goes back as credit now, however
     // little, or a producer waiting for it and this reader would wait for
-    // each other.
-    this.#returnCredit();
+    // each other. A transport may answer inside the call (LocalPool): look again.
+    if (this.#taken > 0) {
+      this.#returnCredit();
+      return this.next();
+    }
     return new Promise((resolve, reject) => this.#readers.push({ resolve, reject }));
   }
 
