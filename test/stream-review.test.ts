@@ -7,7 +7,7 @@
 // refusal is tested in test/stream.test.ts).
 
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
@@ -356,6 +356,34 @@ for (const backend of backends.filter((b) => b.name !== 'RemotePool')) {
       touch(join(dir, 'release'));
       assert.equal(await blocker, 'released');
       await within(s.done, 5_000, 'done');
+    });
+
+    test('a consumer that never reads holds a generator of large values to highWaterMark made, and the caller to as many held', SHORT, async () => {
+      await using pool = makePool(backend, { workers: 1 });
+      const counter = join(scratch(), 'made');
+      const hwm = 4;
+      const size = 1 << 20;
+      // Nothing is read: the timeout is the event that ends the wait.
+      const s = pool.stream('bigValues', [counter, size], { highWaterMark: hwm, timeout: 500 });
+      await within(s.done, 10_000, 'the stream’s timeout');
+      const made = Number(readFileSync(counter, 'utf8'));
+      assert.ok(made >= 1 && made <= hwm, `${made} values made with a window of ${hwm}`);
+      const { values, error } = await drain(s);
+      assert.ok(error instanceof TimeoutError, `got ${String(error)}`);
+      assert.ok(values.length <= hwm, `${values.length} values held by the caller`);
+      assert.ok(values.every((v) => v.byteLength === size));
+    });
+
+    test('a sender that does not await, into a task that never reads: exactly highWaterMark sends resolve, the rest wait and fail with the task', SHORT, async () => {
+      await using pool = makePool(backend, { workers: 1 });
+      const started = join(scratch(), 'started');
+      const hwm = 3;
+      const s = pool.stream('ignoresMessages', [started], { highWaterMark: hwm, timeout: 1_000 });
+      await whenFileExists(started);
+      const outcomes = await Promise.allSettled(Array.from({ length: 4 * hwm }, (_, i) => s.send(String(i))));
+      assert.equal(outcomes.filter((o) => o.status === 'fulfilled').length, hwm);
+      for (const o of outcomes.slice(hwm)) assert.ok(o.status === 'rejected' && o.reason instanceof TimeoutError, JSON.stringify(o));
+      await s.done;
     });
 
     test('after leaving a loop early, the stream reads as done, not as an error', SHORT, async () => {
