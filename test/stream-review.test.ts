@@ -386,6 +386,24 @@ for (const backend of backends.filter((b) => b.name !== 'RemotePool')) {
       await s.done;
     });
 
+    test('submit of an infinite synchronous generator with a timeout fails with TimeoutError, and the pool serves the next task', { ...SHORT, skip: backend.cannot.stopSyncCode }, async () => {
+      await using pool = makePool(backend, { workers: 1 });
+      const dir = scratch();
+      const err = await reasonOf(pool.submit('naturals', [join(dir, 'produced'), join(dir, 'closed')], { timeout: 300 }));
+      assert.ok(err instanceof TimeoutError, `got ${String(err)}`);
+      assert.equal(await pool.submit('add', [1, 2]), 3);
+    });
+
+    test('submit of an infinite async generator with a timeout fails with TimeoutError, runs its finally, and keeps its worker', SHORT, async () => {
+      await using pool = makePool(backend, { workers: 1, cancelGrace: 5_000 });
+      const before = await pool.submit('workerId');
+      const closed = join(scratch(), 'closed');
+      const err = await reasonOf(pool.submit('naturalsAsync', [closed], { timeout: 300 }));
+      assert.ok(err instanceof TimeoutError, `got ${String(err)}`);
+      await whenFileExists(closed);
+      assert.equal(await pool.submit('workerId'), before, 'a cooperative generator keeps its worker');
+    });
+
     test('after leaving a loop early, the stream reads as done, not as an error', SHORT, async () => {
       await using pool = makePool(backend, { workers: 1 });
       const dir = scratch();
