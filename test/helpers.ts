@@ -228,3 +228,14 @@ export function lines(file: string): string[] {
 export function starts(log: string, tag: string): number {
   return lines(log).filter((l) => l.split(' ')[1] === tag).length;
 }
+
+/** Consumes an async iterable, returning what it yielded and what it threw. */
+export async function drain<T>(iterable: AsyncIterable<T>): Promise<{ yielded: T[]; error: unknown }> {
+  const yielded: T[] = [];
+  try {
+    for await (const item of iterable) yielded.push(item);
+  } catch (error) {
+    return { yielded, error };
+  }
+  return { yielded, error: undefined };
+}

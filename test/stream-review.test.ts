@@ -27,7 +27,7 @@ import {
 import { backends, type Backend, type Tasks } from './backends.js';
 import type * as reviewTasks from './fixtures/stream-review-tasks.js';
 import { touch, whenFileExists } from './fixtures/stream-review-tasks.js';
-import { reasonOf, within } from './helpers.js';
+import { drain, reasonOf, within } from './helpers.js';
 
 type ReviewTasks = typeof reviewTasks;
 type Pool = Executor<ReviewTasks> & AsyncDisposable;
@@ -45,17 +45,6 @@ function scratch(): string {
   return mkdtempSync(join(root, `${scratchCount++}-`));
 }
 
-/** Reads a stream to its end: the values, and the error it ended with (undefined when it ended well). */
-async function drain<T>(s: AsyncIterable<T>): Promise<{ values: T[]; error: unknown }> {
-  const values: T[] = [];
-  try {
-    for await (const v of s) values.push(v);
-  } catch (error) {
-    return { values, error };
-  }
-  return { values, error: undefined };
-}
-
 for (const backend of backends.filter((b) => b.name !== 'RemotePool')) {
   describe(`${backend.name} streams, reviewed`, () => {
     test(
@@ -66,12 +55,12 @@ for (const backend of backends.filter((b) => b.name !== 'RemotePool')) {
         // A race between the values' messages and the news of the exit: tried a few times.
         for (let round = 0; round < 4; round++) {
           const eager = await drain(pool.stream('yieldThenExit', [3]));
-          assert.deepEqual(eager.values, [0, 1, 2], `round ${round}`);
+          assert.deepEqual(eager.yielded, [0, 1, 2], `round ${round}`);
           assert.ok(eager.error instanceof WorkerCrashedError, `got ${String(eager.error)}`);
           const s = pool.stream('yieldThenExit', [3]);
           await within(s.done, 10_000, 'the crashed stream’s done');
           const late = await drain(s);
-          assert.deepEqual(late.values, [0, 1, 2], `round ${round}`);
+          assert.deepEqual(late.yielded, [0, 1, 2], `round ${round}`);
           assert.ok(late.error instanceof WorkerCrashedError, `got ${String(late.error)}`);
         }
         assert.equal(await pool.submit('add', [1, 2]), 3, 'the pool still serves');
@@ -119,7 +108,7 @@ for (const backend of backends.filter((b) => b.name !== 'RemotePool')) {
     test('send after the task failed rejects with StreamClosedError whose cause is the task’s error', SHORT, async () => {
       await using pool = makePool(backend, { workers: 1 });
       const s = (pool as unknown as StreamingExecutor).stream('failAfter', [1]);
-      const { values, error } = await drain(s);
+      const { yielded: values, error } = await drain(s);
       assert.deepEqual(values, [0]);
       assert.ok(error instanceof RangeError);
       const closed = await reasonOf(s.send('late'));
@@ -156,7 +145,7 @@ for (const backend of backends.filter((b) => b.name !== 'RemotePool')) {
         const s = pool.stream('naturals', [join(dir, 'produced'), join(dir, 'closed')], { highWaterMark: 2, timeout: 300 });
         assert.deepEqual(await s.next(), { done: false, value: 1 });
         await within(s.done, 10_000, 'the timed-out stream’s done');
-        const { values, error } = await drain(s);
+        const { yielded: values, error } = await drain(s);
         assert.ok(error instanceof TimeoutError, `got ${String(error)}`);
         assert.deepEqual(values, Array.from({ length: values.length }, (_, i) => i + 2), 'the values after the first, in order');
         assert.ok(values.length <= 2, `at most the window: ${values.length}`);
@@ -173,7 +162,7 @@ for (const backend of backends.filter((b) => b.name !== 'RemotePool')) {
       await whenFileExists(join(dir, 'started'));
       const order: string[] = [];
       const low = pool.submit('add', [1, 2]).then(() => order.push('low'));
-      const streamed = drain(pool.stream('count', [2], { priority: 5 })).then((r) => order.push(`stream ${r.values.join(',')}`));
+      const streamed = drain(pool.stream('count', [2], { priority: 5 })).then((r) => order.push(`stream ${r.yielded.join(',')}`));
       touch(join(dir, 'release'));
       await Promise.all([blocker, low, streamed]);
       assert.deepEqual(order, ['stream 0,1', 'low']);
@@ -279,7 +268,7 @@ for (const backend of backends.filter((b) => b.name !== 'RemotePool')) {
       const s = pool.stream('count', [50], { highWaterMark: 4 });
       assert.deepEqual(await s.next(), { done: false, value: 0 });
       await within(pool.shutdown({ wait: false }), 1_000, 'shutdown({ wait: false })');
-      const { values, error } = await drain(s);
+      const { yielded: values, error } = await drain(s);
       assert.equal(error, undefined);
       assert.deepEqual(values, Array.from({ length: 49 }, (_, i) => i + 1));
       await within(s.done, 5_000, 'done');
@@ -313,14 +302,14 @@ for (const backend of backends.filter((b) => b.name !== 'RemotePool')) {
       assert.ok(existsSync(join(dir, 'closed')), 'the generator’s finally ran before the scope was left');
       {
         await using ended = pool.stream('count', [2]);
-        assert.deepEqual((await drain(ended)).values, [0, 1]);
+        assert.deepEqual((await drain(ended)).yielded, [0, 1]);
       }
       assert.deepEqual([pool.stats().cancelled, pool.stats().completed >= 1], [1, true]);
     });
 
     test('a window of one value and one message still streams every value and answers every message, in order', SHORT, async () => {
       await using pool = makePool(backend, { workers: 1 });
-      const { values } = await drain(pool.stream('count', [200], { highWaterMark: 1 }));
+      const { yielded: values } = await drain(pool.stream('count', [200], { highWaterMark: 1 }));
       assert.deepEqual(values, Array.from({ length: 200 }, (_, i) => i));
       const s = pool.stream('echo', [], { highWaterMark: 1 });
       const answers: unknown[] = [];
@@ -337,7 +326,7 @@ for (const backend of backends.filter((b) => b.name !== 'RemotePool')) {
       await using pool = makePool(backend, { workers: 1 });
       const seen: number[] = [];
       const s = pool.stream('countReporting', [50], { onProgress: (v) => seen.push(v as number) });
-      const { values } = await drain(s);
+      const { yielded: values } = await drain(s);
       assert.equal(values.length, 50);
       assert.equal(seen.at(-1), 1, 'the last progress value came before the end');
       assert.deepEqual(seen, [...seen].sort((a, b) => a - b));
@@ -368,7 +357,7 @@ for (const backend of backends.filter((b) => b.name !== 'RemotePool')) {
       await within(s.done, 10_000, 'the stream’s timeout');
       const made = Number(readFileSync(counter, 'utf8'));
       assert.ok(made >= 1 && made <= hwm, `${made} values made with a window of ${hwm}`);
-      const { values, error } = await drain(s);
+      const { yielded: values, error } = await drain(s);
       assert.ok(error instanceof TimeoutError, `got ${String(error)}`);
       assert.ok(values.length <= hwm, `${values.length} values held by the caller`);
       assert.ok(values.every((v) => v.byteLength === size));
