@@ -67,6 +67,22 @@ for (const backend of backends.filter((b) => b.name !== 'RemotePool')) {
       },
     );
 
+    test(
+      'the progress a worker sent before it died reaches onProgress before the future rejects with WorkerCrashedError',
+      { ...SHORT, skip: backend.cannot.crashIsolation },
+      async () => {
+        await using pool = makePool(backend, { workers: 1 });
+        for (let round = 0; round < 4; round++) {
+          let seen: unknown;
+          const future = pool.submit('reportThenExit', [round + 1], { onProgress: (v) => (seen = v) });
+          let seenAtSettle: unknown;
+          future.addDoneCallback(() => (seenAtSettle = seen));
+          assert.ok((await reasonOf(future)) instanceof WorkerCrashedError);
+          assert.equal(seenAtSettle, round + 1, `round ${round}`);
+        }
+      },
+    );
+
     test('a stream cancelled before it starts throws CancelledError, and its done resolves', SHORT, async () => {
       await using pool = makePool(backend, { workers: 1 });
       const dir = scratch();
