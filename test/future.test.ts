@@ -9,6 +9,7 @@ import { describe, test } from 'node:test';
 import { setImmediate as turn, setTimeout as delay } from 'node:timers/promises';
 import { futureInternals, type FutureOwner } from '../lib/core/future.js';
 import { CancelledError, Future, TimeoutError, asCompleted, wait, type FutureState } from '../lib/index.js';
+import { drain } from './helpers.js';
 
 const bounded = { timeout: 5_000 };
 
@@ -113,17 +114,6 @@ async function collectWarnings(fn: () => void | Promise<void>): Promise<Error[]>
     process.off('warning', listener);
   }
   return warnings;
-}
-
-/** Consumes an async iterable, returning what it yielded and what it threw. */
-async function drain<T>(iterable: AsyncIterable<T>): Promise<{ yielded: T[]; error: unknown }> {
-  const yielded: T[] = [];
-  try {
-    for await (const item of iterable) yielded.push(item);
-  } catch (error) {
-    return { yielded, error };
-  }
-  return { yielded, error: undefined };
 }
 
 describe('Future state', () => {

@@ -254,3 +254,14 @@ export function logged(log: string, tag: string, ms = 10_000): Promise<number> {
     check();
   });
 }
+
+/** Consumes an async iterable, returning what it yielded and what it threw. */
+export async function drain<T>(iterable: AsyncIterable<T>): Promise<{ yielded: T[]; error: unknown }> {
+  const yielded: T[] = [];
+  try {
+    for await (const item of iterable) yielded.push(item);
+  } catch (error) {
+    return { yielded, error };
+  }
+  return { yielded, error: undefined };
+}

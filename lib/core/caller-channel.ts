@@ -23,7 +23,10 @@ export class CallerChannel {
   /** Messages received from the worker for this task. */
   #received = 0;
   #finishing: { error: unknown; sent: number; settle: () => void } | undefined;
+  /** No more messages are taken: the outcome is known (being delivered, or delivered), or the task was abandoned. */
   #finished = false;
+  /** The future is settled or about to be by the engine: a `settle` still held back (an async onProgress) is not called. */
+  #settled = false;
 
   constructor(stream: StreamEndpoint<unknown> | undefined, onProgress: ((value: unknown) => unknown) | undefined) {
     this.stream = stream;
@@ -68,17 +71,18 @@ export class CallerChannel {
   /**
    * The task's outcome was decided by the caller's side (cancel, timeout, a
    * crash): nothing more the worker sends matters, and the stream ends now
-   * with `error`. The future settles as the engine decides, not here.
+   * with `error`. The future settles as the engine decides, not here: a
+   * `settle` that `finish` held back is dropped (the cancel that abandons it
+   * settles the future instead).
    */
   abandon(error: unknown): void {
-    if (this.#finished) return;
-    const f = this.#finishing;
+    if (this.#settled) return;
+    this.#settled = true;
     this.#finishing = undefined;
     this.#finished = true;
     // The future is settled by the engine, whatever the handler still does.
     void this.progress?.end();
     this.stream?.finish(error);
-    f?.settle();
   }
 
   #complete(error: unknown, settle: () => void): void {
@@ -86,6 +90,8 @@ export class CallerChannel {
     this.#finished = true;
     const waiting = this.progress?.end();
     const done = () => {
+      if (this.#settled) return;
+      this.#settled = true;
       this.stream?.finish(error);
       settle();
     };

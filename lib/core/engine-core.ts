@@ -156,6 +156,8 @@ export class EngineCore<S> implements TaskOwner<S> {
   #nextId = 1;
   /** Accepted and not yet released: what onIdle() waits on. */
   #live = 0;
+  /** Streams accepted and not yet released: what shutdown({ cancelFutures }) cancels, running or not. */
+  readonly #streams = new Set<TaskRecord<S>>();
   #dispatchScheduled = false;
   readonly #dispatchBound: () => void;
 
@@ -200,7 +202,8 @@ export class EngineCore<S> implements TaskOwner<S> {
       },
       highWaterMark,
     );
-    ref.task = this.#submit(name, [highWaterMark, args], TaskKind.Stream, options, new CallerChannel(endpoint, options.onProgress));
+    const task = (ref.task = this.#submit(name, [highWaterMark, args], TaskKind.Stream, options, new CallerChannel(endpoint, options.onProgress)));
+    if (task.where !== 'gone') this.#streams.add(task);
     return stream;
   }
 
@@ -320,13 +323,22 @@ export class EngineCore<S> implements TaskOwner<S> {
   cancel(task: TaskRecord<S>, wasRunning: boolean, error: CancelledError): void {
     this.counts.cancelled++;
     this.#published(task, 'cancelled', error);
-    if (task.where === 'gone') return;
     task.channel?.abandon(error);
+    if (task.where === 'gone') {
+      // Out of the engine's hands but not settled: taken out of the queue by
+      // shutdown({ cancelFutures }), or ended on its worker while its channel
+      // still delivers what came before the result (a slow async onProgress,
+      // ThreadPool's port). Nothing runs it any more: its stream is done.
+      this.letGo(task);
+      return;
+    }
     if (task.where === 'queued') {
       // Left in place; the queue skips it when it reaches the front.
       this.queue.forgetOne();
       this.release(task);
       this.#transport.dequeued(task);
+      // It never reached a worker: its stream's `done` resolves now.
+      this.letGo(task);
       return;
     }
     this.#transport.cancelSent(task, wasRunning);
@@ -369,6 +381,7 @@ export class EngineCore<S> implements TaskOwner<S> {
     if (task.where === 'gone') return;
     task.where = 'gone';
     task.args = NO_ARGS;
+    if (task.kind === TaskKind.Stream) this.#streams.delete(task);
     if (task.onAbort !== undefined) {
       task.signal!.removeEventListener('abort', task.onAbort);
       task.onAbort = undefined;
@@ -436,13 +449,16 @@ export class EngineCore<S> implements TaskOwner<S> {
    * delivered.
    */
   fulfil(task: TaskRecord<S>, value: unknown, sent?: number): void {
-    this.counts.completed++;
     const channel = task.channel;
     if (channel === undefined) {
+      this.counts.completed++;
       this.#published(task, 'fulfilled', undefined, task.runTime);
       futureInternals.setResult(task.future, value);
     } else
+      // Counted when it settles: a cancel() while the channel delivers (the
+      // callback then never runs) counts as the cancel alone.
       channel.finish(undefined, sent, () => {
+        this.counts.completed++;
         this.#published(task, 'fulfilled', undefined, task.runTime);
         futureInternals.setResult(task.future, value);
         channel.stream?.exited();
@@ -451,13 +467,14 @@ export class EngineCore<S> implements TaskOwner<S> {
 
   /** Rejects a finished task's future with its own error (through its channel, as fulfil). */
   reject(task: TaskRecord<S>, error: unknown, count: FailureCount = 'failed', sent?: number): void {
-    this.counts[count]++;
     const channel = task.channel;
     if (channel === undefined) {
+      this.counts[count]++;
       this.#published(task, OUTCOME[count], error, task.runTime);
       futureInternals.setException(task.future, error);
     } else
       channel.finish(error, sent, () => {
+        this.counts[count]++;
         this.#published(task, OUTCOME[count], error, task.runTime);
         futureInternals.setException(task.future, error);
         channel.stream?.exited();
@@ -500,6 +517,11 @@ export class EngineCore<S> implements TaskOwner<S> {
         this.#transport.dequeued(task);
         task.future.cancel();
       }
+      // A running stream is work done only as its caller reads: the values
+      // not yet produced are not yet started, and a stream nobody reads any
+      // more would hold shutdown forever (docs/guide.md, the decision
+      // "shutdown() and a running stream").
+      for (const task of [...this.#streams]) task.future.cancel();
     }
     const done = this.drained.wait();
     this.#transport.closing(cancelFutures);

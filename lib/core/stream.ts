@@ -79,7 +79,7 @@ export function createTaskStream<Y, S = never>(sink: StreamSink, highWaterMark: 
  * `Y` is the type the task yields; `S` the type of its messages (`never`
  * when the task declares none; see `TaskMessages` in `warmpool/task`).
  */
-export class TaskStream<Y, S = never> implements AsyncIterableIterator<Y, undefined> {
+export class TaskStream<Y, S = never> implements AsyncIterableIterator<Y, undefined>, AsyncDisposable {
   readonly #sink: StreamSink;
   readonly #creditBatch: number;
   /** Values received and not yet taken; `#head` is the next to take. */
@@ -128,14 +128,28 @@ export class TaskStream<Y, S = never> implements AsyncIterableIterator<Y, undefi
     return this;
   }
 
+  /**
+   * `await using s = pool.stream(...)`: at the end of the scope a task still
+   * running is cancelled (as leaving a `for await` loop early), and the scope
+   * is left once it is over on its worker (`done`). A stream that has ended
+   * is left as it is.
+   */
+  [Symbol.asyncDispose](): Promise<void> {
+    if (!this.#finished) this.cancel();
+    return this.done;
+  }
+
   /** The next value; `done` once the task has ended and every value has been taken; rejects once with the task's error. */
   next(): Promise<IteratorResult<Y, undefined>> {
     if (this.#head < this.#buffer.length) return Promise.resolve({ done: false, value: this.#take() });
     if (this.#finished) return this.#ended();
     // About to wait: whatever was taken goes back as credit now, however
     // little, or a producer waiting for it and this reader would wait for
-    // each other.
-    this.#returnCredit();
+    // each other. A transport may answer inside the call (LocalPool): look again.
+    if (this.#taken > 0) {
+      this.#returnCredit();
+      return this.next();
+    }
     return new Promise((resolve, reject) => this.#readers.push({ resolve, reject }));
   }
 
@@ -144,6 +158,8 @@ export class TaskStream<Y, S = never> implements AsyncIterableIterator<Y, undefi
     if (!this.#finished) this.cancel();
     this.#buffer = [];
     this.#head = 0;
+    // Left: later reads are done, as for any iterator after return(), not the cancel's error.
+    this.#errorThrown = true;
     return Promise.resolve(DONE);
   }
 

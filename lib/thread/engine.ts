@@ -32,7 +32,7 @@
  */
 
 import { performance } from 'node:perf_hooks';
-import { MessageChannel } from 'node:worker_threads';
+import { MessageChannel, receiveMessageOnPort } from 'node:worker_threads';
 import type { TransferListItem } from '../core/types.js';
 import { Status, TaskKind, type Engine, type TaskOptions } from '../core/contract.js';
 import { argumentCloneError, EngineCore, wireArgs, wireKind, MAX_BATCH, PIPELINE_MS, Waiters, type Transport } from '../core/engine-core.js';
@@ -434,8 +434,18 @@ export class ThreadEngine implements Engine, Transport<Run> {
     if (!this.#endRun(run)) return;
     const core = this.#core;
     const tasks = run.tasks;
-    // The thread is gone (or the run never reached it): nothing more comes on the port.
-    run.port?.close();
+    if (run.port !== undefined) {
+      // The thread is gone (or the run never reached it): nothing more comes
+      // on the port, but what it posted before it died may not have been
+      // delivered yet ('message' events come in a later turn than piscina's
+      // rejection). Those values and progress are the caller's, before the
+      // crash: taken now, synchronously, then the port closes.
+      if (!stoppedByUs) {
+        const channel = tasks[0].channel;
+        for (let m = receiveMessageOnPort(run.port); m !== undefined; m = receiveMessageOnPort(run.port)) channel?.receive(m.message as unknown[]);
+      }
+      run.port.close();
+    }
     // A task stopped by the engine has settled already; its stream's `done` resolves now.
     for (const task of tasks) if (task.where === 'gone') core.letGo(task);
     const begun = run.control === null ? 0 : Atomics.load(run.control, Control.Begun);

@@ -170,7 +170,9 @@ export class TaskChannel implements TaskChannelLike {
         if (this.#failure !== undefined) throw this.#failure;
         if (this.#credit === 0) {
           this.#flushValues();
-          await new Promise<void>((resolve) => (this.#creditWaiter = resolve));
+          // The flush may have brought credit back already: LocalPool's
+          // caller takes the values, and returns credit, inside the post.
+          if (this.#credit === 0) await new Promise<void>((resolve) => (this.#creditWaiter = resolve));
           continue;
         }
         if (this.#batch.length > 0) {
@@ -308,8 +310,13 @@ export class TaskChannel implements TaskChannelLike {
       return Promise.resolve({ done: false, value });
     }
     if (this.#inboxEnded || this.#cancelReason !== undefined || this.#closed) return Promise.resolve(DONE);
-    // About to wait: the reads not yet credited go back now (the starvation rule).
-    this.#returnInboxCredit();
+    // About to wait: the reads not yet credited go back now (the starvation
+    // rule). LocalPool's caller sends the messages that credit lets go inside
+    // the post: they may be in the inbox already.
+    if (this.#read > 0) {
+      this.#returnInboxCredit();
+      return this.#nextMessage();
+    }
     return new Promise((resolve) => this.#readers.push(resolve));
   }
 
