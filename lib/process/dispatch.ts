@@ -2,8 +2,9 @@
  * ProcessPool's dispatch: which queued tasks go to which worker process, and
  * how many in one message (docs/design.md, "Batching"). Apart from
  * ./engine.ts because it is a policy of its own, the one place that decides
- * what a worker holds; the engine calls `run` once per microtask and starts
- * the clock of a list's new head through `startHead`.
+ * what a worker holds; the engine's dispatch (once per microtask, and when a
+ * worker becomes ready) calls `run`, and a list's new head starts its clock
+ * through `startHead`.
  *
  *  queue ─▶ idle workers first, each up to its share of the queue
  *        ─▶ then busy ones topped up (a deep queue only), never behind a
