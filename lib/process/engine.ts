@@ -1,13 +1,14 @@
 /*
  * ProcessPool's transport over the engine core (lib/core/engine-core.ts):
  * how queued tasks reach a worker process, how a running one is stopped, how
- * results come back. Workers themselves (start, ready, exit, close) are
- * ./workers.ts; the worker's side is ./loop.ts.
+ * results come back. Which tasks go to which worker is ./dispatch.ts; what a
+ * worker's exit means for its tasks, ./exit.ts; workers themselves (start,
+ * ready, exit, close) are ./workers.ts; the worker's side is ./loop.ts.
  *
  *  caller          EngineCore            ProcessEngine               worker process
  *  pool.submit ─▶ TaskRecord+Future ─▶ TaskQueue
- *                 queueMicrotask ─────▶ dispatch: per worker, one task, or
- *                                       a batch of short ones (PIPELINE_MS)
+ *                 queueMicrotask ─────▶ dispatch (./dispatch.ts): per worker,
+ *                                       one task, or a batch of short ones (PIPELINE_MS)
  *                                       [Run, id, name, kind(+HOLD), args, …] ─ fd 3 ─▶ WorkerLoop
  *                                       head: core.begin, deadline armed        runs them in order,
  *                                                                               holds HOLD results
@@ -18,6 +19,7 @@
  *  await future ◀ fulfilled/rejected    next head begins, more is sent
  *  cancel/timeout ─▶ core.stop ───────▶ abort: [Abort, id] ─────────────────▶ taskSignal() aborts
  *                    (cancelGrace) ───▶ kill: the worker is terminated, then replaced
+ *                 core.fail/requeue ◀── exited (./exit.ts) ◀──────────────── the process exits
  *
  * Batching. Each worker runs one task at a time. When the queue is deeper
  * than the free workers, a worker is sent several tasks in one message as
@@ -30,25 +32,27 @@
  * start and end.
  *
  * Deadlines count from the task's start, checked by one lazily re-armed
- * timer per worker. When a worker exits, its running task fails with
- * WorkerCrashedError (unless the pool stopped it), with the HOLD tasks after
- * it whose results it may have held if it died without a word (never run
- * twice), and the tasks it cannot have started go back to the front of the
- * queue.
+ * timer per worker. When a worker exits (./exit.ts), its running task fails
+ * with WorkerCrashedError (unless the pool stopped it), with the HOLD tasks
+ * after it whose results it may have held if it died without a word (never
+ * run twice), and the tasks it cannot have started go back to the front of
+ * the queue.
  */
 
 import { performance } from 'node:perf_hooks';
-import { TaskKind, type Engine, type Status, type TaskOptions, type WorkerOptions } from '../core/contract.js';
-import { EngineCore, MAX_BATCH, PIPELINE_MS, Waiters, type Transport, wireArgs, wireKind } from '../core/engine-core.js';
+import type { Engine, Status, TaskKind, TaskOptions, WorkerOptions } from '../core/contract.js';
+import { EngineCore, Waiters, type Transport } from '../core/engine-core.js';
 import type { TaskQueue } from '../core/queue.js';
-import { WorkerCrashedError, WorkerStartError } from '../core/errors.js';
+import { WorkerStartError } from '../core/errors.js';
 import type { Future } from '../core/future.js';
 import type { PoolStats } from '../core/stats.js';
 import type { TaskStream } from '../core/stream.js';
 import type { TaskRecord } from '../core/task.js';
 import { decodeError } from '../core/wire-error.js';
 import type { SpawnWorker } from './handle.js';
-import { FromWorker, HOLD, RESULT_HEAD, RESULT_STRIDE, ToWorker } from './protocol.js';
+import { Dispatch, holds } from './dispatch.js';
+import { settleInflightOnExit } from './exit.js';
+import { FromWorker, RESULT_HEAD, RESULT_STRIDE, ToWorker } from './protocol.js';
 import type { WorkerRecord } from './worker.js';
 import { ProcessWorkers, type WorkersOwner } from './workers.js';
 
@@ -64,28 +68,20 @@ type Task = TaskRecord<WorkerRecord>;
 /** The least time a cancelled task whose result the worker may be holding has to show it before the worker is stopped. */
 const HELD_STOP_GRACE_MS = 20;
 
-/**
- * Whether the worker may hold `task`'s result behind the next task (HOLD in
- * ./protocol.ts): measured short (a call of known cost within PIPELINE_MS;
- * #estimate is Infinity for anything else) and no timeout, whose clock must
- * start from what the parent sees.
- */
-function holds(task: Task): boolean {
-  return task.cost <= PIPELINE_MS && task.timeout === Infinity;
-}
-
 export class ProcessEngine implements Engine, Transport<WorkerRecord>, WorkersOwner {
   readonly #opts: ProcessEngineOptions;
   readonly #core: EngineCore<WorkerRecord>;
   readonly #queue: TaskQueue<Task>;
   readonly #workers: ProcessWorkers;
   readonly #readyWaiters = new Waiters();
+  readonly #dispatch: Dispatch;
 
   constructor(opts: ProcessEngineOptions, spawn: SpawnWorker) {
     this.#opts = opts;
     this.#core = new EngineCore<WorkerRecord>(this, { name: opts.name, maxQueued: opts.maxQueued, cancelGrace: opts.cancelGrace, measureCosts: true });
     this.#queue = this.#core.queue;
     this.#workers = new ProcessWorkers(opts, spawn, this.#core, this);
+    this.#dispatch = new Dispatch(this.#core, this.#workers.list, opts.maxTasksPerWorker, (w) => this.#startHead(w));
     this.#workers.grow(0);
   }
 
@@ -156,99 +152,12 @@ export class ProcessEngine implements Engine, Transport<WorkerRecord>, WorkersOw
     }
   }
 
-  // ── dispatch ──────────────────────────────────────────────────────────
-
-  /** The measured mean run time of a task by this name, ms; Infinity when unknown, and for map chunks. */
-  #estimate(task: Task): number {
-    if (task.kind !== TaskKind.Call || task.alone) return Infinity;
-    return this.#core.costs.of(task.name);
-  }
+  // ── dispatch (./dispatch.ts) ──────────────────────────────────────────
 
   dispatch(): void {
-    const queue = this.#queue;
-    if (queue.size > 0) {
-      const workers = this.#workers.list;
-      let takers = 0;
-      for (const w of workers) if (w.takesTasks()) takers++;
-      // Idle workers first, each up to its fair share of the queue; then top
-      // up busy ones. Sending ahead is for a deep queue only: with no more
-      // tasks waiting than there are workers, each waits in the parent, where
-      // priorities and cancellation act on it, for no more than a round trip.
-      const deep = queue.size > takers;
-      const share = Math.ceil(queue.size / Math.max(1, takers));
-      for (const w of workers) {
-        if (queue.size === 0) break;
-        if (w.inflight.length === 0 && w.takesTasks()) this.#send(w, deep ? share : 1);
-      }
-      if (deep && queue.size > 0) {
-        const now = performance.now();
-        for (const w of workers) {
-          if (queue.size === 0) break;
-          // Not behind a task that has already run longer than the budget:
-          // whatever the estimate said, it is a long one.
-          if (!w.takesTasks() || w.inflight.length === 0) continue;
-          if (now - w.inflight[0].startedAt > PIPELINE_MS) continue;
-          this.#send(w, share);
-        }
-      }
-    }
+    this.#dispatch.run();
     this.#workers.grow(this.#queue.size);
     this.#workers.updateRefs();
-  }
-
-  /**
-   * Sends `w` queued tasks in one message: the first one whatever it is if
-   * `w` is idle, then more only while the measured run time of what `w` has
-   * in hand stays within PIPELINE_MS. A task whose cost is unknown (never
-   * measured, or a map chunk) is never sent behind another, nor anything
-   * behind it, so a long task cannot hold short ones hostage while another
-   * worker is free.
-   */
-  #send(w: WorkerRecord, most: number): void {
-    const queue = this.#queue;
-    const inflight = w.inflight;
-    const first = inflight.length;
-    const wasEmpty = first === 0;
-    const limit = Math.min(most, MAX_BATCH, this.#opts.maxTasksPerWorker - w.dispatched);
-    const msg: unknown[] = [ToWorker.Run];
-    let sent = 0;
-    while (sent < limit) {
-      const task = queue.peek();
-      if (task === undefined) break;
-      const cost = this.#estimate(task);
-      if (!(wasEmpty && sent === 0) && (w.aheadUnknown > 0 || !(w.aheadMs + cost <= PIPELINE_MS))) break;
-      queue.shift();
-      w.addAhead(cost);
-      task.cost = cost;
-      task.where = 'sent';
-      task.slot = w;
-      inflight.push(task);
-      msg.push(task.id, task.name, holds(task) ? wireKind(task) + HOLD : wireKind(task), wireArgs(task));
-      sent++;
-    }
-    if (sent === 0) return;
-    let unsendable: [Task, Error][] | undefined;
-    try {
-      w.handle.send(msg);
-    } catch (err) {
-      const batch = inflight.splice(first);
-      for (const task of batch) w.removeAhead(task.cost);
-      unsendable = w.sendOneByOne(batch, err);
-    }
-    w.dispatched += inflight.length - first;
-    if (w.dispatched >= this.#opts.maxTasksPerWorker && !w.retiring) {
-      w.retiring = true;
-      w.exitReason ??= 'recycle';
-      this.#core.workerEvent(w.id, 'recycle');
-    }
-    if (wasEmpty && inflight.length > 0) this.#startHead(w);
-    if (unsendable !== undefined) {
-      // Settled last: their done callbacks may cancel or submit, and must
-      // find the worker's list and head in order.
-      for (const [task, error] of unsendable) this.#core.fail(task, error, 'failed');
-      // The worker may still be free for what is queued behind.
-      this.#core.schedule();
-    }
   }
 
   /**
@@ -408,40 +317,7 @@ export class ProcessEngine implements Engine, Transport<WorkerRecord>, WorkersOw
 
   exited(w: WorkerRecord, code: number | null, signal: string | null, error: Error | undefined, outOfMemory: string | undefined): void {
     const workers = this.#workers;
-    const inflight = w.inflight.splice(0);
-    const head = inflight[0];
-    if (head !== undefined && head.where === 'gone') this.#core.letGo(head);
-    // Died without a word (a signal, out of memory): the worker may have
-    // finished the head and the tasks after it while it held their results
-    // (HOLD), the crash in any of them. Each that may have begun fails with
-    // the head, never running twice; the rest never began.
-    let blamed = 1;
-    if (!w.told && !w.stoppedForTask) while (blamed < inflight.length && holds(inflight[blamed - 1]) && holds(inflight[blamed])) blamed++;
-    // A worker the pool killed to stop a task (cancel, timeout) blames no
-    // one else: if that task had in fact just finished, its result read
-    // before the exit, the head now is a bystander sent ahead with it, which
-    // may have begun. It runs again elsewhere rather than failing for
-    // another task's sake (see "at most once" in docs/guide.md).
-    const detail =
-      outOfMemory !== undefined
-        ? `the process ran out of memory (its V8 heap limit: maxMemoryMb, or Node's default): ${outOfMemory}`
-        : w.fatal instanceof Error
-          ? `${w.fatal.name}: ${w.fatal.message}`
-          : error?.message;
-    if (head !== undefined && head.where !== 'gone' && !w.stoppedForTask) {
-      const crash = new WorkerCrashedError(code, signal, detail);
-      if (w.fatal !== undefined) Object.defineProperty(crash, 'cause', { value: w.fatal, writable: true, configurable: true });
-      this.#core.fail(head, crash, 'crashed');
-    }
-    // Also when the head was cancelled and given up on: those behind it may have run all the same.
-    for (let k = 1; k < blamed; k++) {
-      const task = inflight[k];
-      if (task.where !== 'sent') continue;
-      const lost = `${detail === undefined ? '' : `${detail}; `}it ran this task, or had finished it and held its result (results of short tasks travel together), so it is not run again`;
-      this.#core.fail(task, new WorkerCrashedError(code, signal, lost), 'crashed');
-    }
-    // The others never started: they keep their place at the front of the queue.
-    this.#core.requeue(inflight.slice(w.stoppedForTask ? 0 : blamed).filter((t) => t.where === 'sent'));
+    settleInflightOnExit(this.#core, w, code, signal, error, outOfMemory);
     // The last worker that could serve the queue is gone while a start
     // failure stands: try one start again (bounded — if it fails with no
     // worker ready, the queue fails with it) rather than leave tasks waiting.

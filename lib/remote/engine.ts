@@ -3,7 +3,8 @@
 // in their own warm local pools (./host.ts), and the outcome comes back in the
 // job's return value. The connections (made within connectTimeout, closed
 // within closeTimeout) are ./connections.ts; the watch over jobs not heard
-// of (the poll, large results, queueTimeout) is ./poll.ts.
+// of (the poll, large results, queueTimeout) is ./poll.ts; taking jobs back
+// (cancel) and the commands the close waits for are ./cancel.ts.
 //
 //  caller          EngineCore            RemoteEngine                    Redis / host
 //  pool.submit ─▶ TaskRecord+Future ─▶ TaskQueue  (trace context captured)
@@ -19,8 +20,8 @@
 //                                        └ RESULT_ELSEWHERE: HGET the result field,
 //                                          remove the job ──▶ core.settle
 //                 core.settle ◀──────── poll (./poll.ts): HMGET of long-unheard jobs
-//  cancel ──────▶ core.cancel ────────▶ cancelSent: remove the job if it waits,
-//                                       else publish its id: the host cancels it
+//  cancel ──────▶ core.cancel ────────▶ cancelSent ─▶ takeBack (./cancel.ts): remove the
+//                                       job if it waits, else publish its id: the host cancels it
 //  queueTimeout ────────────────────── a task no host started in time ──▶ TimeoutError,
 //                                       its job removed or cancelled as for cancel()
 //  shutdown ────▶ core.shutdown ──────▶ closing: wait for the tasks (bounded only while
@@ -43,12 +44,9 @@
 // its id before its job is added, and events of other producers' jobs are
 // ignored by a map lookup.
 //
-// Cancel. A waiting job is removed (atomic in BullMQ: it fails when a worker
-// holds the job's lock). A job that could not be removed is running, or about
-// to: its id is published on the queue's cancel channel, and the host that
-// holds it cancels the local task, or, if its processor has not started it
-// yet, refuses it when it does. Either way the job fails as unrecoverable
-// (no retry). The future is cancelled at once, whatever Redis says.
+// Cancel. A waiting job is removed; one that could not be removed is
+// running, or about to, and its id is published for its host to cancel it
+// (./cancel.ts). The future is cancelled at once, whatever Redis says.
 
 import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
@@ -60,8 +58,9 @@ import type { TaskQueue } from '../core/queue.js';
 import type { PoolStats } from '../core/stats.js';
 import type { TaskRecord } from '../core/task.js';
 import { serializeFailure } from '../core/wire-error.js';
-import { bullPriority, cancelChannel, decodeValue, encodeJob, RESULT_ELSEWHERE, type Envelope, type JobData } from './codec.js';
+import { bullPriority, decodeValue, encodeJob, RESULT_ELSEWHERE, type Envelope, type JobData } from './codec.js';
 import { Connections, redisAddress, settledWithin, type ConnectOptions, type Connected } from './connections.js';
+import { TakeBacks } from './cancel.js';
 import { JobReader, type JobReaderOwner } from './poll.js';
 
 export type { ConnectionSettings } from './connections.js';
@@ -112,6 +111,7 @@ export class RemoteEngine implements Engine, Transport<RemoteJob>, JobReaderOwne
   readonly #queue: TaskQueue<Task>;
   readonly #link: Connections;
   readonly #reader: JobReader;
+  readonly #takeBacks: TakeBacks;
   readonly #poolKey = randomBytes(6).toString('hex');
   /** Every accepted task whose future has not settled, by job id, in submission order. */
   readonly tasks = new Map<string, Task>();
@@ -119,16 +119,6 @@ export class RemoteEngine implements Engine, Transport<RemoteJob>, JobReaderOwne
   #waiting = 0;
   #running = 0;
   #startFailure: unknown;
-  /**
-   * Redis commands whose effect must land though no task waits on them any
-   * more: job adds (a task cancelled meanwhile has its job taken back when
-   * the add returns) and take-backs (remove, else publish on the cancel
-   * channel). The connections close only once these have settled: a cancel
-   * cut off by the close ("Connection is closed") left its job running on
-   * its host for good, holding one of the host's concurrency slots, so the
-   * next pool's jobs on that queue did not start.
-   */
-  readonly #inFlight = new Set<Promise<void>>();
   /** The connections closing, once shut down and drained; set once. */
   #closed: Promise<void> | undefined;
 
@@ -142,6 +132,7 @@ export class RemoteEngine implements Engine, Transport<RemoteJob>, JobReaderOwne
       failed: (jobId, failedReason) => this.failed(jobId, failedReason),
     });
     this.#reader = new JobReader(this, this.#link, opts);
+    this.#takeBacks = new TakeBacks(this.#link, opts.prefix, opts.queue);
     this.#link.connecting.then(
       () => {
         if (!this.#checkDrained()) this.dispatch();
@@ -220,13 +211,13 @@ export class RemoteEngine implements Engine, Transport<RemoteJob>, JobReaderOwne
 
   #add(conn: Connected, jobs: { name: string; data: JobData; opts: Record<string, unknown> }[], sent: Task[]): void {
     this.#reader.arm();
-    this.#track(conn.queue.addBulk(jobs).then(
+    this.#takeBacks.track(conn.queue.addBulk(jobs).then(
       () => {
         const checkAt = performance.now() + this.#opts.pollInterval;
         for (const task of sent) {
           const job = task.slot!;
           if (job.cancelWhenAdded) {
-            this.#cancelJob(job.id);
+            this.#takeBacks.cancelJob(job.id);
             continue;
           }
           if (task.where === 'gone') continue;
@@ -239,24 +230,6 @@ export class RemoteEngine implements Engine, Transport<RemoteJob>, JobReaderOwne
         for (const task of sent) this.fail(task, failure, 'crashed');
       },
     ));
-  }
-
-  /** Keeps the connections open until `work` settles (see #inFlight). */
-  #track(work: Promise<unknown>): void {
-    const settled = work.then(
-      () => {},
-      () => {},
-    );
-    this.#inFlight.add(settled);
-    void settled.then(() => this.#inFlight.delete(settled));
-  }
-
-  /** Resolves once no tracked command is in flight, including those started by the ones awaited (a returning add cancels). */
-  async #landed(): Promise<void> {
-    // First let the caller's synchronous run end: a task failed by the pool
-    // may have its job taken back just after (expired()).
-    await Promise.resolve();
-    while (this.#inFlight.size > 0) await Promise.all(this.#inFlight);
   }
 
   // ── started, settled ──────────────────────────────────────────────────
@@ -358,16 +331,9 @@ export class RemoteEngine implements Engine, Transport<RemoteJob>, JobReaderOwne
   cancelSent(task: Task): void {
     this.#vacate(task);
     this.#core.release(task);
-    this.#takeBack(task);
+    this.#takeBacks.takeBack(task);
     // shutdown({ cancelFutures }) may have been waiting for just this task.
     this.#checkDrained();
-  }
-
-  /** A task settled by the pool (cancel, queueTimeout): its job is removed, or stopped on its host. */
-  #takeBack(task: Task): void {
-    const job = task.slot!;
-    if (job.state === 'adding') job.cancelWhenAdded = true;
-    else if (job.state === 'added' && !job.removed) this.#cancelJob(job.id);
   }
 
   /** The core never stops a remote task itself (see the header). */
@@ -377,24 +343,12 @@ export class RemoteEngine implements Engine, Transport<RemoteJob>, JobReaderOwne
 
   kill(): void {}
 
-  /** Removes the job if it waits; otherwise asks the hosts to stop it. The future is already settled. */
-  #cancelJob(id: string): void {
-    const conn = this.#link.conn;
-    if (conn === undefined) return;
-    this.#track(
-      conn.queue.remove(id).then((removed) => {
-        if (removed === 1) return;
-        return conn.redis.publish(cancelChannel(this.#opts.prefix, this.#opts.queue), id);
-      }),
-    );
-  }
-
   /** No host started the task within queueTimeout (./poll.ts): it fails, and its job is taken back as for cancel(). */
   expired(task: Task): void {
     const bound = this.#opts.queueTimeout;
     const where = `queue \`${this.#opts.queue}\` on Redis at ${redisAddress(this.#opts.connection)}`;
     // Taken back first: failing the last task of a pool shut down starts closing its connections (#checkDrained).
-    this.#takeBack(task);
+    this.#takeBacks.takeBack(task);
     this.fail(task, new TimeoutError(`No host started the task within ${bound} ms (\`queueTimeout\`): is a \`warmpool worker\` serving ${where}?`, bound), 'timedOut');
   }
 
@@ -426,7 +380,7 @@ export class RemoteEngine implements Engine, Transport<RemoteJob>, JobReaderOwne
     if (cancelFutures) {
       for (const task of [...this.tasks.values()]) {
         if (task.future.state !== 'pending') continue;
-        if (task.slot!.state === 'added' && this.#link.reachable) this.#cancelIfWaiting(task);
+        if (task.slot!.state === 'added' && this.#link.reachable) this.#takeBacks.cancelIfWaiting(task);
         else task.future.cancel();
       }
     }
@@ -438,18 +392,6 @@ export class RemoteEngine implements Engine, Transport<RemoteJob>, JobReaderOwne
       ),
     );
     this.#checkDrained();
-  }
-
-  #cancelIfWaiting(task: Task): void {
-    const job = task.slot!;
-    this.#link.conn!.queue.remove(job.id).then(
-      (removed) => {
-        if (removed !== 1 || task.future.state !== 'pending') return;
-        job.removed = true;
-        task.future.cancel();
-      },
-      () => {},
-    );
   }
 
   /**
@@ -464,7 +406,7 @@ export class RemoteEngine implements Engine, Transport<RemoteJob>, JobReaderOwne
     this.#reader.stop(true);
     // Commands still in flight (a cancel on its way to a host) land first,
     // within closeTimeout like the rest of the close.
-    this.#closed ??= settledWithin(this.#landed(), this.#opts.closeTimeout).then(() => this.#link.close());
+    this.#closed ??= settledWithin(this.#takeBacks.landed(), this.#opts.closeTimeout).then(() => this.#link.close());
     void this.#closed.then(() => core.drained.release());
     return true;
   }
