@@ -64,7 +64,7 @@ export class WorkerRecord {
    * true offset does not drift.
    */
   clockOffset = Infinity;
-  /** One timer for the running task's deadline, re-armed lazily (see ProcessEngine.#armDeadline). */
+  /** One timer for the running task's deadline, re-armed lazily (see armDeadline below). */
   deadlineTimer: NodeJS.Timeout | undefined = undefined;
   deadlineTimerDue = Infinity;
   /** Idle timeout, close timeout or start timeout: never two at once. */
