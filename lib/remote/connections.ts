@@ -26,9 +26,7 @@
 import { BrokerError } from '../core/errors.js';
 import { loadPeers } from './peers.js';
 import type { JobData } from './codec.js';
-
-/** Redis connection settings as BullMQ and ioredis take them; a URL is given as `{ url }`. */
-export type ConnectionSettings = Record<string, unknown> & { url?: string };
+import type { ConnectionSettings } from './pool.js';
 
 export interface ConnectOptions {
   readonly connection: ConnectionSettings;

@@ -63,7 +63,6 @@ import { Connections, redisAddress, settledWithin, type ConnectOptions, type Con
 import { TakeBacks } from './cancel.js';
 import { JobReader, type JobReaderOwner } from './poll.js';
 
-export type { ConnectionSettings } from './connections.js';
 
 export interface RemoteEngineOptions extends ConnectOptions {
   /** The pool's name in diagnostics messages. */

@@ -51,7 +51,7 @@ import { runWithTraceContext } from '../core/trace-context.js';
 import { encodeError } from '../core/wire-error.js';
 import { cancelChannel, decodeValue, isJobData, LARGE_RESULT_BYTES, RESULT_ELSEWHERE, RESULT_FIELD, type Envelope } from './codec.js';
 import { dropConnections, redisAddress, settledWithin, type BullClass } from './connections.js';
-import type { ConnectionSettings } from './connections.js';
+import type { ConnectionSettings } from './pool.js';
 import { loadPeers } from './peers.js';
 
 export interface HostOptions {

@@ -5,7 +5,7 @@
 
 import { Executor } from '../core/executor.js';
 import { checkInteger, checkKeys, checkMs, checkObject, defaultPoolName, expected, POOL_KEYS } from '../core/options.js';
-import { RemoteEngine, type ConnectionSettings } from './engine.js';
+import { RemoteEngine } from './engine.js';
 import { checkPeers } from './peers.js';
 import type { AnyTasks } from '../core/types.js';
 
@@ -20,6 +20,15 @@ export type RedisConnection = string | (Record<string, unknown> & {
   /** A `redis://` or `rediss://` URL, combined with the other ioredis options. */
   url?: string;
 });
+
+/**
+ * Redis connection settings as BullMQ and ioredis take them; a URL is given
+ * as `{ url }`. Declared here, not beside the connections that use it, so that
+ * the published declarations of `RemotePool` do not reach the types of the
+ * optional peers bullmq and ioredis (./peers.ts): a project without them must
+ * still compile.
+ */
+export type ConnectionSettings = Record<string, unknown> & { url?: string };
 
 /**
  * Options of `RemotePool`: only these are accepted (any other key throws a
