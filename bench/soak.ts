@@ -183,6 +183,11 @@ function slope(xs: readonly number[], ys: readonly number[]): number {
 const mb = (bytes: number) => Math.round((bytes / 1024 / 1024) * 10) / 10;
 
 async function main(): Promise<number> {
+  // process.stdout and stderr make their handle on first use: a pipe's
+  // (`soak | tail`) would count as left over if it were first made after
+  // this snapshot, by the progress lines.
+  void process.stdout.writable;
+  void process.stderr.writable;
   const handlesBefore = handleSummary();
   console.log(
     `warmpool soak — ${BACKEND}, ${WORKERS} workers, ${IN_FLIGHT} tasks in flight, ${DURATION_S} s, seed ${SEED}, Node ${process.version}`,
