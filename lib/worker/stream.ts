@@ -160,7 +160,7 @@ export async function runProgressTask(
 /**
  * Runs a task of any kind as it came over the wire: a call or a chunk
  * (runTask), a call with progress, or a stream task, each under the caller's
- * trace context when its kind carries TRACED (lib/core/engine-core.ts
+ * trace context when its kind carries TRACED (lib/core/transport.ts
  * wireKind). `open(highWaterMark)` makes the task's channel on the
  * transport's line to the caller. Shared by the process worker loop and the
  * thread entry.
