@@ -2,7 +2,7 @@
 // the task pays it: a loop over N items, each doing a fixed amount of work,
 // with and without a `reportProgress(i)` per item, run by `runTask` (what the
 // process and thread workers run a task with) in a task context whose
-// channel (lib/worker/stream.ts) posts to a counter, as a worker's channel
+// channel (lib/worker/task-channel.ts) posts to a counter, as a worker's channel
 // posts to its socket at most every PROGRESS_MS.
 //
 //   node dist/bench/progress.js [--n=1000000] [--rounds=7]
@@ -17,7 +17,7 @@ import { Status, TaskKind } from '../lib/core/contract.js';
 import { reportProgress } from '../lib/task.js';
 import { existingTaskStorage, type TaskContext } from '../lib/worker/context.js';
 import { runTask, type TaskOutput } from '../lib/worker/run.js';
-import { TaskChannel } from '../lib/worker/stream.js';
+import { TaskChannel } from '../lib/worker/task-channel.js';
 
 /** The task storage: importing warmpool/task (above) made it. */
 function taskStorage(): AsyncLocalStorage<TaskContext> {

@@ -12,7 +12,7 @@
  *                                                      transport.dispatch()
  *                                                   (tasks out of the queue, `sent`)
  *   worker result ─▶ transport ─▶ core.settle(task, status, value, runTime)
- *                                   released, counted, Future settled
+ *                                   released, counted, Future settled (./outcome.ts)
  *   deadline      ─▶ core.timeOut(task) ─▶ core.stop(task) ─▶ transport.abort(task)
  *   cancel()      ─▶ core.cancel(task)  ─▶ (queued: out of the queue)  │ cancelGrace
  *                                        ─▶ transport.cancelSent(task) ▼
@@ -24,56 +24,33 @@
  */
 
 import { performance } from 'node:perf_hooks';
-import { deserialize } from 'node:v8';
 import { CallerChannel } from './caller-channel.js';
-import { ChunkFailure, Status, TaskKind, TRACED, type TaskOptions } from './contract.js';
-import { publishTaskAsyncStart, publishTaskEnd, publishTaskStart, publishWorker, type TaskOutcome, type WorkerEvent, type WorkerExitReason, type WorkerId } from './diagnostics.js';
-import { DataCloneError, PoolClosedError, QueueFullError, TimeoutError, type CancelledError } from './errors.js';
+import { Status, TaskKind, type TaskOptions } from './contract.js';
+import { publishTaskAsyncStart, publishTaskStart, publishWorker, type WorkerEvent, type WorkerExitReason, type WorkerId } from './diagnostics.js';
+import { PoolClosedError, QueueFullError, TimeoutError, type CancelledError } from './errors.js';
 import { futureInternals, type Future } from './future.js';
+import { fulfilTask, OUTCOME, publishEnd, readResult, rejectTask, type FailureCount, type OutcomeCounts } from './outcome.js';
 import { TaskQueue } from './queue.js';
 import { createTaskStream, type TaskStream } from './stream.js';
 import { ToTask } from './stream-protocol.js';
 import { Distribution, type PoolStats } from './stats.js';
 import { TaskRecord, type TaskOwner } from './task.js';
 import { captureTraceContext } from './trace-context.js';
-import { decodeError } from './wire-error.js';
+import { Costs, type Transport } from './transport.js';
+import { Waiters } from './waiters.js';
 
-/** How much work, in ms of measured run time, a worker is sent ahead (process) or one run carries (thread). */
-export const PIPELINE_MS = 2;
-/** Most tasks in one message to a worker. */
-export const MAX_BATCH = 256;
+// A transport's kit, in the one import an engine makes (./transport.ts,
+// ./waiters.ts, ./outcome.ts hold them).
+export { argumentCloneError, MAX_BATCH, PIPELINE_MS, type Transport, wireArgs, wireKind } from './transport.js';
+export { Waiters } from './waiters.js';
+export type { FailureCount } from './outcome.js';
+
 /**
  * Least grace, in ms, of a stopped stream task: a generator waiting for
  * credit is closed at once (its `finally` runs, its worker stays warm), which
  * `cancelGrace`'s default of 0 would never let happen.
  */
 export const STREAM_STOP_GRACE_MS = 1_000;
-
-/** The backend's part of an engine. */
-export interface Transport<S> {
-  /** Sends queued tasks toward workers. Runs once per microtask after a submit (and when `schedule` asks). */
-  dispatch(): void;
-  /** Accepted tasks no worker is free to take: what `maxQueued` bounds. Asked only when `maxQueued` is finite. */
-  backlog(): number;
-  /** A task was queued. False when the transport failed it at once (a standing start failure): nothing to dispatch. */
-  accepted(task: TaskRecord<S>): boolean;
-  /** cancel() of a queued task took it out of the queue. */
-  dequeued(task: TaskRecord<S>): void;
-  /** cancel() of a task that has left the queue; its future settles right after. */
-  cancelSent(task: TaskRecord<S>, wasRunning: boolean): void;
-  /** Tells a running task to stop (its `taskSignal()`); false when it cannot be told, and its worker is stopped at once. */
-  abort(task: TaskRecord<S>, reason: 'cancel' | 'timeout'): boolean;
-  /** Stops the worker running the task: `cancelGrace` is over, or the task could not be told. */
-  kill(task: TaskRecord<S>, reason: 'cancel' | 'timeout'): void;
-  /** shutdown(): cancel what the transport holds and has not started (with `cancelFutures`), and close what can close. */
-  closing(cancelFutures: boolean): void;
-  /**
-   * A stream's message to its running task (lib/core/stream-protocol.ts,
-   * ToTask). Throws, having sent nothing, when the message cannot be sent.
-   * Only transports that carry streams have it.
-   */
-  toTask?(task: TaskRecord<S>, message: unknown[]): void;
-}
 
 export interface CoreOptions {
   /** The pool's name in diagnostics messages. */
@@ -86,61 +63,11 @@ export interface CoreOptions {
 
 const NO_ARGS: readonly unknown[] = Object.freeze([]);
 
-/** Promises waiting for one moment (drained, ready, idle); settled all at once. */
-export class Waiters {
-  #list: { resolve: () => void; reject: (error: unknown) => void }[] = [];
-
-  get any(): boolean {
-    return this.#list.length > 0;
-  }
-
-  wait(): Promise<void> {
-    return new Promise<void>((resolve, reject) => this.#list.push({ resolve, reject }));
-  }
-
-  release(): void {
-    const list = this.#list;
-    this.#list = [];
-    for (const w of list) w.resolve();
-  }
-
-  reject(error: unknown): void {
-    const list = this.#list;
-    this.#list = [];
-    for (const w of list) w.reject(error);
-  }
-}
-
-/**
- * Measured run time per task name (calls only): what the engines' batching
- * decisions rest on. A moving average, so a task that changes speed is
- * followed within a few calls.
- */
-export class Costs {
-  readonly #means = new Map<string, { mean: number }>();
-
-  /** The mean run time of `name` in ms; Infinity when never measured. */
-  of(name: string): number {
-    return this.#means.get(name)?.mean ?? Infinity;
-  }
-
-  add(name: string, runTime: number): void {
-    const cost = this.#means.get(name);
-    if (cost === undefined) this.#means.set(name, { mean: runTime });
-    else cost.mean += (runTime - cost.mean) * 0.2;
-  }
-}
-
-export type FailureCount = 'failed' | 'crashed' | 'timedOut';
-
-/** The `warmpool:task` outcome of each count. */
-const OUTCOME: Readonly<Record<FailureCount, TaskOutcome>> = { failed: 'rejected', crashed: 'crashed', timedOut: 'timedOut' };
-
 export class EngineCore<S> implements TaskOwner<S> {
   readonly name: string;
   readonly queue = new TaskQueue<TaskRecord<S>>((t) => t.where === 'queued');
   /** Outcome counts (disjoint) and the run/wait time distributions behind stats(). */
-  readonly counts = { completed: 0, failed: 0, cancelled: 0, timedOut: 0, crashed: 0 };
+  readonly counts: OutcomeCounts = { completed: 0, failed: 0, cancelled: 0, timedOut: 0, crashed: 0 };
   readonly runTime = new Distribution();
   readonly waitTime = new Distribution();
   readonly costs = new Costs();
@@ -310,19 +237,10 @@ export class EngineCore<S> implements TaskOwner<S> {
     if (task.diag !== undefined) publishTaskAsyncStart(task.diag, worker, Math.max(0, at - task.submittedAt));
   }
 
-  /** `error` (but for `'fulfilled'`) and `asyncEnd`, just before the future settles; free when nobody listened at `submit`. */
-  #published(task: TaskRecord<S>, outcome: TaskOutcome, error: unknown, runTime?: number): void {
-    const message = task.diag;
-    if (message === undefined) return;
-    const now = performance.now();
-    const ran = runTime ?? (task.startedAt === 0 ? 0 : now - task.startedAt);
-    publishTaskEnd(message, outcome, ran, error, now - task.submittedAt);
-  }
-
   /** The user cancelled the task (its future settles right after). */
   cancel(task: TaskRecord<S>, wasRunning: boolean, error: CancelledError): void {
     this.counts.cancelled++;
-    this.#published(task, 'cancelled', error);
+    publishEnd(task, 'cancelled', error);
     task.channel?.abandon(error);
     if (task.where === 'gone') {
       // Out of the engine's hands but not settled: taken out of the queue by
@@ -348,7 +266,7 @@ export class EngineCore<S> implements TaskOwner<S> {
   timeOut(task: TaskRecord<S>, stopped: string): void {
     this.counts.timedOut++;
     const error = new TimeoutError(`Task \`${task.name}\` did not finish within ${task.timeout} ms${stopped}`, task.timeout);
-    this.#published(task, 'timedOut', error);
+    publishEnd(task, 'timedOut', error);
     task.channel?.abandon(error);
     futureInternals.setException(task.future, error);
     this.stop(task, 'timeout');
@@ -407,78 +325,26 @@ export class EngineCore<S> implements TaskOwner<S> {
   }
 
   /**
-   * A result from a worker, in the wire's form (./wire-error.ts). `sent`:
-   * the messages the task sent its channel on another line than its result
-   * (ThreadPool's port), which settling waits for. An error counts as
+   * A result from a worker, in the wire's form (./outcome.ts, readResult).
+   * `sent`: the messages the task sent its channel on another line than its
+   * result (ThreadPool's port), which settling waits for. An error counts as
    * `countOf` says (RemotePool: a host's timeouts and crashes), else `failed`.
    */
   settle(task: TaskRecord<S>, status: Status, value: unknown, runTime: number, sent?: number, countOf?: (error: unknown) => FailureCount): void {
     if (!this.finish(task, runTime)) return;
-    switch (status) {
-      case Status.Ok:
-        this.fulfil(task, value, sent);
-        return;
-      case Status.Serialized: {
-        let result: unknown;
-        try {
-          result = deserialize(value as Uint8Array);
-        } catch (err) {
-          this.reject(task, new DataCloneError(`The result of task \`${task.name}\` could not be read back: ${String(err)}`, { cause: err }), 'failed', sent);
-          return;
-        }
-        this.fulfil(task, result, sent);
-        return;
-      }
-      case Status.ChunkError: {
-        const [index, wire] = value as [number, unknown];
-        const error = decodeError(wire);
-        this.reject(task, new ChunkFailure(index, error), countOf?.(error), sent);
-        return;
-      }
-      default: {
-        const error = decodeError(value);
-        this.reject(task, error, countOf?.(error), sent);
-      }
-    }
+    const result = readResult(task.name, status, value, countOf);
+    if (result.ok) this.fulfil(task, result.value, sent);
+    else this.reject(task, result.error, result.count, sent);
   }
 
-  /**
-   * Fulfils a finished task's future. A task with a channel settles through
-   * it: after the progress and stream values its worker sent before the
-   * result (`sent` of them, when they travel apart from results) have been
-   * delivered.
-   */
+  /** Fulfils a finished task's future (through its channel: ./outcome.ts, fulfilTask). */
   fulfil(task: TaskRecord<S>, value: unknown, sent?: number): void {
-    const channel = task.channel;
-    if (channel === undefined) {
-      this.counts.completed++;
-      this.#published(task, 'fulfilled', undefined, task.runTime);
-      futureInternals.setResult(task.future, value);
-    } else
-      // Counted when it settles: a cancel() while the channel delivers (the
-      // callback then never runs) counts as the cancel alone.
-      channel.finish(undefined, sent, () => {
-        this.counts.completed++;
-        this.#published(task, 'fulfilled', undefined, task.runTime);
-        futureInternals.setResult(task.future, value);
-        channel.stream?.exited();
-      });
+    fulfilTask(this.counts, task, value, sent);
   }
 
   /** Rejects a finished task's future with its own error (through its channel, as fulfil). */
   reject(task: TaskRecord<S>, error: unknown, count: FailureCount = 'failed', sent?: number): void {
-    const channel = task.channel;
-    if (channel === undefined) {
-      this.counts[count]++;
-      this.#published(task, OUTCOME[count], error, task.runTime);
-      futureInternals.setException(task.future, error);
-    } else
-      channel.finish(error, sent, () => {
-        this.counts[count]++;
-        this.#published(task, OUTCOME[count], error, task.runTime);
-        futureInternals.setException(task.future, error);
-        channel.stream?.exited();
-      });
+    rejectTask(this.counts, task, error, count, sent);
   }
 
   /** The worker has let go of a task that was stopped (its late result came, its worker exited, its slot was given up): its stream's `done` resolves. */
@@ -497,7 +363,7 @@ export class EngineCore<S> implements TaskOwner<S> {
     this.counts[count]++;
     this.release(task);
     task.channel?.abandon(error);
-    this.#published(task, OUTCOME[count], error);
+    publishEnd(task, OUTCOME[count], error);
     futureInternals.setException(task.future, error);
     this.letGo(task);
   }
@@ -541,30 +407,4 @@ export class EngineCore<S> implements TaskOwner<S> {
     if (event !== 'exit') publishWorker(this.name, worker, event);
     else publishWorker(this.name, worker, event, reason === undefined ? { exitCode, signal } : { exitCode, signal, reason });
   }
-}
-
-/** A task's kind as it crosses to a worker: with TRACED when its args field carries `[carrier, args]` (see `wireArgs`). */
-export function wireKind(task: TaskRecord<unknown>): number {
-  return task.trace === undefined ? task.kind : task.kind + TRACED;
-}
-
-/** A task's args field as it crosses to a worker: its args, or `[carrier, args]` with a trace context. */
-export function wireArgs(task: TaskRecord<unknown>): unknown {
-  return task.trace === undefined ? task.args : [task.trace, task.args];
-}
-
-/**
- * A task's arguments could not be sent: names the argument that cannot be
- * (a failure path, so cost does not matter). `whyNot` says why a value
- * cannot be sent, or undefined if it can.
- */
-export function argumentCloneError(task: TaskRecord<unknown>, err: unknown, to: string, whyNot: (value: unknown) => string | undefined): DataCloneError {
-  const args = task.kind === TaskKind.Call ? task.args : [];
-  for (let i = 0; i < args.length; i++) {
-    const why = whyNot(args[i]);
-    if (why !== undefined) return new DataCloneError(`Argument ${i} of task \`${task.name}\` cannot be sent to a ${to}: ${why}`, { cause: err });
-  }
-  return new DataCloneError(`The arguments of task \`${task.name}\` cannot be sent to a ${to}: ${err instanceof Error ? err.message : String(err)}`, {
-    cause: err,
-  });
 }

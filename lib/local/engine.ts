@@ -38,7 +38,8 @@ import type { PoolStats } from '../core/stats.js';
 import type { TaskRecord } from '../core/task.js';
 import { existingTaskStorage, type TaskContext } from '../worker/context.js';
 import { runChunk, runInitializer, taskNotFound, type Fn } from '../worker/run.js';
-import { collectGenerator, driveStreamTask, isGenerator, TaskChannel, withChannel } from '../worker/stream.js';
+import { collectGenerator, driveStreamTask, isGenerator, withChannel } from '../worker/stream.js';
+import { TaskChannel } from '../worker/task-channel.js';
 import type { TaskStream } from '../core/stream.js';
 
 /** A task while it holds one of the `workers` slots. */

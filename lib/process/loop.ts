@@ -15,7 +15,8 @@ import { CancelledError, DataCloneError, TimeoutError } from '../core/errors.js'
 import { encodeError } from '../core/wire-error.js';
 import { existingTaskStorage, type TaskContext } from '../worker/context.js';
 import { loadTaskModule, taskNotFound, type Fn, type TaskOutput } from '../worker/run.js';
-import { runWireTask, TaskChannel } from '../worker/stream.js';
+import { runWireTask } from '../worker/stream.js';
+import { TaskChannel } from '../worker/task-channel.js';
 import { FromWorker, HOLD, RUN_STRIDE, ToWorker } from './protocol.js';
 
 /** Work, in ms, after which the loop lets pending Drop and Abort messages in. */

@@ -2,7 +2,8 @@
  * ThreadPool's transport over the engine core (lib/core/engine-core.ts):
  * warmpool's queue, batches and futures over piscina's threads. Everything
  * about piscina (making it, thread starts, retiring, letting go) is behind
- * ./threads.ts; a run in flight is ./run.ts; the thread's side is ./entry.ts.
+ * ./threads.ts; a run in flight is ./run.ts; reading its reply (and recovering
+ * a batch whose thread died) is ./replies.ts; the thread's side is ./entry.ts.
  *
  *  caller          EngineCore            ThreadEngine                    thread (piscina)
  *  pool.submit ─▶ TaskRecord+Future ─▶ TaskQueue
@@ -11,9 +12,9 @@
  *                                       short ones (PIPELINE_MS)
  *                                       piscina.run([control, name, kind, args, …]) ─▶ entry.ts
  *                                         short form: [name, ...args]                   runs them in order
- *                 core.settle ◀──────── onReply ◀── [Results, threadId, retire, status, value, runTime, …]
+ *                 core.settle ◀──────── onReply (replies.ts) ◀── [Results, threadId, retire, status, value, runTime, …]
  *  await future ◀ fulfilled/rejected      short form: [value, runTime]
- *                 core.settle ◀──────── onFlushed ◀── [Flushed, tag, from, status, value, runTime, …]
+ *                 core.settle ◀──────── onFlushed (replies.ts) ◀── [Flushed, tag, from, status, value, runTime, …]
  *                                         a batch's results ahead of its reply (parentPort): before
  *                                         the thread awaits a task, or after FLUSH_MS of results waiting
  *  cancel/timeout ─▶ core.stop ───────▶ abort: Control.Abort (Atomics) ─────────────▶ taskSignal() aborts
@@ -32,22 +33,21 @@
  */
 
 import { performance } from 'node:perf_hooks';
-import { MessageChannel, receiveMessageOnPort } from 'node:worker_threads';
+import { MessageChannel } from 'node:worker_threads';
 import type { TransferListItem } from '../core/types.js';
-import { Status, TaskKind, type Engine, type TaskOptions } from '../core/contract.js';
-import { argumentCloneError, EngineCore, wireArgs, wireKind, MAX_BATCH, PIPELINE_MS, Waiters, type Transport } from '../core/engine-core.js';
+import { TaskKind, type Engine, type TaskOptions } from '../core/contract.js';
+import { EngineCore, wireArgs, wireKind, MAX_BATCH, PIPELINE_MS, Waiters, type Transport } from '../core/engine-core.js';
 import { WorkerStartError } from '../core/errors.js';
 import type { Future } from '../core/future.js';
 import type { TaskQueue } from '../core/queue.js';
 import type { PoolStats } from '../core/stats.js';
 import type { TaskStream } from '../core/stream.js';
 import type { TaskRecord } from '../core/task.js';
-import { decodeError } from '../core/wire-error.js';
-import { cloneFailure } from './clone-check.js';
-import { AbortReason, Control, REPLY_HEAD, REPLY_STRIDE, Reply } from './protocol.js';
+import { AbortReason, Control } from './protocol.js';
+import { onFlushed, onReply, onRunFailed, type ReplyHandling } from './replies.js';
 import { Run } from './run.js';
 import type { WorkerExitReason } from '../core/diagnostics.js';
-import { crashError, isDataCloneError, Threads, type Piscina, type ThreadsOptions } from './threads.js';
+import { Threads, type Piscina, type ThreadsOptions } from './threads.js';
 
 /** Filled-in options, from ThreadPool. */
 export interface ThreadEngineOptions extends ThreadsOptions {
@@ -74,6 +74,8 @@ export class ThreadEngine implements Engine, Transport<Run> {
   #lastTag = 0;
   readonly #readyWaiters = new Waiters();
   #destroyed: Promise<void> | undefined;
+  /** What ./replies.ts needs of the engine to settle a run's results. */
+  readonly #replies: ReplyHandling;
 
   constructor(opts: ThreadEngineOptions) {
     this.#opts = opts;
@@ -97,11 +99,18 @@ export class ThreadEngine implements Engine, Transport<Run> {
         core.workerEvent(id, 'exit', code, null, this.#exitReason(id, retired) ?? died);
         if (retired) core.schedule();
       },
-      flushed: (note) => this.#onFlushed(note),
+      flushed: (note) => onFlushed(core, this.#runs, note),
       partial: (threadId, reply) => {
         for (const run of this.#runs) if (run.control !== null && Atomics.load(run.control, Control.Thread) === threadId) run.partial = reply;
       },
     });
+    this.#replies = {
+      core,
+      threads: this.#threads,
+      endRun: (run) => this.#endRun(run),
+      failStart: (cause, alsoFail) => this.#failStart(cause, alsoFail),
+      checkDrained: () => this.#checkDrained(),
+    };
     this.#threads.pool();
   }
 
@@ -294,8 +303,8 @@ export class ThreadEngine implements Engine, Transport<Run> {
       return;
     }
     reply.then(
-      (r) => this.#onReply(run, r),
-      (err: unknown) => this.#onRunFailed(run, err),
+      (r) => onReply(this.#replies, run, r),
+      (err: unknown) => onRunFailed(this.#replies, run, err),
     );
     // piscina may have started a thread for it.
     this.#threads.watchStarts();
@@ -339,147 +348,13 @@ export class ThreadEngine implements Engine, Transport<Run> {
     return this.#core.closed ? 'shutdown' : undefined;
   }
 
-  // ── replies ───────────────────────────────────────────────────────────
+  // ── replies (./replies.ts reads them) ──────────────────────────────────
 
   /** The run is no longer in flight: before futures settle, so stats() agrees with them. */
   #endRun(run: Run): boolean {
     if (!run.end()) return false;
     this.#runs.delete(run);
     return true;
-  }
-
-  #onReply(run: Run, reply: unknown[]): void {
-    if (!this.#endRun(run)) return;
-    const core = this.#core;
-    if (reply.length === 2) {
-      // The short form (protocol.ts): one call, fulfilled.
-      core.schedule();
-      core.settle(run.tasks[0], Status.Ok, reply[0], reply[1] as number);
-      this.#checkDrained();
-      return;
-    }
-    if (reply[0] === Reply.StartError) {
-      // Threads report a start error at once, too; this covers a reply that wins the race.
-      const cause = decodeError(reply[2]);
-      if (this.#threads.anyStarted()) {
-        this.#threads.setAside(reply[1] as number, cause);
-        core.requeue(run.tasks.filter((t) => t.where !== 'gone'));
-        core.schedule();
-      } else this.#failStart(cause, run.tasks);
-      return;
-    }
-    if (reply[2] === true) {
-      core.workerEvent(reply[1] as number, 'recycle');
-      this.#threads.retire(run.piscina, reply[1] as number);
-    }
-    const tasks = run.tasks;
-    // A task with a port: the messages it sent there, which its channel waits for before settling.
-    const sent = run.port === undefined ? undefined : (reply.pop() as number);
-    let again: Task[] | undefined;
-    let settle: number[] | undefined;
-    for (let i = REPLY_HEAD, k = 0; i < reply.length; i += REPLY_STRIDE, k++) {
-      const task = tasks[k];
-      if (reply[i] === Status.Skipped) {
-        // Not begun: cancelled, or behind a cancelled one; the latter run later.
-        if (task.where !== 'gone') (again ??= []).push(task);
-      } else if (k < run.flushed) {
-        // Settled already from a Flushed note.
-      } else {
-        (settle ??= []).push(k, i);
-        // The rest of a batch began in that thread one after another; the
-        // engine learns of each only now (a no-op for one announced already).
-        if (task.diag !== undefined) core.began(task, reply[1] as number, task.startedAt || performance.now() - (reply[i + 2] as number));
-      }
-    }
-    if (again !== undefined) core.requeue(again);
-    core.schedule();
-    // Settled after the requeue: done callbacks may cancel or submit.
-    if (settle !== undefined) {
-      for (let j = 0; j < settle.length; j += 2) {
-        const i = settle[j + 1];
-        core.settle(tasks[settle[j]], reply[i] as Status, reply[i + 1], reply[i + 2] as number, sent);
-      }
-    }
-    this.#checkDrained();
-  }
-
-  /**
-   * Results of a batch sent ahead of its reply (ThreadNote.Flushed), in run
-   * order from task `from` on: settled now, so a short task's result does
-   * not wait for the rest of its batch. A note for a run already over is
-   * dropped (its reply, or the death of its thread, said the same).
-   */
-  #onFlushed(note: unknown[]): void {
-    let run: Run | undefined;
-    for (const r of this.#runs) if (r.tag === note[1]) run = r;
-    if (run === undefined) return;
-    const core = this.#core;
-    const thread = Atomics.load(run.control!, Control.Thread);
-    let k = note[2] as number;
-    const settle: [Task, number][] = [];
-    for (let i = 3; i < note.length; i += REPLY_STRIDE, k++) {
-      // Skipped ones go back to the queue with the reply.
-      if (note[i] === Status.Skipped) continue;
-      const task = run.tasks[k];
-      if (task.diag !== undefined) core.began(task, thread, task.startedAt || performance.now() - (note[i + 2] as number));
-      settle.push([task, i]);
-    }
-    run.flushed = k;
-    // Settled last: done callbacks may cancel or submit, and must find the run as it stands.
-    for (const [task, i] of settle) core.settle(task, note[i] as Status, note[i + 1], note[i + 2] as number);
-  }
-
-  #onRunFailed(run: Run, err: unknown): void {
-    const stoppedByUs = run.aborted;
-    if (!this.#endRun(run)) return;
-    const core = this.#core;
-    const tasks = run.tasks;
-    if (run.port !== undefined) {
-      // The thread is gone (or the run never reached it): nothing more comes
-      // on the port, but what it posted before it died may not have been
-      // delivered yet ('message' events come in a later turn than piscina's
-      // rejection). Those values and progress are the caller's, before the
-      // crash: taken now, synchronously, then the port closes.
-      if (!stoppedByUs) {
-        const channel = tasks[0].channel;
-        for (let m = receiveMessageOnPort(run.port); m !== undefined; m = receiveMessageOnPort(run.port)) channel?.receive(m.message as unknown[]);
-      }
-      run.port.close();
-    }
-    // A task stopped by the engine has settled already; its stream's `done` resolves now.
-    for (const task of tasks) if (task.where === 'gone') core.letGo(task);
-    const begun = run.control === null ? 0 : Atomics.load(run.control, Control.Begun);
-    // piscina could not post the run: a value of one of its tasks cannot be
-    // cloned, and nothing began. In a batch, each goes again alone, so that
-    // only the culprit fails.
-    if (!stoppedByUs && isDataCloneError(err) && begun === 0) {
-      if (tasks.length > 1) {
-        for (const task of tasks) task.alone = true;
-        core.requeue(tasks.filter((t) => t.where !== 'gone'));
-      } else if (tasks[0].where !== 'gone') {
-        core.fail(tasks[0], argumentCloneError(tasks[0], err, 'thread', cloneFailure), 'failed');
-      }
-      core.schedule();
-      this.#checkDrained();
-      return;
-    }
-    if (!stoppedByUs && begun === 0 && !this.#threads.anyStarted() && run.piscina === this.#threads.instance) {
-      // The thread died before any thread of this instance had started:
-      // process.exit or an uncaught error while importing the module.
-      this.#failStart(err, tasks);
-      return;
-    }
-    // The one it was running fails (or was stopped by the engine, and has settled already).
-    const { again, failed, done } = run.sortAfterDeath(begun, stoppedByUs);
-    const partial = run.partial;
-    core.requeue(again);
-    core.schedule();
-    for (const task of done) {
-      const at = REPLY_HEAD + task.index * REPLY_STRIDE;
-      core.settle(task, partial![at] as Status, partial![at + 1], partial![at + 2] as number);
-    }
-    for (const task of failed) core.fail(task, crashError(err), 'crashed');
-    this.#checkDrained();
   }
 
   // ── lifecycle ─────────────────────────────────────────────────────────

@@ -15,7 +15,8 @@ import { Status, TaskKind } from '../core/contract.js';
 import { existingTaskStorage, type TaskContext } from '../worker/context.js';
 import { encodeError } from '../core/wire-error.js';
 import { isThenable, loadTaskModule, runTask, taskNotFound, type Fn, type TaskOutput } from '../worker/run.js';
-import { runWireTask, TaskChannel } from '../worker/stream.js';
+import { runWireTask } from '../worker/stream.js';
+import { TaskChannel } from '../worker/task-channel.js';
 import { checkClone } from './clone-check.js';
 import { AbortReason, Control, FLUSH_MS, Reply, REPLY_HEAD, REPLY_STRIDE, RETIRED_SLOTS, TASK_STRIDE, ThreadNote, type ThreadInit } from './protocol.js';
 
