@@ -45,7 +45,11 @@ export default tseslint.config(
       // derives the type from postMessage instead.
       'no-restricted-imports': [
         'error',
-        { paths: [{ name: 'node:worker_threads', importNames: ['TransferListItem'], message: 'Use TransferListItem from lib/core/types.ts.' }] },
+        {
+          paths: [
+            { name: 'node:worker_threads', importNames: ['TransferListItem'], message: 'Use TransferListItem from lib/core/types.ts.' },
+          ],
+        },
       ],
     },
   },

@@ -29,10 +29,20 @@ const run = promisify(execFile);
 const unitJs = fileURLToPath(new URL('./compare-unit.js', import.meta.url));
 const here = fileURLToPath(new URL('../../', import.meta.url));
 
-interface Build { label: string; root: string; entry: string }
+interface Build {
+  label: string;
+  root: string;
+  entry: string;
+}
 
 /** A figure of one scenario, and which way is better. */
-interface Metric { scenario: string; key: string; what: string; unit: string; better: 'lower' | 'higher' }
+interface Metric {
+  scenario: string;
+  key: string;
+  what: string;
+  unit: string;
+  better: 'lower' | 'higher';
+}
 
 /**
  * The build's public entry, from its package.json: `exports['.']` (a string,
@@ -47,9 +57,13 @@ export function entryOf(root: string): string {
     e = c.import ?? c.node ?? c.default;
   }
   e ??= pkg.main;
-  if (typeof e !== 'string') throw new Error(`bench --compare: expected ${join(root, 'package.json')} to name an entry in exports['.'] or main, got ${JSON.stringify(pkg.exports ?? pkg.main)}`);
+  if (typeof e !== 'string')
+    throw new Error(
+      `bench --compare: expected ${join(root, 'package.json')} to name an entry in exports['.'] or main, got ${JSON.stringify(pkg.exports ?? pkg.main)}`,
+    );
   const path = resolve(root, e);
-  if (!existsSync(path)) throw new Error(`bench --compare: the entry ${path} (from ${join(root, 'package.json')}) does not exist: was the build run?`);
+  if (!existsSync(path))
+    throw new Error(`bench --compare: the entry ${path} (from ${join(root, 'package.json')}) does not exist: was the build run?`);
   return path;
 }
 
@@ -76,14 +90,19 @@ async function buildRef(ref: string): Promise<Build & { remove(): void }> {
     } catch {
       // Half-made (git failed, or killed mid-way): drop the directory, then git's record of it.
       rmSync(root, { recursive: true, force: true });
-      try { git(['worktree', 'prune']); } catch { /* nothing registered */ }
+      try {
+        git(['worktree', 'prune']);
+      } catch {
+        /* nothing registered */
+      }
     }
     rmSync(dir, { recursive: true, force: true });
   };
   try {
     progress(`bench --compare: checking out ${ref} (${sha.slice(0, 10)}) in ${root}`);
     git(['worktree', 'add', '--detach', root, sha]);
-    const lock = (p: string): string => (existsSync(join(p, 'package-lock.json')) ? readFileSync(join(p, 'package-lock.json'), 'utf8') : '');
+    const lock = (p: string): string =>
+      existsSync(join(p, 'package-lock.json')) ? readFileSync(join(p, 'package-lock.json'), 'utf8') : '';
     if (lock(root) !== '' && lock(root) === lock(here) && existsSync(join(here, 'node_modules'))) {
       symlinkSync(join(here, 'node_modules'), join(root, 'node_modules'), 'dir');
     } else {
@@ -91,9 +110,11 @@ async function buildRef(ref: string): Promise<Build & { remove(): void }> {
       await run('npm', ['ci', '--no-audit', '--no-fund', '--loglevel=error'], { cwd: root, maxBuffer: 16 << 20 });
     }
     progress(`bench --compare: building ${ref}`);
-    await run('npm', ['run', 'build', '--silent'], { cwd: root, maxBuffer: 16 << 20 }).catch((err: { stdout?: string; stderr?: string; message: string }) => {
-      throw new Error(`bench --compare: the build of ${ref} failed:\n${err.stdout ?? ''}${err.stderr ?? err.message}`);
-    });
+    await run('npm', ['run', 'build', '--silent'], { cwd: root, maxBuffer: 16 << 20 }).catch(
+      (err: { stdout?: string; stderr?: string; message: string }) => {
+        throw new Error(`bench --compare: the build of ${ref} failed:\n${err.stdout ?? ''}${err.stderr ?? err.message}`);
+      },
+    );
     return { label: sha.startsWith(ref) ? sha.slice(0, 10) : `${ref} (${sha.slice(0, 10)})`, root, entry: entryOf(root), remove };
   } catch (err) {
     remove();
@@ -125,12 +146,13 @@ export function judge(ref: number[], tree: number[], better: 'lower' | 'higher')
   const ratios = tree.map((v, i) => v / ref[i]);
   const up = ratios.every((r) => r > 1);
   const down = ratios.every((r) => r < 1);
-  if ((up || down) && ratios.length >= 5) return (up === (better === 'higher')) ? 'leaning better' : 'leaning worse';
+  if ((up || down) && ratios.length >= 5) return up === (better === 'higher') ? 'leaning better' : 'leaning worse';
   return 'within noise';
 }
 
 const fmt = (v: number): string => (v >= 1000 ? Math.round(v).toLocaleString('en-US') : v >= 100 ? v.toFixed(0) : v.toFixed(1));
-const span = (xs: number[]): string => (xs.length > 1 ? `${fmt(median(xs))} (${fmt(Math.min(...xs))}–${fmt(Math.max(...xs))})` : fmt(xs[0]));
+const span = (xs: number[]): string =>
+  xs.length > 1 ? `${fmt(median(xs))} (${fmt(Math.min(...xs))}–${fmt(Math.max(...xs))})` : fmt(xs[0]);
 
 export async function compare(ref: string, options: { rounds?: number; quick: boolean; only?: string[] }): Promise<void> {
   const rounds = options.rounds ?? (options.quick ? 1 : 5);
@@ -150,7 +172,10 @@ export async function compare(ref: string, options: { rounds?: number; quick: bo
 
   const tree: Build = { label: 'working tree', root: here, entry: entryOf(here) };
   const refBuild = await buildRef(ref);
-  const onSignal = (): void => { refBuild.remove(); process.exit(130); };
+  const onSignal = (): void => {
+    refBuild.remove();
+    process.exit(130);
+  };
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
   const builds = [refBuild, tree];
@@ -171,9 +196,10 @@ export async function compare(ref: string, options: { rounds?: number; quick: bo
           const args = [unitJs, builds[b].entry, scenario, ...(options.quick ? ['--quick'] : [])];
           let stdout: string;
           try {
-            ({ stdout } = placement === '1core'
-              ? await run('taskset', ['-c', '0', process.execPath, ...args], { maxBuffer: 1 << 20 })
-              : await run(process.execPath, args, { maxBuffer: 1 << 20 }));
+            ({ stdout } =
+              placement === '1core'
+                ? await run('taskset', ['-c', '0', process.execPath, ...args], { maxBuffer: 1 << 20 })
+                : await run(process.execPath, args, { maxBuffer: 1 << 20 }));
           } catch (err) {
             const e = err as { stderr?: string; message: string };
             throw new Error(`bench --compare: unit ${unit} of ${builds[b].label} failed:\n${e.stderr ?? e.message}`);
@@ -197,13 +223,57 @@ export async function compare(ref: string, options: { rounds?: number; quick: bo
     const [kind, arg] = scenario.split(':');
     const where = placement === '1core' ? ', one core' : '';
     if (kind === 'roundtrip') {
-      return ['p50', 'p99'].map((key) => ({ scenario: unit, key, what: `${arg} round trip ${key}${where}`, unit: 'µs', better: 'lower' as const }));
+      return ['p50', 'p99'].map((key) => ({
+        scenario: unit,
+        key,
+        what: `${arg} round trip ${key}${where}`,
+        unit: 'µs',
+        better: 'lower' as const,
+      }));
     }
-    if (kind === 'throughput') return [{ scenario: unit, key: 'rate', what: `${arg}, ${s.tasks.toLocaleString('en-US')} trivial tasks`, unit: 'tasks/s', better: 'higher' }];
-    if (kind === 'raw') return [{ scenario: unit, key: 'rate', what: `raw ${arg === 'ProcessPool' ? "child_process IPC ('json')" : 'worker_threads postMessage'}, ${s.tasks.toLocaleString('en-US')} calls, one message each`, unit: 'calls/s', better: 'higher' }];
-    if (kind === 'map') return [{ scenario: unit, key: 'rate', what: `${arg} map, ${s.items.toLocaleString('en-US')} tiny items`, unit: 'items/s', better: 'higher' }];
-    if (kind === 'busy') return [{ scenario: unit, key: 'min', what: `${arg} CPU-bound map (${s.cpuItems} × work(${s.cpuSteps.toLocaleString('en-US')})), least busy worker's share of the wall time`, unit: 'share', better: 'higher' }];
-    return [{ scenario: unit, key: 'rate', what: `LocalPool, ${s.tasks.toLocaleString('en-US')} submits`, unit: 'tasks/s', better: 'higher' }];
+    if (kind === 'throughput')
+      return [
+        {
+          scenario: unit,
+          key: 'rate',
+          what: `${arg}, ${s.tasks.toLocaleString('en-US')} trivial tasks`,
+          unit: 'tasks/s',
+          better: 'higher',
+        },
+      ];
+    if (kind === 'raw')
+      return [
+        {
+          scenario: unit,
+          key: 'rate',
+          what: `raw ${arg === 'ProcessPool' ? "child_process IPC ('json')" : 'worker_threads postMessage'}, ${s.tasks.toLocaleString('en-US')} calls, one message each`,
+          unit: 'calls/s',
+          better: 'higher',
+        },
+      ];
+    if (kind === 'map')
+      return [
+        {
+          scenario: unit,
+          key: 'rate',
+          what: `${arg} map, ${s.items.toLocaleString('en-US')} tiny items`,
+          unit: 'items/s',
+          better: 'higher',
+        },
+      ];
+    if (kind === 'busy')
+      return [
+        {
+          scenario: unit,
+          key: 'min',
+          what: `${arg} CPU-bound map (${s.cpuItems} × work(${s.cpuSteps.toLocaleString('en-US')})), least busy worker's share of the wall time`,
+          unit: 'share',
+          better: 'higher',
+        },
+      ];
+    return [
+      { scenario: unit, key: 'rate', what: `LocalPool, ${s.tasks.toLocaleString('en-US')} submits`, unit: 'tasks/s', better: 'higher' },
+    ];
   });
   const head = ['scenario', 'unit', refBuild.label, 'working tree', 'working / ref (per round)', 'verdict'];
   const rows = metrics.map((m) => {
@@ -212,11 +282,17 @@ export async function compare(ref: string, options: { rounds?: number; quick: bo
     const v = judge(refXs, treeXs, m.better);
     return [m.what, m.unit, span(refXs), span(treeXs), `${median(ratios).toFixed(2)} (${ratios.map((r) => r.toFixed(2)).join(', ')})`, v];
   });
-  console.log(`warmpool bench --compare ${ref} — Node ${process.version}, ${availableParallelism()} cores (${cpus()[0]?.model ?? 'unknown'}), ${rounds} round(s), ${s.workers} workers${options.quick ? ', --quick (correctness only)' : ''}`);
-  console.log(`each build in a fresh process per unit, interleaved; median (min–max) over rounds; ${oneCore ? '"one core": under taskset -c 0' : 'taskset not available: no one-core rows'}`);
+  console.log(
+    `warmpool bench --compare ${ref} — Node ${process.version}, ${availableParallelism()} cores (${cpus()[0]?.model ?? 'unknown'}), ${rounds} round(s), ${s.workers} workers${options.quick ? ', --quick (correctness only)' : ''}`,
+  );
+  console.log(
+    `each build in a fresh process per unit, interleaved; median (min–max) over rounds; ${oneCore ? '"one core": under taskset -c 0' : 'taskset not available: no one-core rows'}`,
+  );
   console.log(`entries: ${refBuild.label} → ${refBuild.entry}; working tree → ${tree.entry}`);
   const chance = (p: number): string => `${(100 * p).toFixed(p < 0.01 ? 1 : 0)} %`;
-  console.log(`verdict: better/worse when every round of one build beats every round of the other (by chance: ${chance(chanceOfSeparation(rounds))} with ${rounds} rounds); "leaning" (5 rounds or more) when only the paired per-round ratios all point one way (by chance: ${chance(2 ** (1 - rounds))})\n`);
+  console.log(
+    `verdict: better/worse when every round of one build beats every round of the other (by chance: ${chance(chanceOfSeparation(rounds))} with ${rounds} rounds); "leaning" (5 rounds or more) when only the paired per-round ratios all point one way (by chance: ${chance(2 ** (1 - rounds))})\n`,
+  );
   console.log(`| ${head.join(' | ')} |`);
   console.log(`|${head.map(() => '---').join('|')}|`);
   for (const row of rows) console.log(`| ${row.join(' | ')} |`);
@@ -226,7 +302,9 @@ export async function compare(ref: string, options: { rounds?: number; quick: bo
   // same slot of the A B order, so that both met the same load.
   const against = kinds.filter((k) => samples[`throughput:${k}`] !== undefined && samples[`raw:${k}`] !== undefined);
   if (against.length > 0) {
-    console.log(`\n| 50,000 trivial tasks ÷ the raw per-message rate of the same transport, same round | ${refBuild.label} | working tree |`);
+    console.log(
+      `\n| 50,000 trivial tasks ÷ the raw per-message rate of the same transport, same round | ${refBuild.label} | working tree |`,
+    );
     console.log('|---|---|---|');
     for (const k of against) {
       const cell = (b: number): string => {

@@ -17,7 +17,14 @@
 
 import { performance } from 'node:perf_hooks';
 import { LocalPool, ProcessPool, ThreadPool, type Executor } from '../lib/index.js';
-import { publishTaskAsyncStart, publishTaskEnd, publishTaskStart, publishWorker, subscribeTasks, subscribeWorkers } from '../lib/core/diagnostics.js';
+import {
+  publishTaskAsyncStart,
+  publishTaskEnd,
+  publishTaskStart,
+  publishWorker,
+  subscribeTasks,
+  subscribeWorkers,
+} from '../lib/core/diagnostics.js';
 
 const arg = (name: string, fallback: number) => {
   const found = process.argv.find((a) => a.startsWith(`--${name}=`));
@@ -62,7 +69,13 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
 const perSecond = (ms: number) => Math.round((TASKS / ms) * 1000);
 const nsPer = (ms: number) => ((ms * 1e6) / TASKS).toFixed(1);
 
-const times: Record<string, number[]> = { floor: [], 'no subscriber': [], 'a no-op subscriber': [], 'worker event, no subscriber': [], 'worker event, a no-op subscriber': [] };
+const times: Record<string, number[]> = {
+  floor: [],
+  'no subscriber': [],
+  'a no-op subscriber': [],
+  'worker event, no subscriber': [],
+  'worker event, a no-op subscriber': [],
+};
 // Warm-up, so the first round does not pay for compiling.
 lifecycle(100_000);
 floor(100_000);
@@ -78,7 +91,9 @@ for (let round = 0; round < ROUNDS; round++) {
   offWorkers();
 }
 
-console.log(`node ${process.version}, ${TASKS.toLocaleString('en-US')} task lifecycles (3 publishing calls each) per round, median of ${ROUNDS} rounds`);
+console.log(
+  `node ${process.version}, ${TASKS.toLocaleString('en-US')} task lifecycles (3 publishing calls each) per round, median of ${ROUNDS} rounds`,
+);
 for (const [name, xs] of Object.entries(times)) {
   const ms = median(xs);
   console.log(`${name.padEnd(34)} ${perSecond(ms).toLocaleString('en-US').padStart(14)} /s  ${nsPer(ms).padStart(6)} ns each`);
@@ -120,7 +135,9 @@ function subscribe(): () => void {
 }
 
 if (!process.argv.includes('--no-pools')) {
-  console.log(`\npools of 2 workers: p50 of ${TRIPS.toLocaleString('en-US')} round trips, and ${BURST.toLocaleString('en-US')} tasks at once; median of ${POOL_ROUNDS} rounds`);
+  console.log(
+    `\npools of 2 workers: p50 of ${TRIPS.toLocaleString('en-US')} round trips, and ${BURST.toLocaleString('en-US')} tasks at once; median of ${POOL_ROUNDS} rounds`,
+  );
   console.log(`${'pool'.padEnd(12)} ${'subscriber'.padEnd(11)} ${'p50 round trip'.padStart(15)} ${'throughput'.padStart(16)}`);
   const kinds: [string, () => Executor<Tasks>][] = [
     ['ProcessPool', () => new ProcessPool<Tasks>(tasksUrl, { workers: 2, minWorkers: 2 })],

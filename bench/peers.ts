@@ -63,7 +63,13 @@ interface RunPool {
   destroy(): Promise<void>;
 }
 
-function piscinaLike(name: string, label: string, library: 'piscina' | 'tinypool', runtime: 'thread' | 'process', serialization?: 'advanced'): Adapter {
+function piscinaLike(
+  name: string,
+  label: string,
+  library: 'piscina' | 'tinypool',
+  runtime: 'thread' | 'process',
+  serialization?: 'advanced',
+): Adapter {
   let pool: RunPool | undefined;
   return {
     name,
@@ -99,7 +105,9 @@ function workerpoolAdapter(workerType: 'thread' | 'process'): Adapter {
       pool = wp.pool(workerpoolScript, { minWorkers: workers, maxWorkers: workers, workerType });
     },
     call: (name, args) => pool!.exec(name, args),
-    close: async () => { await pool!.terminate(); },
+    close: async () => {
+      await pool!.terminate();
+    },
   };
 }
 
@@ -123,13 +131,24 @@ function poolifierAdapter(runtime: 'thread' | 'process'): Adapter {
     },
     call: (name, args) => pool!.execute(args, name),
     // poolifier's own map: one task per item (no chunking), its results in order.
-    map: (name, items) => pool!.mapExecute(items.map((x) => [x]), name),
+    map: (name, items) =>
+      pool!.mapExecute(
+        items.map((x) => [x]),
+        name,
+      ),
     async close() {
       // poolifier 5.3.2's destroy() of a FixedThreadPool now and then never
       // settles although its threads have exited (seen with several pools
       // closing at once on one core: the process then ends with exit code 13,
       // an unsettled top-level await). Closed is when either has happened.
-      const exited = Promise.all(pool!.workerNodes.map(({ worker }) => new Promise<void>((resolve) => { worker.once('exit', resolve); })));
+      const exited = Promise.all(
+        pool!.workerNodes.map(
+          ({ worker }) =>
+            new Promise<void>((resolve) => {
+              worker.once('exit', resolve);
+            }),
+        ),
+      );
       await Promise.race([pool!.destroy(), exited]);
     },
   };
@@ -150,7 +169,9 @@ function raw(runtime: 'process' | 'thread'): Adapter {
       return Promise.resolve();
     },
     call: (name, args) => (pool ? pool.call(name, args) : starting!.then((p) => p.call(name, args))),
-    close: async () => { await (pool ?? (await starting))?.close(); },
+    close: async () => {
+      await (pool ?? (await starting))?.close();
+    },
   };
 }
 

@@ -19,8 +19,18 @@ import { Worker, isMainThread, parentPort, workerData } from 'node:worker_thread
 
 export type Serialization = 'json' | 'advanced';
 
-interface TaskMsg { t: 1; id: number; name: string; args: [number, number] }
-interface ReplyMsg { t: 2; id: number; ok: true; v: number }
+interface TaskMsg {
+  t: 1;
+  id: number;
+  name: string;
+  args: [number, number];
+}
+interface ReplyMsg {
+  t: 2;
+  id: number;
+  ok: true;
+  v: number;
+}
 type Incoming = TaskMsg | TaskMsg[];
 
 const SELF = fileURLToPath(import.meta.url);
@@ -44,7 +54,9 @@ function answer(msg: Incoming): ReplyMsg | ReplyMsg[] {
 function runChild(): void {
   const send = process.send?.bind(process);
   if (!send) throw new Error('raw-ipc --child must be started with an IPC channel');
-  process.on('message', (msg: Incoming) => { send(answer(msg)); });
+  process.on('message', (msg: Incoming) => {
+    send(answer(msg));
+  });
   // Exit as soon as the parent goes away (disconnect or parent death).
   process.on('disconnect', () => process.exit(0));
 }
@@ -52,7 +64,9 @@ function runChild(): void {
 function runWorker(): void {
   const port = parentPort;
   if (!port) throw new Error('raw-ipc worker without parentPort');
-  port.on('message', (msg: Incoming) => { port.postMessage(answer(msg)); });
+  port.on('message', (msg: Incoming) => {
+    port.postMessage(answer(msg));
+  });
 }
 
 // ---------------------------------------------------------------- helpers
@@ -81,7 +95,9 @@ export async function stopChild(child: ChildProcess, timeoutMs = 2000): Promise<
   if (child.exitCode !== null || child.signalCode !== null) return;
   const exited = once(child, 'exit');
   if (child.connected) child.disconnect();
-  const timer = setTimeout(() => { child.kill('SIGKILL'); }, timeoutMs);
+  const timer = setTimeout(() => {
+    child.kill('SIGKILL');
+  }, timeoutMs);
   try {
     await exited;
   } finally {
@@ -100,22 +116,30 @@ interface Endpoint {
 
 function childEndpoint(child: ChildProcess): Endpoint {
   return {
-    send: (msg) => { child.send(msg as object); },
+    send: (msg) => {
+      child.send(msg as object);
+    },
     onMessage: (fn) => {
       const h = (m: unknown): void => fn(m as ReplyMsg | ReplyMsg[]);
       child.on('message', h);
-      return () => { child.off('message', h); };
+      return () => {
+        child.off('message', h);
+      };
     },
   };
 }
 
 function workerEndpoint(w: Worker): Endpoint {
   return {
-    send: (msg) => { w.postMessage(msg); },
+    send: (msg) => {
+      w.postMessage(msg);
+    },
     onMessage: (fn) => {
       const h = (m: unknown): void => fn(m as ReplyMsg | ReplyMsg[]);
       w.on('message', h);
-      return () => { w.off('message', h); };
+      return () => {
+        w.off('message', h);
+      };
     },
   };
 }
@@ -155,7 +179,10 @@ function pingPong(ep: Endpoint, warmup: number, rounds: number): Promise<number[
 
 // ---------------------------------------------------------------- exported benchmarks
 
-export interface PingPongOpts { rounds: number; warmup?: number }
+export interface PingPongOpts {
+  rounds: number;
+  warmup?: number;
+}
 
 /** Ping-pong with an echo child that is already running (see spawnEchoChild); per-round-trip latencies in ms. */
 export function childPingPong(child: ChildProcess, rounds: number, warmup = 0): Promise<number[]> {
@@ -163,9 +190,7 @@ export function childPingPong(child: ChildProcess, rounds: number, warmup = 0): 
 }
 
 /** child_process.fork IPC ping-pong; per-round-trip latencies in ms. */
-export async function rawIpcPingPong(
-  opts: PingPongOpts & { serialization: Serialization },
-): Promise<number[]> {
+export async function rawIpcPingPong(opts: PingPongOpts & { serialization: Serialization }): Promise<number[]> {
   const child = await spawnEchoChild(opts.serialization);
   try {
     return await pingPong(childEndpoint(child), opts.warmup ?? 3000, opts.rounds);
@@ -209,10 +234,12 @@ function blast(eps: Endpoint[], itemsPerChild: number, batch: number): Promise<n
       resolve(expected / secs);
     };
     for (const ep of eps) {
-      offs.push(ep.onMessage((m) => {
-        received += Array.isArray(m) ? m.length : 1;
-        if (received === expected) done();
-      }));
+      offs.push(
+        ep.onMessage((m) => {
+          received += Array.isArray(m) ? m.length : 1;
+          if (received === expected) done();
+        }),
+      );
     }
     let id = 0;
     for (const ep of eps) {
@@ -235,9 +262,7 @@ function blast(eps: Endpoint[], itemsPerChild: number, batch: number): Promise<n
  * timed from the first send to the last reply (children already spawned and warmed up).
  */
 export async function rawIpcThroughput(opts: ThroughputOpts): Promise<number> {
-  const children = await Promise.all(
-    Array.from({ length: opts.children }, () => spawnEchoChild(opts.serialization)),
-  );
+  const children = await Promise.all(Array.from({ length: opts.children }, () => spawnEchoChild(opts.serialization)));
   try {
     const eps = children.map(childEndpoint);
     const perChild = Math.floor(opts.messages / opts.children);
@@ -281,7 +306,11 @@ export function median(xs: number[]): number {
 
 // ---------------------------------------------------------------- main
 
-interface Scenario { name: string; unit: string; run: () => Promise<Record<string, number>> }
+interface Scenario {
+  name: string;
+  unit: string;
+  run: () => Promise<Record<string, number>>;
+}
 
 function scenarios(quick: boolean): Scenario[] {
   const rounds = quick ? 2000 : 10_000;
@@ -294,12 +323,14 @@ function scenarios(quick: boolean): Scenario[] {
   const list: Scenario[] = [];
   for (const serialization of ['json', 'advanced'] as const) {
     list.push({
-      name: `fork ping-pong ${serialization}`, unit: 'µs',
+      name: `fork ping-pong ${serialization}`,
+      unit: 'µs',
       run: async () => lat(await rawIpcPingPong({ serialization, rounds, warmup })),
     });
   }
   list.push({
-    name: 'worker ping-pong', unit: 'µs',
+    name: 'worker ping-pong',
+    unit: 'µs',
     run: async () => lat(await workerPingPong({ rounds, warmup })),
   });
   for (const serialization of ['json', 'advanced'] as const) {
@@ -314,7 +345,8 @@ function scenarios(quick: boolean): Scenario[] {
     }
   }
   list.push({
-    name: 'serialize+deserialize', unit: 'ns/call',
+    name: 'serialize+deserialize',
+    unit: 'ns/call',
     run: async () => {
       const r = serializeCost(quick ? 50_000 : 200_000);
       return { v8: r.v8Ns, json: r.jsonNs };

@@ -25,7 +25,12 @@ export class RawPool {
   private constructor() {}
 
   /** Starts `workers` children ('process', with Node's IPC `serialization`, 'advanced' unless told) or threads; resolves when each has imported the module. */
-  static async start(kind: 'process' | 'thread', href: string, workers: number, serialization: 'json' | 'advanced' = 'advanced'): Promise<RawPool> {
+  static async start(
+    kind: 'process' | 'thread',
+    href: string,
+    workers: number,
+    serialization: 'json' | 'advanced' = 'advanced',
+  ): Promise<RawPool> {
     const pool = new RawPool();
     const onReply = ([id, value]: Reply): void => {
       const resolve = pool.#pending.get(id);
@@ -35,11 +40,17 @@ export class RawPool {
     await Promise.all(
       Array.from({ length: workers }, async () => {
         if (kind === 'process') {
-          const child: ChildProcess = fork(SELF, ['--raw-child', href], { serialization, stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv: [] });
+          const child: ChildProcess = fork(SELF, ['--raw-child', href], {
+            serialization,
+            stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+            execArgv: [],
+          });
           await once(child, 'message'); // the child's "ready"
           child.on('message', onReply);
           pool.#ends.push({
-            send: (m) => { child.send(m); },
+            send: (m) => {
+              child.send(m);
+            },
             stop: async () => {
               const exited = once(child, 'exit');
               child.disconnect();
@@ -50,7 +61,14 @@ export class RawPool {
           const worker = new Worker(SELF, { workerData: { rawPoolHref: href } });
           await once(worker, 'message');
           worker.on('message', onReply);
-          pool.#ends.push({ send: (m) => { worker.postMessage(m); }, stop: async () => { await worker.terminate(); } });
+          pool.#ends.push({
+            send: (m) => {
+              worker.postMessage(m);
+            },
+            stop: async () => {
+              await worker.terminate();
+            },
+          });
         }
       }),
     );
@@ -74,14 +92,28 @@ export class RawPool {
 
 async function serve(href: string, send: (m: unknown) => void, onMessage: (fn: (m: Request) => void) => void): Promise<void> {
   const tasks = (await import(href)) as Tasks;
-  onMessage(([id, name, args]) => { send([id, tasks[name](...args)] satisfies Reply); });
+  onMessage(([id, name, args]) => {
+    send([id, tasks[name](...args)] satisfies Reply);
+  });
   send('ready');
 }
 
 if (!isMainThread && typeof (workerData as { rawPoolHref?: unknown } | null)?.rawPoolHref === 'string') {
   const port = parentPort!;
-  await serve((workerData as { rawPoolHref: string }).rawPoolHref, (m) => { port.postMessage(m); }, (fn) => port.on('message', fn));
+  await serve(
+    (workerData as { rawPoolHref: string }).rawPoolHref,
+    (m) => {
+      port.postMessage(m);
+    },
+    (fn) => port.on('message', fn),
+  );
 } else if (isMainThread && process.argv[2] === '--raw-child' && process.argv[1] === SELF) {
   process.on('disconnect', () => process.exit(0));
-  await serve(process.argv[3], (m) => { process.send!(m); }, (fn) => process.on('message', fn));
+  await serve(
+    process.argv[3],
+    (m) => {
+      process.send!(m);
+    },
+    (fn) => process.on('message', fn),
+  );
 }

@@ -45,7 +45,10 @@ async function roundTrips(pool: Executor<Tasks>, n: number): Promise<number[]> {
 /** `map` over `n` tiny items with the default chunksize: items/s. */
 async function mapThroughput(pool: Executor<Tasks>, items: number[]): Promise<number> {
   const t0 = performance.now();
-  const results = await pool.starmap('add', items.map((i) => [i, 1] as [number, number]));
+  const results = await pool.starmap(
+    'add',
+    items.map((i) => [i, 1] as [number, number]),
+  );
   const s = (performance.now() - t0) / 1000;
   for (let i = 0; i < items.length; i++) check(results[i] === i + 1, `map result ${i}`);
   return items.length / s;
@@ -68,7 +71,12 @@ export async function remoteBench(quick: boolean, rounds = quick ? 1 : 5): Promi
   const remote = new RemotePool<Tasks>({ connection: redis.url, queue, workers: 2 });
   const local = new ProcessPool<Tasks>(tasksUrl, { workers: 2 });
   const server = redis.external ? `the WARMPOOL_REDIS_URL server (${new URL(redis.url).host})` : 'a private redis-server on 127.0.0.1';
-  const figures: RemoteFigures = { server, rounds, roundTripP50Ms: { remote: [], process: [] }, mapItemsPerSecond: { remote: [], process: [] } };
+  const figures: RemoteFigures = {
+    server,
+    rounds,
+    roundTripP50Ms: { remote: [], process: [] },
+    mapItemsPerSecond: { remote: [], process: [] },
+  };
   try {
     await Promise.all([remote.ready(), local.ready()]);
     // Warm both: module caches, Redis scripts, the map's measured item cost.
@@ -94,7 +102,8 @@ function median(xs: number[]): number {
 }
 
 export function report(f: RemoteFigures, quick: boolean): string {
-  const span = (xs: number[], digits: number) => `${median(xs).toFixed(digits)} (${Math.min(...xs).toFixed(digits)}–${Math.max(...xs).toFixed(digits)})`;
+  const span = (xs: number[], digits: number) =>
+    `${median(xs).toFixed(digits)} (${Math.min(...xs).toFixed(digits)}–${Math.max(...xs).toFixed(digits)})`;
   // --quick runs are for correctness: no verdict on speed.
   const rtGoal = quick ? 'not judged (--quick)' : median(f.roundTripP50Ms.remote) <= 3 ? 'met' : 'not met';
   const mapGoal = quick ? 'not judged (--quick)' : median(f.mapItemsPerSecond.remote) >= 100_000 ? 'met' : 'not met';

@@ -7,9 +7,20 @@ import { existsSync, readFileSync, writeFileSync, mkdirSync } from 'node:fs';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { barChart, lineChart, type Bar, type Series } from '../lib/cli/chart.js';
 
-export interface Stat { median: number; min: number; max: number; rounds: number[] }
+export interface Stat {
+  median: number;
+  min: number;
+  max: number;
+  rounds: number[];
+}
 
-export interface AdapterInfo { name: string; label: string; runtime: 'process' | 'thread'; library: string | undefined; shim: string }
+export interface AdapterInfo {
+  name: string;
+  label: string;
+  runtime: 'process' | 'thread';
+  library: string | undefined;
+  shim: string;
+}
 
 export interface Results {
   date: string;
@@ -69,7 +80,9 @@ class Report {
     const xs = this.ratios(a, b);
     if (!xs) return '—';
     const m = median(xs);
-    return xs.length > 1 ? `${m.toFixed(digits)} (${Math.min(...xs).toFixed(digits)}–${Math.max(...xs).toFixed(digits)})` : m.toFixed(digits);
+    return xs.length > 1
+      ? `${m.toFixed(digits)} (${Math.min(...xs).toFixed(digits)}–${Math.max(...xs).toFixed(digits)})`
+      : m.toFixed(digits);
   }
 
   label(name: string): string {
@@ -99,52 +112,138 @@ export function tables(r: Results): string[] {
     out.push(`| ${head.join(' | ')} |`, `|${head.map(() => '---').join('|')}|`, ...rows.map((row) => `| ${row.join(' | ')} |`), '');
   };
 
-  out.push('## 1. Cold versus warm: one call', '', 'Median of rounds (min–max across rounds), ms. A cold call starts a process (`child_process.fork`) or a thread (`new Worker`), imports the task module, runs one task and exits; a warm call is one round trip on a started pool (p50 of sequential calls).', '');
-  t(['call', 'ms', 'cold / warm (per round)'], [
-    ['cold: fork + import + task + exit', R.cell('cold.fork'), `${R.ratio('cold.fork', 'warm.ProcessPool.p50', 0)}× warm ProcessPool`],
-    ['cold: new Worker + import + task + exit', R.cell('cold.worker'), `${R.ratio('cold.worker', 'warm.ThreadPool.p50', 0)}× warm ThreadPool`],
-    ['cold fork, module with a 300 ms import', R.cell('cold.forkHeavy'), `${R.ratio('cold.forkHeavy', 'warmHeavy.ProcessPool.p50', 0)}× warm ProcessPool on that module`],
-    ['cold Worker, module with a 300 ms import', R.cell('cold.workerHeavy'), `${R.ratio('cold.workerHeavy', 'warmHeavy.ThreadPool.p50', 0)}× warm ThreadPool on that module`],
-    ...warmKinds.map((k) => [`warm ${k}, p50`, R.cell(`warm.${k}.p50`), '']),
-    ...warmKinds.map((k) => [`warm ${k} on the 300 ms-import module, p50`, R.cell(`warmHeavy.${k}.p50`), '']),
-  ]);
+  out.push(
+    '## 1. Cold versus warm: one call',
+    '',
+    'Median of rounds (min–max across rounds), ms. A cold call starts a process (`child_process.fork`) or a thread (`new Worker`), imports the task module, runs one task and exits; a warm call is one round trip on a started pool (p50 of sequential calls).',
+    '',
+  );
+  t(
+    ['call', 'ms', 'cold / warm (per round)'],
+    [
+      ['cold: fork + import + task + exit', R.cell('cold.fork'), `${R.ratio('cold.fork', 'warm.ProcessPool.p50', 0)}× warm ProcessPool`],
+      [
+        'cold: new Worker + import + task + exit',
+        R.cell('cold.worker'),
+        `${R.ratio('cold.worker', 'warm.ThreadPool.p50', 0)}× warm ThreadPool`,
+      ],
+      [
+        'cold fork, module with a 300 ms import',
+        R.cell('cold.forkHeavy'),
+        `${R.ratio('cold.forkHeavy', 'warmHeavy.ProcessPool.p50', 0)}× warm ProcessPool on that module`,
+      ],
+      [
+        'cold Worker, module with a 300 ms import',
+        R.cell('cold.workerHeavy'),
+        `${R.ratio('cold.workerHeavy', 'warmHeavy.ThreadPool.p50', 0)}× warm ThreadPool on that module`,
+      ],
+      ...warmKinds.map((k) => [`warm ${k}, p50`, R.cell(`warm.${k}.p50`), '']),
+      ...warmKinds.map((k) => [`warm ${k} on the 300 ms-import module, p50`, R.cell(`warmHeavy.${k}.p50`), '']),
+    ],
+  );
   if (r.session !== undefined && R.has('session.fresh')) {
     out.push(
       `**A settings session, open to first answer** (docs/guide.md, "Streams, progress and sessions"): a fresh process per session (spawn \`node\`, import the module, read the first edit from stdin, answer it) against a session opened on a warm one-worker pool (\`pool.stream\` + \`send\` + the first value). From a run of its own, \`${r.session.command}\` on ${r.session.date.slice(0, 10)} (bench/results/session.json): ${r.session.samples} samples of each per round, interleaved; a round's figure is their median. ms, median of rounds (min–max).`,
       '',
     );
-    t(['session', 'ms', 'fresh / warm (per round)'], [
-      ['fresh process: spawn + import + first answer', R.cell('session.fresh'), ''],
-      ...warmKinds.map((k) => [`warm ${k}: stream + send + first answer`, R.cell(`session.${k}`), `${R.ratio('session.fresh', `session.${k}`, 0)}×`]),
-    ]);
+    t(
+      ['session', 'ms', 'fresh / warm (per round)'],
+      [
+        ['fresh process: spawn + import + first answer', R.cell('session.fresh'), ''],
+        ...warmKinds.map((k) => [
+          `warm ${k}: stream + send + first answer`,
+          R.cell(`session.${k}`),
+          `${R.ratio('session.fresh', `session.${k}`, 0)}×`,
+        ]),
+      ],
+    );
   }
 
-  out.push('## 2. Warm round trip, one task at a time', '', `${r.sizes.warmCalls} sequential \`add(i, 1)\` calls per adapter and round, in blocks of 200 that alternate between adapters (order rotated every block); every pool has ${r.sizes.workers} workers. ms, median of rounds (min–max). "One core": the same unit run under \`taskset -c 0\` (the parent, its threads and its children on one core), where latency does not depend on where the kernel places the two sides.`, '');
-  t(['adapter', 'p50', 'p99', 'p50, one core', 'p99, one core'], R.names().map((n) => [
-    R.label(n), R.cell(`warm.${n}.p50`), R.cell(`warm.${n}.p99`), R.cell(`warm1core.${n}.p50`), R.cell(`warm1core.${n}.p99`),
-  ]));
+  out.push(
+    '## 2. Warm round trip, one task at a time',
+    '',
+    `${r.sizes.warmCalls} sequential \`add(i, 1)\` calls per adapter and round, in blocks of 200 that alternate between adapters (order rotated every block); every pool has ${r.sizes.workers} workers. ms, median of rounds (min–max). "One core": the same unit run under \`taskset -c 0\` (the parent, its threads and its children on one core), where latency does not depend on where the kernel places the two sides.`,
+    '',
+  );
+  t(
+    ['adapter', 'p50', 'p99', 'p50, one core', 'p99, one core'],
+    R.names().map((n) => [
+      R.label(n),
+      R.cell(`warm.${n}.p50`),
+      R.cell(`warm.${n}.p99`),
+      R.cell(`warm1core.${n}.p50`),
+      R.cell(`warm1core.${n}.p99`),
+    ]),
+  );
 
-  out.push('### ProcessPool versus raw IPC, pinned', '', 'The parent, a one-worker ProcessPool and a raw echo child (`serialization: \'json\'`, callback-driven: the transport alone) pinned with `taskset`, first to two cores (worker on its own core), then all to one; blocks of pool and raw calls alternate. p50, ms.', '');
-  t(['placement', 'ProcessPool p50', 'raw IPC p50', 'ratio (per round)'], (['cross', 'same'] as const).map((p) => [
-    p === 'cross' ? 'worker on its own core' : 'all on one core', R.cell(`pinned.${p}.pool`), R.cell(`pinned.${p}.raw`), perRound(R.ratios(`pinned.${p}.pool`, `pinned.${p}.raw`)),
-  ]));
+  out.push(
+    '### ProcessPool versus raw IPC, pinned',
+    '',
+    "The parent, a one-worker ProcessPool and a raw echo child (`serialization: 'json'`, callback-driven: the transport alone) pinned with `taskset`, first to two cores (worker on its own core), then all to one; blocks of pool and raw calls alternate. p50, ms.",
+    '',
+  );
+  t(
+    ['placement', 'ProcessPool p50', 'raw IPC p50', 'ratio (per round)'],
+    (['cross', 'same'] as const).map((p) => [
+      p === 'cross' ? 'worker on its own core' : 'all on one core',
+      R.cell(`pinned.${p}.pool`),
+      R.cell(`pinned.${p}.raw`),
+      perRound(R.ratios(`pinned.${p}.pool`, `pinned.${p}.raw`)),
+    ]),
+  );
   if (r.facts.pinned === false) out.push('(taskset was not available in this run: the processes were not pinned.)', '');
 
-  out.push('## 3. Throughput', '', `${int(r.sizes.throughputTasks)} trivial tasks (\`add\`) submitted at once, ${r.sizes.workers} workers, one result awaited per task. Tasks/s, median of rounds (min–max).`, '');
-  t(['adapter', 'tasks/s', '× piscina (per round median)'], R.names().map((n) => [R.label(n), R.cell(`throughput.${n}`, int), R.ratio(`throughput.${n}`, 'throughput.piscina')]));
+  out.push(
+    '## 3. Throughput',
+    '',
+    `${int(r.sizes.throughputTasks)} trivial tasks (\`add\`) submitted at once, ${r.sizes.workers} workers, one result awaited per task. Tasks/s, median of rounds (min–max).`,
+    '',
+  );
+  t(
+    ['adapter', 'tasks/s', '× piscina (per round median)'],
+    R.names().map((n) => [R.label(n), R.cell(`throughput.${n}`, int), R.ratio(`throughput.${n}`, 'throughput.piscina')]),
+  );
 
-  out.push('## 4. CPU-bound map', '', `${r.sizes.cpuItems} items of fixed CPU work (\`work(${int(r.sizes.cpuSteps)})\`, about ${ms((r.figures['cpuMap.sequential']?.median ?? NaN) / r.sizes.cpuItems)} ms each in the main thread), ${r.sizes.workers} workers; speedup = the same items run sequentially in the main thread (its own unit, same round) / the pool's time. warmpool uses its \`map\` (default chunksize); the others one call per item under \`Promise.all\`. ms, median of rounds (min–max).`, '');
-  t(['adapter', 'ms', 'speedup (per-round median, min–max)', 'how'], [
-    ['sequential, main thread', R.cell('cpuMap.sequential'), '1', ''],
-    ...R.names().map((n) => [R.label(n), R.cell(`cpuMap.${n}`), R.ratio('cpuMap.sequential', `cpuMap.${n}`), String(r.facts[`cpuMap.${n}.how`] ?? '')]),
-  ]);
+  out.push(
+    '## 4. CPU-bound map',
+    '',
+    `${r.sizes.cpuItems} items of fixed CPU work (\`work(${int(r.sizes.cpuSteps)})\`, about ${ms((r.figures['cpuMap.sequential']?.median ?? NaN) / r.sizes.cpuItems)} ms each in the main thread), ${r.sizes.workers} workers; speedup = the same items run sequentially in the main thread (its own unit, same round) / the pool's time. warmpool uses its \`map\` (default chunksize); the others one call per item under \`Promise.all\`. ms, median of rounds (min–max).`,
+    '',
+  );
+  t(
+    ['adapter', 'ms', 'speedup (per-round median, min–max)', 'how'],
+    [
+      ['sequential, main thread', R.cell('cpuMap.sequential'), '1', ''],
+      ...R.names().map((n) => [
+        R.label(n),
+        R.cell(`cpuMap.${n}`),
+        R.ratio('cpuMap.sequential', `cpuMap.${n}`),
+        String(r.facts[`cpuMap.${n}.how`] ?? ''),
+      ]),
+    ],
+  );
 
-  out.push('### Worker busy share', '', `The same map on a warmpool pool (its own unit, same round), with a \`warmpool:task\` subscriber: per worker, the run times its workers report for the tasks it ran (\`runMs\` of \`asyncEnd\`, measured in the worker) summed, / the map's wall time in the parent (from the \`map\` call to its result). 1 would be a worker never idle between the map's first and last moment: what is missing is dispatch gaps (a worker waiting for its next task), the start of the map and its tail (a worker done while the other finishes). Workers ranked by share; median of rounds (min–max).`, '');
-  t(['pool', ...Array.from({ length: r.sizes.workers }, (_, i) => `worker ${i + 1}`), 'least busy'], warmKinds.map((k) => [
-    `warmpool ${k}`, ...Array.from({ length: r.sizes.workers }, (_, i) => R.cell(`busy.${k}.w${i}`, (v) => v.toFixed(3))), R.cell(`busy.${k}.min`, (v) => v.toFixed(3)),
-  ]));
+  out.push(
+    '### Worker busy share',
+    '',
+    `The same map on a warmpool pool (its own unit, same round), with a \`warmpool:task\` subscriber: per worker, the run times its workers report for the tasks it ran (\`runMs\` of \`asyncEnd\`, measured in the worker) summed, / the map's wall time in the parent (from the \`map\` call to its result). 1 would be a worker never idle between the map's first and last moment: what is missing is dispatch gaps (a worker waiting for its next task), the start of the map and its tail (a worker done while the other finishes). Workers ranked by share; median of rounds (min–max).`,
+    '',
+  );
+  t(
+    ['pool', ...Array.from({ length: r.sizes.workers }, (_, i) => `worker ${i + 1}`), 'least busy'],
+    warmKinds.map((k) => [
+      `warmpool ${k}`,
+      ...Array.from({ length: r.sizes.workers }, (_, i) => R.cell(`busy.${k}.w${i}`, (v) => v.toFixed(3))),
+      R.cell(`busy.${k}.min`, (v) => v.toFixed(3)),
+    ]),
+  );
 
-  out.push('## 5. map over many tiny items', '', `${int(r.sizes.tinyItems)} items of \`square(x)\`, ${r.sizes.workers} workers. Items/s, median of rounds (min–max).`, '');
+  out.push(
+    '## 5. map over many tiny items',
+    '',
+    `${int(r.sizes.tinyItems)} items of \`square(x)\`, ${r.sizes.workers} workers. Items/s, median of rounds (min–max).`,
+    '',
+  );
   const tinyRows: string[][] = [];
   for (const k of warmKinds) {
     tinyRows.push([`warmpool ${k} \`map\`, default chunksize`, R.cell(`tinyMap.${k}-default`, int)]);
@@ -152,39 +251,90 @@ export function tables(r: Results): string[] {
   }
   tinyRows.push(['piscina, one `run` per item under `Promise.all`', R.cell('tinyMap.piscina-run', int)]);
   t(['how', 'items/s'], tinyRows);
-  out.push('A map chunk is sent to a worker alone, with nothing pipelined behind it (its cost is unknown when it is sent; lib/core/map-run.ts, docs/design.md), so with `chunksize: 1` each worker holds one item at a time and the rate is bounded by workers / round trip (2 / about 60 µs ≈ 33,000 items/s here), whereas `submit` pipelines short tasks (section 3). The default chunksize measures the item cost and sends about 4 ms of items per message.', '');
+  out.push(
+    'A map chunk is sent to a worker alone, with nothing pipelined behind it (its cost is unknown when it is sent; lib/core/map-run.ts, docs/design.md), so with `chunksize: 1` each worker holds one item at a time and the rate is bounded by workers / round trip (2 / about 60 µs ≈ 33,000 items/s here), whereas `submit` pipelines short tasks (section 3). The default chunksize measures the item cost and sends about 4 ms of items per message.',
+    '',
+  );
 
-  out.push('## 6. Payload round trip', '', `\`echo(value)\`, sequential: a ${r.sizes.bytes / 2 ** 20} MiB Uint8Array (median of ${r.sizes.bytesReps} round trips per round, fewer where one takes over a second) and an array of ${int(r.sizes.objects)} small plain objects. ms, median of rounds (min–max). "Comes back as": the class of what the 1 MiB Uint8Array came back as; "equal": deep-equal to what was sent.`, '');
-  t(['adapter', '1 MiB Uint8Array', 'comes back as', 'equal', `${int(r.sizes.objects)} objects`, 'equal'], R.names().map((n) => [
-    R.label(n), R.cell(`payload.${n}.bytes`), String(r.facts[`payload.${n}.bytesType`] ?? '—'), String(r.facts[`payload.${n}.bytesEqual`] ?? '—'), R.cell(`payload.${n}.objects`), String(r.facts[`payload.${n}.objectsEqual`] ?? '—'),
-  ]));
+  out.push(
+    '## 6. Payload round trip',
+    '',
+    `\`echo(value)\`, sequential: a ${r.sizes.bytes / 2 ** 20} MiB Uint8Array (median of ${r.sizes.bytesReps} round trips per round, fewer where one takes over a second) and an array of ${int(r.sizes.objects)} small plain objects. ms, median of rounds (min–max). "Comes back as": the class of what the 1 MiB Uint8Array came back as; "equal": deep-equal to what was sent.`,
+    '',
+  );
+  t(
+    ['adapter', '1 MiB Uint8Array', 'comes back as', 'equal', `${int(r.sizes.objects)} objects`, 'equal'],
+    R.names().map((n) => [
+      R.label(n),
+      R.cell(`payload.${n}.bytes`),
+      String(r.facts[`payload.${n}.bytesType`] ?? '—'),
+      String(r.facts[`payload.${n}.bytesEqual`] ?? '—'),
+      R.cell(`payload.${n}.objects`),
+      String(r.facts[`payload.${n}.objectsEqual`] ?? '—'),
+    ]),
+  );
 
-  out.push('## 7. Start-up', '', `Pool start: construction of a pool of ${r.sizes.workers} workers to its first result, in a fresh process that has already imported the library. Import: \`await import(library)\` as the first thing a fresh process does. ms, median of rounds (min–max).`, '');
-  t(['adapter', 'pool start'], [
-    ...R.names().map((n) => [R.label(n), R.cell(`start.${n}`)]),
-    ...warmKinds.map((k) => [`warmpool ${k}, 300 ms-import module`, R.cell(`start.${k}.heavy`)]),
-  ]);
-  t(['library', 'version', 'import'], Object.entries(r.versions).map(([lib, v]) => [lib, v, R.cell(`import.${lib}`)]));
+  out.push(
+    '## 7. Start-up',
+    '',
+    `Pool start: construction of a pool of ${r.sizes.workers} workers to its first result, in a fresh process that has already imported the library. Import: \`await import(library)\` as the first thing a fresh process does. ms, median of rounds (min–max).`,
+    '',
+  );
+  t(
+    ['adapter', 'pool start'],
+    [
+      ...R.names().map((n) => [R.label(n), R.cell(`start.${n}`)]),
+      ...warmKinds.map((k) => [`warmpool ${k}, 300 ms-import module`, R.cell(`start.${k}.heavy`)]),
+    ],
+  );
+  t(
+    ['library', 'version', 'import'],
+    Object.entries(r.versions).map(([lib, v]) => [lib, v, R.cell(`import.${lib}`)]),
+  );
 
   const memoryNames = R.names((a) => a.runtime === 'process').filter((n) => R.has(`memory.${n}.rss`));
   if (memoryNames.length > 0) {
-    out.push('## 9. Memory per worker', '', `Each pool with ${r.sizes.memoryWorkers} worker processes, every worker has imported the task module and run a few tasks, then idle; RSS (\`VmRSS\` of /proc/<pid>/status) and PSS (\`Pss\` of smaps_rollup: pages shared between processes, such as the node binary's, split between them) of each worker process, median of the workers, MB; median of rounds (min–max).${r.facts.processDeathSignal ? ` How a ProcessPool worker notices its parent's death in this run: ${String(r.facts.processDeathSignal)}.` : ''}`, '');
-    t(['pool', 'RSS per worker', 'PSS per worker'], memoryNames.map((n) => [R.label(n), R.cell(`memory.${n}.rss`, (v) => v.toFixed(1)), R.cell(`memory.${n}.pss`, (v) => v.toFixed(1))]));
+    out.push(
+      '## 9. Memory per worker',
+      '',
+      `Each pool with ${r.sizes.memoryWorkers} worker processes, every worker has imported the task module and run a few tasks, then idle; RSS (\`VmRSS\` of /proc/<pid>/status) and PSS (\`Pss\` of smaps_rollup: pages shared between processes, such as the node binary's, split between them) of each worker process, median of the workers, MB; median of rounds (min–max).${r.facts.processDeathSignal ? ` How a ProcessPool worker notices its parent's death in this run: ${String(r.facts.processDeathSignal)}.` : ''}`,
+      '',
+    );
+    t(
+      ['pool', 'RSS per worker', 'PSS per worker'],
+      memoryNames.map((n) => [R.label(n), R.cell(`memory.${n}.rss`, (v) => v.toFixed(1)), R.cell(`memory.${n}.pss`, (v) => v.toFixed(1))]),
+    );
   }
 
   if (R.has('heavy.sequential.pass2')) {
     const f = (k: string): number[] | undefined => r.figures[k]?.rounds;
-    const sum = (a: number[] | undefined, b: number[] | undefined): number[] | undefined => (a && b ? a.map((v, i) => v + b[i]) : undefined);
-    const span = (xs: number[] | undefined, digits = 2): string => (xs ? (xs.length > 1 ? `${median(xs).toFixed(digits)} (${Math.min(...xs).toFixed(digits)}–${Math.max(...xs).toFixed(digits)})` : xs[0].toFixed(digits)) : '—');
-    const div = (a: number[] | undefined, b: number[] | undefined): number[] | undefined => (a && b ? a.map((v, i) => v / b[i]) : undefined);
+    const sum = (a: number[] | undefined, b: number[] | undefined): number[] | undefined =>
+      a && b ? a.map((v, i) => v + b[i]) : undefined;
+    const span = (xs: number[] | undefined, digits = 2): string =>
+      xs
+        ? xs.length > 1
+          ? `${median(xs).toFixed(digits)} (${Math.min(...xs).toFixed(digits)}–${Math.max(...xs).toFixed(digits)})`
+          : xs[0].toFixed(digits)
+        : '—';
+    const div = (a: number[] | undefined, b: number[] | undefined): number[] | undefined =>
+      a && b ? a.map((v, i) => v / b[i]) : undefined;
     const seqStanding = sum(f('heavy.sequential.import'), f('heavy.sequential.pass1'));
     const limit = f('heavy.sequential.busy')?.map((b) => r.machine.cores / b);
-    out.push('## 10. A real heavy module: TypeScript transpiling', '', `${String(r.facts.heavyLibrary ?? 'typescript')} (\`ts.transpileModule\`, bench/fixtures/transpile.ts) over a batch of ${r.sizes.heavyFiles} source files (this package's lib/*.ts), ${r.sizes.workers} workers, \`map\` with the default chunksize. Sequential: a plain process imports the library and runs the batch twice. A pool: construction to \`ready()\` (every worker has imported the library), a first pass, a second pass; built first on an empty compile cache, then again on the cache the first pool left. Compile cache: ${String(r.facts.compileCache ?? 'not measured')}. Busy cores: CPU time / wall time of the sequential second pass (V8's compiler and collector threads run beside the main one); the limit is ${r.machine.cores} cores / that. ms or ×, median of rounds (min–max).`, '');
+    out.push(
+      '## 10. A real heavy module: TypeScript transpiling',
+      '',
+      `${String(r.facts.heavyLibrary ?? 'typescript')} (\`ts.transpileModule\`, bench/fixtures/transpile.ts) over a batch of ${r.sizes.heavyFiles} source files (this package's lib/*.ts), ${r.sizes.workers} workers, \`map\` with the default chunksize. Sequential: a plain process imports the library and runs the batch twice. A pool: construction to \`ready()\` (every worker has imported the library), a first pass, a second pass; built first on an empty compile cache, then again on the cache the first pool left. Compile cache: ${String(r.facts.compileCache ?? 'not measured')}. Busy cores: CPU time / wall time of the sequential second pass (V8's compiler and collector threads run beside the main one); the limit is ${r.machine.cores} cores / that. ms or ×, median of rounds (min–max).`,
+      '',
+    );
     const rows: string[][] = [
       ['sequential: import', R.cell('heavy.sequential.import'), ''],
       ['sequential: import + first pass (standing start)', span(seqStanding, 0), ''],
       ['sequential: second pass (warm)', R.cell('heavy.sequential.pass2'), ''],
-      ['sequential: busy cores in the second pass', R.cell('heavy.sequential.busy', (v) => v.toFixed(2)), `limit on ${r.machine.cores} cores: ${span(limit)}×`],
+      [
+        'sequential: busy cores in the second pass',
+        R.cell('heavy.sequential.busy', (v) => v.toFixed(2)),
+        `limit on ${r.machine.cores} cores: ${span(limit)}×`,
+      ],
     ];
     for (const k of warmKinds) {
       for (const cache of ['cold', 'warm'] as const) {
@@ -192,7 +342,11 @@ export function tables(r: Results): string[] {
         const standing = sum(f(`heavy.${k}.${cache}.ready`), f(`heavy.${k}.${cache}.pass1`));
         rows.push([`${label}: construction to ready()`, R.cell(`heavy.${k}.${cache}.ready`), '']);
         rows.push([`${label}: ready + first pass`, span(standing, 0), `${span(div(seqStanding, standing))}× sequential`]);
-        rows.push([`${label}: second pass`, R.cell(`heavy.${k}.${cache}.pass2`), `${span(div(f('heavy.sequential.pass2'), f(`heavy.${k}.${cache}.pass2`)))}× sequential; ${span(div(div(f('heavy.sequential.pass2'), f(`heavy.${k}.${cache}.pass2`)), limit))} of the limit`]);
+        rows.push([
+          `${label}: second pass`,
+          R.cell(`heavy.${k}.${cache}.pass2`),
+          `${span(div(f('heavy.sequential.pass2'), f(`heavy.${k}.${cache}.pass2`)))}× sequential; ${span(div(div(f('heavy.sequential.pass2'), f(`heavy.${k}.${cache}.pass2`)), limit))} of the limit`,
+        ]);
       }
     }
     t(['what', 'ms', 'against sequential'], rows);
@@ -201,11 +355,31 @@ export function tables(r: Results): string[] {
   const g = grainCurves(r);
   if (g.length > 0) {
     const sizes = r.grain!.sizesUs;
-    out.push('## 8. How small can a task be', '', `Items of fixed CPU work (\`work(n)\`, n calibrated in each unit's main thread to about the size shown; "one item, measured" is what an item really took in the sequential runs), ${r.sizes.workers} workers. For each size, max(${r.grain!.minItems}, ${int(r.grain!.budgetUs)} µs / size) items run sequentially in the unit's main thread, then through the pool, then sequentially again; speedup = the mean of the two sequential times / the pool's time, same items, same process. \`submit\`: one call per item under \`Promise.all\`; \`map\`: the library's own map (warmpool: default chunksize; poolifier: \`mapExecute\`, one task per item). Median of rounds. Break-even: the smallest size from which the speedup stays ≥ 1 at every larger size; 1.5×: the same for 1.5.`, '');
-    t(['pool', 'how', ...sizes.map(formatUs), 'break-even', '1.5×'], [
-      ['one item, measured', '', ...sizes.map((sz) => R.cell(`grainItemUs.${sz}`, (v) => (v >= 100 ? v.toFixed(0) : v.toFixed(1)))), '', ''],
-      ...g.map((c) => [R.label(c.name), c.mode === 'map' ? 'map' : 'submit', ...c.median.map((v) => (Number.isFinite(v) ? v.toFixed(2) : '—')), reachText(sizes, reachedAt(sizes, c.median, 1)), reachText(sizes, reachedAt(sizes, c.median, 1.5))]),
-    ]);
+    out.push(
+      '## 8. How small can a task be',
+      '',
+      `Items of fixed CPU work (\`work(n)\`, n calibrated in each unit's main thread to about the size shown; "one item, measured" is what an item really took in the sequential runs), ${r.sizes.workers} workers. For each size, max(${r.grain!.minItems}, ${int(r.grain!.budgetUs)} µs / size) items run sequentially in the unit's main thread, then through the pool, then sequentially again; speedup = the mean of the two sequential times / the pool's time, same items, same process. \`submit\`: one call per item under \`Promise.all\`; \`map\`: the library's own map (warmpool: default chunksize; poolifier: \`mapExecute\`, one task per item). Median of rounds. Break-even: the smallest size from which the speedup stays ≥ 1 at every larger size; 1.5×: the same for 1.5.`,
+      '',
+    );
+    t(
+      ['pool', 'how', ...sizes.map(formatUs), 'break-even', '1.5×'],
+      [
+        [
+          'one item, measured',
+          '',
+          ...sizes.map((sz) => R.cell(`grainItemUs.${sz}`, (v) => (v >= 100 ? v.toFixed(0) : v.toFixed(1)))),
+          '',
+          '',
+        ],
+        ...g.map((c) => [
+          R.label(c.name),
+          c.mode === 'map' ? 'map' : 'submit',
+          ...c.median.map((v) => (Number.isFinite(v) ? v.toFixed(2) : '—')),
+          reachText(sizes, reachedAt(sizes, c.median, 1)),
+          reachText(sizes, reachedAt(sizes, c.median, 1.5)),
+        ]),
+      ],
+    );
   }
   return out;
 }
@@ -217,19 +391,23 @@ const NOTES = {
   tails:
     "**Tails: p99 of one call at a time.** Counted per call rather than guessed, with `node dist/bench/tails.js` and `--one-core` (per thread of the parent and its workers: CPU and timeslices from /proc schedstat; the parent's GCs from perf_hooks; the parent's allocations, garbage included, by V8's sampling heap profiler; `--worker-heap` adds a ProcessPool and a ThreadPool worker's), 20,000 calls per adapter, 2 workers, on 2026-12-03 at a load average of 12–14. (1) Nothing runs between calls that the peers do not run: a ProcessPool call wakes the parent's main thread and one worker's main thread once each (1.01 timeslices per call, as raw IPC and workerpool), no other thread of either process runs per call (0.00–0.01: V8's collector helpers), the watchdog thread exists only where `setpriv` is missing (then it is a timer every 200 ms, not per call), and no timer is armed for a call without `timeout`. On one core every thread pool, piscina, tinypool and raw postMessage included, takes 2 timeslices per call on each side (the woken side takes the core from the sender). (2) CPU per call on one core: ProcessPool 21 µs in the parent and 19 in the worker, against 34 + 39 for the bench's raw IPC pool ('advanced') and 38 + 24 (+ 30 in other threads) for workerpool; ThreadPool 22 + 19 against piscina 21 + 18 and tinypool 22 + 27. (3) Garbage: ProcessPool's parent allocates 3.4 KB per call (raw IPC 3.0, workerpool 10.9; the harness's call is in each), a worker 2.1 KB, and its scavenges took 1.2 ms each; 4 of the 200 slowest calls overlapped one. (4) piscina, and so ThreadPool, is the exception: piscina's parent allocates 6.5 KB per call (1.9 KB of it the `interface` object with seven getters it builds for every ready thread on every run, worker_pool/index.js) and its old generation grows by 1.2–1.4 KB per call from one scavenge to the next, where tinypool's grows by 0.09 and ProcessPool's by 0.13 (`node --trace-gc`, the heap after each scavenge; piscina with `recordTiming: false` or `atomics: 'disabled'` grows as much, and a heap snapshot after 3,000 and after 12,000 calls holds the same objects: it is garbage that lives past a scavenge, not a leak), so its scavenges take 5–18 ms against 0.4–1.2 ms and Mark-Compacts follow; 16 (ThreadPool) and 19 (piscina) of the 200 slowest calls overlapped one, 4 for tinypool. That sets ThreadPool's p99.9, and its p99 in a unit of a few thousand calls; only a transport other than piscina removes it. (5) The rest was the machine: in that run every adapter's p99 on one core was 3–5 ms (raw postMessage 3.1, raw IPC 4.4), the neighbours' time slices, and the same pair ranked differently from run to run (ProcessPool's p99 against raw IPC's: 0.25 ms against 5.1 unpinned, 3.2 against 4.4 on one core, and 0.94 against 0.18 on one core in a quieter moment of the same hour). An A/B of the ProcessPool framing change below against main, 12 interleaved rounds of 3,000 calls, pinned and unpinned (`npm run bench -- --compare main --only=roundtrip --rounds=12`), was within noise on every p50 and p99 (per-round ratios 0.5–5.7). Changed: a read that ends on a frame boundary allocates nothing in lib/process/channel.ts, which takes 0.11 KB per call off the parent (3.48 to 3.37 KB) and 0.13 KB off a worker (2.26 to 2.13 KB), three runs each of main's build and this one, 20,000 calls, the heap profiler as above. Found and left: the worker loop starts an async function per Run message (`#drain`, 0.5 KB per call; a synchronous loop that turns async only when a task returns a promise or the loop yields took a worker from 2.13 to 1.84 KB per call in a trial, left to the change that batches results there); `await future` on a thenable costs a thenable job and two promises more than a promise (0.3 KB); the dispatch's `queueMicrotask` makes an AsyncResource and a bound function per call (170–300 ns against 55–120 ns for a resolved promise's `then`); the net.Socket on each side schedules a `maybeReadMore` nextTick per read (0.15 KB) where Node's IPC channel reads its pipe without a stream.",
   processLatency:
-    "**ProcessPool versus raw IPC.** The raw baseline is a callback-driven JSON ping-pong: no future, no queue, no timing. What the pool adds per call (a Future and its promise, the queue, run-time statistics, the framing in lib/process/channel.ts) is a few µs of CPU on each side. On a quiet machine that came to 1.01–1.05× across cores and 1.23–1.29× on one core (the previous `npm run bench`, docs/benchmarks.md as committed at 3324d5c); on a busy one those µs wait for a core too, and the gap grows.",
+    '**ProcessPool versus raw IPC.** The raw baseline is a callback-driven JSON ping-pong: no future, no queue, no timing. What the pool adds per call (a Future and its promise, the queue, run-time statistics, the framing in lib/process/channel.ts) is a few µs of CPU on each side. On a quiet machine that came to 1.01–1.05× across cores and 1.23–1.29× on one core (the previous `npm run bench`, docs/benchmarks.md as committed at 3324d5c); on a busy one those µs wait for a core too, and the gap grows.',
   payload:
     "**1 MiB Uint8Array through a ProcessPool.** A `node --cpu-prof` of 200 sequential 1 MiB `echo` calls on a one-worker ProcessPool (parent and worker profiled) shows both sides copying and writing: v8 serialization (`_writeHostObject`), the socket write, which in the worker is synchronous and blocks while the parent drains the socket (`writeBuffer`, a quarter of the worker's time), and the join of the 64 KiB reads. A copy of the body behind the frame header (`Buffer.concat`) was removed: the frame is now serialized behind room for its header. Threads move the buffer without a pipe and are about 2.5× faster here.",
   heavy:
     "**The real heavy workload.** The limit assumes a pool's workers each keep as many cores busy as the sequential run does; both share the same cores with V8's compiler and collector threads (of each worker, and of the parent), and on a machine that other work also uses the sequential run's share of a core falls below 1, which raises the computed limit beyond what the pool can reach. The busy cores of the sequential run and the load average at the start are in this page; a run on an idle machine is the one that tells.",
-  load:
-    "**Throughput and CPU-bound speedup.** These figures need both cores: two workers plus the parent, on two cores, and the sequential baseline needs only one. On a busy machine they fall with the load (the load average at the start of the run is in the header above). On an idle machine every adapter's CPU-bound map lands between 1.6× and 1.9×, the pools that call once per item as well as warmpool's `map`; warmpool's ProcessPool is the lowest, which suggests the parent's work per chunk (reading results off the pipe, on a core the workers need) rather than chunking, since the ThreadPool `map` with the same chunking reaches 1.80×. A `node --cpu-prof` of `node dist/bench/scenario.js` for that unit is the next step.",
+  load: "**Throughput and CPU-bound speedup.** These figures need both cores: two workers plus the parent, on two cores, and the sequential baseline needs only one. On a busy machine they fall with the load (the load average at the start of the run is in the header above). On an idle machine every adapter's CPU-bound map lands between 1.6× and 1.9×, the pools that call once per item as well as warmpool's `map`; warmpool's ProcessPool is the lowest, which suggests the parent's work per chunk (reading results off the pipe, on a core the workers need) rather than chunking, since the ThreadPool `map` with the same chunking reaches 1.80×. A `node --cpu-prof` of `node dist/bench/scenario.js` for that unit is the next step.",
 };
 
 const formatUs = (us: number): string => (us >= 1000 ? `${us / 1000} ms` : `${us} µs`);
 
 /** One line of the granularity sweep: a pool and how it was driven, speedup per size, per round and median. */
-interface GrainCurve { name: string; mode: 'submit' | 'map'; rounds: number[][]; median: number[] }
+interface GrainCurve {
+  name: string;
+  mode: 'submit' | 'map';
+  rounds: number[][];
+  median: number[];
+}
 
 export function grainCurves(r: Results): GrainCurve[] {
   if (!r.grain) return [];
@@ -276,21 +454,51 @@ export function goals(r: Results): string[] {
     rows.push([what, xs ? `per round: ${perRound(xs, digits)}` : '—', v]);
     if (note && v !== 'met' && v !== 'met in every round' && v !== 'not measured') notes.add(note);
   };
-  goal('warm ProcessPool p50 ≤ 1.1× raw child_process IPC, pinned, worker on its own core', R.ratios('pinned.cross.pool', 'pinned.cross.raw'), (v) => v <= 1.1, 2, NOTES.processLatency);
-  goal('warm ProcessPool p50 ≤ 1.1× raw child_process IPC, pinned, all on one core', R.ratios('pinned.same.pool', 'pinned.same.raw'), (v) => v <= 1.1, 2, NOTES.processLatency);
+  goal(
+    'warm ProcessPool p50 ≤ 1.1× raw child_process IPC, pinned, worker on its own core',
+    R.ratios('pinned.cross.pool', 'pinned.cross.raw'),
+    (v) => v <= 1.1,
+    2,
+    NOTES.processLatency,
+  );
+  goal(
+    'warm ProcessPool p50 ≤ 1.1× raw child_process IPC, pinned, all on one core',
+    R.ratios('pinned.same.pool', 'pinned.same.raw'),
+    (v) => v <= 1.1,
+    2,
+    NOTES.processLatency,
+  );
   goal('ThreadPool p50 ≤ 1.1× piscina p50', R.ratios('warm.ThreadPool.p50', 'warm.piscina.p50'), (v) => v <= 1.1, 2, NOTES.threadLatency);
-  goal('ThreadPool p50 ≤ 1.1× piscina p50, one core', R.ratios('warm1core.ThreadPool.p50', 'warm1core.piscina.p50'), (v) => v <= 1.1, 2, NOTES.threadLatency);
+  goal(
+    'ThreadPool p50 ≤ 1.1× piscina p50, one core',
+    R.ratios('warm1core.ThreadPool.p50', 'warm1core.piscina.p50'),
+    (v) => v <= 1.1,
+    2,
+    NOTES.threadLatency,
+  );
   // Tails (issue 14): each backend's p99, unpinned and on one core, against the best peer of its
   // kind in the same round (libraries only: the raw baselines are no pool). Ratio shown.
-  for (const [kind, runtime] of [['ProcessPool', 'process'], ['ThreadPool', 'thread']] as const) {
+  for (const [kind, runtime] of [
+    ['ProcessPool', 'process'],
+    ['ThreadPool', 'thread'],
+  ] as const) {
     const peers = R.names((a) => a.runtime === runtime && a.library !== 'warmpool' && a.library !== undefined);
-    for (const [prefix, where] of [['warm', ''], ['warm1core', ', one core']] as const) {
+    for (const [prefix, where] of [
+      ['warm', ''],
+      ['warm1core', ', one core'],
+    ] as const) {
       for (const q of ['p99', 'p50'] as const) {
         // The process p50 goals are the pinned ones above (against raw IPC).
         if (q === 'p50' && kind === 'ProcessPool') continue;
         const ours = r.figures[`${prefix}.${kind}.${q}`]?.rounds;
         const best = ours?.map((_, i) => Math.min(...peers.map((n) => r.figures[`${prefix}.${n}.${q}`]?.rounds[i] ?? Infinity)));
-        goal(`warm ${kind} ${q} ≤ the best ${runtime} peer's ${q}${where} (${peers.map((n) => R.label(n)).join(', ')}); ratio shown`, ours && best?.map((b, i) => ours[i] / b), (v) => v <= 1, 2, NOTES.tails);
+        goal(
+          `warm ${kind} ${q} ≤ the best ${runtime} peer's ${q}${where} (${peers.map((n) => R.label(n)).join(', ')}); ratio shown`,
+          ours && best?.map((b, i) => ours[i] / b),
+          (v) => v <= 1,
+          2,
+          NOTES.tails,
+        );
       }
     }
   }
@@ -299,26 +507,65 @@ export function goals(r: Results): string[] {
   rows.push(['ProcessPool throughput ≥ 100,000 tasks/s', tp ? `per round: ${tp.rounds.map(int).join(', ')}` : '—', tpVerdict]);
   if (tp && !tpVerdict.startsWith('met in') && tpVerdict !== 'met') notes.add(NOTES.load);
   goal('ThreadPool throughput ≥ 2× piscina', R.ratios('throughput.ThreadPool', 'throughput.piscina'), (v) => v >= 2, 2, NOTES.load);
-  goal('CPU-bound map speedup ≥ 1.9 on 2 cores, ProcessPool', R.ratios('cpuMap.sequential', 'cpuMap.ProcessPool'), (v) => v >= 1.9, 2, NOTES.load);
-  goal('CPU-bound map speedup ≥ 1.9 on 2 cores, ThreadPool', R.ratios('cpuMap.sequential', 'cpuMap.ThreadPool'), (v) => v >= 1.9, 2, NOTES.load);
-  for (const k of ['ProcessPool', 'ThreadPool']) goal(`CPU-bound map, every ${k} worker busy ≥ 98 % of the map's wall time (least busy worker shown)`, r.figures[`busy.${k}.min`]?.rounds, (v) => v >= 0.98, 3, NOTES.load);
+  goal(
+    'CPU-bound map speedup ≥ 1.9 on 2 cores, ProcessPool',
+    R.ratios('cpuMap.sequential', 'cpuMap.ProcessPool'),
+    (v) => v >= 1.9,
+    2,
+    NOTES.load,
+  );
+  goal(
+    'CPU-bound map speedup ≥ 1.9 on 2 cores, ThreadPool',
+    R.ratios('cpuMap.sequential', 'cpuMap.ThreadPool'),
+    (v) => v >= 1.9,
+    2,
+    NOTES.load,
+  );
+  for (const k of ['ProcessPool', 'ThreadPool'])
+    goal(
+      `CPU-bound map, every ${k} worker busy ≥ 98 % of the map's wall time (least busy worker shown)`,
+      r.figures[`busy.${k}.min`]?.rounds,
+      (v) => v >= 0.98,
+      3,
+      NOTES.load,
+    );
   const processPeers = R.names((a) => a.runtime === 'process' && a.library !== 'warmpool' && a.library !== undefined);
-  const fastest = r.figures['payload.ProcessPool.bytes']?.rounds.map((_, i) => Math.min(...processPeers.map((n) => r.figures[`payload.${n}.bytes`]?.rounds[i] ?? Infinity)));
-  goal(`1 MiB Uint8Array round trip, ProcessPool ≤ the fastest process peer (${processPeers.map((n) => R.label(n)).join(', ')}); ratio shown`, fastest && r.figures['payload.ProcessPool.bytes'].rounds.map((v, i) => v / fastest[i]), (v) => v <= 1, 2, NOTES.payload);
+  const fastest = r.figures['payload.ProcessPool.bytes']?.rounds.map((_, i) =>
+    Math.min(...processPeers.map((n) => r.figures[`payload.${n}.bytes`]?.rounds[i] ?? Infinity)),
+  );
+  goal(
+    `1 MiB Uint8Array round trip, ProcessPool ≤ the fastest process peer (${processPeers.map((n) => R.label(n)).join(', ')}); ratio shown`,
+    fastest && r.figures['payload.ProcessPool.bytes'].rounds.map((v, i) => v / fastest[i]),
+    (v) => v <= 1,
+    2,
+    NOTES.payload,
+  );
   goal('heavy-import cold fork / warm ProcessPool ≥ 1,000', R.ratios('cold.forkHeavy', 'warmHeavy.ProcessPool.p50'), (v) => v >= 1000, 0);
   goal('heavy-import cold Worker / warm ThreadPool ≥ 1,000', R.ratios('cold.workerHeavy', 'warmHeavy.ThreadPool.p50'), (v) => v >= 1000, 0);
-  const memPeers = R.names((a) => a.runtime === 'process' && a.library !== 'warmpool' && a.library !== undefined).filter((n) => R.has(`memory.${n}.rss`));
+  const memPeers = R.names((a) => a.runtime === 'process' && a.library !== 'warmpool' && a.library !== undefined).filter((n) =>
+    R.has(`memory.${n}.rss`),
+  );
   if (R.has('memory.ProcessPool.rss') && memPeers.length > 0) {
     const ours = r.figures['memory.ProcessPool.rss'].rounds;
     const lightest = ours.map((_, i) => Math.min(...memPeers.map((n) => r.figures[`memory.${n}.rss`].rounds[i] ?? Infinity)));
-    goal(`idle RSS per ProcessPool worker ≤ the lightest process peer's (${memPeers.map((n) => R.label(n)).join(', ')}); ratio shown`, ours.map((v, i) => v / lightest[i]), (v) => v <= 1);
+    goal(
+      `idle RSS per ProcessPool worker ≤ the lightest process peer's (${memPeers.map((n) => R.label(n)).join(', ')}); ratio shown`,
+      ours.map((v, i) => v / lightest[i]),
+      (v) => v <= 1,
+    );
   }
   const busy = r.figures['heavy.sequential.busy']?.rounds;
   for (const k of ['ProcessPool', 'ThreadPool']) {
     const pass2 = r.figures[`heavy.${k}.warm.pass2`]?.rounds;
     const seq = r.figures['heavy.sequential.pass2']?.rounds;
     if (!busy || !pass2 || !seq) continue;
-    goal(`${k}: second pass of the real heavy workload ≥ 90 % of the limit (${r.machine.cores} cores / busy cores of the sequential run); share of the limit shown`, pass2.map((v, i) => seq[i] / v / (r.machine.cores / busy[i])), (v) => v >= 0.9, 2, NOTES.heavy);
+    goal(
+      `${k}: second pass of the real heavy workload ≥ 90 % of the limit (${r.machine.cores} cores / busy cores of the sequential run); share of the limit shown`,
+      pass2.map((v, i) => seq[i] / v / (r.machine.cores / busy[i])),
+      (v) => v >= 0.9,
+      2,
+      NOTES.heavy,
+    );
   }
   const curves = grainCurves(r);
   if (curves.length > 0) {
@@ -336,23 +583,40 @@ export function goals(r: Results): string[] {
         const p = Math.min(...peers.map((c) => reach(c, i, 1.5)));
         return { w, p, ok: Number.isFinite(w) && w <= p };
       });
-      rows.push([what, `per round, warmpool / best peer: ${per.map((x) => `${label(x.w)} / ${label(x.p)}`).join(', ')}`, verdict(per.map((x) => (x.ok ? 1 : 0)), (v) => v === 1)]);
+      rows.push([
+        what,
+        `per round, warmpool / best peer: ${per.map((x) => `${label(x.w)} / ${label(x.p)}`).join(', ')}`,
+        verdict(
+          per.map((x) => (x.ok ? 1 : 0)),
+          (v) => v === 1,
+        ),
+      ]);
       if (!per.every((x) => x.ok)) notes.add(grainNote(r));
     };
     const submits = curves.filter((c) => c.mode === 'submit' && !isPeer(c));
     const peers = curves.filter(isPeer);
-    submitGoal('`submit` reaches 1.5× at the smallest size of any library (warmpool\'s best backend against every peer)', submits, peers);
+    submitGoal("`submit` reaches 1.5× at the smallest size of any library (warmpool's best backend against every peer)", submits, peers);
     for (const kind of ['process', 'thread']) {
-      submitGoal(`\`submit\` reaches 1.5× at the smallest size, ${kind === 'process' ? 'ProcessPool against the process peers' : 'ThreadPool against the thread peers'}`, submits.filter((c) => runtime(c) === kind), peers.filter((c) => runtime(c) === kind));
+      submitGoal(
+        `\`submit\` reaches 1.5× at the smallest size, ${kind === 'process' ? 'ProcessPool against the process peers' : 'ThreadPool against the thread peers'}`,
+        submits.filter((c) => runtime(c) === kind),
+        peers.filter((c) => runtime(c) === kind),
+      );
     }
     for (const c of curves.filter((x) => x.mode === 'map' && !isPeer(x))) {
       const per = Array.from({ length: rounds }, (_, i) => reach(c, i, 1.5));
-      rows.push([`${R.label(c.name)} \`map\` reaches 1.5× at 10 µs items or less`, `per round: ${per.map(label).join(', ')}`, verdict(per, (v) => v <= 10)]);
+      rows.push([
+        `${R.label(c.name)} \`map\` reaches 1.5× at 10 µs items or less`,
+        `per round: ${per.map(label).join(', ')}`,
+        verdict(per, (v) => v <= 10),
+      ]);
       if (!per.every((v) => v <= 10)) notes.add(grainNote(r));
     }
   }
   return [
-    '| goal | measured | verdict |', '|---|---|---|', ...rows.map((row) => `| ${row.join(' | ')} |`),
+    '| goal | measured | verdict |',
+    '|---|---|---|',
+    ...rows.map((row) => `| ${row.join(' | ')} |`),
     ...(notes.size > 0 ? ['', '### What limits the goals not met in every round', '', ...[...notes].flatMap((n) => [n, ''])] : []),
   ];
 }
@@ -381,7 +645,11 @@ export function chart(r: Results): string {
     { label: 'raw worker_threads postMessage', value: warm('raw-postMessage'), kind: 'raw' },
   ];
   const placement = r.figures['warm1core.ProcessPool.p50'] ? '; warm and raw: p50 on one core (taskset)' : '';
-  return barChart('Cold versus warm: one call, median latency (log scale)', `npm run bench — Node ${r.machine.node}, ${r.machine.cores} cores, ${r.rounds} rounds${placement}`, bars);
+  return barChart(
+    'Cold versus warm: one call, median latency (log scale)',
+    `npm run bench — Node ${r.machine.node}, ${r.machine.cores} cores, ${r.rounds} rounds${placement}`,
+    bars,
+  );
 }
 
 /** Peers' colours; warmpool's are fixed (ProcessPool red, ThreadPool teal), `map` dashed. */
@@ -396,18 +664,34 @@ export function granularityChart(r: Results): string | undefined {
     const ours = c.name === 'ProcessPool' || c.name === 'ThreadPool';
     const colour = ours ? (c.name === 'ProcessPool' ? '#c8553d' : '#2a9d8f') : PEER_COLOURS[peer++ % PEER_COLOURS.length];
     const how = c.mode === 'map' ? (ours ? ' map' : ' mapExecute') : ours ? ' submit' : '';
-    return { label: `${ours ? 'warmpool ' : ''}${r.adapters.find((a) => a.name === c.name)?.label.replace(/^warmpool /, '') ?? c.name}${how}`, points: sizes.map((sz, i) => [sz, c.median[i]] as const), colour, strong: ours, dashed: c.mode === 'map' };
+    return {
+      label: `${ours ? 'warmpool ' : ''}${r.adapters.find((a) => a.name === c.name)?.label.replace(/^warmpool /, '') ?? c.name}${how}`,
+      points: sizes.map((sz, i) => [sz, c.median[i]] as const),
+      colour,
+      strong: ours,
+      dashed: c.mode === 'map',
+    };
   });
   return lineChart(
     'How small can a task be: speedup over sequential, by item size',
     `npm run bench — Node ${r.machine.node}, ${r.machine.cores} cores, ${r.sizes.workers} workers, median of ${r.rounds} rounds; same items run sequentially in the same process`,
     series,
-    { xLabel: 'CPU time of one item (log scale)', yLabel: 'speedup (sequential time / pool time)', formatX: formatUs, references: [{ y: 1, label: 'break-even' }, { y: 1.5, label: '1.5×' }] },
+    {
+      xLabel: 'CPU time of one item (log scale)',
+      yLabel: 'speedup (sequential time / pool time)',
+      formatX: formatUs,
+      references: [
+        { y: 1, label: 'break-even' },
+        { y: 1.5, label: '1.5×' },
+      ],
+    },
   );
 }
 
 export function markdown(r: Results): string {
-  const shims = r.adapters.map((a) => `| ${a.label} | ${a.library ? `${a.library} ${r.versions[a.library] ?? ''}` : 'Node core'} | ${a.runtime} | ${a.shim} |`);
+  const shims = r.adapters.map(
+    (a) => `| ${a.label} | ${a.library ? `${a.library} ${r.versions[a.library] ?? ''}` : 'Node core'} | ${a.runtime} | ${a.shim} |`,
+  );
   return [
     '# Benchmarks',
     '',
@@ -425,7 +709,7 @@ export function markdown(r: Results): string {
     ...tables(r),
     '## How each library is driven',
     '',
-    'Same task functions, same pool size, the library\'s defaults otherwise. The process peers therefore use Node\'s IPC channel with its default `serialization: \'json\'`, which is why a Uint8Array comes back from them as a plain object; tinypool can be told `serialization: \'advanced\'` (structured clone), so it is measured that way too.',
+    "Same task functions, same pool size, the library's defaults otherwise. The process peers therefore use Node's IPC channel with its default `serialization: 'json'`, which is why a Uint8Array comes back from them as a plain object; tinypool can be told `serialization: 'advanced'` (structured clone), so it is measured that way too.",
     '',
     '| adapter | library | runs tasks in | shim |',
     '|---|---|---|---|',

@@ -28,7 +28,10 @@ const argv = process.argv.slice(2);
 const quick = argv.includes('--quick');
 const roundsArg = argv.find((a) => a.startsWith('--rounds='));
 const ROUNDS = roundsArg ? Number(roundsArg.slice(9)) : quick ? 1 : 3;
-const only = argv.find((a) => a.startsWith('--only='))?.slice(7).split(',');
+const only = argv
+  .find((a) => a.startsWith('--only='))
+  ?.slice(7)
+  .split(',');
 const scenarioJs = fileURLToPath(new URL('./scenario.js', import.meta.url));
 const LIBRARIES = ['warmpool', 'piscina', 'tinypool', 'workerpool', 'poolifier'];
 
@@ -57,11 +60,15 @@ async function main(): Promise<void> {
     'tiny-map:piscina-run',
     ...names.map((n) => `payload:${n}`),
     // Idle memory per worker process, for every pool that runs its workers in processes.
-    ...allAdapters().filter((a) => a.runtime === 'process').map((a) => `memory:${a.name}`),
+    ...allAdapters()
+      .filter((a) => a.runtime === 'process')
+      .map((a) => `memory:${a.name}`),
     // A real heavy module (TypeScript's compiler), standing start and warm, against a plain process; seconds per unit, timing only.
     ...(quick ? [] : ['heavy:sequential', 'heavy:ProcessPool', 'heavy:ThreadPool']),
     // How small can a task be: every library's pool (not the raw baselines), per task and through its own map.
-    ...allAdapters().filter((a) => a.library).flatMap((a) => [`grain:${a.name}/submit`, ...(a.map ? [`grain:${a.name}/map`] : [])]),
+    ...allAdapters()
+      .filter((a) => a.library)
+      .flatMap((a) => [`grain:${a.name}/submit`, ...(a.map ? [`grain:${a.name}/map`] : [])]),
     // Every other unit starts each adapter and checks its results: in --quick these would only time it.
     ...(quick ? [] : names.map((n) => `start:${n}`)),
     ...(quick ? [] : LIBRARIES.map((l) => `import:${l}`)),
@@ -83,14 +90,18 @@ async function main(): Promise<void> {
       const args = [scenarioJs, name, ...(quick ? ['--quick'] : [])];
       let stdout: string;
       try {
-        ({ stdout } = placement === '1core'
-          ? await run('taskset', ['-c', '0', process.execPath, ...args], { maxBuffer: 1 << 20 })
-          : await run(process.execPath, args, { maxBuffer: 1 << 20 }));
+        ({ stdout } =
+          placement === '1core'
+            ? await run('taskset', ['-c', '0', process.execPath, ...args], { maxBuffer: 1 << 20 })
+            : await run(process.execPath, args, { maxBuffer: 1 << 20 }));
       } catch (err) {
         const e = err as { stderr?: string; message: string };
         throw new Error(`bench: unit ${unit} failed:\n${e.stderr || e.message}`);
       }
-      const out = JSON.parse(stdout.trim().split('\n').at(-1)!) as { figures: Record<string, number>; facts: Record<string, string | boolean> };
+      const out = JSON.parse(stdout.trim().split('\n').at(-1)!) as {
+        figures: Record<string, number>;
+        facts: Record<string, string | boolean>;
+      };
       for (const [k, v] of Object.entries(out.figures)) {
         const key = placement === '1core' ? k.replace(/^warm\./, 'warm1core.') : k;
         (samples[key] ??= []).push(v);
@@ -104,7 +115,14 @@ async function main(): Promise<void> {
   const results: Results = {
     date: new Date().toISOString(),
     command: `npm run bench${quick ? ' -- --quick' : ''}${roundsArg ? ` -- ${roundsArg}` : ''}`,
-    machine: { cores: availableParallelism(), cpu: cpus()[0]?.model, memoryGiB: Math.round(totalmem() / 2 ** 30), node: process.version, platform: process.platform, loadAverage: load },
+    machine: {
+      cores: availableParallelism(),
+      cpu: cpus()[0]?.model,
+      memoryGiB: Math.round(totalmem() / 2 ** 30),
+      node: process.version,
+      platform: process.platform,
+      loadAverage: load,
+    },
     versions: Object.fromEntries(LIBRARIES.map((l) => [l, version(l)])),
     rounds: ROUNDS,
     quick,
@@ -115,7 +133,9 @@ async function main(): Promise<void> {
     figures: Object.fromEntries(Object.entries(samples).map(([k, xs]) => [k, stat(xs)])),
     facts,
   };
-  console.log(`warmpool bench — Node ${process.version}, ${availableParallelism()} cores (${cpus()[0]?.model ?? 'unknown'}), ${ROUNDS} round(s)${quick ? ', --quick (correctness only: the figures mean nothing)' : ''}\n`);
+  console.log(
+    `warmpool bench — Node ${process.version}, ${availableParallelism()} cores (${cpus()[0]?.model ?? 'unknown'}), ${ROUNDS} round(s)${quick ? ', --quick (correctness only: the figures mean nothing)' : ''}\n`,
+  );
   console.log(tables(results).join('\n'));
   if (!quick && !only) {
     writeResults(results);
@@ -127,7 +147,8 @@ async function main(): Promise<void> {
 const compareAt = argv.findIndex((a) => a === '--compare' || a.startsWith('--compare='));
 if (compareAt >= 0) {
   const ref = argv[compareAt].startsWith('--compare=') ? argv[compareAt].slice(10) : argv[compareAt + 1];
-  if (!ref || ref.startsWith('--')) throw new Error(`bench: expected a git ref after --compare, got ${ref === undefined ? 'nothing' : `\`${ref}\``}`);
+  if (!ref || ref.startsWith('--'))
+    throw new Error(`bench: expected a git ref after --compare, got ${ref === undefined ? 'nothing' : `\`${ref}\``}`);
   const { compare } = await import('./compare.js');
   await compare(ref, { quick, rounds: roundsArg ? ROUNDS : undefined, only });
 } else {

@@ -153,7 +153,15 @@ async function pinned(): Promise<void> {
   await sequentialCalls(a, 500);
   await childPingPong(rawChild, 500);
   const placements: [string, string, string][] =
-    availableParallelism() > 1 ? [['cross', '0', '1'], ['same', '0', '0']] : [['cross', '0', '0'], ['same', '0', '0']];
+    availableParallelism() > 1
+      ? [
+          ['cross', '0', '1'],
+          ['same', '0', '0'],
+        ]
+      : [
+          ['cross', '0', '0'],
+          ['same', '0', '0'],
+        ];
   let ok = true;
   for (const [regime, parentCpu, childCpu] of placements) {
     ok = pin(process.pid, parentCpu) && pin(workerPid, childCpu) && pin(rawChild.pid!, childCpu) && ok;
@@ -227,7 +235,9 @@ async function tinyMap(variant: string): Promise<void> {
   const items = Array.from({ length: SIZES.tinyItems }, (_, i) => i);
   const t0 = performance.now();
   const results =
-    how === 'run' ? await Promise.all(items.map((x) => a.call('square', [x]))) : await a.map!('square', items, how === 'chunk1' ? { chunksize: 1 } : {});
+    how === 'run'
+      ? await Promise.all(items.map((x) => a.call('square', [x])))
+      : await a.map!('square', items, how === 'chunk1' ? { chunksize: 1 } : {});
   figures[`tinyMap.${variant}`] = items.length / ((performance.now() - t0) / 1000);
   for (let i = 0; i < items.length; i++) check(results[i] === i * i, `${variant} item ${i} is ${String(results[i])}`);
   await a.close();
@@ -249,7 +259,10 @@ function sequentialMs(items: number[], expected: number): number {
   const t0 = performance.now();
   const results = items.map((n) => work(n));
   const ms = performance.now() - t0;
-  check(results.every((r) => r === expected), 'sequential work results');
+  check(
+    results.every((r) => r === expected),
+    'sequential work results',
+  );
   return ms;
 }
 
@@ -304,7 +317,9 @@ async function memory(name: string): Promise<void> {
   // answers a burst of tasks is the pool's choice, so asking them is no way
   // to find them all); each has answered a task when every one has started.
   const children = (): number[] =>
-    readdirSync('/proc/self/task').flatMap((tid) => readFileSync(`/proc/self/task/${tid}/children`, 'utf8').trim().split(' ').filter(Boolean).map(Number));
+    readdirSync('/proc/self/task').flatMap((tid) =>
+      readFileSync(`/proc/self/task/${tid}/children`, 'utf8').trim().split(' ').filter(Boolean).map(Number),
+    );
   await Promise.all(Array.from({ length: 8 * n }, () => a.call('add', [1, 1])));
   const pids = children();
   check(pids.length === n, `${name}: this process has ${pids.length} child processes (${pids.join(', ')}), expected its ${n} workers`);
@@ -315,7 +330,9 @@ async function memory(name: string): Promise<void> {
   if (name === 'ProcessPool') {
     const { deathSignalLauncher } = await import('../lib/process/adapter.js');
     const launcher = deathSignalLauncher();
-    facts.processDeathSignal = launcher ? `the kernel's parent-death signal (\`${launcher} --pdeathsig KILL\`), no watchdog thread` : 'a watchdog thread polling the parent pid (no usable setpriv here)';
+    facts.processDeathSignal = launcher
+      ? `the kernel's parent-death signal (\`${launcher} --pdeathsig KILL\`), no watchdog thread`
+      : 'a watchdog thread polling the parent pid (no usable setpriv here)';
   }
   await a.close();
 }
@@ -324,7 +341,9 @@ async function memory(name: string): Promise<void> {
 function heavyBatch(): string[] {
   const dir = fileURLToPath(new URL('../../lib/', import.meta.url));
   // Recursive: lib/ is folders by backend since the engine core (lib/*.ts alone is three files).
-  const names = readdirSync(dir, { recursive: true, encoding: 'utf8' }).filter((f) => f.endsWith('.ts')).sort();
+  const names = readdirSync(dir, { recursive: true, encoding: 'utf8' })
+    .filter((f) => f.endsWith('.ts'))
+    .sort();
   const files = names.map((f) => readFileSync(join(dir, f), 'utf8'));
   files.sort((a, b) => b.length - a.length);
   check(files.length >= SIZES.heavyFiles, `lib/ has ${files.length} .ts files, the heavy batch needs ${SIZES.heavyFiles}`);
@@ -368,7 +387,10 @@ async function heavy(name: string): Promise<void> {
   const cacheDir = mkdtempSync(join(tmpdir(), 'warmpool-bench-cache-'));
   // Workers read NODE_COMPILE_CACHE when they enable the cache: an empty one first, then what the first pool left in it.
   process.env.NODE_COMPILE_CACHE = cacheDir;
-  facts.compileCache = typeof (module as { enableCompileCache?: unknown }).enableCompileCache === 'function' ? `on (Node ${process.version})` : `not available (Node ${process.version}; needs 22.1 or later)`;
+  facts.compileCache =
+    typeof (module as { enableCompileCache?: unknown }).enableCompileCache === 'function'
+      ? `on (Node ${process.version})`
+      : `not available (Node ${process.version}; needs 22.1 or later)`;
   let first: unknown[] | undefined;
   try {
     for (const cache of ['cold', 'warm'] as const) {
@@ -380,7 +402,10 @@ async function heavy(name: string): Promise<void> {
         const t1 = performance.now();
         const results = await pool.map('transpile', batch);
         figures[`heavy.${kind}.${cache}.${pass}`] = performance.now() - t1;
-        check(results.length === batch.length && results.every((n) => typeof n === 'number' && n > 0), `${kind} transpiled ${results.length} files of ${batch.length}`);
+        check(
+          results.length === batch.length && results.every((n) => typeof n === 'number' && n > 0),
+          `${kind} transpiled ${results.length} files of ${batch.length}`,
+        );
         if (first) check(isDeepStrictEqual(results, first), `${kind} transpile results differ between passes`);
         first = results;
       }
@@ -395,7 +420,13 @@ async function payload(name: string): Promise<void> {
   const a = await started(adapterByName(name));
   const bytes = new Uint8Array(SIZES.bytes);
   for (let i = 0; i < bytes.length; i++) bytes[i] = (i * 7) & 255;
-  const objects = Array.from({ length: SIZES.objects }, (_, i) => ({ id: i, name: `item ${i}`, score: i / 3, ok: i % 2 === 0, tags: ['a', 'b'] }));
+  const objects = Array.from({ length: SIZES.objects }, (_, i) => ({
+    id: i,
+    name: `item ${i}`,
+    score: i / 3,
+    ok: i % 2 === 0,
+    tags: ['a', 'b'],
+  }));
   const time = async (value: unknown, reps: number): Promise<[number, unknown]> => {
     let last: unknown;
     const xs: number[] = [];
@@ -462,19 +493,47 @@ async function preload(name: string): Promise<void> {
 
 const [kind, arg = ''] = unit.split(':') as [string, string?];
 switch (kind) {
-  case 'cold': await cold(); break;
-  case 'warm': await warm(); break;
-  case 'pinned': await pinned(); break;
-  case 'throughput': await throughput(arg); break;
-  case 'cpu-map': await cpuMap(arg); break;
-  case 'busy': await busy(arg); break;
-  case 'tiny-map': await tinyMap(arg); break;
-  case 'payload': await payload(arg); break;
-  case 'start': await preload(arg); await start(arg); break;
-  case 'import': await importTime(arg); break;
-  case 'grain': await grain(arg); break;
-  case 'memory': await memory(arg); break;
-  case 'heavy': await heavy(arg); break;
-  default: throw new Error(`bench: unknown unit ${unit}`);
+  case 'cold':
+    await cold();
+    break;
+  case 'warm':
+    await warm();
+    break;
+  case 'pinned':
+    await pinned();
+    break;
+  case 'throughput':
+    await throughput(arg);
+    break;
+  case 'cpu-map':
+    await cpuMap(arg);
+    break;
+  case 'busy':
+    await busy(arg);
+    break;
+  case 'tiny-map':
+    await tinyMap(arg);
+    break;
+  case 'payload':
+    await payload(arg);
+    break;
+  case 'start':
+    await preload(arg);
+    await start(arg);
+    break;
+  case 'import':
+    await importTime(arg);
+    break;
+  case 'grain':
+    await grain(arg);
+    break;
+  case 'memory':
+    await memory(arg);
+    break;
+  case 'heavy':
+    await heavy(arg);
+    break;
+  default:
+    throw new Error(`bench: unknown unit ${unit}`);
 }
 process.stdout.write(`${JSON.stringify({ figures, facts })}\n`);

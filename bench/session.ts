@@ -36,7 +36,9 @@ const expected = JSON.stringify({ ...initial, ...edit });
 /** A fresh process: spawn, import, first edit in, first answer out. The exit is not timed. */
 async function fresh(): Promise<number> {
   const t0 = performance.now();
-  const child = spawn(process.execPath, [freshScript, moduleUrl.href, 'settings', JSON.stringify(initial)], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, [freshScript, moduleUrl.href, 'settings', JSON.stringify(initial)], {
+    stdio: ['pipe', 'pipe', 'inherit'],
+  });
   const exited = once(child, 'exit');
   child.stdin.write(`${JSON.stringify(edit)}\n`);
   const lines = createInterface({ input: child.stdout });
@@ -106,6 +108,8 @@ const f = (v: number) => `${v >= 100 ? v.toFixed(0) : v >= 1 ? v.toFixed(2) : v.
 console.log(`settings session, open to first answer: median of ${ROUNDS} rounds of ${SAMPLES} (min–max), Node ${process.version}`);
 for (const [key, s] of Object.entries(figures)) {
   const ratios = s.rounds.map((v, i) => figures['session.fresh'].rounds[i] / v);
-  console.log(`${key.padEnd(22)}${f(s.median).padStart(12)}  (${f(s.min)}–${f(s.max)})${key === 'session.fresh' ? '' : `  fresh / this ${median(ratios).toFixed(0)}×`}`);
+  console.log(
+    `${key.padEnd(22)}${f(s.median).padStart(12)}  (${f(s.min)}–${f(s.max)})${key === 'session.fresh' ? '' : `  fresh / this ${median(ratios).toFixed(0)}×`}`,
+  );
 }
 console.log(`written to bench/results/session.json; node dist/bench/report.js puts it in docs/benchmarks.md`);

@@ -253,7 +253,8 @@ async function main(): Promise<number> {
   // A child's process and socket handles close in the event loop's close
   // phase, a turn after its exit event (which shutdown() waits for): give
   // them up to a second. Then-handlers of the last results run meanwhile.
-  const leftOver = (h: ReturnType<typeof handleSummary>) => Object.entries(h.byType).some(([type, n]) => n > (handlesBefore.byType[type] ?? 0));
+  const leftOver = (h: ReturnType<typeof handleSummary>) =>
+    Object.entries(h.byType).some(([type, n]) => n > (handlesBefore.byType[type] ?? 0));
   let handlesAfter = handleSummary();
   for (let i = 0; i < 100 && leftOver(handlesAfter); i++) {
     await new Promise((resolve) => setTimeout(resolve, 10));
@@ -261,8 +262,14 @@ async function main(): Promise<number> {
   }
 
   const after = samples.filter((s) => s.t >= elapsed / 4);
-  const rssSlope = slope(after.map((s) => s.t / 60), after.map((s) => s.rssMb));
-  const heapSlope = slope(after.map((s) => s.t / 60), after.map((s) => s.heapMb));
+  const rssSlope = slope(
+    after.map((s) => s.t / 60),
+    after.map((s) => s.rssMb),
+  );
+  const heapSlope = slope(
+    after.map((s) => s.t / 60),
+    after.map((s) => s.heapMb),
+  );
   const statsSum = statsAtEnd.completed + statsAtEnd.failed + statsAtEnd.cancelled + statsAtEnd.timedOut + statsAtEnd.crashed;
 
   const checks: [string, boolean][] = [

@@ -23,15 +23,18 @@ function nsPerCall(n: number, body: (i: number) => unknown): number {
 }
 
 const options = { timeout: 1000, priority: 1 };
-console.log(`resolveSubmit({ timeout, priority }): ${nsPerCall(2_000_000, () => resolveSubmit(options, Infinity)).toFixed(1)} ns/call (median of ${ROUNDS})`);
+console.log(
+  `resolveSubmit({ timeout, priority }): ${nsPerCall(2_000_000, () => resolveSubmit(options, Infinity)).toFixed(1)} ns/call (median of ${ROUNDS})`,
+);
 
 const pool = new LocalPool({ add: (a: number, b: number) => a + b }, { workers: 2 });
 await pool.ready();
 const BATCH = 20_000;
-const perSubmit = nsPerCall(10, () => {
-  const futures = [];
-  for (let i = 0; i < BATCH; i++) futures.push(pool.submit('add', [i, 1], options));
-  return futures;
-}) / BATCH;
+const perSubmit =
+  nsPerCall(10, () => {
+    const futures = [];
+    for (let i = 0; i < BATCH; i++) futures.push(pool.submit('add', [i, 1], options));
+    return futures;
+  }) / BATCH;
 console.log(`LocalPool.submit('add', args, { timeout, priority }) without awaiting: ${perSubmit.toFixed(1)} ns/call (median of ${ROUNDS})`);
 await pool.shutdown({ cancelFutures: true, wait: false });

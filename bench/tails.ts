@@ -32,7 +32,10 @@ const CALLS = Number(opt('calls') ?? 20_000);
 const WARM_CALLS = 2000;
 const DEFAULT_ADAPTERS = ['ProcessPool', 'raw-ipc', 'workerpool-process', 'ThreadPool', 'piscina', 'tinypool-threads', 'raw-postMessage'];
 
-interface ThreadCounters { ns: number; slices: number }
+interface ThreadCounters {
+  ns: number;
+  slices: number;
+}
 
 /** Every thread of this process and of its descendants: `<role>/<tid>` → run time (ns) and timeslices, from schedstat. */
 function threads(): Map<string, ThreadCounters> {
@@ -48,7 +51,8 @@ function threads(): Map<string, ThreadCounters> {
       try {
         const [ns, , slices] = readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').trim().split(' ').map(Number);
         out.set(`${role}/${tid === String(pid) ? 'main' : 'other'}/${tid}`, { ns, slices });
-        for (const child of readFileSync(`/proc/${pid}/task/${tid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean)) visit(Number(child), 'worker');
+        for (const child of readFileSync(`/proc/${pid}/task/${tid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean))
+          visit(Number(child), 'worker');
       } catch {
         // a thread that ended between the listing and the read
       }
@@ -64,13 +68,18 @@ function quantile(sorted: Float64Array, p: number): number {
 
 interface UnitReport {
   adapter: string;
-  p50: number; p90: number; p99: number; p999: number; // µs
+  p50: number;
+  p90: number;
+  p99: number;
+  p999: number; // µs
   /** CPU µs per call and timeslices per call, by group: parent main thread, parent's other threads, workers' main threads, workers' other threads. */
   cpu: Record<string, number>;
   slices: Record<string, number>;
-  parentGcs: number; parentGcMs: number;
+  parentGcs: number;
+  parentGcMs: number;
   /** Slow calls (≥ p99) whose span overlaps a parent GC, of all slow calls. */
-  slowWithGc: number; slow: number;
+  slowWithGc: number;
+  slow: number;
   /** Bytes the parent allocates per call, garbage included (sampled). */
   parentBytes: number;
   sites: [string, number][];
@@ -171,27 +180,51 @@ async function main(): Promise<void> {
   const reports: UnitReport[] = [];
   for (const name of names) {
     const args = [self, `--unit=${name}`, `--calls=${CALLS}`];
-    const r = oneCore ? spawnSync('taskset', ['-c', '0', process.execPath, ...args], { encoding: 'utf8' }) : spawnSync(process.execPath, args, { encoding: 'utf8' });
+    const r = oneCore
+      ? spawnSync('taskset', ['-c', '0', process.execPath, ...args], { encoding: 'utf8' })
+      : spawnSync(process.execPath, args, { encoding: 'utf8' });
     if (r.status !== 0) throw new Error(`bench tails: the unit for ${name} failed (exit ${String(r.status)}):\n${r.stderr}`);
     reports.push(JSON.parse(r.stdout.trim().split('\n').at(-1)!) as UnitReport);
   }
   const load = readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(', ');
-  console.log(`bench tails — Node ${process.version}, ${CALLS.toLocaleString('en-US')} sequential add(i, 1) per adapter, 2 workers, ${oneCore ? 'all on one core (taskset -c 0)' : 'unpinned'}; load average now ${load}`);
-  console.log('latency µs; CPU µs per call and timeslices per call (busiest thread) of: parent main thread / parent other threads / workers main threads / workers other threads; parent heap B per call (sampled, garbage included)\n');
-  const head = ['adapter', 'p50', 'p90', 'p99', 'p99.9', 'CPU µs/call', 'slices/call', 'parent B/call', 'parent GCs per 10k calls', 'GC ms each', 'slow calls (≥ p99) overlapping a parent GC'];
+  console.log(
+    `bench tails — Node ${process.version}, ${CALLS.toLocaleString('en-US')} sequential add(i, 1) per adapter, 2 workers, ${oneCore ? 'all on one core (taskset -c 0)' : 'unpinned'}; load average now ${load}`,
+  );
+  console.log(
+    'latency µs; CPU µs per call and timeslices per call (busiest thread) of: parent main thread / parent other threads / workers main threads / workers other threads; parent heap B per call (sampled, garbage included)\n',
+  );
+  const head = [
+    'adapter',
+    'p50',
+    'p90',
+    'p99',
+    'p99.9',
+    'CPU µs/call',
+    'slices/call',
+    'parent B/call',
+    'parent GCs per 10k calls',
+    'GC ms each',
+    'slow calls (≥ p99) overlapping a parent GC',
+  ];
   console.log(`| ${head.join(' | ')} |`);
   console.log(`|${head.map(() => '---').join('|')}|`);
   const groups = ['parent main', 'parent other', 'worker main', 'worker other'];
   for (const r of reports) {
-    console.log(`| ${[
-      r.adapter, f1(r.p50), f1(r.p90), f0(r.p99), f0(r.p999),
-      groups.map((g) => f1(r.cpu[g] ?? 0)).join(' / '),
-      groups.map((g) => f2(r.slices[g] ?? 0)).join(' / '),
-      f0(r.parentBytes),
-      f1((r.parentGcs * 10_000) / CALLS),
-      r.parentGcs === 0 ? '–' : f2(r.parentGcMs / r.parentGcs),
-      `${r.slowWithGc} / ${r.slow}`,
-    ].join(' | ')} |`);
+    console.log(
+      `| ${[
+        r.adapter,
+        f1(r.p50),
+        f1(r.p90),
+        f0(r.p99),
+        f0(r.p999),
+        groups.map((g) => f1(r.cpu[g] ?? 0)).join(' / '),
+        groups.map((g) => f2(r.slices[g] ?? 0)).join(' / '),
+        f0(r.parentBytes),
+        f1((r.parentGcs * 10_000) / CALLS),
+        r.parentGcs === 0 ? '–' : f2(r.parentGcMs / r.parentGcs),
+        `${r.slowWithGc} / ${r.slow}`,
+      ].join(' | ')} |`,
+    );
   }
   for (const r of reports) {
     console.log(`\n${r.adapter}, parent: top allocation sites, B/call`);

@@ -114,7 +114,10 @@ export function instrument(options: InstrumentOptions = {}): () => void {
   const sources = new Map<string, StatsSource>();
   for (const pool of options.pools ?? []) {
     // Gauged under 'unnamed', two such sources would overwrite each other.
-    if (typeof pool.name !== 'string') throw new TypeError(`Expected each of \`pools\` to have a \`name\` (a pool's name, as its messages carry it), got ${pool.name === undefined ? 'undefined' : `\`${String(pool.name)}\``}`);
+    if (typeof pool.name !== 'string')
+      throw new TypeError(
+        `Expected each of \`pools\` to have a \`name\` (a pool's name, as its messages carry it), got ${pool.name === undefined ? 'undefined' : `\`${String(pool.name)}\``}`,
+      );
     sources.set(pool.name, pool);
   }
 
@@ -127,10 +130,15 @@ export function instrument(options: InstrumentOptions = {}): () => void {
     return c;
   };
 
-  const meter: Meter | undefined = withMetrics ? (options.meterProvider ?? api.metrics.getMeterProvider()).getMeter('warmpool', version) : undefined;
+  const meter: Meter | undefined = withMetrics
+    ? (options.meterProvider ?? api.metrics.getMeterProvider()).getMeter('warmpool', version)
+    : undefined;
   const runTime = meter?.createHistogram(METRIC.runTime, { unit: 'ms', description: 'Run time of a task, measured where it ran' });
   const waitTime = meter?.createHistogram(METRIC.waitTime, { unit: 'ms', description: 'Time from submit until a worker began the task' });
-  const restarts = meter?.createCounter(METRIC.restarts, { unit: '{restart}', description: 'Workers replaced, by cause (crash, timeout, cancel, memory, recycle)' });
+  const restarts = meter?.createCounter(METRIC.restarts, {
+    unit: '{restart}',
+    description: 'Workers replaced, by cause (crash, timeout, cancel, memory, recycle)',
+  });
   const gauges =
     meter === undefined
       ? []

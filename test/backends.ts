@@ -68,7 +68,8 @@ export const backends: Backend[] = [
     name: 'ThreadPool',
     make: (options = {}, module = tasksUrl) => new ThreadPool<Tasks>(module, options),
     cannot: {
-      processOptions: 'ThreadPool threads share the process: `cwd` is refused, and `env` and `execArgv` are thread options (covered in test/thread-pool.test.ts)',
+      processOptions:
+        'ThreadPool threads share the process: `cwd` is refused, and `env` and `execArgv` are thread options (covered in test/thread-pool.test.ts)',
       processFaults: 'ThreadPool threads share the process: a signal, process.abort() or a closed file descriptor hits the caller',
     },
   },
@@ -81,10 +82,12 @@ export const backends: Backend[] = [
       memoryLimit: 'LocalPool shares the caller’s heap',
       processOptions: 'LocalPool starts no process',
       clone: 'LocalPool passes values by reference; nothing is cloned',
-      runBesideSyncCode: 'LocalPool runs tasks in the calling thread: while a synchronous task runs, neither the caller nor another task can',
+      runBesideSyncCode:
+        'LocalPool runs tasks in the calling thread: while a synchronous task runs, neither the caller nor another task can',
       workers: 'LocalPool starts no workers: stats().workers is its fixed concurrency limit, and minWorkers has no effect',
       processFaults: 'LocalPool runs tasks in the caller’s process: a signal, process.abort() or a closed file descriptor hits the caller',
-      startTimeout: 'LocalPool imports the module in the calling thread, where an import that never ends cannot be given up (startTimeout has no effect)',
+      startTimeout:
+        'LocalPool imports the module in the calling thread, where an import that never ends cannot be given up (startTimeout has no effect)',
     },
   },
 ];
@@ -114,7 +117,8 @@ const retired: Promise<unknown>[] = [];
 function hostFlags(o: PoolOptions<string>): string[] {
   const flags: string[] = [];
   if (o.cancelGrace !== undefined) flags.push('--cancel-grace', String(o.cancelGrace));
-  if (o.maxTasksPerWorker !== undefined && o.maxTasksPerWorker !== Infinity) flags.push('--max-tasks-per-worker', String(o.maxTasksPerWorker));
+  if (o.maxTasksPerWorker !== undefined && o.maxTasksPerWorker !== Infinity)
+    flags.push('--max-tasks-per-worker', String(o.maxTasksPerWorker));
   if (o.maxMemoryMb !== undefined) flags.push('--max-memory-mb', String(o.maxMemoryMb));
   if (o.initializer !== undefined) flags.push('--initializer', o.initializer);
   if (o.initArgs !== undefined) flags.push('--init-args', JSON.stringify(o.initArgs));

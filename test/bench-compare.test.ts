@@ -21,7 +21,10 @@ function build(pkg: object, files: string[]): string {
 
 test("a build's entry is read from its package.json exports['.'], whatever file it names", () => {
   const cases: [object, string][] = [
-    [{ exports: { '.': { types: './dist/lib/index.d.ts', default: './dist/lib/index.js' }, './task': './dist/lib/task.js' } }, 'dist/lib/index.js'],
+    [
+      { exports: { '.': { types: './dist/lib/index.d.ts', default: './dist/lib/index.js' }, './task': './dist/lib/task.js' } },
+      'dist/lib/index.js',
+    ],
     [{ exports: { '.': { import: './dist/core/public.js', require: './cjs/index.cjs' } } }, 'dist/core/public.js'],
     [{ exports: { '.': { node: { default: './out/main.js' } } } }, 'out/main.js'],
     [{ exports: './dist/index.js' }, 'dist/index.js'],
@@ -41,7 +44,10 @@ test("a build's entry is read from its package.json exports['.'], whatever file 
 test('an entry that was not built is an error that names the missing file', () => {
   const root = build({ exports: { '.': './dist/lib/index.js' } }, []);
   try {
-    assert.throws(() => entryOf(root), (err: Error) => err.message.includes(join(root, 'dist/lib/index.js')) && err.message.includes('does not exist'));
+    assert.throws(
+      () => entryOf(root),
+      (err: Error) => err.message.includes(join(root, 'dist/lib/index.js')) && err.message.includes('does not exist'),
+    );
   } finally {
     rmSync(root, { recursive: true, force: true });
   }

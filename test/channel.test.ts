@@ -43,7 +43,7 @@ describe('process channel framing', () => {
     assert.equal(inf, Infinity);
     assert.equal(undef, undefined);
     assert.equal(big, 2n ** 70n);
-    const [pair] = (roundTrip([messages[4]], 1 << 30)[0][4] as [unknown[]]);
+    const [pair] = roundTrip([messages[4]], 1 << 30)[0][4] as [unknown[]];
     assert.equal(pair[0], pair[1], 'a value referenced twice stays one value');
     const [sparse] = roundTrip([messages[6]], 1 << 30)[0][4] as [unknown[]];
     assert.ok(!(1 in sparse), 'a hole stays a hole');

@@ -55,34 +55,61 @@ describeRedis('warmpool worker --stats, piped', () => {
   });
   after(() => redis.stop());
 
-  test('writes plain stats lines with an exact restart count while it waits for jobs, and a last one after a signal stops it', { timeout: 30_000 }, async () => {
-    const cli = fileURLToPath(new URL('../lib/cli/main.js', import.meta.url));
-    const child = spawn(process.execPath, [cli, 'worker', fileURLToPath(tasksUrl), '--connection', redis.url, '--queue', freshQueue('live'), '--workers', '1', '--stats', '--stats-interval', '50'], {
-      stdio: ['ignore', 'ignore', 'pipe'],
-    });
-    let stderr = '';
-    // The last line may come after the local pool has shut down: 0 workers then.
-    const statsLine = /^[01] workers: \d busy \d idle · queue 0 · [\d,]+ tasks\/s · run p50 \S+ p99 \S+ · restarts (~?\d+) · done 0$/;
-    const lines = () => stderr.split('\n');
-    const exited = once(child, 'exit');
-    // Two stats lines after ready: it draws on its timer, not once.
-    await new Promise<void>((resolve, reject) => {
-      child.stderr.on('data', (chunk: Buffer) => {
-        stderr += chunk.toString();
-        const ready = lines().findIndex((l) => l.startsWith('warmpool worker: ready'));
-        if (ready !== -1 && lines().slice(ready + 1).filter((l) => statsLine.test(l)).length >= 2) resolve();
+  test(
+    'writes plain stats lines with an exact restart count while it waits for jobs, and a last one after a signal stops it',
+    { timeout: 30_000 },
+    async () => {
+      const cli = fileURLToPath(new URL('../lib/cli/main.js', import.meta.url));
+      const child = spawn(
+        process.execPath,
+        [
+          cli,
+          'worker',
+          fileURLToPath(tasksUrl),
+          '--connection',
+          redis.url,
+          '--queue',
+          freshQueue('live'),
+          '--workers',
+          '1',
+          '--stats',
+          '--stats-interval',
+          '50',
+        ],
+        {
+          stdio: ['ignore', 'ignore', 'pipe'],
+        },
+      );
+      let stderr = '';
+      // The last line may come after the local pool has shut down: 0 workers then.
+      const statsLine = /^[01] workers: \d busy \d idle · queue 0 · [\d,]+ tasks\/s · run p50 \S+ p99 \S+ · restarts (~?\d+) · done 0$/;
+      const lines = () => stderr.split('\n');
+      const exited = once(child, 'exit');
+      // Two stats lines after ready: it draws on its timer, not once.
+      await new Promise<void>((resolve, reject) => {
+        child.stderr.on('data', (chunk: Buffer) => {
+          stderr += chunk.toString();
+          const ready = lines().findIndex((l) => l.startsWith('warmpool worker: ready'));
+          if (
+            ready !== -1 &&
+            lines()
+              .slice(ready + 1)
+              .filter((l) => statsLine.test(l)).length >= 2
+          )
+            resolve();
+        });
+        void exited.then(() => reject(new Error(`warmpool worker exited early: ${stderr}`)));
       });
-      void exited.then(() => reject(new Error(`warmpool worker exited early: ${stderr}`)));
-    });
-    child.kill('SIGTERM');
-    const [code] = (await exited) as [number | null];
-    assert.equal(code, 0, stderr);
-    assert.ok(!stderr.includes('\r') && !stderr.includes('\x1b'), 'no redraws or escape codes when piped');
-    const all = lines().filter((l) => l !== '');
-    const stopping = all.findIndex((l) => l.startsWith('warmpool worker: stopping'));
-    assert.ok(stopping !== -1, stderr);
-    const last = all.at(-1)!;
-    assert.match(last, statsLine, 'the last line is a stats line, written after the stop');
-    assert.equal(statsLine.exec(last)![1], '0', 'restarts counted from the pool’s own exits, not estimated');
-  });
+      child.kill('SIGTERM');
+      const [code] = (await exited) as [number | null];
+      assert.equal(code, 0, stderr);
+      assert.ok(!stderr.includes('\r') && !stderr.includes('\x1b'), 'no redraws or escape codes when piped');
+      const all = lines().filter((l) => l !== '');
+      const stopping = all.findIndex((l) => l.startsWith('warmpool worker: stopping'));
+      assert.ok(stopping !== -1, stderr);
+      const last = all.at(-1)!;
+      assert.match(last, statsLine, 'the last line is a stats line, written after the stop');
+      assert.equal(statsLine.exec(last)![1], '0', 'restarts counted from the pool’s own exits, not estimated');
+    },
+  );
 });

@@ -20,7 +20,20 @@ const tasks = fileURLToPath(new URL('./fixtures/cli-tasks.js', import.meta.url))
 
 function stats(over: Partial<PoolStats> = {}): PoolStats {
   const t = { p50: 1.25, p90: 4, p99: 38.4, mean: 2, max: 50 };
-  return { workers: 4, busy: 3, idle: 1, queued: 1200, completed: 5000, failed: 2, cancelled: 0, timedOut: 1, crashed: 0, runTime: t, waitTime: t, ...over };
+  return {
+    workers: 4,
+    busy: 3,
+    idle: 1,
+    queued: 1200,
+    completed: 5000,
+    failed: 2,
+    cancelled: 0,
+    timedOut: 1,
+    crashed: 0,
+    runTime: t,
+    waitTime: t,
+    ...over,
+  };
 }
 
 class FakeStream {
@@ -94,7 +107,10 @@ describe('live stats line', () => {
     live.stop();
     const frames = tty.text.split('\r\x1b[K');
     assert.equal(frames[0], '');
-    assert.ok(frames.slice(1, 3).every((f) => f.startsWith('4 workers') && !f.includes('\n')), JSON.stringify(frames));
+    assert.ok(
+      frames.slice(1, 3).every((f) => f.startsWith('4 workers') && !f.includes('\n')),
+      JSON.stringify(frames),
+    );
     assert.ok(frames.includes('warmpool worker: stopping\n'), 'a note clears the line and keeps its own');
     assert.ok(frames.at(-1)?.endsWith('\n'), 'the last line stays');
 
@@ -112,21 +128,30 @@ describe('live stats line', () => {
 });
 
 describe('warmpool map --stats and warmpool worker --stats', () => {
-  test('piped, map --stats writes plain stats lines on stderr and a last one that counts every item; stdout keeps only results', { timeout: 60_000 }, async () => {
-    const child = spawn(process.execPath, [main, 'map', tasks, 'double', '--stats', '--stats-interval', '50', '--workers', '2'], { stdio: ['pipe', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (s: string) => (stdout += s));
-    child.stderr.setEncoding('utf8').on('data', (s: string) => (stderr += s));
-    child.stdin.end(Array.from({ length: 3000 }, (_, i) => String(i)).join('\n'));
-    const [code] = (await once(child, 'close')) as [number | null];
-    assert.equal(code, 0, stderr);
-    assert.equal(stdout.split('\n').filter((l) => l !== '').length, 3000);
-    assert.ok(!stderr.includes('\x1b'), 'no escape codes when stderr is not a terminal');
-    const statsLines = stderr.split('\n').filter((l) => l.startsWith('double 2 workers: '));
-    assert.ok(statsLines.length >= 1, stderr);
-    assert.match(statsLines.at(-1)!, /^double 2 workers: 0 busy 2 idle · queue 0 · [\d,]+ items\/s · run p50 \S+ p99 \S+ · restarts ~?0 · done 3,000 items$/);
-  });
+  test(
+    'piped, map --stats writes plain stats lines on stderr and a last one that counts every item; stdout keeps only results',
+    { timeout: 60_000 },
+    async () => {
+      const child = spawn(process.execPath, [main, 'map', tasks, 'double', '--stats', '--stats-interval', '50', '--workers', '2'], {
+        stdio: ['pipe', 'pipe', 'pipe'],
+      });
+      let stdout = '';
+      let stderr = '';
+      child.stdout.setEncoding('utf8').on('data', (s: string) => (stdout += s));
+      child.stderr.setEncoding('utf8').on('data', (s: string) => (stderr += s));
+      child.stdin.end(Array.from({ length: 3000 }, (_, i) => String(i)).join('\n'));
+      const [code] = (await once(child, 'close')) as [number | null];
+      assert.equal(code, 0, stderr);
+      assert.equal(stdout.split('\n').filter((l) => l !== '').length, 3000);
+      assert.ok(!stderr.includes('\x1b'), 'no escape codes when stderr is not a terminal');
+      const statsLines = stderr.split('\n').filter((l) => l.startsWith('double 2 workers: '));
+      assert.ok(statsLines.length >= 1, stderr);
+      assert.match(
+        statsLines.at(-1)!,
+        /^double 2 workers: 0 busy 2 idle · queue 0 · [\d,]+ items\/s · run p50 \S+ p99 \S+ · restarts ~?0 · done 3,000 items$/,
+      );
+    },
+  );
 
   test('--stats-interval without --stats is a usage error', { timeout: 30_000 }, async () => {
     for (const command of [
@@ -159,7 +184,8 @@ describe('warmpool map --stats and warmpool worker --stats', () => {
       // The server's socket lives outside the test's folder: the folder is
       // removed by an `after` hook that may run before the one stopping tmux.
       const socket = join(tmpdir(), `warmpool-tmux-${process.pid}-${Date.now()}.sock`);
-      const run = (...args: string[]) => execFileSync('tmux', ['-S', socket, ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+      const run = (...args: string[]) =>
+        execFileSync('tmux', ['-S', socket, ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
       const stop = () => {
         try {
           run('kill-server');
@@ -177,7 +203,10 @@ describe('warmpool map --stats and warmpool worker --stats', () => {
       const command = `clear; seq 1 1000000 | ${process.execPath} ${main} map ${tasks} double --stats --workers 2 --out ${out}; echo $? > ${done}`;
       run('send-keys', '-t', 'live', command, 'Enter');
       const screen = () => run('capture-pane', '-p', '-t', 'live');
-      const statsRows = () => screen().split('\n').filter((l) => /^double 2 workers: \d busy \d idle · queue/.test(l));
+      const statsRows = () =>
+        screen()
+          .split('\n')
+          .filter((l) => /^double 2 workers: \d busy \d idle · queue/.test(l));
       await until(() => statsRows().length > 0 || existsSync(done), 60_000, 'the live line on the terminal');
       if (!existsSync(done)) {
         const first = statsRows();

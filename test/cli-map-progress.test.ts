@@ -79,7 +79,7 @@ describe('warmpool map: the values a task reports, shown compactly', () => {
     assert.equal(formatProgress(10n), '10');
   });
 
-  test('on a terminal, the bar carries the running items\' progress after its counts, within the terminal width', () => {
+  test("on a terminal, the bar carries the running items' progress after its counts, within the terminal width", () => {
     const items = new ItemProgress();
     items.set(7, 0.25);
     items.set(3, { done: 1, total: 9 });
@@ -118,24 +118,36 @@ for (const [backend, flags] of [
       assert.match(r.stderr, /warmpool map: 1 item, none failed/);
     });
 
-    test('a task that reports only for a later item is found in map chunks, and the items after it show their progress', BOUND, async (t) => {
-      const dir = await tempDir(t);
-      // Enough quiet items after the reporting one to outlast imap's read-ahead (4 chunks of 1 per worker).
-      const input = [...Array.from({ length: 20 }, (_, i) => i), { report: true }, ...Array.from({ length: 40 }, (_, i) => i), { dir }];
-      const child = mapCommand([...flags, '--chunksize', '1'], 'mixed', input.map((v) => JSON.stringify(v)).join('\n') + '\n');
-      const err = watchStderr(child);
-      const ran = finish(child, err.text);
-      await err.seen(/^warmpool map: progress: #61 50%$/m);
-      writeFileSync(join(dir, 'a'), '');
-      writeFileSync(join(dir, 'b'), '');
-      const r = await ran;
-      assert.equal(r.code, 0, r.stderr);
-      const expected = [...Array.from({ length: 20 }, (_, i) => i * 2), 'reported', ...Array.from({ length: 40 }, (_, i) => i * 2), 'done'];
-      assert.deepEqual(
-        r.stdout.trim().split('\n').map((l) => JSON.parse(l) as unknown),
-        expected,
-      );
-    });
+    test(
+      'a task that reports only for a later item is found in map chunks, and the items after it show their progress',
+      BOUND,
+      async (t) => {
+        const dir = await tempDir(t);
+        // Enough quiet items after the reporting one to outlast imap's read-ahead (4 chunks of 1 per worker).
+        const input = [...Array.from({ length: 20 }, (_, i) => i), { report: true }, ...Array.from({ length: 40 }, (_, i) => i), { dir }];
+        const child = mapCommand([...flags, '--chunksize', '1'], 'mixed', input.map((v) => JSON.stringify(v)).join('\n') + '\n');
+        const err = watchStderr(child);
+        const ran = finish(child, err.text);
+        await err.seen(/^warmpool map: progress: #61 50%$/m);
+        writeFileSync(join(dir, 'a'), '');
+        writeFileSync(join(dir, 'b'), '');
+        const r = await ran;
+        assert.equal(r.code, 0, r.stderr);
+        const expected = [
+          ...Array.from({ length: 20 }, (_, i) => i * 2),
+          'reported',
+          ...Array.from({ length: 40 }, (_, i) => i * 2),
+          'done',
+        ];
+        assert.deepEqual(
+          r.stdout
+            .trim()
+            .split('\n')
+            .map((l) => JSON.parse(l) as unknown),
+          expected,
+        );
+      },
+    );
 
     test('a task that reports nothing writes nothing on stderr but the summary', BOUND, async () => {
       const child = mapCommand([...flags], 'quiet', Array.from({ length: 2000 }, (_, i) => `${i}\n`).join(''));

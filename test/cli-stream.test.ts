@@ -58,7 +58,10 @@ for (const [backend, flags] of [
     test('writes every value the generator yields as a JSON line, in order, and exits 0', BOUND, async () => {
       const r = await warmpoolStream([...flags, tasks, 'count', '--args', '[500]', '--high-water-mark', '4']);
       assert.equal(r.code, 0, r.stderr);
-      assert.deepEqual(lines(r.stdout), Array.from({ length: 500 }, (_, i) => i));
+      assert.deepEqual(
+        lines(r.stdout),
+        Array.from({ length: 500 }, (_, i) => i),
+      );
       assert.equal(r.stderr, '');
     });
 
@@ -69,14 +72,21 @@ for (const [backend, flags] of [
       assert.match(r.stderr, /the task `failAfter` failed after 3 values: RangeError: failed after 3/);
     });
 
-    test('--send - sends each JSON line of stdin to the task, which answers each in order; the end of stdin ends its messages', BOUND, async () => {
-      const r = await warmpoolStream([...flags, tasks, 'settings', '--args', '[{"theme":"light","size":12}]', '--send', '-'], '{"theme":"dark"}\n\n{"size":14}\n');
-      assert.equal(r.code, 0, r.stderr);
-      assert.deepEqual(lines(r.stdout), [
-        { theme: 'dark', size: 12 },
-        { theme: 'dark', size: 14 },
-      ]);
-    });
+    test(
+      '--send - sends each JSON line of stdin to the task, which answers each in order; the end of stdin ends its messages',
+      BOUND,
+      async () => {
+        const r = await warmpoolStream(
+          [...flags, tasks, 'settings', '--args', '[{"theme":"light","size":12}]', '--send', '-'],
+          '{"theme":"dark"}\n\n{"size":14}\n',
+        );
+        assert.equal(r.code, 0, r.stderr);
+        assert.deepEqual(lines(r.stdout), [
+          { theme: 'dark', size: 12 },
+          { theme: 'dark', size: 14 },
+        ]);
+      },
+    );
 
     test('with --send - the command exits when the task ends, though stdin stays open', BOUND, async () => {
       const child = start([...flags, tasks, 'count', '--args', '[3]', '--send', '-']);

@@ -16,7 +16,10 @@ import { tempDir } from './helpers.js';
 const main = fileURLToPath(new URL('../lib/cli/main.js', import.meta.url));
 const tasks = fileURLToPath(new URL('./fixtures/cli-tasks.js', import.meta.url));
 const throwsOnImport = fileURLToPath(new URL('./fixtures/faults-import-throws.js', import.meta.url));
-const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string; bin: Record<string, string> };
+const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
+  version: string;
+  bin: Record<string, string>;
+};
 
 /** The command's backends: worker processes, and worker threads with --threads. */
 const BACKENDS: [name: string, flags: string[]][] = [
@@ -110,7 +113,10 @@ describe('warmpool command line', () => {
     assert.match(none.stderr, /^Usage: warmpool/);
     const unknown = await warmpool(['serve']);
     assert.equal(unknown.code, 2);
-    assert.equal(unknown.stderr, 'warmpool: unknown command `serve`; expected one of: bench, map, purge, stream, worker (see warmpool --help)\n');
+    assert.equal(
+      unknown.stderr,
+      'warmpool: unknown command `serve`; expected one of: bench, map, purge, stream, worker (see warmpool --help)\n',
+    );
   });
 
   test('`--version` prints the package version, and package.json names the command', async () => {
@@ -132,7 +138,10 @@ describe('warmpool command line', () => {
 
   test('bad input gets one line on stderr and exit code 2', async () => {
     const cases: [string[], RegExp][] = [
-      [['map', 'no-such-module.js', 'fib'], /^warmpool map: Cannot find the task module `no-such-module\.js` \(looked for .*no-such-module\.js\)/],
+      [
+        ['map', 'no-such-module.js', 'fib'],
+        /^warmpool map: Cannot find the task module `no-such-module\.js` \(looked for .*no-such-module\.js\)/,
+      ],
       [['bench', 'no-such-module.js', 'fib'], /^warmpool bench: Cannot find the task module `no-such-module\.js`/],
       [['map', tasks], /^warmpool map: Expected the name of an exported task as the second argument, got nothing/],
       [['map', tasks, 'fib', '--workers', '0'], /^warmpool map: Expected --workers to be an integer >= 1, got `0`/],
@@ -140,7 +149,10 @@ describe('warmpool command line', () => {
       [['map', tasks, 'fib', '--ordered', '--unordered'], /^warmpool map: Expected one of --ordered and --unordered, got both/],
       [['map', tasks, 'fib', '--in', 'no-such-input.jsonl'], /^warmpool map: Cannot find the input file `no-such-input\.jsonl`/],
       [['bench', tasks, 'fib', '--args', '[1'], /^warmpool bench: Expected --args to be JSON \(an array of arguments\), got `\[1`: /],
-      [['bench', tasks, 'fib', '--args', '{"n":1}'], /^warmpool bench: Expected --args to be a JSON array of arguments, got `\{"n":1\}` \(object\)/],
+      [
+        ['bench', tasks, 'fib', '--args', '{"n":1}'],
+        /^warmpool bench: Expected --args to be a JSON array of arguments, got `\{"n":1\}` \(object\)/,
+      ],
       [['bench', tasks, 'fib', '--calls', 'many'], /^warmpool bench: Expected --calls to be an integer >= 1, got `many`/],
     ];
     for (const [args, message] of cases) {
@@ -154,14 +166,18 @@ describe('warmpool command line', () => {
 
   for (const [backend, flags] of BACKENDS) {
     test(`${backend}: a task the module does not export is refused with the list of its function exports`, async () => {
-      const exportsList = '`add`, `bigint`, `checked`, `crashOn`, `double`, `echo`, `fib`, `firstThenForever`, `forever`, `hangOrCrash`, `len`';
+      const exportsList =
+        '`add`, `bigint`, `checked`, `crashOn`, `double`, `echo`, `fib`, `firstThenForever`, `forever`, `hangOrCrash`, `len`';
       const map = await warmpool(['map', ...flags, tasks, 'notATask', '--workers', '1'], '1\n');
       assert.equal(map.code, 2);
       assert.match(map.stderr, new RegExp(`Expected \`notATask\` to be a function exported by the task module, got only: ${exportsList}`));
       assert.equal(map.stdout, '');
       const bench = await warmpool(['bench', ...flags, tasks, 'fbi', '--cold', '1', '--calls', '1']);
       assert.equal(bench.code, 2);
-      assert.match(bench.stderr, new RegExp(`^warmpool bench: Expected \`fbi\` to be a function exported by the task module, got only: ${exportsList}`, 'm'));
+      assert.match(
+        bench.stderr,
+        new RegExp(`^warmpool bench: Expected \`fbi\` to be a function exported by the task module, got only: ${exportsList}`, 'm'),
+      );
     });
 
     test(`${backend}: a module that throws when imported is bad input for both commands`, async () => {
@@ -181,7 +197,10 @@ for (const [backend, flags] of BACKENDS) {
       const input = Array.from({ length: 40 }, (_, i) => `${i % 25}\n`).join('');
       const r = await warmpool(['map', ...flags, tasks, 'fib', '--workers', '2'], input);
       assert.equal(r.code, 0, r.stderr);
-      assert.deepEqual(jsonLines(r.stdout), Array.from({ length: 40 }, (_, i) => fib(i % 25)));
+      assert.deepEqual(
+        jsonLines(r.stdout),
+        Array.from({ length: 40 }, (_, i) => fib(i % 25)),
+      );
       // Not a terminal: no progress bar, no escape codes, one line at the end.
       assert.match(r.stderr, SUMMARY(40, 'none'));
     });
@@ -205,22 +224,32 @@ for (const [backend, flags] of BACKENDS) {
     });
 
     // The numbering is the command's own, the same on either backend: run once, to keep this file within the runner's per-file timeout.
-    const lineNumbering = { skip: backend === 'ThreadPool' && 'the line numbering is the command\'s own; run on ProcessPool' };
-    test('an item\'s index is its input line\'s number from 0, blank lines counted, in error lines and --unordered output alike', lineNumbering, async () => {
-      const input = '1\n\n-2\n   \n\n3\n-4\n';
-      const failing = await warmpool(['map', ...flags, tasks, 'checked', '--workers', '2'], input);
-      assert.equal(failing.code, 1);
-      const out = jsonLines(failing.stdout);
-      assert.deepEqual(out[0], 1);
-      assert.equal((out[1] as { index: number }).index, 2, 'the -2 on line 2');
-      assert.equal(out[2], 3);
-      assert.equal((out[3] as { index: number }).index, 6, 'the -4 on line 6');
-      assert.match(failing.stderr, SUMMARY(4, '2'));
-      const unordered = await warmpool(['map', ...flags, tasks, 'double', '--unordered', '--workers', '2'], '1\n\n2\n\n\n3\n');
-      assert.equal(unordered.code, 0, unordered.stderr);
-      const indexes = (jsonLines(unordered.stdout) as { index: number; result: number }[]).map((o) => [o.index, o.result]).sort((a, b) => a[0] - b[0]);
-      assert.deepEqual(indexes, [[0, 2], [2, 4], [5, 6]]);
-    });
+    const lineNumbering = { skip: backend === 'ThreadPool' && "the line numbering is the command's own; run on ProcessPool" };
+    test(
+      "an item's index is its input line's number from 0, blank lines counted, in error lines and --unordered output alike",
+      lineNumbering,
+      async () => {
+        const input = '1\n\n-2\n   \n\n3\n-4\n';
+        const failing = await warmpool(['map', ...flags, tasks, 'checked', '--workers', '2'], input);
+        assert.equal(failing.code, 1);
+        const out = jsonLines(failing.stdout);
+        assert.deepEqual(out[0], 1);
+        assert.equal((out[1] as { index: number }).index, 2, 'the -2 on line 2');
+        assert.equal(out[2], 3);
+        assert.equal((out[3] as { index: number }).index, 6, 'the -4 on line 6');
+        assert.match(failing.stderr, SUMMARY(4, '2'));
+        const unordered = await warmpool(['map', ...flags, tasks, 'double', '--unordered', '--workers', '2'], '1\n\n2\n\n\n3\n');
+        assert.equal(unordered.code, 0, unordered.stderr);
+        const indexes = (jsonLines(unordered.stdout) as { index: number; result: number }[])
+          .map((o) => [o.index, o.result])
+          .sort((a, b) => a[0] - b[0]);
+        assert.deepEqual(indexes, [
+          [0, 2],
+          [2, 4],
+          [5, 6],
+        ]);
+      },
+    );
 
     test('an item the pool gives up on (a timeout) after blank lines is blamed on its own line', lineNumbering, async () => {
       const r = await warmpool(['map', ...flags, tasks, 'firstThenForever', '--timeout', '1500', '--workers', '1'], '0\n\n\n1\n0\n');
@@ -249,24 +278,37 @@ for (const [backend, flags] of BACKENDS) {
     test('a result JSON cannot carry fails its item; undefined becomes null', async () => {
       const r = await warmpool(['map', ...flags, tasks, 'bigint', '--workers', '1'], '1\n');
       assert.equal(r.code, 1);
-      assert.deepEqual(jsonLines(r.stdout), [{ index: 0, error: { name: 'TypeError', message: 'Do not know how to serialize a BigInt', code: null } }]);
+      assert.deepEqual(jsonLines(r.stdout), [
+        { index: 0, error: { name: 'TypeError', message: 'Do not know how to serialize a BigInt', code: null } },
+      ]);
     });
 
     test('--fail-fast stops at the first failing item: the output is the results before it, then its error line', async () => {
       const input = ['1', '2', '-3', ...Array.from({ length: 200 }, (_, i) => String(i))].join('\n');
       const r = await warmpool(['map', ...flags, tasks, 'checked', '--fail-fast', '--workers', '2'], input);
       assert.equal(r.code, 1);
-      assert.deepEqual(jsonLines(r.stdout), [1, 2, { index: 2, error: { name: 'RangeError', message: 'Expected a number >= 0, got -3', code: 'E_NEGATIVE' } }]);
+      assert.deepEqual(jsonLines(r.stdout), [
+        1,
+        2,
+        { index: 2, error: { name: 'RangeError', message: 'Expected a number >= 0, got -3', code: 'E_NEGATIVE' } },
+      ]);
       assert.match(r.stderr, /stopped at the first failing item \(index 2, --fail-fast\)/);
     });
 
     test('--timeout stops a runaway item, writes its error line in input order, and the run goes on', async () => {
       // 1.5 s, not less: on a loaded machine an item that returns at once can still take a few hundred ms to be seen.
-      const r = await warmpool(['map', ...flags, tasks, 'firstThenForever', '--timeout', '1500', '--workers', '2'], '0\n0\n1\n0\n0\n1\n0\n');
+      const r = await warmpool(
+        ['map', ...flags, tasks, 'firstThenForever', '--timeout', '1500', '--workers', '2'],
+        '0\n0\n1\n0\n0\n1\n0\n',
+      );
       assert.equal(r.code, 1);
       const timedOut = (index: number) => ({
         index,
-        error: { name: 'TimeoutError', message: 'The item did not finish within 1500 ms; its worker was stopped', code: 'ERR_WARMPOOL_TIMEOUT' },
+        error: {
+          name: 'TimeoutError',
+          message: 'The item did not finish within 1500 ms; its worker was stopped',
+          code: 'ERR_WARMPOOL_TIMEOUT',
+        },
       });
       assert.deepEqual(jsonLines(r.stdout), [0, 0, timedOut(2), 0, 0, timedOut(5), 0]);
       assert.match(r.stderr, SUMMARY(7, '2'));
@@ -279,11 +321,7 @@ for (const [backend, flags] of BACKENDS) {
       const out = jsonLines(r.stdout) as { index: number; error: { name: string } }[];
       assert.deepEqual(
         out.map((o) => (typeof o === 'string' ? o : [o.index, o.error.name])),
-        [
-          [0, 'TimeoutError'],
-          [1, 'WorkerCrashedError'],
-          'ok',
-        ],
+        [[0, 'TimeoutError'], [1, 'WorkerCrashedError'], 'ok'],
       );
     });
 
@@ -311,7 +349,18 @@ for (const [backend, flags] of BACKENDS) {
       // 5 MB out: the file stream asks the writer to wait many times over.
       const input = Array.from({ length: 50_000 }, (_, i) => JSON.stringify(`${i}`.padEnd(100, '.'))).join('\n');
       writeFileSync(join(dir, 'in.jsonl'), input);
-      const r = await warmpool(['map', ...flags, tasks, 'echo', '--in', join(dir, 'in.jsonl'), '--out', join(dir, 'out.jsonl'), '--workers', '1']);
+      const r = await warmpool([
+        'map',
+        ...flags,
+        tasks,
+        'echo',
+        '--in',
+        join(dir, 'in.jsonl'),
+        '--out',
+        join(dir, 'out.jsonl'),
+        '--workers',
+        '1',
+      ]);
       assert.equal(r.code, 0, r.stderr);
       assert.equal(r.stdout, '');
       assert.match(r.stderr, SUMMARY(50_000, 'none'));
@@ -368,7 +417,9 @@ for (const [backend, flags] of BACKENDS) {
 
     test('Ctrl-C (SIGINT) mid-run cancels running items, exits 130 and leaves no worker process', { timeout: 60_000 }, async () => {
       const mark = `WARMPOOL_CLI_TEST_MARK=${process.pid}-${Date.now()}`;
-      const child = start(['map', ...flags, tasks, 'firstThenForever', '--workers', '2', '--chunksize', '1'], { [mark.split('=')[0]]: mark.split('=')[1] });
+      const child = start(['map', ...flags, tasks, 'firstThenForever', '--workers', '2', '--chunksize', '1'], {
+        [mark.split('=')[0]]: mark.split('=')[1],
+      });
       const ran = finish(child);
       // Item 0 returns at once, items 1 and 2 spin forever (stdin stays open):
       // unless Ctrl-C cancels them, the command never ends.
@@ -396,13 +447,26 @@ describe('warmpool bench', () => {
       assert.equal(r.code, 0, r.stderr);
       assert.equal(r.stderr, '', 'no progress lines with --json');
       const out = JSON.parse(r.stdout) as Record<string, any>;
-      assert.deepEqual(Object.keys(out), ['module', 'task', 'args', 'backend', 'workers', 'node', 'cold', 'poolStartMs', 'warm', 'coldOverWarm', 'overheadColdOverWarm']);
+      assert.deepEqual(Object.keys(out), [
+        'module',
+        'task',
+        'args',
+        'backend',
+        'workers',
+        'node',
+        'cold',
+        'poolStartMs',
+        'warm',
+        'coldOverWarm',
+        'overheadColdOverWarm',
+      ]);
       assert.deepEqual([out.module, out.task, out.args, out.backend, out.workers], [tasks, 'fib', [10], backend, 1]);
       assert.deepEqual(Object.keys(out.cold), ['median', 'min', 'max', 'runs', 'importMs', 'taskMs']);
       assert.equal(out.cold.runs, 2);
       assert.deepEqual(Object.keys(out.warm), ['calls', 'p50', 'p99', 'mean', 'min', 'max', 'taskP50']);
       assert.equal(out.warm.calls, 3);
-      for (const v of [out.cold.median, out.cold.importMs.median, out.poolStartMs, out.warm.p50, out.coldOverWarm]) assert.ok(typeof v === 'number' && v > 0, String(v));
+      for (const v of [out.cold.median, out.cold.importMs.median, out.poolStartMs, out.warm.p50, out.coldOverWarm])
+        assert.ok(typeof v === 'number' && v > 0, String(v));
       assert.ok(out.cold.min <= out.cold.median && out.cold.median <= out.cold.max);
       assert.ok(out.warm.min <= out.warm.p50 && out.warm.p50 <= out.warm.p99 && out.warm.p99 <= out.warm.max);
       const chart = readFileSync(svg, 'utf8');
@@ -416,31 +480,49 @@ describe('warmpool bench', () => {
     const r = await warmpool(['bench', tasks, 'add', '--args', '[1, 2]', '--calls', '3', '--cold', '1']);
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /^warmpool bench: add\(1, 2\) from .*cli-tasks\.js — ProcessPool, Node v/);
-    for (const row of ['cold call: fresh process', 'of which the module import', 'pool start to first result', 'warm call, p50', 'warm call, p99', 'cold / warm']) {
+    for (const row of [
+      'cold call: fresh process',
+      'of which the module import',
+      'pool start to first result',
+      'warm call, p50',
+      'warm call, p99',
+      'cold / warm',
+    ]) {
       assert.ok(r.stdout.includes(row), row);
     }
     assert.deepEqual(lines(r.stderr), ['cold calls (fresh process each) (1)', 'pool start (1 process) to first result', 'warm calls (3)']);
     assert.ok(!r.stderr.includes('\u001b'), 'no escape codes');
   });
 
-  test('a task name the module does not export exits 2 with the valid names, before any heading is printed', { timeout: 60_000 }, async () => {
-    const r = await warmpool(['bench', tasks, 'fibb', '--cold', '3']);
-    assert.equal(r.code, 2);
-    assert.equal(r.stdout, '');
-    assert.match(r.stderr, /^warmpool bench: Expected `fibb` to be a function exported by the task module, got only: .*`fib`/);
-    assert.ok(!r.stderr.includes('cold calls'), `no heading before the error: ${r.stderr}`);
-  });
+  test(
+    'a task name the module does not export exits 2 with the valid names, before any heading is printed',
+    { timeout: 60_000 },
+    async () => {
+      const r = await warmpool(['bench', tasks, 'fibb', '--cold', '3']);
+      assert.equal(r.code, 2);
+      assert.equal(r.stdout, '');
+      assert.match(r.stderr, /^warmpool bench: Expected `fibb` to be a function exported by the task module, got only: .*`fib`/);
+      assert.ok(!r.stderr.includes('cold calls'), `no heading before the error: ${r.stderr}`);
+    },
+  );
 
-  test('the table gives the task\'s own run time in the worker beside the warm round trip, and the ratio without it', { timeout: 60_000 }, async () => {
-    const r = await warmpool(['bench', tasks, 'fib', '--args', '[22]', '--calls', '20', '--cold', '1', '--json']);
-    assert.equal(r.code, 0, r.stderr);
-    const out = JSON.parse(r.stdout) as BenchResult;
-    assert.ok(out.warm.taskP50 > 0 && out.warm.taskP50 <= out.warm.p50, `the task's run time is within the round trip: ${out.warm.taskP50} <= ${out.warm.p50}`);
-    assert.ok(Number.isFinite(out.overheadColdOverWarm) && out.overheadColdOverWarm > 0, String(out.overheadColdOverWarm));
-    const table = await warmpool(['bench', tasks, 'add', '--args', '[1, 2]', '--calls', '3', '--cold', '1']);
-    assert.ok(table.stdout.includes('of which the task (in the worker), p50'), table.stdout);
-    assert.ok(table.stdout.includes("cold / warm, the task's own time left out"), table.stdout);
-  });
+  test(
+    "the table gives the task's own run time in the worker beside the warm round trip, and the ratio without it",
+    { timeout: 60_000 },
+    async () => {
+      const r = await warmpool(['bench', tasks, 'fib', '--args', '[22]', '--calls', '20', '--cold', '1', '--json']);
+      assert.equal(r.code, 0, r.stderr);
+      const out = JSON.parse(r.stdout) as BenchResult;
+      assert.ok(
+        out.warm.taskP50 > 0 && out.warm.taskP50 <= out.warm.p50,
+        `the task's run time is within the round trip: ${out.warm.taskP50} <= ${out.warm.p50}`,
+      );
+      assert.ok(Number.isFinite(out.overheadColdOverWarm) && out.overheadColdOverWarm > 0, String(out.overheadColdOverWarm));
+      const table = await warmpool(['bench', tasks, 'add', '--args', '[1, 2]', '--calls', '3', '--cold', '1']);
+      assert.ok(table.stdout.includes('of which the task (in the worker), p50'), table.stdout);
+      assert.ok(table.stdout.includes("cold / warm, the task's own time left out"), table.stdout);
+    },
+  );
 
   test('a task that throws in the cold call exits 1 with its error', async () => {
     const r = await warmpool(['bench', tasks, 'checked', '--args', '[-1]', '--cold', '1']);

@@ -28,23 +28,27 @@ await contractFile('cancel and timeout', (backend) => {
       assert.ok(!existsSync(mark), 'the cancelled task never ran');
     });
 
-    test('a pending task cancelled while its worker runs a long synchronous task never runs, also once the pool has measured short tasks', { ...SHORT, skip: backend.cannot.runBesideSyncCode }, async () => {
-      await using pool = makePool(backend, { workers: 1 });
-      await warmUp(pool);
-      const dir = scratch();
-      const startedPath = join(dir, 'started');
-      const mark = join(dir, 'ran');
-      const busy = pool.submit('touchThenSpin', [startedPath, 300]);
-      const victim = pool.submit('touch', [mark]);
-      await started(busy, startedPath);
-      assert.equal(victim.state, 'pending');
-      assert.equal(victim.cancel(), true);
-      const err = await reasonOf(victim);
-      assert.ok(err instanceof CancelledError, String(err));
-      assert.equal(await busy, 300);
-      assert.equal(await pool.submit('add', [1, 2]), 3);
-      assert.ok(!existsSync(mark), 'the cancelled task never ran');
-    });
+    test(
+      'a pending task cancelled while its worker runs a long synchronous task never runs, also once the pool has measured short tasks',
+      { ...SHORT, skip: backend.cannot.runBesideSyncCode },
+      async () => {
+        await using pool = makePool(backend, { workers: 1 });
+        await warmUp(pool);
+        const dir = scratch();
+        const startedPath = join(dir, 'started');
+        const mark = join(dir, 'ran');
+        const busy = pool.submit('touchThenSpin', [startedPath, 300]);
+        const victim = pool.submit('touch', [mark]);
+        await started(busy, startedPath);
+        assert.equal(victim.state, 'pending');
+        assert.equal(victim.cancel(), true);
+        const err = await reasonOf(victim);
+        assert.ok(err instanceof CancelledError, String(err));
+        assert.equal(await busy, 300);
+        assert.equal(await pool.submit('add', [1, 2]), 3);
+        assert.ok(!existsSync(mark), 'the cancelled task never ran');
+      },
+    );
 
     test('cancelling a pending task never holds back the results of the tasks submitted before it', SHORT, async () => {
       await using pool = makePool(backend, { workers: 1 });
@@ -87,32 +91,40 @@ await contractFile('cancel and timeout', (backend) => {
       }
     });
 
-    test('cancel() of a running task stops it, and the next task is still served', { ...SHORT, skip: backend.cannot.stopSyncCode }, async () => {
-      await using pool = makePool(backend, { workers: 1 });
-      const startedPath = join(scratch(), 'started');
-      const f = pool.submit('touchThenForever', [startedPath]);
-      const next = pool.submit('add', [2, 2]);
-      await started(f, startedPath);
-      if (backend.cannot.startSeenAtOnce === undefined) assert.equal(f.running(), true);
-      assert.equal(f.cancel(), true);
-      const err = await reasonOf(f);
-      assert.ok(err instanceof CancelledError, String(err));
-      assert.equal(await next, 4);
-      assert.equal(await pool.submit('add', [3, 3]), 6);
-    });
+    test(
+      'cancel() of a running task stops it, and the next task is still served',
+      { ...SHORT, skip: backend.cannot.stopSyncCode },
+      async () => {
+        await using pool = makePool(backend, { workers: 1 });
+        const startedPath = join(scratch(), 'started');
+        const f = pool.submit('touchThenForever', [startedPath]);
+        const next = pool.submit('add', [2, 2]);
+        await started(f, startedPath);
+        if (backend.cannot.startSeenAtOnce === undefined) assert.equal(f.running(), true);
+        assert.equal(f.cancel(), true);
+        const err = await reasonOf(f);
+        assert.ok(err instanceof CancelledError, String(err));
+        assert.equal(await next, 4);
+        assert.equal(await pool.submit('add', [3, 3]), 6);
+      },
+    );
 
-    test('a timeout stops a synchronous infinite loop with TimeoutError, and the next task runs on a fresh worker', { ...SHORT, skip: backend.cannot.stopSyncCode }, async () => {
-      await using pool = makePool(backend, { workers: 1 });
-      const before = await pool.submit('workerToken');
-      const f = pool.submit('forever', [], { timeout: 100 });
-      const next = pool.submit('workerToken');
-      const err = await reasonOf(f);
-      assert.ok(err instanceof TimeoutError, String(err));
-      assert.equal(err.code, 'ERR_WARMPOOL_TIMEOUT');
-      const after = await next;
-      assert.notEqual(after, before, 'the worker that ran the loop was replaced');
-      assert.equal(await pool.submit('add', [1, 2]), 3);
-    });
+    test(
+      'a timeout stops a synchronous infinite loop with TimeoutError, and the next task runs on a fresh worker',
+      { ...SHORT, skip: backend.cannot.stopSyncCode },
+      async () => {
+        await using pool = makePool(backend, { workers: 1 });
+        const before = await pool.submit('workerToken');
+        const f = pool.submit('forever', [], { timeout: 100 });
+        const next = pool.submit('workerToken');
+        const err = await reasonOf(f);
+        assert.ok(err instanceof TimeoutError, String(err));
+        assert.equal(err.code, 'ERR_WARMPOOL_TIMEOUT');
+        const after = await next;
+        assert.notEqual(after, before, 'the worker that ran the loop was replaced');
+        assert.equal(await pool.submit('add', [1, 2]), 3);
+      },
+    );
 
     test('the pool default timeout applies to a task that sets none', { ...SHORT, skip: backend.cannot.stopSyncCode }, async () => {
       await using pool = makePool(backend, { workers: 1, timeout: 100 });
@@ -192,16 +204,20 @@ await contractFile('cancel and timeout', (backend) => {
       assert.equal(await pool.submit('workerToken'), before, 'the same worker serves the next task');
     });
 
-    test('with cancelGrace, a cancelled task that ignores its signal is stopped after the grace and its worker replaced', { ...SHORT, skip: backend.cannot.stopSyncCode }, async () => {
-      await using pool = makePool(backend, { workers: 1, cancelGrace: 100 });
-      const before = await pool.submit('workerToken');
-      const startedPath = join(scratch(), 'started');
-      const f = pool.submit('touchThenForever', [startedPath]);
-      await started(f, startedPath);
-      assert.equal(f.cancel(), true);
-      const err = await reasonOf(f);
-      assert.ok(err instanceof CancelledError, String(err));
-      assert.notEqual(await pool.submit('workerToken'), before, 'a fresh worker serves the next task');
-    });
+    test(
+      'with cancelGrace, a cancelled task that ignores its signal is stopped after the grace and its worker replaced',
+      { ...SHORT, skip: backend.cannot.stopSyncCode },
+      async () => {
+        await using pool = makePool(backend, { workers: 1, cancelGrace: 100 });
+        const before = await pool.submit('workerToken');
+        const startedPath = join(scratch(), 'started');
+        const f = pool.submit('touchThenForever', [startedPath]);
+        await started(f, startedPath);
+        assert.equal(f.cancel(), true);
+        const err = await reasonOf(f);
+        assert.ok(err instanceof CancelledError, String(err));
+        assert.notEqual(await pool.submit('workerToken'), before, 'a fresh worker serves the next task');
+      },
+    );
   });
 });

@@ -10,7 +10,20 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, test } from 'node:test';
 import { CancelledError, PoolClosedError, TimeoutError, WorkerCrashedError, type PoolStats } from '../lib/index.js';
-import { contractFile, makePool, makeRawPool, outcomes, type Pool, range, scratch, settled, SHORT, startBlocker, started, untyped } from './contract.js';
+import {
+  contractFile,
+  makePool,
+  makeRawPool,
+  outcomes,
+  type Pool,
+  range,
+  scratch,
+  settled,
+  SHORT,
+  startBlocker,
+  started,
+  untyped,
+} from './contract.js';
 import { reasonOf } from './helpers.js';
 
 await contractFile('pool lifecycle', (backend) => {
@@ -40,17 +53,25 @@ await contractFile('pool lifecycle', (backend) => {
       if (backend.cannot.workers === undefined) assert.equal(s.workers, 0, 'every worker has exited');
     });
 
-    test('shutdown() of a pool whose workers are still starting resolves, also when nothing else keeps the process alive', SHORT, async () => {
-      const script = fileURLToPath(new URL('./fixtures/contract-shutdown.js', import.meta.url));
-      const { code, stdout, stderr } = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve, reject) => {
-        const child = execFile(process.execPath, [script, backend.name], { timeout: 15_000 }, (err, out, errOut) => {
-          if (err !== null && typeof err.code !== 'number') reject(err);
-          else resolve({ code: child.exitCode, stdout: out, stderr: errOut });
+    test(
+      'shutdown() of a pool whose workers are still starting resolves, also when nothing else keeps the process alive',
+      SHORT,
+      async () => {
+        const script = fileURLToPath(new URL('./fixtures/contract-shutdown.js', import.meta.url));
+        const { code, stdout, stderr } = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve, reject) => {
+          const child = execFile(process.execPath, [script, backend.name], { timeout: 15_000 }, (err, out, errOut) => {
+            if (err !== null && typeof err.code !== 'number') reject(err);
+            else resolve({ code: child.exitCode, stdout: out, stderr: errOut });
+          });
         });
-      });
-      assert.equal(stdout.trim(), 'shutdown resolved', `the script's await pool.shutdown() resolved (exit code ${String(code)}, stderr: ${stderr.trim()})`);
-      assert.equal(code, 0);
-    });
+        assert.equal(
+          stdout.trim(),
+          'shutdown resolved',
+          `the script's await pool.shutdown() resolved (exit code ${String(code)}, stderr: ${stderr.trim()})`,
+        );
+        assert.equal(code, 0);
+      },
+    );
 
     test('shutdown({ cancelFutures: true }) cancels the queued tasks and lets the running one finish', SHORT, async () => {
       await using pool = makePool(backend, { workers: 1 });
@@ -72,25 +93,29 @@ await contractFile('pool lifecycle', (backend) => {
 
     // Regression (found by test/properties.test.ts): the cancel from the
     // callback counted the second task out of the queue twice (queued -1).
-    test('shutdown({ cancelFutures: true }) counts each queued task out once, also when a done callback of one cancels another', SHORT, async () => {
-      await using pool = makePool(backend, { workers: 1 });
-      const blocker = await startBlocker(pool);
-      const [a, b, c] = [pool.submit('add', [1, 1]), pool.submit('add', [2, 2]), pool.submit('add', [3, 3])];
-      a.addDoneCallback(() => b.cancel());
-      const closing = pool.shutdown({ cancelFutures: true });
-      let s: PoolStats;
-      try {
-        assert.deepEqual([a.state, b.state, c.state], ['cancelled', 'cancelled', 'cancelled']);
-        s = pool.stats();
-      } finally {
-        blocker.release();
-      }
-      // RemotePool may not have heard yet that the blocker started, and count it queued.
-      if (backend.cannot.startSeenAtOnce === undefined) assert.equal(s.queued, 0);
-      assert.equal(s.cancelled, 3);
-      await closing;
-      assert.equal(pool.stats().queued, 0);
-    });
+    test(
+      'shutdown({ cancelFutures: true }) counts each queued task out once, also when a done callback of one cancels another',
+      SHORT,
+      async () => {
+        await using pool = makePool(backend, { workers: 1 });
+        const blocker = await startBlocker(pool);
+        const [a, b, c] = [pool.submit('add', [1, 1]), pool.submit('add', [2, 2]), pool.submit('add', [3, 3])];
+        a.addDoneCallback(() => b.cancel());
+        const closing = pool.shutdown({ cancelFutures: true });
+        let s: PoolStats;
+        try {
+          assert.deepEqual([a.state, b.state, c.state], ['cancelled', 'cancelled', 'cancelled']);
+          s = pool.stats();
+        } finally {
+          blocker.release();
+        }
+        // RemotePool may not have heard yet that the blocker started, and count it queued.
+        if (backend.cannot.startSeenAtOnce === undefined) assert.equal(s.queued, 0);
+        assert.equal(s.cancelled, 3);
+        await closing;
+        assert.equal(pool.stats().queued, 0);
+      },
+    );
 
     test('shutdown({ wait: false }) returns before the accepted tasks finish, and they still finish', SHORT, async () => {
       await using pool = makePool(backend, { workers: 1 });
@@ -132,50 +157,66 @@ await contractFile('pool lifecycle', (backend) => {
       );
     });
 
-    test('ready() resolves with the pool idle at its full size when minWorkers is left out, and a pool with minWorkers 0 is ready and runs work', SHORT, async () => {
-      {
-        await using pool = makePool(backend, { workers: 2 });
-        await pool.ready();
-        const s = pool.stats();
-        assert.equal(s.idle, 2, 'minWorkers defaults to workers');
-        assert.equal(s.busy, 0);
-      }
-      {
-        await using pool = makePool(backend, { workers: 1, minWorkers: 0 });
-        await pool.ready();
-        assert.equal(await pool.submit('add', [1, 2]), 3);
-      }
-    });
+    test(
+      'ready() resolves with the pool idle at its full size when minWorkers is left out, and a pool with minWorkers 0 is ready and runs work',
+      SHORT,
+      async () => {
+        {
+          await using pool = makePool(backend, { workers: 2 });
+          await pool.ready();
+          const s = pool.stats();
+          assert.equal(s.idle, 2, 'minWorkers defaults to workers');
+          assert.equal(s.busy, 0);
+        }
+        {
+          await using pool = makePool(backend, { workers: 1, minWorkers: 0 });
+          await pool.ready();
+          assert.equal(await pool.submit('add', [1, 2]), 3);
+        }
+      },
+    );
 
-    test('ready() resolves once minWorkers workers are started and idle, and no more are started eagerly', { ...SHORT, skip: backend.cannot.workers }, async () => {
-      {
-        await using pool = makePool(backend, { workers: 2, minWorkers: 1 });
-        await pool.ready();
-        const s = pool.stats();
-        assert.equal(s.idle, 1);
-        assert.equal(s.workers, 1, 'no more than minWorkers are started eagerly');
-      }
-      {
-        await using pool = makePool(backend, { workers: 1, minWorkers: 0 });
-        await pool.ready();
-        assert.equal(pool.stats().workers, 0);
-        assert.equal(await pool.submit('add', [1, 2]), 3);
-      }
-    });
+    test(
+      'ready() resolves once minWorkers workers are started and idle, and no more are started eagerly',
+      { ...SHORT, skip: backend.cannot.workers },
+      async () => {
+        {
+          await using pool = makePool(backend, { workers: 2, minWorkers: 1 });
+          await pool.ready();
+          const s = pool.stats();
+          assert.equal(s.idle, 1);
+          assert.equal(s.workers, 1, 'no more than minWorkers are started eagerly');
+        }
+        {
+          await using pool = makePool(backend, { workers: 1, minWorkers: 0 });
+          await pool.ready();
+          assert.equal(pool.stats().workers, 0);
+          assert.equal(await pool.submit('add', [1, 2]), 3);
+        }
+      },
+    );
 
-    test('the initializer runs once in each worker with initArgs, before its first task', { ...SHORT, skip: backend.cannot.initArgsClone }, async () => {
-      const key = randomUUID();
-      const initArgs = [{ model: 'small' }, 7n, new Map([[1, 'one']])];
-      await using pool = makePool(backend, { workers: 2, initializer: 'init', initArgs: [key, ...initArgs] });
-      const states = await pool.map('initState', range(12).map(() => key), { chunksize: 1 });
-      for (const s of states) {
-        assert.equal(s.calls, 1, 'the initializer ran once in this worker');
-        assert.equal(s.tasksBeforeInit, 0, 'no task ran before it');
-        assert.deepEqual(s.args, initArgs);
-      }
-      await pool.ready();
-      assert.equal((await pool.submit('initState', [key])).calls, 1);
-    });
+    test(
+      'the initializer runs once in each worker with initArgs, before its first task',
+      { ...SHORT, skip: backend.cannot.initArgsClone },
+      async () => {
+        const key = randomUUID();
+        const initArgs = [{ model: 'small' }, 7n, new Map([[1, 'one']])];
+        await using pool = makePool(backend, { workers: 2, initializer: 'init', initArgs: [key, ...initArgs] });
+        const states = await pool.map(
+          'initState',
+          range(12).map(() => key),
+          { chunksize: 1 },
+        );
+        for (const s of states) {
+          assert.equal(s.calls, 1, 'the initializer ran once in this worker');
+          assert.equal(s.tasksBeforeInit, 0, 'no task ran before it');
+          assert.deepEqual(s.args, initArgs);
+        }
+        await pool.ready();
+        assert.equal((await pool.submit('initState', [key])).calls, 1);
+      },
+    );
 
     test('an async initializer is awaited before the worker runs its first task', SHORT, async () => {
       const key = randomUUID();

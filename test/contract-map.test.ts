@@ -58,7 +58,10 @@ await contractFile('map family', (backend) => {
       }
       const want = range(30).map((i) => i * i);
       assert.deepEqual(await pool.map('square', numbers()), want);
-      assert.deepEqual(await pool.starmap('add', pairs()), range(30).map((i) => i + 100));
+      assert.deepEqual(
+        await pool.starmap('add', pairs()),
+        range(30).map((i) => i + 100),
+      );
       const out: number[] = [];
       for await (const v of pool.imap('square', numbers())) out.push(v);
       assert.deepEqual(out, want);
@@ -77,7 +80,10 @@ await contractFile('map family', (backend) => {
       }
       const want = range(30).map((i) => i * i);
       assert.deepEqual(await pool.map('square', numbers()), want);
-      assert.deepEqual(await pool.starmap('add', pairs()), range(30).map((i) => i + 100));
+      assert.deepEqual(
+        await pool.starmap('add', pairs()),
+        range(30).map((i) => i + 100),
+      );
       const out: number[] = [];
       for await (const v of pool.imap('square', numbers())) out.push(v);
       assert.deepEqual(out, want);
@@ -90,7 +96,11 @@ await contractFile('map family', (backend) => {
       for (const chunksize of [1, 2, 7, 53, 1000]) {
         assert.deepEqual(await pool.map('square', items, { chunksize }), want, `map, chunksize ${chunksize}`);
         assert.deepEqual(
-          await pool.starmap('add', items.map((i) => [i, i] as [number, number]), { chunksize }),
+          await pool.starmap(
+            'add',
+            items.map((i) => [i, i] as [number, number]),
+            { chunksize },
+          ),
           items.map((i) => 2 * i),
           `starmap, chunksize ${chunksize}`,
         );
@@ -108,63 +118,78 @@ await contractFile('map family', (backend) => {
       for (let i = 0; i < items.length; i++) if (out[i] !== i * i) assert.fail(`item ${i}: ${out[i]} !== ${i * i}`);
     });
 
-    test("a failing item rejects map, starmap, imap and imapUnordered with that item's own error, its input position in error.index", SHORT, async () => {
-      await using pool = makePool(backend, { workers: 2 });
-      // Started first: the bounded waits below are for the calls, not for
-      // RemotePool hosts starting on a loaded machine (seen taking 7 s).
-      await pool.ready();
-      const items = range(40).map((i) => (i === 23 ? -1 : i));
-      const check = (err: unknown) => {
-        assert.ok(err instanceof RangeError, String(err));
-        assert.equal(err.message, 'negative item -1');
-        assert.equal((err as RangeError & { index?: unknown }).index, 23);
-      };
-      check(await reasonOf(settled(pool.map('failIfNegative', items, { chunksize: 1 }), 'map, chunksize 1')));
-      check(await reasonOf(settled(pool.map('failIfNegative', items, { chunksize: 5 }), 'map, chunksize 5')));
-      check(await reasonOf(settled(pool.map('failIfNegative', items), 'map, default chunksize')));
-      const starErr = await reasonOf(
-        settled(pool.starmap('failOn', range(40).map((i) => [i, 23] as [number, number]), { chunksize: 3 }), 'starmap'),
-      );
-      assert.ok(starErr instanceof RangeError, String(starErr));
-      assert.equal(starErr.message, 'bad item 23');
-      assert.equal((starErr as RangeError & { index?: unknown }).index, 23);
-      for (const method of ['imap', 'imapUnordered'] as const) {
-        const drain = async () => {
-          for await (const _ of pool[method]('failIfNegative', items, { chunksize: 2 })) {
-            // drain
+    test(
+      "a failing item rejects map, starmap, imap and imapUnordered with that item's own error, its input position in error.index",
+      SHORT,
+      async () => {
+        await using pool = makePool(backend, { workers: 2 });
+        // Started first: the bounded waits below are for the calls, not for
+        // RemotePool hosts starting on a loaded machine (seen taking 7 s).
+        await pool.ready();
+        const items = range(40).map((i) => (i === 23 ? -1 : i));
+        const check = (err: unknown) => {
+          assert.ok(err instanceof RangeError, String(err));
+          assert.equal(err.message, 'negative item -1');
+          assert.equal((err as RangeError & { index?: unknown }).index, 23);
+        };
+        check(await reasonOf(settled(pool.map('failIfNegative', items, { chunksize: 1 }), 'map, chunksize 1')));
+        check(await reasonOf(settled(pool.map('failIfNegative', items, { chunksize: 5 }), 'map, chunksize 5')));
+        check(await reasonOf(settled(pool.map('failIfNegative', items), 'map, default chunksize')));
+        const starErr = await reasonOf(
+          settled(
+            pool.starmap(
+              'failOn',
+              range(40).map((i) => [i, 23] as [number, number]),
+              { chunksize: 3 },
+            ),
+            'starmap',
+          ),
+        );
+        assert.ok(starErr instanceof RangeError, String(starErr));
+        assert.equal(starErr.message, 'bad item 23');
+        assert.equal((starErr as RangeError & { index?: unknown }).index, 23);
+        for (const method of ['imap', 'imapUnordered'] as const) {
+          const drain = async () => {
+            for await (const _ of pool[method]('failIfNegative', items, { chunksize: 2 })) {
+              // drain
+            }
+          };
+          check(await reasonOf(settled(drain(), method)));
+        }
+      },
+    );
+
+    test(
+      'ordered imap yields every result before the failing item, then throws its error (Executor.map), even when the failure arrives first',
+      SHORT,
+      async () => {
+        await using pool = makePool(backend, { workers: 2 });
+        const dir = scratch();
+        const startedPath = join(dir, 'started');
+        const releasePath = join(dir, 'release');
+        const items: Parameters<ContractTasks['itemOrBlock']>[0][] = [0, 1, [startedPath, releasePath], 'bad', 4];
+        const it = pool.imap('itemOrBlock', items, { chunksize: 1 })[Symbol.asyncIterator]();
+        const out: unknown[] = [];
+        out.push((await it.next()).value, (await it.next()).value);
+        await whenFileExists(startedPath);
+        // Item 2 holds one worker; `bad` ran on the other, so this task, queued
+        // after it on that worker, comes back after the failure has reached the pool.
+        assert.equal(await settled(pool.submit('add', [1, 1]), 'a task beside the blocked item'), 2);
+        touch(releasePath);
+        const rest = async () => {
+          for (;;) {
+            const r = await it.next();
+            if (r.done === true) return;
+            out.push(r.value);
           }
         };
-        check(await reasonOf(settled(drain(), method)));
-      }
-    });
-
-    test('ordered imap yields every result before the failing item, then throws its error (Executor.map), even when the failure arrives first', SHORT, async () => {
-      await using pool = makePool(backend, { workers: 2 });
-      const dir = scratch();
-      const startedPath = join(dir, 'started');
-      const releasePath = join(dir, 'release');
-      const items: Parameters<ContractTasks['itemOrBlock']>[0][] = [0, 1, [startedPath, releasePath], 'bad', 4];
-      const it = pool.imap('itemOrBlock', items, { chunksize: 1 })[Symbol.asyncIterator]();
-      const out: unknown[] = [];
-      out.push((await it.next()).value, (await it.next()).value);
-      await whenFileExists(startedPath);
-      // Item 2 holds one worker; `bad` ran on the other, so this task, queued
-      // after it on that worker, comes back after the failure has reached the pool.
-      assert.equal(await settled(pool.submit('add', [1, 1]), 'a task beside the blocked item'), 2);
-      touch(releasePath);
-      const rest = async () => {
-        for (;;) {
-          const r = await it.next();
-          if (r.done === true) return;
-          out.push(r.value);
-        }
-      };
-      const err = await reasonOf(settled(rest(), 'the rest of the imap'));
-      assert.deepEqual(out, [0, 1, 'released'], 'every result before the failing item, in order');
-      assert.ok(err instanceof RangeError, String(err));
-      assert.equal(err.message, 'bad item');
-      assert.equal((err as RangeError & { index?: unknown }).index, 3);
-    });
+        const err = await reasonOf(settled(rest(), 'the rest of the imap'));
+        assert.deepEqual(out, [0, 1, 'released'], 'every result before the failing item, in order');
+        assert.ok(err instanceof RangeError, String(err));
+        assert.equal(err.message, 'bad item');
+        assert.equal((err as RangeError & { index?: unknown }).index, 3);
+      },
+    );
 
     test('map and imap fail with the error of the lowest failing input position, even when a later item failed first', SHORT, async () => {
       await using pool = makePool(backend, { workers: 2 });
@@ -192,19 +217,23 @@ await contractFile('map family', (backend) => {
       }
     });
 
-    test('an item that cannot be cloned fails map with DataCloneError whose index and message give its input position', { ...SHORT, skip: backend.cannot.clone }, async () => {
-      await using pool = makePool(backend, { workers: 2 });
-      const items: unknown[] = range(64);
-      items[57] = () => 'a function';
-      for (const chunksize of [16, 1, undefined]) {
-        const err = await reasonOf(settled(untyped(pool).map('echo', items, { chunksize }), `map, chunksize ${String(chunksize)}`));
-        assert.ok(err instanceof DataCloneError, String(err));
-        assert.equal((err as DataCloneError & { index?: unknown }).index, 57, `chunksize ${String(chunksize)}`);
-        assert.match(err.message, /^Item 57 of the map over `echo` cannot be sent to a worker: /);
-        assert.doesNotMatch(err.message, /item 9\b|Argument 9\b/i, 'no position within the chunk');
-      }
-      assert.equal(await pool.submit('add', [1, 2]), 3);
-    });
+    test(
+      'an item that cannot be cloned fails map with DataCloneError whose index and message give its input position',
+      { ...SHORT, skip: backend.cannot.clone },
+      async () => {
+        await using pool = makePool(backend, { workers: 2 });
+        const items: unknown[] = range(64);
+        items[57] = () => 'a function';
+        for (const chunksize of [16, 1, undefined]) {
+          const err = await reasonOf(settled(untyped(pool).map('echo', items, { chunksize }), `map, chunksize ${String(chunksize)}`));
+          assert.ok(err instanceof DataCloneError, String(err));
+          assert.equal((err as DataCloneError & { index?: unknown }).index, 57, `chunksize ${String(chunksize)}`);
+          assert.match(err.message, /^Item 57 of the map over `echo` cannot be sent to a worker: /);
+          assert.doesNotMatch(err.message, /item 9\b|Argument 9\b/i, 'no position within the chunk');
+        }
+        assert.equal(await pool.submit('add', [1, 2]), 3);
+      },
+    );
 
     test('stats().completed counts map items, not chunks, and a failing chunk adds the items before its failing one', SHORT, async () => {
       await using pool = makePool(backend, { workers: 2 });
@@ -224,29 +253,33 @@ await contractFile('map family', (backend) => {
       assert.equal(end.failed - mid.failed, 1, 'the failing chunk counts once');
     });
 
-    test('breaking out of imap over an async generator has run the generator\'s finally by the time the loop has exited', SHORT, async () => {
-      await using pool = makePool(backend, { workers: 2 });
-      for (const method of ['imap', 'imapUnordered'] as const) {
-        let closed = false;
-        async function* numbers(): AsyncGenerator<number> {
-          try {
-            for (let i = 0; ; i++) {
-              runaway(i);
+    test(
+      "breaking out of imap over an async generator has run the generator's finally by the time the loop has exited",
+      SHORT,
+      async () => {
+        await using pool = makePool(backend, { workers: 2 });
+        for (const method of ['imap', 'imapUnordered'] as const) {
+          let closed = false;
+          async function* numbers(): AsyncGenerator<number> {
+            try {
+              for (let i = 0; ; i++) {
+                runaway(i);
+                await new Promise((resolve) => setImmediate(resolve));
+                yield i;
+              }
+            } finally {
               await new Promise((resolve) => setImmediate(resolve));
-              yield i;
+              closed = true;
             }
-          } finally {
-            await new Promise((resolve) => setImmediate(resolve));
-            closed = true;
           }
+          let seen = 0;
+          for await (const _ of pool[method]('square', numbers(), { chunksize: 1 })) {
+            if (++seen === 10) break;
+          }
+          assert.ok(closed, `${method}: the finally block ran before the loop exited`);
         }
-        let seen = 0;
-        for await (const _ of pool[method]('square', numbers(), { chunksize: 1 })) {
-          if (++seen === 10) break;
-        }
-        assert.ok(closed, `${method}: the finally block ran before the loop exited`);
-      }
-    });
+      },
+    );
 
     test('a failing item cancels the items of its call not yet started, and the pool still works', SHORT, async () => {
       await using pool = makePool(backend, { workers: 1 });
@@ -261,7 +294,10 @@ await contractFile('map family', (backend) => {
       const err = await reasonOf(settled(pool.map('failIfNegative', items(), { chunksize: 1 }), 'the failing map'));
       assert.ok(err instanceof RangeError, String(err));
       assert.equal((err as RangeError & { index?: unknown }).index, 3);
-      assert.ok(pool.stats().cancelled > before, `items read but not started are cancelled (cancelled: ${before} -> ${pool.stats().cancelled})`);
+      assert.ok(
+        pool.stats().cancelled > before,
+        `items read but not started are cancelled (cancelled: ${before} -> ${pool.stats().cancelled})`,
+      );
       assert.ok(produced < 1000, `the rest of the input is not read (${produced} read)`);
       assert.deepEqual(await settled(pool.map('square', [1, 2, 3]), 'a map after the failed one'), [1, 4, 9]);
       assert.equal(await settled(pool.submit('add', [1, 2]), 'a task after the failed map'), 3);
@@ -387,7 +423,11 @@ await contractFile('map family', (backend) => {
       assert.ok(Math.max(...free) >= 2, `fixture sanity: two items were seen running at once (${free.join(',')})`);
       const bounded = await pool.map('occupancyIn', dirs(), { concurrency: 1 });
       assert.equal(Math.max(...bounded), 1, `map with concurrency 1 ran one item at a time (${bounded.join(',')})`);
-      const starred = await pool.starmap('occupancy', dirs().map((d) => [d, 15] as [string, number]), { concurrency: 1, chunksize: 1 });
+      const starred = await pool.starmap(
+        'occupancy',
+        dirs().map((d) => [d, 15] as [string, number]),
+        { concurrency: 1, chunksize: 1 },
+      );
       assert.equal(Math.max(...starred), 1, `starmap with concurrency 1 ran one item at a time (${starred.join(',')})`);
       const lazy: number[] = [];
       for await (const v of pool.imapUnordered('occupancyIn', dirs(), { concurrency: 1 })) lazy.push(v);

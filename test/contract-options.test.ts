@@ -25,38 +25,62 @@ await contractFile('options and task module', (backend) => {
       return pathToFileURL(path);
     }
 
-    test('a relative module path is refused at construction with a TypeError suggesting new URL(..., import.meta.url)', { ...SHORT, skip }, () => {
-      for (const module of ['./tasks.js', 'tasks.js', '../fixtures/tasks.js']) {
-        assert.throws(() => backend.make({}, module as unknown as URL), (err: unknown) => {
-          assert.ok(err instanceof TypeError, String(err));
-          const shown = module.startsWith('.') ? module : `./${module}`;
-          assert.ok(err.message.includes(`new URL('${shown}', import.meta.url)`), err.message);
-          return true;
-        });
-      }
-    });
+    test(
+      'a relative module path is refused at construction with a TypeError suggesting new URL(..., import.meta.url)',
+      { ...SHORT, skip },
+      () => {
+        for (const module of ['./tasks.js', 'tasks.js', '../fixtures/tasks.js']) {
+          assert.throws(
+            () => backend.make({}, module as unknown as URL),
+            (err: unknown) => {
+              assert.ok(err instanceof TypeError, String(err));
+              const shown = module.startsWith('.') ? module : `./${module}`;
+              assert.ok(err.message.includes(`new URL('${shown}', import.meta.url)`), err.message);
+              return true;
+            },
+          );
+        }
+      },
+    );
 
     test('an http:, https: or data: module URL is refused at construction with a TypeError', { ...SHORT, skip }, () => {
-      for (const module of ['https://example.com/tasks.js', new URL('http://example.com/tasks.js'), 'data:text/javascript,export const a = () => 1']) {
-        assert.throws(() => backend.make({}, module as URL), (err: unknown) => {
-          assert.ok(err instanceof TypeError, String(err));
-          assert.match(err.message, /^Expected `module` to be a file: URL, .*: workers import the task module from a file, so (http|https|data): is not supported/);
-          return true;
-        });
+      for (const module of [
+        'https://example.com/tasks.js',
+        new URL('http://example.com/tasks.js'),
+        'data:text/javascript,export const a = () => 1',
+      ]) {
+        assert.throws(
+          () => backend.make({}, module as URL),
+          (err: unknown) => {
+            assert.ok(err instanceof TypeError, String(err));
+            assert.match(
+              err.message,
+              /^Expected `module` to be a file: URL, .*: workers import the task module from a file, so (http|https|data): is not supported/,
+            );
+            return true;
+          },
+        );
       }
     });
 
-    test('an initializer that is not a function export fails ready() with WorkerStartError naming the initializer and the exports', { ...SHORT, skip }, async () => {
-      await using pool = makePool(backend, { workers: 1, initializer: 'nope' as never });
-      const err = await reasonOf(pool.ready());
-      assert.ok(err instanceof WorkerStartError, String(err));
-      assert.match(err.message, /initializer `nope` is not a function exported by .*contract-tasks\.js; its function exports are: .*\badd\b/);
-      assert.doesNotMatch(err.message, /CustomError/, 'a class is not offered as an initializer');
-      assert.ok(err.cause instanceof TypeError, `the cause is a TypeError: ${String(err.cause)}`);
-      const taskErr = await reasonOf(pool.submit('add', [1, 2]));
-      assert.ok(taskErr instanceof WorkerStartError, String(taskErr));
-      assert.match(taskErr.message, /initializer `nope`/);
-    });
+    test(
+      'an initializer that is not a function export fails ready() with WorkerStartError naming the initializer and the exports',
+      { ...SHORT, skip },
+      async () => {
+        await using pool = makePool(backend, { workers: 1, initializer: 'nope' as never });
+        const err = await reasonOf(pool.ready());
+        assert.ok(err instanceof WorkerStartError, String(err));
+        assert.match(
+          err.message,
+          /initializer `nope` is not a function exported by .*contract-tasks\.js; its function exports are: .*\badd\b/,
+        );
+        assert.doesNotMatch(err.message, /CustomError/, 'a class is not offered as an initializer');
+        assert.ok(err.cause instanceof TypeError, `the cause is a TypeError: ${String(err.cause)}`);
+        const taskErr = await reasonOf(pool.submit('add', [1, 2]));
+        assert.ok(taskErr instanceof WorkerStartError, String(taskErr));
+        assert.match(taskErr.message, /initializer `nope`/);
+      },
+    );
 
     test('a task module with a syntax error fails ready() with WorkerStartError giving file:line:column', { ...SHORT, skip }, async () => {
       const url = moduleFile('broken.mjs', 'export function a() {\n  return 1 +;\n}\n');
@@ -78,16 +102,26 @@ await contractFile('options and task module', (backend) => {
       }
       const err = await reasonOf(pool.ready());
       assert.ok(err instanceof WorkerStartError, String(err));
-      assert.match(err.message, /without a TypeScript loader: start Node with one \(`node --import tsx main\.ts`\), and the pool passes it on/);
+      assert.match(
+        err.message,
+        /without a TypeScript loader: start Node with one \(`node --import tsx main\.ts`\), and the pool passes it on/,
+      );
     });
 
-    test('a task module that default-exports an object of tasks gets TaskNotFoundError saying tasks are named exports, with the object\'s keys', { ...SHORT, skip }, async () => {
-      const url = moduleFile('default.mjs', 'export default { resize(x) { return x; }, crop(x) { return x; } };\n');
-      await using pool = boundedDispose(backend.make({ workers: 1 }, url));
-      const err = await reasonOf(untyped(pool).submit('resize', [1]));
-      assert.ok(err instanceof TaskNotFoundError, String(err));
-      assert.match(err.message, /tasks are named function exports \(`export function resize\(\.\.\.\)`\), not keys of the default export; the default export is an object with keys `resize`, `crop`/);
-    });
+    test(
+      "a task module that default-exports an object of tasks gets TaskNotFoundError saying tasks are named exports, with the object's keys",
+      { ...SHORT, skip },
+      async () => {
+        const url = moduleFile('default.mjs', 'export default { resize(x) { return x; }, crop(x) { return x; } };\n');
+        await using pool = boundedDispose(backend.make({ workers: 1 }, url));
+        const err = await reasonOf(untyped(pool).submit('resize', [1]));
+        assert.ok(err instanceof TaskNotFoundError, String(err));
+        assert.match(
+          err.message,
+          /tasks are named function exports \(`export function resize\(\.\.\.\)`\), not keys of the default export; the default export is an object with keys `resize`, `crop`/,
+        );
+      },
+    );
   });
 
   // ── option validation ───────────────────────────────────────────────────
@@ -122,17 +156,21 @@ await contractFile('options and task module', (backend) => {
     ];
     for (const [option, options, skip] of poolCases) {
       const shown = JSON.stringify(options, (_k, v: unknown) => (typeof v === 'number' && !Number.isFinite(v) ? String(v) : v));
-      test(`the pool option \`${option}\` is checked at construction: ${shown} throws "Expected \`${option}\` to be ..., got ..."`, { ...SHORT, skip }, () => {
-        let made: Pool | undefined;
-        try {
-          made = makePool(backend, options);
-        } catch (err) {
-          assertOptionError(err, option);
-          return;
-        }
-        void made.shutdown();
-        assert.fail(`no error for ${shown}`);
-      });
+      test(
+        `the pool option \`${option}\` is checked at construction: ${shown} throws "Expected \`${option}\` to be ..., got ..."`,
+        { ...SHORT, skip },
+        () => {
+          let made: Pool | undefined;
+          try {
+            made = makePool(backend, options);
+          } catch (err) {
+            assertOptionError(err, option);
+            return;
+          }
+          void made.shutdown();
+          assert.fail(`no error for ${shown}`);
+        },
+      );
     }
 
     test('the message of an option error has the exact form "Expected `workers` to be an integer >= 1, got `0` (number)"', SHORT, () => {
@@ -142,34 +180,68 @@ await contractFile('options and task module', (backend) => {
     });
 
     test('a misspelled pool option is refused at construction with a TypeError naming the nearest option', SHORT, () => {
-      assert.throws(() => makePool(backend, { wokers: 2 } as never), { name: 'TypeError', message: 'Unknown option `wokers`; did you mean `workers`?' });
-      assert.throws(() => makePool(backend, { tiemout: 5 } as never), { name: 'TypeError', message: 'Unknown option `tiemout`; did you mean `timeout`?' });
-      assert.throws(() => makePool(backend, { Workers: 2 } as never), { name: 'TypeError', message: 'Unknown option `Workers`; did you mean `workers`?' });
-      // Nothing near: every option is listed instead.
-      assert.throws(() => makePool(backend, { verbose: true } as never), (err: unknown) => {
-        assert.ok(err instanceof TypeError, String(err));
-        assert.match(err.message, /^Unknown option `verbose`; the options are: .*`workers`/);
-        return true;
+      assert.throws(() => makePool(backend, { wokers: 2 } as never), {
+        name: 'TypeError',
+        message: 'Unknown option `wokers`; did you mean `workers`?',
       });
+      assert.throws(() => makePool(backend, { tiemout: 5 } as never), {
+        name: 'TypeError',
+        message: 'Unknown option `tiemout`; did you mean `timeout`?',
+      });
+      assert.throws(() => makePool(backend, { Workers: 2 } as never), {
+        name: 'TypeError',
+        message: 'Unknown option `Workers`; did you mean `workers`?',
+      });
+      // Nothing near: every option is listed instead.
+      assert.throws(
+        () => makePool(backend, { verbose: true } as never),
+        (err: unknown) => {
+          assert.ok(err instanceof TypeError, String(err));
+          assert.match(err.message, /^Unknown option `verbose`; the options are: .*`workers`/);
+          return true;
+        },
+      );
     });
 
-    test('misspelled submit, map and shutdown options are refused with a TypeError naming the nearest option, and the pool still works', SHORT, async () => {
-      await using pool = makePool(backend, { workers: 1 });
-      const p = untyped(pool);
-      assert.throws(() => p.submit('add', [1, 2], { tiemout: 5 } as never), { name: 'TypeError', message: 'Unknown option `tiemout`; did you mean `timeout`?' });
-      assert.throws(() => p.submit('add', [1, 2], { priorty: 1 } as never), { name: 'TypeError', message: 'Unknown option `priorty`; did you mean `priority`?' });
-      await assert.rejects(p.map('square', [1], { chunkSize: 4 } as never), { name: 'TypeError', message: 'Unknown option `chunkSize`; did you mean `chunksize`?' });
-      assert.throws(() => p.imap('square', [1], { concurency: 1 } as never), { name: 'TypeError', message: 'Unknown option `concurency`; did you mean `concurrency`?' });
-      await assert.rejects(pool.shutdown({ cancelFuture: true } as never), { name: 'TypeError', message: 'Unknown option `cancelFuture`; did you mean `cancelFutures`?' });
-      assert.equal(await pool.submit('add', [1, 2], { timeout: 5_000 }), 3, 'the refused shutdown left the pool open');
-      assert.deepEqual(await pool.map('square', [1, 2], { chunksize: 1 }), [1, 4]);
-    });
+    test(
+      'misspelled submit, map and shutdown options are refused with a TypeError naming the nearest option, and the pool still works',
+      SHORT,
+      async () => {
+        await using pool = makePool(backend, { workers: 1 });
+        const p = untyped(pool);
+        assert.throws(() => p.submit('add', [1, 2], { tiemout: 5 } as never), {
+          name: 'TypeError',
+          message: 'Unknown option `tiemout`; did you mean `timeout`?',
+        });
+        assert.throws(() => p.submit('add', [1, 2], { priorty: 1 } as never), {
+          name: 'TypeError',
+          message: 'Unknown option `priorty`; did you mean `priority`?',
+        });
+        await assert.rejects(p.map('square', [1], { chunkSize: 4 } as never), {
+          name: 'TypeError',
+          message: 'Unknown option `chunkSize`; did you mean `chunksize`?',
+        });
+        assert.throws(() => p.imap('square', [1], { concurency: 1 } as never), {
+          name: 'TypeError',
+          message: 'Unknown option `concurency`; did you mean `concurrency`?',
+        });
+        await assert.rejects(pool.shutdown({ cancelFuture: true } as never), {
+          name: 'TypeError',
+          message: 'Unknown option `cancelFuture`; did you mean `cancelFutures`?',
+        });
+        assert.equal(await pool.submit('add', [1, 2], { timeout: 5_000 }), 3, 'the refused shutdown left the pool open');
+        assert.deepEqual(await pool.map('square', [1, 2], { chunksize: 1 }), [1, 4]);
+      },
+    );
 
     test('options that are not an object throw a TypeError at construction', SHORT, () => {
-      assert.throws(() => makePool(backend, 'fast' as never), (err: unknown) => {
-        assertOptionError(err, 'options');
-        return true;
-      });
+      assert.throws(
+        () => makePool(backend, 'fast' as never),
+        (err: unknown) => {
+          assertOptionError(err, 'options');
+          return true;
+        },
+      );
     });
 
     const submitCases: [option: string, call: (pool: Executor) => unknown][] = [

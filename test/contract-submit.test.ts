@@ -22,44 +22,56 @@ await contractFile('submit', (backend) => {
       assert.equal(await pool.submit('noArgs'), 'none');
     });
 
-    test('arguments reach the worker with structured-clone fidelity (Map, Set, BigInt, Date, RegExp, typed arrays, Error, -0, NaN, cycles)', SHORT, async () => {
-      await using pool = makePool(backend, { workers: 1 });
-      const report = await pool.submit('matchesSamples', [cloneSamples()]);
-      const wrong = Object.entries(report)
-        .filter(([, ok]) => !ok)
-        .map(([key]) => key);
-      assert.deepEqual(wrong, [], 'every sample arrives in the worker equal to what was sent');
-    });
+    test(
+      'arguments reach the worker with structured-clone fidelity (Map, Set, BigInt, Date, RegExp, typed arrays, Error, -0, NaN, cycles)',
+      SHORT,
+      async () => {
+        await using pool = makePool(backend, { workers: 1 });
+        const report = await pool.submit('matchesSamples', [cloneSamples()]);
+        const wrong = Object.entries(report)
+          .filter(([, ok]) => !ok)
+          .map(([key]) => key);
+        assert.deepEqual(wrong, [], 'every sample arrives in the worker equal to what was sent');
+      },
+    );
 
-    test('results come back from the worker with structured-clone fidelity (Map, Set, BigInt, Date, RegExp, typed arrays, Error, -0, NaN, cycles)', SHORT, async () => {
-      await using pool = makePool(backend, { workers: 1 });
-      assertSamples(await pool.submit('cloneSamples'));
-    });
+    test(
+      'results come back from the worker with structured-clone fidelity (Map, Set, BigInt, Date, RegExp, typed arrays, Error, -0, NaN, cycles)',
+      SHORT,
+      async () => {
+        await using pool = makePool(backend, { workers: 1 });
+        assertSamples(await pool.submit('cloneSamples'));
+      },
+    );
 
     test('a value sent to a task and returned by it comes back deep-equal to what was sent', SHORT, async () => {
       await using pool = makePool(backend, { workers: 1 });
       assertSamples(await pool.submit('echo', [cloneSamples()]));
     });
 
-    test('a built-in error thrown by a task comes back as an instance of the same built-in class, with its name and message', SHORT, async () => {
-      await using pool = makePool(backend, { workers: 1 });
-      const classes: [BuiltinErrorName, ErrorConstructor][] = [
-        ['Error', Error],
-        ['TypeError', TypeError],
-        ['RangeError', RangeError],
-        ['SyntaxError', SyntaxError],
-        ['ReferenceError', ReferenceError],
-        ['EvalError', EvalError],
-        ['URIError', URIError],
-      ];
-      for (const [name, cls] of classes) {
-        const err = await reasonOf(pool.submit('throwBuiltin', [name, `a ${name}`]));
-        assert.ok(err instanceof cls, `${name} comes back as ${name}, got ${String(err)}`);
-        assert.equal(Object.getPrototypeOf(err), cls.prototype, `exactly ${name}`);
-        assert.equal(err.name, name);
-        assert.equal(err.message, `a ${name}`);
-      }
-    });
+    test(
+      'a built-in error thrown by a task comes back as an instance of the same built-in class, with its name and message',
+      SHORT,
+      async () => {
+        await using pool = makePool(backend, { workers: 1 });
+        const classes: [BuiltinErrorName, ErrorConstructor][] = [
+          ['Error', Error],
+          ['TypeError', TypeError],
+          ['RangeError', RangeError],
+          ['SyntaxError', SyntaxError],
+          ['ReferenceError', ReferenceError],
+          ['EvalError', EvalError],
+          ['URIError', URIError],
+        ];
+        for (const [name, cls] of classes) {
+          const err = await reasonOf(pool.submit('throwBuiltin', [name, `a ${name}`]));
+          assert.ok(err instanceof cls, `${name} comes back as ${name}, got ${String(err)}`);
+          assert.equal(Object.getPrototypeOf(err), cls.prototype, `exactly ${name}`);
+          assert.equal(err.name, name);
+          assert.equal(err.message, `a ${name}`);
+        }
+      },
+    );
 
     test('an AggregateError thrown by a task comes back as an AggregateError with its errors rebuilt', SHORT, async () => {
       await using pool = makePool(backend, { workers: 1 });
@@ -122,51 +134,59 @@ await contractFile('submit', (backend) => {
       assert.equal(await pool.submit('add', [1, 1]), 2);
     });
 
-    test('an argument that cannot be cloned fails only its own future, with a DataCloneError naming the argument and the value', { ...SHORT, skip: backend.cannot.clone }, async () => {
-      await using pool = makePool(backend, { workers: 1 });
-      const futures = [
-        pool.submit('add', [1, 2]),
-        pool.submit('echo', [() => 'a function']),
-        pool.submit('add', [3, 4]),
-        pool.submit('echo', [Symbol('a symbol')]),
-        pool.submit('add', [5, 6]),
-      ];
-      const [a, fn, b, sym, c] = futures;
-      for (const [bad, what] of [
-        [fn, /a function/],
-        [sym, /Symbol\(a symbol\)/],
-      ] as const) {
-        const err = await reasonOf(bad);
-        assert.ok(err instanceof DataCloneError, String(err));
-        assert.equal(err.code, 'ERR_WARMPOOL_DATA_CLONE');
-        assert.match(err.message, /could not be cloned/);
-        assert.match(err.message, /argument 0/i);
-        assert.match(err.message, what);
-      }
-      assert.deepEqual(await Promise.all([a, b, c]), [3, 7, 11]);
-    });
+    test(
+      'an argument that cannot be cloned fails only its own future, with a DataCloneError naming the argument and the value',
+      { ...SHORT, skip: backend.cannot.clone },
+      async () => {
+        await using pool = makePool(backend, { workers: 1 });
+        const futures = [
+          pool.submit('add', [1, 2]),
+          pool.submit('echo', [() => 'a function']),
+          pool.submit('add', [3, 4]),
+          pool.submit('echo', [Symbol('a symbol')]),
+          pool.submit('add', [5, 6]),
+        ];
+        const [a, fn, b, sym, c] = futures;
+        for (const [bad, what] of [
+          [fn, /a function/],
+          [sym, /Symbol\(a symbol\)/],
+        ] as const) {
+          const err = await reasonOf(bad);
+          assert.ok(err instanceof DataCloneError, String(err));
+          assert.equal(err.code, 'ERR_WARMPOOL_DATA_CLONE');
+          assert.match(err.message, /could not be cloned/);
+          assert.match(err.message, /argument 0/i);
+          assert.match(err.message, what);
+        }
+        assert.deepEqual(await Promise.all([a, b, c]), [3, 7, 11]);
+      },
+    );
 
-    test('a result that cannot be cloned fails only its own future, with a DataCloneError naming the problem', { ...SHORT, skip: backend.cannot.clone }, async () => {
-      await using pool = makePool(backend, { workers: 1 });
-      // Warm up with short tasks, so the next ones travel and return in one batch.
-      await Promise.all(range(20).map((i) => pool.submit('add', [i, i])));
-      const futures = [
-        pool.submit('add', [1, 2]),
-        pool.submit('returnFunction'),
-        pool.submit('add', [3, 4]),
-        pool.submit('returnSymbol'),
-        pool.submit('add', [5, 6]),
-      ];
-      const [a, fn, b, sym, c] = futures;
-      for (const bad of [fn, sym]) {
-        const err = await reasonOf(bad);
-        assert.ok(err instanceof DataCloneError, String(err));
-        assert.equal(err.code, 'ERR_WARMPOOL_DATA_CLONE');
-        assert.match(err.message, /could not be cloned/);
-        assert.match(err.message, /result/i);
-      }
-      assert.deepEqual(await Promise.all([a, b, c]), [3, 7, 11]);
-    });
+    test(
+      'a result that cannot be cloned fails only its own future, with a DataCloneError naming the problem',
+      { ...SHORT, skip: backend.cannot.clone },
+      async () => {
+        await using pool = makePool(backend, { workers: 1 });
+        // Warm up with short tasks, so the next ones travel and return in one batch.
+        await Promise.all(range(20).map((i) => pool.submit('add', [i, i])));
+        const futures = [
+          pool.submit('add', [1, 2]),
+          pool.submit('returnFunction'),
+          pool.submit('add', [3, 4]),
+          pool.submit('returnSymbol'),
+          pool.submit('add', [5, 6]),
+        ];
+        const [a, fn, b, sym, c] = futures;
+        for (const bad of [fn, sym]) {
+          const err = await reasonOf(bad);
+          assert.ok(err instanceof DataCloneError, String(err));
+          assert.equal(err.code, 'ERR_WARMPOOL_DATA_CLONE');
+          assert.match(err.message, /could not be cloned/);
+          assert.match(err.message, /result/i);
+        }
+        assert.deepEqual(await Promise.all([a, b, c]), [3, 7, 11]);
+      },
+    );
 
     test('after every kind of bad input the same pool still accepts and runs work', SHORT, async () => {
       await using pool = makePool(backend, { workers: 1 });
@@ -211,59 +231,78 @@ await contractFile('submit', (backend) => {
       assert.deepEqual(ran, ['d', 'g', 'b', 'e', 'a', 'c', 'h', 'f']);
     });
 
-    test('a higher-priority task submitted later runs before lower-priority tasks still waiting behind a busy worker, also once the pool has measured short tasks', { ...SHORT, skip: backend.cannot.submitQueuedAtOnce }, async () => {
-      await using pool = makePool(backend, { workers: 1 });
-      await warmUp(pool);
-      const blocker = await startBlocker(pool);
-      const low = pool.submit('sequence', ['low'], { priority: 0 });
-      // A later turn of the event loop: the pool has had every chance to dispatch `low`.
-      await new Promise((resolve) => setImmediate(resolve));
-      const high = pool.submit('sequence', ['high'], { priority: 10 });
-      blocker.release();
-      assert.equal(await blocker.future, 'released');
-      const ran = (await Promise.all([low, high])).sort((x, y) => x.seq - y.seq).map((r) => r.tag);
-      assert.deepEqual(ran, ['high', 'low'], 'both were waiting for the worker when the blocker ended; the higher priority runs first');
-    });
+    test(
+      'a higher-priority task submitted later runs before lower-priority tasks still waiting behind a busy worker, also once the pool has measured short tasks',
+      { ...SHORT, skip: backend.cannot.submitQueuedAtOnce },
+      async () => {
+        await using pool = makePool(backend, { workers: 1 });
+        await warmUp(pool);
+        const blocker = await startBlocker(pool);
+        const low = pool.submit('sequence', ['low'], { priority: 0 });
+        // A later turn of the event loop: the pool has had every chance to dispatch `low`.
+        await new Promise((resolve) => setImmediate(resolve));
+        const high = pool.submit('sequence', ['high'], { priority: 10 });
+        blocker.release();
+        assert.equal(await blocker.future, 'released');
+        const ran = (await Promise.all([low, high])).sort((x, y) => x.seq - y.seq).map((r) => r.tag);
+        assert.deepEqual(ran, ['high', 'low'], 'both were waiting for the worker when the blocker ended; the higher priority runs first');
+      },
+    );
   });
 
   // ── maxQueued ───────────────────────────────────────────────────────────
   describe('maxQueued', () => {
-    test('beyond maxQueued waiting tasks, submit throws QueueFullError synchronously and makes no future', { ...SHORT, skip: backend.cannot.maxQueued }, async () => {
-      await using pool = makePool(backend, { workers: 1, maxQueued: 2 });
-      const blocker = await startBlocker(pool);
-      const a = pool.submit('add', [1, 1]);
-      const b = pool.submit('add', [2, 2]);
-      assert.equal(pool.stats().queued, 2);
-      const mark = join(scratch(), 'ran');
-      assert.throws(
-        () => pool.submit('touch', [mark]),
-        (err: unknown) => err instanceof QueueFullError && err.code === 'ERR_WARMPOOL_QUEUE_FULL' && err.message === 'The queue is full: 2 tasks are already waiting for a worker (maxQueued)',
-      );
-      // The count agrees with its noun and verb at 1 as well.
-      assert.equal(new QueueFullError(1).message, 'The queue is full: 1 task is already waiting for a worker (maxQueued)');
-      assert.equal(pool.stats().queued, 2, 'the refused task is not queued');
-      blocker.release();
-      assert.deepEqual(await Promise.all([blocker.future, a, b]), ['released', 2, 4]);
-      assert.equal(await pool.submit('add', [3, 3]), 6, 'room again once the queue drains');
-      assert.ok(!existsSync(mark), 'the refused task never ran');
-      assert.equal(pool.stats().completed, 4);
-    });
+    test(
+      'beyond maxQueued waiting tasks, submit throws QueueFullError synchronously and makes no future',
+      { ...SHORT, skip: backend.cannot.maxQueued },
+      async () => {
+        await using pool = makePool(backend, { workers: 1, maxQueued: 2 });
+        const blocker = await startBlocker(pool);
+        const a = pool.submit('add', [1, 1]);
+        const b = pool.submit('add', [2, 2]);
+        assert.equal(pool.stats().queued, 2);
+        const mark = join(scratch(), 'ran');
+        assert.throws(
+          () => pool.submit('touch', [mark]),
+          (err: unknown) =>
+            err instanceof QueueFullError &&
+            err.code === 'ERR_WARMPOOL_QUEUE_FULL' &&
+            err.message === 'The queue is full: 2 tasks are already waiting for a worker (maxQueued)',
+        );
+        // The count agrees with its noun and verb at 1 as well.
+        assert.equal(new QueueFullError(1).message, 'The queue is full: 1 task is already waiting for a worker (maxQueued)');
+        assert.equal(pool.stats().queued, 2, 'the refused task is not queued');
+        blocker.release();
+        assert.deepEqual(await Promise.all([blocker.future, a, b]), ['released', 2, 4]);
+        assert.equal(await pool.submit('add', [3, 3]), 6, 'room again once the queue drains');
+        assert.ok(!existsSync(mark), 'the refused task never ran');
+        assert.equal(pool.stats().completed, 4);
+      },
+    );
 
-    test('maxQueued counts only tasks waiting for a worker: with maxQueued 0, an idle worker still takes a task', { ...SHORT, skip: backend.cannot.maxQueued }, async () => {
-      await using pool = makePool(backend, { workers: 1, maxQueued: 0 });
-      await pool.ready();
-      assert.equal(await pool.submit('add', [1, 2]), 3);
-    });
+    test(
+      'maxQueued counts only tasks waiting for a worker: with maxQueued 0, an idle worker still takes a task',
+      { ...SHORT, skip: backend.cannot.maxQueued },
+      async () => {
+        await using pool = makePool(backend, { workers: 1, maxQueued: 0 });
+        await pool.ready();
+        assert.equal(await pool.submit('add', [1, 2]), 3);
+      },
+    );
 
-    test('a task frees its worker by the time its future settles: stats() shows it idle, and with maxQueued 0 the next task is accepted at once', { ...SHORT, skip: backend.cannot.maxQueued }, async () => {
-      await using pool = makePool(backend, { workers: 1, maxQueued: 0 });
-      await pool.ready();
-      for (const i of range(3)) {
-        assert.equal(await pool.submit('add', [i, 1]), i + 1);
-        assert.equal(pool.stats().busy, 0, `after the sync task ${i} settled, nothing is busy`);
-        assert.equal(await pool.submit('asyncEcho', [i]), i);
-        assert.equal(pool.stats().busy, 0, `after the async task ${i} settled, nothing is busy`);
-      }
-    });
+    test(
+      'a task frees its worker by the time its future settles: stats() shows it idle, and with maxQueued 0 the next task is accepted at once',
+      { ...SHORT, skip: backend.cannot.maxQueued },
+      async () => {
+        await using pool = makePool(backend, { workers: 1, maxQueued: 0 });
+        await pool.ready();
+        for (const i of range(3)) {
+          assert.equal(await pool.submit('add', [i, 1]), i + 1);
+          assert.equal(pool.stats().busy, 0, `after the sync task ${i} settled, nothing is busy`);
+          assert.equal(await pool.submit('asyncEcho', [i]), i);
+          assert.equal(pool.stats().busy, 0, `after the async task ${i} settled, nothing is busy`);
+        }
+      },
+    );
   });
 });

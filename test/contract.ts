@@ -135,7 +135,6 @@ export function range(n: number): number[] {
   return Array.from({ length: n }, (_, i) => i);
 }
 
-
 /** Waits until the task behind `future` has created `path` (it started), failing fast if it settles first. */
 export async function started(future: PromiseLike<unknown>, path: string): Promise<void> {
   const stop = new AbortController();
@@ -208,7 +207,8 @@ export function outcomes(s: PoolStats): Pick<PoolStats, 'completed' | 'failed' |
   return { completed: s.completed, failed: s.failed, cancelled: s.cancelled, timedOut: s.timedOut, crashed: s.crashed };
 }
 
-const MESSAGE_FORM = /^Expected `[A-Za-z]+` to be .+, got `.*` \((number|string|boolean|object|array|null|undefined|function|symbol|bigint)\)$/s;
+const MESSAGE_FORM =
+  /^Expected `[A-Za-z]+` to be .+, got `.*` \((number|string|boolean|object|array|null|undefined|function|symbol|bigint)\)$/s;
 
 /** Asserts a TypeError or RangeError about `option`, in the form "Expected `x` to be ..., got `v` (type)". */
 export function assertOptionError(err: unknown, option: string): void {
@@ -216,7 +216,6 @@ export function assertOptionError(err: unknown, option: string): void {
   assert.match(err.message, MESSAGE_FORM);
   assert.ok(err.message.startsWith(`Expected \`${option}\` `), `the message names \`${option}\`: ${err.message}`);
 }
-
 
 /**
  * Declares one concern of the contract for every backend of ./backends.ts:

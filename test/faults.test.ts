@@ -156,14 +156,18 @@ const faults: Fault[] = [
     needs: ['crashIsolation'],
     outcome: 'crashed',
     run: ({ pool }) => pool.submit('throwInTimer', ['from a timer']),
-    check: crashed((err) => assert.ok(err.cause instanceof RangeError && err.cause.message === 'from a timer', `cause: ${String(err.cause)}`)),
+    check: crashed((err) =>
+      assert.ok(err.cause instanceof RangeError && err.cause.message === 'from a timer', `cause: ${String(err.cause)}`),
+    ),
   },
   {
     title: 'an unhandled rejection inside a task fails it with WorkerCrashedError whose cause is the rejection reason',
     needs: ['crashIsolation'],
     outcome: 'crashed',
     run: ({ pool }) => pool.submit('rejectUnhandled', ['unhandled']),
-    check: crashed((err) => assert.ok(err.cause instanceof SyntaxError && err.cause.message === 'unhandled', `cause: ${String(err.cause)}`)),
+    check: crashed((err) =>
+      assert.ok(err.cause instanceof SyntaxError && err.cause.message === 'unhandled', `cause: ${String(err.cause)}`),
+    ),
   },
   {
     title: 'a task that closes its worker’s task input (fd 3) and goes on running fails with WorkerCrashedError',
@@ -311,7 +315,10 @@ async function runFault(t: TestContext, backend: Backend, fault: Fault): Promise
   const followers = Array.from({ length: FOLLOWERS }, (_, i) => pool.submit('add', [i, i]));
   await writeFile(go, '');
   assert.equal(typeof (await beside.result(20_000)), 'number');
-  assert.deepEqual(await Promise.all(followers.map((f) => f.result(20_000))), followers.map((_, i) => 2 * i));
+  assert.deepEqual(
+    await Promise.all(followers.map((f) => f.result(20_000))),
+    followers.map((_, i) => 2 * i),
+  );
 
   const s = pool.stats();
   const expected: Record<Outcome, number> = { completed: 1 + FOLLOWERS, failed: 0, cancelled: 0, timedOut: 0, crashed: 0 };
@@ -336,7 +343,8 @@ const startFaults: StartFault[] = [
   {
     title: 'a module that throws at import fails ready() and every waiting future with WorkerStartError whose cause is the import error',
     module: fixture('faults-import-throws.js'),
-    cause: (cause) => assert.ok(cause instanceof RangeError && /failing at import on purpose/.test(cause.message), `cause: ${String(cause)}`),
+    cause: (cause) =>
+      assert.ok(cause instanceof RangeError && /failing at import on purpose/.test(cause.message), `cause: ${String(cause)}`),
   },
   {
     title: 'a module that hangs at import fails ready() and every waiting future with WorkerStartError naming startTimeout',
@@ -365,7 +373,11 @@ async function runStartFault(backend: Backend, fault: StartFault): Promise<void>
     if (fault.message) assert.match(err.message, fault.message);
   }
   const s = pool.stats();
-  assert.deepEqual(counts(s), { completed: 0, failed: 0, cancelled: 0, timedOut: 0, crashed: futures.length }, `stats: ${JSON.stringify(s)}`);
+  assert.deepEqual(
+    counts(s),
+    { completed: 0, failed: 0, cancelled: 0, timedOut: 0, crashed: futures.length },
+    `stats: ${JSON.stringify(s)}`,
+  );
   assert.equal(s.queued, 0);
   await shutdownLeavesNothing(pool, threadsBefore);
 }
@@ -378,13 +390,17 @@ function skipReason(backend: Backend, needs: readonly Cannot[] = []): string | u
 for (const backend of backends.filter((b) => b.name !== 'RemotePool')) {
   describe(`${backend.name} under faults`, () => {
     for (const fault of faults) {
-      test(`${fault.title}; the task beside it and those after it complete, stats() adds up, the pool is warm again, and shutdown() leaves no process behind`, { timeout: 60_000, skip: skipReason(backend, fault.needs) }, (t) =>
-        runFault(t, backend, fault),
+      test(
+        `${fault.title}; the task beside it and those after it complete, stats() adds up, the pool is warm again, and shutdown() leaves no process behind`,
+        { timeout: 60_000, skip: skipReason(backend, fault.needs) },
+        (t) => runFault(t, backend, fault),
       );
     }
     for (const fault of startFaults) {
-      test(`${fault.title}; stats() counts each as crashed, and shutdown() leaves no process behind`, { timeout: 30_000, skip: skipReason(backend, fault.needs) }, () =>
-        runStartFault(backend, fault),
+      test(
+        `${fault.title}; stats() counts each as crashed, and shutdown() leaves no process behind`,
+        { timeout: 30_000, skip: skipReason(backend, fault.needs) },
+        () => runStartFault(backend, fault),
       );
     }
   });

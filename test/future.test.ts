@@ -92,7 +92,8 @@ function typeErrorSaying(...parts: (string | RegExp)[]): (err: unknown) => boole
   return (err: unknown) => {
     assert.ok(err instanceof TypeError, `expected a TypeError, got ${String(err)}`);
     for (const part of parts) {
-      if (typeof part === 'string') assert.ok(err.message.includes(part), `${JSON.stringify(err.message)} should mention ${JSON.stringify(part)}`);
+      if (typeof part === 'string')
+        assert.ok(err.message.includes(part), `${JSON.stringify(err.message)} should mention ${JSON.stringify(part)}`);
       else assert.match(err.message, part);
     }
     return true;
@@ -125,13 +126,17 @@ describe('Future state', () => {
     ['cancelled', cancelled, 'cancelled', { done: true, running: false, cancelled: true }],
   ];
   for (const [label, make, state, flags] of cases) {
-    test(`a ${label} future reports state '${state}', done() ${flags.done}, running() ${flags.running}, cancelled() ${flags.cancelled}`, bounded, () => {
-      const f = make();
-      assert.equal(f.state, state);
-      assert.equal(f.done(), flags.done);
-      assert.equal(f.running(), flags.running);
-      assert.equal(f.cancelled(), flags.cancelled);
-    });
+    test(
+      `a ${label} future reports state '${state}', done() ${flags.done}, running() ${flags.running}, cancelled() ${flags.cancelled}`,
+      bounded,
+      () => {
+        const f = make();
+        assert.equal(f.state, state);
+        assert.equal(f.done(), flags.done);
+        assert.equal(f.running(), flags.running);
+        assert.equal(f.cancelled(), flags.cancelled);
+      },
+    );
   }
 
   test('a future is an instance of Future and tags itself as one', bounded, () => {
@@ -155,7 +160,10 @@ describe('Future state', () => {
     assert.equal(fail(f, new Error('late')), false);
     assert.equal(f.state, 'rejected');
     assert.equal(f.exception(), error);
-    await assert.rejects(async () => f, (err) => err === error);
+    await assert.rejects(
+      async () => f,
+      (err) => err === error,
+    );
   });
 
   test('a cancelled future drops a late result and a late error and stays cancelled', bounded, async () => {
@@ -175,29 +183,37 @@ describe('Future state', () => {
 });
 
 describe('Future.cancel()', () => {
-  test('cancel() of a pending future returns true, tells its owner it was not running, and rejects it with CancelledError', bounded, async () => {
-    const task = { id: 7 };
-    const p = probe(task);
-    assert.equal(p.future.cancel(), true);
-    assert.equal(p.future.state, 'cancelled');
-    assert.equal(p.cancels.length, 1);
-    assert.equal(p.cancels[0].task, task);
-    assert.equal(p.cancels[0].wasRunning, false);
-    await assert.rejects(async () => p.future, CancelledError);
-  });
+  test(
+    'cancel() of a pending future returns true, tells its owner it was not running, and rejects it with CancelledError',
+    bounded,
+    async () => {
+      const task = { id: 7 };
+      const p = probe(task);
+      assert.equal(p.future.cancel(), true);
+      assert.equal(p.future.state, 'cancelled');
+      assert.equal(p.cancels.length, 1);
+      assert.equal(p.cancels[0].task, task);
+      assert.equal(p.cancels[0].wasRunning, false);
+      await assert.rejects(async () => p.future, CancelledError);
+    },
+  );
 
-  test('cancel() of a running future returns true, tells its owner it was running, and rejects it with CancelledError', bounded, async () => {
-    const task = { id: 8 };
-    const p = probe(task);
-    futureInternals.setRunningOrNotifyCancel(p.future);
-    assert.equal(p.future.cancel(), true);
-    assert.equal(p.future.state, 'cancelled');
-    assert.deepEqual(
-      p.cancels.map((c) => [c.task, c.wasRunning]),
-      [[task, true]],
-    );
-    await assert.rejects(async () => p.future, CancelledError);
-  });
+  test(
+    'cancel() of a running future returns true, tells its owner it was running, and rejects it with CancelledError',
+    bounded,
+    async () => {
+      const task = { id: 8 };
+      const p = probe(task);
+      futureInternals.setRunningOrNotifyCancel(p.future);
+      assert.equal(p.future.cancel(), true);
+      assert.equal(p.future.state, 'cancelled');
+      assert.deepEqual(
+        p.cancels.map((c) => [c.task, c.wasRunning]),
+        [[task, true]],
+      );
+      await assert.rejects(async () => p.future, CancelledError);
+    },
+  );
 
   test('the owner is told of a cancel before the future settles and before its done callbacks run', bounded, () => {
     for (const start of [false, true]) {
@@ -240,18 +256,28 @@ describe('Future.cancel()', () => {
     assert.equal(p.future.state, 'rejected');
     assert.equal(p.cancels.length, 0);
     assert.equal(p.future.exception(), error);
-    await assert.rejects(async () => p.future, (err) => err === error);
+    await assert.rejects(
+      async () => p.future,
+      (err) => err === error,
+    );
   });
 
-  test('a cancelled future rejects with the same CancelledError that exception() returns, a WarmpoolError with its code', bounded, async () => {
-    const f = cancelled();
-    const error = f.exception();
-    assert.ok(error instanceof CancelledError);
-    assert.ok(error instanceof Error);
-    assert.equal(error.name, 'CancelledError');
-    assert.equal(error.code, 'ERR_WARMPOOL_CANCELLED');
-    await assert.rejects(async () => f, (err) => err === error);
-  });
+  test(
+    'a cancelled future rejects with the same CancelledError that exception() returns, a WarmpoolError with its code',
+    bounded,
+    async () => {
+      const f = cancelled();
+      const error = f.exception();
+      assert.ok(error instanceof CancelledError);
+      assert.ok(error instanceof Error);
+      assert.equal(error.name, 'CancelledError');
+      assert.equal(error.code, 'ERR_WARMPOOL_CANCELLED');
+      await assert.rejects(
+        async () => f,
+        (err) => err === error,
+      );
+    },
+  );
 
   test('awaiting a future that is cancelled later rejects with CancelledError', bounded, async () => {
     const f = pending();
@@ -385,7 +411,13 @@ describe('Future.result(timeoutMs)', () => {
   test('result(Infinity) waits without a limit', bounded, async () => {
     const f = pending();
     const result = f.result(Infinity);
-    const early = await Promise.race([result.then(() => 'resolved', (err: unknown) => err), delay(30, 'still waiting')]);
+    const early = await Promise.race([
+      result.then(
+        () => 'resolved',
+        (err: unknown) => err,
+      ),
+      delay(30, 'still waiting'),
+    ]);
     assert.equal(early, 'still waiting');
     settle(f, 15);
     assert.equal(await result, 15);
@@ -394,7 +426,13 @@ describe('Future.result(timeoutMs)', () => {
   test('result(timeoutMs) with a limit beyond 2^31 - 1 ms does not time out early', bounded, async () => {
     const f = pending();
     const result = f.result(2 ** 31);
-    const early = await Promise.race([result.then(() => 'resolved', (err: unknown) => err), delay(30, 'still waiting')]);
+    const early = await Promise.race([
+      result.then(
+        () => 'resolved',
+        (err: unknown) => err,
+      ),
+      delay(30, 'still waiting'),
+    ]);
     assert.equal(early, 'still waiting');
     settle(f, 16);
     assert.equal(await result, 16);
@@ -482,23 +520,27 @@ describe('Future.addDoneCallback()', () => {
     assert.deepEqual(order, [0, 1, 2, 3]);
   });
 
-  test('a throwing done callback disturbs neither the future nor the other callbacks, and is reported with process.emitWarning', bounded, async () => {
-    const f = pending();
-    const ran: string[] = [];
-    f.addDoneCallback(() => ran.push('first'));
-    f.addDoneCallback(() => {
-      throw new Error('callback exploded');
-    });
-    f.addDoneCallback(() => ran.push('third'));
-    const warnings = await collectWarnings(() => {
-      assert.equal(settle(f, 17), true);
-    });
-    assert.deepEqual(ran, ['first', 'third']);
-    assert.equal(f.state, 'fulfilled');
-    assert.equal(await f, 17);
-    assert.equal(warnings.length, 1);
-    assert.match(warnings[0].message, /callback exploded/);
-  });
+  test(
+    'a throwing done callback disturbs neither the future nor the other callbacks, and is reported with process.emitWarning',
+    bounded,
+    async () => {
+      const f = pending();
+      const ran: string[] = [];
+      f.addDoneCallback(() => ran.push('first'));
+      f.addDoneCallback(() => {
+        throw new Error('callback exploded');
+      });
+      f.addDoneCallback(() => ran.push('third'));
+      const warnings = await collectWarnings(() => {
+        assert.equal(settle(f, 17), true);
+      });
+      assert.deepEqual(ran, ['first', 'third']);
+      assert.equal(f.state, 'fulfilled');
+      assert.equal(await f, 17);
+      assert.equal(warnings.length, 1);
+      assert.match(warnings[0].message, /callback exploded/);
+    },
+  );
 
   test('a throwing first done callback does not stop the ones after it', bounded, async () => {
     const f = pending();
@@ -530,7 +572,10 @@ describe('Future.addDoneCallback()', () => {
 
   test('addDoneCallback with a non-function throws a TypeError saying what was expected and what arrived', bounded, () => {
     const f = pending();
-    assert.throws(() => f.addDoneCallback('not a callback' as unknown as () => void), typeErrorSaying('callback', 'function', 'not a callback'));
+    assert.throws(
+      () => f.addDoneCallback('not a callback' as unknown as () => void),
+      typeErrorSaying('callback', 'function', 'not a callback'),
+    );
   });
 });
 
@@ -660,7 +705,13 @@ describe('asCompleted()', () => {
     const a = pending();
     const it = asCompleted([a], { timeout: 2 ** 31 });
     const next = it.next();
-    const early = await Promise.race([next.then(() => 'yielded', (err: unknown) => err), delay(30, 'still waiting')]);
+    const early = await Promise.race([
+      next.then(
+        () => 'yielded',
+        (err: unknown) => err,
+      ),
+      delay(30, 'still waiting'),
+    ]);
     assert.equal(early, 'still waiting');
     settle(a, 1);
     assert.deepEqual(await next, { value: a, done: false });
@@ -687,25 +738,42 @@ describe('asCompleted()', () => {
 
   test('asCompleted with a non-Future item throws a TypeError saying what was expected and what arrived', bounded, async () => {
     const notAFuture = Promise.resolve(1);
-    await assert.rejects(async () => {
-      await drain(asCompleted([fulfilled(1), notAFuture] as unknown as Future<number>[]));
-    }, typeErrorSaying('Future', 'Promise'));
+    await assert.rejects(
+      async () => {
+        await drain(asCompleted([fulfilled(1), notAFuture] as unknown as Future<number>[]));
+      },
+      typeErrorSaying('Future', 'Promise'),
+    );
   });
 
   for (const bad of [null, 42]) {
-    test(`asCompleted(${String(bad)}) throws a TypeError saying an iterable of futures was expected and what arrived`, bounded, async () => {
-      await assert.rejects(async () => {
-        await drain(asCompleted(bad as unknown as Future<number>[]));
-      }, typeErrorSaying(/iterable/, String(bad)));
-    });
+    test(
+      `asCompleted(${String(bad)}) throws a TypeError saying an iterable of futures was expected and what arrived`,
+      bounded,
+      async () => {
+        await assert.rejects(
+          async () => {
+            await drain(asCompleted(bad as unknown as Future<number>[]));
+          },
+          typeErrorSaying(/iterable/, String(bad)),
+        );
+      },
+    );
   }
 
   for (const bad of [-1, 'soon']) {
-    test(`asCompleted with timeout ${JSON.stringify(bad)} throws a TypeError saying what was expected and what arrived`, bounded, async () => {
-      await assert.rejects(async () => {
-        await drain(asCompleted([pending()], { timeout: bad as number }));
-      }, typeErrorSaying('timeout', /expected/i, String(bad)));
-    });
+    test(
+      `asCompleted with timeout ${JSON.stringify(bad)} throws a TypeError saying what was expected and what arrived`,
+      bounded,
+      async () => {
+        await assert.rejects(
+          async () => {
+            await drain(asCompleted([pending()], { timeout: bad as number }));
+          },
+          typeErrorSaying('timeout', /expected/i, String(bad)),
+        );
+      },
+    );
   }
 });
 

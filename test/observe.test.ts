@@ -163,7 +163,10 @@ async function costsItsWorker(
   await pool.ready();
   const record = recordTasks(name);
   const abandon = new AbortController();
-  const exited = backend.cannot.workers === undefined ? workerMessage((m) => m.pool === name && m.event === 'exit', `exit of ${name}`, abandon.signal) : undefined;
+  const exited =
+    backend.cannot.workers === undefined
+      ? workerMessage((m) => m.pool === name && m.event === 'exit', `exit of ${name}`, abandon.signal)
+      : undefined;
   try {
     const err = await reasonOf(run(pool));
     assert.ok(err instanceof errorClass, String(err));
@@ -194,185 +197,229 @@ export function workerSpans(file: string): SpanLine[] {
 
 /** The suite, for the backends given: this file runs the local ones, ./observe-remote.test.ts RemotePool. */
 export function observeSuite(chosen: readonly Backend[]): void {
-for (const backend of chosen) {
-  describe(`${backend.name}: diagnostics channels`, () => {
-    before(() => backend.setup?.());
-    after(() => backend.teardown?.());
+  for (const backend of chosen) {
+    describe(`${backend.name}: diagnostics channels`, () => {
+      before(() => backend.setup?.());
+      after(() => backend.teardown?.());
 
-    test('a pool publishes start and ready on warmpool:worker for each worker it starts, with its name', { ...SHORT, skip: backend.cannot.workers }, async () => {
-      const seen: WorkerMessage[] = [];
-      const stop = subscribeWorkers((m) => seen.push(m));
-      try {
-        const { pool, name } = makePool(backend, { workers: 2, minWorkers: 2 });
+      test(
+        'a pool publishes start and ready on warmpool:worker for each worker it starts, with its name',
+        { ...SHORT, skip: backend.cannot.workers },
+        async () => {
+          const seen: WorkerMessage[] = [];
+          const stop = subscribeWorkers((m) => seen.push(m));
+          try {
+            const { pool, name } = makePool(backend, { workers: 2, minWorkers: 2 });
+            await using _ = pool;
+            await pool.ready();
+            const mine = seen.filter((m) => m.pool === name);
+            const starts = mine.filter((m) => m.event === 'start').map((m) => m.worker);
+            const readies = mine.filter((m) => m.event === 'ready').map((m) => m.worker);
+            assert.equal(new Set(starts).size, 2, JSON.stringify(mine));
+            assert.deepEqual(new Set(readies), new Set(starts));
+          } finally {
+            stop();
+          }
+        },
+      );
+
+      test(
+        'a task that succeeds publishes start, asyncStart and asyncEnd on one message, with pool, id, task, worker, wait, run time and outcome',
+        SHORT,
+        async () => {
+          const { pool, name } = makePool(backend, { workers: 1 });
+          await using _ = pool;
+          await pool.ready();
+          const record = recordTasks(name);
+          try {
+            assert.equal(await pool.submit('add', [2, 3]), 5);
+            checkSequence(record.events, ['start', 'asyncStart', 'asyncEnd']);
+            const [[, start], [, begun], [, end]] = record.events;
+            checkStart(start, name, 'add');
+            checkBegun(begun);
+            checkEnd(end, 'fulfilled');
+            assert.equal(end.worker, begun.worker);
+            assert.equal(end.error, undefined);
+          } finally {
+            record.stop();
+          }
+        },
+      );
+
+      test('a task that throws publishes error with the task’s own error before asyncEnd, outcome rejected', SHORT, async () => {
+        const { pool, name } = makePool(backend, { workers: 1 });
         await using _ = pool;
-        await pool.ready();
-        const mine = seen.filter((m) => m.pool === name);
-        const starts = mine.filter((m) => m.event === 'start').map((m) => m.worker);
-        const readies = mine.filter((m) => m.event === 'ready').map((m) => m.worker);
-        assert.equal(new Set(starts).size, 2, JSON.stringify(mine));
-        assert.deepEqual(new Set(readies), new Set(starts));
-      } finally {
-        stop();
-      }
-    });
-
-    test('a task that succeeds publishes start, asyncStart and asyncEnd on one message, with pool, id, task, worker, wait, run time and outcome', SHORT, async () => {
-      const { pool, name } = makePool(backend, { workers: 1 });
-      await using _ = pool;
-      await pool.ready();
-      const record = recordTasks(name);
-      try {
-        assert.equal(await pool.submit('add', [2, 3]), 5);
-        checkSequence(record.events, ['start', 'asyncStart', 'asyncEnd']);
-        const [[, start], [, begun], [, end]] = record.events;
-        checkStart(start, name, 'add');
-        checkBegun(begun);
-        checkEnd(end, 'fulfilled');
-        assert.equal(end.worker, begun.worker);
-        assert.equal(end.error, undefined);
-      } finally {
-        record.stop();
-      }
-    });
-
-    test('a task that throws publishes error with the task’s own error before asyncEnd, outcome rejected', SHORT, async () => {
-      const { pool, name } = makePool(backend, { workers: 1 });
-      await using _ = pool;
-      const record = recordTasks(name);
-      try {
-        const err = await reasonOf(pool.submit('fail', ['no good']));
-        checkSequence(record.events, ['start', 'asyncStart', 'error', 'asyncEnd']);
-        const [, , [, failed], [, end]] = record.events;
-        checkEnd(failed, 'rejected');
-        assert.ok(failed.error instanceof Error && failed.error.message === 'no good', String(failed.error));
-        assert.equal(failed.error.message, (err as Error).message);
-        checkEnd(end, 'rejected');
-      } finally {
-        record.stop();
-      }
-    });
-
-    test('a task that times out publishes error with the TimeoutError, outcome timedOut, and its worker exits with reason timeout', { ...SHORT, skip: backend.cannot.stopSyncCode }, async () => {
-      await costsItsWorker(backend, {}, (pool) => pool.submit('forever', [], { timeout: 100 }), 'timedOut', TimeoutError, 'timeout');
-    });
-
-    test('a queued task that is cancelled publishes no asyncStart; its asyncEnd has no worker, run time 0 and the time it waited', SHORT, async () => {
-      const { pool, name } = makePool(backend, { workers: 1 });
-      await using _ = pool;
-      await pool.ready();
-      const dir = scratch();
-      const blocker = pool.submit('block', [join(dir, 'started'), join(dir, 'release')]);
-      await whenFileExists(join(dir, 'started'));
-      const record = recordTasks(name);
-      try {
-        const f = pool.submit('add', [1, 1]);
-        assert.equal(f.cancel(), true);
-        assert.ok((await reasonOf(f)) instanceof CancelledError);
-        checkSequence(record.events, ['start', 'error', 'asyncEnd']);
-        const [, , [, end]] = record.events;
-        assert.equal(end.worker, undefined);
-        assert.equal(end.runMs, 0);
-        checkEnd(end, 'cancelled');
-      } finally {
-        record.stop();
-        (await import('./fixtures/contract-tasks.js')).touch(join(dir, 'release'));
-        await blocker;
-      }
-    });
-
-    test('a running task that is cancelled publishes error with the CancelledError, outcome cancelled, and its worker exits with reason cancel', { ...SHORT, skip: backend.cannot.stopSyncCode }, async () => {
-      const cancelRunning = async (pool: Pool) => {
-        const startedPath = join(scratch(), 'started');
-        // RemotePool hears of a start from a BullMQ event, a moment after the
-        // task wrote its file (startSeenAtOnce in ./backends.ts): the cancel
-        // waits for the pool's asyncStart too, so that it stops a task its
-        // pool knows is running, the sequence under test.
-        let stop = () => {};
-        const begun = new Promise<void>((resolve) => {
-          stop = subscribeTasks({ asyncStart: (m) => m.pool === pool.name && resolve() });
-        });
+        const record = recordTasks(name);
         try {
-          const f = pool.submit('touchThenForever', [startedPath]);
-          await Promise.all([whenFileExists(startedPath), begun]);
-          assert.equal(f.cancel(), true);
-          return f;
+          const err = await reasonOf(pool.submit('fail', ['no good']));
+          checkSequence(record.events, ['start', 'asyncStart', 'error', 'asyncEnd']);
+          const [, , [, failed], [, end]] = record.events;
+          checkEnd(failed, 'rejected');
+          assert.ok(failed.error instanceof Error && failed.error.message === 'no good', String(failed.error));
+          assert.equal(failed.error.message, (err as Error).message);
+          checkEnd(end, 'rejected');
         } finally {
-          stop();
+          record.stop();
         }
-      };
-      await costsItsWorker(backend, {}, (pool) => cancelRunning(pool), 'cancelled', CancelledError, 'cancel');
-    });
+      });
 
-    test('a task whose worker dies publishes error with the WorkerCrashedError, outcome crashed, and the exit with its code and reason crash', { ...SHORT, skip: backend.cannot.crashIsolation }, async () => {
-      await costsItsWorker(backend, {}, (pool) => pool.submit('crash', [3]), 'crashed', WorkerCrashedError, 'crash', async (pool, exit) => {
-        if (exit !== undefined) assert.equal(exit.exitCode, 3);
-        assert.equal(await pool.submit('add', [1, 2]), 3);
+      test(
+        'a task that times out publishes error with the TimeoutError, outcome timedOut, and its worker exits with reason timeout',
+        { ...SHORT, skip: backend.cannot.stopSyncCode },
+        async () => {
+          await costsItsWorker(backend, {}, (pool) => pool.submit('forever', [], { timeout: 100 }), 'timedOut', TimeoutError, 'timeout');
+        },
+      );
+
+      test(
+        'a queued task that is cancelled publishes no asyncStart; its asyncEnd has no worker, run time 0 and the time it waited',
+        SHORT,
+        async () => {
+          const { pool, name } = makePool(backend, { workers: 1 });
+          await using _ = pool;
+          await pool.ready();
+          const dir = scratch();
+          const blocker = pool.submit('block', [join(dir, 'started'), join(dir, 'release')]);
+          await whenFileExists(join(dir, 'started'));
+          const record = recordTasks(name);
+          try {
+            const f = pool.submit('add', [1, 1]);
+            assert.equal(f.cancel(), true);
+            assert.ok((await reasonOf(f)) instanceof CancelledError);
+            checkSequence(record.events, ['start', 'error', 'asyncEnd']);
+            const [, , [, end]] = record.events;
+            assert.equal(end.worker, undefined);
+            assert.equal(end.runMs, 0);
+            checkEnd(end, 'cancelled');
+          } finally {
+            record.stop();
+            (await import('./fixtures/contract-tasks.js')).touch(join(dir, 'release'));
+            await blocker;
+          }
+        },
+      );
+
+      test(
+        'a running task that is cancelled publishes error with the CancelledError, outcome cancelled, and its worker exits with reason cancel',
+        { ...SHORT, skip: backend.cannot.stopSyncCode },
+        async () => {
+          const cancelRunning = async (pool: Pool) => {
+            const startedPath = join(scratch(), 'started');
+            // RemotePool hears of a start from a BullMQ event, a moment after the
+            // task wrote its file (startSeenAtOnce in ./backends.ts): the cancel
+            // waits for the pool's asyncStart too, so that it stops a task its
+            // pool knows is running, the sequence under test.
+            let stop = () => {};
+            const begun = new Promise<void>((resolve) => {
+              stop = subscribeTasks({ asyncStart: (m) => m.pool === pool.name && resolve() });
+            });
+            try {
+              const f = pool.submit('touchThenForever', [startedPath]);
+              await Promise.all([whenFileExists(startedPath), begun]);
+              assert.equal(f.cancel(), true);
+              return f;
+            } finally {
+              stop();
+            }
+          };
+          await costsItsWorker(backend, {}, (pool) => cancelRunning(pool), 'cancelled', CancelledError, 'cancel');
+        },
+      );
+
+      test(
+        'a task whose worker dies publishes error with the WorkerCrashedError, outcome crashed, and the exit with its code and reason crash',
+        { ...SHORT, skip: backend.cannot.crashIsolation },
+        async () => {
+          await costsItsWorker(
+            backend,
+            {},
+            (pool) => pool.submit('crash', [3]),
+            'crashed',
+            WorkerCrashedError,
+            'crash',
+            async (pool, exit) => {
+              if (exit !== undefined) assert.equal(exit.exitCode, 3);
+              assert.equal(await pool.submit('add', [1, 2]), 3);
+            },
+          );
+        },
+      );
+
+      test(
+        'a worker retired after maxTasksPerWorker publishes recycle, then exit with reason recycle',
+        { ...SHORT, skip: backend.cannot.workers },
+        async () => {
+          const { pool, name } = makePool(backend, { workers: 1, maxTasksPerWorker: 1 });
+          await using _ = pool;
+          await pool.ready();
+          const abandon = new AbortController();
+          const recycled = workerMessage((m) => m.pool === name && m.event === 'recycle', `recycle of ${name}`, abandon.signal);
+          const exited = workerMessage((m) => m.pool === name && m.event === 'exit', `exit of ${name}`, abandon.signal);
+          await pool.submit('add', [1, 1]);
+          const [r, e] = await Promise.all([recycled, exited]).finally(() => abandon.abort());
+          assert.equal(e.worker, r.worker);
+          assert.equal(e.reason, 'recycle');
+        },
+      );
+    });
+  }
+
+  // One trace across the boundary: a span in the caller, the task's span
+  // (instrument()), and a span made inside the task by the worker's own SDK.
+  for (const backend of chosen.filter((b) => ['ProcessPool', 'ThreadPool', 'RemotePool'].includes(b.name))) {
+    describe(`${backend.name}: trace context`, () => {
+      before(() => backend.setup?.());
+      after(() => backend.teardown?.());
+
+      test(
+        'a span made inside a task is a child of the task’s span, itself a child of the span active at submit, all in one trace',
+        SHORT,
+        async () => {
+          exporter.reset();
+          const stop = instrument();
+          try {
+            const { caller, inner, made } = await tracedTask(backend, true);
+            const taskSpan = exporter.getFinishedSpans().find((s) => s.name === 'warmpool.task tracedChild');
+            assert.ok(taskSpan, 'instrument() recorded the task');
+            assert.equal(taskSpan.parentSpanContext?.spanId, caller.spanContext().spanId);
+            assert.equal(inner.traceId, caller.spanContext().traceId, 'one trace');
+            assert.equal(made.parentSpanId, taskSpan.spanContext().spanId);
+          } finally {
+            stop();
+          }
+        },
+      );
+
+      test('without instrument(), a span made inside a task is a child of the span active at submit', SHORT, async () => {
+        const { caller, inner, made } = await tracedTask(backend, true);
+        assert.equal(inner.traceId, caller.spanContext().traceId, 'one trace');
+        assert.equal(made.parentSpanId, caller.spanContext().spanId);
+      });
+
+      test('a task submitted with no span active starts a trace of its own in the worker', SHORT, async () => {
+        const { made } = await tracedTask(backend, false);
+        assert.equal(made.parentSpanId, undefined);
       });
     });
-
-    test('a worker retired after maxTasksPerWorker publishes recycle, then exit with reason recycle', { ...SHORT, skip: backend.cannot.workers }, async () => {
-      const { pool, name } = makePool(backend, { workers: 1, maxTasksPerWorker: 1 });
-      await using _ = pool;
-      await pool.ready();
-      const abandon = new AbortController();
-      const recycled = workerMessage((m) => m.pool === name && m.event === 'recycle', `recycle of ${name}`, abandon.signal);
-      const exited = workerMessage((m) => m.pool === name && m.event === 'exit', `exit of ${name}`, abandon.signal);
-      await pool.submit('add', [1, 1]);
-      const [r, e] = await Promise.all([recycled, exited]).finally(() => abandon.abort());
-      assert.equal(e.worker, r.worker);
-      assert.equal(e.reason, 'recycle');
-    });
-  });
-}
-
-// One trace across the boundary: a span in the caller, the task's span
-// (instrument()), and a span made inside the task by the worker's own SDK.
-for (const backend of chosen.filter((b) => ['ProcessPool', 'ThreadPool', 'RemotePool'].includes(b.name))) {
-  describe(`${backend.name}: trace context`, () => {
-    before(() => backend.setup?.());
-    after(() => backend.teardown?.());
-
-    test('a span made inside a task is a child of the task’s span, itself a child of the span active at submit, all in one trace', SHORT, async () => {
-      exporter.reset();
-      const stop = instrument();
-      try {
-        const { caller, inner, made } = await tracedTask(backend, true);
-        const taskSpan = exporter.getFinishedSpans().find((s) => s.name === 'warmpool.task tracedChild');
-        assert.ok(taskSpan, 'instrument() recorded the task');
-        assert.equal(taskSpan.parentSpanContext?.spanId, caller.spanContext().spanId);
-        assert.equal(inner.traceId, caller.spanContext().traceId, 'one trace');
-        assert.equal(made.parentSpanId, taskSpan.spanContext().spanId);
-      } finally {
-        stop();
-      }
-    });
-
-    test('without instrument(), a span made inside a task is a child of the span active at submit', SHORT, async () => {
-      const { caller, inner, made } = await tracedTask(backend, true);
-      assert.equal(inner.traceId, caller.spanContext().traceId, 'one trace');
-      assert.equal(made.parentSpanId, caller.spanContext().spanId);
-    });
-
-    test('a task submitted with no span active starts a trace of its own in the worker', SHORT, async () => {
-      const { made } = await tracedTask(backend, false);
-      assert.equal(made.parentSpanId, undefined);
-    });
-  });
-}
+  }
 }
 
 // The guide's example (docs/guide.md, "Seeing inside a pool"); compiled by
 // the build like every file, run here.
 function exampleSuite(): void {
-  test('docs/examples/trace-tree prints one tree: the request, a warmpool.task span per task, and the spans each task made', { ...SHORT }, async () => {
-    const script = fileURLToPath(new URL('../docs/examples/trace-tree.js', import.meta.url));
-    const { stdout } = await promisify(execFile)(process.execPath, [script], { timeout: 25_000 });
-    const lines = stdout.split('\n').filter((l) => l !== '');
-    assert.match(lines[0], /^request \d/);
-    assert.equal(lines.filter((l) => /^[├└]─ warmpool\.task resize /.test(l)).length, 2, stdout);
-    assert.equal(lines.filter((l) => /^[│ ] {2}[├└]─ (decode|scale) /.test(l)).length, 4, stdout);
-    assert.equal(lines.length, 7, stdout);
-  });
+  test(
+    'docs/examples/trace-tree prints one tree: the request, a warmpool.task span per task, and the spans each task made',
+    { ...SHORT },
+    async () => {
+      const script = fileURLToPath(new URL('../docs/examples/trace-tree.js', import.meta.url));
+      const { stdout } = await promisify(execFile)(process.execPath, [script], { timeout: 25_000 });
+      const lines = stdout.split('\n').filter((l) => l !== '');
+      assert.match(lines[0], /^request \d/);
+      assert.equal(lines.filter((l) => /^[├└]─ warmpool\.task resize /.test(l)).length, 2, stdout);
+      assert.equal(lines.filter((l) => /^[│ ] {2}[├└]─ (decode|scale) /.test(l)).length, 4, stdout);
+      assert.equal(lines.length, 7, stdout);
+    },
+  );
 }
 
 // Each test file runs in its own process: argv[1] tells whether this file is

@@ -42,7 +42,15 @@ const tracer = tracerProvider.getTracer('test');
 
 function spanNamed(name: string): ReadableSpan {
   const span = exporter.getFinishedSpans().find((s) => s.name === name);
-  assert.ok(span, `expected a finished span named ${name}, got ${exporter.getFinishedSpans().map((s) => s.name).join(', ') || 'none'}`);
+  assert.ok(
+    span,
+    `expected a finished span named ${name}, got ${
+      exporter
+        .getFinishedSpans()
+        .map((s) => s.name)
+        .join(', ') || 'none'
+    }`,
+  );
   return span;
 }
 
@@ -88,7 +96,16 @@ test('one message object carries a task through start, asyncStart, error and asy
   for (const [, message] of seen) assert.equal(message, m, 'every event gets the same object');
   assert.deepEqual(seen[0][2], { pool: 'pool-a', id: 7, task: 'parse' });
   assert.deepEqual(seen[1][2], { pool: 'pool-a', id: 7, task: 'parse', worker: 4242, waitMs: 3.5 });
-  assert.deepEqual(seen[2][2], { pool: 'pool-a', id: 7, task: 'parse', worker: 4242, waitMs: 3.5, runMs: 12.25, outcome: 'rejected', error: failure });
+  assert.deepEqual(seen[2][2], {
+    pool: 'pool-a',
+    id: 7,
+    task: 'parse',
+    worker: 4242,
+    waitMs: 3.5,
+    runMs: 12.25,
+    outcome: 'rejected',
+    error: failure,
+  });
   assert.deepEqual(seen[3][2], seen[2][2]);
   assert.deepEqual(workers, [{ pool: 'pool-a', worker: 4242, event: 'exit', exitCode: null, signal: 'SIGKILL', reason: 'timeout' }]);
 });
@@ -107,7 +124,14 @@ test('a fulfilled task publishes no error; a task that never began has no worker
   publishTaskEnd(ok, 'fulfilled', 2);
   const queued = publishTaskStart('p', 2, 'fib');
   publishTaskEnd(queued, 'cancelled', 5, new Error('cancelled'), 8);
-  assert.deepEqual(events, ['start', 'asyncStart', 'asyncEnd:fulfilled:1:2:0.5', 'start', 'error:cancelled', 'asyncEnd:cancelled:undefined:0:8']);
+  assert.deepEqual(events, [
+    'start',
+    'asyncStart',
+    'asyncEnd:fulfilled:1:2:0.5',
+    'start',
+    'error:cancelled',
+    'asyncEnd:cancelled:undefined:0:8',
+  ]);
 });
 
 test('instrument() records a span per task, child of the span active at submit, with worker, queue wait, run time and outcome', async (t) => {
@@ -309,7 +333,10 @@ test('the trace context carrier crosses as W3C traceparent and tracestate, and s
   const ctx = trace.setSpan(ROOT_CONTEXT, trace.wrapSpanContext({ ...parent.spanContext(), traceState: state }));
   const carrier = context.with(ctx, () => captureTraceContext());
   assert.ok(carrier);
-  assert.deepEqual(carrier, { traceparent: `00-${parent.spanContext().traceId}-${parent.spanContext().spanId}-01`, tracestate: 'vendor=abc,other=1' });
+  assert.deepEqual(carrier, {
+    traceparent: `00-${parent.spanContext().traceId}-${parent.spanContext().spanId}-01`,
+    tracestate: 'vendor=abc,other=1',
+  });
   // As on a worker: a plain copy (it crossed a process), no propagator registered.
   const crossed = JSON.parse(JSON.stringify(carrier)) as Record<string, string>;
   const child = await runWithTraceContext(crossed, async () => {
@@ -359,7 +386,10 @@ test('a registered propagator adds its own fields to the carrier and is used to 
 test('no carrier is made without an active span, and a task runs as it is without a carrier', () => {
   assert.equal(captureTraceContext(), undefined);
   assert.equal(
-    context.with(trace.setSpan(ROOT_CONTEXT, trace.wrapSpanContext({ traceId: '0'.repeat(32), spanId: '0'.repeat(16), traceFlags: 0 })), () => captureTraceContext()),
+    context.with(
+      trace.setSpan(ROOT_CONTEXT, trace.wrapSpanContext({ traceId: '0'.repeat(32), spanId: '0'.repeat(16), traceFlags: 0 })),
+      () => captureTraceContext(),
+    ),
     undefined,
     'an invalid span context is not carried',
   );
@@ -378,7 +408,15 @@ test('traceparent is read as the W3C spec says: version 00 exact, later versions
   const span = '00f067aa0ba902b7';
   assert.deepEqual(parseTraceparent(`00-${id}-${span}-01`), { traceId: id, spanId: span, traceFlags: 1, isRemote: true });
   assert.deepEqual(parseTraceparent(`01-${id}-${span}-00-extra`), { traceId: id, spanId: span, traceFlags: 0, isRemote: true });
-  for (const bad of [`00-${id}-${span}-01-extra`, `ff-${id}-${span}-01`, `00-${'0'.repeat(32)}-${span}-01`, `00-${id}-${'0'.repeat(16)}-01`, `00-${id.toUpperCase()}-${span}-01`, '', `00-${id}-${span}`]) {
+  for (const bad of [
+    `00-${id}-${span}-01-extra`,
+    `ff-${id}-${span}-01`,
+    `00-${'0'.repeat(32)}-${span}-01`,
+    `00-${id}-${'0'.repeat(16)}-01`,
+    `00-${id.toUpperCase()}-${span}-01`,
+    '',
+    `00-${id}-${span}`,
+  ]) {
     assert.equal(parseTraceparent(bad), undefined, bad);
   }
   assert.equal(formatTraceparent({ traceId: id, spanId: span, traceFlags: 1 }), `00-${id}-${span}-01`);

@@ -58,8 +58,6 @@ const faultsUrl = fixture('faults-tasks.js');
 
 // ── helpers ─────────────────────────────────────────────────────────────
 
-
-
 /** Whether `pid` is a live warmpool worker process (so cleanup never kills a reused pid). */
 function isLiveWorker(pid: number): boolean {
   if (!isAlive(pid)) return false;
@@ -155,7 +153,8 @@ const crashes: {
     },
   },
   {
-    title: 'an exception thrown in a timer callback inside a task crashes the worker and fails that task with WorkerCrashedError whose cause is the thrown error',
+    title:
+      'an exception thrown in a timer callback inside a task crashes the worker and fails that task with WorkerCrashedError whose cause is the thrown error',
     submit: (pool) => pool.submit('throwInTimer', ['thrown from a timer']),
     check: (err) => {
       assert.ok(err.cause instanceof RangeError, `cause: ${String(err.cause)}`);
@@ -164,7 +163,8 @@ const crashes: {
     },
   },
   {
-    title: 'an unhandled rejection inside a task crashes the worker and fails that task with WorkerCrashedError whose cause is the rejection reason',
+    title:
+      'an unhandled rejection inside a task crashes the worker and fails that task with WorkerCrashedError whose cause is the rejection reason',
     submit: (pool) => pool.submit('rejectUnhandled', ['rejected, unhandled']),
     check: (err) => {
       assert.ok(err.cause instanceof SyntaxError, `cause: ${String(err.cause)}`);
@@ -198,75 +198,87 @@ for (const { title, submit, check } of crashes) {
   });
 }
 
-test('a worker killed from outside with SIGKILL mid-task fails only that task, with WorkerCrashedError (signal SIGKILL)', { timeout: 30_000 }, async (t) => {
-  const dir = await tempDir(t);
-  const goDir = await tempDir(t);
-  await using pool = new TestPool<Faults>(faultsUrl, { workers: 2 });
-  await pool.ready();
-  const running = pool.submit('announceAndHang', [dir]);
-  const other = pool.submit('waitForFile', [join(goDir, 'go')]);
-  const [victim] = await announced(dir, 1);
-  process.kill(victim, 'SIGKILL');
-  const err = await reasonOf(running);
-  assert.ok(err instanceof WorkerCrashedError, `got ${String(err)}`);
-  assert.equal(err.signal, 'SIGKILL');
-  assert.equal(err.exitCode, null);
-  assert.match(err.message, /SIGKILL/);
-  assert.equal(other.state, 'running');
-  await writeFile(join(goDir, 'go'), '');
-  assert.notEqual(await other, victim);
-  await expectWarm(pool, 2);
-  const pids = await Promise.all([pool.submit('pid'), pool.submit('pid')]);
-  assert.ok(!pids.includes(victim), 'the killed worker was replaced');
-  assert.equal(pool.stats().crashed, 1);
-});
+test(
+  'a worker killed from outside with SIGKILL mid-task fails only that task, with WorkerCrashedError (signal SIGKILL)',
+  { timeout: 30_000 },
+  async (t) => {
+    const dir = await tempDir(t);
+    const goDir = await tempDir(t);
+    await using pool = new TestPool<Faults>(faultsUrl, { workers: 2 });
+    await pool.ready();
+    const running = pool.submit('announceAndHang', [dir]);
+    const other = pool.submit('waitForFile', [join(goDir, 'go')]);
+    const [victim] = await announced(dir, 1);
+    process.kill(victim, 'SIGKILL');
+    const err = await reasonOf(running);
+    assert.ok(err instanceof WorkerCrashedError, `got ${String(err)}`);
+    assert.equal(err.signal, 'SIGKILL');
+    assert.equal(err.exitCode, null);
+    assert.match(err.message, /SIGKILL/);
+    assert.equal(other.state, 'running');
+    await writeFile(join(goDir, 'go'), '');
+    assert.notEqual(await other, victim);
+    await expectWarm(pool, 2);
+    const pids = await Promise.all([pool.submit('pid'), pool.submit('pid')]);
+    assert.ok(!pids.includes(victim), 'the killed worker was replaced');
+    assert.equal(pool.stats().crashed, 1);
+  },
+);
 
-test('tasks sent ahead to a worker behind a task that crashes it are not lost: they run on its replacement (process.exit(0) mid-task is a crash too)', { timeout: 30_000 }, async () => {
-  await using pool = new TestPool<Faults>(faultsUrl, { workers: 1 });
-  // Short tasks first, so the pool learns they are short and sends several per message.
-  const before = new Set(await Promise.all(Array.from({ length: 20 }, () => pool.submit('pid'))));
-  assert.equal(before.size, 1);
-  const crashing = pool.submit('crash', [0]);
-  const behind = Array.from({ length: 5 }, () => pool.submit('pid'));
-  const err = await reasonOf(crashing);
-  assert.ok(err instanceof WorkerCrashedError, `got ${String(err)}`);
-  assert.equal(err.exitCode, 0);
-  const pids = await Promise.all(behind);
-  assert.equal(new Set(pids).size, 1);
-  assert.ok(!before.has(pids[0]), 'they ran on the replacement');
-  const s = pool.stats();
-  assert.equal(s.crashed, 1);
-  assert.equal(s.completed, 25);
-});
+test(
+  'tasks sent ahead to a worker behind a task that crashes it are not lost: they run on its replacement (process.exit(0) mid-task is a crash too)',
+  { timeout: 30_000 },
+  async () => {
+    await using pool = new TestPool<Faults>(faultsUrl, { workers: 1 });
+    // Short tasks first, so the pool learns they are short and sends several per message.
+    const before = new Set(await Promise.all(Array.from({ length: 20 }, () => pool.submit('pid'))));
+    assert.equal(before.size, 1);
+    const crashing = pool.submit('crash', [0]);
+    const behind = Array.from({ length: 5 }, () => pool.submit('pid'));
+    const err = await reasonOf(crashing);
+    assert.ok(err instanceof WorkerCrashedError, `got ${String(err)}`);
+    assert.equal(err.exitCode, 0);
+    const pids = await Promise.all(behind);
+    assert.equal(new Set(pids).size, 1);
+    assert.ok(!before.has(pids[0]), 'they ran on the replacement');
+    const s = pool.stats();
+    assert.equal(s.crashed, 1);
+    assert.equal(s.completed, 25);
+  },
+);
 
 // Regression: a worker whose fd 3 a task had closed stayed in the pool as
 // idle and was sent the next task, which then waited forever.
-test('a task that closes its worker’s task input (fd 3) leaves no worker that never answers: the next task settles and the pool serves on a replacement', { timeout: 30_000 }, async () => {
-  using events = workerEvents('closed-input');
-  await using pool = new TestPool<Faults>(faultsUrl, { workers: 1, name: 'closed-input' });
-  const victim = await pool.submit('pid');
-  const outcome = (future: PromiseLike<unknown> & { result(ms: number): Promise<unknown> }) =>
-    future.result(10_000).then(
-      (value) => value,
-      (err: unknown) => err,
+test(
+  'a task that closes its worker’s task input (fd 3) leaves no worker that never answers: the next task settles and the pool serves on a replacement',
+  { timeout: 30_000 },
+  async () => {
+    using events = workerEvents('closed-input');
+    await using pool = new TestPool<Faults>(faultsUrl, { workers: 1, name: 'closed-input' });
+    const victim = await pool.submit('pid');
+    const outcome = (future: PromiseLike<unknown> & { result(ms: number): Promise<unknown> }) =>
+      future.result(10_000).then(
+        (value) => value,
+        (err: unknown) => err,
+      );
+    // The pool stops the worker as soon as it sees fd 3 closed: before or after
+    // the task's result has left, so the task itself may fail.
+    const closing = await outcome(pool.submit('closeChannel', ['in']));
+    assert.ok(closing === victim || closing instanceof WorkerCrashedError, `the closing task: ${String(closing)}`);
+    // Sent to the broken worker or to its replacement: it settles either way
+    // (WorkerCrashedError when it reached the broken worker: at most once, as below).
+    const next = await outcome(pool.submit('add', [1, 2]));
+    assert.ok(next === 3 || next instanceof WorkerCrashedError, `the next task: ${String(next)}`);
+    await within(
+      events.seen((m) => m.event === 'exit' && m.worker === victim),
+      5_000,
+      `the exit of worker ${victim}, whose input was closed`,
     );
-  // The pool stops the worker as soon as it sees fd 3 closed: before or after
-  // the task's result has left, so the task itself may fail.
-  const closing = await outcome(pool.submit('closeChannel', ['in']));
-  assert.ok(closing === victim || closing instanceof WorkerCrashedError, `the closing task: ${String(closing)}`);
-  // Sent to the broken worker or to its replacement: it settles either way
-  // (WorkerCrashedError when it reached the broken worker: at most once, as below).
-  const next = await outcome(pool.submit('add', [1, 2]));
-  assert.ok(next === 3 || next instanceof WorkerCrashedError, `the next task: ${String(next)}`);
-  await within(
-    events.seen((m) => m.event === 'exit' && m.worker === victim),
-    5_000,
-    `the exit of worker ${victim}, whose input was closed`,
-  );
-  assert.equal(isAlive(victim), false, 'its exit message comes once the process has exited');
-  await expectWarm(pool, 1);
-  assert.equal(await pool.submit('add', [2, 3]), 5);
-});
+    assert.equal(isAlive(victim), false, 'its exit message comes once the process has exited');
+    await expectWarm(pool, 1);
+    assert.equal(await pool.submit('add', [2, 3]), 5);
+  },
+);
 
 // At most once: the pool cannot tell a worker that died before reading a task
 // from one that died running it (telling would cost a message per task), so a
@@ -291,110 +303,133 @@ function countLines(file: string): number {
   return existsSync(file) ? readFileSync(file, 'utf8').split('\n').filter(Boolean).length : 0;
 }
 
-test('a module that throws at import makes ready() reject with WorkerStartError whose cause is the import error', { timeout: 30_000 }, async (t) => {
-  const dir = await tempDir(t);
-  await using pool = new TestPool<AnyTasks>(fixture('faults-import-throws.js'), {
-    workers: 1,
-    env: { ...process.env, WARMPOOL_FAULTS_COUNT: join(dir, 'count') },
-  });
-  const err = await reasonOf(pool.ready());
-  assert.ok(err instanceof WorkerStartError, `got ${String(err)}`);
-  assert.equal(err.code, 'ERR_WARMPOOL_WORKER_START');
-  assert.ok(err.cause instanceof RangeError, `cause: ${String(err.cause)}`);
-  assert.equal(err.cause.message, 'faults-import-throws: failing at import on purpose');
-  assert.match(err.message, /failing at import on purpose/);
-});
-
-test('a module that throws at import fails the waiting futures with WorkerStartError and spawns no more workers until a new submit', { timeout: 30_000 }, async (t) => {
-  const dir = await tempDir(t);
-  const count = join(dir, 'count');
-  using events = workerEvents('import-throws');
-  await using pool = new TestPool<AnyTasks>(fixture('faults-import-throws.js'), {
-    name: 'import-throws',
-    workers: 2,
-    env: { ...process.env, WARMPOOL_FAULTS_COUNT: count },
-  });
-  // Submitted while both minWorkers workers are still starting.
-  const futures = [pool.submit('never'), pool.submit('never'), pool.submit('never')];
-  for (const f of futures) {
-    const err = await reasonOf(f);
+test(
+  'a module that throws at import makes ready() reject with WorkerStartError whose cause is the import error',
+  { timeout: 30_000 },
+  async (t) => {
+    const dir = await tempDir(t);
+    await using pool = new TestPool<AnyTasks>(fixture('faults-import-throws.js'), {
+      workers: 1,
+      env: { ...process.env, WARMPOOL_FAULTS_COUNT: join(dir, 'count') },
+    });
+    const err = await reasonOf(pool.ready());
     assert.ok(err instanceof WorkerStartError, `got ${String(err)}`);
-    assert.ok(err.cause instanceof RangeError);
-  }
-  // Every worker started has gone: as many exits as starts.
-  await within(events.next('exit', events.count('start')), 10_000, 'the failed workers to exit');
-  assert.equal(pool.stats().workers, 0);
-  assert.equal(countLines(count), 2, 'one import per minWorkers worker');
-  // A yardstick of time in which a spawn loop would have started workers:
-  // another pool starting a worker and running a task.
-  {
-    await using yardstick = new TestPool<Faults>(faultsUrl, { workers: 1 });
-    assert.equal(await yardstick.submit('add', [1, 1]), 2);
-  }
-  assert.equal(pool.stats().workers, 0, 'no worker is starting');
-  assert.equal(countLines(count), 2, 'no import since the failures');
-  // ready() after the failure reports it again without spawning.
-  assert.ok((await reasonOf(pool.ready())) instanceof WorkerStartError);
-  // A new submit is a new reason to try: one more attempt (a worker, or a
-  // round of minWorkers workers), then no more.
-  assert.ok((await reasonOf(pool.submit('never'))) instanceof WorkerStartError);
-  await within(events.next('exit', events.count('start')), 10_000, 'the failed workers to exit');
-  assert.equal(pool.stats().workers, 0);
-  assert.ok(events.messages.filter((m) => m.event === 'exit').every((m) => m.reason === 'startFailed'), JSON.stringify(events.messages));
-  const retried = countLines(count) - 2;
-  assert.ok(retried >= 1 && retried <= 2, `${retried} imports after one new submit`);
-  const s = pool.stats();
-  assert.equal(s.crashed, 4);
-  assert.equal(s.queued, 0);
-});
+    assert.equal(err.code, 'ERR_WARMPOOL_WORKER_START');
+    assert.ok(err.cause instanceof RangeError, `cause: ${String(err.cause)}`);
+    assert.equal(err.cause.message, 'faults-import-throws: failing at import on purpose');
+    assert.match(err.message, /failing at import on purpose/);
+  },
+);
 
-test('an initializer that throws makes ready() and the waiting futures reject with WorkerStartError whose cause is its error; each new submit tries once more', { timeout: 30_000 }, async (t) => {
-  const dir = await tempDir(t);
-  const count = join(dir, 'count');
-  await using pool = new TestPool<typeof initFixture>(fixture('faults-init.js'), {
-    workers: 1,
-    initializer: 'failingInit',
-    initArgs: ['bad config'],
-    env: { ...process.env, WARMPOOL_FAULTS_COUNT: count },
-  });
-  const err = await reasonOf(pool.ready());
-  assert.ok(err instanceof WorkerStartError, `got ${String(err)}`);
-  assert.ok(err.cause instanceof URIError, `cause: ${String(err.cause)}`);
-  assert.equal(err.cause.message, 'initializer failed: bad config');
-  assert.equal(countLines(count), 1);
-  const taskErr = await reasonOf(pool.submit('ping'));
-  assert.ok(taskErr instanceof WorkerStartError, `got ${String(taskErr)}`);
-  assert.ok(taskErr.cause instanceof URIError);
-  assert.equal(countLines(count), 2, 'the submit made exactly one more attempt');
-});
+test(
+  'a module that throws at import fails the waiting futures with WorkerStartError and spawns no more workers until a new submit',
+  { timeout: 30_000 },
+  async (t) => {
+    const dir = await tempDir(t);
+    const count = join(dir, 'count');
+    using events = workerEvents('import-throws');
+    await using pool = new TestPool<AnyTasks>(fixture('faults-import-throws.js'), {
+      name: 'import-throws',
+      workers: 2,
+      env: { ...process.env, WARMPOOL_FAULTS_COUNT: count },
+    });
+    // Submitted while both minWorkers workers are still starting.
+    const futures = [pool.submit('never'), pool.submit('never'), pool.submit('never')];
+    for (const f of futures) {
+      const err = await reasonOf(f);
+      assert.ok(err instanceof WorkerStartError, `got ${String(err)}`);
+      assert.ok(err.cause instanceof RangeError);
+    }
+    // Every worker started has gone: as many exits as starts.
+    await within(events.next('exit', events.count('start')), 10_000, 'the failed workers to exit');
+    assert.equal(pool.stats().workers, 0);
+    assert.equal(countLines(count), 2, 'one import per minWorkers worker');
+    // A yardstick of time in which a spawn loop would have started workers:
+    // another pool starting a worker and running a task.
+    {
+      await using yardstick = new TestPool<Faults>(faultsUrl, { workers: 1 });
+      assert.equal(await yardstick.submit('add', [1, 1]), 2);
+    }
+    assert.equal(pool.stats().workers, 0, 'no worker is starting');
+    assert.equal(countLines(count), 2, 'no import since the failures');
+    // ready() after the failure reports it again without spawning.
+    assert.ok((await reasonOf(pool.ready())) instanceof WorkerStartError);
+    // A new submit is a new reason to try: one more attempt (a worker, or a
+    // round of minWorkers workers), then no more.
+    assert.ok((await reasonOf(pool.submit('never'))) instanceof WorkerStartError);
+    await within(events.next('exit', events.count('start')), 10_000, 'the failed workers to exit');
+    assert.equal(pool.stats().workers, 0);
+    assert.ok(
+      events.messages.filter((m) => m.event === 'exit').every((m) => m.reason === 'startFailed'),
+      JSON.stringify(events.messages),
+    );
+    const retried = countLines(count) - 2;
+    assert.ok(retried >= 1 && retried <= 2, `${retried} imports after one new submit`);
+    const s = pool.stats();
+    assert.equal(s.crashed, 4);
+    assert.equal(s.queued, 0);
+  },
+);
 
-test('after an initializer failure a later submit starts a new worker, and succeeds when the initializer does', { timeout: 30_000 }, async (t) => {
-  const dir = await tempDir(t);
-  await using pool = new TestPool<typeof initFixture>(fixture('faults-init.js'), {
-    workers: 1,
-    initializer: 'flakyInit',
-    env: { ...process.env, WARMPOOL_FAULTS_COUNT: join(dir, 'count') },
-  });
-  const err = await reasonOf(pool.ready());
-  assert.ok(err instanceof WorkerStartError, `got ${String(err)}`);
-  assert.ok(err.cause instanceof EvalError, `cause: ${String(err.cause)}`);
-  assert.equal(await pool.submit('ping'), 'pong');
-  await pool.ready();
-  assert.equal(countLines(join(dir, 'count')), 2);
-});
+test(
+  'an initializer that throws makes ready() and the waiting futures reject with WorkerStartError whose cause is its error; each new submit tries once more',
+  { timeout: 30_000 },
+  async (t) => {
+    const dir = await tempDir(t);
+    const count = join(dir, 'count');
+    await using pool = new TestPool<typeof initFixture>(fixture('faults-init.js'), {
+      workers: 1,
+      initializer: 'failingInit',
+      initArgs: ['bad config'],
+      env: { ...process.env, WARMPOOL_FAULTS_COUNT: count },
+    });
+    const err = await reasonOf(pool.ready());
+    assert.ok(err instanceof WorkerStartError, `got ${String(err)}`);
+    assert.ok(err.cause instanceof URIError, `cause: ${String(err.cause)}`);
+    assert.equal(err.cause.message, 'initializer failed: bad config');
+    assert.equal(countLines(count), 1);
+    const taskErr = await reasonOf(pool.submit('ping'));
+    assert.ok(taskErr instanceof WorkerStartError, `got ${String(taskErr)}`);
+    assert.ok(taskErr.cause instanceof URIError);
+    assert.equal(countLines(count), 2, 'the submit made exactly one more attempt');
+  },
+);
 
-test('a module that hangs at import fails ready() and the waiting futures with a WorkerStartError naming startTimeout', { timeout: 30_000 }, async () => {
-  await using pool = new TestPool<AnyTasks>(fixture('faults-import-hangs.js'), { workers: 1, startTimeout: 300 });
-  const future = pool.submit('never');
-  const started = performance.now();
-  const err = await reasonOf(pool.ready());
-  assert.ok(err instanceof WorkerStartError, `got ${String(err)}`);
-  assert.match(err.message, /startTimeout/);
-  assert.ok(performance.now() - started >= 250, 'not before startTimeout');
-  const taskErr = await reasonOf(future);
-  assert.ok(taskErr instanceof WorkerStartError, `got ${String(taskErr)}`);
-  assert.match(taskErr.message, /startTimeout/);
-});
+test(
+  'after an initializer failure a later submit starts a new worker, and succeeds when the initializer does',
+  { timeout: 30_000 },
+  async (t) => {
+    const dir = await tempDir(t);
+    await using pool = new TestPool<typeof initFixture>(fixture('faults-init.js'), {
+      workers: 1,
+      initializer: 'flakyInit',
+      env: { ...process.env, WARMPOOL_FAULTS_COUNT: join(dir, 'count') },
+    });
+    const err = await reasonOf(pool.ready());
+    assert.ok(err instanceof WorkerStartError, `got ${String(err)}`);
+    assert.ok(err.cause instanceof EvalError, `cause: ${String(err.cause)}`);
+    assert.equal(await pool.submit('ping'), 'pong');
+    await pool.ready();
+    assert.equal(countLines(join(dir, 'count')), 2);
+  },
+);
+
+test(
+  'a module that hangs at import fails ready() and the waiting futures with a WorkerStartError naming startTimeout',
+  { timeout: 30_000 },
+  async () => {
+    await using pool = new TestPool<AnyTasks>(fixture('faults-import-hangs.js'), { workers: 1, startTimeout: 300 });
+    const future = pool.submit('never');
+    const started = performance.now();
+    const err = await reasonOf(pool.ready());
+    assert.ok(err instanceof WorkerStartError, `got ${String(err)}`);
+    assert.match(err.message, /startTimeout/);
+    assert.ok(performance.now() - started >= 250, 'not before startTimeout');
+    const taskErr = await reasonOf(future);
+    assert.ok(taskErr instanceof WorkerStartError, `got ${String(taskErr)}`);
+    assert.match(taskErr.message, /startTimeout/);
+  },
+);
 
 const shutdownCases = [
   { mode: 'import', label: 'after its module threw at import', out: 'ready rejected: WorkerStartError\nshutdown resolved\n' },
@@ -414,32 +449,44 @@ for (const { mode, label, out } of shutdownCases) {
 
 // ── resource limits and recycling ───────────────────────────────────────
 
-test('a task that allocates without bound under maxMemoryMb: 64 fails with WorkerCrashedError and the pool serves the next task', { timeout: 60_000 }, async () => {
-  // In a script of its own, so V8's out-of-memory report lands in a pipe, not in the test output.
-  const run = await runParent('faults-parent-memory.js', [], 30_000);
-  assert.equal(run.code, 0, run.stderr);
-  const seen = JSON.parse(run.stdout.toString('utf8')) as { error: string; crashed: boolean; next: number; stats: number };
-  assert.equal(seen.error, 'WorkerCrashedError');
-  assert.ok(seen.crashed, 'instanceof WorkerCrashedError');
-  assert.equal(seen.next, 42);
-  assert.equal(seen.stats, 1);
-  assert.match(run.stderr, /heap/i, 'the worker died of its heap limit');
-});
+test(
+  'a task that allocates without bound under maxMemoryMb: 64 fails with WorkerCrashedError and the pool serves the next task',
+  { timeout: 60_000 },
+  async () => {
+    // In a script of its own, so V8's out-of-memory report lands in a pipe, not in the test output.
+    const run = await runParent('faults-parent-memory.js', [], 30_000);
+    assert.equal(run.code, 0, run.stderr);
+    const seen = JSON.parse(run.stdout.toString('utf8')) as { error: string; crashed: boolean; next: number; stats: number };
+    assert.equal(seen.error, 'WorkerCrashedError');
+    assert.ok(seen.crashed, 'instanceof WorkerCrashedError');
+    assert.equal(seen.next, 42);
+    assert.equal(seen.stats, 1);
+    assert.match(run.stderr, /heap/i, 'the worker died of its heap limit');
+  },
+);
 
-test('with maxTasksPerWorker: 2 and workers: 1, the worker pid changes every 2 tasks and every task succeeds (one at a time)', { timeout: 30_000 }, async () => {
-  await using pool = new TestPool<Faults>(faultsUrl, { workers: 1, maxTasksPerWorker: 2 });
-  const pids: number[] = [];
-  for (let i = 0; i < 6; i++) pids.push(await pool.submit('pid'));
-  assertPairs(pids);
-});
+test(
+  'with maxTasksPerWorker: 2 and workers: 1, the worker pid changes every 2 tasks and every task succeeds (one at a time)',
+  { timeout: 30_000 },
+  async () => {
+    await using pool = new TestPool<Faults>(faultsUrl, { workers: 1, maxTasksPerWorker: 2 });
+    const pids: number[] = [];
+    for (let i = 0; i < 6; i++) pids.push(await pool.submit('pid'));
+    assertPairs(pids);
+  },
+);
 
-test('with maxTasksPerWorker: 2 and workers: 1, the worker pid changes every 2 tasks and every task succeeds (all submitted at once)', { timeout: 30_000 }, async () => {
-  await using pool = new TestPool<Faults>(faultsUrl, { workers: 1, maxTasksPerWorker: 2 });
-  await pool.ready();
-  const pids = await Promise.all(Array.from({ length: 6 }, () => pool.submit('pid')));
-  assertPairs(pids);
-  assert.equal(pool.stats().completed, 6);
-});
+test(
+  'with maxTasksPerWorker: 2 and workers: 1, the worker pid changes every 2 tasks and every task succeeds (all submitted at once)',
+  { timeout: 30_000 },
+  async () => {
+    await using pool = new TestPool<Faults>(faultsUrl, { workers: 1, maxTasksPerWorker: 2 });
+    await pool.ready();
+    const pids = await Promise.all(Array.from({ length: 6 }, () => pool.submit('pid')));
+    assertPairs(pids);
+    assert.equal(pool.stats().completed, 6);
+  },
+);
 
 function assertPairs(pids: readonly number[]): void {
   const expected = [pids[0], pids[0], pids[2], pids[2], pids[4], pids[4]];
@@ -460,7 +507,11 @@ test('a worker above minWorkers exits after idleTimeout ms idle, down to minWork
   assert.notEqual(pids[0], pids[1]);
   assert.equal(pool.stats().workers, 2);
   // The idle timer is unref'd (a script that forgets shutdown still exits): `within`'s timer holds the loop.
-  const exit = await within(events.seen((m) => m.event === 'exit'), 5_000, 'the idle worker above minWorkers to exit');
+  const exit = await within(
+    events.seen((m) => m.event === 'exit'),
+    5_000,
+    'the idle worker above minWorkers to exit',
+  );
   assert.equal(exit.reason, 'idle');
   assert.equal(pool.stats().workers, 1);
   assert.equal(pool.stats().idle, 1);
@@ -485,15 +536,22 @@ test('a worker sees the env and cwd it was given (env replaces the parent enviro
   }
 });
 
-test("by default workers get the parent's loader flags (node --import reaches the worker); a given execArgv replaces them", { timeout: 30_000 }, async () => {
-  const preload = fixture('faults-preload.js').href;
-  const run = await runParent('faults-parent-execargv.js', [], 20_000, ['--import', preload]);
-  assert.equal(run.code, 0, run.stderr);
-  const seen = JSON.parse(run.stdout.toString('utf8')) as Record<'parent' | 'inherited' | 'given', { preloaded: boolean; execArgv: string[] }>;
-  assert.deepEqual(seen.parent, { preloaded: true, execArgv: ['--import', preload] });
-  assert.deepEqual(seen.inherited, { preloaded: true, execArgv: ['--import', preload] });
-  assert.deepEqual(seen.given, { preloaded: false, execArgv: ['--no-warnings'] });
-});
+test(
+  "by default workers get the parent's loader flags (node --import reaches the worker); a given execArgv replaces them",
+  { timeout: 30_000 },
+  async () => {
+    const preload = fixture('faults-preload.js').href;
+    const run = await runParent('faults-parent-execargv.js', [], 20_000, ['--import', preload]);
+    assert.equal(run.code, 0, run.stderr);
+    const seen = JSON.parse(run.stdout.toString('utf8')) as Record<
+      'parent' | 'inherited' | 'given',
+      { preloaded: boolean; execArgv: string[] }
+    >;
+    assert.deepEqual(seen.parent, { preloaded: true, execArgv: ['--import', preload] });
+    assert.deepEqual(seen.inherited, { preloaded: true, execArgv: ['--import', preload] });
+    assert.deepEqual(seen.given, { preloaded: false, execArgv: ['--no-warnings'] });
+  },
+);
 
 // ── no orphans ──────────────────────────────────────────────────────────
 
@@ -546,18 +604,22 @@ test('after shutdown() resolves, every worker process is gone', { timeout: 30_00
 
 // ── exit without shutdown ───────────────────────────────────────────────
 
-test('a script that runs tasks and never calls shutdown exits by itself with code 0, and its workers exit too', { timeout: 30_000 }, async () => {
-  const run = await runParent('faults-parent-noshutdown.js', ['task'], 10_000);
-  assert.equal(run.code, 0, run.stderr);
-  const { result, pids } = JSON.parse(run.stdout.toString('utf8')) as { result: number; pids: number[] };
-  assert.equal(result, 5);
-  try {
-    // The workers are not our children: poll (see the header).
-    await until(() => pids.every((pid) => !isAlive(pid)), 5_000, `workers ${pids.join(', ')} to exit`);
-  } finally {
-    killLeftovers(pids);
-  }
-});
+test(
+  'a script that runs tasks and never calls shutdown exits by itself with code 0, and its workers exit too',
+  { timeout: 30_000 },
+  async () => {
+    const run = await runParent('faults-parent-noshutdown.js', ['task'], 10_000);
+    assert.equal(run.code, 0, run.stderr);
+    const { result, pids } = JSON.parse(run.stdout.toString('utf8')) as { result: number; pids: number[] };
+    assert.equal(result, 5);
+    try {
+      // The workers are not our children: poll (see the header).
+      await until(() => pids.every((pid) => !isAlive(pid)), 5_000, `workers ${pids.join(', ')} to exit`);
+    } finally {
+      killLeftovers(pids);
+    }
+  },
+);
 
 test('a script that makes a pool, awaits ready() and never calls shutdown exits by itself with code 0', { timeout: 30_000 }, async () => {
   const run = await runParent('faults-parent-noshutdown.js', ['ready'], 10_000);

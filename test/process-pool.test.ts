@@ -10,7 +10,15 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
-import { CancelledError, DataCloneError, ProcessPool, WorkerCrashedError, type Future, type PoolOptions, type TaskName } from '../lib/index.js';
+import {
+  CancelledError,
+  DataCloneError,
+  ProcessPool,
+  WorkerCrashedError,
+  type Future,
+  type PoolOptions,
+  type TaskName,
+} from '../lib/index.js';
 import { inheritedExecArgv } from '../lib/process/adapter.js';
 import type * as regress from './fixtures/regress-tasks.js';
 import { lines, logged, starts, tempDir, within } from './helpers.js';
@@ -19,7 +27,6 @@ import { writeFileSync } from 'node:fs';
 type Tasks = typeof regress;
 
 const tasksUrl = new URL('./fixtures/regress-tasks.js', import.meta.url);
-
 
 /**
  * A pool the test shuts down itself; should the test fail first, it is shut
@@ -50,227 +57,283 @@ async function warmUp(pool: ProcessPool<Tasks>, run: () => Promise<unknown>): Pr
   for (let i = 0; i < 30; i++) await run();
 }
 
-test('a short task’s result is never held back behind a long task sent ahead after it to the same worker, so its timeout does not fire and the long task runs once', { timeout: 20_000 }, async (t) => {
-  const log = join(await tempDir(t), 'starts.log');
-  const pool = makePool(t, { workers: 1 });
-  await warmUp(pool, () => pool.submit('logspin', [0, 'warm']));
+test(
+  'a short task’s result is never held back behind a long task sent ahead after it to the same worker, so its timeout does not fire and the long task runs once',
+  { timeout: 20_000 },
+  async (t) => {
+    const log = join(await tempDir(t), 'starts.log');
+    const pool = makePool(t, { workers: 1 });
+    await warmUp(pool, () => pool.submit('logspin', [0, 'warm']));
 
-  // Submitted together: the pool sends both to its one worker in one message.
-  const short = pool.submit('logspin', [0, 'A', log], { timeout: 300 });
-  const long = pool.submit('logspin', [1000, 'B', log]);
-  await Promise.allSettled([short, long]);
+    // Submitted together: the pool sends both to its one worker in one message.
+    const short = pool.submit('logspin', [0, 'A', log], { timeout: 300 });
+    const long = pool.submit('logspin', [1000, 'B', log]);
+    await Promise.allSettled([short, long]);
 
-  assert.equal(short.exception(), undefined, `the short task failed: ${String(short.exception())}`);
-  assert.equal(short.state, 'fulfilled');
-  assert.equal(await short, 'A');
-  assert.equal(await long, 'B');
-  assert.equal(starts(log, 'A'), 1, lines(log).join('\n'));
-  assert.equal(starts(log, 'B'), 1, `the long task ran more than once:\n${lines(log).join('\n')}`);
-  await pool.shutdown();
-});
+    assert.equal(short.exception(), undefined, `the short task failed: ${String(short.exception())}`);
+    assert.equal(short.state, 'fulfilled');
+    assert.equal(await short, 'A');
+    assert.equal(await long, 'B');
+    assert.equal(starts(log, 'A'), 1, lines(log).join('\n'));
+    assert.equal(starts(log, 'B'), 1, `the long task ran more than once:\n${lines(log).join('\n')}`);
+    await pool.shutdown();
+  },
+);
 
-test('when a worker dies in the middle of a batch, the tasks it finished keep their results, only the crashing task fails with WorkerCrashedError, and no task runs twice', { timeout: 20_000 }, async (t) => {
-  const log = join(await tempDir(t), 'starts.log');
-  const pool = makePool(t, { workers: 1 });
-  await warmUp(pool, () => pool.submit('step', [0]));
+test(
+  'when a worker dies in the middle of a batch, the tasks it finished keep their results, only the crashing task fails with WorkerCrashedError, and no task runs twice',
+  { timeout: 20_000 },
+  async (t) => {
+    const log = join(await tempDir(t), 'starts.log');
+    const pool = makePool(t, { workers: 1 });
+    await warmUp(pool, () => pool.submit('step', [0]));
 
-  const names = ['x1', 'x2', 'crash', 'x4'];
-  const futures = names.map((x) => pool.submit('step', [x, log]));
-  await Promise.allSettled(futures);
+    const names = ['x1', 'x2', 'crash', 'x4'];
+    const futures = names.map((x) => pool.submit('step', [x, log]));
+    await Promise.allSettled(futures);
 
-  const [x1, x2, crash, x4] = futures;
-  assert.equal(x1.exception(), undefined, `x1 (finished before the crash) failed: ${String(x1.exception())}`);
-  assert.equal(await x1, 'x1');
-  assert.equal(x2.exception(), undefined, `x2 (finished before the crash) failed: ${String(x2.exception())}`);
-  assert.equal(await x2, 'x2');
-  assert.ok(crash.exception() instanceof WorkerCrashedError, `crash: ${String(crash.exception())}`);
-  assert.equal((crash.exception() as WorkerCrashedError).exitCode, 7);
-  assert.equal(await x4, 'x4');
-  for (const x of names) assert.equal(starts(log, x), 1, `${x} did not run exactly once:\n${lines(log).join('\n')}`);
-  assert.equal(pool.stats().crashed, 1);
-  await pool.shutdown();
-});
+    const [x1, x2, crash, x4] = futures;
+    assert.equal(x1.exception(), undefined, `x1 (finished before the crash) failed: ${String(x1.exception())}`);
+    assert.equal(await x1, 'x1');
+    assert.equal(x2.exception(), undefined, `x2 (finished before the crash) failed: ${String(x2.exception())}`);
+    assert.equal(await x2, 'x2');
+    assert.ok(crash.exception() instanceof WorkerCrashedError, `crash: ${String(crash.exception())}`);
+    assert.equal((crash.exception() as WorkerCrashedError).exitCode, 7);
+    assert.equal(await x4, 'x4');
+    for (const x of names) assert.equal(starts(log, x), 1, `${x} did not run exactly once:\n${lines(log).join('\n')}`);
+    assert.equal(pool.stats().crashed, 1);
+    await pool.shutdown();
+  },
+);
 
 // Results coming back together (docs/design.md, "Batching"): the worker holds
 // results of tasks measured short and sends them before anything that could
 // make them wait.
 
-test('results held for a batch go back before an async task of the same batch starts waiting: the short tasks’ futures settle while it waits', { timeout: 20_000 }, async (t) => {
-  const dir = await tempDir(t);
-  const pool = makePool(t, { workers: 1 });
-  await warmUp(pool, () => pool.submit('echo', [0]));
-  // Measured near zero: the file exists, so it returns at once.
-  await warmUp(pool, () => pool.submit('whenFile', [dir, 'warm']));
+test(
+  'results held for a batch go back before an async task of the same batch starts waiting: the short tasks’ futures settle while it waits',
+  { timeout: 20_000 },
+  async (t) => {
+    const dir = await tempDir(t);
+    const pool = makePool(t, { workers: 1 });
+    await warmUp(pool, () => pool.submit('echo', [0]));
+    // Measured near zero: the file exists, so it returns at once.
+    await warmUp(pool, () => pool.submit('whenFile', [dir, 'warm']));
 
-  // Submitted together: one message to the one worker, the waiting task last.
-  const short = [1, 2, 3].map((x) => pool.submit('echo', [x]));
-  const release = join(dir, 'release');
-  const waits = pool.submit('whenFile', [release, 'released']);
-  assert.deepEqual(await within(Promise.all(short), 10_000, 'the short tasks’ results while the task behind them waits'), [1, 2, 3]);
-  assert.equal(waits.state, 'running', 'the waiting task is still running: nothing released it');
-  writeFileSync(release, '');
-  assert.equal(await within(waits, 10_000, 'the released task'), 'released');
-  await pool.shutdown();
-});
+    // Submitted together: one message to the one worker, the waiting task last.
+    const short = [1, 2, 3].map((x) => pool.submit('echo', [x]));
+    const release = join(dir, 'release');
+    const waits = pool.submit('whenFile', [release, 'released']);
+    assert.deepEqual(await within(Promise.all(short), 10_000, 'the short tasks’ results while the task behind them waits'), [1, 2, 3]);
+    assert.equal(waits.state, 'running', 'the waiting task is still running: nothing released it');
+    writeFileSync(release, '');
+    assert.equal(await within(waits, 10_000, 'the released task'), 'released');
+    await pool.shutdown();
+  },
+);
 
-test('a task with a timeout submitted behind short tasks whose results the worker holds times out by its own start; the short tasks are fulfilled and the pool goes on', { timeout: 20_000 }, async (t) => {
-  const log = join(await tempDir(t), 'starts.log');
-  const pool = makePool(t, { workers: 1 });
-  await warmUp(pool, () => pool.submit('echo', [0]));
-  await warmUp(pool, () => pool.submit('stepOrBlock', ['warm', log, false]));
+test(
+  'a task with a timeout submitted behind short tasks whose results the worker holds times out by its own start; the short tasks are fulfilled and the pool goes on',
+  { timeout: 20_000 },
+  async (t) => {
+    const log = join(await tempDir(t), 'starts.log');
+    const pool = makePool(t, { workers: 1 });
+    await warmUp(pool, () => pool.submit('echo', [0]));
+    await warmUp(pool, () => pool.submit('stepOrBlock', ['warm', log, false]));
 
-  const short = [1, 2, 3].map((x) => pool.submit('echo', [x]));
-  const stuck = pool.submit('stepOrBlock', ['stuck', log, true], { timeout: 200 });
-  const after = pool.submit('echo', ['after']);
-  assert.deepEqual(await Promise.all(short), [1, 2, 3]);
-  const error = await stuck.then(() => undefined, (err: unknown) => err);
-  assert.equal((error as Error | undefined)?.name, 'TimeoutError', String(error));
-  assert.equal(await after, 'after');
-  assert.equal(starts(log, 'stuck'), 1);
-  assert.equal(pool.stats().timedOut, 1);
-  await pool.shutdown();
-});
+    const short = [1, 2, 3].map((x) => pool.submit('echo', [x]));
+    const stuck = pool.submit('stepOrBlock', ['stuck', log, true], { timeout: 200 });
+    const after = pool.submit('echo', ['after']);
+    assert.deepEqual(await Promise.all(short), [1, 2, 3]);
+    const error = await stuck.then(
+      () => undefined,
+      (err: unknown) => err,
+    );
+    assert.equal((error as Error | undefined)?.name, 'TimeoutError', String(error));
+    assert.equal(await after, 'after');
+    assert.equal(starts(log, 'stuck'), 1);
+    assert.equal(pool.stats().timedOut, 1);
+    await pool.shutdown();
+  },
+);
 
-test('a worker killed by a signal while it holds results of short tasks of its batch fails those tasks with WorkerCrashedError: every future settles, no task runs twice, and the pool goes on', { timeout: 20_000 }, async (t) => {
-  const log = join(await tempDir(t), 'starts.log');
-  const pool = makePool(t, { workers: 1 });
-  await warmUp(pool, () => pool.submit('stepOrBlock', ['warm', log, false]));
+test(
+  'a worker killed by a signal while it holds results of short tasks of its batch fails those tasks with WorkerCrashedError: every future settles, no task runs twice, and the pool goes on',
+  { timeout: 20_000 },
+  async (t) => {
+    const log = join(await tempDir(t), 'starts.log');
+    const pool = makePool(t, { workers: 1 });
+    await warmUp(pool, () => pool.submit('stepOrBlock', ['warm', log, false]));
 
-  // One message: a and b finish and their results wait behind k, which was
-  // measured short but never returns this time; d is behind k.
-  const futures = {
-    a: pool.submit('stepOrBlock', ['a', log, false]),
-    b: pool.submit('stepOrBlock', ['b', log, false]),
-    k: pool.submit('stepOrBlock', ['k', log, true]),
-    d: pool.submit('stepOrBlock', ['d', log, false]),
-  };
-  process.kill(await logged(log, 'k'), 'SIGKILL');
-  await allSettle(futures, 10_000);
+    // One message: a and b finish and their results wait behind k, which was
+    // measured short but never returns this time; d is behind k.
+    const futures = {
+      a: pool.submit('stepOrBlock', ['a', log, false]),
+      b: pool.submit('stepOrBlock', ['b', log, false]),
+      k: pool.submit('stepOrBlock', ['k', log, true]),
+      d: pool.submit('stepOrBlock', ['d', log, false]),
+    };
+    process.kill(await logged(log, 'k'), 'SIGKILL');
+    await allSettle(futures, 10_000);
 
-  const k = futures.k.exception();
-  assert.ok(k instanceof WorkerCrashedError, `k: ${String(k)}`);
-  assert.equal(k.signal, 'SIGKILL');
-  for (const [x, f] of Object.entries(futures)) {
-    // Its result was on its way or lost with the worker: fulfilled, or failed as the crash; never run again.
-    if (f.state !== 'fulfilled') assert.ok(f.exception() instanceof WorkerCrashedError, `${x}: ${String(f.exception())}`);
-    assert.ok(starts(log, x) <= 1, `${x} ran more than once:\n${lines(log).join('\n')}`);
-  }
-  assert.equal(starts(log, 'a'), 1);
-  assert.equal(starts(log, 'b'), 1);
-  assert.equal(await pool.submit('echo', ['still serving']), 'still serving');
-  await pool.shutdown();
-});
+    const k = futures.k.exception();
+    assert.ok(k instanceof WorkerCrashedError, `k: ${String(k)}`);
+    assert.equal(k.signal, 'SIGKILL');
+    for (const [x, f] of Object.entries(futures)) {
+      // Its result was on its way or lost with the worker: fulfilled, or failed as the crash; never run again.
+      if (f.state !== 'fulfilled') assert.ok(f.exception() instanceof WorkerCrashedError, `${x}: ${String(f.exception())}`);
+      assert.ok(starts(log, x) <= 1, `${x} ran more than once:\n${lines(log).join('\n')}`);
+    }
+    assert.equal(starts(log, 'a'), 1);
+    assert.equal(starts(log, 'b'), 1);
+    assert.equal(await pool.submit('echo', ['still serving']), 'still serving');
+    await pool.shutdown();
+  },
+);
 
-test('a worker that fails to start while another worker is ready is not started again and again while that worker works through the queue', { timeout: 30_000 }, async (t) => {
-  const dir = await tempDir(t);
-  const lock = join(dir, 'lock');
-  const count = join(dir, 'inits');
-  // Only the first worker's initializer can take the lock; every later one fails.
-  const pool = makePool(t, { workers: 2, minWorkers: 1, initializer: 'lockInit', initArgs: [lock, count] });
-  await pool.ready();
-  assert.equal(lines(count).length, 1);
+test(
+  'a worker that fails to start while another worker is ready is not started again and again while that worker works through the queue',
+  { timeout: 30_000 },
+  async (t) => {
+    const dir = await tempDir(t);
+    const lock = join(dir, 'lock');
+    const count = join(dir, 'inits');
+    // Only the first worker's initializer can take the lock; every later one fails.
+    const pool = makePool(t, { workers: 2, minWorkers: 1, initializer: 'lockInit', initArgs: [lock, count] });
+    await pool.ready();
+    assert.equal(lines(count).length, 1);
 
-  // Six tasks of 300 ms: the pool wants a second worker, whose start fails;
-  // the one ready worker runs them all, for about 1.8 s.
-  const futures = Array.from({ length: 6 }, () => pool.submit('spin', [300]));
-  await Promise.all(futures);
+    // Six tasks of 300 ms: the pool wants a second worker, whose start fails;
+    // the one ready worker runs them all, for about 1.8 s.
+    const futures = Array.from({ length: 6 }, () => pool.submit('spin', [300]));
+    await Promise.all(futures);
 
-  const attempts = lines(count).length;
-  assert.ok(attempts >= 2, 'the pool never tried to start a second worker, so the test proves nothing');
-  assert.ok(attempts <= 3, `the initializer ran ${attempts} times in 1.8 s of work: a worker that failed to start was started again and again`);
-  await pool.shutdown();
-});
+    const attempts = lines(count).length;
+    assert.ok(attempts >= 2, 'the pool never tried to start a second worker, so the test proves nothing');
+    assert.ok(
+      attempts <= 3,
+      `the initializer ran ${attempts} times in 1.8 s of work: a worker that failed to start was started again and again`,
+    );
+    await pool.shutdown();
+  },
+);
 
-test('a done callback of a task whose argument cannot be sent may cancel another task of its batch, or the batch’s head, without hanging the worker or throwing, and the pool goes on', { timeout: 20_000 }, async (t) => {
-  const log = join(await tempDir(t), 'starts.log');
-  // The pool's internal errors surface as uncaught exceptions (from its
-  // dispatch microtask), which the runner may report after the test: watch for them.
-  const uncaught: unknown[] = [];
-  const monitor = (err: unknown) => void uncaught.push(err);
-  process.on('uncaughtExceptionMonitor', monitor);
-  t.after(() => process.off('uncaughtExceptionMonitor', monitor));
-  const pool = makePool(t, { workers: 1 });
-  await warmUp(pool, () => pool.submit('echo', [0]));
-  await warmUp(pool, () => pool.submit('logspin', [0, 'warm']));
-  const unsendable = () => {};
+test(
+  'a done callback of a task whose argument cannot be sent may cancel another task of its batch, or the batch’s head, without hanging the worker or throwing, and the pool goes on',
+  { timeout: 20_000 },
+  async (t) => {
+    const log = join(await tempDir(t), 'starts.log');
+    // The pool's internal errors surface as uncaught exceptions (from its
+    // dispatch microtask), which the runner may report after the test: watch for them.
+    const uncaught: unknown[] = [];
+    const monitor = (err: unknown) => void uncaught.push(err);
+    process.on('uncaughtExceptionMonitor', monitor);
+    t.after(() => process.off('uncaughtExceptionMonitor', monitor));
+    const pool = makePool(t, { workers: 1 });
+    await warmUp(pool, () => pool.submit('echo', [0]));
+    await warmUp(pool, () => pool.submit('logspin', [0, 'warm']));
+    const unsendable = () => {};
 
-  // A later task of the batch (the reviewer's d1).
-  const a = pool.submit('echo', [1]);
-  const b = pool.submit('echo', [unsendable]);
-  const c = pool.submit('echo', [3]);
-  const d = pool.submit('echo', [4]);
-  b.addDoneCallback(() => c.cancel());
-  await allSettle({ a, b, c, d }, 5000);
-  assert.equal(await a, 1);
-  assert.ok(b.exception() instanceof DataCloneError, `b: ${String(b.exception())}`);
-  assert.equal(c.state, 'cancelled');
-  assert.equal(await d, 4);
-  assert.deepEqual(uncaught, [], 'uncaught exceptions after a later task of the batch was cancelled');
+    // A later task of the batch (the reviewer's d1).
+    const a = pool.submit('echo', [1]);
+    const b = pool.submit('echo', [unsendable]);
+    const c = pool.submit('echo', [3]);
+    const d = pool.submit('echo', [4]);
+    b.addDoneCallback(() => c.cancel());
+    await allSettle({ a, b, c, d }, 5000);
+    assert.equal(await a, 1);
+    assert.ok(b.exception() instanceof DataCloneError, `b: ${String(b.exception())}`);
+    assert.equal(c.state, 'cancelled');
+    assert.equal(await d, 4);
+    assert.deepEqual(uncaught, [], 'uncaught exceptions after a later task of the batch was cancelled');
 
-  // The batch's head (the reviewer's d2). The head runs long, so it is still
-  // running when cancelled and the task behind it has not started.
-  const head = pool.submit('logspin', [1000, 'H', log]);
-  const next = pool.submit('logspin', [0, 'N', log]);
-  const bad = pool.submit('echo', [unsendable]);
-  bad.addDoneCallback(() => head.cancel());
-  await allSettle({ head, next, bad }, 5000);
-  assert.deepEqual(uncaught, [], 'uncaught exceptions after the batch’s head was cancelled');
-  assert.ok(head.exception() instanceof CancelledError, `head: ${String(head.exception())}`);
-  assert.ok(bad.exception() instanceof DataCloneError, `bad: ${String(bad.exception())}`);
-  assert.equal(next.exception(), undefined, `the task behind the cancelled head failed: ${String(next.exception())}`);
-  assert.equal(await next, 'N');
-  assert.ok(starts(log, 'H') <= 1 && starts(log, 'N') === 1, `runs:\n${lines(log).join('\n')}`);
+    // The batch's head (the reviewer's d2). The head runs long, so it is still
+    // running when cancelled and the task behind it has not started.
+    const head = pool.submit('logspin', [1000, 'H', log]);
+    const next = pool.submit('logspin', [0, 'N', log]);
+    const bad = pool.submit('echo', [unsendable]);
+    bad.addDoneCallback(() => head.cancel());
+    await allSettle({ head, next, bad }, 5000);
+    assert.deepEqual(uncaught, [], 'uncaught exceptions after the batch’s head was cancelled');
+    assert.ok(head.exception() instanceof CancelledError, `head: ${String(head.exception())}`);
+    assert.ok(bad.exception() instanceof DataCloneError, `bad: ${String(bad.exception())}`);
+    assert.equal(next.exception(), undefined, `the task behind the cancelled head failed: ${String(next.exception())}`);
+    assert.equal(await next, 'N');
+    assert.ok(starts(log, 'H') <= 1 && starts(log, 'N') === 1, `runs:\n${lines(log).join('\n')}`);
 
-  const after = pool.submit('echo', ['still serving']);
-  await allSettle({ after }, 5000);
-  assert.equal(await after, 'still serving');
-  await pool.shutdown();
-  assert.deepEqual(uncaught, [], 'uncaught exceptions during the test');
-});
+    const after = pool.submit('echo', ['still serving']);
+    await allSettle({ after }, 5000);
+    assert.equal(await after, 'still serving');
+    await pool.shutdown();
+    assert.deepEqual(uncaught, [], 'uncaught exceptions during the test');
+  },
+);
 
-test('a worker inherits the parent’s loader, preload, condition and V8 flags with their values, and none of its eval, print, inspect, test and watch flags (inheritedExecArgv)', { timeout: 5_000 }, () => {
-  const kept = ['--import', 'tsx', '--import=x', '-r', './a.js', '--conditions', 'dev', '--max-old-space-size=100'];
-  assert.deepEqual(inheritedExecArgv(kept), kept);
+test(
+  'a worker inherits the parent’s loader, preload, condition and V8 flags with their values, and none of its eval, print, inspect, test and watch flags (inheritedExecArgv)',
+  { timeout: 5_000 },
+  () => {
+    const kept = ['--import', 'tsx', '--import=x', '-r', './a.js', '--conditions', 'dev', '--max-old-space-size=100'];
+    assert.deepEqual(inheritedExecArgv(kept), kept);
 
-  const dropped = [
-    ['-e', 'console.log(1)'],
-    ['--eval', 'console.log(1)'],
-    ['--eval=console.log(1)'],
-    ['-p', '1 + 1'],
-    ['--print', '1 + 1'],
-    ['--inspect'],
-    ['--inspect=9229'],
-    ['--inspect-brk'],
-    ['--inspect-port', '9230'],
-    ['--test'],
-    ['--test-reporter', 'spec'],
-    ['--test-reporter=spec'],
-    ['--test-name-pattern', 'foo'],
-    ['--test-timeout=1000'],
-    ['--watch'],
-  ];
-  for (const flag of dropped) assert.deepEqual(inheritedExecArgv(flag), [], `kept from ${JSON.stringify(flag)}`);
+    const dropped = [
+      ['-e', 'console.log(1)'],
+      ['--eval', 'console.log(1)'],
+      ['--eval=console.log(1)'],
+      ['-p', '1 + 1'],
+      ['--print', '1 + 1'],
+      ['--inspect'],
+      ['--inspect=9229'],
+      ['--inspect-brk'],
+      ['--inspect-port', '9230'],
+      ['--test'],
+      ['--test-reporter', 'spec'],
+      ['--test-reporter=spec'],
+      ['--test-name-pattern', 'foo'],
+      ['--test-timeout=1000'],
+      ['--watch'],
+    ];
+    for (const flag of dropped) assert.deepEqual(inheritedExecArgv(flag), [], `kept from ${JSON.stringify(flag)}`);
 
-  // Mixed: each value goes or stays with its own flag.
-  assert.deepEqual(
-    inheritedExecArgv(['--test-reporter', 'spec', '--import', 'tsx', '-e', 'x', '-r', './a.js', '--watch', '--conditions', 'dev', '--inspect-brk', '--max-old-space-size=100']),
-    ['--import', 'tsx', '-r', './a.js', '--conditions', 'dev', '--max-old-space-size=100'],
-  );
-});
+    // Mixed: each value goes or stays with its own flag.
+    assert.deepEqual(
+      inheritedExecArgv([
+        '--test-reporter',
+        'spec',
+        '--import',
+        'tsx',
+        '-e',
+        'x',
+        '-r',
+        './a.js',
+        '--watch',
+        '--conditions',
+        'dev',
+        '--inspect-brk',
+        '--max-old-space-size=100',
+      ]),
+      ['--import', 'tsx', '-r', './a.js', '--conditions', 'dev', '--max-old-space-size=100'],
+    );
+  },
+);
 
-test('when the last worker that could serve the queue dies while a start failure stands, the queued tasks still settle', { timeout: 30_000 }, async (t) => {
-  const lock = join(await tempDir(t), 'lock');
-  const pool = makePool(t, { workers: 2, minWorkers: 1, initializer: 'lockOnce', initArgs: [lock] });
-  await pool.ready();
-  const futures = {
-    first: pool.submit('echo', ['first']),
-    dies: pool.submit('dieAfter', [300]),
-    a: pool.submit('echo', ['a']),
-    b: pool.submit('echo', ['b']),
-  };
-  // Bounded by Future.result: before the fix the queued ones stayed pending forever.
-  await allSettle(futures, 10_000);
-  assert.equal(futures.dies.exception() instanceof WorkerCrashedError, true);
-  // Before the temporary folder goes: a worker still starting would make its lock in it.
-  await pool.shutdown();
-});
+test(
+  'when the last worker that could serve the queue dies while a start failure stands, the queued tasks still settle',
+  { timeout: 30_000 },
+  async (t) => {
+    const lock = join(await tempDir(t), 'lock');
+    const pool = makePool(t, { workers: 2, minWorkers: 1, initializer: 'lockOnce', initArgs: [lock] });
+    await pool.ready();
+    const futures = {
+      first: pool.submit('echo', ['first']),
+      dies: pool.submit('dieAfter', [300]),
+      a: pool.submit('echo', ['a']),
+      b: pool.submit('echo', ['b']),
+    };
+    // Bounded by Future.result: before the fix the queued ones stayed pending forever.
+    await allSettle(futures, 10_000);
+    assert.equal(futures.dies.exception() instanceof WorkerCrashedError, true);
+    // Before the temporary folder goes: a worker still starting would make its lock in it.
+    await pool.shutdown();
+  },
+);

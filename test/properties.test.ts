@@ -52,11 +52,20 @@ const square = (x: number) => x * x;
 
 function opArbitrary(backend: Backend): fc.Arbitrary<Op> {
   const ops: fc.Arbitrary<Op>[] = [
-    fc.record({ op: fc.constant('ok' as const), x: fc.integer({ min: -1000, max: 1000 }), async: fc.boolean(), priority: fc.integer({ min: 0, max: 2 }) }),
+    fc.record({
+      op: fc.constant('ok' as const),
+      x: fc.integer({ min: -1000, max: 1000 }),
+      async: fc.boolean(),
+      priority: fc.integer({ min: 0, max: 2 }),
+    }),
     fc.record({ op: fc.constant('fail' as const), x: fc.integer({ min: 0, max: 9 }) }),
     fc.record({ op: fc.constant('hang' as const), timeout: fc.integer({ min: 20, max: 200 }) }),
     fc.record({ op: fc.constant('cancel' as const), target: fc.nat() }),
-    fc.record({ op: fc.constant('map' as const), xs: fc.array(fc.integer({ min: -100, max: 100 }), { maxLength: 30 }), chunksize: fc.integer({ min: 1, max: 4 }) }),
+    fc.record({
+      op: fc.constant('map' as const),
+      xs: fc.array(fc.integer({ min: -100, max: 100 }), { maxLength: 30 }),
+      chunksize: fc.integer({ min: 1, max: 4 }),
+    }),
     fc.record({ op: fc.constant('await' as const), target: fc.nat() }),
   ];
   if (!backend.cannot.crashIsolation) ops.push(fc.record({ op: fc.constant('crash' as const) }));
@@ -180,7 +189,10 @@ async function runScenario(backend: Backend, ops: readonly Op[], cancelFutures: 
     for (const [i, m] of mapOutcomes.entries()) {
       if (m.error !== undefined) {
         // Only shutdown's cancelFutures may stop a map of pure items.
-        assert.ok(cancelFutures && m.error instanceof CancelledError, `map ${i} failed: ${m.error instanceof Error ? m.error.stack : typeof m.error}`);
+        assert.ok(
+          cancelFutures && m.error instanceof CancelledError,
+          `map ${i} failed: ${m.error instanceof Error ? m.error.stack : typeof m.error}`,
+        );
         allMapsDone = false;
         continue;
       }
@@ -214,15 +226,25 @@ async function runScenario(backend: Backend, ops: readonly Op[], cancelFutures: 
 // RemotePool: not yet run against it: it needs Redis and hosts (see backends.ts setup).
 for (const backend of backends.filter((b) => b.name !== 'RemotePool')) {
   describe(`${backend.name} properties`, () => {
-    test('any interleaving of submit, cancel, timeout, crash, map and shutdown settles every future once, in the state that matches what was done to it, with stats() adding up and no worker left', { timeout: 240_000 }, async () => {
-      const property = fc.asyncProperty(scenario(backend), ({ ops, cancelFutures }) => runScenario(backend, ops, cancelFutures));
-      try {
-        await fc.assert(property, { seed: SEED, path: PATH, numRuns: RUNS[backend.name] ?? 25, timeout: RUN_TIMEOUT_MS, endOnFailure: true });
-      } catch (err) {
-        // fast-check's report (seed, path, counterexample) with the failed assertion, which the runner would not show.
-        const cause = err instanceof Error && err.cause instanceof Error ? `\n${err.cause.message}` : '';
-        throw new Error(`${err instanceof Error ? err.message : String(err)}${cause}`, { cause: err });
-      }
-    });
+    test(
+      'any interleaving of submit, cancel, timeout, crash, map and shutdown settles every future once, in the state that matches what was done to it, with stats() adding up and no worker left',
+      { timeout: 240_000 },
+      async () => {
+        const property = fc.asyncProperty(scenario(backend), ({ ops, cancelFutures }) => runScenario(backend, ops, cancelFutures));
+        try {
+          await fc.assert(property, {
+            seed: SEED,
+            path: PATH,
+            numRuns: RUNS[backend.name] ?? 25,
+            timeout: RUN_TIMEOUT_MS,
+            endOnFailure: true,
+          });
+        } catch (err) {
+          // fast-check's report (seed, path, counterexample) with the failed assertion, which the runner would not show.
+          const cause = err instanceof Error && err.cause instanceof Error ? `\n${err.cause.message}` : '';
+          throw new Error(`${err instanceof Error ? err.message : String(err)}${cause}`, { cause: err });
+        }
+      },
+    );
   });
 }

@@ -76,7 +76,8 @@ async function stopChild(child: ChildProcess, signal: NodeJS.Signals): Promise<v
 /** The server WARMPOOL_REDIS_URL names, if set: used instead of spawning one. */
 export const externalRedisUrl: string | undefined = process.env.WARMPOOL_REDIS_URL || undefined;
 
-const HOW_TO_INCLUDE = 'put `redis-server` on PATH (Debian/Ubuntu: apt-get install redis-server) or set WARMPOOL_REDIS_URL=redis://host:port';
+const HOW_TO_INCLUDE =
+  'put `redis-server` on PATH (Debian/Ubuntu: apt-get install redis-server) or set WARMPOOL_REDIS_URL=redis://host:port';
 
 let availability: Promise<string | undefined> | undefined;
 

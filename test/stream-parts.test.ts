@@ -220,7 +220,7 @@ test('a message that cannot be cloned rejects its own send alone', async () => {
   assert.equal(results[0].status, 'fulfilled');
   assert.equal(results[2].status, 'fulfilled');
   assert.equal(results[1].status, 'rejected');
-  assert.ok((results[1]).reason instanceof DataCloneError);
+  assert.ok(results[1].reason instanceof DataCloneError);
   assert.deepEqual(log, [
     ['send', 1],
     ['send', 3],
@@ -380,7 +380,10 @@ test('a fast generator’s values go in batches, not a message each', async () =
     return 'end';
   }
   assert.equal(await channel.drive(count()), 'end');
-  assert.deepEqual(valuesIn(messages), Array.from({ length: 1000 }, (_, i) => i));
+  assert.deepEqual(
+    valuesIn(messages),
+    Array.from({ length: 1000 }, (_, i) => i),
+  );
   assert.ok(messages.length <= 100, `${messages.length} messages for 1000 values`);
 });
 
@@ -633,4 +636,3 @@ test('collectGenerator reads a synchronous generator without an await, and stops
   assert.ok((await reasonOf(collected)) instanceof CancelledError);
   assert.equal(cleaned, true);
 });
-

@@ -133,23 +133,27 @@ for (const backend of backends.filter((b) => b.name !== 'RemotePool')) {
       assert.equal(closed.cause, error);
     });
 
-    test('a message that cannot be cloned rejects its own send with DataCloneError, and the session goes on', { ...SHORT, skip: backend.cannot.clone }, async () => {
-      await using pool = makePool(backend, { workers: 1 });
-      const s = pool.stream('echo', []);
-      const it = s[Symbol.asyncIterator]();
-      const sends = [s.send(1), s.send(() => 2), s.send(3)];
-      const outcomes = await Promise.allSettled(sends);
-      assert.equal(outcomes[0].status, 'fulfilled');
-      assert.ok(outcomes[1].status === 'rejected' && outcomes[1].reason instanceof DataCloneError, JSON.stringify(outcomes[1]));
-      assert.equal(outcomes[2].status, 'fulfilled');
-      assert.deepEqual((await it.next()).value, 1);
-      assert.deepEqual((await it.next()).value, 3);
-      await s.send(4);
-      assert.deepEqual((await it.next()).value, 4);
-      s.end();
-      assert.deepEqual(await it.next(), { done: true, value: undefined });
-      await s.done;
-    });
+    test(
+      'a message that cannot be cloned rejects its own send with DataCloneError, and the session goes on',
+      { ...SHORT, skip: backend.cannot.clone },
+      async () => {
+        await using pool = makePool(backend, { workers: 1 });
+        const s = pool.stream('echo', []);
+        const it = s[Symbol.asyncIterator]();
+        const sends = [s.send(1), s.send(() => 2), s.send(3)];
+        const outcomes = await Promise.allSettled(sends);
+        assert.equal(outcomes[0].status, 'fulfilled');
+        assert.ok(outcomes[1].status === 'rejected' && outcomes[1].reason instanceof DataCloneError, JSON.stringify(outcomes[1]));
+        assert.equal(outcomes[2].status, 'fulfilled');
+        assert.deepEqual((await it.next()).value, 1);
+        assert.deepEqual((await it.next()).value, 3);
+        await s.send(4);
+        assert.deepEqual((await it.next()).value, 4);
+        s.end();
+        assert.deepEqual(await it.next(), { done: true, value: undefined });
+        await s.done;
+      },
+    );
 
     test(
       'a timeout while the consumer holds the stream: the values produced, then TimeoutError; the generator’s finally runs and its worker stays warm',
@@ -163,7 +167,11 @@ for (const backend of backends.filter((b) => b.name !== 'RemotePool')) {
         await within(s.done, 10_000, 'the timed-out stream’s done');
         const { yielded: values, error } = await drain(s);
         assert.ok(error instanceof TimeoutError, `got ${String(error)}`);
-        assert.deepEqual(values, Array.from({ length: values.length }, (_, i) => i + 2), 'the values after the first, in order');
+        assert.deepEqual(
+          values,
+          Array.from({ length: values.length }, (_, i) => i + 2),
+          'the values after the first, in order',
+        );
         assert.ok(values.length <= 2, `at most the window: ${values.length}`);
         assert.ok(existsSync(join(dir, 'closed')), 'the generator’s finally ran');
         assert.equal(await pool.submit('workerId'), before, 'a generator closed at its yield keeps its worker');
@@ -243,7 +251,10 @@ for (const backend of backends.filter((b) => b.name !== 'RemotePool')) {
       future.addDoneCallback(() => (lastAtSettle = seen.at(-1)));
       assert.equal(await future, 'done');
       assert.equal(lastAtSettle, 50_000);
-      assert.deepEqual(seen, [...seen].sort((a, b) => a - b));
+      assert.deepEqual(
+        seen,
+        [...seen].sort((a, b) => a - b),
+      );
       assert.equal(most, 1, 'one handler at a time');
     });
 
@@ -287,7 +298,10 @@ for (const backend of backends.filter((b) => b.name !== 'RemotePool')) {
       await within(pool.shutdown({ wait: false }), 1_000, 'shutdown({ wait: false })');
       const { yielded: values, error } = await drain(s);
       assert.equal(error, undefined);
-      assert.deepEqual(values, Array.from({ length: 49 }, (_, i) => i + 1));
+      assert.deepEqual(
+        values,
+        Array.from({ length: 49 }, (_, i) => i + 1),
+      );
       await within(s.done, 5_000, 'done');
     });
 
@@ -327,7 +341,10 @@ for (const backend of backends.filter((b) => b.name !== 'RemotePool')) {
     test('a window of one value and one message still streams every value and answers every message, in order', SHORT, async () => {
       await using pool = makePool(backend, { workers: 1 });
       const { yielded: values } = await drain(pool.stream('count', [200], { highWaterMark: 1 }));
-      assert.deepEqual(values, Array.from({ length: 200 }, (_, i) => i));
+      assert.deepEqual(
+        values,
+        Array.from({ length: 200 }, (_, i) => i),
+      );
       const s = pool.stream('echo', [], { highWaterMark: 1 });
       const answers: unknown[] = [];
       for (let i = 0; i < 20; i++) {
@@ -336,7 +353,10 @@ for (const backend of backends.filter((b) => b.name !== 'RemotePool')) {
       }
       s.end();
       assert.deepEqual(await s.next(), { done: true, value: undefined });
-      assert.deepEqual(answers, Array.from({ length: 20 }, (_, i) => i));
+      assert.deepEqual(
+        answers,
+        Array.from({ length: 20 }, (_, i) => i),
+      );
     });
 
     test('a stream’s onProgress gets its last value before the iterator is done', SHORT, async () => {
@@ -346,7 +366,10 @@ for (const backend of backends.filter((b) => b.name !== 'RemotePool')) {
       const { yielded: values } = await drain(s);
       assert.equal(values.length, 50);
       assert.equal(seen.at(-1), 1, 'the last progress value came before the end');
-      assert.deepEqual(seen, [...seen].sort((a, b) => a - b));
+      assert.deepEqual(
+        seen,
+        [...seen].sort((a, b) => a - b),
+      );
     });
 
     test('sends made before a queued stream is cancelled reject with CancelledError; none reaches a worker', SHORT, async () => {
@@ -358,57 +381,74 @@ for (const backend of backends.filter((b) => b.name !== 'RemotePool')) {
       const sends = [s.send('a'), s.send('b')];
       s.end();
       s.cancel();
-      for (const o of await Promise.allSettled(sends)) assert.ok(o.status === 'rejected' && o.reason instanceof CancelledError, JSON.stringify(o));
+      for (const o of await Promise.allSettled(sends))
+        assert.ok(o.status === 'rejected' && o.reason instanceof CancelledError, JSON.stringify(o));
       touch(join(dir, 'release'));
       assert.equal(await blocker, 'released');
       await within(s.done, 5_000, 'done');
     });
 
-    test('a consumer that never reads holds a generator of large values to highWaterMark made, and the caller to as many held', SHORT, async () => {
-      await using pool = makePool(backend, { workers: 1 });
-      const counter = join(scratch(), 'made');
-      const hwm = 4;
-      const size = 1 << 20;
-      // Nothing is read: the timeout is the event that ends the wait.
-      const s = pool.stream('bigValues', [counter, size], { highWaterMark: hwm, timeout: 500 });
-      await within(s.done, 10_000, 'the stream’s timeout');
-      const made = Number(readFileSync(counter, 'utf8'));
-      assert.ok(made >= 1 && made <= hwm, `${made} values made with a window of ${hwm}`);
-      const { yielded: values, error } = await drain(s);
-      assert.ok(error instanceof TimeoutError, `got ${String(error)}`);
-      assert.ok(values.length <= hwm, `${values.length} values held by the caller`);
-      assert.ok(values.every((v) => v.byteLength === size));
-    });
+    test(
+      'a consumer that never reads holds a generator of large values to highWaterMark made, and the caller to as many held',
+      SHORT,
+      async () => {
+        await using pool = makePool(backend, { workers: 1 });
+        const counter = join(scratch(), 'made');
+        const hwm = 4;
+        const size = 1 << 20;
+        // Nothing is read: the timeout is the event that ends the wait.
+        const s = pool.stream('bigValues', [counter, size], { highWaterMark: hwm, timeout: 500 });
+        await within(s.done, 10_000, 'the stream’s timeout');
+        const made = Number(readFileSync(counter, 'utf8'));
+        assert.ok(made >= 1 && made <= hwm, `${made} values made with a window of ${hwm}`);
+        const { yielded: values, error } = await drain(s);
+        assert.ok(error instanceof TimeoutError, `got ${String(error)}`);
+        assert.ok(values.length <= hwm, `${values.length} values held by the caller`);
+        assert.ok(values.every((v) => v.byteLength === size));
+      },
+    );
 
-    test('a sender that does not await, into a task that never reads: exactly highWaterMark sends resolve, the rest wait and fail with the task', SHORT, async () => {
-      await using pool = makePool(backend, { workers: 1 });
-      const started = join(scratch(), 'started');
-      const hwm = 3;
-      const s = pool.stream('ignoresMessages', [started], { highWaterMark: hwm, timeout: 1_000 });
-      await whenFileExists(started);
-      const outcomes = await Promise.allSettled(Array.from({ length: 4 * hwm }, (_, i) => s.send(String(i))));
-      assert.equal(outcomes.filter((o) => o.status === 'fulfilled').length, hwm);
-      for (const o of outcomes.slice(hwm)) assert.ok(o.status === 'rejected' && o.reason instanceof TimeoutError, JSON.stringify(o));
-      await s.done;
-    });
+    test(
+      'a sender that does not await, into a task that never reads: exactly highWaterMark sends resolve, the rest wait and fail with the task',
+      SHORT,
+      async () => {
+        await using pool = makePool(backend, { workers: 1 });
+        const started = join(scratch(), 'started');
+        const hwm = 3;
+        const s = pool.stream('ignoresMessages', [started], { highWaterMark: hwm, timeout: 1_000 });
+        await whenFileExists(started);
+        const outcomes = await Promise.allSettled(Array.from({ length: 4 * hwm }, (_, i) => s.send(String(i))));
+        assert.equal(outcomes.filter((o) => o.status === 'fulfilled').length, hwm);
+        for (const o of outcomes.slice(hwm)) assert.ok(o.status === 'rejected' && o.reason instanceof TimeoutError, JSON.stringify(o));
+        await s.done;
+      },
+    );
 
-    test('submit of an infinite synchronous generator with a timeout fails with TimeoutError, and the pool serves the next task', { ...SHORT, skip: backend.cannot.stopSyncCode }, async () => {
-      await using pool = makePool(backend, { workers: 1 });
-      const dir = scratch();
-      const err = await reasonOf(pool.submit('naturals', [join(dir, 'produced'), join(dir, 'closed')], { timeout: 300 }));
-      assert.ok(err instanceof TimeoutError, `got ${String(err)}`);
-      assert.equal(await pool.submit('add', [1, 2]), 3);
-    });
+    test(
+      'submit of an infinite synchronous generator with a timeout fails with TimeoutError, and the pool serves the next task',
+      { ...SHORT, skip: backend.cannot.stopSyncCode },
+      async () => {
+        await using pool = makePool(backend, { workers: 1 });
+        const dir = scratch();
+        const err = await reasonOf(pool.submit('naturals', [join(dir, 'produced'), join(dir, 'closed')], { timeout: 300 }));
+        assert.ok(err instanceof TimeoutError, `got ${String(err)}`);
+        assert.equal(await pool.submit('add', [1, 2]), 3);
+      },
+    );
 
-    test('submit of an infinite async generator with a timeout fails with TimeoutError, runs its finally, and keeps its worker', SHORT, async () => {
-      await using pool = makePool(backend, { workers: 1, cancelGrace: 5_000 });
-      const before = await pool.submit('workerId');
-      const closed = join(scratch(), 'closed');
-      const err = await reasonOf(pool.submit('naturalsAsync', [closed], { timeout: 300 }));
-      assert.ok(err instanceof TimeoutError, `got ${String(err)}`);
-      await whenFileExists(closed);
-      assert.equal(await pool.submit('workerId'), before, 'a cooperative generator keeps its worker');
-    });
+    test(
+      'submit of an infinite async generator with a timeout fails with TimeoutError, runs its finally, and keeps its worker',
+      SHORT,
+      async () => {
+        await using pool = makePool(backend, { workers: 1, cancelGrace: 5_000 });
+        const before = await pool.submit('workerId');
+        const closed = join(scratch(), 'closed');
+        const err = await reasonOf(pool.submit('naturalsAsync', [closed], { timeout: 300 }));
+        assert.ok(err instanceof TimeoutError, `got ${String(err)}`);
+        await whenFileExists(closed);
+        assert.equal(await pool.submit('workerId'), before, 'a cooperative generator keeps its worker');
+      },
+    );
 
     test('after leaving a loop early, the stream reads as done, not as an error', SHORT, async () => {
       await using pool = makePool(backend, { workers: 1 });

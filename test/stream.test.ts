@@ -83,7 +83,10 @@ function whenCountReaches(path: string, n: number, timeoutMs = 10_000): Promise<
       if (countIn(path) >= n) finish();
     };
     const watcher = watch(dir, check);
-    const timer = setTimeout(() => finish(new Error(`${path} did not reach ${n} within ${timeoutMs} ms (it holds ${countIn(path)})`)), timeoutMs);
+    const timer = setTimeout(
+      () => finish(new Error(`${path} did not reach ${n} within ${timeoutMs} ms (it holds ${countIn(path)})`)),
+      timeoutMs,
+    );
     check();
   });
 }
@@ -96,29 +99,31 @@ export function streamSuite(list: readonly Backend[]): void {
       const remote = backend.name === 'RemotePool';
       const streamSkip = remote ? REMOTE_REFUSES : undefined;
 
-      test(
-        'submit of a generator task resolves with the array of every value it yielded, sync or async',
-        SHORT,
-        async () => {
-          await using pool = makePool(backend, { workers: 1 });
-          assert.deepEqual(await pool.submit('count', [5]), [0, 1, 2, 3, 4]);
-          assert.deepEqual(await pool.submit('countAsync', [3]), [0, 1, 2]);
-          const failed = await reasonOf(pool.submit('failAfter', [2]));
-          assert.ok(failed instanceof RangeError);
-          assert.equal(failed.message, 'failed after 2');
-        },
-      );
+      test('submit of a generator task resolves with the array of every value it yielded, sync or async', SHORT, async () => {
+        await using pool = makePool(backend, { workers: 1 });
+        assert.deepEqual(await pool.submit('count', [5]), [0, 1, 2, 3, 4]);
+        assert.deepEqual(await pool.submit('countAsync', [3]), [0, 1, 2]);
+        const failed = await reasonOf(pool.submit('failAfter', [2]));
+        assert.ok(failed instanceof RangeError);
+        assert.equal(failed.message, 'failed after 2');
+      });
 
       test('a stream gives every value in order, then ends, and done resolves', { ...SHORT, skip: streamSkip }, async () => {
         await using pool = makePool(backend, { workers: 1 });
-                const got: number[] = [];
+        const got: number[] = [];
         const s = pool.stream('count', [100], { highWaterMark: HWM });
         for await (const v of s) got.push(v);
-        assert.deepEqual(got, Array.from({ length: 100 }, (_, i) => i));
+        assert.deepEqual(
+          got,
+          Array.from({ length: 100 }, (_, i) => i),
+        );
         await s.done;
         const fromAsync: number[] = [];
         for await (const v of pool.stream('countAsync', [20])) fromAsync.push(v);
-        assert.deepEqual(fromAsync, Array.from({ length: 20 }, (_, i) => i));
+        assert.deepEqual(
+          fromAsync,
+          Array.from({ length: 20 }, (_, i) => i),
+        );
       });
 
       test(
@@ -180,24 +185,32 @@ export function streamSuite(list: readonly Backend[]): void {
         assert.equal(err.message, 'failed after 3');
       });
 
-      test('pool.stream of a task that is not a generator fails the stream with a TypeError naming the task', { ...SHORT, skip: streamSkip }, async () => {
-        await using pool = makePool(backend, { workers: 1 });
-        const untyped = pool as unknown as StreamingExecutor;
-        const err = await reasonOf(untyped.stream('notAGenerator').next());
-        assert.ok(err instanceof TypeError);
-        assert.match(err.message, /Expected `notAGenerator` to be a generator function/);
-      });
+      test(
+        'pool.stream of a task that is not a generator fails the stream with a TypeError naming the task',
+        { ...SHORT, skip: streamSkip },
+        async () => {
+          await using pool = makePool(backend, { workers: 1 });
+          const untyped = pool as unknown as StreamingExecutor;
+          const err = await reasonOf(untyped.stream('notAGenerator').next());
+          assert.ok(err instanceof TypeError);
+          assert.match(err.message, /Expected `notAGenerator` to be a generator function/);
+        },
+      );
 
-      test('a timeout counts to the last value: the values before it, then TimeoutError, and the task’s finally runs', { ...SHORT, skip: streamSkip }, async () => {
-        await using pool = makePool(backend, { workers: 1, cancelGrace: 5_000 });
-        const closed = join(scratch(), 'closed');
-        const s = pool.stream('oneThenWait', [closed], { timeout: 300 });
-        assert.deepEqual(await s.next(), { done: false, value: 'first' });
-        assert.ok((await reasonOf(s.next())) instanceof TimeoutError);
-        await s.done;
-        assert.ok(existsSync(closed));
-        assert.equal(pool.stats().timedOut, 1);
-      });
+      test(
+        'a timeout counts to the last value: the values before it, then TimeoutError, and the task’s finally runs',
+        { ...SHORT, skip: streamSkip },
+        async () => {
+          await using pool = makePool(backend, { workers: 1, cancelGrace: 5_000 });
+          const closed = join(scratch(), 'closed');
+          const s = pool.stream('oneThenWait', [closed], { timeout: 300 });
+          assert.deepEqual(await s.next(), { done: false, value: 'first' });
+          assert.ok((await reasonOf(s.next())) instanceof TimeoutError);
+          await s.done;
+          assert.ok(existsSync(closed));
+          assert.equal(pool.stats().timedOut, 1);
+        },
+      );
 
       test('a signal aborting ends the stream with CancelledError', { ...SHORT, skip: streamSkip }, async () => {
         await using pool = makePool(backend, { workers: 1, cancelGrace: 5_000 });
@@ -218,12 +231,19 @@ export function streamSuite(list: readonly Backend[]): void {
         async () => {
           await using pool = makePool(backend, { workers: 1 });
           const seen: number[] = [];
-          const future = pool.submit('reportsProgress', [100_000], withProgress((v) => seen.push(v as number)));
+          const future = pool.submit(
+            'reportsProgress',
+            [100_000],
+            withProgress((v) => seen.push(v as number)),
+          );
           let seenAtSettle: number | undefined;
           future.addDoneCallback(() => (seenAtSettle = seen.at(-1)));
           assert.equal(await future, 'done');
           assert.equal(seenAtSettle, 100_000);
-          assert.deepEqual(seen, [...seen].sort((a, b) => a - b));
+          assert.deepEqual(
+            seen,
+            [...seen].sort((a, b) => a - b),
+          );
           assert.ok(seen.length < 100_000, 'coalesced');
         },
       );
@@ -234,7 +254,9 @@ export function streamSuite(list: readonly Backend[]): void {
           assert.throws(
             () => pool.stream('count', [3]),
             (err: unknown) =>
-              err instanceof TypeError && /RemotePool does not carry pool\.stream/.test(err.message) && /ProcessPool, ThreadPool and LocalPool/.test(err.message),
+              err instanceof TypeError &&
+              /RemotePool does not carry pool\.stream/.test(err.message) &&
+              /ProcessPool, ThreadPool and LocalPool/.test(err.message),
           );
           assert.equal(pool.stats().completed + pool.stats().failed + pool.stats().queued, 0, 'nothing was queued');
         });
@@ -242,27 +264,37 @@ export function streamSuite(list: readonly Backend[]): void {
         test('RemotePool refuses onProgress at once, naming the pools that carry it', SHORT, async () => {
           await using pool = makePool(backend, { workers: 1 });
           assert.throws(
-            () => pool.submit('reportsProgress', [10], withProgress(() => undefined)),
-            (err: unknown) => err instanceof TypeError && /RemotePool does not carry progress/.test(err.message) && /ProcessPool/.test(err.message),
+            () =>
+              pool.submit(
+                'reportsProgress',
+                [10],
+                withProgress(() => undefined),
+              ),
+            (err: unknown) =>
+              err instanceof TypeError && /RemotePool does not carry progress/.test(err.message) && /ProcessPool/.test(err.message),
           );
           assert.equal(pool.stats().completed + pool.stats().failed, 0, 'nothing was queued');
         });
       }
 
-      test('a session keeps its state between messages, answers in order, and returns when ended', { ...SHORT, skip: streamSkip }, async () => {
-        await using pool = makePool(backend, { workers: 1 });
-        const s = pool.stream('settings', [{ theme: 'light', size: 12 }]);
-        const it = s[Symbol.asyncIterator]();
-        await s.send({ theme: 'dark' });
-        assert.deepEqual((await it.next()).value, { theme: 'dark', size: 12 });
-        await s.send({ size: 14 });
-        await s.send({ size: 16 });
-        assert.deepEqual((await it.next()).value, { theme: 'dark', size: 14 });
-        assert.deepEqual((await it.next()).value, { theme: 'dark', size: 16 });
-        s.end();
-        assert.deepEqual(await it.next(), { done: true, value: undefined });
-        await s.done;
-      });
+      test(
+        'a session keeps its state between messages, answers in order, and returns when ended',
+        { ...SHORT, skip: streamSkip },
+        async () => {
+          await using pool = makePool(backend, { workers: 1 });
+          const s = pool.stream('settings', [{ theme: 'light', size: 12 }]);
+          const it = s[Symbol.asyncIterator]();
+          await s.send({ theme: 'dark' });
+          assert.deepEqual((await it.next()).value, { theme: 'dark', size: 12 });
+          await s.send({ size: 14 });
+          await s.send({ size: 16 });
+          assert.deepEqual((await it.next()).value, { theme: 'dark', size: 14 });
+          assert.deepEqual((await it.next()).value, { theme: 'dark', size: 16 });
+          s.end();
+          assert.deepEqual(await it.next(), { done: true, value: undefined });
+          await s.done;
+        },
+      );
 
       test('a session holds one worker while other tasks go through the others', { ...SHORT, skip: streamSkip }, async () => {
         await using pool = makePool(backend, { workers: 2 });
@@ -274,26 +306,33 @@ export function streamSuite(list: readonly Backend[]): void {
         await s.done;
       });
 
-      test('a fast sender is held back by a slow task: a send resolves only within the task’s window', { ...SHORT, skip: streamSkip }, async () => {
-        await using pool = makePool(backend, { workers: 1 });
-        const counter = join(scratch(), 'read');
-        const s = pool.stream('echoCounting', [counter], { highWaterMark: HWM });
-        let resolved = 0;
-        const sends = Array.from({ length: 3 * HWM }, (_, i) =>
-          s.send(i).then(() => {
-            resolved++;
-            // A message counts as read when the task takes it, a moment before it writes the count.
-            assert.ok(resolved <= countIn(counter) + 1 + HWM, `send ${i} resolved with ${countIn(counter)} read`);
-          }),
-        );
-        const echoes: number[] = [];
-        for await (const v of s) {
-          echoes.push(v);
-          if (echoes.length === 3 * HWM) break;
-        }
-        await Promise.all(sends);
-        assert.deepEqual(echoes, Array.from({ length: 3 * HWM }, (_, i) => i));
-      });
+      test(
+        'a fast sender is held back by a slow task: a send resolves only within the task’s window',
+        { ...SHORT, skip: streamSkip },
+        async () => {
+          await using pool = makePool(backend, { workers: 1 });
+          const counter = join(scratch(), 'read');
+          const s = pool.stream('echoCounting', [counter], { highWaterMark: HWM });
+          let resolved = 0;
+          const sends = Array.from({ length: 3 * HWM }, (_, i) =>
+            s.send(i).then(() => {
+              resolved++;
+              // A message counts as read when the task takes it, a moment before it writes the count.
+              assert.ok(resolved <= countIn(counter) + 1 + HWM, `send ${i} resolved with ${countIn(counter)} read`);
+            }),
+          );
+          const echoes: number[] = [];
+          for await (const v of s) {
+            echoes.push(v);
+            if (echoes.length === 3 * HWM) break;
+          }
+          await Promise.all(sends);
+          assert.deepEqual(
+            echoes,
+            Array.from({ length: 3 * HWM }, (_, i) => i),
+          );
+        },
+      );
 
       test('send after end() and after the task has ended rejects with StreamClosedError', { ...SHORT, skip: streamSkip }, async () => {
         await using pool = makePool(backend, { workers: 1 });
@@ -326,57 +365,69 @@ export function streamSuite(list: readonly Backend[]): void {
             const outcomes = await Promise.allSettled(sends);
             const rejected = outcomes.filter((o) => o.status === 'rejected');
             assert.ok(rejected.length >= 3, `the sends beyond the window of 2 wait, then fail: ${JSON.stringify(outcomes)}`);
-            for (const o of rejected) assert.ok((o).reason instanceof expected);
+            for (const o of rejected) assert.ok(o.reason instanceof expected);
             await s.done;
             assert.equal(await pool.submit('add', [1, 1]), 2, 'the pool still serves');
           },
         );
       }
 
-      test('a stream and a call with progress publish warmpool:task like any task: start, asyncStart on its worker, error and asyncEnd, the last progress value first', { ...SHORT, skip: streamSkip }, async () => {
-        await using pool = makePool(backend, { workers: 1, name: `stream-diag-${backend.name}` });
-        const events: string[] = [];
-        const mine = (m: TaskMessage) => m.pool === `stream-diag-${backend.name}`;
-        const unsubscribe = subscribeTasks({
-          start: (m) => mine(m) && events.push(`start ${m.task}`),
-          asyncStart: (m) => mine(m) && events.push(`asyncStart ${m.task} ${typeof m.worker}`),
-          error: (m) => mine(m) && events.push(`error ${m.task} ${m.outcome}`),
-          asyncEnd: (m) => mine(m) && events.push(`asyncEnd ${m.task} ${m.outcome}`),
-        });
-        try {
-          for await (const v of pool.stream('count', [3])) events.push(`value ${v}`);
-          await pool.submit('reportsProgress', [10], withProgress((v) => v === 10 && events.push('progress 10')));
-          const failing = pool.stream('failAfter', [1]);
-          await reasonOf((async () => { for await (const _ of failing) events.push('value'); })());
-          await failing.done;
-        } finally {
-          unsubscribe();
-        }
-        // A pid, a thread id or LocalPool's thread.
-        const worker = 'number';
-        // The consumer reads a stream's values at its own pace, after the task may have ended:
-        // only the progress handler is bound to run before its future settles.
-        assert.deepEqual(
-          events.filter((e) => !e.startsWith('value')),
-          [
-            'start count',
-            `asyncStart count ${worker}`,
-            'asyncEnd count fulfilled',
-            'start reportsProgress',
-            `asyncStart reportsProgress ${worker}`,
-            'progress 10',
-            'asyncEnd reportsProgress fulfilled',
-            'start failAfter',
-            `asyncStart failAfter ${worker}`,
-            'error failAfter rejected',
-            'asyncEnd failAfter rejected',
-          ],
-        );
-        assert.deepEqual(
-          events.filter((e) => e.startsWith('value')),
-          ['value 0', 'value 1', 'value 2', 'value'],
-        );
-      });
+      test(
+        'a stream and a call with progress publish warmpool:task like any task: start, asyncStart on its worker, error and asyncEnd, the last progress value first',
+        { ...SHORT, skip: streamSkip },
+        async () => {
+          await using pool = makePool(backend, { workers: 1, name: `stream-diag-${backend.name}` });
+          const events: string[] = [];
+          const mine = (m: TaskMessage) => m.pool === `stream-diag-${backend.name}`;
+          const unsubscribe = subscribeTasks({
+            start: (m) => mine(m) && events.push(`start ${m.task}`),
+            asyncStart: (m) => mine(m) && events.push(`asyncStart ${m.task} ${typeof m.worker}`),
+            error: (m) => mine(m) && events.push(`error ${m.task} ${m.outcome}`),
+            asyncEnd: (m) => mine(m) && events.push(`asyncEnd ${m.task} ${m.outcome}`),
+          });
+          try {
+            for await (const v of pool.stream('count', [3])) events.push(`value ${v}`);
+            await pool.submit(
+              'reportsProgress',
+              [10],
+              withProgress((v) => v === 10 && events.push('progress 10')),
+            );
+            const failing = pool.stream('failAfter', [1]);
+            await reasonOf(
+              (async () => {
+                for await (const _ of failing) events.push('value');
+              })(),
+            );
+            await failing.done;
+          } finally {
+            unsubscribe();
+          }
+          // A pid, a thread id or LocalPool's thread.
+          const worker = 'number';
+          // The consumer reads a stream's values at its own pace, after the task may have ended:
+          // only the progress handler is bound to run before its future settles.
+          assert.deepEqual(
+            events.filter((e) => !e.startsWith('value')),
+            [
+              'start count',
+              `asyncStart count ${worker}`,
+              'asyncEnd count fulfilled',
+              'start reportsProgress',
+              `asyncStart reportsProgress ${worker}`,
+              'progress 10',
+              'asyncEnd reportsProgress fulfilled',
+              'start failAfter',
+              `asyncStart failAfter ${worker}`,
+              'error failAfter rejected',
+              'asyncEnd failAfter rejected',
+            ],
+          );
+          assert.deepEqual(
+            events.filter((e) => e.startsWith('value')),
+            ['value 0', 'value 1', 'value 2', 'value'],
+          );
+        },
+      );
 
       test(
         'a process that streamed, left streams early, held a session and took progress exits by itself after shutdown()',

@@ -13,7 +13,10 @@ type Equal<A, B> = (<T>() => T extends A ? 1 : 2) extends <T>() => T extends B ?
 
 /** `expectType<E>()(value)` compiles only when the type of `value` is exactly E. */
 function expectType<Expected>() {
-  return <Actual>(_value: Actual, ..._exact: Equal<Expected, Actual> extends true ? [] : [error: 'the type differs from the expected one']) => {};
+  return <Actual>(
+    _value: Actual,
+    ..._exact: Equal<Expected, Actual> extends true ? [] : [error: 'the type differs from the expected one']
+  ) => {};
 }
 
 /** Compiles only when T is `true`. */
@@ -120,7 +123,12 @@ export function typeTests(): void {
     expectType<Promise<number[]>>()(pool.map('square', [1, 2, 3]));
     expectType<Promise<number[]>>()(pool.map('fib', new Set([1, 2]), { chunksize: 2 }));
     expectType<Promise<string[]>>()(pool.map('noArgs', [undefined, undefined]));
-    expectType<Promise<number[]>>()(pool.starmap('add', [[1, 2], [3, 4]]));
+    expectType<Promise<number[]>>()(
+      pool.starmap('add', [
+        [1, 2],
+        [3, 4],
+      ]),
+    );
     expectType<Promise<number[]>>()(pool.starmap('delayedSquare', [[1, 2]]));
     expectType<AsyncIterableIterator<number>>()(pool.imap('square', [1, 2]));
     expectType<AsyncIterableIterator<number>>()(pool.imapUnordered('square', [1, 2]));

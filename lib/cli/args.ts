@@ -19,7 +19,10 @@ Object.defineProperty(UsageError.prototype, 'name', { value: 'UsageError' });
 type Options = NonNullable<ParseArgsConfig['options']>;
 
 /** `parseArgs`, strict, with positionals; its errors become UsageErrors. */
-export function parse<O extends Options>(argv: string[], options: O): ReturnType<typeof parseArgs<{ args: string[]; options: O; allowPositionals: true; strict: true }>> {
+export function parse<O extends Options>(
+  argv: string[],
+  options: O,
+): ReturnType<typeof parseArgs<{ args: string[]; options: O; allowPositionals: true; strict: true }>> {
   try {
     return parseArgs({ args: argv, options, allowPositionals: true, strict: true });
   } catch (err) {
@@ -76,7 +79,8 @@ export function argsOption(text: string | undefined): unknown[] {
  * starts, when there is no such file.
  */
 function moduleOption(text: string | undefined): URL {
-  if (text === undefined || text === '') throw new UsageError('Expected a task module (a path or a file: URL) as the first argument, got nothing');
+  if (text === undefined || text === '')
+    throw new UsageError('Expected a task module (a path or a file: URL) as the first argument, got nothing');
   let url: URL;
   try {
     url = text.startsWith('file:') ? new URL(text) : pathToFileURL(resolve(text));

@@ -108,11 +108,15 @@ async function coldCall(kind: PoolKind, href: string, task: string, args: unknow
     return { ms: performance.now() - t0, report };
   }
   // The task's stdout is not ours to print (it would spoil --json).
-  const child = fork(coldEntry, [href, task, JSON.stringify(args)], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'], serialization: 'advanced' });
+  const child = fork(coldEntry, [href, task, JSON.stringify(args)], {
+    stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
+    serialization: 'advanced',
+  });
   const exited = once(child, 'exit') as Promise<[number | null, string | null]>;
   const [report] = (await Promise.race([once(child, 'message'), exited.then(() => [undefined])])) as [ColdReport | undefined];
   const [code, signal] = await exited;
-  if (report === undefined) throw new Error(`The cold process exited without a report (exit code ${String(code)}, signal ${String(signal)})`);
+  if (report === undefined)
+    throw new Error(`The cold process exited without a report (exit code ${String(code)}, signal ${String(signal)})`);
   return { ms: performance.now() - t0, report };
 }
 
@@ -142,7 +146,8 @@ export async function run(argv: string[]): Promise<number> {
     if (!report.ok) {
       if (i > 0) progress.end();
       if (report.stage === 'lookup') throw new UsageError(new TaskNotFoundError(task, report.exports).message);
-      if (report.stage === 'import') throw new UsageError(`Cannot import the task module ${shown(given)}: ${report.error.name}: ${report.error.message}`);
+      if (report.stage === 'import')
+        throw new UsageError(`Cannot import the task module ${shown(given)}: ${report.error.name}: ${report.error.message}`);
       throw new Error(`The task failed in a cold call: ${report.error.name}: ${report.error.message}`);
     }
     cold.push(ms);
@@ -216,15 +221,23 @@ function ratio(x: number): string {
 
 function table(r: BenchResult, fresh: string): string {
   const rows: [string, string, string][] = [
-    [`cold call: ${fresh}, import, task, exit`, formatMs(r.cold.median), `${formatMs(r.cold.min)} – ${formatMs(r.cold.max)} over ${r.cold.runs}`],
-    ['  of which the module import', formatMs(r.cold.importMs.median), `${formatMs(r.cold.importMs.min)} – ${formatMs(r.cold.importMs.max)}`],
+    [
+      `cold call: ${fresh}, import, task, exit`,
+      formatMs(r.cold.median),
+      `${formatMs(r.cold.min)} – ${formatMs(r.cold.max)} over ${r.cold.runs}`,
+    ],
+    [
+      '  of which the module import',
+      formatMs(r.cold.importMs.median),
+      `${formatMs(r.cold.importMs.min)} – ${formatMs(r.cold.importMs.max)}`,
+    ],
     ['  of which the task', formatMs(r.cold.taskMs.median), `${formatMs(r.cold.taskMs.min)} – ${formatMs(r.cold.taskMs.max)}`],
     [`pool start to first result`, formatMs(r.poolStartMs), count(r.workers, 'worker')],
     ['warm call, p50', formatMs(r.warm.p50), `over ${count(r.warm.calls, 'call')}`],
     ['  of which the task (in the worker), p50', formatMs(r.warm.taskP50), ''],
     ['warm call, p99', formatMs(r.warm.p99), `max ${formatMs(r.warm.max)}`],
     ['cold / warm (median / p50)', ratio(r.coldOverWarm), ''],
-    ['cold / warm, the task\'s own time left out', ratio(r.overheadColdOverWarm), 'what the warm pool saves'],
+    ["cold / warm, the task's own time left out", ratio(r.overheadColdOverWarm), 'what the warm pool saves'],
   ];
   const w0 = Math.max(...rows.map((x) => x[0].length));
   const w1 = Math.max(...rows.map((x) => x[1].length));

@@ -51,7 +51,9 @@ export function barChart(title: string, subtitle: string, bars: readonly Bar[]):
     const y = top + i * rowHeight;
     const end = x(Math.max(bar.value, lo));
     out.push(`<text x="${labelWidth - 10}" y="${y + 19}" text-anchor="end" fill="#222">${escape(bar.label)}</text>`);
-    out.push(`<rect x="${labelWidth}" y="${y + 6}" width="${Math.max(1, end - labelWidth).toFixed(1)}" height="${rowHeight - 10}" fill="${COLOURS[bar.kind]}" rx="2"/>`);
+    out.push(
+      `<rect x="${labelWidth}" y="${y + 6}" width="${Math.max(1, end - labelWidth).toFixed(1)}" height="${rowHeight - 10}" fill="${COLOURS[bar.kind]}" rx="2"/>`,
+    );
     out.push(`<text x="${(end + 6).toFixed(1)}" y="${y + 19}" fill="#222">${escape(bar.note ?? formatMs(bar.value))}</text>`);
   });
   out.push('</svg>');
@@ -92,7 +94,8 @@ export function lineChart(title: string, subtitle: string, series: readonly Seri
   const xHi = Math.max(...xs);
   const yHi = Math.max(1, ...ys, ...(o.references ?? []).map((r) => r.y)) * 1.08;
   const step = yHi > 4 ? 1 : yHi > 2 ? 0.5 : 0.25;
-  const x = (v: number): number => left + (xHi === xLo ? plotWidth / 2 : (plotWidth * (Math.log10(v) - Math.log10(xLo))) / (Math.log10(xHi) - Math.log10(xLo)));
+  const x = (v: number): number =>
+    left + (xHi === xLo ? plotWidth / 2 : (plotWidth * (Math.log10(v) - Math.log10(xLo))) / (Math.log10(xHi) - Math.log10(xLo)));
   const y = (v: number): number => top + plotHeight - (plotHeight * Math.max(0, v)) / yHi;
   const out: string[] = [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="system-ui, -apple-system, Segoe UI, sans-serif" font-size="12">`,
@@ -116,19 +119,26 @@ export function lineChart(title: string, subtitle: string, series: readonly Seri
     out.push(`<text x="${left + 6}" y="${(y(r.y) - 5).toFixed(1)}" fill="#555">${escape(r.label)}</text>`);
   }
   out.push(`<text x="${left + plotWidth / 2}" y="${top + plotHeight + 40}" text-anchor="middle" fill="#333">${escape(o.xLabel)}</text>`);
-  out.push(`<text x="16" y="${top + plotHeight / 2}" text-anchor="middle" fill="#333" transform="rotate(-90 16 ${top + plotHeight / 2})">${escape(o.yLabel)}</text>`);
+  out.push(
+    `<text x="16" y="${top + plotHeight / 2}" text-anchor="middle" fill="#333" transform="rotate(-90 16 ${top + plotHeight / 2})">${escape(o.yLabel)}</text>`,
+  );
   // Peers first, so the series the chart is about are drawn on top.
   const ordered = [...series].sort((a, b) => Number(a.strong ?? false) - Number(b.strong ?? false));
   for (const s of ordered) {
     const pts = s.points.filter(([, v]) => Number.isFinite(v));
     const path = pts.map(([px, py], i) => `${i === 0 ? 'M' : 'L'}${x(px).toFixed(1)},${y(py).toFixed(1)}`).join(' ');
-    out.push(`<path d="${path}" fill="none" stroke="${s.colour}" stroke-width="${s.strong ? 3 : 1.5}"${s.dashed ? ' stroke-dasharray="5 3"' : ''} stroke-linejoin="round"/>`);
-    for (const [px, py] of pts) out.push(`<circle cx="${x(px).toFixed(1)}" cy="${y(py).toFixed(1)}" r="${s.strong ? 3.5 : 2.5}" fill="${s.colour}"/>`);
+    out.push(
+      `<path d="${path}" fill="none" stroke="${s.colour}" stroke-width="${s.strong ? 3 : 1.5}"${s.dashed ? ' stroke-dasharray="5 3"' : ''} stroke-linejoin="round"/>`,
+    );
+    for (const [px, py] of pts)
+      out.push(`<circle cx="${x(px).toFixed(1)}" cy="${y(py).toFixed(1)}" r="${s.strong ? 3.5 : 2.5}" fill="${s.colour}"/>`);
   }
   const lx = left + plotWidth + 24;
   series.forEach((s, i) => {
     const ly = top + i * 22;
-    out.push(`<line x1="${lx}" y1="${ly}" x2="${lx + 28}" y2="${ly}" stroke="${s.colour}" stroke-width="${s.strong ? 3 : 1.5}"${s.dashed ? ' stroke-dasharray="5 3"' : ''}/>`);
+    out.push(
+      `<line x1="${lx}" y1="${ly}" x2="${lx + 28}" y2="${ly}" stroke="${s.colour}" stroke-width="${s.strong ? 3 : 1.5}"${s.dashed ? ' stroke-dasharray="5 3"' : ''}/>`,
+    );
     out.push(`<text x="${lx + 36}" y="${ly + 4}" fill="#222"${s.strong ? ' font-weight="600"' : ''}>${escape(s.label)}</text>`);
   });
   out.push('</svg>');

@@ -161,7 +161,14 @@ export class LiveStats {
     const items = this.#options.items?.();
     const rate = this.#sample(now, items ?? finished(s));
     const columns = this.mode === 'live' ? (this.#stream.columns ?? 80) : Infinity;
-    return renderStats(s, rate, restartsOf(s, this.#options.restarts?.count(this.#pool.name)), columns, this.#options.prefix?.() ?? '', items);
+    return renderStats(
+      s,
+      rate,
+      restartsOf(s, this.#options.restarts?.count(this.#pool.name)),
+      columns,
+      this.#options.prefix?.() ?? '',
+      items,
+    );
   }
 
   /** Draws now: redraws the line on a terminal, writes a plain line otherwise. */

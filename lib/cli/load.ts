@@ -8,5 +8,9 @@ export async function findTask(href: string, name: string): Promise<{ fn: TaskFu
   const mod = (await import(href)) as Record<string, unknown>;
   const fn = mod[name];
   if (typeof fn === 'function') return { fn: fn as TaskFunction };
-  return { exports: Object.keys(mod).filter((k) => typeof mod[k] === 'function').sort() };
+  return {
+    exports: Object.keys(mod)
+      .filter((k) => typeof mod[k] === 'function')
+      .sort(),
+  };
 }

@@ -72,7 +72,9 @@ export async function main(argv: string[]): Promise<number> {
   }
   const command = Object.hasOwn(commands, name) ? commands[name] : undefined;
   if (command === undefined) {
-    process.stderr.write(`warmpool: unknown command \`${name}\`; expected one of: ${Object.keys(commands).join(', ')} (see warmpool --help)\n`);
+    process.stderr.write(
+      `warmpool: unknown command \`${name}\`; expected one of: ${Object.keys(commands).join(', ')} (see warmpool --help)\n`,
+    );
     return 2;
   }
   try {

@@ -26,7 +26,8 @@ export type Item = [index: number, line: string];
  * is true when the task called `reportProgress()` while no caller listened
  * (a map chunk), since the last outcome this worker gave.
  */
-export type Outcome = [index: number, json: string, error?: undefined, reported?: true] | [index: number, json: null, error: ErrorInfo, reported?: true];
+export type Outcome =
+  [index: number, json: string, error?: undefined, reported?: true] | [index: number, json: null, error: ErrorInfo, reported?: true];
 
 let task: TaskFunction | undefined;
 let spread = false;
@@ -84,12 +85,16 @@ export function run(item: Item): Outcome | Promise<Outcome> {
   try {
     value = JSON.parse(line);
   } catch (error) {
-    return failed(index, new SyntaxError(`Expected a JSON value, got \`${line.length > 60 ? `${line.slice(0, 60)}…` : line}\`: ${(error as Error).message}`));
+    return failed(
+      index,
+      new SyntaxError(`Expected a JSON value, got \`${line.length > 60 ? `${line.slice(0, 60)}…` : line}\`: ${(error as Error).message}`),
+    );
   }
   let result: unknown;
   try {
     if (spread) {
-      if (!Array.isArray(value)) throw new TypeError(`Expected an array of arguments (--spread), got \`${line.length > 60 ? `${line.slice(0, 60)}…` : line}\``);
+      if (!Array.isArray(value))
+        throw new TypeError(`Expected an array of arguments (--spread), got \`${line.length > 60 ? `${line.slice(0, 60)}…` : line}\``);
       result = task!(...(value as unknown[]));
     } else {
       result = task!(value);

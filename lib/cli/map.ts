@@ -92,9 +92,11 @@ export async function run(argv: string[]): Promise<number> {
   const chunksize = intOption('chunksize', values.chunksize, 1) ?? (timeout === undefined ? undefined : 1);
   const inPath = values.in ?? '-';
   const outPath = values.out ?? '-';
-  if (inPath !== '-' && (!existsSync(inPath) || !statSync(inPath).isFile())) throw new UsageError(`Cannot find the input file ${shown(inPath)}`);
+  if (inPath !== '-' && (!existsSync(inPath) || !statSync(inPath).isFile()))
+    throw new UsageError(`Cannot find the input file ${shown(inPath)}`);
   const statsInterval = intOption('stats-interval', values['stats-interval'], 1);
-  if (statsInterval !== undefined && values.stats !== true) throw new UsageError('Expected --stats with --stats-interval, got --stats-interval alone');
+  if (statsInterval !== undefined && values.stats !== true)
+    throw new UsageError('Expected --stats with --stats-interval, got --stats-interval alone');
 
   // Made before the pool, so that it sees the pool's first workers start.
   const restarts = values.stats === true ? new RestartCounter() : undefined;
@@ -138,7 +140,11 @@ export async function run(argv: string[]): Promise<number> {
   const progress = new Progress(process.stderr, 'off', live === undefined && !resultsOnTerminal);
   if (progress.mode === 'bar') {
     progress.phase(task);
-    if (inPath !== '-') countLines(inPath).then((n) => progress.setTotal(n), () => {});
+    if (inPath !== '-')
+      countLines(inPath).then(
+        (n) => progress.setTotal(n),
+        () => {},
+      );
   }
   // The items' own progress: on the bar or in the --stats line when there is
   // one, else as plain lines (stderr piped, or results on the terminal).
@@ -224,19 +230,21 @@ export async function run(argv: string[]): Promise<number> {
         },
         ...(timeout === undefined ? {} : { timeout }),
       }) as Future<Outcome>;
-      future.then(
-        ([, json, error]) => {
-          slot.line = json === null ? JSON.stringify({ index, error }) : ordered ? json : `{"index":${index},"result":${json}}`;
-          if (json === null) slot.stop = `stopped at the first failing item (index ${index}, --fail-fast)`;
-        },
-        (err: unknown) => {
-          ({ line: slot.line, stop: slot.stop } = failure(index, err));
-        },
-      ).finally(() => {
-        if (!itemProgress.seen) finishedQuietly++;
-        itemProgress.delete(index);
-        wakeUp();
-      });
+      future
+        .then(
+          ([, json, error]) => {
+            slot.line = json === null ? JSON.stringify({ index, error }) : ordered ? json : `{"index":${index},"result":${json}}`;
+            if (json === null) slot.stop = `stopped at the first failing item (index ${index}, --fail-fast)`;
+          },
+          (err: unknown) => {
+            ({ line: slot.line, stop: slot.stop } = failure(index, err));
+          },
+        )
+        .finally(() => {
+          if (!itemProgress.seen) finishedQuietly++;
+          itemProgress.delete(index);
+          wakeUp();
+        });
     };
     try {
       for (;;) {
@@ -244,7 +252,7 @@ export async function run(argv: string[]): Promise<number> {
         const woken = new Promise<void>((resolve) => (wake = resolve));
         if (interrupted || writer.failed !== undefined) return false;
         // Write what is done: the head in order, or anything with --unordered.
-        for (let i = 0; i < pending.length; ) {
+        for (let i = 0; i < pending.length;) {
           const slot = pending[i];
           if (slot.line === undefined) {
             if (ordered) break;
@@ -298,7 +306,9 @@ export async function run(argv: string[]): Promise<number> {
         ...(timeout === undefined ? {} : { timeout }),
         ...(replaying ? { chunksize: 1 } : chunksize === undefined ? {} : { chunksize }),
       };
-      const results = (ordered ? pool.imap('run', source, roundOptions) : pool.imapUnordered('run', source, roundOptions)) as AsyncIterableIterator<Outcome>;
+      const results = (
+        ordered ? pool.imap('run', source, roundOptions) : pool.imapUnordered('run', source, roundOptions)
+      ) as AsyncIterableIterator<Outcome>;
       try {
         for await (const [index, json, error, reported] of results) {
           if (interrupted || writer.failed !== undefined) break rounds;
@@ -372,6 +382,8 @@ export async function run(argv: string[]): Promise<number> {
   // One line at the end, failures or not: the count, the failures, the time and the rate.
   const ms = performance.now() - startedAt;
   const rate = ms > 0 ? Math.round((done * 1000) / ms).toLocaleString('en-US') : '-';
-  process.stderr.write(`warmpool map: ${count(done, 'item')}, ${failed === 0 ? 'none' : failed} failed, in ${formatMs(ms)} (${rate} items/s)\n`);
+  process.stderr.write(
+    `warmpool map: ${count(done, 'item')}, ${failed === 0 ? 'none' : failed} failed, in ${formatMs(ms)} (${rate} items/s)\n`,
+  );
   return failed > 0 ? 1 : 0;
 }

@@ -65,7 +65,9 @@ export async function run(argv: string[]): Promise<number> {
   }
   if (positionals.length > 0) throw new UsageError(`Expected no arguments besides the options, got ${positionals.join(' ')}`);
   if (values.queue === undefined || values.queue === '' || values.queue.includes(':')) {
-    throw new UsageError(`Expected --queue <name> (non-empty, without \`:\`), got ${values.queue === undefined ? 'none' : `\`${values.queue}\``}`);
+    throw new UsageError(
+      `Expected --queue <name> (non-empty, without \`:\`), got ${values.queue === undefined ? 'none' : `\`${values.queue}\``}`,
+    );
   }
   const queue = values.queue;
   const prefix = values.prefix ?? 'bull';
@@ -91,7 +93,9 @@ export async function run(argv: string[]): Promise<number> {
       await redis.connect();
     } catch (err) {
       const reason = cause ?? err;
-      process.stderr.write(`warmpool purge: could not connect to Redis at ${address}: ${reason instanceof Error ? reason.message : String(reason)}\n`);
+      process.stderr.write(
+        `warmpool purge: could not connect to Redis at ${address}: ${reason instanceof Error ? reason.message : String(reason)}\n`,
+      );
       return 1;
     }
     const { hosts, pools } = clientsOf(String(await redis.client('LIST')), prefix, queue);

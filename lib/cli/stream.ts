@@ -78,7 +78,9 @@ async function sendLines(s: TaskStream<unknown, unknown>, path: string, stopped:
       try {
         value = JSON.parse(line);
       } catch (err) {
-        throw new BadInput(`Expected --send to give JSON Lines, got line ${n} ${shown(line.length > 60 ? `${line.slice(0, 60)}…` : line)}: ${(err as Error).message}`);
+        throw new BadInput(
+          `Expected --send to give JSON Lines, got line ${n} ${shown(line.length > 60 ? `${line.slice(0, 60)}…` : line)}: ${(err as Error).message}`,
+        );
       }
       await s.send(value);
     }
@@ -181,7 +183,9 @@ export async function run(argv: string[]): Promise<number> {
   if (outClosed) return 0;
   if (failure !== undefined) {
     const info = errorInfo(failure);
-    process.stderr.write(`warmpool stream: the task ${shown(task)} failed after ${written} value${written === 1 ? '' : 's'}: ${info.name}: ${info.message}\n`);
+    process.stderr.write(
+      `warmpool stream: the task ${shown(task)} failed after ${written} value${written === 1 ? '' : 's'}: ${info.name}: ${info.message}\n`,
+    );
     return 1;
   }
   return 0;

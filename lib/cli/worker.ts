@@ -64,8 +64,21 @@ export async function workerCommand(argv: string[]): Promise<number> {
       argv,
       flags(
         [
-          'connection', 'queue', 'prefix', 'workers', 'concurrency', 'lock-duration', 'stalled-interval', 'max-stalled',
-          'close-timeout', 'max-tasks-per-worker', 'max-memory-mb', 'cancel-grace', 'initializer', 'init-args', 'stats-interval',
+          'connection',
+          'queue',
+          'prefix',
+          'workers',
+          'concurrency',
+          'lock-duration',
+          'stalled-interval',
+          'max-stalled',
+          'close-timeout',
+          'max-tasks-per-worker',
+          'max-memory-mb',
+          'cancel-grace',
+          'initializer',
+          'init-args',
+          'stats-interval',
         ],
         ['threads', 'stats'],
       ),
@@ -74,7 +87,8 @@ export async function workerCommand(argv: string[]): Promise<number> {
       process.stdout.write(USAGE);
       return 0;
     }
-    if (positionals.length !== 1) throw new UsageError(`Expected one task module, got ${positionals.length === 0 ? 'none' : positionals.join(' ')}`);
+    if (positionals.length !== 1)
+      throw new UsageError(`Expected one task module, got ${positionals.length === 0 ? 'none' : positionals.join(' ')}`);
     if (values.queue === undefined) throw new UsageError('Expected --queue <name>, got none');
     queue = values.queue;
     const moduleHref = positionals[0].startsWith('file:') ? positionals[0] : pathToFileURL(resolve(positionals[0])).href;
@@ -104,7 +118,8 @@ export async function workerCommand(argv: string[]): Promise<number> {
       throw new UsageError((err as Error).message);
     }
     const statsInterval = intOption('stats-interval', values['stats-interval'], 1);
-    if (statsInterval !== undefined && values.stats !== true) throw new UsageError('Expected --stats with --stats-interval, got --stats-interval alone');
+    if (statsInterval !== undefined && values.stats !== true)
+      throw new UsageError('Expected --stats with --stats-interval, got --stats-interval alone');
     // Made before the pool, so that it sees the pool's first workers start.
     if (values.stats === true) restarts = new RestartCounter();
     const pool = makeLocalPool(moduleHref, values.threads === true, local);
@@ -127,7 +142,9 @@ export async function workerCommand(argv: string[]): Promise<number> {
       log: (line) => process.stderr.write(`warmpool worker: ${line}\n`),
     });
   } catch (err) {
-    process.stderr.write(`warmpool worker: ${err instanceof Error ? err.message : String(err)}\n${err instanceof UsageError ? `\n${USAGE}` : ''}`);
+    process.stderr.write(
+      `warmpool worker: ${err instanceof Error ? err.message : String(err)}\n${err instanceof UsageError ? `\n${USAGE}` : ''}`,
+    );
     return 2;
   }
 

@@ -26,7 +26,14 @@
 import { performance } from 'node:perf_hooks';
 import { CallerChannel } from './caller-channel.js';
 import { Status, TaskKind, type TaskOptions } from './contract.js';
-import { publishTaskAsyncStart, publishTaskStart, publishWorker, type WorkerEvent, type WorkerExitReason, type WorkerId } from './diagnostics.js';
+import {
+  publishTaskAsyncStart,
+  publishTaskStart,
+  publishWorker,
+  type WorkerEvent,
+  type WorkerExitReason,
+  type WorkerId,
+} from './diagnostics.js';
 import { PoolClosedError, QueueFullError, TimeoutError, type CancelledError } from './errors.js';
 import { futureInternals, type Future } from './future.js';
 import { fulfilTask, OUTCOME, publishEnd, readResult, rejectTask, type FailureCount, type OutcomeCounts } from './outcome.js';
@@ -129,7 +136,13 @@ export class EngineCore<S> implements TaskOwner<S> {
       },
       highWaterMark,
     );
-    const task = (ref.task = this.#submit(name, [highWaterMark, args], TaskKind.Stream, options, new CallerChannel(endpoint, options.onProgress)));
+    const task = (ref.task = this.#submit(
+      name,
+      [highWaterMark, args],
+      TaskKind.Stream,
+      options,
+      new CallerChannel(endpoint, options.onProgress),
+    ));
     if (task.where !== 'gone') this.#streams.add(task);
     return stream;
   }
@@ -330,7 +343,14 @@ export class EngineCore<S> implements TaskOwner<S> {
    * result (ThreadPool's port), which settling waits for. An error counts as
    * `countOf` says (RemotePool: a host's timeouts and crashes), else `failed`.
    */
-  settle(task: TaskRecord<S>, status: Status, value: unknown, runTime: number, sent?: number, countOf?: (error: unknown) => FailureCount): void {
+  settle(
+    task: TaskRecord<S>,
+    status: Status,
+    value: unknown,
+    runTime: number,
+    sent?: number,
+    countOf?: (error: unknown) => FailureCount,
+  ): void {
     if (!this.finish(task, runTime)) return;
     const result = readResult(task.name, status, value, countOf);
     if (result.ok) this.fulfil(task, result.value, sent);

@@ -120,10 +120,7 @@ export class WorkerCrashedError extends WarmpoolError {
    * @param detail - what else is known (the uncaught error, running out of memory), added to the message.
    */
   constructor(exitCode: number | null, signal: string | null, detail?: string) {
-    super(
-      `The worker running the task died (exit code ${String(exitCode)}, signal ${String(signal)})` +
-        (detail ? `: ${detail}` : ''),
-    );
+    super(`The worker running the task died (exit code ${String(exitCode)}, signal ${String(signal)})` + (detail ? `: ${detail}` : ''));
     this.exitCode = exitCode;
     this.signal = signal;
   }

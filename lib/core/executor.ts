@@ -135,7 +135,10 @@ export abstract class Executor<M extends object = AnyTasks> implements Streaming
    * for await (const row of pool.stream('rows', [path])) console.log(row);
    * ```
    */
-  stream<K extends StreamTaskName<M>>(name: K, ...argsAndOptions: ArgsAndOptions<StreamArgs<M, K>, StreamOptions>): TaskStream<StreamValue<M, K>, StreamMessage<M, K>>;
+  stream<K extends StreamTaskName<M>>(
+    name: K,
+    ...argsAndOptions: ArgsAndOptions<StreamArgs<M, K>, StreamOptions>
+  ): TaskStream<StreamValue<M, K>, StreamMessage<M, K>>;
   stream(name: string, args?: readonly unknown[], options?: StreamOptions): TaskStream<any, any> {
     if (typeof name !== 'string') throw expected('name', 'the name of an exported generator task (a string)', name);
     if (args !== undefined && !Array.isArray(args)) throw expected('args', 'an array of arguments', args);
@@ -217,7 +220,11 @@ export abstract class Executor<M extends object = AnyTasks> implements Streaming
    * @param items - any iterable or async iterable, infinite ones included.
    * @param options - {@link MapOptions}, as for `map`.
    */
-  imapUnordered<K extends TaskName<M>>(name: K, items: Items<TaskItem<M, K>>, options?: MapOptions): AsyncIterableIterator<TaskResult<M, K>> {
+  imapUnordered<K extends TaskName<M>>(
+    name: K,
+    items: Items<TaskItem<M, K>>,
+    options?: MapOptions,
+  ): AsyncIterableIterator<TaskResult<M, K>> {
     return this.#iterate(name, items, false, options) as AsyncIterableIterator<TaskResult<M, K>>;
   }
 

@@ -49,14 +49,14 @@ export interface FutureOwner {
 type DoneCallback<R> = (future: Future<R>) => void;
 
 // Assigned by Future's static block, which runs when this module loads.
- 
+
 export let futureInternals: FutureInternals;
 
 function reportCallbackError(err: unknown): void {
-  process.emitWarning(
-    `A done callback threw: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`,
-    { type: 'WarmpoolWarning', code: 'WARMPOOL_CALLBACK_ERROR' },
-  );
+  process.emitWarning(`A done callback threw: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`, {
+    type: 'WarmpoolWarning',
+    code: 'WARMPOOL_CALLBACK_ERROR',
+  });
 }
 
 /**

@@ -85,7 +85,10 @@ function itemCloneError(name: string, start: number, items: readonly unknown[], 
     } catch (why) {
       const index = start + i;
       const reason = why instanceof Error ? why.message : String(why);
-      return { error: new DataCloneError(`Item ${index} of the map over \`${name}\` cannot be sent to a worker: ${reason}`, { cause: error }), index };
+      return {
+        error: new DataCloneError(`Item ${index} of the map over \`${name}\` cannot be sent to a worker: ${reason}`, { cause: error }),
+        index,
+      };
     }
   }
   return { error, index: start };
@@ -389,7 +392,15 @@ export class MapRun {
   }
 
   #checkEnd(): void {
-    if (this.#stopped || this.#failure !== undefined || !this.#exhausted || this.#reading || this.#inflight.size > 0 || this.#buffer.length > 0) return;
+    if (
+      this.#stopped ||
+      this.#failure !== undefined ||
+      !this.#exhausted ||
+      this.#reading ||
+      this.#inflight.size > 0 ||
+      this.#buffer.length > 0
+    )
+      return;
     if (!this.#progress(true)) return;
     this.#stopped = true;
     this.#cleanup(false);
@@ -415,7 +426,12 @@ export class MapRun {
   #fail(error: unknown, index: number, cancelRunning: boolean): void {
     if (this.#stopped) return;
     this.#stopped = true;
-    if (typeof error === 'object' && error !== null && Object.isExtensible(error) && !Object.prototype.hasOwnProperty.call(error, 'index')) {
+    if (
+      typeof error === 'object' &&
+      error !== null &&
+      Object.isExtensible(error) &&
+      !Object.prototype.hasOwnProperty.call(error, 'index')
+    ) {
       Object.defineProperty(error, 'index', { value: index, writable: true, configurable: true, enumerable: false });
     }
     this.#cleanup(cancelRunning);
@@ -442,7 +458,11 @@ export class MapRun {
     this.#exhausted = true;
     try {
       const closing: unknown = this.#syncIt?.return?.() ?? this.#asyncIt?.return?.();
-      if (closing instanceof Promise) this.#closing = closing.then(() => {}, () => {});
+      if (closing instanceof Promise)
+        this.#closing = closing.then(
+          () => {},
+          () => {},
+        );
     } catch {
       // ignored, as above
     }

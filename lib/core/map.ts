@@ -13,7 +13,13 @@ import type { ResolvedMapOptions } from './options.js';
 import type { Engine } from './contract.js';
 
 /** `map`/`starmap`: every result, in input order. */
-export function collect(engine: Engine, name: string, source: Iterable<unknown> | AsyncIterable<unknown>, spread: boolean, opts: ResolvedMapOptions): Promise<unknown[]> {
+export function collect(
+  engine: Engine,
+  name: string,
+  source: Iterable<unknown> | AsyncIterable<unknown>,
+  spread: boolean,
+  opts: ResolvedMapOptions,
+): Promise<unknown[]> {
   return new Promise((resolve, reject) => {
     let results: unknown[] = [];
     let run: MapRun | undefined = undefined;
@@ -53,20 +59,28 @@ export function iterate(
     waiter = undefined;
     w?.();
   };
-  const run = new MapRun(engine, name, source, spread, opts, {
-    chunk(start, values) {
-      ready.set(start, values);
-      wake();
+  const run = new MapRun(
+    engine,
+    name,
+    source,
+    spread,
+    opts,
+    {
+      chunk(start, values) {
+        ready.set(start, values);
+        wake();
+      },
+      fail(error) {
+        failure = { error };
+        wake();
+      },
+      end() {
+        ended = true;
+        wake();
+      },
     },
-    fail(error) {
-      failure = { error };
-      wake();
-    },
-    end() {
-      ended = true;
-      wake();
-    },
-  }, ordered);
+    ordered,
+  );
   let started = false;
 
   const take = (): IteratorResult<unknown> | undefined => {

@@ -12,8 +12,21 @@ import type { TransferListItem } from './types.js';
 
 /** The keys of each options object, as typed in ./options.ts. */
 export const POOL_KEYS: ReadonlySet<string> = new Set([
-  'name', 'workers', 'minWorkers', 'idleTimeout', 'maxTasksPerWorker', 'initializer', 'initArgs', 'maxQueued',
-  'timeout', 'cancelGrace', 'startTimeout', 'env', 'execArgv', 'cwd', 'maxMemoryMb',
+  'name',
+  'workers',
+  'minWorkers',
+  'idleTimeout',
+  'maxTasksPerWorker',
+  'initializer',
+  'initArgs',
+  'maxQueued',
+  'timeout',
+  'cancelGrace',
+  'startTimeout',
+  'env',
+  'execArgv',
+  'cwd',
+  'maxMemoryMb',
 ]);
 export const SUBMIT_KEYS: ReadonlySet<string> = new Set(['timeout', 'signal', 'transfer', 'priority', 'onProgress']);
 export const MAP_KEYS: ReadonlySet<string> = new Set(['chunksize', 'timeout', 'signal', 'concurrency', 'onProgress']);
@@ -68,7 +81,8 @@ export function checkKeys(o: object, known: ReadonlySet<string>, hint?: (key: st
 
 function unknownOption(key: string, known: ReadonlySet<string>, hint: string | undefined): TypeError {
   const near = nearest(key, known);
-  const help = hint ?? (near !== undefined ? `did you mean \`${near}\`?` : `the options are: ${[...known].map((k) => `\`${k}\``).join(', ')}`);
+  const help =
+    hint ?? (near !== undefined ? `did you mean \`${near}\`?` : `the options are: ${[...known].map((k) => `\`${k}\``).join(', ')}`);
   return new TypeError(`Unknown option \`${key}\`; ${help}`);
 }
 
@@ -92,7 +106,7 @@ export function checkStartOptions(o: Record<string, unknown>): { execArgv: strin
     throw expected('execArgv', 'an array of strings', o.execArgv);
   }
   if (o.env !== undefined && (typeof o.env !== 'object' || o.env === null)) throw expected('env', 'an object', o.env);
-  return { execArgv: o.execArgv === undefined ? undefined : [...(o.execArgv)], env: o.env as NodeJS.ProcessEnv | undefined };
+  return { execArgv: o.execArgv === undefined ? undefined : [...o.execArgv], env: o.env as NodeJS.ProcessEnv | undefined };
 }
 
 /** An integer >= min, or Infinity when allowed. */
@@ -139,7 +153,9 @@ export function moduleHref(module: unknown): string {
     // Workers import the module from disk; Node's loader refuses http: and
     // https:, and a data: module would be sent to every worker as source.
     // Said now rather than by every worker's start.
-    throw new TypeError(`${expected('module', what, module).message}: workers import the task module from a file, so ${url.protocol} is not supported; save it to a file first`);
+    throw new TypeError(
+      `${expected('module', what, module).message}: workers import the task module from a file, so ${url.protocol} is not supported; save it to a file first`,
+    );
   }
   if (typeof module === 'string') {
     // A relative path would be resolved against the working directory, not
@@ -183,7 +199,8 @@ export function resolveCommon(input: unknown): CommonOptions {
   if (minWorkers > workers) {
     throw new RangeError(`Expected \`minWorkers\` to be at most \`workers\` (${workers}), got \`${minWorkers}\` (number)`);
   }
-  if (o.initializer !== undefined && typeof o.initializer !== 'string') throw expected('initializer', 'the name of an export (a string)', o.initializer);
+  if (o.initializer !== undefined && typeof o.initializer !== 'string')
+    throw expected('initializer', 'the name of an export (a string)', o.initializer);
   if (o.initArgs !== undefined && !Array.isArray(o.initArgs)) throw expected('initArgs', 'an array', o.initArgs);
   if (o.name !== undefined && (typeof o.name !== 'string' || o.name.length === 0)) throw expected('name', 'a non-empty string', o.name);
   return {
@@ -192,7 +209,7 @@ export function resolveCommon(input: unknown): CommonOptions {
     minWorkers,
     idleTimeout: o.idleTimeout === undefined ? Infinity : checkMs('idleTimeout', o.idleTimeout),
     maxTasksPerWorker: o.maxTasksPerWorker === undefined ? Infinity : checkInteger('maxTasksPerWorker', o.maxTasksPerWorker, 1, true),
-    initializer: (o.initializer) ?? null,
+    initializer: o.initializer ?? null,
     initArgs: (o.initArgs as unknown[] | undefined) ?? [],
     maxQueued: o.maxQueued === undefined ? Infinity : checkInteger('maxQueued', o.maxQueued, 0, true),
     timeout: o.timeout === undefined ? Infinity : checkMs('timeout', o.timeout),
@@ -234,7 +251,7 @@ export function resolveSubmit(input: unknown, poolTimeout: number): ResolvedSubm
   if (o.transfer !== undefined && !Array.isArray(o.transfer)) throw expected('transfer', 'an array', o.transfer);
   if (o.onProgress !== undefined && typeof o.onProgress !== 'function') throw expected('onProgress', 'a function', o.onProgress);
   return {
-    priority: (o.priority) ?? 0,
+    priority: o.priority ?? 0,
     timeout: o.timeout === undefined ? poolTimeout : checkMs('timeout', o.timeout),
     signal: checkSignal('signal', o.signal),
     transfer: o.transfer as TransferListItem[] | undefined,
@@ -270,7 +287,8 @@ export interface ResolvedStreamOptions extends ResolvedSubmitOptions {
 
 export function resolveStream(input: unknown, poolTimeout: number): ResolvedStreamOptions {
   const o = checkObject('options', input);
-  if ('transfer' in o && o.transfer !== undefined) throw expected('transfer', 'left out (pool.stream moves nothing; send values to the task instead)', o.transfer);
+  if ('transfer' in o && o.transfer !== undefined)
+    throw expected('transfer', 'left out (pool.stream moves nothing; send values to the task instead)', o.transfer);
   checkKeys(o, STREAM_KEYS);
   if (o.onProgress !== undefined && typeof o.onProgress !== 'function') throw expected('onProgress', 'a function', o.onProgress);
   return {

@@ -37,7 +37,11 @@ export function readResult(name: string, status: Status, value: unknown, countOf
       try {
         return { ok: true, value: deserialize(value as Uint8Array) };
       } catch (err) {
-        return { ok: false, error: new DataCloneError(`The result of task \`${name}\` could not be read back: ${String(err)}`, { cause: err }), count: 'failed' };
+        return {
+          ok: false,
+          error: new DataCloneError(`The result of task \`${name}\` could not be read back: ${String(err)}`, { cause: err }),
+          count: 'failed',
+        };
       }
     case Status.ChunkError: {
       const [index, wire] = value as [number, unknown];

@@ -63,7 +63,10 @@ type Reader<Y> = { resolve(r: IteratorResult<Y, undefined>): void; reject(error:
 const DONE: IteratorResult<never, undefined> = Object.freeze({ done: true, value: undefined });
 
 /** Makes a stream and the endpoint its engine drives. */
-export function createTaskStream<Y, S = never>(sink: StreamSink, highWaterMark: number): { stream: TaskStream<Y, S>; endpoint: StreamEndpoint<Y> } {
+export function createTaskStream<Y, S = never>(
+  sink: StreamSink,
+  highWaterMark: number,
+): { stream: TaskStream<Y, S>; endpoint: StreamEndpoint<Y> } {
   let endpoint!: StreamEndpoint<Y>;
   const stream = new TaskStream<Y, S>(sink, highWaterMark, (e) => (endpoint = e));
   return { stream, endpoint };
@@ -182,11 +185,14 @@ export class TaskStream<Y, S = never> implements AsyncIterableIterator<Y, undefi
    * fails, is cancelled or times out while the message waits.
    */
   send(value: S): Promise<void> {
-    if (this.#endCalled) return Promise.reject(new StreamClosedError('Expected send() before end(), got a send() after the stream was ended by end()'));
+    if (this.#endCalled)
+      return Promise.reject(new StreamClosedError('Expected send() before end(), got a send() after the stream was ended by end()'));
     if (this.#finished) {
       const cause = this.#error;
       const how = cause === undefined ? 'has ended' : `has ended with ${describeError(cause)}`;
-      return Promise.reject(new StreamClosedError(`Expected send() while the task runs, but the task ${how}`, cause === undefined ? undefined : { cause }));
+      return Promise.reject(
+        new StreamClosedError(`Expected send() while the task runs, but the task ${how}`, cause === undefined ? undefined : { cause }),
+      );
     }
     return new Promise<void>((resolve, reject) => {
       this.#pending.push({ value, resolve, reject });
@@ -301,7 +307,12 @@ export class TaskStream<Y, S = never> implements AsyncIterableIterator<Y, undefi
       try {
         this.#sink.send([p.value]);
       } catch (err) {
-        p.reject(new DataCloneError(`The message given to send() cannot be sent to the task: ${err instanceof Error ? err.message : String(err)}`, { cause: err }));
+        p.reject(
+          new DataCloneError(
+            `The message given to send() cannot be sent to the task: ${err instanceof Error ? err.message : String(err)}`,
+            { cause: err },
+          ),
+        );
         continue;
       }
       this.#window--;

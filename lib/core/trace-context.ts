@@ -151,7 +151,11 @@ const TRACEPARENT = /^([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})(
  * is malformed, all zeros, or version `ff` (which the W3C spec forbids).
  * Versions above 00 are read as 00 where they agree, as the spec asks.
  */
-export function parseTraceparent(traceparent: string | undefined, tracestate?: string, otel?: Pick<OtelApi, 'createTraceState'>): SpanContext | undefined {
+export function parseTraceparent(
+  traceparent: string | undefined,
+  tracestate?: string,
+  otel?: Pick<OtelApi, 'createTraceState'>,
+): SpanContext | undefined {
   if (traceparent === undefined) return undefined;
   const m = TRACEPARENT.exec(traceparent.trim());
   if (m === null) return undefined;
@@ -159,6 +163,7 @@ export function parseTraceparent(traceparent: string | undefined, tracestate?: s
   if (version === 'ff' || (version === '00' && rest !== undefined)) return undefined;
   if (/^0+$/.test(traceId) || /^0+$/.test(spanId)) return undefined;
   const span: SpanContext = { traceId, spanId, traceFlags: parseInt(flags, 16), isRemote: true };
-  if (tracestate !== undefined && tracestate !== '' && otel?.createTraceState !== undefined) span.traceState = otel.createTraceState(tracestate);
+  if (tracestate !== undefined && tracestate !== '' && otel?.createTraceState !== undefined)
+    span.traceState = otel.createTraceState(tracestate);
   return span;
 }

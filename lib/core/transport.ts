@@ -77,13 +77,22 @@ export function wireArgs(task: TaskRecord<unknown>): unknown {
  * (a failure path, so cost does not matter). `whyNot` says why a value
  * cannot be sent, or undefined if it can.
  */
-export function argumentCloneError(task: TaskRecord<unknown>, err: unknown, to: string, whyNot: (value: unknown) => string | undefined): DataCloneError {
+export function argumentCloneError(
+  task: TaskRecord<unknown>,
+  err: unknown,
+  to: string,
+  whyNot: (value: unknown) => string | undefined,
+): DataCloneError {
   const args = task.kind === TaskKind.Call ? task.args : [];
   for (let i = 0; i < args.length; i++) {
     const why = whyNot(args[i]);
-    if (why !== undefined) return new DataCloneError(`Argument ${i} of task \`${task.name}\` cannot be sent to a ${to}: ${why}`, { cause: err });
+    if (why !== undefined)
+      return new DataCloneError(`Argument ${i} of task \`${task.name}\` cannot be sent to a ${to}: ${why}`, { cause: err });
   }
-  return new DataCloneError(`The arguments of task \`${task.name}\` cannot be sent to a ${to}: ${err instanceof Error ? err.message : String(err)}`, {
-    cause: err,
-  });
+  return new DataCloneError(
+    `The arguments of task \`${task.name}\` cannot be sent to a ${to}: ${err instanceof Error ? err.message : String(err)}`,
+    {
+      cause: err,
+    },
+  );
 }

@@ -90,7 +90,11 @@ export type StreamValue<M, K extends StreamTaskName<M>> = M[K] extends (...args:
   : never;
 
 /** The last parameter of `P`, if P has a fixed length. */
-type LastParameter<P extends readonly unknown[]> = number extends P['length'] ? never : Required<P> extends readonly [...unknown[], infer L] ? L : never;
+type LastParameter<P extends readonly unknown[]> = number extends P['length']
+  ? never
+  : Required<P> extends readonly [...unknown[], infer L]
+    ? L
+    : never;
 
 /**
  * The messages task `K` takes through `TaskStream.send`: the `S` of a last

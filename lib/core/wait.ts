@@ -197,7 +197,7 @@ export function wait<F extends Future<any>>(
       resolve(split());
     };
     const onDone = (settled: Future<any>) => {
-    const f = settled as F;
+      const f = settled as F;
       pending--;
       if (pending === 0 || returnWhen === FIRST_COMPLETED || (returnWhen === FIRST_EXCEPTION && f.state === 'rejected')) end();
     };

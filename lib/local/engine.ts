@@ -70,7 +70,12 @@ export class LocalEngine implements Engine, Transport<LocalRun> {
 
   constructor(opts: CommonOptions, load: () => Promise<Record<string, unknown>>, describe: string) {
     this.#opts = opts;
-    this.#core = new EngineCore<LocalRun>(this, { name: opts.name, maxQueued: opts.maxQueued, cancelGrace: opts.cancelGrace, measureCosts: false });
+    this.#core = new EngineCore<LocalRun>(this, {
+      name: opts.name,
+      maxQueued: opts.maxQueued,
+      cancelGrace: opts.cancelGrace,
+      measureCosts: false,
+    });
     this.#queue = this.#core.queue;
     this.#limit = pLimit(opts.workers);
     const core = this.#core;
@@ -144,7 +149,11 @@ export class LocalEngine implements Engine, Transport<LocalRun> {
     // from there. Its posts reach the caller's side synchronously, in order,
     // so the result's settlement (CallerChannel.finish) comes after them.
     if (task.kind === TaskKind.Stream || task.kind === TaskKind.Progress) {
-      run.channel = new TaskChannel(task.id, (message) => task.channel?.receive(message), task.kind === TaskKind.Stream ? (task.args[0] as number) : 1);
+      run.channel = new TaskChannel(
+        task.id,
+        (message) => task.channel?.receive(message),
+        task.kind === TaskKind.Stream ? (task.args[0] as number) : 1,
+      );
     }
     const start = performance.now();
     this.#core.begin(task, start, threadId);

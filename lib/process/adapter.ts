@@ -40,7 +40,8 @@ const entry = fileURLToPath(new URL('./entry.js', import.meta.url));
  * `--watch`) or make every worker fight for one port (`--inspect`). A flag's
  * value given as the next argument goes or stays with its flag.
  */
-const INHERITED = /^(--(import|require|loader|experimental-loader|conditions|experimental-[\w-]+|no-[\w-]+|enable-source-maps|max-old-space-size|max-semi-space-size|stack-size|expose-gc|harmony[\w-]*|unhandled-rejections|trace-[\w-]+|disable-proto|frozen-intrinsics|input-type|env-file|preserve-symlinks[\w-]*|abort-on-uncaught-exception|disable-warning|pending-deprecation|throw-deprecation|no-deprecation)|-r|-C)$/;
+const INHERITED =
+  /^(--(import|require|loader|experimental-loader|conditions|experimental-[\w-]+|no-[\w-]+|enable-source-maps|max-old-space-size|max-semi-space-size|stack-size|expose-gc|harmony[\w-]*|unhandled-rejections|trace-[\w-]+|disable-proto|frozen-intrinsics|input-type|env-file|preserve-symlinks[\w-]*|abort-on-uncaught-exception|disable-warning|pending-deprecation|throw-deprecation|no-deprecation)|-r|-C)$/;
 
 export function inheritedExecArgv(argv: readonly string[] = process.execArgv): string[] {
   const out: string[] = [];
@@ -121,7 +122,10 @@ export function processRuntime(options: ProcessRuntimeOptions): SpawnWorker {
     const setpriv = deathSignalLauncher();
     // With the parent-death signal, the worker is told the pid it must still
     // see as its parent once running: the parent may have died before setpriv set it.
-    const [file, argv] = setpriv === null ? [process.execPath, args] : [setpriv, ['--pdeathsig', 'KILL', '--', process.execPath, ...args, '--parent-death-signal', String(process.pid)]];
+    const [file, argv] =
+      setpriv === null
+        ? [process.execPath, args]
+        : [setpriv, ['--pdeathsig', 'KILL', '--', process.execPath, ...args, '--parent-death-signal', String(process.pid)]];
     const child = spawn(file, argv, {
       env: options.env,
       cwd: options.cwd,

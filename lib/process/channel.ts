@@ -124,7 +124,9 @@ export class FrameReader {
         const end = offset + HEADER + length;
         if (end > buf.length) break;
         const start = offset + HEADER;
-        const message = (buf[offset + 4] === JSON_FRAME ? JSON.parse(buf.toString('utf8', start, end)) : deserialize(buf.subarray(start, end))) as unknown[];
+        const message = (
+          buf[offset + 4] === JSON_FRAME ? JSON.parse(buf.toString('utf8', start, end)) : deserialize(buf.subarray(start, end))
+        ) as unknown[];
         // Consumed before it is handed on: a consumer that throws must not
         // have the same frame delivered again by the next push.
         offset = end;

@@ -39,7 +39,12 @@ export class Dispatch {
   readonly #startHead: (w: WorkerRecord) => void;
 
   /** `workers`: the live list of the pool's workers (ProcessWorkers.list). */
-  constructor(core: EngineCore<WorkerRecord>, workers: readonly WorkerRecord[], maxTasksPerWorker: number, startHead: (w: WorkerRecord) => void) {
+  constructor(
+    core: EngineCore<WorkerRecord>,
+    workers: readonly WorkerRecord[],
+    maxTasksPerWorker: number,
+    startHead: (w: WorkerRecord) => void,
+  ) {
     this.#core = core;
     this.#workers = workers;
     this.#maxTasksPerWorker = maxTasksPerWorker;

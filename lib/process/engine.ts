@@ -78,7 +78,12 @@ export class ProcessEngine implements Engine, Transport<WorkerRecord>, WorkersOw
 
   constructor(opts: ProcessEngineOptions, spawn: SpawnWorker) {
     this.#opts = opts;
-    this.#core = new EngineCore<WorkerRecord>(this, { name: opts.name, maxQueued: opts.maxQueued, cancelGrace: opts.cancelGrace, measureCosts: true });
+    this.#core = new EngineCore<WorkerRecord>(this, {
+      name: opts.name,
+      maxQueued: opts.maxQueued,
+      cancelGrace: opts.cancelGrace,
+      measureCosts: true,
+    });
     this.#queue = this.#core.queue;
     this.#workers = new ProcessWorkers(opts, spawn, this.#core, this);
     this.#dispatch = new Dispatch(this.#core, this.#workers.list, opts.maxTasksPerWorker, (w) => this.#startHead(w));
@@ -309,7 +314,8 @@ export class ProcessEngine implements Engine, Transport<WorkerRecord>, WorkersOw
     // Each gets an error of its own: callers (map) annotate the ones they get.
     const failure = this.#workers.startFailure!;
     if (!this.#workers.list.some((x) => x.state === 'ready')) {
-      for (const task of this.#core.drainQueue()) this.#core.fail(task, new WorkerStartError(failure.message, { cause: failure.cause }), 'crashed');
+      for (const task of this.#core.drainQueue())
+        this.#core.fail(task, new WorkerStartError(failure.message, { cause: failure.cause }), 'crashed');
     }
     this.#settleReadyWaiters();
     this.#checkDrained();
@@ -321,7 +327,11 @@ export class ProcessEngine implements Engine, Transport<WorkerRecord>, WorkersOw
     // The last worker that could serve the queue is gone while a start
     // failure stands: try one start again (bounded — if it fails with no
     // worker ready, the queue fails with it) rather than leave tasks waiting.
-    if (workers.startFailure !== undefined && this.#queue.size > 0 && !workers.list.some((x) => x.state === 'ready' || x.state === 'starting')) {
+    if (
+      workers.startFailure !== undefined &&
+      this.#queue.size > 0 &&
+      !workers.list.some((x) => x.state === 'ready' || x.state === 'starting')
+    ) {
       workers.startFailure = undefined;
     }
     workers.grow(this.#queue.size);

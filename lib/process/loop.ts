@@ -41,7 +41,8 @@ export class WorkerLoop {
   #currentChannel: TaskChannel | undefined;
   readonly #out: TaskOutput = { value: undefined };
   /** The running task's channel (a stream, or a call with progress), made when its kind asks for one. */
-  readonly #openChannel = (highWaterMark: number): TaskChannel => (this.#currentChannel = new TaskChannel(this.#currentId, this.#post, highWaterMark));
+  readonly #openChannel = (highWaterMark: number): TaskChannel =>
+    (this.#currentChannel = new TaskChannel(this.#currentId, this.#post, highWaterMark));
 
   constructor(post: (message: unknown[]) => void) {
     this.#post = post;
@@ -67,7 +68,8 @@ export class WorkerLoop {
           (this.#currentContext.controller ??= new AbortController()).abort(reason);
         }
         // A module that never loaded warmpool/task has no context: its stream stops here.
-        if (msg[1] === this.#currentId) this.#currentChannel?.cancel(msg[2] === 'timeout' ? new TimeoutError('The task timed out', 0) : new CancelledError());
+        if (msg[1] === this.#currentId)
+          this.#currentChannel?.cancel(msg[2] === 'timeout' ? new TimeoutError('The task timed out', 0) : new CancelledError());
         break;
       case ToWorker.Init:
         void this.#init(msg[1] as string, msg[2] as string | null, msg[3] as unknown[]);
@@ -180,11 +182,14 @@ export class WorkerLoop {
           this.#post(one);
         } catch (err) {
           one[3] = Status.Error;
-          one[4] = encodeError(new DataCloneError(`The result of the task cannot be sent back from the worker: ${err instanceof Error ? err.message : String(err)}`));
+          one[4] = encodeError(
+            new DataCloneError(
+              `The result of the task cannot be sent back from the worker: ${err instanceof Error ? err.message : String(err)}`,
+            ),
+          );
           this.#post(one);
         }
       }
     }
   }
-
 }

@@ -45,7 +45,7 @@ export class ProcessPool<M extends object = AnyTasks> extends Executor<M> {
     const spawn = processRuntime({
       execArgv: start.execArgv ?? inheritedExecArgv(),
       env: start.env ?? process.env,
-      cwd: o.cwd instanceof URL ? fileURLToPath(o.cwd) : (o.cwd),
+      cwd: o.cwd instanceof URL ? fileURLToPath(o.cwd) : o.cwd,
       maxMemoryMb: o.maxMemoryMb === undefined ? undefined : checkInteger('maxMemoryMb', o.maxMemoryMb, 1),
     });
     super(new ProcessEngine({ ...common, moduleHref: href }, spawn), common.timeout, common.name);

@@ -143,11 +143,14 @@ export class WorkerRecord {
     clearTimeout(this.deadlineTimer);
     this.deadlineTimerDue = deadline;
     // A deadline past what a timer can wait is re-checked when the capped timer fires.
-    this.deadlineTimer = setTimeout(() => {
-      this.deadlineTimer = undefined;
-      this.deadlineTimerDue = Infinity;
-      onFire(this);
-    }, Math.min(MAX_TIMER_MS, Math.max(0, deadline - performance.now())));
+    this.deadlineTimer = setTimeout(
+      () => {
+        this.deadlineTimer = undefined;
+        this.deadlineTimerDue = Infinity;
+        onFire(this);
+      },
+      Math.min(MAX_TIMER_MS, Math.max(0, deadline - performance.now())),
+    );
     this.deadlineTimer.unref();
   }
 

@@ -90,7 +90,10 @@ export class ProcessWorkers {
       w.timer = setTimeout(() => {
         w.timer = undefined;
         if (w.state !== 'starting') return;
-        this.onStartFailure(w, new Error(`The worker did not import the module and run the initializer within ${opts.startTimeout} ms (startTimeout)`));
+        this.onStartFailure(
+          w,
+          new Error(`The worker did not import the module and run the initializer within ${opts.startTimeout} ms (startTimeout)`),
+        );
       }, opts.startTimeout);
       w.timer.unref();
     }
@@ -135,12 +138,20 @@ export class ProcessWorkers {
     clearTimeout(w.deadlineTimer);
     const wasStarting = w.state === 'starting';
     w.state = 'killed';
-    this.#core.workerEvent(w.id, 'exit', code, signal, w.exitReason ?? (wasStarting ? 'startFailed' : outOfMemory !== undefined ? 'memory' : 'crash'));
+    this.#core.workerEvent(
+      w.id,
+      'exit',
+      code,
+      signal,
+      w.exitReason ?? (wasStarting ? 'startFailed' : outOfMemory !== undefined ? 'memory' : 'crash'),
+    );
     if (wasStarting) {
       // Exited before Ready or StartError: bad execArgv, process.exit or a
       // native crash during import.
       const memory = outOfMemory === undefined ? '' : `: it ran out of memory (${outOfMemory})`;
-      this.failStart(w.fatal ?? error ?? new Error(`The worker exited during start (exit code ${String(code)}, signal ${String(signal)})${memory}`));
+      this.failStart(
+        w.fatal ?? error ?? new Error(`The worker exited during start (exit code ${String(code)}, signal ${String(signal)})${memory}`),
+      );
     }
     this.#owner.exited(w, code, signal, error, outOfMemory);
   }

@@ -257,7 +257,11 @@ export function dropConnections(target: BullClass | undefined): void {
   for (const connection of [backend.connection, backend.blockingConnection]) {
     if (connection === undefined) continue;
     connection.close(true).catch(() => {});
-    if (connection.status !== 'initializing') connection.client.then((client) => client.disconnect(), () => {});
+    if (connection.status !== 'initializing')
+      connection.client.then(
+        (client) => client.disconnect(),
+        () => {},
+      );
   }
 }
 
@@ -272,7 +276,13 @@ export async function settledWithin(work: Promise<unknown>, ms: number): Promise
     timer = setTimeout(() => resolve(false), ms);
   });
   try {
-    return await Promise.race([work.then(() => true, () => true), expired]);
+    return await Promise.race([
+      work.then(
+        () => true,
+        () => true,
+      ),
+      expired,
+    ]);
   } finally {
     clearTimeout(timer);
   }

@@ -63,7 +63,6 @@ import { Connections, redisAddress, settledWithin, type ConnectOptions, type Con
 import { TakeBacks } from './cancel.js';
 import { JobReader, type JobReaderOwner } from './poll.js';
 
-
 export interface RemoteEngineOptions extends ConnectOptions {
   /** The pool's name in diagnostics messages. */
   readonly name: string;
@@ -154,7 +153,9 @@ export class RemoteEngine implements Engine, Transport<RemoteJob>, JobReaderOwne
   submit(name: string, args: readonly unknown[], kind: TaskKind, options: TaskOptions): Future<unknown> {
     // A job's progress would need its own Redis stream per task (docs/design.md, "Streams, progress and sessions").
     if (kind === TaskKind.Progress) {
-      throw new TypeError('Expected no `onProgress` on RemotePool, got a function: RemotePool does not carry progress; ProcessPool, ThreadPool and LocalPool do');
+      throw new TypeError(
+        'Expected no `onProgress` on RemotePool, got a function: RemotePool does not carry progress; ProcessPool, ThreadPool and LocalPool do',
+      );
     }
     return this.#core.submit(name, args, kind, options);
   }
@@ -196,7 +197,11 @@ export class RemoteEngine implements Engine, Transport<RemoteJob>, JobReaderOwne
       task.args = [];
       job.state = 'adding';
       this.#waiting++;
-      jobs.push({ name: task.name, data, opts: { jobId: job.id, priority: bullPriority(task.priority), removeOnComplete: keep, removeOnFail: keep } });
+      jobs.push({
+        name: task.name,
+        data,
+        opts: { jobId: job.id, priority: bullPriority(task.priority), removeOnComplete: keep, removeOnFail: keep },
+      });
       sent.push(task);
       if (jobs.length === ADD_BATCH) {
         this.#add(conn, jobs, sent);
@@ -210,25 +215,30 @@ export class RemoteEngine implements Engine, Transport<RemoteJob>, JobReaderOwne
 
   #add(conn: Connected, jobs: { name: string; data: JobData; opts: Record<string, unknown> }[], sent: Task[]): void {
     this.#reader.arm();
-    this.#takeBacks.track(conn.queue.addBulk(jobs).then(
-      () => {
-        const checkAt = performance.now() + this.#opts.pollInterval;
-        for (const task of sent) {
-          const job = task.slot!;
-          if (job.cancelWhenAdded) {
-            this.#takeBacks.cancelJob(job.id);
-            continue;
+    this.#takeBacks.track(
+      conn.queue.addBulk(jobs).then(
+        () => {
+          const checkAt = performance.now() + this.#opts.pollInterval;
+          for (const task of sent) {
+            const job = task.slot!;
+            if (job.cancelWhenAdded) {
+              this.#takeBacks.cancelJob(job.id);
+              continue;
+            }
+            if (task.where === 'gone') continue;
+            job.state = 'added';
+            job.checkAt = checkAt;
           }
-          if (task.where === 'gone') continue;
-          job.state = 'added';
-          job.checkAt = checkAt;
-        }
-      },
-      (err: unknown) => {
-        const failure = new BrokerError(`The job could not be added to queue \`${this.#opts.queue}\`: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
-        for (const task of sent) this.fail(task, failure, 'crashed');
-      },
-    ));
+        },
+        (err: unknown) => {
+          const failure = new BrokerError(
+            `The job could not be added to queue \`${this.#opts.queue}\`: ${err instanceof Error ? err.message : String(err)}`,
+            { cause: err },
+          );
+          for (const task of sent) this.fail(task, failure, 'crashed');
+        },
+      ),
+    );
   }
 
   // ── started, settled ──────────────────────────────────────────────────
@@ -268,7 +278,11 @@ export class RemoteEngine implements Engine, Transport<RemoteJob>, JobReaderOwne
       return;
     }
     if (typeof returnvalue !== 'string') {
-      this.fail(task, new BrokerError(`Job ${jobId} completed without a warmpool result: was it run by something other than \`warmpool worker\`?`), 'crashed');
+      this.fail(
+        task,
+        new BrokerError(`Job ${jobId} completed without a warmpool result: was it run by something other than \`warmpool worker\`?`),
+        'crashed',
+      );
       return;
     }
     let envelope: Envelope;
@@ -348,7 +362,11 @@ export class RemoteEngine implements Engine, Transport<RemoteJob>, JobReaderOwne
     const where = `queue \`${this.#opts.queue}\` on Redis at ${redisAddress(this.#opts.connection)}`;
     // Taken back first: failing the last task of a pool shut down starts closing its connections (#checkDrained).
     this.#takeBacks.takeBack(task);
-    this.fail(task, new TimeoutError(`No host started the task within ${bound} ms (\`queueTimeout\`): is a \`warmpool worker\` serving ${where}?`, bound), 'timedOut');
+    this.fail(
+      task,
+      new TimeoutError(`No host started the task within ${bound} ms (\`queueTimeout\`): is a \`warmpool worker\` serving ${where}?`, bound),
+      'timedOut',
+    );
   }
 
   // ── the pool ──────────────────────────────────────────────────────────

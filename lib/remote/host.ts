@@ -97,7 +97,8 @@ return 0`;
 /** Errors that mean "Redis cannot be reached now" (ioredis retries them by itself). */
 function isConnectionError(err: unknown): boolean {
   const code = (err as { code?: unknown }).code;
-  if (typeof code === 'string' && /^(ECONNREFUSED|ECONNRESET|ETIMEDOUT|ENOTFOUND|EHOSTUNREACH|ENETUNREACH|EAI_AGAIN|EPIPE)$/.test(code)) return true;
+  if (typeof code === 'string' && /^(ECONNREFUSED|ECONNRESET|ETIMEDOUT|ENOTFOUND|EHOSTUNREACH|ENETUNREACH|EAI_AGAIN|EPIPE)$/.test(code))
+    return true;
   return err instanceof Error && /Connection is closed|connect ETIMEDOUT|Stream isn't writeable/i.test(err.message);
 }
 
@@ -108,7 +109,9 @@ interface JobLike {
 }
 
 type Redis = InstanceType<Awaited<ReturnType<typeof loadPeers>>['Redis']>;
-type HostRedis = Redis & { warmpoolExpire(jobKey: string, events: string, completed: string, failed: string, ms: number): Promise<unknown> };
+type HostRedis = Redis & {
+  warmpoolExpire(jobKey: string, events: string, completed: string, failed: string, ms: number): Promise<unknown>;
+};
 
 /** How long a cancel for a job this host has not started yet is remembered. */
 const EARLY_CANCEL_MS = 60_000;
@@ -195,7 +198,9 @@ export class WorkerHost {
     });
     worker.on('error', (err) => this.#onError(err));
     this.#worker = worker;
-    void worker.run().catch((err: unknown) => process.emitWarning(`warmpool worker stopped taking jobs: ${String(err)}`, { type: 'WarmpoolWarning' }));
+    void worker
+      .run()
+      .catch((err: unknown) => process.emitWarning(`warmpool worker stopped taking jobs: ${String(err)}`, { type: 'WarmpoolWarning' }));
     await worker.waitUntilReady();
   }
 
@@ -223,7 +228,9 @@ export class WorkerHost {
       this.#opts.log(`cannot reach Redis at ${redisAddress(this.#opts.connection)} (${reason}); retrying, jobs wait in Redis meanwhile`);
     } else if (now - this.#outage.said >= WARN_EVERY_MS) {
       this.#outage.said = now;
-      this.#opts.log(`still cannot reach Redis at ${redisAddress(this.#opts.connection)} after ${Math.round((now - this.#outage.since) / 1000)} s (${reason})`);
+      this.#opts.log(
+        `still cannot reach Redis at ${redisAddress(this.#opts.connection)} after ${Math.round((now - this.#outage.since) / 1000)} s (${reason})`,
+      );
     }
   }
 
@@ -257,7 +264,8 @@ export class WorkerHost {
   }
 
   async #run(id: string, data: unknown): Promise<string> {
-    if (!isJobData(data)) throw new this.#UnrecoverableError('The job is not a warmpool task (its data has no name, kind, args and timeout)');
+    if (!isJobData(data))
+      throw new this.#UnrecoverableError('The job is not a warmpool task (its data has no name, kind, args and timeout)');
     if (this.#earlyCancels.delete(id)) throw new this.#UnrecoverableError('The task was cancelled by its producer');
     const args = decodeValue(data.a) as unknown[];
     // The producer's trace context goes on with the task (`trace`), and is
@@ -304,9 +312,12 @@ export class WorkerHost {
     const worker = this.#worker;
     const redis = this.#redis;
     if (worker === undefined || redis === undefined || id === '') return;
-    const age = (job.opts.removeOnComplete as { age?: unknown } | undefined)?.age ?? (job.opts.removeOnFail as { age?: unknown } | undefined)?.age;
+    const age =
+      (job.opts.removeOnComplete as { age?: unknown } | undefined)?.age ?? (job.opts.removeOnFail as { age?: unknown } | undefined)?.age;
     const seconds = typeof age === 'number' && age > 0 ? age : DEFAULT_TTL_S;
-    redis.warmpoolExpire(worker.toKey(id), worker.keys.events, worker.keys.completed, worker.keys.failed, Math.round(seconds * 1000)).catch(() => {});
+    redis
+      .warmpoolExpire(worker.toKey(id), worker.keys.events, worker.keys.completed, worker.keys.failed, Math.round(seconds * 1000))
+      .catch(() => {});
   }
 
   #whenIdle(): Promise<void> {
@@ -342,7 +353,10 @@ export class WorkerHost {
     // at all if Redis cannot be reached now (their jobs are taken back by
     // another host once their locks expire).
     const reachable = () => subscriber?.status === 'ready';
-    await Promise.race([graceful, this.#whenIdle().then(() => (reachable() ? settledWithin(graceful, this.#opts.closeTimeout) : undefined))]);
+    await Promise.race([
+      graceful,
+      this.#whenIdle().then(() => (reachable() ? settledWithin(graceful, this.#opts.closeTimeout) : undefined)),
+    ]);
     // Whatever the graceful close did, nothing may keep reconnecting.
     worker?.close(true).catch(() => {});
     dropConnections(worker);

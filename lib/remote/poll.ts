@@ -125,7 +125,8 @@ export class JobReader {
     this.#polling = true;
     try {
       const pipeline = conn.redis.pipeline();
-      for (const task of due) pipeline.hmget(conn.queue.toKey(task.slot!.id), 'name', 'finishedOn', 'returnvalue', 'failedReason', 'processedOn', 'pb');
+      for (const task of due)
+        pipeline.hmget(conn.queue.toKey(task.slot!.id), 'name', 'finishedOn', 'returnvalue', 'failedReason', 'processedOn', 'pb');
       const replies = (await pipeline.exec()) ?? [];
       const after = performance.now();
       for (let i = 0; i < due.length; i++) {
@@ -138,7 +139,9 @@ export class JobReader {
         if (name === null) {
           owner.fail(
             task,
-            new BrokerError(`Job ${id} is no longer in Redis (was Redis restarted without persistence, or flushed, or did its result outlive \`resultTtl\`?)`),
+            new BrokerError(
+              `Job ${id} is no longer in Redis (was Redis restarted without persistence, or flushed, or did its result outlive \`resultTtl\`?)`,
+            ),
             'crashed',
           );
           continue;
@@ -183,7 +186,11 @@ export class JobReader {
         job.fetching = false;
         if (task.where === 'gone') return;
         if (bytes === null) {
-          this.#owner.fail(task, new BrokerError(`The result of job ${job.id} is no longer in Redis (did it outlive \`resultTtl\`?)`), 'crashed');
+          this.#owner.fail(
+            task,
+            new BrokerError(`The result of job ${job.id} is no longer in Redis (did it outlive \`resultTtl\`?)`),
+            'crashed',
+          );
           return;
         }
         let envelope: Envelope;

@@ -16,10 +16,12 @@ import type { AnyTasks } from '../core/types.js';
  *
  * @group Options
  */
-export type RedisConnection = string | (Record<string, unknown> & {
-  /** A `redis://` or `rediss://` URL, combined with the other ioredis options. */
-  url?: string;
-});
+export type RedisConnection =
+  | string
+  | (Record<string, unknown> & {
+      /** A `redis://` or `rediss://` URL, combined with the other ioredis options. */
+      url?: string;
+    });
 
 /**
  * Redis connection settings as BullMQ and ioredis take them; a URL is given
@@ -169,7 +171,8 @@ export function resolveConnection(value: unknown): ConnectionSettings {
     } catch {
       throw expected('connection', 'a redis:// or rediss:// URL, or ioredis options', value);
     }
-    if (url.protocol !== 'redis:' && url.protocol !== 'rediss:') throw expected('connection', 'a redis:// or rediss:// URL, or ioredis options', value);
+    if (url.protocol !== 'redis:' && url.protocol !== 'rediss:')
+      throw expected('connection', 'a redis:// or rediss:// URL, or ioredis options', value);
     return { url: value };
   }
   if (typeof value === 'object' && value !== null && !Array.isArray(value)) return { ...(value as Record<string, unknown>) };
@@ -205,7 +208,9 @@ export class RemotePool<M extends object = AnyTasks> extends Executor<M> {
   constructor(options: RemotePoolOptions) {
     const o = checkObject('options', options);
     checkKeys(o, OWN, (key) =>
-      POOL_KEYS.has(key) ? `RemotePool takes ${[...OWN].map((k) => `\`${k}\``).join(', ')}, and worker options are given to \`warmpool worker\` on each host` : undefined,
+      POOL_KEYS.has(key)
+        ? `RemotePool takes ${[...OWN].map((k) => `\`${k}\``).join(', ')}, and worker options are given to \`warmpool worker\` on each host`
+        : undefined,
     );
     const connection = resolveConnection(o.connection);
     const queue = checkName('queue', o.queue);
@@ -226,7 +231,8 @@ export class RemotePool<M extends object = AnyTasks> extends Executor<M> {
       connectTimeout: o.connectTimeout === undefined ? 10_000 : checkMs('connectTimeout', o.connectTimeout),
       closeTimeout: o.closeTimeout === undefined ? 5000 : checkMs('closeTimeout', o.closeTimeout, false),
     };
-    if (engineOptions.pollInterval < 10) throw new RangeError(`Expected \`pollInterval\` to be a number of ms >= 10, got \`${engineOptions.pollInterval}\` (number)`);
+    if (engineOptions.pollInterval < 10)
+      throw new RangeError(`Expected \`pollInterval\` to be a number of ms >= 10, got \`${engineOptions.pollInterval}\` (number)`);
     checkPeers();
     super(new RemoteEngine(engineOptions), timeout, engineOptions.name);
   }

@@ -79,7 +79,12 @@ export class ThreadEngine implements Engine, Transport<Run> {
 
   constructor(opts: ThreadEngineOptions) {
     this.#opts = opts;
-    this.#core = new EngineCore<Run>(this, { name: opts.name, maxQueued: opts.maxQueued, cancelGrace: opts.cancelGrace, measureCosts: true });
+    this.#core = new EngineCore<Run>(this, {
+      name: opts.name,
+      maxQueued: opts.maxQueued,
+      cancelGrace: opts.cancelGrace,
+      measureCosts: true,
+    });
     this.#queue = this.#core.queue;
     const core = this.#core;
     this.#threads = new Threads(opts, {
@@ -101,7 +106,8 @@ export class ThreadEngine implements Engine, Transport<Run> {
       },
       flushed: (note) => onFlushed(core, this.#runs, note),
       partial: (threadId, reply) => {
-        for (const run of this.#runs) if (run.control !== null && Atomics.load(run.control, Control.Thread) === threadId) run.partial = reply;
+        for (const run of this.#runs)
+          if (run.control !== null && Atomics.load(run.control, Control.Thread) === threadId) run.partial = reply;
       },
     });
     this.#replies = {
@@ -248,7 +254,12 @@ export class ThreadEngine implements Engine, Transport<Run> {
       // tells which thread began the task, for `asyncStart`. Traced: the
       // short form has no kind to flag the carrier with. A stream is always
       // stopped through Abort first (STREAM_STOP_GRACE_MS).
-      batch || first.timeout !== Infinity || this.#opts.cancelGrace > 0 || first.diag !== undefined || first.trace !== undefined || line !== undefined
+      batch ||
+      first.timeout !== Infinity ||
+      this.#opts.cancelGrace > 0 ||
+      first.diag !== undefined ||
+      first.trace !== undefined ||
+      line !== undefined
         ? new Int32Array(new SharedArrayBuffer((Control.Skip + (batch ? tasks.length + 1 : 0)) * 4))
         : null;
     const run = new Run(tasks, control, piscina);
@@ -397,7 +408,8 @@ export class ThreadEngine implements Engine, Transport<Run> {
 
   closing(cancelFutures: boolean): void {
     // Tasks of batches in flight that have not been reached are pending too.
-    if (cancelFutures) for (const run of [...this.#runs]) for (const task of run.tasks.slice(1)) if (task.where !== 'gone') task.future.cancel();
+    if (cancelFutures)
+      for (const run of [...this.#runs]) for (const task of run.tasks.slice(1)) if (task.where !== 'gone') task.future.cancel();
     this.#checkDrained();
   }
 

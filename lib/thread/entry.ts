@@ -18,7 +18,18 @@ import { isThenable, loadTaskModule, runTask, taskNotFound, type Fn, type TaskOu
 import { runWireTask } from '../worker/stream.js';
 import { TaskChannel } from '../worker/task-channel.js';
 import { checkClone } from './clone-check.js';
-import { AbortReason, Control, FLUSH_MS, Reply, REPLY_HEAD, REPLY_STRIDE, RETIRED_SLOTS, TASK_STRIDE, ThreadNote, type ThreadInit } from './protocol.js';
+import {
+  AbortReason,
+  Control,
+  FLUSH_MS,
+  Reply,
+  REPLY_HEAD,
+  REPLY_STRIDE,
+  RETIRED_SLOTS,
+  TASK_STRIDE,
+  ThreadNote,
+  type ThreadInit,
+} from './protocol.js';
 
 const init = workerData as ThreadInit;
 let mod: Record<string, unknown> = {};
@@ -192,7 +203,10 @@ function runFrom(msg: unknown[], from: number, out: unknown[]): unknown[] | Prom
     const k = (i - 1) / TASK_STRIDE;
     const name = msg[i] as string;
     // Past maxTasksPerWorker: the rest of the batch goes back to the queue.
-    if (tasksRun >= init.maxTasks || (control !== null && control.length > Control.Skip + k && Atomics.load(control, Control.Skip + k) !== 0)) {
+    if (
+      tasksRun >= init.maxTasks ||
+      (control !== null && control.length > Control.Skip + k && Atomics.load(control, Control.Skip + k) !== 0)
+    ) {
       out.push(Status.Skipped, undefined, 0);
       continue;
     }

@@ -56,7 +56,11 @@ export class ThreadPool<M extends object = AnyTasks> extends Executor<M> {
     const { href, o, common, start } = checkWorkerPoolOptions(module, options);
     if (start.execArgv !== undefined) checkThreadExecArgv(start.execArgv);
     if (o.cwd !== undefined) {
-      throw expected('cwd', "left out for a ThreadPool (threads share the process's working directory; a ProcessPool can have another)", o.cwd);
+      throw expected(
+        'cwd',
+        "left out for a ThreadPool (threads share the process's working directory; a ProcessPool can have another)",
+        o.cwd,
+      );
     }
     super(
       new ThreadEngine({

@@ -126,7 +126,8 @@ export function onRunFailed(engine: ReplyHandling, run: Run, err: unknown): void
     // crash: taken now, synchronously, then the port closes.
     if (!stoppedByUs) {
       const channel = tasks[0].channel;
-      for (let m = receiveMessageOnPort(run.port); m !== undefined; m = receiveMessageOnPort(run.port)) channel?.receive(m.message as unknown[]);
+      for (let m = receiveMessageOnPort(run.port); m !== undefined; m = receiveMessageOnPort(run.port))
+        channel?.receive(m.message as unknown[]);
     }
     run.port.close();
   }

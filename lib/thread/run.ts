@@ -99,13 +99,16 @@ export class Run {
 
   #armDeadline(task: Task, onDeadline: (task: Task) => void): void {
     clearTimeout(this.timer);
-    this.timer = setTimeout(() => {
-      this.timer = undefined;
-      if (this.over || task.where === 'gone') return;
-      // Timers may fire a little early in performance.now() terms; allow 1 ms.
-      if (performance.now() + 1 < task.deadline) this.#armDeadline(task, onDeadline);
-      else onDeadline(task);
-    }, Math.min(MAX_TIMER_MS, Math.max(0, task.deadline - performance.now())));
+    this.timer = setTimeout(
+      () => {
+        this.timer = undefined;
+        if (this.over || task.where === 'gone') return;
+        // Timers may fire a little early in performance.now() terms; allow 1 ms.
+        if (performance.now() + 1 < task.deadline) this.#armDeadline(task, onDeadline);
+        else onDeadline(task);
+      },
+      Math.min(MAX_TIMER_MS, Math.max(0, task.deadline - performance.now())),
+    );
     this.timer.unref();
   }
 

@@ -225,7 +225,8 @@ export class Threads {
     const late: number[] = [];
     const alive = new Set(piscina.threads.map((w) => w.threadId));
     for (const [id, seen] of this.#firstSeen) {
-      if (!alive.has(id)) this.#firstSeen.delete(id); // died while starting: its runs said so
+      if (!alive.has(id))
+        this.#firstSeen.delete(id); // died while starting: its runs said so
       else if (now + 1 >= seen + ms) late.push(id);
     }
     if (late.length > 0) {

@@ -19,7 +19,9 @@ import { collectGenerator, isGenerator } from './stream.js';
 export type Fn = (...args: unknown[]) => unknown;
 
 export function isThenable(value: unknown): value is PromiseLike<unknown> {
-  return value !== null && (typeof value === 'object' || typeof value === 'function') && typeof (value as { then?: unknown }).then === 'function';
+  return (
+    value !== null && (typeof value === 'object' || typeof value === 'function') && typeof (value as { then?: unknown }).then === 'function'
+  );
 }
 
 /** See context.ts: the context of the task whose synchronous code runs now. */
@@ -143,7 +145,11 @@ async function runChunkTask(
 }
 
 /** Imports the task module and runs its initializer: a worker's start. */
-export async function loadTaskModule(href: string, initializer: string | null, initArgs: readonly unknown[]): Promise<Record<string, unknown>> {
+export async function loadTaskModule(
+  href: string,
+  initializer: string | null,
+  initArgs: readonly unknown[],
+): Promise<Record<string, unknown>> {
   enableCompileCache();
   const mod = await importTaskModule(href);
   await runInitializer(mod, initializer, initArgs, describeModule(href));
@@ -161,7 +167,12 @@ export function describeModule(href: string): string {
  * export is the pool's start failing (ready() rejects), said in words that
  * name the option, not the first task.
  */
-export async function runInitializer(mod: Record<string, unknown>, initializer: string | null, initArgs: readonly unknown[], where: string): Promise<void> {
+export async function runInitializer(
+  mod: Record<string, unknown>,
+  initializer: string | null,
+  initArgs: readonly unknown[],
+  where: string,
+): Promise<void> {
   if (initializer === null) return;
   const init = mod[initializer];
   if (typeof init !== 'function' || isClass(init)) {
@@ -197,8 +208,8 @@ function explainImportError(err: unknown, href: string): unknown {
   if (code === 'ERR_UNKNOWN_FILE_EXTENSION' && TS_EXTENSION.test(path)) {
     return new TypeError(
       `Cannot import the TypeScript module ${path} without a TypeScript loader: start Node with one (\`node --import tsx main.ts\`), ` +
-        'and the pool passes it on, as it passes the parent\'s module-loading flags (--import, --require, --loader, --experimental-*) to every worker; ' +
-        'or give the pool `execArgv: [\'--import\', \'tsx\']`, or point it at the compiled .js file',
+        "and the pool passes it on, as it passes the parent's module-loading flags (--import, --require, --loader, --experimental-*) to every worker; " +
+        "or give the pool `execArgv: ['--import', 'tsx']`, or point it at the compiled .js file",
       { cause: err },
     );
   }
@@ -262,4 +273,3 @@ export function taskNotFound(name: string, mod: object): TaskNotFoundError {
   }
   return new TaskNotFoundError(name, functionExports(mod), hint);
 }
-

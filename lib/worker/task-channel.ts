@@ -391,7 +391,9 @@ export class TaskChannel implements TaskChannelLike {
       this.#post([FromTask.Progress, this.id, value]);
       this.sent++;
     } catch (err) {
-      this.#failure ??= new DataCloneError(`A value given to reportProgress() cannot be sent to the caller: ${messageOf(err)}`, { cause: err });
+      this.#failure ??= new DataCloneError(`A value given to reportProgress() cannot be sent to the caller: ${messageOf(err)}`, {
+        cause: err,
+      });
     }
   }
 

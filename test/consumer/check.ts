@@ -71,7 +71,10 @@ try {
   // --ignore-scripts: `prepack` would rebuild dist/, which this script runs from.
   const packed = await sh('npm', ['pack', '--ignore-scripts', '--pack-destination', work], root);
   if (!packed.ok) throw new Error(`npm pack failed:\n${packed.out}`);
-  const tarball = join(work, readdirSync(work).find((f) => f.endsWith('.tgz'))!);
+  const tarball = join(
+    work,
+    readdirSync(work).find((f) => f.endsWith('.tgz'))!,
+  );
 
   const readme = readFileSync(join(root, 'README.md'), 'utf8');
   const blocks = [...readme.matchAll(/```ts\n\/\/ (\S+\.ts)\n([\s\S]*?)```/g)];
@@ -88,22 +91,41 @@ try {
       writeFileSync(join(dir, 'wrong-name.ts'), WRONG);
       writeFileSync(join(dir, 'tsconfig.json'), tsconfig(blocks.map(([, file]) => file)));
       writeFileSync(join(dir, 'tsconfig.wrong.json'), tsconfig(['tasks.ts', 'wrong-name.ts']));
-      const install = await sh('npm', ['install', '--no-audit', '--no-fund', tarball, `@types/node@${typesNode}`, `typescript@${typescript}`], dir);
+      const install = await sh(
+        'npm',
+        ['install', '--no-audit', '--no-fund', tarball, `@types/node@${typesNode}`, `typescript@${typescript}`],
+        dir,
+      );
       if (!install.ok) throw new Error(`npm install in ${dir} failed:\n${install.out}`);
-      const version = (name: string) => (JSON.parse(readFileSync(join(dir, 'node_modules', name, 'package.json'), 'utf8')) as { version: string }).version;
+      const version = (name: string) =>
+        (JSON.parse(readFileSync(join(dir, 'node_modules', name, 'package.json'), 'utf8')) as { version: string }).version;
       const tsc = join(dir, 'node_modules', '.bin', 'tsc');
       const quick = await sh(tsc, ['-p', 'tsconfig.json'], dir);
       const wrong = await sh(tsc, ['-p', 'tsconfig.wrong.json'], dir);
       const wrongOk = !wrong.ok && WRONG_MESSAGE.test(wrong.out);
-      rows.push([version('@types/node'), version('typescript'), quick.ok ? 'compiles' : 'FAILS', wrongOk ? 'lists the names' : 'WRONG MESSAGE']);
+      rows.push([
+        version('@types/node'),
+        version('typescript'),
+        quick.ok ? 'compiles' : 'FAILS',
+        wrongOk ? 'lists the names' : 'WRONG MESSAGE',
+      ]);
       if (!quick.ok) console.error(`@types/node@${typesNode} typescript@${typescript}: the quick start does not compile:\n${quick.out}`);
-      if (!wrongOk) console.error(`@types/node@${typesNode} typescript@${typescript}: a wrong task name gave, expected ${String(WRONG_MESSAGE)}:\n${wrong.out}`);
+      if (!wrongOk)
+        console.error(
+          `@types/node@${typesNode} typescript@${typescript}: a wrong task name gave, expected ${String(WRONG_MESSAGE)}:\n${wrong.out}`,
+        );
       failed ||= !quick.ok || !wrongOk;
     }
   }
   const head = ['@types/node', 'typescript', 'README quick start (skipLibCheck: false)', 'wrong task name'];
   const width = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
-  for (const r of [head, ...rows]) console.log(r.map((c, i) => c.padEnd(width[i])).join('  ').trimEnd());
+  for (const r of [head, ...rows])
+    console.log(
+      r
+        .map((c, i) => c.padEnd(width[i]))
+        .join('  ')
+        .trimEnd(),
+    );
   process.exitCode = failed ? 1 : 0;
 } finally {
   rmSync(work, { recursive: true, force: true });
