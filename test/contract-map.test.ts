@@ -11,6 +11,25 @@ import { contractFile, type ContractTasks, LONG, makePool, range, runaway, scrat
 import { touch, whenFileExists } from './fixtures/contract-tasks.js';
 import { reasonOf } from './helpers.js';
 
+type Pool = ReturnType<typeof makePool>;
+
+/** map, starmap and imap over sources made by `numbers` (0 to 29) and `pairs` ([i, 100]): every result, in input order. */
+async function mapsOverSources(
+  pool: Pool,
+  numbers: () => Iterable<number> | AsyncIterable<number>,
+  pairs: () => Iterable<[number, number]> | AsyncIterable<[number, number]>,
+): Promise<void> {
+  const want = range(30).map((i) => i * i);
+  assert.deepEqual(await pool.map('square', numbers()), want);
+  assert.deepEqual(
+    await pool.starmap('add', pairs()),
+    range(30).map((i) => i + 100),
+  );
+  const out: number[] = [];
+  for await (const v of pool.imap('square', numbers())) out.push(v);
+  assert.deepEqual(out, want);
+}
+
 await contractFile('map family', (backend) => {
   // ── map, starmap, imap, imapUnordered ───────────────────────────────────
   describe('map family', () => {
@@ -56,15 +75,7 @@ await contractFile('map family', (backend) => {
       function* pairs(): Generator<[number, number]> {
         for (let i = 0; i < 30; i++) yield [i, 100];
       }
-      const want = range(30).map((i) => i * i);
-      assert.deepEqual(await pool.map('square', numbers()), want);
-      assert.deepEqual(
-        await pool.starmap('add', pairs()),
-        range(30).map((i) => i + 100),
-      );
-      const out: number[] = [];
-      for await (const v of pool.imap('square', numbers())) out.push(v);
-      assert.deepEqual(out, want);
+      await mapsOverSources(pool, numbers, pairs);
     });
 
     test('map, starmap and imap accept an async generator as input', SHORT, async () => {
@@ -78,15 +89,7 @@ await contractFile('map family', (backend) => {
       async function* pairs(): AsyncGenerator<[number, number]> {
         for await (const i of numbers()) yield [i, 100];
       }
-      const want = range(30).map((i) => i * i);
-      assert.deepEqual(await pool.map('square', numbers()), want);
-      assert.deepEqual(
-        await pool.starmap('add', pairs()),
-        range(30).map((i) => i + 100),
-      );
-      const out: number[] = [];
-      for await (const v of pool.imap('square', numbers())) out.push(v);
-      assert.deepEqual(out, want);
+      await mapsOverSources(pool, numbers, pairs);
     });
 
     test('an explicit chunksize gives every result in input order', SHORT, async () => {
