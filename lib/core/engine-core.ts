@@ -48,9 +48,6 @@ import { Waiters } from './waiters.js';
 
 // A transport's kit, in the one import an engine makes (./transport.ts,
 // ./waiters.ts, ./outcome.ts hold them).
-export { argumentCloneError, MAX_BATCH, PIPELINE_MS, type Transport, wireArgs, wireKind } from './transport.js';
-export { Waiters } from './waiters.js';
-export type { FailureCount } from './outcome.js';
 
 /**
  * Least grace, in ms, of a stopped stream task: a generator waiting for

@@ -15,7 +15,8 @@
 
 import { performance } from 'node:perf_hooks';
 import { TaskKind } from '../core/contract.js';
-import { type EngineCore, MAX_BATCH, PIPELINE_MS, wireArgs, wireKind } from '../core/engine-core.js';
+import type { EngineCore } from '../core/engine-core.js';
+import { MAX_BATCH, PIPELINE_MS, wireArgs, wireKind } from '../core/transport.js';
 import type { TaskRecord } from '../core/task.js';
 import { HOLD, ToWorker } from './protocol.js';
 import type { WorkerRecord } from './worker.js';

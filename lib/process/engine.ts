@@ -41,7 +41,9 @@
 
 import { performance } from 'node:perf_hooks';
 import type { Engine, Status, TaskKind, TaskOptions, WorkerOptions } from '../core/contract.js';
-import { EngineCore, Waiters, type Transport } from '../core/engine-core.js';
+import { EngineCore } from '../core/engine-core.js';
+import type { Transport } from '../core/transport.js';
+import { Waiters } from '../core/waiters.js';
 import type { TaskQueue } from '../core/queue.js';
 import { WorkerStartError } from '../core/errors.js';
 import type { Future } from '../core/future.js';

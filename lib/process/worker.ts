@@ -2,7 +2,7 @@
 // the rest is what the engine decides with.
 
 import { performance } from 'node:perf_hooks';
-import { argumentCloneError, wireArgs, wireKind } from '../core/engine-core.js';
+import { argumentCloneError, wireArgs, wireKind } from '../core/transport.js';
 import { serializeFailure } from '../core/wire-error.js';
 import { MAX_TIMER_MS } from '../core/options.js';
 import type { WorkerExitReason } from '../core/diagnostics.js';

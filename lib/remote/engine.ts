@@ -51,7 +51,9 @@
 import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { TaskKind, type Engine, type TaskOptions } from '../core/contract.js';
-import { argumentCloneError, EngineCore, type FailureCount, type Transport } from '../core/engine-core.js';
+import { EngineCore } from '../core/engine-core.js';
+import { argumentCloneError, type Transport } from '../core/transport.js';
+import type { FailureCount } from '../core/outcome.js';
 import { BrokerError, TimeoutError, WorkerCrashedError, WorkerStartError } from '../core/errors.js';
 import type { Future } from '../core/future.js';
 import type { TaskQueue } from '../core/queue.js';

@@ -43,7 +43,7 @@ import { hostname } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { serialize } from 'node:v8';
 import { CancelledError } from '../core/errors.js';
-import { Waiters } from '../core/engine-core.js';
+import { Waiters } from '../core/waiters.js';
 import { engineOf, type Executor } from '../core/executor.js';
 import { futureInternals, type Future } from '../core/future.js';
 import { ChunkFailure, Status, type Engine } from '../core/contract.js';

@@ -29,7 +29,7 @@
 
 import { deserialize } from 'node:v8';
 import { performance } from 'node:perf_hooks';
-import type { FailureCount } from '../core/engine-core.js';
+import type { FailureCount } from '../core/outcome.js';
 import { BrokerError } from '../core/errors.js';
 import { RESULT_FIELD, type Envelope } from './codec.js';
 import type { Connections } from './connections.js';

@@ -9,7 +9,8 @@
 import { performance } from 'node:perf_hooks';
 import { receiveMessageOnPort } from 'node:worker_threads';
 import { Status } from '../core/contract.js';
-import { argumentCloneError, type EngineCore } from '../core/engine-core.js';
+import type { EngineCore } from '../core/engine-core.js';
+import { argumentCloneError } from '../core/transport.js';
 import type { TaskRecord } from '../core/task.js';
 import { decodeError } from '../core/wire-error.js';
 import { cloneFailure } from './clone-check.js';
