@@ -13,6 +13,25 @@ import { reasonOf } from './helpers.js';
 
 type Pool = ReturnType<typeof makePool>;
 
+/** imap over `source` (the naturals) until `stopAt` results: each in order, and the source never more than 64 items ahead of the loop (`produced()` counts what it yielded). */
+async function readsBoundedAhead(
+  pool: Pool,
+  source: Iterable<number> | AsyncIterable<number>,
+  produced: () => number,
+  chunksize: number,
+  stopAt: number,
+): Promise<void> {
+  let consumed = 0;
+  let maxAhead = 0;
+  for await (const v of pool.imap('square', source, { chunksize })) {
+    assert.equal(v, consumed * consumed);
+    consumed++;
+    maxAhead = Math.max(maxAhead, produced() - consumed);
+    if (consumed === stopAt) break;
+  }
+  assert.ok(maxAhead <= 64, `read at most 64 items ahead of the loop, read ${maxAhead} ahead`);
+}
+
 /** map, starmap and imap over sources made by `numbers` (0 to 29) and `pairs` ([i, 100]): every result, in input order. */
 async function mapsOverSources(
   pool: Pool,
@@ -317,16 +336,8 @@ await contractFile('map family', (backend) => {
           yield i;
         }
       }
-      let consumed = 0;
-      let maxAhead = 0;
-      for await (const v of pool.imap('square', naturals(), { chunksize })) {
-        assert.equal(v, consumed * consumed);
-        consumed++;
-        maxAhead = Math.max(maxAhead, produced - consumed);
-        if (consumed === 300) break;
-      }
       // The window is "a small multiple of workers x chunksize"; 64 items is generous for 1 x 2.
-      assert.ok(maxAhead <= 64, `read at most 64 items ahead of the loop, read ${maxAhead} ahead`);
+      await readsBoundedAhead(pool, naturals(), () => produced, chunksize, 300);
     });
 
     test('imap over an infinite async generator reads only a bounded window ahead of the loop', SHORT, async () => {
@@ -339,15 +350,7 @@ await contractFile('map family', (backend) => {
           yield i;
         }
       }
-      let consumed = 0;
-      let maxAhead = 0;
-      for await (const v of pool.imap('square', naturals(), { chunksize: 1 })) {
-        assert.equal(v, consumed * consumed);
-        consumed++;
-        maxAhead = Math.max(maxAhead, produced - consumed);
-        if (consumed === 200) break;
-      }
-      assert.ok(maxAhead <= 64, `read at most 64 items ahead of the loop, read ${maxAhead} ahead`);
+      await readsBoundedAhead(pool, naturals(), () => produced, 1, 200);
     });
 
     test('imap and imapUnordered stop reading their source when the loop breaks', SHORT, async () => {
