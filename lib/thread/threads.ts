@@ -15,8 +15,10 @@
 //   worker 'exit' ──▶ #onThreadGone ──▶ events.exited(id, code, retired, died)
 //   startTimeout: one timer for the earliest thread not yet started
 
+import { once } from 'node:events';
 import { createRequire } from 'node:module';
 import { performance } from 'node:perf_hooks';
+import type { Worker } from 'node:worker_threads';
 import type { Piscina } from 'piscina';
 import type { WorkerOptions } from '../core/contract.js';
 import { WorkerCrashedError } from '../core/errors.js';
@@ -91,6 +93,8 @@ export class Threads {
   readonly #errors = new Map<number, unknown>();
   /** Instances let go after a start failure, still ending their threads: destroy() waits for them too. */
   readonly #letGo = new Set<Promise<void>>();
+  /** Threads piscina let go of that may still be ending: destroy() waits for their exit too. */
+  readonly #ending = new Set<Worker>();
 
   constructor(opts: ThreadsOptions, events: ThreadEvents) {
     this.#opts = opts;
@@ -169,7 +173,19 @@ export class Threads {
     // (piscina 5, dist/worker_pool/index.js destroy(), dist/index.js onWorkerExit).
     piscina.on('workerDestroy', (w: { id: number }) => {
       const id = w.id;
-      if (id >= 0 && this.#started.has(id)) this.#ended.add(id);
+      if (id < 0) return; // already exited
+      if (this.#started.has(id)) this.#ended.add(id);
+      // piscina's destroy() waits only for the threads still in its list;
+      // one it let go earlier (idle past idleTimeout, its run aborted, an
+      // 'error' before the exit) may still be ending. Its exit is kept so
+      // that destroy() resolves only once every thread has been joined
+      // (Node emits 'exit' after uv_thread_join). The Worker is still in
+      // piscina.threads while this event runs (_removeWorker deletes it after).
+      const worker = piscina.threads.find((t) => t.threadId === id);
+      if (worker !== undefined && !this.#ending.has(worker)) {
+        this.#ending.add(worker);
+        worker.once('exit', () => this.#ending.delete(worker));
+      }
     });
     this.#piscina = piscina;
     this.#firstSeen.clear();
@@ -356,6 +372,7 @@ export class Threads {
     this.#piscina = undefined;
     if (piscina !== undefined) await piscina.destroy();
     await Promise.allSettled(this.#letGo);
+    await Promise.allSettled([...this.#ending].map((w) => once(w, 'exit')));
   }
 }
 
