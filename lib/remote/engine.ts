@@ -60,7 +60,7 @@ import type { TaskQueue } from '../core/queue.js';
 import type { PoolStats } from '../core/stats.js';
 import type { TaskRecord } from '../core/task.js';
 import { serializeFailure } from '../core/wire-error.js';
-import { bullPriority, decodeValue, encodeJob, RESULT_ELSEWHERE, type Envelope, type JobData } from './codec.js';
+import { bullPriority, decodeValue, encodeJob, readEnvelope, RESULT_ELSEWHERE, type Envelope, type JobData } from './codec.js';
 import { Connections, redisAddress, settledWithin, type ConnectOptions, type Connected } from './connections.js';
 import { TakeBacks } from './cancel.js';
 import { JobReader, type JobReaderOwner } from './poll.js';
@@ -287,14 +287,9 @@ export class RemoteEngine implements Engine, Transport<RemoteJob>, JobReaderOwne
       );
       return;
     }
-    let envelope: Envelope;
-    try {
-      envelope = decodeValue(returnvalue) as Envelope;
-    } catch (err) {
-      this.fail(task, new BrokerError(`The result of job ${jobId} could not be read`, { cause: err }), 'crashed');
-      return;
-    }
-    this.settleWith(task, envelope);
+    const envelope = readEnvelope(jobId, returnvalue, decodeValue);
+    if (envelope instanceof BrokerError) this.fail(task, envelope, 'crashed');
+    else this.settleWith(task, envelope);
   }
 
   settleWith(task: Task, [status, value, runTime, host]: Envelope): void {
