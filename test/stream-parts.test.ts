@@ -15,7 +15,7 @@ import { createTaskStream, type StreamSink } from '../lib/core/stream.js';
 import { FromTask, ToTask } from '../lib/core/stream-protocol.js';
 import { reportProgress, taskMessages } from '../lib/task.js';
 import { existingTaskStorage, type TaskContext } from '../lib/worker/context.js';
-import { collectGenerator, runStreamTask } from '../lib/worker/stream.js';
+import { collectGenerator, runWireTask } from '../lib/worker/stream.js';
 import { TaskChannel } from '../lib/worker/task-channel.js';
 import { Status, TaskKind } from '../lib/core/contract.js';
 import { runTask } from '../lib/worker/run.js';
@@ -587,26 +587,36 @@ test('a progress value that cannot be sent fails the task at its end', async () 
   const channel = new TaskChannel(1, post, 4);
   const ctx: TaskContext = { controller: undefined, channel: undefined };
   const out = { value: undefined as unknown };
-  const status = await runStreamTask(
+  const status = await runWireTask(
     'g',
     function* () {
       reportProgress(Symbol('not clonable'));
       yield 1;
     },
-    [],
+    TaskKind.Stream,
+    [4, []],
     taskStorage(),
     ctx,
-    channel,
+    () => channel,
     out,
   );
   assert.equal(status, 1);
   assert.match((out.value as { message: string }).message, /reportProgress\(\) cannot be sent/);
 });
 
-test('runStreamTask refuses a task that does not make a generator, naming it', async () => {
+test('a stream task whose function does not make a generator fails, naming it', async () => {
   const { post } = recordingPost();
   const out = { value: undefined as unknown };
-  const status = await runStreamTask('notGen', () => 42, [], undefined, undefined, new TaskChannel(1, post, 4), out);
+  const status = await runWireTask(
+    'notGen',
+    () => 42,
+    TaskKind.Stream,
+    [4, []],
+    undefined,
+    undefined,
+    () => new TaskChannel(1, post, 4),
+    out,
+  );
   assert.equal(status, 1);
   assert.match((out.value as { message: string }).message, /Expected `notGen` to be a generator function .* returned number/);
 });

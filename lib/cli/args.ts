@@ -18,6 +18,23 @@ Object.defineProperty(UsageError.prototype, 'name', { value: 'UsageError' });
 
 type Options = NonNullable<ParseArgsConfig['options']>;
 
+/**
+ * Ctrl-C for a subcommand that stops its work and then exits with 130: the
+ * first SIGINT calls `stop` and sets `interrupted`; a second one exits at
+ * once, not waiting for what the first stopped (workers, a task's
+ * `finally`). `off()` when the work is over.
+ */
+export function onInterrupt(stop: () => void): { readonly interrupted: boolean; off(): void } {
+  const state = { interrupted: false, off: () => void process.off('SIGINT', onSigint) };
+  const onSigint = () => {
+    if (state.interrupted) process.exit(130);
+    state.interrupted = true;
+    stop();
+  };
+  process.on('SIGINT', onSigint);
+  return state;
+}
+
 /** `parseArgs`, strict, with positionals; its errors become UsageErrors. */
 export function parse<O extends Options>(
   argv: string[],

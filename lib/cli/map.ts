@@ -26,7 +26,7 @@ import { createReadStream, createWriteStream, existsSync, statSync } from 'node:
 import { availableParallelism } from 'node:os';
 import { TimeoutError, WorkerCrashedError, WorkerStartError, type Future } from '../index.js';
 import { count } from '../core/errors.js';
-import { flags, intOption, makePool, moduleAndTask, parse, shown, printUsage, UsageError } from './args.js';
+import { flags, intOption, makePool, moduleAndTask, onInterrupt, parse, shown, printUsage, UsageError } from './args.js';
 import { formatMs } from './chart.js';
 import { errorInfo } from './error-info.js';
 import type { Item, Outcome } from './map-task.js';
@@ -152,14 +152,7 @@ export async function run(argv: string[]): Promise<number> {
   progress.setDetail(() => itemProgress.summary());
 
   const controller = new AbortController();
-  let interrupted = false;
-  const onSigint = () => {
-    // A second Ctrl-C does not wait for the workers to stop.
-    if (interrupted) process.exit(130);
-    interrupted = true;
-    controller.abort();
-  };
-  process.on('SIGINT', onSigint);
+  const sigint = onInterrupt(() => controller.abort());
 
   const ordered = values.unordered !== true;
   const failFast = values['fail-fast'] === true;
@@ -250,7 +243,7 @@ export async function run(argv: string[]): Promise<number> {
       for (;;) {
         // Made before anything below awaits, so that no wake-up is missed.
         const woken = new Promise<void>((resolve) => (wake = resolve));
-        if (interrupted || writer.failed !== undefined) return false;
+        if (sigint.interrupted || writer.failed !== undefined) return false;
         // Write what is done: the head in order, or anything with --unordered.
         for (let i = 0; i < pending.length;) {
           const slot = pending[i];
@@ -311,7 +304,7 @@ export async function run(argv: string[]): Promise<number> {
       ) as AsyncIterableIterator<Outcome>;
       try {
         for await (const [index, json, error, reported] of results) {
-          if (interrupted || writer.failed !== undefined) break rounds;
+          if (sigint.interrupted || writer.failed !== undefined) break rounds;
           feed.finished(index);
           if (json === null) {
             failed++;
@@ -335,7 +328,7 @@ export async function run(argv: string[]): Promise<number> {
         replay = [];
       } catch (err) {
         // After Ctrl-C: the cancel, or a worker the terminal's SIGINT reached too.
-        if (interrupted) break;
+        if (sigint.interrupted) break;
         const position = (err as { index?: unknown }).index;
         if (!(err instanceof TimeoutError || err instanceof WorkerCrashedError) || typeof position !== 'number') throw err;
         const index = replaying ? replay[position][0] : lineOf.of(first + position);
@@ -360,21 +353,21 @@ export async function run(argv: string[]): Promise<number> {
       }
     }
   } finally {
-    process.off('SIGINT', onSigint);
+    sigint.off();
     live?.stop();
     restarts?.close();
     itemProgress.close();
     progress.end();
     feed.close();
   }
-  if (!interrupted && stopped === undefined) for (const { line } of held) write(line);
+  if (!sigint.interrupted && stopped === undefined) for (const { line } of held) write(line);
   await writer.settle();
-  await pool.shutdown({ cancelFutures: interrupted || stopped !== undefined });
+  await pool.shutdown({ cancelFutures: sigint.interrupted || stopped !== undefined });
   if (out !== process.stdout) {
     await new Promise<void>((resolve) => out.end(resolve));
   }
   if (writer.failed !== undefined && (writer.failed as NodeJS.ErrnoException).code !== 'EPIPE') throw writer.failed;
-  if (interrupted) {
+  if (sigint.interrupted) {
     process.stderr.write(`warmpool map: interrupted after ${count(done, 'item')}; running items were cancelled and every worker stopped\n`);
     return 130;
   }

@@ -16,7 +16,7 @@ import { once } from 'node:events';
 import { createInterface } from 'node:readline';
 import type { Writable } from 'node:stream';
 import { WorkerStartError, type TaskStream } from '../index.js';
-import { argsOption, intOption, makePool, moduleAndTask, parse, printUsage, shown, UsageError } from './args.js';
+import { argsOption, intOption, makePool, moduleAndTask, onInterrupt, parse, printUsage, shown, UsageError } from './args.js';
 import { errorInfo } from './error-info.js';
 
 export const summary = 'run a generator task on a warm pool and write its values as JSON Lines';
@@ -132,14 +132,7 @@ export async function run(argv: string[]): Promise<number> {
     s.cancel();
   });
 
-  let interrupted = false;
-  const onSigint = () => {
-    // A second Ctrl-C does not wait for the task's finally.
-    if (interrupted) process.exit(130);
-    interrupted = true;
-    s.cancel();
-  };
-  process.on('SIGINT', onSigint);
+  const sigint = onInterrupt(() => s.cancel());
 
   let written = 0;
   let failure: unknown;
@@ -148,7 +141,7 @@ export async function run(argv: string[]): Promise<number> {
   const sending =
     sendPath === undefined
       ? (s.end(), Promise.resolve())
-      : sendLines(s, sendPath, () => interrupted, inputOver.signal).catch((err: unknown) => {
+      : sendLines(s, sendPath, () => sigint.interrupted, inputOver.signal).catch((err: unknown) => {
           if (err instanceof BadInput) {
             badInput = err;
             s.cancel();
@@ -165,7 +158,7 @@ export async function run(argv: string[]): Promise<number> {
   } catch (err) {
     failure = err;
   } finally {
-    process.off('SIGINT', onSigint);
+    sigint.off();
   }
   inputOver.abort();
   await sending;
@@ -176,7 +169,7 @@ export async function run(argv: string[]): Promise<number> {
   if (sendPath === '-') process.stdin.destroy();
 
   if (badInput !== undefined) throw new UsageError(badInput.message);
-  if (interrupted) {
+  if (sigint.interrupted) {
     process.stderr.write(`warmpool stream: interrupted after ${written} value${written === 1 ? '' : 's'}; the task was cancelled\n`);
     return 130;
   }

@@ -78,13 +78,15 @@ export interface TaskOptions {
   readonly trace?: TraceCarrier | undefined;
 }
 
-/** What Executor and the map family see of an engine. */
+/** What Executor and the map family see of an engine (lib/core/engine-core.ts, over a backend's transport). */
 export interface Engine {
   /** Workers to plan for: sizes map chunks and read-ahead. */
   readonly workers: number;
+  /** The backend has a line to a running task, which `pool.stream` and `onProgress` need (not RemotePool). */
+  readonly channels: boolean;
   submit(name: string, args: readonly unknown[], kind: TaskKind, options: TaskOptions): Future<unknown>;
-  /** `pool.stream`; left out by an engine that does not carry streams. */
-  stream?(name: string, args: readonly unknown[], options: TaskOptions, highWaterMark: number): TaskStream<unknown, unknown>;
+  /** `pool.stream`; only where `channels`. */
+  stream(name: string, args: readonly unknown[], options: TaskOptions, highWaterMark: number): TaskStream<unknown, unknown>;
   ready(): Promise<void>;
   /** Resolves when nothing is queued or running. */
   onIdle(): Promise<void>;

@@ -1,11 +1,13 @@
 /*
  * What every engine shares, written once: the task lifecycle and the pool's
- * books. An engine composes one EngineCore and hands it a Transport — the
+ * books. A backend composes one EngineCore and hands it a Transport — the
  * three things that differ per backend: how queued tasks reach a worker, how
  * a running task is told to stop, how its worker is stopped. Results arrive
- * through the transport too, and it settles them here.
+ * through the transport too, and it settles them here. The core is the
+ * Engine the pool talks to (submit, stream, ready, stats, shutdown), so a
+ * backend writes no method that only passes a call on.
  *
- *   engine.submit ─▶ core.submit: closed? full? ─▶ TaskRecord + Future ─▶ TaskQueue
+ *   pool.submit ─▶ core.submit: closed? full? ─▶ TaskRecord + Future ─▶ TaskQueue
  *                                                   signal watched      │
  *                           queueMicrotask, once per tick, however many submits
  *                                                                        ▼
@@ -25,7 +27,7 @@
 
 import { performance } from 'node:perf_hooks';
 import { CallerChannel } from './caller-channel.js';
-import { Status, TaskKind, type TaskOptions } from './contract.js';
+import { Status, TaskKind, type Engine, type TaskOptions } from './contract.js';
 import {
   publishTaskAsyncStart,
   publishTaskStart,
@@ -56,18 +58,17 @@ import { Waiters } from './waiters.js';
  */
 export const STREAM_STOP_GRACE_MS = 1_000;
 
+/** The pool's options the core reads (a backend passes its own, which have them). */
 export interface CoreOptions {
   /** The pool's name in diagnostics messages. */
   readonly name: string;
   readonly maxQueued: number;
   readonly cancelGrace: number;
-  /** Keep the measured run time per task name (for batching). */
-  readonly measureCosts: boolean;
 }
 
 const NO_ARGS: readonly unknown[] = Object.freeze([]);
 
-export class EngineCore<S> implements TaskOwner<S> {
+export class EngineCore<S> implements Engine, TaskOwner<S> {
   readonly name: string;
   readonly queue = new TaskQueue<TaskRecord<S>>((t) => t.where === 'queued');
   /** Outcome counts (disjoint) and the run/wait time distributions behind stats(). */
@@ -92,16 +93,25 @@ export class EngineCore<S> implements TaskOwner<S> {
   #dispatchScheduled = false;
   readonly #dispatchBound: () => void;
 
-  constructor(transport: Transport<S>, opts: CoreOptions) {
+  /** `measureCosts`: keep the measured run time per task name (for batching). */
+  constructor(transport: Transport<S>, opts: CoreOptions, measureCosts: boolean) {
     this.#transport = transport;
     this.name = opts.name;
     this.#maxQueued = opts.maxQueued;
     this.#cancelGrace = opts.cancelGrace;
-    this.#measureCosts = opts.measureCosts;
+    this.#measureCosts = measureCosts;
     this.#dispatchBound = () => {
       this.#dispatchScheduled = false;
       transport.dispatch();
     };
+  }
+
+  get workers(): number {
+    return this.#transport.workers;
+  }
+
+  get channels(): boolean {
+    return this.#transport.toTask !== undefined;
   }
 
   // ── queued ────────────────────────────────────────────────────────────
@@ -387,6 +397,10 @@ export class EngineCore<S> implements TaskOwner<S> {
 
   // ── the pool ──────────────────────────────────────────────────────────
 
+  ready(): Promise<void> {
+    return this.#transport.ready();
+  }
+
   /** Resolves when nothing is queued or running. */
   onIdle(): Promise<void> {
     return this.#live === 0 ? Promise.resolve() : this.#idle.wait();
@@ -411,7 +425,8 @@ export class EngineCore<S> implements TaskOwner<S> {
     return wait ? done : Promise.resolve();
   }
 
-  stats(workers: number, busy: number, idle: number, queued = this.queue.size): PoolStats {
+  stats(): PoolStats {
+    const { workers, busy, idle, queued = this.queue.size } = this.#transport.occupancy();
     return { workers, busy, idle, queued, ...this.counts, runTime: this.runTime.summary(), waitTime: this.waitTime.summary() };
   }
 

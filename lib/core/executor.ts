@@ -118,7 +118,14 @@ export abstract class Executor<M extends object = AnyTasks> implements Streaming
     if (typeof name !== 'string') throw expected('name', 'the name of an exported task (a string)', name);
     if (args !== undefined && !Array.isArray(args)) throw expected('args', 'an array of arguments', args);
     const o = options === undefined ? this.#defaults : resolveSubmit(options, this.#timeout);
-    return this.#engine.submit(name, args ?? NO_ARGS, o.onProgress === undefined ? TaskKind.Call : TaskKind.Progress, o);
+    if (o.onProgress === undefined) return this.#engine.submit(name, args ?? NO_ARGS, TaskKind.Call, o);
+    // A job's progress would need its own Redis stream per task (docs/design.md, "Streams, progress and sessions").
+    if (!this.#engine.channels) {
+      throw new TypeError(
+        `Expected no \`onProgress\` on ${this.constructor.name}, got a function: ${this.constructor.name} does not carry progress; ProcessPool, ThreadPool and LocalPool do`,
+      );
+    }
+    return this.#engine.submit(name, args ?? NO_ARGS, TaskKind.Progress, o);
   }
 
   /**
@@ -143,7 +150,7 @@ export abstract class Executor<M extends object = AnyTasks> implements Streaming
     if (typeof name !== 'string') throw expected('name', 'the name of an exported generator task (a string)', name);
     if (args !== undefined && !Array.isArray(args)) throw expected('args', 'an array of arguments', args);
     const o = resolveStream(options ?? {}, this.#timeout);
-    if (this.#engine.stream === undefined) {
+    if (!this.#engine.channels) {
       throw new TypeError(
         `Expected a pool that carries streams, got ${this.constructor.name}: ${this.constructor.name} does not carry pool.stream; ProcessPool, ThreadPool and LocalPool do`,
       );

@@ -1,9 +1,9 @@
 // The credit protocol of streaming tasks, progress and two-way sessions:
 // what the caller's side (./stream.ts, ./progress.ts) and the worker's side
-// (./worker/stream.ts) exchange about one running task, whatever carries it.
+// (../worker/stream.ts) exchange about one running task, whatever carries it.
 // docs/design.md, "Streams, progress and sessions: the credit protocol", has
 // the whole design; the numbers below are the message types, chosen above
-// those of ./messages.ts so that a transport can carry both on one channel.
+// those of ../process/protocol.ts so that a transport can carry both on one channel.
 //
 //   caller                                              worker
 //   ──────                                              ──────

@@ -36,8 +36,23 @@ export class Costs {
   }
 }
 
+/** A backend's workers as stats() reports them. */
+export interface Occupancy {
+  readonly workers: number;
+  readonly busy: number;
+  readonly idle: number;
+  /** Tasks waiting, where the transport holds some beyond the core's queue (RemotePool: jobs no host has started); else the queue's size. */
+  readonly queued?: number;
+}
+
 /** The backend's part of an engine. */
 export interface Transport<S> {
+  /** Workers to plan for (Engine.workers): the `workers` option. */
+  readonly workers: number;
+  /** Engine.ready(): resolves once the backend can run tasks (its `minWorkers` started, its module loaded, Redis reached), rejects with why it cannot. */
+  ready(): Promise<void>;
+  /** The workers now, for stats(). */
+  occupancy(): Occupancy;
   /** Sends queued tasks toward workers. Runs once per microtask after a submit (and when `schedule` asks). */
   dispatch(): void;
   /** Accepted tasks no worker is free to take: what `maxQueued` bounds. Asked only when `maxQueued` is finite. */

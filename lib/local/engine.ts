@@ -28,20 +28,17 @@
 import pLimit, { type LimitFunction } from 'p-limit';
 import { performance } from 'node:perf_hooks';
 import { threadId } from 'node:worker_threads';
-import { ChunkFailure, TaskKind, type Engine, type TaskOptions } from '../core/contract.js';
+import { ChunkFailure, TaskKind, type Engine } from '../core/contract.js';
 import { EngineCore } from '../core/engine-core.js';
-import type { Transport } from '../core/transport.js';
+import type { Occupancy, Transport } from '../core/transport.js';
 import { CancelledError, TimeoutError, WorkerStartError } from '../core/errors.js';
-import type { Future } from '../core/future.js';
 import type { CommonOptions } from '../core/options.js';
 import type { TaskQueue } from '../core/queue.js';
-import type { PoolStats } from '../core/stats.js';
 import type { TaskRecord } from '../core/task.js';
 import { existingTaskStorage, type TaskContext } from '../worker/context.js';
 import { runChunk, runInitializer, taskNotFound, type Fn } from '../worker/run.js';
 import { collectGenerator, driveStreamTask, isGenerator, withChannel } from '../worker/stream.js';
 import { TaskChannel } from '../worker/task-channel.js';
-import type { TaskStream } from '../core/stream.js';
 
 /** A task while it holds one of the `workers` slots. */
 class LocalRun {
@@ -55,7 +52,7 @@ class LocalRun {
 
 type Task = TaskRecord<LocalRun>;
 
-export class LocalEngine implements Engine, Transport<LocalRun> {
+export class LocalEngine implements Transport<LocalRun> {
   readonly #opts: CommonOptions;
   readonly #core: EngineCore<LocalRun>;
   readonly #queue: TaskQueue<Task>;
@@ -71,12 +68,7 @@ export class LocalEngine implements Engine, Transport<LocalRun> {
 
   constructor(opts: CommonOptions, load: () => Promise<Record<string, unknown>>, describe: string) {
     this.#opts = opts;
-    this.#core = new EngineCore<LocalRun>(this, {
-      name: opts.name,
-      maxQueued: opts.maxQueued,
-      cancelGrace: opts.cancelGrace,
-      measureCosts: false,
-    });
+    this.#core = new EngineCore<LocalRun>(this, opts, false);
     this.#queue = this.#core.queue;
     this.#limit = pLimit(opts.workers);
     const core = this.#core;
@@ -95,16 +87,13 @@ export class LocalEngine implements Engine, Transport<LocalRun> {
     })();
   }
 
+  /** What the pool talks to: the engine core over this transport. */
+  get core(): Engine {
+    return this.#core;
+  }
+
   get workers(): number {
     return this.#opts.workers;
-  }
-
-  submit(name: string, args: readonly unknown[], kind: TaskKind, options: TaskOptions): Future<unknown> {
-    return this.#core.submit(name, args, kind, options);
-  }
-
-  stream(name: string, args: readonly unknown[], options: TaskOptions, highWaterMark: number): TaskStream<unknown, unknown> {
-    return this.#core.stream(name, args, options, highWaterMark);
   }
 
   /** A stream's credit, messages and end, handed to the running task's channel by a direct call (values by reference). */
@@ -278,16 +267,8 @@ export class LocalEngine implements Engine, Transport<LocalRun> {
     if (this.#startFailure !== undefined) throw this.#startFailure;
   }
 
-  onIdle(): Promise<void> {
-    return this.#core.onIdle();
-  }
-
-  stats(): PoolStats {
-    return this.#core.stats(this.#opts.workers, this.#running, this.#opts.workers - this.#running);
-  }
-
-  shutdown(wait: boolean, cancelFutures: boolean): Promise<void> {
-    return this.#core.shutdown(wait, cancelFutures);
+  occupancy(): Occupancy {
+    return { workers: this.#opts.workers, busy: this.#running, idle: this.#opts.workers - this.#running };
   }
 
   closing(): void {

@@ -55,6 +55,6 @@ export class LocalPool<M extends object = AnyTasks> extends Executor<M> {
     } else {
       throw expected('module', 'a URL, an absolute path, a file: URL string or an object of functions', module);
     }
-    super(new LocalEngine(common, load, describe), common.timeout, common.name);
+    super(new LocalEngine(common, load, describe).core, common.timeout, common.name);
   }
 }

@@ -40,15 +40,12 @@
  */
 
 import { performance } from 'node:perf_hooks';
-import type { Engine, Status, TaskKind, TaskOptions, WorkerOptions } from '../core/contract.js';
+import type { Engine, Status, WorkerOptions } from '../core/contract.js';
 import { EngineCore } from '../core/engine-core.js';
-import type { Transport } from '../core/transport.js';
+import type { Occupancy, Transport } from '../core/transport.js';
 import { Waiters } from '../core/waiters.js';
 import type { TaskQueue } from '../core/queue.js';
 import { WorkerStartError } from '../core/errors.js';
-import type { Future } from '../core/future.js';
-import type { PoolStats } from '../core/stats.js';
-import type { TaskStream } from '../core/stream.js';
 import type { TaskRecord } from '../core/task.js';
 import { decodeError } from '../core/wire-error.js';
 import type { SpawnWorker } from './handle.js';
@@ -70,7 +67,7 @@ type Task = TaskRecord<WorkerRecord>;
 /** The least time a cancelled task whose result the worker may be holding has to show it before the worker is stopped. */
 const HELD_STOP_GRACE_MS = 20;
 
-export class ProcessEngine implements Engine, Transport<WorkerRecord>, WorkersOwner {
+export class ProcessEngine implements Transport<WorkerRecord>, WorkersOwner {
   readonly #opts: ProcessEngineOptions;
   readonly #core: EngineCore<WorkerRecord>;
   readonly #queue: TaskQueue<Task>;
@@ -80,16 +77,16 @@ export class ProcessEngine implements Engine, Transport<WorkerRecord>, WorkersOw
 
   constructor(opts: ProcessEngineOptions, spawn: SpawnWorker) {
     this.#opts = opts;
-    this.#core = new EngineCore<WorkerRecord>(this, {
-      name: opts.name,
-      maxQueued: opts.maxQueued,
-      cancelGrace: opts.cancelGrace,
-      measureCosts: true,
-    });
+    this.#core = new EngineCore<WorkerRecord>(this, opts, true);
     this.#queue = this.#core.queue;
     this.#workers = new ProcessWorkers(opts, spawn, this.#core, this);
     this.#dispatch = new Dispatch(this.#core, this.#workers.list, opts.maxTasksPerWorker, (w) => this.#startHead(w));
     this.#workers.grow(0);
+  }
+
+  /** What the pool talks to: the engine core over this transport. */
+  get core(): Engine {
+    return this.#core;
   }
 
   get workers(): number {
@@ -97,14 +94,6 @@ export class ProcessEngine implements Engine, Transport<WorkerRecord>, WorkersOw
   }
 
   // ── submit ────────────────────────────────────────────────────────────
-
-  submit(name: string, args: readonly unknown[], kind: TaskKind, options: TaskOptions): Future<unknown> {
-    return this.#core.submit(name, args, kind, options);
-  }
-
-  stream(name: string, args: readonly unknown[], options: TaskOptions, highWaterMark: number): TaskStream<unknown, unknown> {
-    return this.#core.stream(name, args, options, highWaterMark);
-  }
 
   /** Credit and messages of a stream go on the same channel as the runs: serialized now, so an unclonable message throws here. */
   toTask(task: Task, message: unknown[]): void {
@@ -368,11 +357,7 @@ export class ProcessEngine implements Engine, Transport<WorkerRecord>, WorkersOw
     else this.#readyWaiters.release();
   }
 
-  onIdle(): Promise<void> {
-    return this.#core.onIdle();
-  }
-
-  stats(): PoolStats {
+  occupancy(): Occupancy {
     let busy = 0;
     let idle = 0;
     for (const w of this.#workers.list) {
@@ -380,11 +365,7 @@ export class ProcessEngine implements Engine, Transport<WorkerRecord>, WorkersOw
       if (w.inflight.length > 0) busy++;
       else idle++;
     }
-    return this.#core.stats(this.#workers.list.length, busy, idle);
-  }
-
-  shutdown(wait: boolean, cancelFutures: boolean): Promise<void> {
-    return this.#core.shutdown(wait, cancelFutures);
+    return { workers: this.#workers.list.length, busy, idle };
   }
 
   closing(cancelFutures: boolean): void {

@@ -48,6 +48,6 @@ export class ProcessPool<M extends object = AnyTasks> extends Executor<M> {
       cwd: o.cwd instanceof URL ? fileURLToPath(o.cwd) : o.cwd,
       maxMemoryMb: o.maxMemoryMb === undefined ? undefined : checkInteger('maxMemoryMb', o.maxMemoryMb, 1),
     });
-    super(new ProcessEngine({ ...common, moduleHref: href }, spawn), common.timeout, common.name);
+    super(new ProcessEngine({ ...common, moduleHref: href }, spawn).core, common.timeout, common.name);
   }
 }

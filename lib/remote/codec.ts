@@ -8,6 +8,7 @@
 import { deserialize, serialize } from 'node:v8';
 import { Status, TaskKind } from '../core/contract.js';
 import type { TraceCarrier } from '../core/trace-context.js';
+import { BrokerError } from '../core/errors.js';
 
 /** `job.data` of a warmpool job. Short keys: every job carries them. */
 export interface JobData {
@@ -55,6 +56,19 @@ export function encodeValue(value: unknown): string {
 
 export function decodeValue(text: string): unknown {
   return deserialize(Buffer.from(text, 'base64'));
+}
+
+/**
+ * The envelope of a job's result, read by `decode` from what Redis held (the
+ * base64 return value, or the raw bytes of RESULT_FIELD); when it cannot be
+ * read, the BrokerError its task fails with.
+ */
+export function readEnvelope<T>(jobId: string, stored: T, decode: (stored: T) => unknown): Envelope | BrokerError {
+  try {
+    return decode(stored) as Envelope;
+  } catch (err) {
+    return new BrokerError(`The result of job ${jobId} could not be read`, { cause: err });
+  }
 }
 
 /**

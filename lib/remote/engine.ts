@@ -50,17 +50,15 @@
 
 import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
-import { TaskKind, type Engine, type TaskOptions } from '../core/contract.js';
+import type { Engine } from '../core/contract.js';
 import { EngineCore } from '../core/engine-core.js';
-import { argumentCloneError, type Transport } from '../core/transport.js';
+import { argumentCloneError, type Occupancy, type Transport } from '../core/transport.js';
 import type { FailureCount } from '../core/outcome.js';
 import { BrokerError, TimeoutError, WorkerCrashedError, WorkerStartError } from '../core/errors.js';
-import type { Future } from '../core/future.js';
 import type { TaskQueue } from '../core/queue.js';
-import type { PoolStats } from '../core/stats.js';
 import type { TaskRecord } from '../core/task.js';
 import { serializeFailure } from '../core/wire-error.js';
-import { bullPriority, decodeValue, encodeJob, RESULT_ELSEWHERE, type Envelope, type JobData } from './codec.js';
+import { bullPriority, decodeValue, encodeJob, readEnvelope, RESULT_ELSEWHERE, type Envelope, type JobData } from './codec.js';
 import { Connections, redisAddress, settledWithin, type ConnectOptions, type Connected } from './connections.js';
 import { TakeBacks } from './cancel.js';
 import { JobReader, type JobReaderOwner } from './poll.js';
@@ -105,7 +103,7 @@ function countOf(error: unknown): FailureCount {
   return error instanceof WorkerCrashedError || error instanceof WorkerStartError ? 'crashed' : 'failed';
 }
 
-export class RemoteEngine implements Engine, Transport<RemoteJob>, JobReaderOwner {
+export class RemoteEngine implements Transport<RemoteJob>, JobReaderOwner {
   readonly #opts: RemoteEngineOptions;
   readonly #core: EngineCore<RemoteJob>;
   readonly #queue: TaskQueue<Task>;
@@ -124,7 +122,8 @@ export class RemoteEngine implements Engine, Transport<RemoteJob>, JobReaderOwne
 
   constructor(opts: RemoteEngineOptions) {
     this.#opts = opts;
-    this.#core = new EngineCore<RemoteJob>(this, { name: opts.name, maxQueued: opts.maxQueued, cancelGrace: 0, measureCosts: false });
+    // cancelGrace 0: the core never stops a task here (see the header).
+    this.#core = new EngineCore<RemoteJob>(this, { name: opts.name, maxQueued: opts.maxQueued, cancelGrace: 0 }, false);
     this.#queue = this.#core.queue;
     this.#link = new Connections(opts, {
       active: (jobId) => this.#onActive(jobId),
@@ -146,21 +145,16 @@ export class RemoteEngine implements Engine, Transport<RemoteJob>, JobReaderOwne
     this.#link.connecting.catch(() => {});
   }
 
+  /** What the pool talks to: the engine core over this transport. */
+  get core(): Engine {
+    return this.#core;
+  }
+
   get workers(): number {
     return this.#opts.workers;
   }
 
   // ── submit, dispatch ──────────────────────────────────────────────────
-
-  submit(name: string, args: readonly unknown[], kind: TaskKind, options: TaskOptions): Future<unknown> {
-    // A job's progress would need its own Redis stream per task (docs/design.md, "Streams, progress and sessions").
-    if (kind === TaskKind.Progress) {
-      throw new TypeError(
-        'Expected no `onProgress` on RemotePool, got a function: RemotePool does not carry progress; ProcessPool, ThreadPool and LocalPool do',
-      );
-    }
-    return this.#core.submit(name, args, kind, options);
-  }
 
   accepted(task: Task): boolean {
     const job = (task.slot = new RemoteJob(`${this.#poolKey}-${task.id}`));
@@ -287,14 +281,9 @@ export class RemoteEngine implements Engine, Transport<RemoteJob>, JobReaderOwne
       );
       return;
     }
-    let envelope: Envelope;
-    try {
-      envelope = decodeValue(returnvalue) as Envelope;
-    } catch (err) {
-      this.fail(task, new BrokerError(`The result of job ${jobId} could not be read`, { cause: err }), 'crashed');
-      return;
-    }
-    this.settleWith(task, envelope);
+    const envelope = readEnvelope(jobId, returnvalue, decodeValue);
+    if (envelope instanceof BrokerError) this.fail(task, envelope, 'crashed');
+    else this.settleWith(task, envelope);
   }
 
   settleWith(task: Task, [status, value, runTime, host]: Envelope): void {
@@ -377,16 +366,13 @@ export class RemoteEngine implements Engine, Transport<RemoteJob>, JobReaderOwne
     await this.#link.connecting;
   }
 
-  onIdle(): Promise<void> {
-    return this.#core.onIdle();
-  }
-
-  stats(): PoolStats {
-    return this.#core.stats(this.#opts.workers, this.#running, Math.max(0, this.#opts.workers - this.#running), this.backlog());
-  }
-
-  shutdown(wait: boolean, cancelFutures: boolean): Promise<void> {
-    return this.#core.shutdown(wait, cancelFutures);
+  occupancy(): Occupancy {
+    return {
+      workers: this.#opts.workers,
+      busy: this.#running,
+      idle: Math.max(0, this.#opts.workers - this.#running),
+      queued: this.backlog(),
+    };
   }
 
   /**

@@ -31,7 +31,7 @@ import { deserialize } from 'node:v8';
 import { performance } from 'node:perf_hooks';
 import type { FailureCount } from '../core/outcome.js';
 import { BrokerError } from '../core/errors.js';
-import { RESULT_FIELD, type Envelope } from './codec.js';
+import { readEnvelope, RESULT_FIELD, type Envelope } from './codec.js';
 import type { Connections } from './connections.js';
 import type { Task } from './engine.js';
 
@@ -193,11 +193,9 @@ export class JobReader {
           );
           return;
         }
-        let envelope: Envelope;
-        try {
-          envelope = deserialize(bytes) as Envelope;
-        } catch (err) {
-          this.#owner.fail(task, new BrokerError(`The result of job ${job.id} could not be read`, { cause: err }), 'crashed');
+        const envelope = readEnvelope(job.id, bytes, deserialize);
+        if (envelope instanceof BrokerError) {
+          this.#owner.fail(task, envelope, 'crashed');
           return;
         }
         conn.queue.remove(job.id).catch(() => {});

@@ -234,6 +234,6 @@ export class RemotePool<M extends object = AnyTasks> extends Executor<M> {
     if (engineOptions.pollInterval < 10)
       throw new RangeError(`Expected \`pollInterval\` to be a number of ms >= 10, got \`${engineOptions.pollInterval}\` (number)`);
     checkPeers();
-    super(new RemoteEngine(engineOptions), timeout, engineOptions.name);
+    super(new RemoteEngine(engineOptions).core, timeout, engineOptions.name);
   }
 }

@@ -35,15 +35,12 @@
 import { performance } from 'node:perf_hooks';
 import { MessageChannel } from 'node:worker_threads';
 import type { TransferListItem } from '../core/types.js';
-import { TaskKind, type Engine, type TaskOptions } from '../core/contract.js';
+import { TaskKind, type Engine } from '../core/contract.js';
 import { EngineCore } from '../core/engine-core.js';
-import { wireArgs, wireKind, MAX_BATCH, PIPELINE_MS, type Transport } from '../core/transport.js';
+import { wireArgs, wireKind, MAX_BATCH, PIPELINE_MS, type Occupancy, type Transport } from '../core/transport.js';
 import { Waiters } from '../core/waiters.js';
 import { WorkerStartError } from '../core/errors.js';
-import type { Future } from '../core/future.js';
 import type { TaskQueue } from '../core/queue.js';
-import type { PoolStats } from '../core/stats.js';
-import type { TaskStream } from '../core/stream.js';
 import type { TaskRecord } from '../core/task.js';
 import { AbortReason, Control } from './protocol.js';
 import { onFlushed, onReply, onRunFailed, type ReplyHandling } from './replies.js';
@@ -63,7 +60,7 @@ const BATCH_STOP_GRACE_MS = 20;
 
 type Task = TaskRecord<Run>;
 
-export class ThreadEngine implements Engine, Transport<Run> {
+export class ThreadEngine implements Transport<Run> {
   readonly #opts: ThreadEngineOptions;
   readonly #core: EngineCore<Run>;
   readonly #queue: TaskQueue<Task>;
@@ -81,12 +78,7 @@ export class ThreadEngine implements Engine, Transport<Run> {
 
   constructor(opts: ThreadEngineOptions) {
     this.#opts = opts;
-    this.#core = new EngineCore<Run>(this, {
-      name: opts.name,
-      maxQueued: opts.maxQueued,
-      cancelGrace: opts.cancelGrace,
-      measureCosts: true,
-    });
+    this.#core = new EngineCore<Run>(this, opts, true);
     this.#queue = this.#core.queue;
     const core = this.#core;
     this.#threads = new Threads(opts, {
@@ -122,6 +114,11 @@ export class ThreadEngine implements Engine, Transport<Run> {
     this.#threads.pool();
   }
 
+  /** What the pool talks to: the engine core over this transport. */
+  get core(): Engine {
+    return this.#core;
+  }
+
   get workers(): number {
     return this.#opts.workers;
   }
@@ -151,14 +148,6 @@ export class ThreadEngine implements Engine, Transport<Run> {
   }
 
   // ── submit ────────────────────────────────────────────────────────────
-
-  submit(name: string, args: readonly unknown[], kind: TaskKind, options: TaskOptions): Future<unknown> {
-    return this.#core.submit(name, args, kind, options);
-  }
-
-  stream(name: string, args: readonly unknown[], options: TaskOptions, highWaterMark: number): TaskStream<unknown, unknown> {
-    return this.#core.stream(name, args, options, highWaterMark);
-  }
 
   /** A stream's credit, messages and end, on the task's own port (./protocol.ts); postMessage throws, sending nothing, for a value it cannot clone. */
   toTask(task: Task, message: unknown[]): void {
@@ -394,18 +383,10 @@ export class ThreadEngine implements Engine, Transport<Run> {
     else if (this.#threads.startedCount >= this.#opts.minWorkers) this.#readyWaiters.release();
   }
 
-  onIdle(): Promise<void> {
-    return this.#core.onIdle();
-  }
-
-  stats(): PoolStats {
+  occupancy(): Occupancy {
     const workers = this.#threads.alive;
     const busy = Math.min(workers, this.#runs.size);
-    return this.#core.stats(workers, busy, workers - busy);
-  }
-
-  shutdown(wait: boolean, cancelFutures: boolean): Promise<void> {
-    return this.#core.shutdown(wait, cancelFutures);
+    return { workers, busy, idle: workers - busy };
   }
 
   closing(cancelFutures: boolean): void {

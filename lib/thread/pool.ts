@@ -69,7 +69,7 @@ export class ThreadPool<M extends object = AnyTasks> extends Executor<M> {
         env: start.env,
         execArgv: start.execArgv,
         maxMemoryMb: o.maxMemoryMb === undefined ? undefined : checkInteger('maxMemoryMb', o.maxMemoryMb, 1),
-      }),
+      }).core,
       common.timeout,
       common.name,
     );

@@ -91,7 +91,7 @@ export function runTask(
     const [carrier, inner] = args as unknown as [TraceCarrier, unknown[]];
     return runWithTraceContext(carrier, () => runTask(fn, (kind - TRACED) as TaskKind, inner, storage, ctx, out));
   }
-  if (kind !== TaskKind.Call) return runChunkTask(fn, kind, args, storage, ctx, out);
+  if (kind !== TaskKind.Call) return settleChunk(runChunk(fn, args, kind === TaskKind.StarChunk, storage, ctx), out);
   let value: unknown;
   try {
     if (ctx === undefined) {
@@ -117,7 +117,12 @@ export function runTask(
   return Status.Ok;
 }
 
-async function settleTask(pending: PromiseLike<unknown>, out: TaskOutput): Promise<Status> {
+/**
+ * A task's promise settled into `out`, as runTask leaves a synchronous one:
+ * the value and Ok, or the encoded error and Error. Also how runWireTask
+ * ends a stream task.
+ */
+export async function settleTask(pending: PromiseLike<unknown>, out: TaskOutput): Promise<Status> {
   try {
     out.value = await pending;
     return Status.Ok;
@@ -127,15 +132,9 @@ async function settleTask(pending: PromiseLike<unknown>, out: TaskOutput): Promi
   }
 }
 
-async function runChunkTask(
-  fn: Fn,
-  kind: TaskKind,
-  args: unknown[],
-  storage: AsyncLocalStorage<TaskContext> | undefined,
-  ctx: TaskContext | undefined,
-  out: TaskOutput,
-): Promise<Status> {
-  const res = await runChunk(fn, args, kind === TaskKind.StarChunk, storage, ctx);
+/** A map chunk's outcome settled into `out`: its results and Ok, or [index, encoded error] and ChunkError. */
+async function settleChunk(pending: Promise<ChunkOutcome>, out: TaskOutput): Promise<Status> {
+  const res = await pending;
   if (res.failed) {
     out.value = [res.index, encodeError(res.error)];
     return Status.ChunkError;

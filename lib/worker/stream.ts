@@ -11,8 +11,8 @@ import { Status, TaskKind, TRACED } from '../core/contract.js';
 import { runWithTraceContext, type TraceCarrier } from '../core/trace-context.js';
 import { type TaskContext } from './context.js';
 import { encodeError } from '../core/wire-error.js';
-// A cycle (run.ts imports this file): isThenable is a function declaration, so it is there before either module runs.
-import { isThenable, runTask } from './run.js';
+// A cycle (run.ts imports this file): these are function declarations, so they are there before either module runs.
+import { isThenable, runTask, settleTask } from './run.js';
 import { type AnyGenerator, TaskChannel } from './task-channel.js';
 import type { AsyncLocalStorage } from 'node:async_hooks';
 
@@ -25,33 +25,12 @@ export function isGenerator(value: unknown): value is AnyGenerator {
 
 /**
  * Runs a stream task: calls `fn(...args)` in the task's context, checks it
- * made a generator, drives it with `channel`, and leaves the generator's
- * return value (or the encoded error) in `out.value`. Closes the channel
- * before returning, so the runtime may send the result at once.
- */
-export async function runStreamTask(
-  name: string,
-  fn: (...args: unknown[]) => unknown,
-  args: readonly unknown[],
-  storage: AsyncLocalStorage<TaskContext> | undefined,
-  ctx: TaskContext | undefined,
-  channel: TaskChannel,
-  out: { value: unknown },
-): Promise<Status> {
-  try {
-    out.value = await driveStreamTask(name, fn, args, storage, ctx, channel);
-    return Status.Ok;
-  } catch (err) {
-    out.value = encodeError(err);
-    return Status.Error;
-  }
-}
-
-/**
- * What runStreamTask does, with the outcome as it is: the generator's return
- * value, or a throw of the task's error (or of a failure to send its values
- * or progress). LocalPool, whose values and errors pass by reference, calls
- * it directly. The channel is closed when it settles.
+ * made a generator, and drives it with `channel`. Resolves to the
+ * generator's return value, or rejects with the task's error (or a failure
+ * to send its values or progress); the channel is closed by then, so the
+ * runtime may send the result at once. runWireTask settles it for the wire
+ * (./run.ts settleTask); LocalPool, whose values and errors pass by
+ * reference, takes the outcome as it is.
  */
 export async function driveStreamTask(
   name: string,
@@ -179,7 +158,8 @@ export function runWireTask(
     const [carrier, inner] = args as unknown as [TraceCarrier, unknown[]];
     return runWithTraceContext(carrier, () => runWireTask(name, fn, (kind - TRACED) as TaskKind, inner, storage, ctx, open, out));
   }
-  if (kind === TaskKind.Stream) return runStreamTask(name, fn, args[1] as unknown[], storage, ctx, open(args[0] as number), out);
+  if (kind === TaskKind.Stream)
+    return settleTask(driveStreamTask(name, fn, args[1] as unknown[], storage, ctx, open(args[0] as number)), out);
   // Progress travels on the channel ahead of the result.
   if (kind === TaskKind.Progress) return runProgressTask(fn, args, storage, ctx, open(1), out);
   return runTask(fn, kind, args, storage, ctx, out);
