@@ -293,6 +293,28 @@ test(
 );
 
 test(
+  'the last chunks of a map are not sent ahead to a busy worker: a worker that frees up takes them all while the other is busy',
+  { timeout: 20_000 },
+  async (t) => {
+    const dir = await tempDir(t);
+    const log = join(dir, 'starts.log');
+    const gate = join(dir, 'gate');
+    const pool = makePool(t, { workers: 2, minWorkers: 2 });
+    await pool.ready();
+    const tail = ['t1', 't2', 't3', 't4'];
+    const run = pool.starmap('gatedStep', [['head', log, gate], ...tail.map((x): [string, string, null] => [x, log, null])], {
+      chunksize: 1,
+    });
+    const busy = await logged(log, 'head');
+    // Every tail chunk runs while the head still waits for its gate: none was held behind it.
+    for (const x of tail) assert.notEqual(await logged(log, x), busy, `${x} ran on the busy worker`);
+    writeFileSync(gate, '');
+    assert.deepEqual(await run, ['head', ...tail]);
+    await pool.shutdown();
+  },
+);
+
+test(
   'a worker that fails to start while another worker is ready is not started again and again while that worker works through the queue',
   { timeout: 30_000 },
   async (t) => {

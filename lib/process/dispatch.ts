@@ -10,8 +10,8 @@
  *        ─▶ then busy ones topped up (a deep queue only), never behind a
  *           head already past PIPELINE_MS
  *        ─▶ then a worker running one map chunk gets the next chunk of the
- *           same function, one ahead, while the queue stays deeper than the
- *           workers (see #chunkAhead)
+ *           same function, one ahead, while more than two tasks per worker
+ *           wait (see #chunkAhead)
  *  send: tasks while what the worker holds stays within PIPELINE_MS; one of
  *        unknown cost goes alone, nothing behind it but that one chunk
  *        ─▶ [Run, id, name, kind(+HOLD), args, …]
@@ -114,12 +114,13 @@ export class Dispatch {
    * waits for that (about 0.5 ms a chunk on this 2-core machine, a tenth of
    * a 4 ms chunk). So a worker running exactly one chunk is sent the next
    * chunk of the same function behind it, and begins it the moment it sends
-   * the result. One ahead, never more, and only while, after it, more tasks
-   * still wait in the parent than there are workers: at the tail of a map
-   * the last chunks stay in the parent, so a worker that frees up takes the
-   * next one instead of sitting idle while a chunk waits behind another.
-   * (A chunk already sent ahead may still wait up to a chunk's run time
-   * while another worker frees up; map-run.ts shrinks chunks near the end.)
+   * the result. One ahead, never more, and only while, after it, at least
+   * two tasks per worker still wait in the parent: at the tail of a map the
+   * last chunks stay in the parent, so a worker that frees up takes the next
+   * one instead of sitting idle while a chunk waits behind another. (A chunk
+   * sent ahead earlier makes another worker idle only if that worker gets
+   * through the two or more chunks each left in the parent before this one
+   * finishes its running chunk; map-run.ts also shrinks chunks near the end.)
    * What a chunk sent ahead is, is what any task sent ahead is, through the
    * same code: not running, so its clock has not started (its deadline
    * counts from when the worker began it, ./engine.ts #startHead); cancelled,
@@ -131,7 +132,7 @@ export class Dispatch {
   #chunkAhead(takers: number): void {
     const queue = this.#core.queue;
     for (const w of this.#workers) {
-      if (queue.size <= takers) return;
+      if (queue.size <= 2 * takers) return;
       if (w.inflight.length !== 1 || !w.takesTasks()) continue;
       const next = queue.peek();
       if (next === undefined || !chunkBehind(w.inflight[0], next)) continue;
