@@ -17,7 +17,11 @@
 // far, up to MAX_TARGET_MS. Every chunk costs a round trip through the
 // parent (its result decoded, delivered, the next chunk cut and sent), CPU
 // that on a machine with as many cores as workers is taken from a worker:
-// at 4 ms a chunk that is about a tenth of the work, at 32 ms a few percent.
+// at 4 ms a chunk that is about a tenth of the work, at 16 ms a few percent.
+// Not beyond: the read-ahead window is counted in chunks (4 per worker, what
+// sending the next chunk ahead needs to keep every worker fed), so the items
+// held in the parent grow with the chunk, and with 16 ms chunks of 2 KB lines
+// `warmpool map` under a 64 MB heap is near its limit (test/cli.test.ts).
 // A long map grows into large chunks; a short one stays fine-grained, and
 // so does the start of every map. What large chunks cost: a chunk is the
 // unit of cancellation and of delivery, so stop() or a failure leaves a
@@ -57,7 +61,7 @@ import { ChunkFailure, TaskKind, type Engine } from './contract.js';
 /** Work per chunk at the start of a map, ms (see the header: the target grows from here). */
 const TARGET_CHUNK_MS = 4;
 /** The most work per chunk the target grows to, ms. */
-const MAX_TARGET_MS = 32;
+const MAX_TARGET_MS = 16;
 /** A chunk carries at most this share of the work each worker has run for the call so far. */
 const TARGET_SHARE = 0.25;
 const MAX_CHUNK = 16_384;
