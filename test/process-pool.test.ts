@@ -1,6 +1,8 @@
 // What ProcessPool does beyond the shared contract (./contract.ts): sending
 // short tasks ahead to a busy worker in one message (and never holding a
-// result back for it), losing a worker in the middle of such a batch, worker
+// result back for it), a map chunk sent ahead behind a running chunk (then
+// cancelled, its worker killed, or timed), losing a worker in the middle of
+// such a batch, worker
 // starts that fail while another worker serves the queue, and which of the
 // parent's Node flags a worker inherits. Process faults have their own file
 // (./process-faults.test.ts). Runs are counted through log files the fixtures
@@ -21,7 +23,7 @@ import {
 } from '../lib/index.js';
 import { inheritedExecArgv } from '../lib/process/adapter.js';
 import type * as regress from './fixtures/regress-tasks.js';
-import { lines, logged, starts, tempDir, within } from './helpers.js';
+import { lines, logged, reasonOf, starts, tempDir, within } from './helpers.js';
 import { writeFileSync } from 'node:fs';
 
 type Tasks = typeof regress;
@@ -187,6 +189,127 @@ test(
     assert.equal(starts(log, 'a'), 1);
     assert.equal(starts(log, 'b'), 1);
     assert.equal(await pool.submit('echo', ['still serving']), 'still serving');
+    await pool.shutdown();
+  },
+);
+
+/**
+ * Two maps over one function on a one-worker pool: `head`'s single chunk runs
+ * first; `rest` (16 items, chunksize 1: a read-ahead window of 16 chunks) is
+ * queued behind it, and its first chunk is sent ahead to the busy worker.
+ * Resolves once `head` has begun, after checking that exactly one of
+ * `rest`'s chunks left the queue (the one sent ahead), so that the test
+ * proves something.
+ */
+async function chunkSentAhead(pool: ProcessPool<Tasks>, log: string, queuedBehind: number): Promise<number> {
+  const pid = await logged(log, 'head');
+  assert.equal(pool.stats().queued, queuedBehind - 1, 'one chunk of the second map was sent ahead to the busy worker');
+  return pid;
+}
+
+const range16 = (): number[] => Array.from({ length: 16 }, (_, i) => i);
+const rest = (log: string): [string, string, null][] => range16().map((i) => [`r${i}`, log, null]);
+
+test(
+  'a map chunk sent ahead to a busy worker and cancelled before it began never runs, and its worker is not stopped for it',
+  { timeout: 20_000 },
+  async (t) => {
+    const dir = await tempDir(t);
+    const log = join(dir, 'starts.log');
+    const gate = join(dir, 'gate');
+    const pool = makePool(t, { workers: 1 });
+    await pool.ready();
+    const head = pool.starmap('gatedStep', [['head', log, gate]]);
+    const abort = new AbortController();
+    const second = pool.starmap('gatedStep', rest(log), { chunksize: 1, signal: abort.signal });
+    const pid = await chunkSentAhead(pool, log, 16);
+    abort.abort();
+    await assert.rejects(second, CancelledError);
+    writeFileSync(gate, '');
+    assert.deepEqual(await head, ['head']);
+    // The worker read the Drop while the head waited: nothing of the cancelled map ran.
+    assert.equal(await pool.submit('step', ['after', log]), 'after');
+    assert.deepEqual(
+      lines(log).map((l) => l.split(' ')[1]),
+      ['head', 'after'],
+      `runs:\n${lines(log).join('\n')}`,
+    );
+    assert.equal(await logged(log, 'after'), pid, 'the same worker serves on');
+    await pool.shutdown();
+  },
+);
+
+test(
+  'a map chunk sent ahead to a worker that is then killed by a signal never began there: it runs on the replacement, and only the running chunk fails with WorkerCrashedError',
+  { timeout: 20_000 },
+  async (t) => {
+    const log = join(await tempDir(t), 'starts.log');
+    const pool = makePool(t, { workers: 1 });
+    await pool.ready();
+    const head = pool.starmap('stepOrBlock', [['head', log, true]]);
+    const second = pool.starmap(
+      'stepOrBlock',
+      range16().map((i) => [`r${i}`, log, false] as [string, string, boolean]),
+      { chunksize: 1 },
+    );
+    const pid = await chunkSentAhead(pool, log, 16);
+    process.kill(pid, 'SIGKILL');
+    const err = await reasonOf(head);
+    assert.ok(err instanceof WorkerCrashedError, `head: ${String(err)}`);
+    assert.deepEqual(
+      await second,
+      range16().map((i) => `r${i}`),
+    );
+    for (const i of range16()) assert.equal(starts(log, `r${i}`), 1, `r${i} ran once:\n${lines(log).join('\n')}`);
+    assert.notEqual(await logged(log, 'r0'), pid, 'the chunk sent ahead ran on the replacement');
+    assert.equal(pool.stats().crashed, 1);
+    await pool.shutdown();
+  },
+);
+
+test(
+  'a map chunk sent ahead behind a long chunk does not time out while it waits: its timeout counts from when its worker begins it',
+  { timeout: 20_000 },
+  async (t) => {
+    const log = join(await tempDir(t), 'starts.log');
+    const pool = makePool(t, { workers: 1 });
+    await pool.ready();
+    // The head runs five times the timeout of the items waiting behind it.
+    const head = pool.starmap('logspin', [[1500, 'head', log]]);
+    const second = pool.starmap(
+      'logspin',
+      range16().map((i) => [0, `r${i}`, log] as [number, string, string]),
+      { chunksize: 1, timeout: 300 },
+    );
+    await chunkSentAhead(pool, log, 16);
+    assert.deepEqual(await head, ['head']);
+    assert.deepEqual(
+      await second,
+      range16().map((i) => `r${i}`),
+    );
+    assert.equal(pool.stats().timedOut, 0);
+    await pool.shutdown();
+  },
+);
+
+test(
+  'the last chunks of a map are not sent ahead to a busy worker: a worker that frees up takes them all while the other is busy',
+  { timeout: 20_000 },
+  async (t) => {
+    const dir = await tempDir(t);
+    const log = join(dir, 'starts.log');
+    const gate = join(dir, 'gate');
+    const pool = makePool(t, { workers: 2, minWorkers: 2 });
+    await pool.ready();
+    const tail = ['t1', 't2', 't3', 't4'];
+    const run = pool.starmap('gatedStep', [['head', log, gate], ...tail.map((x): [string, string, null] => [x, log, null])], {
+      chunksize: 1,
+    });
+    const busy = await logged(log, 'head');
+    // Every tail chunk runs while the head still waits for its gate: none was held behind it.
+    for (const x of tail) assert.notEqual(await logged(log, x), busy, `${x} ran on the busy worker`);
+    writeFileSync(gate, '');
+    assert.deepEqual(await run, ['head', ...tail]);
     await pool.shutdown();
   },
 );

@@ -8,10 +8,36 @@
 // source is never read far ahead; breaking out of a `for await` stops it.
 //
 // Chunking: items travel in chunks (one task each). Without a `chunksize`,
-// the first chunks hold one item each; once a chunk comes back, its run time
-// measured in the worker gives the cost of an item, and chunks grow so that
-// each carries about TARGET_CHUNK_MS of work, but never so large that a
-// worker would sit idle while another finishes a long tail.
+// the first chunks hold one item each, so the first results come as soon as
+// a single item has run (imap's time to first result does not grow); once a
+// chunk comes back, its run time measured in the worker gives the cost of an
+// item, and chunks grow so that each carries about a target of work. The
+// target starts at TARGET_CHUNK_MS and grows with the work this call has
+// done: a chunk carries at most a quarter of what each worker has run so
+// far, up to MAX_TARGET_MS. Every chunk costs a round trip through the
+// parent (its result decoded, delivered, the next chunk cut and sent), CPU
+// that on a machine with as many cores as workers is taken from a worker:
+// at 4 ms a chunk that is about a tenth of the work, at 16 ms a few percent.
+// Not beyond: the read-ahead window is counted in chunks (4 per worker, what
+// sending the next chunk ahead needs to keep every worker fed), so the items
+// held in the parent grow with the chunk, and with 16 ms chunks of 2 KB lines
+// `warmpool map` under a 64 MB heap is near its limit (test/cli.test.ts).
+// A long map grows into large chunks; a short one stays fine-grained, and
+// so does the start of every map. What large chunks cost: a chunk is the
+// unit of cancellation and of delivery, so stop() or a failure leaves a
+// running chunk to finish (up to MAX_TARGET_MS of wasted work per worker),
+// imap yields in bursts of a chunk, and a per-item `timeout` is judged per
+// chunk (the items' timeouts summed). The tail stays balanced: with a known
+// length, a chunk never holds more than the remaining items / (2 × workers),
+// so no worker finishes long before another.
+//
+// A chunk goes out at its size. The read-ahead window is counted in items
+// and checked as a chunk begins (there must be room for all of it): a chunk
+// begun is filled, not cut short because the window or an estimate moved by
+// an item, which sent runs of short chunks, each a round trip. It goes out
+// short only when the source ended, the call's `concurrency` is reached, or
+// a worker would otherwise idle: an async source is slow to yield while
+// fewer of this call's chunks are out than the pool has workers.
 //
 // Failure, ordered (`map`, `starmap`, `imap`), as Python's Executor.map: a
 // failing item stops the reading and cancels the chunks after it not yet
@@ -32,7 +58,12 @@ import { futureInternals, type Future } from './future.js';
 import { expected, type ResolvedMapOptions } from './options.js';
 import { ChunkFailure, TaskKind, type Engine } from './contract.js';
 
+/** Work per chunk at the start of a map, ms (see the header: the target grows from here). */
 const TARGET_CHUNK_MS = 4;
+/** The most work per chunk the target grows to, ms. */
+const MAX_TARGET_MS = 16;
+/** A chunk carries at most this share of the work each worker has run for the call so far. */
+const TARGET_SHARE = 0.25;
 const MAX_CHUNK = 16_384;
 /** Read-ahead, in chunks per worker. */
 const WINDOW_CHUNKS = 4;
@@ -129,9 +160,13 @@ export class MapRun {
   #inflightItems = 0;
   /** Measured ms per item; NaN until the first chunk returns. */
   #perItem = NaN;
+  /** Run time of this call's chunks that came back, summed over workers, ms. */
+  #workMs = 0;
   #lastProgress = -Infinity;
   /** The pool's queue was full: read nothing more until one of this call's chunks comes back. */
   #queueFull = false;
+  /** #buffer is a chunk the full queue refused: it goes first, at the size it had, when there is room. */
+  #refused = false;
   #onAbort: (() => void) | undefined;
   /**
    * #onChunk in the caller's async context, bound as the call is made: a
@@ -212,22 +247,39 @@ export class MapRun {
     if (chunksize !== undefined) k = chunksize;
     else if (this.#perItem !== this.#perItem) k = 1;
     else {
-      k = Math.ceil(TARGET_CHUNK_MS / Math.max(this.#perItem, 1e-5));
-      if (this.#total !== undefined) k = Math.min(k, Math.ceil((this.#total - this.#read) / (this.#engine.workers * 2)));
+      const workers = this.#engine.workers;
+      const target = Math.min(MAX_TARGET_MS, Math.max(TARGET_CHUNK_MS, (this.#workMs / workers) * TARGET_SHARE));
+      k = Math.ceil(target / Math.max(this.#perItem, 1e-5));
+      if (this.#total !== undefined) k = Math.min(k, Math.ceil((this.#total - this.#read) / (workers * 2)));
       k = Math.max(1, Math.min(MAX_CHUNK, k));
     }
     return Math.min(k, concurrency);
   }
 
-  /** True while another item may be read. */
+  /**
+   * True while another item may be read. The window is checked as a chunk
+   * begins, with room for the whole of it; a chunk begun is then filled
+   * (see the header).
+   */
   #room(k: number): boolean {
+    if (this.#exhausted || this.#stopped || this.#queueFull) return false;
+    if (this.#inflightItems + this.#buffer.length >= this.#opts.concurrency) return false;
+    if (this.#buffer.length > 0) return true;
     const window = Math.max(WINDOW_CHUNKS * this.#engine.workers * k, 16);
+    return this.#read - this.#consumed + k <= window;
+  }
+
+  /**
+   * A chunk that is not full goes now only if waiting for its items would
+   * leave a worker idle (see the header), or if nothing more can join it.
+   */
+  #sendPartial(): boolean {
     return (
-      !this.#exhausted &&
-      !this.#stopped &&
+      this.#buffer.length > 0 &&
       !this.#queueFull &&
-      this.#read - this.#consumed < window &&
-      this.#inflightItems + this.#buffer.length < this.#opts.concurrency
+      (this.#exhausted ||
+        this.#inflight.size < this.#engine.workers ||
+        this.#inflightItems + this.#buffer.length >= this.#opts.concurrency)
     );
   }
 
@@ -239,7 +291,7 @@ export class MapRun {
     }
     const it = this.#syncIt!;
     // A chunk held back by a full queue goes first, at the size it had.
-    if (this.#buffer.length > 0) this.#submit();
+    if (this.#refused) this.#submit();
     let k = this.#chunkSize();
     while (this.#room(k)) {
       let r: IteratorResult<unknown>;
@@ -256,10 +308,10 @@ export class MapRun {
       k = this.#take(r.value, k);
       if (this.#stopped) return;
     }
-    // Whatever stopped the reading, a partial chunk must go now, or its items
-    // would hold the window forever (unless the queue is full: then it goes
-    // when one of this call's chunks comes back).
-    if (this.#buffer.length > 0 && !this.#queueFull) this.#submit();
+    // A partial chunk waits for its items while this call keeps every worker
+    // busy: it is filled when a chunk comes back and the caller takes its
+    // results (consumed, then #pump). Otherwise it goes now (see #sendPartial).
+    if (this.#sendPartial()) this.#submit();
     // The source may have ended just now, after every chunk had come back.
     this.#checkEnd();
   }
@@ -267,11 +319,11 @@ export class MapRun {
   async #pumpAsync(): Promise<void> {
     this.#reading = true;
     const it = this.#asyncIt!;
-    if (this.#buffer.length > 0) this.#submit();
+    if (this.#refused) this.#submit();
     let k = this.#chunkSize();
     while (this.#room(k)) {
-      // A slow source must not leave the workers idle with items in hand.
-      if (this.#buffer.length > 0 && this.#inflightItems === 0) this.#submit();
+      // A slow source must not leave a worker idle with items in hand.
+      if (this.#buffer.length > 0 && this.#inflight.size < this.#engine.workers) this.#submit();
       let r: IteratorResult<unknown>;
       try {
         r = await it.next();
@@ -289,7 +341,7 @@ export class MapRun {
     }
     this.#reading = false;
     if (this.#stopped || this.#failure !== undefined) return;
-    if (this.#buffer.length > 0 && !this.#queueFull) this.#submit();
+    if (this.#sendPartial()) this.#submit();
     this.#checkEnd();
   }
 
@@ -305,6 +357,7 @@ export class MapRun {
   #submit(): void {
     const items = this.#buffer;
     this.#buffer = [];
+    this.#refused = false;
     const start = this.#read - items.length;
     const timeout = this.#opts.timeout === Infinity ? Infinity : this.#opts.timeout * items.length;
     let future: Future<unknown>;
@@ -316,6 +369,7 @@ export class MapRun {
         // meanwhile read nothing, so the chunk keeps its size.
         this.#buffer = items;
         this.#queueFull = true;
+        this.#refused = true;
         return;
       }
       const located = itemCloneError(this.#name, start, items, err);
@@ -338,6 +392,7 @@ export class MapRun {
       countItems(this.#engine, entry.count - 1);
       const runTime = futureInternals.ownerOf(future)?.runTime ?? 0;
       if (runTime > 0) {
+        this.#workMs += runTime;
         const perItem = runTime / entry.count;
         this.#perItem = this.#perItem !== this.#perItem ? perItem : this.#perItem * 0.7 + perItem * 0.3;
       }
@@ -372,6 +427,7 @@ export class MapRun {
     if (this.#failure === undefined || index < this.#failure.index) this.#failure = { error, index };
     const limit = this.#failure.index;
     this.#buffer = [];
+    this.#refused = false;
     this.#queueFull = false;
     this.#closeSource();
     for (const entry of this.#inflight) {
@@ -449,6 +505,7 @@ export class MapRun {
     this.#inflight.clear();
     this.#inflightItems = 0;
     this.#buffer = [];
+    this.#refused = false;
     this.#closeSource();
   }
 

@@ -9,8 +9,12 @@
  *  queue ─▶ idle workers first, each up to its share of the queue
  *        ─▶ then busy ones topped up (a deep queue only), never behind a
  *           head already past PIPELINE_MS
+ *        ─▶ then a worker running one map chunk gets the next chunk of the
+ *           same function, one ahead, while more than two tasks per worker
+ *           wait (see #chunkAhead)
  *  send: tasks while what the worker holds stays within PIPELINE_MS; one of
- *        unknown cost goes alone, nothing behind it ─▶ [Run, id, name, kind(+HOLD), args, …]
+ *        unknown cost goes alone, nothing behind it but that one chunk
+ *        ─▶ [Run, id, name, kind(+HOLD), args, …]
  */
 
 import { performance } from 'node:perf_hooks';
@@ -22,6 +26,21 @@ import { HOLD, ToWorker } from './protocol.js';
 import type { WorkerRecord } from './worker.js';
 
 type Task = TaskRecord<WorkerRecord>;
+
+/**
+ * Whether `next` may wait in a worker behind `running`: both chunks of a map
+ * over the same function (the next chunk of the same map, as a rule: the
+ * queue is FIFO within a priority), so neither holds the other's map
+ * hostage, and they carry about the same work.
+ */
+function chunkBehind(running: Task, next: Task): boolean {
+  return (
+    (running.kind === TaskKind.Chunk || running.kind === TaskKind.StarChunk) &&
+    next.kind === running.kind &&
+    next.name === running.name &&
+    !next.alone
+  );
+}
 
 /**
  * Whether the worker may hold `task`'s result behind the next task (HOLD in
@@ -86,6 +105,39 @@ export class Dispatch {
         this.#send(w, share);
       }
     }
+    this.#chunkAhead(takers);
+  }
+
+  /**
+   * A map chunk costs a round trip between chunks: the worker sends its
+   * result, the parent delivers it, cuts and sends the next, and the worker
+   * waits for that (about 0.5 ms a chunk on this 2-core machine, a tenth of
+   * a 4 ms chunk). So a worker running exactly one chunk is sent the next
+   * chunk of the same function behind it, and begins it the moment it sends
+   * the result. One ahead, never more, and only while, after it, at least
+   * two tasks per worker still wait in the parent: at the tail of a map the
+   * last chunks stay in the parent, so a worker that frees up takes the next
+   * one instead of sitting idle while a chunk waits behind another. (A chunk
+   * sent ahead earlier makes another worker idle only if that worker gets
+   * through the two or more chunks each left in the parent before this one
+   * finishes its running chunk; map-run.ts also shrinks chunks near the end.)
+   * What a chunk sent ahead is, is what any task sent ahead is, through the
+   * same code: not running, so its clock has not started (its deadline
+   * counts from when the worker began it, ./engine.ts #startHead); cancelled,
+   * it is taken out and the worker told to drop it (engine.ts cancelSent);
+   * if its worker dies it never began (a chunk is never HOLD), so it goes
+   * back to the front of the queue (./exit.ts). A task of higher priority
+   * queued after it waits for it on that worker: at most one chunk more.
+   */
+  #chunkAhead(takers: number): void {
+    const queue = this.#core.queue;
+    for (const w of this.#workers) {
+      if (queue.size <= 2 * takers) return;
+      if (w.inflight.length !== 1 || !w.takesTasks()) continue;
+      const next = queue.peek();
+      if (next === undefined || !chunkBehind(w.inflight[0], next)) continue;
+      this.#send(w, 1, true);
+    }
   }
 
   /**
@@ -94,9 +146,10 @@ export class Dispatch {
    * in hand stays within PIPELINE_MS. A task whose cost is unknown (never
    * measured, or a map chunk) is never sent behind another, nor anything
    * behind it, so a long task cannot hold short ones hostage while another
-   * worker is free.
+   * worker is free; `chunkAhead`: the one chunk #chunkAhead sends behind a
+   * running chunk.
    */
-  #send(w: WorkerRecord, most: number): void {
+  #send(w: WorkerRecord, most: number, chunkAhead = false): void {
     const queue = this.#core.queue;
     const inflight = w.inflight;
     const first = inflight.length;
@@ -108,7 +161,9 @@ export class Dispatch {
       const task = queue.peek();
       if (task === undefined) break;
       const cost = this.#estimate(task);
-      if (!(wasEmpty && sent === 0) && (w.aheadUnknown > 0 || !(w.aheadMs + cost <= PIPELINE_MS))) break;
+      if (chunkAhead) {
+        if (sent > 0) break;
+      } else if (!(wasEmpty && sent === 0) && (w.aheadUnknown > 0 || !(w.aheadMs + cost <= PIPELINE_MS))) break;
       queue.shift();
       w.addAhead(cost);
       task.cost = cost;

@@ -25,7 +25,8 @@
  * than the free workers, a worker is sent several tasks in one message as
  * long as the measured run time of what it holds stays within PIPELINE_MS. A
  * task of unknown cost (never measured, or a map chunk) goes alone and
- * nothing is sent behind it. Only the head of a worker's in-flight list is
+ * nothing is sent behind it, except that a worker running one map chunk may
+ * hold the next chunk of the same function (./dispatch.ts #chunkAhead). Only the head of a worker's in-flight list is
  * `running`; cancelling one behind it tells the worker to drop it. Results
  * of tasks marked HOLD (measured short, no timeout) come back several to a
  * message (./protocol.ts, docs/design.md "Batching"), each with the worker's
