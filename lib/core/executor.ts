@@ -5,7 +5,7 @@
 
 import type { Future } from './future.js';
 import { collect, iterate } from './map.js';
-import { extraCompletedItems } from './map-run.js';
+import { extraCompletedItems } from './map-items.js';
 import { TaskKind, type Engine } from './contract.js';
 import {
   expected,

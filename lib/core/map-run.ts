@@ -7,29 +7,9 @@
 // items are read and not yet consumed by the caller, so an infinite or async
 // source is never read far ahead; breaking out of a `for await` stops it.
 //
-// Chunking: items travel in chunks (one task each). Without a `chunksize`,
-// the first chunks hold one item each, so the first results come as soon as
-// a single item has run (imap's time to first result does not grow); once a
-// chunk comes back, its run time measured in the worker gives the cost of an
-// item, and chunks grow so that each carries about a target of work. The
-// target starts at TARGET_CHUNK_MS and grows with the work this call has
-// done: a chunk carries at most a quarter of what each worker has run so
-// far, up to MAX_TARGET_MS. Every chunk costs a round trip through the
-// parent (its result decoded, delivered, the next chunk cut and sent), CPU
-// that on a machine with as many cores as workers is taken from a worker:
-// at 4 ms a chunk that is about a tenth of the work, at 16 ms a few percent.
-// Not beyond: the read-ahead window is counted in chunks (4 per worker, what
-// sending the next chunk ahead needs to keep every worker fed), so the items
-// held in the parent grow with the chunk, and with 16 ms chunks of 2 KB lines
-// `warmpool map` under a 64 MB heap is near its limit (test/cli.test.ts).
-// A long map grows into large chunks; a short one stays fine-grained, and
-// so does the start of every map. What large chunks cost: a chunk is the
-// unit of cancellation and of delivery, so stop() or a failure leaves a
-// running chunk to finish (up to MAX_TARGET_MS of wasted work per worker),
-// imap yields in bursts of a chunk, and a per-item `timeout` is judged per
-// chunk (the items' timeouts summed). The tail stays balanced: with a known
-// length, a chunk never holds more than the remaining items / (2 × workers),
-// so no worker finishes long before another.
+// Chunking: items travel in chunks (one task each), sized by ./map-chunks.ts
+// (the rule and its reasons are in its header); the read-ahead window and
+// when a chunk goes out short are decided here:
 //
 // A chunk goes out at its size. The read-ahead window is counted in items
 // and checked as a chunk begins (there must be room for all of it): a chunk
@@ -52,21 +32,13 @@
 
 import { AsyncResource } from 'node:async_hooks';
 import { performance } from 'node:perf_hooks';
-import { serialize } from 'node:v8';
-import { CancelledError, DataCloneError, QueueFullError } from './errors.js';
+import { CancelledError, QueueFullError } from './errors.js';
+import { ChunkSizer, WINDOW_CHUNKS } from './map-chunks.js';
+import { countItems, itemCloneError, knownLength } from './map-items.js';
 import { futureInternals, type Future } from './future.js';
 import { expected, type ResolvedMapOptions } from './options.js';
 import { ChunkFailure, TaskKind, type Engine } from './contract.js';
 
-/** Work per chunk at the start of a map, ms (see the header: the target grows from here). */
-const TARGET_CHUNK_MS = 4;
-/** The most work per chunk the target grows to, ms. */
-const MAX_TARGET_MS = 16;
-/** A chunk carries at most this share of the work each worker has run for the call so far. */
-const TARGET_SHARE = 0.25;
-const MAX_CHUNK = 16_384;
-/** Read-ahead, in chunks per worker. */
-const WINDOW_CHUNKS = 4;
 const PROGRESS_MS = 10;
 
 /** Where a MapRun delivers: each chunk's results (by the input position of its first item), the call's failure, its end. */
@@ -82,55 +54,6 @@ interface InFlight {
   count: number;
   /** The chunk's items, kept to name the one that cannot be sent if the chunk fails with DataCloneError. */
   items: unknown[];
-}
-
-/**
- * Map items that returned a value, beyond the one per chunk the engine
- * counts: stats().completed counts items, not chunks (see Executor.stats).
- */
-const extraItems = new WeakMap<Engine, { n: number }>();
-
-/** How many more items than chunks have completed on `engine`'s map calls. */
-export function extraCompletedItems(engine: Engine): number {
-  return extraItems.get(engine)?.n ?? 0;
-}
-
-function countItems(engine: Engine, n: number): void {
-  if (n === 0) return;
-  let tally = extraItems.get(engine);
-  if (tally === undefined) extraItems.set(engine, (tally = { n: 0 }));
-  tally.n += n;
-}
-
-/**
- * A chunk refused with DataCloneError is about one of its items: names that
- * item by its input position, as the error of a call names its argument.
- * When every item clones on its own (the whole was too large, say), the
- * error stays the engine's, at the chunk's first position.
- */
-function itemCloneError(name: string, start: number, items: readonly unknown[], error: unknown): { error: unknown; index: number } {
-  if ((error as { code?: unknown } | null)?.code !== 'ERR_WARMPOOL_DATA_CLONE') return { error, index: start };
-  for (let i = 0; i < items.length; i++) {
-    try {
-      serialize(items[i]);
-    } catch (why) {
-      const index = start + i;
-      const reason = why instanceof Error ? why.message : String(why);
-      return {
-        error: new DataCloneError(`Item ${index} of the map over \`${name}\` cannot be sent to a worker: ${reason}`, { cause: error }),
-        index,
-      };
-    }
-  }
-  return { error, index: start };
-}
-
-/** The number of items a source will yield, when it can be known without reading it. */
-function knownLength(source: unknown): number | undefined {
-  if (Array.isArray(source)) return source.length;
-  if (ArrayBuffer.isView(source) && !(source instanceof DataView)) return (source as unknown as ArrayLike<unknown>).length;
-  if (source instanceof Set || source instanceof Map) return source.size;
-  return undefined;
 }
 
 /** One call of the map family: reads, chunks, submits and delivers to its sink (see the file's header). */
@@ -158,10 +81,8 @@ export class MapRun {
   #buffer: unknown[] = [];
   readonly #inflight = new Set<InFlight>();
   #inflightItems = 0;
-  /** Measured ms per item; NaN until the first chunk returns. */
-  #perItem = NaN;
-  /** Run time of this call's chunks that came back, summed over workers, ms. */
-  #workMs = 0;
+  /** Chunk sizes, from what this call's chunks measured. */
+  readonly #sizer = new ChunkSizer();
   #lastProgress = -Infinity;
   /** The pool's queue was full: read nothing more until one of this call's chunks comes back. */
   #queueFull = false;
@@ -242,18 +163,7 @@ export class MapRun {
   #closing: Promise<void> = Promise.resolve();
 
   #chunkSize(): number {
-    const { chunksize, concurrency } = this.#opts;
-    let k: number;
-    if (chunksize !== undefined) k = chunksize;
-    else if (this.#perItem !== this.#perItem) k = 1;
-    else {
-      const workers = this.#engine.workers;
-      const target = Math.min(MAX_TARGET_MS, Math.max(TARGET_CHUNK_MS, (this.#workMs / workers) * TARGET_SHARE));
-      k = Math.ceil(target / Math.max(this.#perItem, 1e-5));
-      if (this.#total !== undefined) k = Math.min(k, Math.ceil((this.#total - this.#read) / (workers * 2)));
-      k = Math.max(1, Math.min(MAX_CHUNK, k));
-    }
-    return Math.min(k, concurrency);
+    return this.#sizer.size(this.#opts, this.#engine.workers, this.#total, this.#read);
   }
 
   /**
@@ -277,9 +187,7 @@ export class MapRun {
     return (
       this.#buffer.length > 0 &&
       !this.#queueFull &&
-      (this.#exhausted ||
-        this.#inflight.size < this.#engine.workers ||
-        this.#inflightItems + this.#buffer.length >= this.#opts.concurrency)
+      (this.#exhausted || this.#inflight.size < this.#engine.workers || this.#inflightItems + this.#buffer.length >= this.#opts.concurrency)
     );
   }
 
@@ -391,11 +299,7 @@ export class MapRun {
     if (future.state === 'fulfilled') {
       countItems(this.#engine, entry.count - 1);
       const runTime = futureInternals.ownerOf(future)?.runTime ?? 0;
-      if (runTime > 0) {
-        this.#workMs += runTime;
-        const perItem = runTime / entry.count;
-        this.#perItem = this.#perItem !== this.#perItem ? perItem : this.#perItem * 0.7 + perItem * 0.3;
-      }
+      this.#sizer.measured(runTime, entry.count);
       this.#done += entry.count;
       this.#sink.chunk(entry.start, futureInternals.valueOf(future) as unknown[]);
       if (this.#failure !== undefined) return this.#settleFailure();
