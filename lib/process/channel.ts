@@ -126,11 +126,19 @@ export class FrameReader {
   }
 
   push(chunk: Buffer): void {
-    this.#chunks.push(chunk);
-    this.#buffered += chunk.length;
-    // A large frame arrives in many chunks: join them once, when it is whole.
-    if (this.#buffered < this.#need) return;
-    const buf = this.#chunks.length === 1 ? this.#chunks[0] : this.#join();
+    let buf: Buffer;
+    if (this.#buffered === 0 && chunk.length >= this.#need) {
+      // The common case, a read that starts on a frame boundary, is parsed
+      // where it lies: the list is left empty (pushing to an empty list
+      // allocates its backing store anew on every read).
+      buf = chunk;
+    } else {
+      this.#chunks.push(chunk);
+      this.#buffered += chunk.length;
+      // A large frame arrives in many chunks: join them once, when it is whole.
+      if (this.#buffered < this.#need) return;
+      buf = this.#chunks.length === 1 ? this.#chunks[0] : this.#join();
+    }
     let offset = 0;
     try {
       while (buf.length - offset >= HEADER) {
@@ -159,7 +167,7 @@ export class FrameReader {
    */
   #keep(buf: Buffer, offset: number): void {
     if (offset === buf.length) {
-      this.#chunks.length = 0;
+      if (this.#chunks.length > 0) this.#chunks = [];
       this.#buffered = 0;
       this.#need = HEADER;
     } else {
