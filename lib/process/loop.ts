@@ -17,10 +17,18 @@ import { existingTaskStorage, type TaskContext } from '../worker/context.js';
 import { loadTaskModule, taskNotFound, type Fn, type TaskOutput } from '../worker/run.js';
 import { runWireTask } from '../worker/stream.js';
 import { TaskChannel } from '../worker/task-channel.js';
-import { FromWorker, HOLD, RUN_STRIDE, ToWorker } from './protocol.js';
+import { FromWorker, HOLD, RESULT_HEAD, RESULT_STRIDE, RUN_STRIDE, ToWorker } from './protocol.js';
 
 /** Work, in ms, after which the loop lets pending Drop and Abort messages in. */
 const YIELD_MS = 1;
+
+/** An empty Results message with room for one result. */
+function heldMessage(): unknown[] {
+  const msg = new Array<unknown>(RESULT_HEAD + RESULT_STRIDE);
+  msg[0] = FromWorker.Results;
+  msg[1] = 0;
+  return msg;
+}
 
 export class WorkerLoop {
   readonly #post: (message: unknown[]) => void;
@@ -33,7 +41,9 @@ export class WorkerLoop {
   #dropped: Set<number> | undefined;
   #currentId = 0;
   /** Results held: [Results, sentAt, id, status, value, start, end, ...]; sentAt is filled in when sent. */
-  #held: unknown[] = [FromWorker.Results, 0];
+  #held: unknown[] = heldMessage();
+  /** Where the next held result goes in #held. */
+  #heldEnd = RESULT_HEAD;
   #currentContext: TaskContext | undefined;
   /** The running task's channel: where the caller's credit and messages go. */
   #currentChannel: TaskChannel | undefined;
@@ -204,7 +214,16 @@ export class WorkerLoop {
   }
 
   #hold(id: number, status: Status, value: unknown, start: number, end: number): void {
-    this.#held.push(id, status, value, start, end);
+    // Stored by index into a message made for one result: pushing to
+    // [Results, 0] regrew it on every message.
+    const held = this.#held;
+    const k = this.#heldEnd;
+    held[k] = id;
+    held[k + 1] = status;
+    held[k + 2] = value;
+    held[k + 3] = start;
+    held[k + 4] = end;
+    this.#heldEnd = k + RESULT_STRIDE;
   }
 
   /**
@@ -215,9 +234,11 @@ export class WorkerLoop {
    * (./entry.ts), so results it finished are not lost with it.
    */
   flush(): void {
+    if (this.#heldEnd === RESULT_HEAD) return;
     const msg = this.#held;
-    if (msg.length === 2) return;
-    this.#held = [FromWorker.Results, 0];
+    msg.length = this.#heldEnd;
+    this.#held = heldMessage();
+    this.#heldEnd = RESULT_HEAD;
     msg[1] = performance.now();
     try {
       this.#post(msg);
