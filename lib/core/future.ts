@@ -52,16 +52,6 @@ type DoneCallback<R> = (future: Future<R>) => void;
 
 export let futureInternals: FutureInternals;
 
-// One executor for every future's promise, which leaves its functions here
-// for #getPromise to take: an arrow per promise cost a closure and a context
-// per awaited future.
-let capturedResolve: ((value: any) => void) | undefined;
-let capturedReject: ((reason: unknown) => void) | undefined;
-function captureSettlers(resolve: (value: any) => void, reject: (reason: unknown) => void): void {
-  capturedResolve = resolve;
-  capturedReject = reject;
-}
-
 function reportCallbackError(err: unknown): void {
   process.emitWarning(`A done callback threw: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`, {
     type: 'WarmpoolWarning',
@@ -246,10 +236,10 @@ export class Future<R = unknown> implements PromiseLike<R> {
       if (this.#state === 'fulfilled') this.#promise = Promise.resolve(this.#value as R);
       else if (this.#state === 'rejected' || this.#state === 'cancelled') this.#promise = Promise.reject(this.#error);
       else {
-        this.#promise = new Promise<R>(captureSettlers);
-        this.#resolve = capturedResolve;
-        this.#reject = capturedReject;
-        capturedResolve = capturedReject = undefined;
+        this.#promise = new Promise<R>((resolve, reject) => {
+          this.#resolve = resolve;
+          this.#reject = reject;
+        });
       }
     }
     return this.#promise;
