@@ -9,7 +9,7 @@
  *
  *   pool.submit ─▶ core.submit: closed? full? ─▶ TaskRecord + Future ─▶ TaskQueue
  *                                                   signal watched      │
- *                           queueMicrotask, once per tick, however many submits
+ *                           a microtask, once per tick, however many submits
  *                                                                        ▼
  *                                                      transport.dispatch()
  *                                                   (tasks out of the queue, `sent`)
@@ -68,6 +68,16 @@ export interface CoreOptions {
 
 const NO_ARGS: readonly unknown[] = Object.freeze([]);
 
+/**
+ * Dispatch runs as a reaction to this promise rather than by queueMicrotask:
+ * Node's queueMicrotask makes an AsyncResource and a bound function per call
+ * (lib/internal/process/task_queues.js), a resolved promise's `then` one
+ * reaction, and a warm round trip schedules a dispatch twice (at submit and
+ * after the result). Same queue, same order; the reaction runs in the
+ * caller's async context as the AsyncResource did.
+ */
+const RESOLVED = Promise.resolve();
+
 export class EngineCore<S> implements Engine, TaskOwner<S> {
   readonly name: string;
   readonly queue = new TaskQueue<TaskRecord<S>>((t) => t.where === 'queued');
@@ -102,7 +112,14 @@ export class EngineCore<S> implements Engine, TaskOwner<S> {
     this.#measureCosts = measureCosts;
     this.#dispatchBound = () => {
       this.#dispatchScheduled = false;
-      transport.dispatch();
+      try {
+        transport.dispatch();
+      } catch (err) {
+        // Reported as queueMicrotask would have: an uncaught exception, not a rejection nobody handles.
+        queueMicrotask(() => {
+          throw err;
+        });
+      }
     };
   }
 
@@ -182,7 +199,7 @@ export class EngineCore<S> implements Engine, TaskOwner<S> {
     if (!this.#watchSignal(task) || !this.#transport.accepted(task)) return task;
     if (!this.#dispatchScheduled) {
       this.#dispatchScheduled = true;
-      queueMicrotask(this.#dispatchBound);
+      void RESOLVED.then(this.#dispatchBound);
     }
     return task;
   }
@@ -205,7 +222,7 @@ export class EngineCore<S> implements Engine, TaskOwner<S> {
   schedule(): void {
     if (!this.#dispatchScheduled && this.queue.size > 0) {
       this.#dispatchScheduled = true;
-      queueMicrotask(this.#dispatchBound);
+      void RESOLVED.then(this.#dispatchBound);
     }
   }
 

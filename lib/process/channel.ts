@@ -28,8 +28,16 @@ const MAX_OBJECTS = 64;
 
 let budget = 0;
 // An array, not a Set: a task message holds two or three objects, and
-// pushing to and scanning a tiny array costs less than hashing.
-const seen: object[] = [];
+// storing into and scanning a tiny array costs less than hashing. Its length
+// stays put between messages (`length = 0` would free the backing store and
+// every message would grow a new one); `seenCount` says how much is in use.
+const seen: (object | undefined)[] = new Array<undefined>(MAX_OBJECTS).fill(undefined);
+let seenCount = 0;
+
+function wasSeen(value: object): boolean {
+  for (let i = 0; i < seenCount; i++) if (seen[i] === value) return true;
+  return false;
+}
 
 /** True if JSON.parse(JSON.stringify(value)) gives back exactly `value`. */
 function jsonExact(value: unknown, depth: number): boolean {
@@ -42,8 +50,8 @@ function jsonExact(value: unknown, depth: number): boolean {
       return Number.isFinite(value) && (value !== 0 || 1 / value > 0);
     case 'object': {
       if (value === null) return true;
-      if (depth > 32 || seen.length >= MAX_OBJECTS || seen.includes(value)) return false;
-      seen.push(value);
+      if (depth > 32 || seenCount >= MAX_OBJECTS || wasSeen(value)) return false;
+      seen[seenCount++] = value;
       if (Array.isArray(value)) {
         for (let i = 0; i < value.length; i++) {
           if (!(i in value) || !jsonExact(value[i], depth + 1)) return false;
@@ -65,8 +73,14 @@ function jsonExact(value: unknown, depth: number): boolean {
 /** Encodes one message as a frame. Throws, having written nothing, when a value cannot be cloned. */
 export function encodeFrame(message: unknown[]): Buffer {
   budget = JSON_BUDGET;
-  const exact = jsonExact(message, 0);
-  seen.length = 0;
+  let exact: boolean;
+  try {
+    exact = jsonExact(message, 0);
+  } finally {
+    // Let go of the message's objects (also when a getter threw); the array keeps its size.
+    for (let i = 0; i < seenCount; i++) seen[i] = undefined;
+    seenCount = 0;
+  }
   // JSON.stringify throws past the longest string V8 makes; v8.serialize may still manage.
   let text: string | undefined;
   if (exact) {
@@ -112,11 +126,19 @@ export class FrameReader {
   }
 
   push(chunk: Buffer): void {
-    this.#chunks.push(chunk);
-    this.#buffered += chunk.length;
-    // A large frame arrives in many chunks: join them once, when it is whole.
-    if (this.#buffered < this.#need) return;
-    const buf = this.#chunks.length === 1 ? this.#chunks[0] : this.#join();
+    let buf: Buffer;
+    if (this.#buffered === 0 && chunk.length >= this.#need) {
+      // The common case, a read that starts on a frame boundary, is parsed
+      // where it lies: the list is left empty (pushing to an empty list
+      // allocates its backing store anew on every read).
+      buf = chunk;
+    } else {
+      this.#chunks.push(chunk);
+      this.#buffered += chunk.length;
+      // A large frame arrives in many chunks: join them once, when it is whole.
+      if (this.#buffered < this.#need) return;
+      buf = this.#chunks.length === 1 ? this.#chunks[0] : this.#join();
+    }
     let offset = 0;
     try {
       while (buf.length - offset >= HEADER) {
@@ -145,7 +167,7 @@ export class FrameReader {
    */
   #keep(buf: Buffer, offset: number): void {
     if (offset === buf.length) {
-      this.#chunks.length = 0;
+      if (this.#chunks.length > 0) this.#chunks = [];
       this.#buffered = 0;
       this.#need = HEADER;
     } else {

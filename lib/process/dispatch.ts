@@ -22,7 +22,7 @@ import { TaskKind } from '../core/contract.js';
 import type { EngineCore } from '../core/engine-core.js';
 import { MAX_BATCH, PIPELINE_MS, wireArgs, wireKind } from '../core/transport.js';
 import type { TaskRecord } from '../core/task.js';
-import { HOLD, ToWorker } from './protocol.js';
+import { HOLD, RUN_STRIDE, ToWorker } from './protocol.js';
 import type { WorkerRecord } from './worker.js';
 
 type Task = TaskRecord<WorkerRecord>;
@@ -155,7 +155,10 @@ export class Dispatch {
     const first = inflight.length;
     const wasEmpty = first === 0;
     const limit = Math.min(most, MAX_BATCH, this.#maxTasksPerWorker - w.dispatched);
-    const msg: unknown[] = [ToWorker.Run];
+    // Sized for the most it can carry and cut to what was sent: pushing one
+    // field at a time regrew the array several times per message.
+    const msg: unknown[] = new Array<unknown>(1 + RUN_STRIDE * Math.max(1, Math.min(limit, queue.size)));
+    msg[0] = ToWorker.Run;
     let sent = 0;
     while (sent < limit) {
       const task = queue.peek();
@@ -170,10 +173,15 @@ export class Dispatch {
       task.where = 'sent';
       task.slot = w;
       inflight.push(task);
-      msg.push(task.id, task.name, holds(task) ? wireKind(task) + HOLD : wireKind(task), wireArgs(task));
+      const at = 1 + RUN_STRIDE * sent;
+      msg[at] = task.id;
+      msg[at + 1] = task.name;
+      msg[at + 2] = holds(task) ? wireKind(task) + HOLD : wireKind(task);
+      msg[at + 3] = wireArgs(task);
       sent++;
     }
     if (sent === 0) return;
+    msg.length = 1 + RUN_STRIDE * sent;
     let unsendable: [Task, Error][] | undefined;
     try {
       w.handle.send(msg);

@@ -7,7 +7,7 @@
  *
  *  caller          EngineCore            ProcessEngine               worker process
  *  pool.submit ─▶ TaskRecord+Future ─▶ TaskQueue
- *                 queueMicrotask ─────▶ dispatch (./dispatch.ts): per worker,
+ *                 a microtask ────────▶ dispatch (./dispatch.ts): per worker,
  *                                       one task, or a batch of short ones (PIPELINE_MS)
  *                                       [Run, id, name, kind(+HOLD), args, …] ─ fd 3 ─▶ WorkerLoop
  *                                       head: core.begin, deadline armed        runs them in order,

@@ -17,12 +17,18 @@ import { existingTaskStorage, type TaskContext } from '../worker/context.js';
 import { loadTaskModule, taskNotFound, type Fn, type TaskOutput } from '../worker/run.js';
 import { runWireTask } from '../worker/stream.js';
 import { TaskChannel } from '../worker/task-channel.js';
-import { FromWorker, HOLD, RUN_STRIDE, ToWorker } from './protocol.js';
+import { FromWorker, HOLD, RESULT_HEAD, RESULT_STRIDE, RUN_STRIDE, ToWorker } from './protocol.js';
 
 /** Work, in ms, after which the loop lets pending Drop and Abort messages in. */
 const YIELD_MS = 1;
 
-const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
+/** An empty Results message with room for one result. */
+function heldMessage(): unknown[] {
+  const msg = new Array<unknown>(RESULT_HEAD + RESULT_STRIDE);
+  msg[0] = FromWorker.Results;
+  msg[1] = 0;
+  return msg;
+}
 
 export class WorkerLoop {
   readonly #post: (message: unknown[]) => void;
@@ -35,11 +41,17 @@ export class WorkerLoop {
   #dropped: Set<number> | undefined;
   #currentId = 0;
   /** Results held: [Results, sentAt, id, status, value, start, end, ...]; sentAt is filled in when sent. */
-  #held: unknown[] = [FromWorker.Results, 0];
+  #held: unknown[] = heldMessage();
+  /** Where the next held result goes in #held. */
+  #heldEnd = RESULT_HEAD;
   #currentContext: TaskContext | undefined;
   /** The running task's channel: where the caller's credit and messages go. */
   #currentChannel: TaskChannel | undefined;
   readonly #out: TaskOutput = { value: undefined };
+  /** The async task #drain waits for: its id, start and HOLD. */
+  #asyncId = 0;
+  #asyncStart = 0;
+  #asyncHold = false;
   /** The running task's channel (a stream, or a call with progress), made when its kind asks for one. */
   readonly #openChannel = (highWaterMark: number): TaskChannel =>
     (this.#currentChannel = new TaskChannel(this.#currentId, this.#post, highWaterMark));
@@ -57,7 +69,7 @@ export class WorkerLoop {
         } else {
           for (let i = 1; i < msg.length; i++) this.#queue.push(msg[i]);
         }
-        if (!this.#running) void this.#drain();
+        if (!this.#running) this.#drain();
         break;
       case ToWorker.Drop:
         (this.#dropped ??= new Set()).add(msg[1] as number);
@@ -90,7 +102,15 @@ export class WorkerLoop {
     this.#post([FromWorker.Ready]);
   }
 
-  async #drain(): Promise<void> {
+  /**
+   * Runs what is queued, synchronously while the tasks are: an async
+   * function per Run message cost a promise and a suspended frame per call
+   * even when no task awaited anything. The loop turns async only where it
+   * must wait, an async task (#afterAsync) or a yield to the event loop
+   * (#afterYield), and each of those resumes it here; `#running` stays set
+   * meanwhile, so a Run message that arrives then only queues its tasks.
+   */
+  #drain(): void {
     this.#running = true;
     const mod = this.#mod;
     while (this.#head < this.#queue.length) {
@@ -108,46 +128,82 @@ export class WorkerLoop {
       // Nothing waits behind a task of unknown or long cost, nor a timed one.
       if (!hold) this.flush();
       const start = performance.now();
-      let status = Status.Ok;
-      let value: unknown;
+      let end: number;
       const fn = mod[name];
       if (typeof fn !== 'function') {
-        status = Status.Error;
-        value = encodeError(taskNotFound(name, mod));
+        end = performance.now();
+        this.#hold(id, Status.Error, encodeError(taskNotFound(name, mod)), start, end);
       } else {
         const storage = existingTaskStorage();
         const ctx: TaskContext | undefined = storage === undefined ? undefined : { controller: undefined, channel: undefined };
         this.#currentId = id;
         this.#currentContext = ctx;
         const ran = runWireTask(name, fn as Fn, kind, args, storage, ctx, this.#openChannel, this.#out);
-        if (typeof ran === 'number') status = ran;
-        else {
+        if (typeof ran !== 'number') {
           // An async task may wait for anything: what was held goes first.
           this.flush();
-          status = await ran;
+          this.#asyncId = id;
+          this.#asyncStart = start;
+          this.#asyncHold = hold;
+          void ran.then(this.#afterAsync);
+          return;
         }
-        value = this.#out.value;
-        this.#out.value = undefined;
-        this.#currentContext = undefined;
-        this.#currentChannel = undefined;
+        end = this.#ran(id, ran, start);
       }
-      const end = performance.now();
-      this.#hold(id, status, value, start, end);
-      if (!hold || this.#head === this.#queue.length) this.flush();
-      if (this.#head < this.#queue.length && end - this.#lastYield >= YIELD_MS) {
-        // Results go before the loop lets messages in: an Abort or Drop is
-        // always read with nothing held, so the parent's view of what runs
-        // is exact whenever it acts on it.
-        this.flush();
-        // Let Drop and Abort messages that arrived meanwhile be read before
-        // the next task starts. One setImmediate is not enough: its callback
-        // runs in the check phase right after the current poll phase, before
-        // the channel is polled again; the second one comes after a poll.
-        await nextTurn();
-        await nextTurn();
-        this.#lastYield = performance.now();
-      }
+      if (this.#next(hold, end)) return;
     }
+    this.#idle();
+  }
+
+  /** The task that was running ended with `status`: its result is held. Returns when it ended. */
+  #ran(id: number, status: Status, start: number): number {
+    const value = this.#out.value;
+    this.#out.value = undefined;
+    this.#currentContext = undefined;
+    this.#currentChannel = undefined;
+    const end = performance.now();
+    this.#hold(id, status, value, start, end);
+    return end;
+  }
+
+  readonly #afterAsync = (status: Status): void => {
+    const end = this.#ran(this.#asyncId, status, this.#asyncStart);
+    if (!this.#next(this.#asyncHold, end)) this.#drain();
+  };
+
+  /**
+   * After a task: sends what is held when the task may not be held behind
+   * or nothing is left, and yields to the event loop when the loop has run
+   * YIELD_MS since it last did (true: #drain resumes after the yield).
+   */
+  #next(hold: boolean, end: number): boolean {
+    if (!hold || this.#head === this.#queue.length) this.flush();
+    if (this.#head < this.#queue.length && end - this.#lastYield >= YIELD_MS) {
+      // Results go before the loop lets messages in: an Abort or Drop is
+      // always read with nothing held, so the parent's view of what runs
+      // is exact whenever it acts on it.
+      this.flush();
+      // Let Drop and Abort messages that arrived meanwhile be read before
+      // the next task starts. One setImmediate is not enough: its callback
+      // runs in the check phase right after the current poll phase, before
+      // the channel is polled again; the second one comes after a poll.
+      setImmediate(this.#secondTurn);
+      return true;
+    }
+    return false;
+  }
+
+  readonly #secondTurn = (): void => {
+    setImmediate(this.#afterYield);
+  };
+
+  readonly #afterYield = (): void => {
+    this.#lastYield = performance.now();
+    this.#drain();
+  };
+
+  /** Nothing left to run. */
+  #idle(): void {
     // The last task may have been dropped, its predecessor's result still held.
     this.flush();
     this.#queue = [];
@@ -158,7 +214,16 @@ export class WorkerLoop {
   }
 
   #hold(id: number, status: Status, value: unknown, start: number, end: number): void {
-    this.#held.push(id, status, value, start, end);
+    // Stored by index into a message made for one result: pushing to
+    // [Results, 0] regrew it on every message.
+    const held = this.#held;
+    const k = this.#heldEnd;
+    held[k] = id;
+    held[k + 1] = status;
+    held[k + 2] = value;
+    held[k + 3] = start;
+    held[k + 4] = end;
+    this.#heldEnd = k + RESULT_STRIDE;
   }
 
   /**
@@ -169,9 +234,11 @@ export class WorkerLoop {
    * (./entry.ts), so results it finished are not lost with it.
    */
   flush(): void {
+    if (this.#heldEnd === RESULT_HEAD) return;
     const msg = this.#held;
-    if (msg.length === 2) return;
-    this.#held = [FromWorker.Results, 0];
+    msg.length = this.#heldEnd;
+    this.#held = heldMessage();
+    this.#heldEnd = RESULT_HEAD;
     msg[1] = performance.now();
     try {
       this.#post(msg);

@@ -8,7 +8,7 @@
 //
 //  caller          EngineCore            RemoteEngine                    Redis / host
 //  pool.submit ─▶ TaskRecord+Future ─▶ TaskQueue  (trace context captured)
-//                 queueMicrotask ─────▶ dispatch: once connected, the queue's
+//                 a microtask ────────▶ dispatch: once connected, the queue's
 //                                       tasks as jobs, one addBulk per 1,000 ─▶ queue
 //                                       { n, k, a, t, c: trace carrier }          │
 //                                                 warmpool worker: BullMQ Worker ◀┘

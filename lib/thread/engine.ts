@@ -7,7 +7,7 @@
  *
  *  caller          EngineCore            ThreadEngine                    thread (piscina)
  *  pool.submit ─▶ TaskRecord+Future ─▶ TaskQueue
- *                 queueMicrotask ─────▶ dispatch, while fewer runs than
+ *                 a microtask ────────▶ dispatch, while fewer runs than
  *                                       threads: one task, or a batch of
  *                                       short ones (PIPELINE_MS)
  *                                       piscina.run([control, name, kind, args, …]) ─▶ entry.ts
