@@ -269,14 +269,25 @@ for (const backend of backends.filter((b) => b.name !== 'RemotePool')) {
         after(unsubscribe);
         let release!: () => void;
         const held = new Promise<void>((resolve) => (release = resolve));
+        let handling!: () => void;
+        const firstHandled = new Promise<void>((resolve) => (handling = resolve));
         const seen: number[] = [];
-        const future = pool.submit('progressSlowly', [3], {
+        const go = join(scratch(), 'go');
+        const future = pool.submit('progressThenWaitFor', [go], {
           onProgress: async (v) => {
             seen.push(v as number);
-            // The first call holds (which value it gets depends on coalescing).
-            if (seen.length === 1) await held;
+            // The first call holds, and the task ends only once it is being
+            // handled: had the value and the result come in one read, the
+            // value would be handed over as the task ended, with nothing
+            // busy to wait for (lib/core/progress.ts, end()).
+            if (seen.length === 1) {
+              handling();
+              await held;
+            }
           },
         });
+        await within(firstHandled, 10_000, 'the first progress value to reach onProgress');
+        touch(go);
         // Its worker is free once the task has ended; the future waits for the handler.
         await within(pool.onIdle(), 10_000, 'the task to end on its worker');
         assert.equal(future.state, 'running');
