@@ -126,6 +126,22 @@ describe('process channel framing', () => {
       }
     });
 
+    test('a large ArrayBuffer travels as a part, alone, in a Map or twice (still one), and a resizable one keeps its maxByteLength', () => {
+      const ab = new Uint8Array(200_000).map((_, i) => i & 255).buffer;
+      const resizable = new (ArrayBuffer as unknown as new (n: number, o: object) => ArrayBuffer)(100_000, { maxByteLength: 300_000 });
+      const message = [1, 1, 'echo', 0, [ab, new Map([['k', ab]]), { deep: [ab] }, resizable]];
+      const frame = encodeFrameParts(message);
+      assert.ok(Array.isArray(frame));
+      assert.equal(frame.length, 3, 'the head, its body, and one part for the one ArrayBuffer');
+      const [[, , , , got]] = roundTrip([message], 65_536) as [
+        [0, 0, 0, 0, [ArrayBuffer, Map<string, ArrayBuffer>, { deep: ArrayBuffer[] }, ArrayBuffer]],
+      ];
+      assert.deepEqual(new Uint8Array(got[0]), new Uint8Array(ab));
+      assert.equal(got[1].get('k'), got[0]);
+      assert.equal(got[2].deep[0], got[0]);
+      assert.equal((got[3] as unknown as { maxByteLength: number }).maxByteLength, 300_000);
+    });
+
     test('encodeFrame copies a large view: changing it after encoding does not change what arrives', () => {
       const bytes = new Uint8Array(100_000).fill(1);
       const frame = encodeFrame([1, 1, 'echo', 0, [bytes]]);

@@ -14,10 +14,10 @@
 //
 //
 // Frame: u32 LE payload length, u8 encoding (0 JSON, 1 v8, 2 v8 with parts),
-// payload. Large binary data (a typed array, Buffer or DataView of at least
-// PART_MIN bytes, anywhere in the message) does not go through the
-// serializer: the v8 body holds a reference to a part, and the part's bytes
-// follow the frame as they are (see "Binary parts" below).
+// payload. Large binary data (a typed array, Buffer, DataView or ArrayBuffer
+// of at least PART_MIN bytes, alone or inside objects) does not go through
+// the serializer: the v8 body holds a reference to a part, and the part's
+// bytes follow the frame as they are (see "Binary parts" below).
 
 import type { Socket } from 'node:net';
 import { types } from 'node:util';
@@ -111,11 +111,15 @@ export function encodeFrameParts(message: unknown[]): Buffer | Uint8Array[] {
   // v8.serialize, with room for the frame header written first: the body is
   // not copied again behind a header (a megabyte payload paid that copy).
   const ser = new PartSerializer();
+  walkBudget = WALK_BUDGET;
+  const arrayBuffers: ArrayBuffer[] = [];
+  findArrayBuffers(message, arrayBuffers);
+  for (let i = 0; i < arrayBuffers.length; i++) ser.transferArrayBuffer(i, arrayBuffers[i]);
   ser.writeRawBytes(HEADER_ROOM);
   ser.writeHeader();
   ser.writeValue(message);
   const frame = ser.releaseBuffer();
-  if (ser.parts.length > 0) return withParts(frame, ser.parts);
+  if (arrayBuffers.length + ser.parts.length > 0) return withParts(frame, arrayBuffers, ser.parts);
   frame.writeUInt32LE(frame.length - HEADER, 0);
   frame[4] = V8_FRAME;
   return frame;
@@ -135,9 +139,19 @@ const HEADER_ROOM = new Uint8Array(HEADER);
 // part's bytes as they are, and the reader copies them as they arrive straight
 // into one allocation per part, sized from the head, so nothing is joined.
 //
-// PARTS_FRAME: u32 LE head length, u8 2, then the head: u32 LE count, count ×
-// f64 LE part length, the v8 body; then the parts' bytes, in order (the head
-// length does not count them, so the small head is read as any frame is).
+// PARTS_FRAME: u32 LE head length, u8 2, then the head: u32 LE count, u32 LE
+// how many of them are ArrayBuffers, count × f64 LE part length, the v8 body;
+// then the parts' bytes, in order (the head length does not count them, so
+// the small head is read as any frame is).
+//
+// An ArrayBuffer is not a host object: V8 copies it into the body unless it
+// is marked transferred, and then writes its id instead (the serializer does
+// not detach it; the reader supplies the buffer for each id). So the message
+// is first walked for ArrayBuffers of PART_MIN bytes or more, through plain
+// objects, arrays, Maps and Sets, at most WALK_BUDGET values: one found
+// deeper, or inside a class instance, goes through the serializer as before
+// (slower, as exact). A resizable one is left to the serializer too, which
+// keeps its maxByteLength.
 //
 // In the body every host object starts with a u32 mark: INLINE, followed by
 // Node's own format (DefaultSerializer._writeHostObject), or PART, followed
@@ -194,6 +208,36 @@ function kindOf(view: ArrayBufferView): number | undefined {
   return KIND_INDEX.get((view as unknown as { [Symbol.toStringTag]: string })[Symbol.toStringTag]);
 }
 
+/** Values the walk for large ArrayBuffers visits at most. */
+const WALK_BUDGET = 4096;
+let walkBudget = 0;
+
+function findArrayBuffers(value: unknown, found: ArrayBuffer[]): void {
+  if (--walkBudget < 0 || typeof value !== 'object' || value === null) return;
+  // A proxy's traps could throw, or run code, where the serializer refuses it untouched.
+  if (types.isProxy(value)) return;
+  if (value instanceof ArrayBuffer) {
+    // `resizable` is ES2024 (Node 20 has it; the compiler's lib does not).
+    const resizable = (value as { resizable?: boolean }).resizable === true;
+    if (value.byteLength >= PART_MIN && !resizable && !found.includes(value)) found.push(value);
+    return;
+  }
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) findArrayBuffers(value[i], found);
+  } else if (value instanceof Map) {
+    for (const [k, v] of value) {
+      findArrayBuffers(k, found);
+      findArrayBuffers(v, found);
+    }
+  } else if (value instanceof Set) {
+    for (const v of value) findArrayBuffers(v, found);
+  } else {
+    const proto = Object.getPrototypeOf(value) as unknown;
+    if (proto !== Object.prototype && proto !== null) return;
+    for (const key of Object.keys(value)) findArrayBuffers((value as Record<string, unknown>)[key], found);
+  }
+}
+
 class PartSerializer extends DefaultSerializer {
   readonly parts: Uint8Array[] = [];
 
@@ -213,11 +257,13 @@ class PartSerializer extends DefaultSerializer {
 /** Reads a v8 body whose parts (in the order they were written) are `parts`. */
 class PartDeserializer extends DefaultDeserializer {
   readonly #parts: ArrayBuffer[];
-  #next = 0;
+  #next: number;
 
-  constructor(body: Buffer, parts: ArrayBuffer[]) {
+  constructor(body: Buffer, parts: ArrayBuffer[], arrayBuffers: number) {
     super(body);
     this.#parts = parts;
+    for (let i = 0; i < arrayBuffers; i++) this.transferArrayBuffer(i, parts[i]);
+    this.#next = arrayBuffers;
   }
 
   _readHostObject(): ArrayBufferView {
@@ -232,21 +278,23 @@ class PartDeserializer extends DefaultDeserializer {
 
 const NO_PARTS: ArrayBuffer[] = [];
 
-function decodeV8(body: Buffer, parts: ArrayBuffer[]): unknown[] {
-  const des = new PartDeserializer(body, parts);
+function decodeV8(body: Buffer, parts: ArrayBuffer[], arrayBuffers: number): unknown[] {
+  const des = new PartDeserializer(body, parts, arrayBuffers);
   des.readHeader();
   return des.readValue() as unknown[];
 }
 
-/** The frame of a body with parts: its head (header, lengths, body) and the parts. */
-function withParts(body: Buffer, parts: Uint8Array[]): Uint8Array[] {
-  const meta = Buffer.allocUnsafe(HEADER + 4 + 8 * parts.length);
+/** The frame of a body with parts: its head (header, counts, lengths, body), then the ArrayBuffers, then the views. */
+function withParts(body: Buffer, arrayBuffers: ArrayBuffer[], views: Uint8Array[]): Uint8Array[] {
+  const parts = [...arrayBuffers.map((b) => new Uint8Array(b)), ...views];
+  const meta = Buffer.allocUnsafe(HEADER + 8 + 8 * parts.length);
   const headLength = meta.length - HEADER + body.length - HEADER;
   if (headLength > 0xffff_ffff) throw new RangeError(`Expected a message body of at most 4 GiB, got ${headLength} bytes`);
   meta.writeUInt32LE(headLength, 0);
   meta[4] = PARTS_FRAME;
   meta.writeUInt32LE(parts.length, HEADER);
-  for (let i = 0; i < parts.length; i++) meta.writeDoubleLE(parts[i].byteLength, HEADER + 4 + 8 * i);
+  meta.writeUInt32LE(arrayBuffers.length, HEADER + 4);
+  for (let i = 0; i < parts.length; i++) meta.writeDoubleLE(parts[i].byteLength, HEADER + 8 + 8 * i);
   return [meta, body.subarray(HEADER), ...parts];
 }
 
@@ -271,17 +319,18 @@ class PartsInFlight {
 
   constructor(head: Buffer) {
     const count = head.readUInt32LE(0);
+    const arrayBuffers = head.readUInt32LE(4);
     this.#parts = new Array<Uint8Array>(count);
     const buffers = new Array<ArrayBuffer>(count);
     for (let i = 0; i < count; i++) {
       // allocUnsafeSlow: an ArrayBuffer of its own, exactly the part's size
       // (not a slice of Node's pool), uninitialized: it is filled whole
       // before the message is handed on.
-      const part = Buffer.allocUnsafeSlow(head.readDoubleLE(4 + 8 * i));
+      const part = Buffer.allocUnsafeSlow(head.readDoubleLE(8 + 8 * i));
       this.#parts[i] = part;
       buffers[i] = part.buffer;
     }
-    this.message = decodeV8(head.subarray(4 + 8 * count), buffers);
+    this.message = decodeV8(head.subarray(8 + 8 * count), buffers, arrayBuffers);
   }
 
   /** Copies what `chunk` holds of the parts from `offset`; returns the bytes taken. */
@@ -349,7 +398,7 @@ export class FrameReader {
           continue;
         }
         const message = (
-          buf[offset + 4] === JSON_FRAME ? JSON.parse(buf.toString('utf8', start, end)) : decodeV8(buf.subarray(start, end), NO_PARTS)
+          buf[offset + 4] === JSON_FRAME ? JSON.parse(buf.toString('utf8', start, end)) : decodeV8(buf.subarray(start, end), NO_PARTS, 0)
         ) as unknown[];
         // Consumed before it is handed on: a consumer that throws must not
         // have the same frame delivered again by the next push.
