@@ -142,6 +142,20 @@ describe('process channel framing', () => {
       assert.equal((got[3] as unknown as { maxByteLength: number }).maxByteLength, 300_000);
     });
 
+    test('an ArrayBuffer beyond the walk (after 4,096 values, or inside a class instance) goes through the serializer and still arrives exactly', () => {
+      class Holder {
+        constructor(readonly bytes: ArrayBuffer) {}
+      }
+      const ab = new Uint8Array(50_000).fill(5).buffer;
+      for (const value of [[new Array<number>(5000).fill(0), ab], new Holder(ab)]) {
+        const message = [1, 1, 'echo', 0, [value]];
+        assert.ok(!Array.isArray(encodeFrameParts(message)), 'one buffer: no parts');
+        const [[, , , , [got]]] = roundTrip([message], 65_536) as [[0, 0, 0, 0, unknown[]]];
+        const back = Array.isArray(got) ? (got[1] as ArrayBuffer) : (got as { bytes: ArrayBuffer }).bytes;
+        assert.deepEqual(new Uint8Array(back), new Uint8Array(ab));
+      }
+    });
+
     test('encodeFrame copies a large view: changing it after encoding does not change what arrives', () => {
       const bytes = new Uint8Array(100_000).fill(1);
       const frame = encodeFrame([1, 1, 'echo', 0, [bytes]]);

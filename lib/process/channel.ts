@@ -12,7 +12,6 @@
 // be cloned. The check walks at most JSON_BUDGET values, so a large message
 // simply takes the v8 path, which is the faster one for bulk data anyway.
 //
-//
 // Frame: u32 LE payload length, u8 encoding (0 JSON, 1 v8, 2 v8 with parts),
 // payload. Large binary data (a typed array, Buffer, DataView or ArrayBuffer
 // of at least PART_MIN bytes, alone or inside objects) does not go through
@@ -222,19 +221,27 @@ function findArrayBuffers(value: unknown, found: ArrayBuffer[]): void {
     if (value.byteLength >= PART_MIN && !resizable && !found.includes(value)) found.push(value);
     return;
   }
+  // Each loop stops with the budget: a million-item array costs no more than a small one.
   if (Array.isArray(value)) {
-    for (let i = 0; i < value.length; i++) findArrayBuffers(value[i], found);
+    for (let i = 0; i < value.length && walkBudget > 0; i++) findArrayBuffers(value[i], found);
   } else if (value instanceof Map) {
     for (const [k, v] of value) {
+      if (walkBudget <= 0) return;
       findArrayBuffers(k, found);
       findArrayBuffers(v, found);
     }
   } else if (value instanceof Set) {
-    for (const v of value) findArrayBuffers(v, found);
+    for (const v of value) {
+      if (walkBudget <= 0) return;
+      findArrayBuffers(v, found);
+    }
   } else {
     const proto = Object.getPrototypeOf(value) as unknown;
     if (proto !== Object.prototype && proto !== null) return;
-    for (const key of Object.keys(value)) findArrayBuffers((value as Record<string, unknown>)[key], found);
+    for (const key in value) {
+      if (walkBudget <= 0) return;
+      if (Object.prototype.hasOwnProperty.call(value, key)) findArrayBuffers((value as Record<string, unknown>)[key], found);
+    }
   }
 }
 
