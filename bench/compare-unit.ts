@@ -16,7 +16,11 @@
 // serializations, or postMessage for ThreadPool; one message per call each
 // way, nothing batched), the same calls as throughput:<Kind>, so that the two
 // divide. raw: does not load <entry>; it runs for both builds like any unit,
-// which shows the noise.
+// which shows the noise. payload:<Kind> is the median round trip of `echo`
+// with a Uint8Array of compareSizes().payloadBytes (checked equal on
+// return), and payload-raw:ProcessPool the same over Node's IPC with
+// serialization 'advanced' (the transport of the fastest process peer,
+// tinypool's 'advanced' child_process runtime), to divide by.
 
 import { pathToFileURL } from 'node:url';
 import { busyShares } from './busy.js';
@@ -70,7 +74,29 @@ async function submitRate(pool: Pick<Pool, 'submit'>, n: number): Promise<number
   return rate;
 }
 
+/** Median ms of sequential `echo` round trips of a Uint8Array, after untimed ones; every one checked. */
+async function payloadMs(pool: Pick<Pool, 'submit'>): Promise<number> {
+  const bytes = new Uint8Array(COMPARE_SIZES.payloadBytes);
+  for (let i = 0; i < bytes.length; i++) bytes[i] = (i * 7) & 255;
+  const xs: number[] = [];
+  for (let i = 0; i < COMPARE_SIZES.payloadWarmup + COMPARE_SIZES.payloadTrips; i++) {
+    const t0 = performance.now();
+    const back = await pool.submit('echo', [bytes]);
+    if (i >= COMPARE_SIZES.payloadWarmup) xs.push(performance.now() - t0);
+    check(back instanceof Uint8Array && Buffer.compare(back, bytes) === 0, `echo of ${bytes.length} bytes came back as ${String(back)}`);
+  }
+  return quantile(xs, 0.5);
+}
+
 const [kind, arg = ''] = scenario.split(':');
+if (kind === 'payload-raw') {
+  const raw = await RawPool.start('process', tasksUrl.href, COMPARE_SIZES.workers, 'advanced');
+  await Promise.all(Array.from({ length: COMPARE_SIZES.workers * 4 }, (_, i) => raw.call('add', [i, 1])));
+  figures.ms = await payloadMs({ submit: (name: string, args: unknown[]) => raw.call(name, args) });
+  await raw.close();
+  process.stdout.write(`${JSON.stringify({ figures })}\n`);
+  process.exit(0);
+}
 if (kind === 'raw') {
   const raw = await RawPool.start(arg === 'ProcessPool' ? 'process' : 'thread', tasksUrl.href, COMPARE_SIZES.workers, 'json');
   const asPool = { submit: (name: string, args: unknown[]) => raw.call(name, args) };
@@ -109,6 +135,9 @@ switch (kind) {
     for (let i = 0; i < items.length; i++) check(results[i] === i * i, `square(${i}) gave ${String(results[i])}`);
     break;
   }
+  case 'payload':
+    figures.ms = await payloadMs(pool);
+    break;
   case 'busy': {
     const items = new Array<number>(COMPARE_SIZES.cpuItems).fill(COMPARE_SIZES.cpuSteps);
     const expected = work(COMPARE_SIZES.cpuSteps);

@@ -165,6 +165,8 @@ export async function compare(ref: string, options: { rounds?: number; quick: bo
     ...kinds.map((k) => `raw:${k}`),
     ...kinds.map((k) => `map:${k}`),
     ...kinds.map((k) => `busy:${k}`),
+    ...kinds.map((k) => `payload:${k}`),
+    'payload-raw:ProcessPool',
     'local',
   ];
   if (options.only) scenarios = scenarios.filter((s) => options.only!.some((p) => s.startsWith(p)));
@@ -259,6 +261,16 @@ export async function compare(ref: string, options: { rounds?: number; quick: bo
           what: `${arg} map, ${s.items.toLocaleString('en-US')} tiny items`,
           unit: 'items/s',
           better: 'higher',
+        },
+      ];
+    if (kind === 'payload' || kind === 'payload-raw')
+      return [
+        {
+          scenario: unit,
+          key: 'ms',
+          what: `${kind === 'payload' ? arg : "raw child_process IPC ('advanced')"}, echo of a ${s.payloadBytes / 1024} KiB Uint8Array (median of ${s.payloadTrips})`,
+          unit: 'ms',
+          better: 'lower',
         },
       ];
     if (kind === 'busy')

@@ -36,6 +36,11 @@ export function compareSizes(quick: boolean) {
     /** CPU-bound items (work(cpuSteps) each) in the busy-share map, as in `npm run bench`'s busy unit. */
     cpuItems: quick ? 20 : 300,
     cpuSteps: 2_000_000,
+    /** The binary payload of the payload units (a Uint8Array, echoed back), bytes. */
+    payloadBytes: quick ? 64 * 1024 : 1024 * 1024,
+    /** Sequential `echo` round trips of that payload timed per payload unit, after `payloadWarmup` untimed ones. */
+    payloadTrips: quick ? 5 : 60,
+    payloadWarmup: quick ? 2 : 20,
   };
 }
 

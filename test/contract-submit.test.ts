@@ -7,8 +7,8 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { DataCloneError, QueueFullError, TaskNotFoundError } from '../lib/index.js';
-import { assertSamples, contractFile, makePool, range, scratch, SHORT, startBlocker, untyped, warmUp } from './contract.js';
-import { cloneSamples, type BuiltinErrorName } from './fixtures/contract-tasks.js';
+import { assertSamples, contractFile, LONG, makePool, range, scratch, SHORT, startBlocker, untyped, warmUp } from './contract.js';
+import { assertBinarySamples, binarySamples, cloneSamples, type BuiltinErrorName } from './fixtures/contract-tasks.js';
 import { reasonOf } from './helpers.js';
 
 await contractFile('submit', (backend) => {
@@ -48,6 +48,16 @@ await contractFile('submit', (backend) => {
       await using pool = makePool(backend, { workers: 1 });
       assertSamples(await pool.submit('echo', [cloneSamples()]));
     });
+
+    test(
+      'binary values come back exactly both ways: views at an offset, several in one message, empty, over 64 KiB and 16 MiB, nested, one referenced twice',
+      LONG,
+      async () => {
+        await using pool = makePool(backend, { workers: 1 });
+        // The worker checks what arrived, then sends it back: both directions are checked.
+        assertBinarySamples(await pool.submit('echoBinarySamples', [binarySamples()]));
+      },
+    );
 
     test(
       'a built-in error thrown by a task comes back as an instance of the same built-in class, with its name and message',
