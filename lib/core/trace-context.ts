@@ -26,7 +26,7 @@
 // the pool's `initializer` (docs/guide.md, "Seeing inside a pool"). A
 // propagator is not needed there: a carrier without one is read as W3C.
 
-import { createRequire } from 'node:module';
+import { nodeModule } from './builtins.js';
 
 /**
  * What crosses with a task: W3C `traceparent` (always), `tracestate` (when
@@ -71,7 +71,7 @@ let api: OtelApi | null | undefined;
 function loadApi(): OtelApi | null {
   if (api !== undefined) return api;
   try {
-    api = createRequire(import.meta.url)('@opentelemetry/api') as OtelApi;
+    api = nodeModule().createRequire(import.meta.url)('@opentelemetry/api') as OtelApi;
   } catch {
     api = null;
   }

@@ -5,8 +5,8 @@
 // by hand. Own properties travel as [key, value] pairs, never as an object,
 // so a key such as `__proto__` stays a key and cannot reach a prototype.
 
-import { serialize } from 'node:v8';
-import { inspect, types } from 'node:util';
+import { isNativeError } from 'node:util/types';
+import { serialize, util } from './builtins.js';
 import { errorClassesByCode } from './errors.js';
 
 /** A thrown value in transit. `v` holds a thrown non-Error value as it is. */
@@ -38,7 +38,7 @@ const builtins: Record<string, ErrorConstructor | AggregateErrorConstructor> = {
 const MAX_DEPTH = 8;
 
 function isError(value: unknown): value is Error {
-  return types.isNativeError(value) || value instanceof Error;
+  return isNativeError(value) || value instanceof Error;
 }
 
 function clonable(value: unknown): boolean {
@@ -72,7 +72,7 @@ function builtinClassOf(err: Error): string {
 
 /** Encodes any thrown value so that it survives `v8.serialize` and loses as little as possible. */
 export function encodeError(thrown: unknown, depth = 0): unknown {
-  if (!isError(thrown)) return clonable(thrown) ? thrown : inspect(thrown);
+  if (!isError(thrown)) return clonable(thrown) ? thrown : util().inspect(thrown);
   const message = read(thrown, 'message');
   const name = read(thrown, 'name');
   const stack = read(thrown, 'stack');
@@ -81,7 +81,7 @@ export function encodeError(thrown: unknown, depth = 0): unknown {
   for (const key of Object.keys(thrown)) {
     if (key === 'message' || key === 'stack') continue;
     const value = read(thrown, key);
-    props.push([key, isError(value) && depth < MAX_DEPTH ? encodeError(value, depth + 1) : clonable(value) ? value : inspect(value)]);
+    props.push([key, isError(value) && depth < MAX_DEPTH ? encodeError(value, depth + 1) : clonable(value) ? value : util().inspect(value)]);
   }
   const wire: { -readonly [K in keyof WireError]: WireError[K] } = {
     $e: 1,

@@ -8,14 +8,16 @@
 // version, and checked when read. NODE_DISABLE_COMPILE_CACHE=1 turns it off.
 // https://nodejs.org/api/module.html#module-compile-cache
 
-import module from 'node:module';
+import { nodeModule } from '../core/builtins.js';
 
 interface CompileCacheApi {
   enableCompileCache?: () => unknown;
   flushCompileCache?: () => void;
 }
 
-const api = module as unknown as CompileCacheApi;
+const [major = 0, minor = 0] = process.versions.node.split('.').map(Number);
+// Older Node has no compile cache: node:module is not loaded for nothing there (../core/builtins.ts).
+const api: CompileCacheApi = major > 22 || (major === 22 && minor >= 1) ? (nodeModule() as unknown as CompileCacheApi) : {};
 
 /** Called before the task module is imported: only modules compiled afterwards are cached. */
 export function enableCompileCache(): void {

@@ -6,11 +6,11 @@
 // it (./context.ts).
 
 import type { AsyncLocalStorage } from 'node:async_hooks';
-import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { Status, TaskKind, TRACED } from '../core/contract.js';
 import { runWithTraceContext, type TraceCarrier } from '../core/trace-context.js';
 import { TaskNotFoundError } from '../core/errors.js';
+import { childProcess } from '../core/builtins.js';
 import { encodeError } from '../core/wire-error.js';
 import { enableCompileCache, flushCompileCache } from './compile-cache.js';
 import { taskSlot, type TaskContext } from './context.js';
@@ -230,7 +230,7 @@ function explainImportError(err: unknown, href: string): unknown {
  * passes and nothing is added.
  */
 function syntaxErrorPlace(path: string): string | undefined {
-  const res = spawnSync(process.execPath, ['--check', path], { encoding: 'utf8', timeout: 10_000 });
+  const res = childProcess().spawnSync(process.execPath, ['--check', path], { encoding: 'utf8', timeout: 10_000 });
   if (res.status === 0 || typeof res.stderr !== 'string') return undefined;
   const lines = res.stderr.split('\n');
   const at = /^(.*):(\d+)$/.exec(lines[0] ?? '');
