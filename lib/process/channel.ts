@@ -19,7 +19,7 @@
 // bytes follow the frame as they are (see "Binary parts" below).
 
 import type { Socket } from 'node:net';
-import { types } from 'node:util';
+import { isProxy, isSharedArrayBuffer } from 'node:util/types';
 import { DefaultDeserializer, DefaultSerializer } from 'node:v8';
 
 const HEADER = 5;
@@ -228,7 +228,7 @@ let walkBudget = 0;
 function findArrayBuffers(value: unknown, found: ArrayBuffer[]): void {
   if (--walkBudget < 0 || typeof value !== 'object' || value === null) return;
   // A proxy's traps could throw, or run code, where the serializer refuses it untouched.
-  if (types.isProxy(value)) return;
+  if (isProxy(value)) return;
   if (value instanceof ArrayBuffer) {
     // `resizable` is ES2024 (Node 20 has it; the compiler's lib does not).
     const resizable = (value as { resizable?: boolean }).resizable === true;
@@ -263,7 +263,7 @@ class PartSerializer extends DefaultSerializer {
   readonly parts: Uint8Array[] = [];
 
   _writeHostObject(view: ArrayBufferView): void {
-    const kind = view.byteLength >= PART_MIN && !types.isSharedArrayBuffer(view.buffer) ? kindOf(view) : undefined;
+    const kind = view.byteLength >= PART_MIN && !isSharedArrayBuffer(view.buffer) ? kindOf(view) : undefined;
     if (kind === undefined) {
       this.writeUint32(INLINE);
       writeInline.call(this, view);

@@ -22,7 +22,7 @@
 //
 // docs/design.md, "Streams, progress and sessions: the credit protocol".
 
-import * as clock from './clock.js';
+import { performance } from 'node:perf_hooks';
 import { CancelledError, DataCloneError } from '../core/errors.js';
 import { creditBatch, FromTask, PROGRESS_MS, ToTask } from '../core/stream-protocol.js';
 import { taskSlot, type TaskChannelLike, type TaskContext } from './context.js';
@@ -169,7 +169,7 @@ export class TaskChannel implements TaskChannelLike {
           continue;
         }
         if (this.#batch.length > 0) {
-          const now = clock.now();
+          const now = performance.now();
           // A value waits for company only while the next step is expected
           // to be short: a slow generator sends each value as it comes. The
           // first value goes at once: the caller waits for it, and nothing
@@ -180,12 +180,12 @@ export class TaskChannel implements TaskChannelLike {
             if (now - this.#lastYield >= YIELD_MS) {
               await nextTurn();
               await nextTurn();
-              this.#lastYield = clock.now();
+              this.#lastYield = performance.now();
               continue;
             }
           }
         }
-        const t0 = clock.now();
+        const t0 = performance.now();
         let step: IteratorResult<unknown, unknown> | Promise<IteratorResult<unknown, unknown>>;
         const before = TASK_SLOT.current;
         TASK_SLOT.current = this.#ctx;
@@ -195,7 +195,7 @@ export class TaskChannel implements TaskChannelLike {
           TASK_SLOT.current = before;
         }
         if (isThenable(step)) step = await step;
-        const t1 = clock.now();
+        const t1 = performance.now();
         this.#stepMs = this.#stepMs === Infinity ? t1 - t0 : this.#stepMs * 0.7 + (t1 - t0) * 0.3;
         if (step.done) {
           finished = true;
@@ -357,7 +357,7 @@ export class TaskChannel implements TaskChannelLike {
   }
 
   #checkProgress(): void {
-    const now = clock.now();
+    const now = performance.now();
     const since = now - this.#pLastCheck;
     this.#pLastCheck = now;
     if (since < CHECK_MS / 4) {
@@ -378,7 +378,7 @@ export class TaskChannel implements TaskChannelLike {
 
   readonly #onProgressTimer = (): void => {
     this.#pTimer = undefined;
-    if (this.#pHas) this.#postProgress(clock.now());
+    if (this.#pHas) this.#postProgress(performance.now());
   };
 
   #postProgress(now: number): void {
@@ -406,7 +406,7 @@ export class TaskChannel implements TaskChannelLike {
    */
   close(): unknown {
     if (this.#closed) return this.#failure;
-    if (this.#pHas) this.#postProgress(clock.now());
+    if (this.#pHas) this.#postProgress(performance.now());
     this.#closed = true;
     if (this.#pTimer !== undefined) clearTimeout(this.#pTimer);
     this.#pTimer = undefined;
