@@ -297,7 +297,7 @@ export function tables(r: Results): string[] {
     out.push(
       '## 9. Memory per worker',
       '',
-      `Each pool with ${r.sizes.memoryWorkers} worker processes, every worker has imported the task module and run a few tasks, then idle; RSS (\`VmRSS\` of /proc/<pid>/status) and PSS (\`Pss\` of smaps_rollup: pages shared between processes, such as the node binary's, split between them) of each worker process, median of the workers, MB; median of rounds (min–max).${r.facts.processDeathSignal ? ` How a ProcessPool worker notices its parent's death in this run: ${String(r.facts.processDeathSignal)}.` : ''}`,
+      `Each pool with ${r.sizes.memoryWorkers} worker processes, every worker has imported the task module and run a few tasks, then idle until no worker's RSS moved over half a second (at most 5 s: V8 may still be compiling, on a background thread, what the start made hot); RSS (\`VmRSS\` of /proc/<pid>/status) and PSS (\`Pss\` of smaps_rollup: pages shared between processes, such as the node binary's, split between them) of each worker process, median of the workers, MB; median of rounds (min–max).${r.facts.processDeathSignal ? ` How a ProcessPool worker notices its parent's death in this run: ${String(r.facts.processDeathSignal)}.` : ''}`,
       '',
     );
     t(

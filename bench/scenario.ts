@@ -305,6 +305,10 @@ function procMb(pid: number, file: 'status' | 'smaps_rollup', field: 'VmRSS' | '
   return Number(m[1]) / 1024;
 }
 
+/** ms between two readings of the workers' RSS while waiting for it to settle, and at most how many readings. */
+const SETTLE_MS = 500;
+const SETTLE_READS = 10;
+
 /** Idle memory of each worker process of a pool that has imported the task module and run a few tasks. */
 async function memory(name: string): Promise<void> {
   if (!existsSync('/proc/self/smaps_rollup') || !existsSync(`/proc/self/task/${process.pid}/children`)) {
@@ -323,7 +327,19 @@ async function memory(name: string): Promise<void> {
   await Promise.all(Array.from({ length: 8 * n }, () => a.call('add', [1, 1])));
   const pids = children();
   check(pids.length === n, `${name}: this process has ${pids.length} child processes (${pids.join(', ')}), expected its ${n} workers`);
-  const rss = pids.map((pid) => procMb(pid, 'status', 'VmRSS'));
+  // Idle means settled: V8 may still be compiling what the start made hot
+  // (Node's module resolver, in a worker that loads many modules) on a
+  // background thread, paging in its optimizing compiler, some MB of RSS
+  // that a reading taken at once catches or misses by chance. Read until no
+  // worker's RSS moved over a quiet interval; nothing signals that V8 is done.
+  let rss = pids.map((pid) => procMb(pid, 'status', 'VmRSS'));
+  for (let i = 0; i < SETTLE_READS; i++) {
+    await new Promise((resolve) => setTimeout(resolve, SETTLE_MS));
+    const again = pids.map((pid) => procMb(pid, 'status', 'VmRSS'));
+    const settled = again.every((v, j) => v === rss[j]);
+    rss = again;
+    if (settled) break;
+  }
   const pss = pids.map((pid) => procMb(pid, 'smaps_rollup', 'Pss'));
   figures[`memory.${name}.rss`] = pct(rss, 0.5);
   figures[`memory.${name}.pss`] = pct(pss, 0.5);
