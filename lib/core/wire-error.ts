@@ -81,7 +81,10 @@ export function encodeError(thrown: unknown, depth = 0): unknown {
   for (const key of Object.keys(thrown)) {
     if (key === 'message' || key === 'stack') continue;
     const value = read(thrown, key);
-    props.push([key, isError(value) && depth < MAX_DEPTH ? encodeError(value, depth + 1) : clonable(value) ? value : util().inspect(value)]);
+    props.push([
+      key,
+      isError(value) && depth < MAX_DEPTH ? encodeError(value, depth + 1) : clonable(value) ? value : util().inspect(value),
+    ]);
   }
   const wire: { -readonly [K in keyof WireError]: WireError[K] } = {
     $e: 1,
