@@ -26,7 +26,7 @@ import { MAX_TIMER_MS } from '../core/options.js';
 import { decodeError } from '../core/wire-error.js';
 import { RETIRED_SLOTS, ThreadNote, type ThreadInit } from './protocol.js';
 
-const ENTRY = new URL('./entry.js', import.meta.url);
+const ENTRY = new URL('./entry.cjs', import.meta.url);
 
 /**
  * piscina, loaded when the first ThreadPool needs it: importing warmpool for a
