@@ -168,6 +168,14 @@ export class WorkerLoop {
 
   readonly #afterAsync = (status: Status): void => {
     const end = this.#ran(this.#asyncId, status, this.#asyncStart);
+    // The event that ended the task (a file, a timer, a socket) may have come
+    // in the same poll as a Drop or an Abort for the task queued behind it
+    // (a map chunk sent ahead), not read yet: libuv runs that poll's
+    // callbacks in turn, and this one's microtasks run before the next. So
+    // behind a task of unknown or long cost the loop yields first, as after
+    // YIELD_MS of work. Not behind a task measured short (HOLD): those are
+    // batched, and their results go together.
+    if (!this.#asyncHold) this.#lastYield = -Infinity;
     if (!this.#next(this.#asyncHold, end)) this.#drain();
   };
 
