@@ -6,7 +6,8 @@
 // so a key such as `__proto__` stays a key and cannot reach a prototype.
 
 import { isNativeError } from 'node:util/types';
-import { serialize, util } from './builtins.js';
+import { serialize } from 'node:v8';
+import { util } from './builtins.js';
 import { errorClassesByCode } from './errors.js';
 
 /** A thrown value in transit. `v` holds a thrown non-Error value as it is. */
