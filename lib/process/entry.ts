@@ -25,6 +25,7 @@ import { Socket } from 'node:net';
 import { FromWorker } from './protocol.js';
 import { encodeError } from '../core/wire-error.js';
 import { WorkerLoop } from './loop.js';
+import { workerThreads } from '../core/builtins.js';
 import { encodeFrameParts, readFrames } from './channel.js';
 
 const WATCHDOG_MS = 200;
@@ -48,8 +49,7 @@ if (flag !== -1) {
   if (process.ppid !== Number(process.argv[flag + 1])) process.exit(0);
 } else {
   // Loaded only here: node:worker_threads and what it pulls in cost a worker memory it otherwise does not need.
-  const { Worker } = await import('node:worker_threads');
-  const watchdog = new Worker(
+  const watchdog = new (workerThreads().Worker)(
     `const { workerData } = require('node:worker_threads');
      setInterval(() => { if (process.ppid !== workerData.ppid) process.kill(workerData.pid, 'SIGKILL'); }, ${WATCHDOG_MS});`,
     { eval: true, workerData: { ppid: process.ppid, pid: process.pid }, resourceLimits: { maxOldGenerationSizeMb: 8 } },

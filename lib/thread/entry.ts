@@ -1,12 +1,21 @@
-// The module piscina loads in every thread of a ThreadPool. Its top level
-// imports the task module and runs the initializer before piscina marks the
-// thread ready, so a thread that answers a run is warm; its default export
-// is piscina's handler, which runs one run: a task, or a batch of short ones.
+// The module piscina loads in every thread of a ThreadPool. It imports the
+// task module and runs the initializer before piscina marks the thread
+// ready, so a thread that answers a run is warm: piscina awaits `handler`,
+// which resolves to the handler (`run`, one task or a batch of short ones)
+// once the import has ended.
 //
-// The import never throws out of this module: piscina would treat that as a
-// thread crash and start another thread, which would fail the same way. The
-// error is kept and every run is answered with it, and the engine is told at
-// once (ThreadNote.Started with the error).
+// No top-level await here, nor in any module a thread loads (a test holds
+// lib/ to it): V8 aborts the whole process (`Check failed: (location_) !=
+// nullptr` in SourceTextModule::AsyncModuleExecutionFulfilled) when a
+// thread is terminated while an async module graph finishes evaluating
+// (https://github.com/nodejs/node/issues/53238, #60755, #62114, all open),
+// and ThreadPool terminates starting threads whenever a pool shuts down
+// early. docs/design.md, "Node quirks", has the stress that shows it.
+//
+// The import never rejects `handler`: piscina would treat that as a thread
+// crash and start another thread, which would fail the same way. The error
+// is kept and every run is answered with it, and the engine is told at once
+// (ThreadNote.Started with the error).
 
 import { parentPort, threadId, workerData, type MessagePort } from 'node:worker_threads';
 import { performance } from 'node:perf_hooks';
@@ -37,15 +46,23 @@ let startError: unknown;
 let tasksRun = 0;
 const output: TaskOutput = { value: undefined };
 
-try {
-  mod = await loadTaskModule(init.moduleHref, init.initializer, init.initArgs);
-  Atomics.add(init.started, 0, 1);
-} catch (err) {
-  startError = encodeError(err);
-}
-// piscina passes any message a thread posts on parentPort (other than its
-// own READY) to the pool's 'message' event; the engine listens there.
-parentPort!.postMessage([ThreadNote.Started, threadId, startError ?? null]);
+/** What ./entry.cts hands piscina: the handler, once the task module is loaded (or failed to load). */
+export const handler: Promise<typeof run> = loadTaskModule(init.moduleHref, init.initializer, init.initArgs)
+  .then(
+    (loaded) => {
+      mod = loaded;
+      Atomics.add(init.started, 0, 1);
+    },
+    (err: unknown) => {
+      startError = encodeError(err);
+    },
+  )
+  .then(() => {
+    // piscina passes any message a thread posts on parentPort (other than its
+    // own READY) to the pool's 'message' event; the engine listens there.
+    parentPort!.postMessage([ThreadNote.Started, threadId, startError ?? null]);
+    return run;
+  });
 
 /** The reply being built for the batch in progress, for the Partial and Flushed notes. */
 let batchOut: unknown[] | undefined;
@@ -136,7 +153,7 @@ function watchAbort(control: Int32Array, ctx: TaskContext | undefined, k: number
  * the first task that returns a promise, or needs a context, switches the
  * rest of the run to the async path.
  */
-export default function run(msg: unknown[]): unknown[] | Promise<unknown[]> {
+function run(msg: unknown[]): unknown[] | Promise<unknown[]> {
   if (startError !== undefined) return [Reply.StartError, threadId, startError];
   if (typeof msg[0] === 'string') {
     const name = msg.shift() as string;
