@@ -14,6 +14,10 @@
 //             every thread of the process tree before and after; parent GCs (perf_hooks)
 //     pass 2: the same calls under the sampling heap profiler, garbage included
 //             (HeapProfiler.startSampling with includeObjectsCollectedBy*GC)
+//     pass 3: the same again, sampling only what outlived a scavenge (promoted,
+//             or pretenured into the old generation): what makes a parent's
+//             scavenges long (piscina's per-run `interface` objects, see
+//             docs/benchmarks.md, "Tails")
 //   --worker-heap: pass 2 inside a one-worker ProcessPool and ThreadPool
 //                  worker too (fixtures/heap-probe.ts), printing the sites
 //
@@ -83,6 +87,9 @@ interface UnitReport {
   /** Bytes the parent allocates per call, garbage included (sampled). */
   parentBytes: number;
   sites: [string, number][];
+  /** Bytes per call that outlived a scavenge, and where they were allocated. */
+  survivorBytes: number;
+  survivorSites: [string, number][];
 }
 
 async function unit(name: string): Promise<void> {
@@ -136,6 +143,9 @@ async function unit(name: string): Promise<void> {
   await startSampling();
   for (let i = 0; i < CALLS; i++) await a.call('add', [i, 1]);
   const heap = await stopSampling(CALLS);
+  await startSampling(true);
+  for (let i = 0; i < CALLS; i++) await a.call('add', [i, 1]);
+  const survivors = await stopSampling(CALLS);
   await a.close();
   const report: UnitReport = {
     adapter: name,
@@ -151,6 +161,8 @@ async function unit(name: string): Promise<void> {
     slowWithGc,
     parentBytes: heap.bytes,
     sites: heap.sites,
+    survivorBytes: survivors.bytes,
+    survivorSites: survivors.sites.slice(0, 5),
   };
   process.stdout.write(`${JSON.stringify(report)}\n`);
 }
@@ -191,7 +203,7 @@ async function main(): Promise<void> {
     `bench tails — Node ${process.version}, ${CALLS.toLocaleString('en-US')} sequential add(i, 1) per adapter, 2 workers, ${oneCore ? 'all on one core (taskset -c 0)' : 'unpinned'}; load average now ${load}`,
   );
   console.log(
-    'latency µs; CPU µs per call and timeslices per call (busiest thread) of: parent main thread / parent other threads / workers main threads / workers other threads; parent heap B per call (sampled, garbage included)\n',
+    'latency µs; CPU µs per call and timeslices per call (busiest thread) of: parent main thread / parent other threads / workers main threads / workers other threads; parent heap B per call (sampled, garbage included) and the part of it that outlived a scavenge\n',
   );
   const head = [
     'adapter',
@@ -202,6 +214,7 @@ async function main(): Promise<void> {
     'CPU µs/call',
     'slices/call',
     'parent B/call',
+    'of it outliving a scavenge',
     'parent GCs per 10k calls',
     'GC ms each',
     'slow calls (≥ p99) overlapping a parent GC',
@@ -220,6 +233,7 @@ async function main(): Promise<void> {
         groups.map((g) => f1(r.cpu[g] ?? 0)).join(' / '),
         groups.map((g) => f2(r.slices[g] ?? 0)).join(' / '),
         f0(r.parentBytes),
+        f0(r.survivorBytes),
         f1((r.parentGcs * 10_000) / CALLS),
         r.parentGcs === 0 ? '–' : f2(r.parentGcMs / r.parentGcs),
         `${r.slowWithGc} / ${r.slow}`,
@@ -229,6 +243,8 @@ async function main(): Promise<void> {
   for (const r of reports) {
     console.log(`\n${r.adapter}, parent: top allocation sites, B/call`);
     for (const [site, b] of r.sites) console.log(`${b.toFixed(0).padStart(7)}  ${site}`);
+    console.log(`${r.adapter}, parent: what outlived a scavenge, B/call`);
+    for (const [site, b] of r.survivorSites) console.log(`${b.toFixed(0).padStart(7)}  ${site}`);
   }
   if (argv.includes('--worker-heap')) for (const kind of ['ProcessPool', 'ThreadPool'] as const) await workerHeap(kind);
 }
