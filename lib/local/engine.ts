@@ -126,11 +126,17 @@ export class LocalEngine implements Transport<LocalRun> {
     }
   }
 
-  /** A p-limit job has a slot: it runs the queue's next live task, if any is left. */
-  async #runNext(): Promise<void> {
+  /**
+   * A p-limit job has a slot: it runs the queue's next live task, if any is
+   * left. The job holds the slot until the task ends or is abandoned; one
+   * promise per task says which came first (an async function awaiting a
+   * Promise.race with a promise per task for the abandonment cost three
+   * more, in the path of every LocalPool task).
+   */
+  #runNext(): Promise<void> | undefined {
     this.#jobs--;
     const task = this.#queue.shift();
-    if (task === undefined) return;
+    if (task === undefined) return undefined;
     const run = new LocalRun();
     task.slot = run;
     task.where = 'sent';
@@ -151,11 +157,20 @@ export class LocalEngine implements Transport<LocalRun> {
     const ctx: TaskContext | undefined = storage === undefined ? undefined : { controller: undefined, channel: undefined };
     run.context = ctx;
     if (task.timeout !== Infinity) task.timer = setTimeout(() => this.#core.timeOut(task, ''), task.timeout);
-    const abandoned = new Promise<void>((resolve) => (run.abandon = resolve));
-    await Promise.race([this.#execute(task, storage, ctx, start), abandoned]);
-    this.#vacate(task);
-    this.#checkDrained();
-    this.dispatch();
+    return new Promise<void>((releaseSlot) => {
+      let ended = false;
+      const end = () => {
+        if (ended) return;
+        ended = true;
+        this.#vacate(task);
+        this.#checkDrained();
+        this.dispatch();
+        releaseSlot();
+      };
+      // Abandoned (kill): the slot goes on in a microtask, after kill() has let go of the task.
+      run.abandon = () => queueMicrotask(end);
+      this.#execute(task, storage, ctx, start).then(end, end);
+    });
   }
 
   /**
