@@ -6,7 +6,7 @@
 // evaluating dies here with `Check failed: (location_) != nullptr`
 // (docs/design.md, "Node quirks"): with a top-level await in
 // lib/core/builtins.ts it did within 4 s on Node 22 and 26 on the project's
-// 2-core VM; without, 60 s passed. Exit code 0 and one line when the process
+// 2-core VM; without, 30 s passed on both (522 and 1,077 pools). Exit code 0 and one line when the process
 // lived through it.
 //
 //   defaults: 30 s, 3 pools at once

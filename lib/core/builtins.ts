@@ -32,12 +32,16 @@ const getBuiltin = (process as { getBuiltinModule?: (id: string) => unknown }).g
 const loaded: Partial<Builtins> = {};
 
 function load<K extends keyof Builtins>(name: K): Builtins[K] {
+  return (loaded[name] ??= firstLoad(name));
+}
+
+function firstLoad<K extends keyof Builtins>(name: K): Builtins[K] {
   if (getBuiltin === undefined) {
     throw new Error(
       `warmpool needs Node 20.16 or later on the 20 line, 22.3 or later on the 22 line (process.getBuiltinModule), got ${process.version}`,
     );
   }
-  return (loaded[name] ??= getBuiltin(`node:${name}`) as Builtins[K]);
+  return getBuiltin(`node:${name}`) as Builtins[K];
 }
 
 export const util = (): typeof Util => load('util');

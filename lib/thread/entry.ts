@@ -46,23 +46,22 @@ let startError: unknown;
 let tasksRun = 0;
 const output: TaskOutput = { value: undefined };
 
+/** Imports the task module and tells the engine how that went; resolves to the handler either way. */
+async function start(): Promise<typeof run> {
+  try {
+    mod = await loadTaskModule(init.moduleHref, init.initializer, init.initArgs);
+    Atomics.add(init.started, 0, 1);
+  } catch (err) {
+    startError = encodeError(err);
+  }
+  // piscina passes any message a thread posts on parentPort (other than its
+  // own READY) to the pool's 'message' event; the engine listens there.
+  parentPort!.postMessage([ThreadNote.Started, threadId, startError ?? null]);
+  return run;
+}
+
 /** What ./entry.cts hands piscina: the handler, once the task module is loaded (or failed to load). */
-export const handler: Promise<typeof run> = loadTaskModule(init.moduleHref, init.initializer, init.initArgs)
-  .then(
-    (loaded) => {
-      mod = loaded;
-      Atomics.add(init.started, 0, 1);
-    },
-    (err: unknown) => {
-      startError = encodeError(err);
-    },
-  )
-  .then(() => {
-    // piscina passes any message a thread posts on parentPort (other than its
-    // own READY) to the pool's 'message' event; the engine listens there.
-    parentPort!.postMessage([ThreadNote.Started, threadId, startError ?? null]);
-    return run;
-  });
+export const handler = start();
 
 /** The reply being built for the batch in progress, for the Partial and Flushed notes. */
 let batchOut: unknown[] | undefined;
