@@ -14,8 +14,18 @@
 //                   and only then calls `settle` (the future).
 
 import { ProgressCoalescer } from './progress.js';
-import type { StreamEndpoint } from './stream.js';
-import { FromTask } from './stream-protocol.js';
+import { createTaskStream, type StreamEndpoint, type TaskStream } from './stream.js';
+import { FromTask, ToTask } from './stream-protocol.js';
+
+/** How a stream's caller side reaches its task: the engine core gives these, bound to the task's record. */
+export interface StreamLine {
+  /** The task's id, once its record exists (the stream calls nothing before). */
+  id(): number;
+  /** Sends a ToTask message to the running task; dropped while the task is not on a worker. */
+  toTask(message: unknown[]): void;
+  /** The caller gave up on the stream: cancels its future (true when it is, or already was, cancelled). */
+  cancel(): boolean;
+}
 
 export class CallerChannel {
   readonly stream: StreamEndpoint<unknown> | undefined;
@@ -27,6 +37,24 @@ export class CallerChannel {
   #finished = false;
   /** The future is settled or about to be by the engine: a `settle` still held back (an async onProgress) is not called. */
   #settled = false;
+
+  /** `pool.stream`'s TaskStream and the channel that feeds it: the stream's credits, messages and end go out through `line`. */
+  static forStream(
+    highWaterMark: number,
+    onProgress: ((value: unknown) => unknown) | undefined,
+    line: StreamLine,
+  ): { stream: TaskStream<unknown, unknown>; channel: CallerChannel } {
+    const { stream, endpoint } = createTaskStream<unknown, unknown>(
+      {
+        credit: (n) => line.toTask([ToTask.Credit, line.id(), n]),
+        send: (messages) => line.toTask([ToTask.Inbox, line.id(), messages]),
+        end: () => line.toTask([ToTask.InboxEnd, line.id()]),
+        cancel: () => line.cancel(),
+      },
+      highWaterMark,
+    );
+    return { stream, channel: new CallerChannel(endpoint, onProgress) };
+  }
 
   constructor(stream: StreamEndpoint<unknown> | undefined, onProgress: ((value: unknown) => unknown) | undefined) {
     this.stream = stream;

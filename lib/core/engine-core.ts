@@ -40,16 +40,12 @@ import { PoolClosedError, QueueFullError, TimeoutError, type CancelledError } fr
 import { futureInternals, type Future } from './future.js';
 import { fulfilTask, OUTCOME, publishEnd, readResult, rejectTask, type FailureCount, type OutcomeCounts } from './outcome.js';
 import { TaskQueue } from './queue.js';
-import { createTaskStream, type TaskStream } from './stream.js';
-import { ToTask } from './stream-protocol.js';
+import type { TaskStream } from './stream.js';
 import { Distribution, type PoolStats } from './stats.js';
 import { TaskRecord, type TaskOwner } from './task.js';
 import { captureTraceContext } from './trace-context.js';
 import { Costs, type Transport } from './transport.js';
 import { Waiters } from './waiters.js';
-
-// A transport's kit, in the one import an engine makes (./transport.ts,
-// ./waiters.ts, ./outcome.ts hold them).
 
 /**
  * Least grace, in ms, of a stopped stream task: a generator waiting for
@@ -147,26 +143,15 @@ export class EngineCore<S> implements Engine, TaskOwner<S> {
   stream(name: string, args: readonly unknown[], options: TaskOptions, highWaterMark: number): TaskStream<unknown, unknown> {
     // The sink's calls come only after this returns: the record is set by then.
     const ref: { task?: TaskRecord<S> } = {};
-    const toTask = (message: unknown[]) => {
-      const task = ref.task!;
-      if (task.where === 'sent') this.#transport.toTask!(task, message);
-    };
-    const { stream, endpoint } = createTaskStream<unknown, unknown>(
-      {
-        credit: (n) => toTask([ToTask.Credit, ref.task!.id, n]),
-        send: (messages) => toTask([ToTask.Inbox, ref.task!.id, messages]),
-        end: () => toTask([ToTask.InboxEnd, ref.task!.id]),
-        cancel: () => ref.task!.future.cancel(),
+    const { stream, channel } = CallerChannel.forStream(highWaterMark, options.onProgress, {
+      id: () => ref.task!.id,
+      toTask: (message) => {
+        const task = ref.task!;
+        if (task.where === 'sent') this.#transport.toTask!(task, message);
       },
-      highWaterMark,
-    );
-    const task = (ref.task = this.#submit(
-      name,
-      [highWaterMark, args],
-      TaskKind.Stream,
-      options,
-      new CallerChannel(endpoint, options.onProgress),
-    ));
+      cancel: () => ref.task!.future.cancel(),
+    });
+    const task = (ref.task = this.#submit(name, [highWaterMark, args], TaskKind.Stream, options, channel));
     if (task.where !== 'gone') this.#streams.add(task);
     return stream;
   }

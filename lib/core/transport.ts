@@ -4,8 +4,7 @@
 // measured run times they rest on (Costs, kept by the core), a task's
 // kind and args as they cross, the error for arguments that cannot be sent.
 // Apart from engine-core.ts because none of it is the task lifecycle: only
-// transports read it (engine-core.ts re-exports it, so an engine imports its
-// kit from one place).
+// transports read it.
 
 import { TaskKind, TRACED } from './contract.js';
 import { DataCloneError } from './errors.js';
