@@ -366,6 +366,38 @@ function heavyBatch(): string[] {
   return files.slice(0, SIZES.heavyFiles);
 }
 
+/**
+ * CPU time, ms, of this process (every thread) and of its child processes
+ * (a ProcessPool's workers, from /proc/<pid>/stat utime + stime, in clock
+ * ticks of 10 ms): what a pass costs the machine, whichever side spent it.
+ */
+function treeCpuMs(): number {
+  const own = process.cpuUsage();
+  let ms = (own.user + own.system) / 1000;
+  const tasks = `/proc/${process.pid}/task`;
+  for (const tid of readdirSync(tasks)) {
+    let children = '';
+    try {
+      children = readFileSync(`${tasks}/${tid}/children`, 'utf8');
+    } catch {
+      continue; // the thread ended meanwhile
+    }
+    for (const pid of children.split(' ').filter(Boolean)) {
+      try {
+        // Fields after the command's closing parenthesis: utime and stime are the 12th and 13th.
+        const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+        const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+        ms += ((Number(fields[11]) + Number(fields[12])) * 1000) / CLOCK_TICKS;
+      } catch {
+        // exited meanwhile
+      }
+    }
+  }
+  return ms;
+}
+/** USER_HZ, the unit of /proc/<pid>/stat's times: 100 on every Linux architecture Node runs on. */
+const CLOCK_TICKS = 100;
+
 type Transpile = typeof import('./fixtures/transpile.js');
 const transpileUrl = new URL('./fixtures/transpile.js', import.meta.url);
 
@@ -394,6 +426,7 @@ async function heavy(name: string): Promise<void> {
     const wall = performance.now() - t2;
     const used = process.cpuUsage(cpu);
     figures['heavy.sequential.pass2'] = wall;
+    figures['heavy.sequential.pass2cpu'] = (used.user + used.system) / 1000;
     figures['heavy.sequential.busy'] = (used.user + used.system) / 1000 / wall;
     check(isDeepStrictEqual(expected, again), 'sequential transpile results differ between passes');
     return;
@@ -415,9 +448,11 @@ async function heavy(name: string): Promise<void> {
       await pool.ready();
       figures[`heavy.${kind}.${cache}.ready`] = performance.now() - t0;
       for (const pass of ['pass1', 'pass2'] as const) {
+        const cpu = treeCpuMs();
         const t1 = performance.now();
         const results = await pool.map('transpile', batch);
         figures[`heavy.${kind}.${cache}.${pass}`] = performance.now() - t1;
+        figures[`heavy.${kind}.${cache}.${pass}cpu`] = treeCpuMs() - cpu;
         check(
           results.length === batch.length && results.every((n) => typeof n === 'number' && n > 0),
           `${kind} transpiled ${results.length} files of ${batch.length}`,
