@@ -154,18 +154,19 @@ function poolifierAdapter(runtime: 'thread' | 'process'): Adapter {
   };
 }
 
-function raw(runtime: 'process' | 'thread'): Adapter {
+/** A raw baseline: 'process' over Node's IPC with `serialization` ('advanced' carries what ProcessPool carries; JSON is Node's default and the faster one for small messages). */
+function raw(runtime: 'process' | 'thread', serialization: 'json' | 'advanced' = 'advanced'): Adapter {
   let pool: RawPool | undefined;
   let starting: Promise<RawPool> | undefined;
   return {
-    name: runtime === 'process' ? 'raw-ipc' : 'raw-postMessage',
-    label: runtime === 'process' ? "raw child_process IPC ('advanced')" : 'raw worker_threads postMessage',
+    name: runtime === 'thread' ? 'raw-postMessage' : serialization === 'json' ? 'raw-ipc-json' : 'raw-ipc',
+    label: runtime === 'thread' ? 'raw worker_threads postMessage' : `raw child_process IPC (${serialization === 'json' ? 'JSON' : "'advanced'"})`,
     runtime,
     library: undefined,
     shim: '`raw-pool.ts`: round-robin over N children or threads that import the task module; one message per call, nothing else',
     start(workers) {
       // Construction is asynchronous here; calls wait for it like a pool's first calls wait for its workers.
-      starting = RawPool.start(runtime, urls.light.href, workers).then((p) => (pool = p));
+      starting = RawPool.start(runtime, urls.light.href, workers, serialization).then((p) => (pool = p));
       return Promise.resolve();
     },
     call: (name, args) => (pool ? pool.call(name, args) : starting!.then((p) => p.call(name, args))),
@@ -191,6 +192,7 @@ export function allAdapters(): Adapter[] {
     poolifierAdapter('process'),
     raw('thread'),
     raw('process'),
+    raw('process', 'json'),
   ];
 }
 
