@@ -160,7 +160,10 @@ function raw(runtime: 'process' | 'thread', serialization: 'json' | 'advanced' =
   let starting: Promise<RawPool> | undefined;
   return {
     name: runtime === 'thread' ? 'raw-postMessage' : serialization === 'json' ? 'raw-ipc-json' : 'raw-ipc',
-    label: runtime === 'thread' ? 'raw worker_threads postMessage' : `raw child_process IPC (${serialization === 'json' ? 'JSON' : "'advanced'"})`,
+    label:
+      runtime === 'thread'
+        ? 'raw worker_threads postMessage'
+        : `raw child_process IPC (${serialization === 'json' ? 'JSON' : "'advanced'"})`,
     runtime,
     library: undefined,
     shim: '`raw-pool.ts`: round-robin over N children or threads that import the task module; one message per call, nothing else',
