@@ -214,12 +214,14 @@ export function tables(r: Results): string[] {
     ['adapter', 'ms', 'speedup (per-round median, min–max)', 'how'],
     [
       ['sequential, main thread', R.cell('cpuMap.sequential'), '1', ''],
-      ...R.names().map((n) => [
-        R.label(n),
-        R.cell(`cpuMap.${n}`),
-        R.ratio('cpuMap.sequential', `cpuMap.${n}`),
-        String(r.facts[`cpuMap.${n}.how`] ?? ''),
-      ]),
+      ...R.names()
+        .filter((n) => R.has(`cpuMap.${n}`))
+        .map((n) => [
+          R.label(n),
+          R.cell(`cpuMap.${n}`),
+          R.ratio('cpuMap.sequential', `cpuMap.${n}`),
+          String(r.facts[`cpuMap.${n}.how`] ?? ''),
+        ]),
     ],
   );
 
@@ -264,14 +266,16 @@ export function tables(r: Results): string[] {
   );
   t(
     ['adapter', '1 MiB Uint8Array', 'comes back as', 'equal', `${int(r.sizes.objects)} objects`, 'equal'],
-    R.names().map((n) => [
-      R.label(n),
-      R.cell(`payload.${n}.bytes`),
-      String(r.facts[`payload.${n}.bytesType`] ?? '—'),
-      String(r.facts[`payload.${n}.bytesEqual`] ?? '—'),
-      R.cell(`payload.${n}.objects`),
-      String(r.facts[`payload.${n}.objectsEqual`] ?? '—'),
-    ]),
+    R.names()
+      .filter((n) => R.has(`payload.${n}.bytes`))
+      .map((n) => [
+        R.label(n),
+        R.cell(`payload.${n}.bytes`),
+        String(r.facts[`payload.${n}.bytesType`] ?? '—'),
+        String(r.facts[`payload.${n}.bytesEqual`] ?? '—'),
+        R.cell(`payload.${n}.objects`),
+        String(r.facts[`payload.${n}.objectsEqual`] ?? '—'),
+      ]),
   );
 
   out.push(
@@ -283,7 +287,9 @@ export function tables(r: Results): string[] {
   t(
     ['adapter', 'pool start'],
     [
-      ...R.names().map((n) => [R.label(n), R.cell(`start.${n}`)]),
+      ...R.names()
+        .filter((n) => R.has(`start.${n}`))
+        .map((n) => [R.label(n), R.cell(`start.${n}`)]),
       ...warmKinds.map((k) => [`warmpool ${k}, 300 ms-import module`, R.cell(`start.${k}.heavy`)]),
     ],
   );

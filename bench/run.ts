@@ -41,7 +41,11 @@ function version(lib: string): string {
 }
 
 async function main(): Promise<void> {
-  const names = allAdapters().map((a) => a.name);
+  // The raw JSON IPC baseline carries only what JSON does: it is a rate to divide by (throughput, warm), not a pool to check payloads or memory on.
+  const throughputOnly = new Set(['raw-ipc-json']);
+  const names = allAdapters()
+    .map((a) => a.name)
+    .filter((n) => !throughputOnly.has(n));
   const warmKinds = ['ProcessPool', 'ThreadPool'];
   const oneCore = hasTaskset();
   // A unit is `<scenario>[:<arg>]`; `@1core` runs it under `taskset -c 0`.
@@ -51,7 +55,7 @@ async function main(): Promise<void> {
     // --quick checks results; these only time what other units already check.
     ...(oneCore && !quick ? ['warm@1core'] : []),
     'pinned',
-    ...names.map((n) => `throughput:${n}`),
+    ...allAdapters().map((a) => `throughput:${a.name}`),
     'cpu-map:sequential',
     ...names.map((n) => `cpu-map:${n}`),
     // Each worker's share of the CPU-bound map's wall time spent in tasks (bench/busy.ts).
@@ -61,7 +65,7 @@ async function main(): Promise<void> {
     ...names.map((n) => `payload:${n}`),
     // Idle memory per worker process, for every pool that runs its workers in processes.
     ...allAdapters()
-      .filter((a) => a.runtime === 'process')
+      .filter((a) => a.runtime === 'process' && !throughputOnly.has(a.name))
       .map((a) => `memory:${a.name}`),
     // A real heavy module (TypeScript's compiler), standing start and warm, against a plain process; seconds per unit, timing only.
     ...(quick ? [] : ['heavy:sequential', 'heavy:ProcessPool', 'heavy:ThreadPool']),
