@@ -9,9 +9,13 @@
  *  queue ─▶ idle workers first, each up to its share of the queue
  *        ─▶ then busy ones topped up (a deep queue only), never behind a
  *           head already past PIPELINE_MS
- *        ─▶ then a worker running one map chunk gets the next chunk of the
- *           same function, one ahead, while more than two tasks per worker
- *           wait (see #chunkAhead)
+ *        ─▶ then one ahead (see #oneAhead): a worker running exactly one
+ *           task is sent the queue's next task behind it, one, never more,
+ *           while after it at least two tasks per worker still wait here:
+ *             a measured call behind a measured call, if the running one
+ *             is expected to end within AHEAD_WAIT × the next one's own
+ *             run time + PIPELINE_MS and is no straggler (mayWaitBehind);
+ *             the next map chunk of the same function behind a chunk
  *  send: tasks while what the worker holds stays within PIPELINE_MS; one of
  *        unknown cost goes alone, nothing behind it but that one chunk
  *        ─▶ [Run, id, name, kind(+HOLD), args, …]
@@ -28,6 +32,14 @@ import type { WorkerRecord } from './worker.js';
 type Task = TaskRecord<WorkerRecord>;
 
 /**
+ * A call sent ahead waits behind the running one for at most about this many
+ * times its own measured run time (plus PIPELINE_MS), by the estimates: a
+ * short call is not held behind a long one while another worker would have
+ * taken it sooner (see mayWaitBehind).
+ */
+const AHEAD_WAIT = 2;
+
+/**
  * Whether `next` may wait in a worker behind `running`: both chunks of a map
  * over the same function (the next chunk of the same map, as a rule: the
  * queue is FIFO within a priority), so neither holds the other's map
@@ -40,6 +52,30 @@ function chunkBehind(running: Task, next: Task): boolean {
     next.name === running.name &&
     !next.alone
   );
+}
+
+/**
+ * Whether `next` (measured at `nextCost` ms, Infinity when unknown) may be
+ * sent ahead to wait behind `running`, which its worker began at
+ * `running.startedAt`. A map chunk: the next chunk of the same function
+ * (chunkBehind). A call: both measured (`running.cost` is finite only for a
+ * call of known cost, Dispatch's estimate when it was sent), of any name,
+ * and
+ * - `running` is no straggler: it has not run longer than AHEAD_WAIT times
+ *   its estimate plus PIPELINE_MS. Past that the estimate was wrong for this
+ *   call and how long it still runs is anyone's guess;
+ * - what `running` has left by its estimate is within AHEAD_WAIT times
+ *   `next`'s own run time plus PIPELINE_MS: a call waits behind one about as
+ *   long as itself or shorter, never a 1 ms call behind a 500 ms one (it
+ *   would wait 500 ms while another worker frees up within a few).
+ * A burst of one function always qualifies; a timeout does not matter, its
+ * clock starts when the worker begins the call (./engine.ts #startHead).
+ */
+function mayWaitBehind(running: Task, next: Task, nextCost: number, now: number): boolean {
+  if (running.kind === TaskKind.Chunk || running.kind === TaskKind.StarChunk) return chunkBehind(running, next);
+  if (running.cost === Infinity || nextCost === Infinity || running.where !== 'sent') return false;
+  const elapsed = now - running.startedAt;
+  return elapsed <= AHEAD_WAIT * running.cost + PIPELINE_MS && running.cost - elapsed <= AHEAD_WAIT * nextCost + PIPELINE_MS;
 }
 
 /**
@@ -105,37 +141,47 @@ export class Dispatch {
         this.#send(w, share);
       }
     }
-    this.#chunkAhead(takers);
+    this.#oneAhead(takers);
   }
 
   /**
-   * A map chunk costs a round trip between chunks: the worker sends its
-   * result, the parent delivers it, cuts and sends the next, and the worker
-   * waits for that (about 0.5 ms a chunk on this 2-core machine, a tenth of
-   * a 4 ms chunk). So a worker running exactly one chunk is sent the next
-   * chunk of the same function behind it, and begins it the moment it sends
-   * the result. One ahead, never more, and only while, after it, at least
-   * two tasks per worker still wait in the parent: at the tail of a map the
-   * last chunks stay in the parent, so a worker that frees up takes the next
-   * one instead of sitting idle while a chunk waits behind another. (A chunk
+   * A task the PIPELINE_MS batches do not cover costs a round trip between
+   * tasks: the worker sends its result, the parent (woken on a core the
+   * other workers keep busy) delivers it and sends the next, and the worker
+   * waits for that (0.3–0.5 ms after each task on this 2-core machine, with
+   * bursts of 1–3 ms calls; about 0.5 ms a 4 ms map chunk). So a worker running exactly one task is sent the
+   * next queued task behind it when that one may wait there (mayWaitBehind:
+   * a measured call behind a measured call, the next chunk of the same
+   * function behind a chunk), and begins it the moment it sends the result.
+   * One ahead, never more, and only while, after it, at least two tasks per
+   * worker still wait in the parent: at the tail of a burst or a map the
+   * last tasks stay in the parent, so a worker that frees up takes the next
+   * one instead of sitting idle while a task waits behind another. (A task
    * sent ahead earlier makes another worker idle only if that worker gets
-   * through the two or more chunks each left in the parent before this one
-   * finishes its running chunk; map-run.ts also shrinks chunks near the end.)
-   * What a chunk sent ahead is, is what any task sent ahead is, through the
-   * same code: not running, so its clock has not started (its deadline
-   * counts from when the worker began it, ./engine.ts #startHead); cancelled,
-   * it is taken out and the worker told to drop it (engine.ts cancelSent);
-   * if its worker dies it never began (a chunk is never HOLD), so it goes
-   * back to the front of the queue (./exit.ts). A task of higher priority
-   * queued after it waits for it on that worker: at most one chunk more.
+   * through the two or more tasks each left in the parent before this one's
+   * worker finishes its running task; map-run.ts also shrinks chunks near
+   * the end.) What a task sent ahead is, is what any task sent ahead is,
+   * through the same code: not running, so its clock has not started (its
+   * deadline counts from when the worker began it, ./engine.ts #startHead);
+   * cancelled, it is taken out and the worker told to drop it (engine.ts
+   * cancelSent); if its worker dies it never began, so it goes back to the
+   * front of the queue (./exit.ts), unless both it and the running one were
+   * measured within PIPELINE_MS (HOLD) and the worker died without a word:
+   * then it may have run behind a held result and fails with the running
+   * one, never running twice, as in any batch of short tasks. A task of higher
+   * priority queued after it waits for it on that worker: at most one task
+   * more.
    */
-  #chunkAhead(takers: number): void {
+  #oneAhead(takers: number): void {
     const queue = this.#core.queue;
+    let now = 0;
     for (const w of this.#workers) {
       if (queue.size <= 2 * takers) return;
       if (w.inflight.length !== 1 || !w.takesTasks()) continue;
       const next = queue.peek();
-      if (next === undefined || !chunkBehind(w.inflight[0], next)) continue;
+      if (next === undefined) return;
+      if (now === 0) now = performance.now();
+      if (!mayWaitBehind(w.inflight[0], next, this.#estimate(next), now)) continue;
       this.#send(w, 1, true);
     }
   }
@@ -146,10 +192,10 @@ export class Dispatch {
    * in hand stays within PIPELINE_MS. A task whose cost is unknown (never
    * measured, or a map chunk) is never sent behind another, nor anything
    * behind it, so a long task cannot hold short ones hostage while another
-   * worker is free; `chunkAhead`: the one chunk #chunkAhead sends behind a
-   * running chunk.
+   * worker is free; `oneAhead`: the one task #oneAhead sends behind a
+   * running one, whatever the budget.
    */
-  #send(w: WorkerRecord, most: number, chunkAhead = false): void {
+  #send(w: WorkerRecord, most: number, oneAhead = false): void {
     const queue = this.#core.queue;
     const inflight = w.inflight;
     const first = inflight.length;
@@ -164,7 +210,7 @@ export class Dispatch {
       const task = queue.peek();
       if (task === undefined) break;
       const cost = this.#estimate(task);
-      if (chunkAhead) {
+      if (oneAhead) {
         if (sent > 0) break;
       } else if (!(wasEmpty && sent === 0) && (w.aheadUnknown > 0 || !(w.aheadMs + cost <= PIPELINE_MS))) break;
       queue.shift();

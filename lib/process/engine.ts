@@ -26,7 +26,10 @@
  * long as the measured run time of what it holds stays within PIPELINE_MS. A
  * task of unknown cost (never measured, or a map chunk) goes alone and
  * nothing is sent behind it, except that a worker running one map chunk may
- * hold the next chunk of the same function (./dispatch.ts #chunkAhead). Only the head of a worker's in-flight list is
+ * hold the next chunk of the same function. While the queue is deep, a
+ * worker running one task holds the next one (./dispatch.ts #oneAhead): a
+ * measured call behind a measured call, a chunk behind a chunk, one ahead,
+ * so it begins it without waiting for the parent. Only the head of a worker's in-flight list is
  * `running`; cancelling one behind it tells the worker to drop it. Results
  * of tasks marked HOLD (measured short, no timeout) come back several to a
  * message (./protocol.ts, docs/design.md "Batching"), each with the worker's
