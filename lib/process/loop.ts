@@ -69,7 +69,15 @@ export class WorkerLoop {
         } else {
           for (let i = 1; i < msg.length; i++) this.#queue.push(msg[i]);
         }
-        if (!this.#running) this.#drain();
+        // Not drained here but once the rest of this read is handled: the
+        // parent may have sent a task ahead and then dropped it (cancelled
+        // before it began) while this worker was busy, and both messages
+        // arrive in one read once it is idle. Drained at once, the task
+        // would start before its Drop were seen.
+        if (!this.#running) {
+          this.#running = true;
+          queueMicrotask(this.#drainBound);
+        }
         break;
       case ToWorker.Drop:
         (this.#dropped ??= new Set()).add(msg[1] as number);
@@ -101,6 +109,8 @@ export class WorkerLoop {
     }
     this.#post([FromWorker.Ready]);
   }
+
+  readonly #drainBound = (): void => this.#drain();
 
   /**
    * Runs what is queued, synchronously while the tasks are: an async
