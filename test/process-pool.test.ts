@@ -1,7 +1,8 @@
 // What ProcessPool does beyond the shared contract (./contract.ts): sending
 // short tasks ahead to a busy worker in one message (and never holding a
-// result back for it), a map chunk sent ahead behind a running chunk (then
-// cancelled, its worker killed, or timed), losing a worker in the middle of
+// result back for it), a map chunk or a measured call sent ahead behind a
+// running one (then cancelled, its worker killed, or timed; a call of higher
+// priority queued after it), losing a worker in the middle of
 // such a batch, worker
 // starts that fail while another worker serves the queue, and which of the
 // parent's Node flags a worker inherits. Process faults have their own file
@@ -310,6 +311,164 @@ test(
     for (const x of tail) assert.notEqual(await logged(log, x), busy, `${x} ran on the busy worker`);
     writeFileSync(gate, '');
     assert.deepEqual(await run, ['head', ...tail]);
+    await pool.shutdown();
+  },
+);
+
+// Calls sent ahead (./dispatch.ts #oneAhead): while the queue is deep, a
+// worker running one measured call holds the next one. `gatedSpin` and
+// `logspin` are measured at 5 ms first, so both are calls of known cost
+// beyond PIPELINE_MS, which nothing but that rule sends behind another.
+
+/** Measures `gatedSpin` and `logspin` as 5 ms calls on a ready pool. */
+async function measureFiveMs(pool: ProcessPool<Tasks>): Promise<void> {
+  await pool.ready();
+  for (let i = 0; i < 5; i++) {
+    await pool.submit('gatedSpin', [5, 'warm', null, null]);
+    await pool.submit('logspin', [5, 'warm']);
+  }
+}
+
+/**
+ * On a one-worker pool: `head` has begun (logged), and of the calls queued
+ * behind it exactly one left the queue, the one sent ahead, so that the test
+ * proves something. Returns the worker's pid.
+ */
+async function callSentAhead(pool: ProcessPool<Tasks>, log: string, queuedBehind: number): Promise<number> {
+  const pid = await logged(log, 'head');
+  assert.equal(pool.stats().queued, queuedBehind - 1, 'one call was sent ahead to the busy worker');
+  return pid;
+}
+
+const six = ['b0', 'b1', 'b2', 'b3', 'b4', 'b5'];
+
+/**
+ * Submits the gated head; should the test fail before its gate opens, the
+ * head is cancelled after it, which stops its worker (cancelGrace), so no
+ * worker is left waiting.
+ */
+function gatedHead(t: TestContext, pool: ProcessPool<Tasks>, log: string, gate: string): Future<string> {
+  const head = pool.submit('gatedSpin', [5, 'head', log, gate]);
+  t.after(() => head.cancel());
+  return head;
+}
+
+test(
+  'a call sent ahead to a busy worker and cancelled before it began never runs, its future is cancelled, and its worker is not stopped for it',
+  { timeout: 20_000 },
+  async (t) => {
+    const dir = await tempDir(t);
+    const log = join(dir, 'starts.log');
+    const pool = makePool(t, { workers: 1 });
+    const gate = join(dir, 'gate');
+    await measureFiveMs(pool);
+    const head = gatedHead(t, pool, log, gate);
+    const behind = six.map((x) => pool.submit('logspin', [5, x, log]));
+    const pid = await callSentAhead(pool, log, 6);
+    assert.equal(behind[0].cancel(), true, 'the call sent ahead could be cancelled');
+    await assert.rejects(behind[0], CancelledError);
+    writeFileSync(gate, '');
+    assert.equal(await head, 'head');
+    assert.deepEqual(await Promise.all(behind.slice(1)), six.slice(1));
+    // The worker read the Drop while the head waited for its gate.
+    assert.equal(starts(log, 'b0'), 0, `the cancelled call ran:\n${lines(log).join('\n')}`);
+    for (const x of six.slice(1)) assert.equal(await logged(log, x), pid, `${x} ran on the same worker: it was not stopped`);
+    assert.equal(pool.stats().crashed, 0);
+    await pool.shutdown();
+  },
+);
+
+test(
+  'a call sent ahead to a worker that is then killed by a signal never began there: it runs once, on the replacement, and only the running call fails with WorkerCrashedError',
+  { timeout: 20_000 },
+  async (t) => {
+    const dir = await tempDir(t);
+    const log = join(dir, 'starts.log');
+    const pool = makePool(t, { workers: 1 });
+    await measureFiveMs(pool);
+    // Its gate never opens: the worker is killed while the head waits.
+    const head = gatedHead(t, pool, log, join(dir, 'gate'));
+    const behind = six.map((x) => pool.submit('logspin', [5, x, log]));
+    const pid = await callSentAhead(pool, log, 6);
+    process.kill(pid, 'SIGKILL');
+    const err = await reasonOf(head);
+    assert.ok(err instanceof WorkerCrashedError, `head: ${String(err)}`);
+    assert.deepEqual(await Promise.all(behind), six);
+    for (const x of six) assert.equal(starts(log, x), 1, `${x} ran once:\n${lines(log).join('\n')}`);
+    assert.notEqual(await logged(log, 'b0'), pid, 'the call sent ahead ran on the replacement');
+    assert.equal(pool.stats().crashed, 1);
+    await pool.shutdown();
+  },
+);
+
+test(
+  'a call with a timeout sent ahead behind a call that runs long this time is not timed out by the wait: its clock starts when its worker begins it',
+  { timeout: 20_000 },
+  async (t) => {
+    const log = join(await tempDir(t), 'starts.log');
+    const pool = makePool(t, { workers: 1 });
+    await measureFiveMs(pool);
+    // Measured at 5 ms, the head runs five times the timeout of the calls behind it.
+    const head = pool.submit('logspin', [1500, 'head', log]);
+    const behind = six.map((x) => pool.submit('logspin', [5, x, log], { timeout: 300 }));
+    await callSentAhead(pool, log, 6);
+    assert.equal(await head, 'head');
+    assert.deepEqual(await Promise.all(behind), six);
+    assert.equal(pool.stats().timedOut, 0);
+    await pool.shutdown();
+  },
+);
+
+test(
+  'a call of higher priority submitted after a call was sent ahead waits for that one call only: it runs right after it, before the calls still queued',
+  { timeout: 20_000 },
+  async (t) => {
+    const dir = await tempDir(t);
+    const log = join(dir, 'starts.log');
+    const pool = makePool(t, { workers: 1 });
+    const gate = join(dir, 'gate');
+    await measureFiveMs(pool);
+    const head = gatedHead(t, pool, log, gate);
+    const behind = six.map((x) => pool.submit('logspin', [5, x, log]));
+    await callSentAhead(pool, log, 6);
+    const urgent = pool.submit('logspin', [5, 'urgent', log], { priority: 1 });
+    writeFileSync(gate, '');
+    assert.equal(await head, 'head');
+    assert.equal(await urgent, 'urgent');
+    assert.deepEqual(await Promise.all(behind), six);
+    assert.deepEqual(
+      lines(log).map((l) => l.split(' ')[1]),
+      ['head', 'b0', 'urgent', ...six.slice(1)],
+      `runs:\n${lines(log).join('\n')}`,
+    );
+    await pool.shutdown();
+  },
+);
+
+test(
+  'a call is not sent ahead behind one measured many times longer: while that one runs, the other worker takes every call queued',
+  { timeout: 20_000 },
+  async (t) => {
+    const dir = await tempDir(t);
+    const log = join(dir, 'starts.log');
+    const gate = join(dir, 'gate');
+    const pool = makePool(t, { workers: 2, minWorkers: 2 });
+    await pool.ready();
+    // The head measured at 300 ms, the calls behind it at 5 ms: beyond
+    // PIPELINE_MS, so the queue stays deep and the worker running them is
+    // sent one ahead each time; the head's worker never is.
+    await pool.submit('gatedSpin', [300, 'warm', null, null]);
+    for (let i = 0; i < 5; i++) await pool.submit('logspin', [5, 'warm']);
+    const head = pool.submit('gatedSpin', [300, 'head', log, gate]);
+    t.after(() => head.cancel());
+    const busy = await logged(log, 'head');
+    const calls = Array.from({ length: 12 }, (_, i) => `c${i}`);
+    const futures = calls.map((x) => pool.submit('logspin', [5, x, log]));
+    // Every call runs while the head still waits for its gate: none was held behind it.
+    for (const x of calls) assert.notEqual(await logged(log, x), busy, `${x} ran on the busy worker`);
+    writeFileSync(gate, '');
+    assert.equal(await head, 'head');
+    assert.deepEqual(await Promise.all(futures), calls);
     await pool.shutdown();
   },
 );
