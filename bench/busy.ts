@@ -1,10 +1,10 @@
-// Worker busy share during a CPU-bound map: how much of the map's wall time
-// each worker spends inside tasks. Computed from what the workers already
+// Worker busy share during a CPU-bound map (or a burst of submits): how much
+// of its wall time each worker spends inside tasks. Computed from what the workers already
 // report: every task's `runMs` (measured in the worker) and the worker that
 // ran it, as `warmpool:task`'s `asyncEnd` carries them; per worker, the sum of
 // its tasks' run times / the wall time of the map. Shared by the bench unit
-// `busy:<Kind>` (bench/scenario.ts) and the A/B scenario of the same name
-// (bench/compare-unit.ts), so it imports nothing from lib/: the A/B drives
+// `busy:<Kind>` (bench/scenario.ts) and the A/B scenarios busy:<Kind> and
+// grain:<Kind>/submit/<µs> (bench/compare-unit.ts), so it imports nothing from lib/: the A/B drives
 // another build's entry, and the channel is found by name.
 
 import { tracingChannel } from 'node:diagnostics_channel';
@@ -30,7 +30,12 @@ interface EndMessage {
 }
 
 /** Runs `pool.map(name, items)` while summing each worker's run time, and returns the shares of the map's wall time. */
-export async function busyShares(pool: MapPool, name: string, items: unknown[], workers: number): Promise<BusyShares> {
+export function busyShares(pool: MapPool, name: string, items: unknown[], workers: number): Promise<BusyShares> {
+  return busySharesOf(() => pool.map(name, items), workers);
+}
+
+/** Runs `run` (a map, a burst of submits) while summing each worker's run time, and returns the shares of its wall time. */
+export async function busySharesOf(run: () => Promise<unknown[]>, workers: number): Promise<BusyShares> {
   const busy = new Map<number | string, number>();
   const channel = tracingChannel('warmpool:task');
   const subscribers = {
@@ -45,7 +50,7 @@ export async function busyShares(pool: MapPool, name: string, items: unknown[], 
   let wallMs: number;
   try {
     const t0 = performance.now();
-    results = await pool.map(name, items);
+    results = await run();
     wallMs = performance.now() - t0;
   } finally {
     channel.unsubscribe(subscribers as never);

@@ -21,10 +21,17 @@
 // return), and payload-raw:ProcessPool the same over Node's IPC with
 // serialization 'advanced' (the transport of the fastest process peer,
 // tinypool's 'advanced' child_process runtime), to divide by.
+// grain:<Kind>/submit/<µs> is the granularity sweep's `submit` at one size
+// (bench/scenario.ts grain:): bursts of `submit` (one call per item under
+// Promise.all) of work() calibrated to about <µs> each, bracketed by the
+// same items run sequentially here; it reports the median speedup over
+// sequential and the median of the least busy worker's share of the
+// burst's wall time (./busy.ts), which shows a worker waiting for the
+// parent between calls.
 
 import { pathToFileURL } from 'node:url';
-import { busyShares } from './busy.js';
-import { work } from './fixtures/tasks.js';
+import { busyShares, busySharesOf } from './busy.js';
+import { work, workStepsPerUs } from './fixtures/tasks.js';
 import { RawPool } from './raw-pool.js';
 import { compareSizes } from './sizes.js';
 
@@ -107,7 +114,7 @@ if (kind === 'raw') {
   process.exit(0);
 }
 const lib = (await import(pathToFileURL(entry).href)) as Record<string, PoolClass>;
-const className = kind === 'local' ? 'LocalPool' : arg;
+const className = kind === 'local' ? 'LocalPool' : arg.split('/')[0];
 const Pool = lib[className];
 if (typeof Pool !== 'function') throw new Error(`bench --compare: ${entry} exports no ${className}`);
 const pool = new Pool(tasksUrl, { workers: COMPARE_SIZES.workers });
@@ -144,6 +151,41 @@ switch (kind) {
     const { min, results } = await busyShares(pool, 'work', items, COMPARE_SIZES.workers);
     figures.min = min;
     check(results.length === items.length && results.every((r) => r === expected), 'a work() result is wrong');
+    break;
+  }
+  case 'grain': {
+    const [, mode, us] = arg.split('/');
+    if (mode !== 'submit' || !(Number(us) > 0)) throw new Error(`bench --compare: expected grain:<Kind>/submit/<µs>, got ${scenario}`);
+    const steps = Math.max(1, Math.round(Number(us) * workStepsPerUs()));
+    const items = new Array<number>(Math.max(20, Math.round(COMPARE_SIZES.grainBudgetUs / Number(us)))).fill(steps);
+    const expected = work(steps);
+    const sequentialMs = (): number => {
+      const t0 = performance.now();
+      const results = items.map((n) => work(n));
+      const ms = performance.now() - t0;
+      check(
+        results.every((r) => r === expected),
+        'a sequential work() result is wrong',
+      );
+      return ms;
+    };
+    // The workers' JIT optimises work() and the pool measures its cost at this size before any clock starts.
+    await Promise.all(Array.from({ length: 10 * COMPARE_SIZES.workers }, () => pool.submit('work', [steps])));
+    const speedups: number[] = [];
+    const mins: number[] = [];
+    for (let b = 0; b < COMPARE_SIZES.grainBursts; b++) {
+      const before = sequentialMs();
+      const { min, wallMs, results } = await busySharesOf(
+        () => Promise.all(items.map((n) => pool.submit('work', [n]))),
+        COMPARE_SIZES.workers,
+      );
+      const after = sequentialMs();
+      check(results.length === items.length && results.every((r) => r === expected), 'a work() result is wrong');
+      speedups.push((before + after) / 2 / wallMs);
+      mins.push(min);
+    }
+    figures.speedup = quantile(speedups, 0.5);
+    figures.min = quantile(mins, 0.5);
     break;
   }
   default:

@@ -150,7 +150,9 @@ export function judge(ref: number[], tree: number[], better: 'lower' | 'higher')
   return 'within noise';
 }
 
-const fmt = (v: number): string => (v >= 1000 ? Math.round(v).toLocaleString('en-US') : v >= 100 ? v.toFixed(0) : v.toFixed(1));
+// Two decimals below 10: a busy share or a speedup (0.85, 1.52) would lose what it shows at one.
+const fmt = (v: number): string =>
+  v >= 1000 ? Math.round(v).toLocaleString('en-US') : v >= 100 ? v.toFixed(0) : v >= 10 ? v.toFixed(1) : v.toFixed(2);
 const span = (xs: number[]): string =>
   xs.length > 1 ? `${fmt(median(xs))} (${fmt(Math.min(...xs))}–${fmt(Math.max(...xs))})` : fmt(xs[0]);
 
@@ -165,6 +167,7 @@ export async function compare(ref: string, options: { rounds?: number; quick: bo
     ...kinds.map((k) => `raw:${k}`),
     ...kinds.map((k) => `map:${k}`),
     ...kinds.map((k) => `busy:${k}`),
+    ...kinds.flatMap((k) => [`grain:${k}/submit/1000`, `grain:${k}/submit/3000`]),
     ...kinds.map((k) => `payload:${k}`),
     'payload-raw:ProcessPool',
     'local',
@@ -283,6 +286,14 @@ export async function compare(ref: string, options: { rounds?: number; quick: bo
           better: 'higher',
         },
       ];
+    if (kind === 'grain') {
+      const [name, , us] = arg.split('/');
+      const what = `${name} submit burst of ${Math.max(20, Math.round(s.grainBudgetUs / Number(us)))} × work(≈${us} µs)`;
+      return [
+        { scenario: unit, key: 'speedup', what: `${what}, speedup over sequential`, unit: '×', better: 'higher' },
+        { scenario: unit, key: 'min', what: `${what}, least busy worker's share of the wall time`, unit: 'share', better: 'higher' },
+      ];
+    }
     return [
       { scenario: unit, key: 'rate', what: `LocalPool, ${s.tasks.toLocaleString('en-US')} submits`, unit: 'tasks/s', better: 'higher' },
     ];

@@ -19,7 +19,7 @@ import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { isDeepStrictEqual } from 'node:util';
 import { Worker } from 'node:worker_threads';
-import { work } from './fixtures/tasks.js';
+import { work, workStepsPerUs } from './fixtures/tasks.js';
 import { adapterByName, allAdapters, warmpool, type Adapter } from './peers.js';
 import { busyShares } from './busy.js';
 import { childPingPong, spawnEchoChild, stopChild } from './raw-ipc.js';
@@ -243,18 +243,6 @@ async function tinyMap(variant: string): Promise<void> {
   await a.close();
 }
 
-/** work() steps per µs in this thread: the fastest of a few timed runs, after a warm-up that lets the JIT optimise it. */
-function calibrate(): number {
-  for (let i = 0; i < 50; i++) work(100_000);
-  let best = Infinity;
-  for (let i = 0; i < 7; i++) {
-    const t0 = performance.now();
-    work(1_000_000);
-    best = Math.min(best, performance.now() - t0);
-  }
-  return 1_000_000 / (best * 1000);
-}
-
 function sequentialMs(items: number[], expected: number): number {
   const t0 = performance.now();
   const results = items.map((n) => work(n));
@@ -278,8 +266,8 @@ async function grain(arg: string): Promise<void> {
   const a = await started(adapterByName(name));
   if (mode === 'map' && !a.map) throw new Error(`bench: ${name} has no map`);
   const g = grainSizes(quick);
-  const stepsPerUs = calibrate();
-  // The workers' JIT optimises work() before the clock starts, as the main thread's did in calibrate().
+  const stepsPerUs = workStepsPerUs();
+  // The workers' JIT optimises work() before the clock starts, as the main thread's did in workStepsPerUs().
   await Promise.all(Array.from({ length: 100 }, () => a.call('work', [Math.round(100 * stepsPerUs)])));
   for (const size of g.sizesUs) {
     const steps = Math.max(1, Math.round(size * stepsPerUs));

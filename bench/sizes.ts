@@ -41,6 +41,9 @@ export function compareSizes(quick: boolean) {
     /** Sequential `echo` round trips of that payload timed per payload unit, after `payloadWarmup` untimed ones. */
     payloadTrips: quick ? 5 : 60,
     payloadWarmup: quick ? 2 : 20,
+    /** grain:<Kind>/submit/<µs>: sequential work per burst of submits (items = budget / µs), and bursts per unit (medians reported). */
+    grainBudgetUs: quick ? 20_000 : 200_000,
+    grainBursts: quick ? 1 : 5,
   };
 }
 
