@@ -19,6 +19,8 @@ import { runWireTask } from '../worker/stream.js';
 import { TaskChannel } from '../worker/task-channel.js';
 import { FromWorker, HOLD, RESULT_HEAD, RESULT_STRIDE, RUN_STRIDE, ToWorker } from './protocol.js';
 
+const RESOLVED = Promise.resolve();
+
 /** Work, in ms, after which the loop lets pending Drop and Abort messages in. */
 const YIELD_MS = 1;
 
@@ -74,9 +76,11 @@ export class WorkerLoop {
         // before it began) while this worker was busy, and both messages
         // arrive in one read once it is idle. Drained at once, the task
         // would start before its Drop were seen.
+        // (A resolved promise's reaction, not queueMicrotask, which makes
+        // an AsyncResource and a bound function per call in Node.)
         if (!this.#running) {
           this.#running = true;
-          queueMicrotask(this.#drainBound);
+          void RESOLVED.then(this.#drainBound);
         }
         break;
       case ToWorker.Drop:
