@@ -31,7 +31,7 @@
 
 import { pathToFileURL } from 'node:url';
 import { busyShares, busySharesOf } from './busy.js';
-import { work, workStepsPerUs } from './fixtures/tasks.js';
+import { timeWork, work, workStepsPerUs } from './fixtures/tasks.js';
 import { RawPool } from './raw-pool.js';
 import { compareSizes } from './sizes.js';
 
@@ -160,9 +160,7 @@ switch (kind) {
     const items = new Array<number>(Math.max(20, Math.round(COMPARE_SIZES.grainBudgetUs / Number(us)))).fill(steps);
     const expected = work(steps);
     const sequentialMs = (): number => {
-      const t0 = performance.now();
-      const results = items.map((n) => work(n));
-      const ms = performance.now() - t0;
+      const { ms, results } = timeWork(items);
       check(
         results.every((r) => r === expected),
         'a sequential work() result is wrong',

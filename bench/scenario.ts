@@ -19,7 +19,7 @@ import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { isDeepStrictEqual } from 'node:util';
 import { Worker } from 'node:worker_threads';
-import { work, workStepsPerUs } from './fixtures/tasks.js';
+import { timeWork, work, workStepsPerUs } from './fixtures/tasks.js';
 import { adapterByName, allAdapters, warmpool, type Adapter } from './peers.js';
 import { busyShares } from './busy.js';
 import { childPingPong, spawnEchoChild, stopChild } from './raw-ipc.js';
@@ -244,9 +244,7 @@ async function tinyMap(variant: string): Promise<void> {
 }
 
 function sequentialMs(items: number[], expected: number): number {
-  const t0 = performance.now();
-  const results = items.map((n) => work(n));
-  const ms = performance.now() - t0;
+  const { ms, results } = timeWork(items);
   check(
     results.every((r) => r === expected),
     'sequential work results',

@@ -343,28 +343,30 @@ async function callSentAhead(pool: ProcessPool<Tasks>, log: string, queuedBehind
 const six = ['b0', 'b1', 'b2', 'b3', 'b4', 'b5'];
 
 /**
- * Submits the gated head; should the test fail before its gate opens, the
- * head is cancelled after it, which stops its worker (cancelGrace), so no
- * worker is left waiting.
+ * A one-worker pool whose worker runs a head (`gatedSpin`) that waits for
+ * `gate`, with the six calls of `six` queued behind it, the first one sent
+ * ahead (checked). Should the test fail before the gate opens, the head is
+ * cancelled after it, which stops its worker (cancelGrace), so no worker is
+ * left waiting.
  */
-function gatedHead(t: TestContext, pool: ProcessPool<Tasks>, log: string, gate: string): Future<string> {
+async function heldBehindGate(t: TestContext) {
+  const dir = await tempDir(t);
+  const log = join(dir, 'starts.log');
+  const gate = join(dir, 'gate');
+  const pool = makePool(t, { workers: 1 });
+  await measureFiveMs(pool);
   const head = pool.submit('gatedSpin', [5, 'head', log, gate]);
   t.after(() => head.cancel());
-  return head;
+  const behind = six.map((x) => pool.submit('logspin', [5, x, log]));
+  const pid = await callSentAhead(pool, log, 6);
+  return { pool, log, gate, head, behind, pid };
 }
 
 test(
   'a call sent ahead to a busy worker and cancelled before it began never runs, its future is cancelled, and its worker is not stopped for it',
   { timeout: 20_000 },
   async (t) => {
-    const dir = await tempDir(t);
-    const log = join(dir, 'starts.log');
-    const pool = makePool(t, { workers: 1 });
-    const gate = join(dir, 'gate');
-    await measureFiveMs(pool);
-    const head = gatedHead(t, pool, log, gate);
-    const behind = six.map((x) => pool.submit('logspin', [5, x, log]));
-    const pid = await callSentAhead(pool, log, 6);
+    const { pool, log, gate, head, behind, pid } = await heldBehindGate(t);
     assert.equal(behind[0].cancel(), true, 'the call sent ahead could be cancelled');
     await assert.rejects(behind[0], CancelledError);
     writeFileSync(gate, '');
@@ -382,14 +384,8 @@ test(
   'a call sent ahead to a worker that is then killed by a signal never began there: it runs once, on the replacement, and only the running call fails with WorkerCrashedError',
   { timeout: 20_000 },
   async (t) => {
-    const dir = await tempDir(t);
-    const log = join(dir, 'starts.log');
-    const pool = makePool(t, { workers: 1 });
-    await measureFiveMs(pool);
     // Its gate never opens: the worker is killed while the head waits.
-    const head = gatedHead(t, pool, log, join(dir, 'gate'));
-    const behind = six.map((x) => pool.submit('logspin', [5, x, log]));
-    const pid = await callSentAhead(pool, log, 6);
+    const { pool, log, head, behind, pid } = await heldBehindGate(t);
     process.kill(pid, 'SIGKILL');
     const err = await reasonOf(head);
     assert.ok(err instanceof WorkerCrashedError, `head: ${String(err)}`);
@@ -423,14 +419,7 @@ test(
   'a call of higher priority submitted after a call was sent ahead waits for that one call only: it runs right after it, before the calls still queued',
   { timeout: 20_000 },
   async (t) => {
-    const dir = await tempDir(t);
-    const log = join(dir, 'starts.log');
-    const pool = makePool(t, { workers: 1 });
-    const gate = join(dir, 'gate');
-    await measureFiveMs(pool);
-    const head = gatedHead(t, pool, log, gate);
-    const behind = six.map((x) => pool.submit('logspin', [5, x, log]));
-    await callSentAhead(pool, log, 6);
+    const { pool, log, gate, head, behind } = await heldBehindGate(t);
     const urgent = pool.submit('logspin', [5, 'urgent', log], { priority: 1 });
     writeFileSync(gate, '');
     assert.equal(await head, 'head');

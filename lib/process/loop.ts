@@ -10,7 +10,7 @@
 // reads from the parent, it reads with nothing held.
 
 import { performance } from 'node:perf_hooks';
-import { Status } from '../core/contract.js';
+import { Status, TaskKind, TRACED } from '../core/contract.js';
 import { CancelledError, DataCloneError, TimeoutError } from '../core/errors.js';
 import { encodeError } from '../core/wire-error.js';
 import { existingTaskStorage, type TaskContext } from '../worker/context.js';
@@ -71,16 +71,22 @@ export class WorkerLoop {
         } else {
           for (let i = 1; i < msg.length; i++) this.#queue.push(msg[i]);
         }
-        // Not drained here but once the rest of this read is handled: the
-        // parent may have sent a task ahead and then dropped it (cancelled
-        // before it began) while this worker was busy, and both messages
-        // arrive in one read once it is idle. Drained at once, the task
-        // would start before its Drop were seen.
-        // (A resolved promise's reaction, not queueMicrotask, which makes
-        // an AsyncResource and a bound function per call in Node.)
-        if (!this.#running) {
+        if (this.#running) break;
+        // A call or a map chunk is drained once the rest of this read is
+        // handled, not here: the parent may have sent it ahead and then
+        // dropped it (cancelled before it began) while this worker was busy,
+        // and both messages arrive in one read once it is idle. Drained at
+        // once, it would start before its Drop were seen. A stream (or a
+        // call with progress) starts at once: its credit and messages may
+        // follow its Run in the same read and go to the running task only;
+        // such a task is never sent ahead. (A resolved promise's reaction,
+        // not queueMicrotask, which makes an AsyncResource and a bound
+        // function per call in Node.)
+        if (((msg[3] as number) & (TRACED - 1)) <= TaskKind.StarChunk) {
           this.#running = true;
           void RESOLVED.then(this.#drainBound);
+        } else {
+          this.#drain();
         }
         break;
       case ToWorker.Drop:
