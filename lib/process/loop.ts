@@ -82,7 +82,7 @@ export class WorkerLoop {
         // such a task is never sent ahead. (A resolved promise's reaction,
         // not queueMicrotask, which makes an AsyncResource and a bound
         // function per call in Node.)
-        if (((msg[3] as number) & (TRACED - 1)) <= TaskKind.StarChunk) {
+        if ((((msg[3] as number) & (TRACED - 1)) as TaskKind) <= TaskKind.StarChunk) {
           this.#running = true;
           void RESOLVED.then(this.#drainBound);
         } else {
