@@ -20,13 +20,18 @@
 // with a Uint8Array of compareSizes().payloadBytes (checked equal on
 // return), and payload-raw:ProcessPool the same over Node's IPC with
 // serialization 'advanced' (the transport of the fastest process peer,
-// tinypool's 'advanced' child_process runtime), to divide by.
+// tinypool's 'advanced' child_process runtime), to divide by. grain:<Kind>
+// is the granularity sweep's map at one size (compareSizes().grainUs, the
+// goal's 10 µs; bench/scenario.ts grain:): the median, over grainMaps maps,
+// of the sequential time of the same items in this process (run before and
+// after the map, averaged) over the map's.
 
 import { pathToFileURL } from 'node:url';
 import { busyShares } from './busy.js';
+import { calibrate } from './calibrate.js';
 import { work } from './fixtures/tasks.js';
 import { RawPool } from './raw-pool.js';
-import { compareSizes } from './sizes.js';
+import { compareSizes, grainSizes } from './sizes.js';
 
 interface Pool {
   submit(name: string, args: unknown[]): PromiseLike<unknown>;
@@ -138,6 +143,32 @@ switch (kind) {
   case 'payload':
     figures.ms = await payloadMs(pool);
     break;
+  case 'grain': {
+    const stepsPerUs = calibrate();
+    const steps = Math.max(1, Math.round(COMPARE_SIZES.grainUs * stepsPerUs));
+    const { budgetUs, minItems } = grainSizes(quick);
+    const items = new Array<number>(Math.max(minItems, Math.round(budgetUs / COMPARE_SIZES.grainUs))).fill(steps);
+    const expected = work(steps);
+    // The workers' JIT optimises work() before the clock starts, as calibrate() did here.
+    await Promise.all(Array.from({ length: 100 }, () => pool.submit('work', [Math.round(100 * stepsPerUs)])));
+    const sequential = (): number => {
+      const t0 = performance.now();
+      for (const n of items) check(work(n) === expected, 'sequential work result');
+      return performance.now() - t0;
+    };
+    const speedups: number[] = [];
+    for (let r = 0; r < COMPARE_SIZES.grainMaps; r++) {
+      const before = sequential();
+      const t0 = performance.now();
+      const results = await pool.map('work', items);
+      const poolMs = performance.now() - t0;
+      const after = sequential();
+      check(results.length === items.length && results.every((x) => x === expected), 'a work() result of the map is wrong');
+      speedups.push((before + after) / 2 / poolMs);
+    }
+    figures.speedup = quantile(speedups, 0.5);
+    break;
+  }
   case 'busy': {
     const items = new Array<number>(COMPARE_SIZES.cpuItems).fill(COMPARE_SIZES.cpuSteps);
     const expected = work(COMPARE_SIZES.cpuSteps);

@@ -165,6 +165,7 @@ export async function compare(ref: string, options: { rounds?: number; quick: bo
     ...kinds.map((k) => `raw:${k}`),
     ...kinds.map((k) => `map:${k}`),
     ...kinds.map((k) => `busy:${k}`),
+    ...kinds.map((k) => `grain:${k}`),
     ...kinds.map((k) => `payload:${k}`),
     'payload-raw:ProcessPool',
     'local',
@@ -260,6 +261,16 @@ export async function compare(ref: string, options: { rounds?: number; quick: bo
           key: 'rate',
           what: `${arg} map, ${s.items.toLocaleString('en-US')} tiny items`,
           unit: 'items/s',
+          better: 'higher',
+        },
+      ];
+    if (kind === 'grain')
+      return [
+        {
+          scenario: unit,
+          key: 'speedup',
+          what: `${arg} map of ${s.grainUs} µs items (the granularity goal), speedup over sequential, median of ${s.grainMaps} maps`,
+          unit: '×',
           better: 'higher',
         },
       ];

@@ -22,6 +22,7 @@ import { Worker } from 'node:worker_threads';
 import { work } from './fixtures/tasks.js';
 import { adapterByName, allAdapters, warmpool, type Adapter } from './peers.js';
 import { busyShares } from './busy.js';
+import { calibrate } from './calibrate.js';
 import { childPingPong, spawnEchoChild, stopChild } from './raw-ipc.js';
 import { grainSizes, sizes } from './sizes.js';
 import type { ColdReport } from '../lib/cli/cold.js';
@@ -244,17 +245,6 @@ async function tinyMap(variant: string): Promise<void> {
 }
 
 /** work() steps per µs in this thread: the fastest of a few timed runs, after a warm-up that lets the JIT optimise it. */
-function calibrate(): number {
-  for (let i = 0; i < 50; i++) work(100_000);
-  let best = Infinity;
-  for (let i = 0; i < 7; i++) {
-    const t0 = performance.now();
-    work(1_000_000);
-    best = Math.min(best, performance.now() - t0);
-  }
-  return 1_000_000 / (best * 1000);
-}
-
 function sequentialMs(items: number[], expected: number): number {
   const t0 = performance.now();
   const results = items.map((n) => work(n));

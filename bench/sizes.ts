@@ -41,6 +41,9 @@ export function compareSizes(quick: boolean) {
     /** Sequential `echo` round trips of that payload timed per payload unit, after `payloadWarmup` untimed ones. */
     payloadTrips: quick ? 5 : 60,
     payloadWarmup: quick ? 2 : 20,
+    /** The granularity map unit (grain:<Kind>): item cost, µs, and maps per unit, each timed against the same items run sequentially. */
+    grainUs: 10,
+    grainMaps: quick ? 2 : 15,
   };
 }
 
