@@ -150,7 +150,8 @@ export function judge(ref: number[], tree: number[], better: 'lower' | 'higher')
   return 'within noise';
 }
 
-const fmt = (v: number): string => (v >= 1000 ? Math.round(v).toLocaleString('en-US') : v >= 100 ? v.toFixed(0) : v.toFixed(1));
+const fmt = (v: number): string =>
+  v >= 1000 ? Math.round(v).toLocaleString('en-US') : v >= 100 ? v.toFixed(0) : v >= 10 ? v.toFixed(1) : v.toFixed(2);
 const span = (xs: number[]): string =>
   xs.length > 1 ? `${fmt(median(xs))} (${fmt(Math.min(...xs))}–${fmt(Math.max(...xs))})` : fmt(xs[0]);
 
