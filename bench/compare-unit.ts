@@ -21,19 +21,21 @@
 // return), and payload-raw:ProcessPool the same over Node's IPC with
 // serialization 'advanced' (the transport of the fastest process peer,
 // tinypool's 'advanced' child_process runtime), to divide by.
-// grain:<Kind>/submit/<µs> is the granularity sweep's `submit` at one size
-// (bench/scenario.ts grain:): bursts of `submit` (one call per item under
-// Promise.all) of work() calibrated to about <µs> each, bracketed by the
-// same items run sequentially here; it reports the median speedup over
-// sequential and the median of the least busy worker's share of the
-// burst's wall time (./busy.ts), which shows a worker waiting for the
-// parent between calls.
+// grain:<Kind>/<submit|map>/<µs> is the granularity sweep at one size
+// (bench/scenario.ts grain:), work() calibrated to about <µs> per item,
+// each run bracketed by the same items run sequentially here (before and
+// after, averaged). submit: bursts of `submit` (one call per item under
+// Promise.all); it reports the median speedup over sequential and the median
+// of the least busy worker's share of the burst's wall time (./busy.ts),
+// which shows a worker waiting for the parent between calls. map: the
+// median speedup of compareSizes().grainMaps maps with the default chunking
+// (the goal's size is 10 µs).
 
 import { pathToFileURL } from 'node:url';
 import { busyShares, busySharesOf } from './busy.js';
 import { timeWork, work, workStepsPerUs } from './fixtures/tasks.js';
 import { RawPool } from './raw-pool.js';
-import { compareSizes } from './sizes.js';
+import { compareSizes, grainSizes } from './sizes.js';
 
 interface Pool {
   submit(name: string, args: unknown[]): PromiseLike<unknown>;
@@ -155,9 +157,15 @@ switch (kind) {
   }
   case 'grain': {
     const [, mode, us] = arg.split('/');
-    if (mode !== 'submit' || !(Number(us) > 0)) throw new Error(`bench --compare: expected grain:<Kind>/submit/<µs>, got ${scenario}`);
+    if ((mode !== 'submit' && mode !== 'map') || !(Number(us) > 0)) {
+      throw new Error(`bench --compare: expected grain:<Kind>/<submit|map>/<µs>, got ${scenario}`);
+    }
     const steps = Math.max(1, Math.round(Number(us) * workStepsPerUs()));
-    const items = new Array<number>(Math.max(20, Math.round(COMPARE_SIZES.grainBudgetUs / Number(us)))).fill(steps);
+    const { budgetUs, minItems } = grainSizes(quick);
+    const items =
+      mode === 'map'
+        ? new Array<number>(Math.max(minItems, Math.round(budgetUs / Number(us)))).fill(steps)
+        : new Array<number>(Math.max(20, Math.round(COMPARE_SIZES.grainBudgetUs / Number(us)))).fill(steps);
     const expected = work(steps);
     const sequentialMs = (): number => {
       const { ms, results } = timeWork(items);
@@ -170,6 +178,19 @@ switch (kind) {
     // The workers' JIT optimises work() and the pool measures its cost at this size before any clock starts.
     await Promise.all(Array.from({ length: 10 * COMPARE_SIZES.workers }, () => pool.submit('work', [steps])));
     const speedups: number[] = [];
+    if (mode === 'map') {
+      for (let r = 0; r < COMPARE_SIZES.grainMaps; r++) {
+        const before = sequentialMs();
+        const t0 = performance.now();
+        const results = await pool.map('work', items);
+        const poolMs = performance.now() - t0;
+        const after = sequentialMs();
+        check(results.length === items.length && results.every((x) => x === expected), 'a work() result of the map is wrong');
+        speedups.push((before + after) / 2 / poolMs);
+      }
+      figures.speedup = quantile(speedups, 0.5);
+      break;
+    }
     const mins: number[] = [];
     for (let b = 0; b < COMPARE_SIZES.grainBursts; b++) {
       const before = sequentialMs();

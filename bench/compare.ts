@@ -23,7 +23,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { hasTaskset, progress } from './machine.js';
 import { median } from './report.js';
-import { compareSizes } from './sizes.js';
+import { compareSizes, grainSizes } from './sizes.js';
 
 const run = promisify(execFile);
 const unitJs = fileURLToPath(new URL('./compare-unit.js', import.meta.url));
@@ -167,7 +167,7 @@ export async function compare(ref: string, options: { rounds?: number; quick: bo
     ...kinds.map((k) => `raw:${k}`),
     ...kinds.map((k) => `map:${k}`),
     ...kinds.map((k) => `busy:${k}`),
-    ...kinds.flatMap((k) => [`grain:${k}/submit/1000`, `grain:${k}/submit/3000`]),
+    ...kinds.flatMap((k) => [`grain:${k}/map/10`, `grain:${k}/submit/1000`, `grain:${k}/submit/3000`]),
     ...kinds.map((k) => `payload:${k}`),
     'payload-raw:ProcessPool',
     'local',
@@ -287,7 +287,19 @@ export async function compare(ref: string, options: { rounds?: number; quick: bo
         },
       ];
     if (kind === 'grain') {
-      const [name, , us] = arg.split('/');
+      const [name, mode, us] = arg.split('/');
+      if (mode === 'map') {
+        const items = Math.max(grainSizes(options.quick).minItems, Math.round(grainSizes(options.quick).budgetUs / Number(us)));
+        return [
+          {
+            scenario: unit,
+            key: 'speedup',
+            what: `${name} map of ${items} × work(≈${us} µs), default chunking, speedup over sequential, median of ${s.grainMaps} maps`,
+            unit: '×',
+            better: 'higher',
+          },
+        ];
+      }
       const what = `${name} submit burst of ${Math.max(20, Math.round(s.grainBudgetUs / Number(us)))} × work(≈${us} µs)`;
       return [
         { scenario: unit, key: 'speedup', what: `${what}, speedup over sequential`, unit: '×', better: 'higher' },

@@ -44,6 +44,8 @@ export function compareSizes(quick: boolean) {
     /** grain:<Kind>/submit/<µs>: sequential work per burst of submits (items = budget / µs), and bursts per unit (medians reported). */
     grainBudgetUs: quick ? 20_000 : 200_000,
     grainBursts: quick ? 1 : 5,
+    /** grain:<Kind>/map/<µs>: maps per unit (items as in the sweep, grainSizes), each timed against the same items run sequentially. */
+    grainMaps: quick ? 2 : 15,
   };
 }
 

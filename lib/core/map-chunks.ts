@@ -2,29 +2,54 @@
 // them). Apart from map-run.ts because it is a policy of its own, measured
 // and tuned on its own (docs/design.md, "Map chunks").
 //
-// Chunking: items travel in chunks (one task each). Without a `chunksize`,
-// the first chunks hold one item each, so the first results come as soon as
-// a single item has run (imap's time to first result does not grow); once a
-// chunk comes back, its run time measured in the worker gives the cost of an
-// item, and chunks grow so that each carries about a target of work. The
-// target starts at TARGET_CHUNK_MS and grows with the work this call has
-// done: a chunk carries at most a quarter of what each worker has run so
-// far, up to MAX_TARGET_MS. Every chunk costs a round trip through the
-// parent (its result decoded, delivered, the next chunk cut and sent), CPU
-// that on a machine with as many cores as workers is taken from a worker:
-// at 4 ms a chunk that is about a tenth of the work, at 16 ms a few percent.
-// Not beyond: the read-ahead window is counted in chunks (4 per worker, what
-// sending the next chunk ahead needs to keep every worker fed), so the items
-// held in the parent grow with the chunk, and with 16 ms chunks of 2 KB lines
-// `warmpool map` under a 64 MB heap is near its limit (test/cli.test.ts).
-// A long map grows into large chunks; a short one stays fine-grained, and
-// so does the start of every map. What large chunks cost: a chunk is the
-// unit of cancellation and of delivery, so stop() or a failure leaves a
-// running chunk to finish (up to MAX_TARGET_MS of wasted work per worker),
-// imap yields in bursts of a chunk, and a per-item `timeout` is judged per
-// chunk (the items' timeouts summed). The tail stays balanced: with a known
-// length, a chunk never holds more than the remaining items / (2 × workers),
-// so no worker finishes long before another.
+// Chunking: items travel in chunks (one task each). Every chunk costs a
+// round trip through the parent (its result decoded, delivered, the next
+// chunk cut and sent), CPU that on a machine with as many cores as workers
+// is taken from a worker, and a wait for the parent to get a core back from
+// a worker: measured at 0.2-2 ms a chunk with two workers on two cores, so
+// the rule below is about how few chunks a map can be cut into without
+// losing what small chunks give (first results soon, a balanced tail, a
+// stop that wastes little).
+//
+// The start: without a `chunksize`, the first chunks hold one item each, so
+// the first results come as soon as a single item has run (imap's time to
+// first result does not grow), and only one per worker goes out before one
+// of them has come back: a one-item chunk is a whole round trip for one
+// item, and all that the call needs from them is a measured run time (the
+// 16 one-item chunks the read-ahead window used to let out were 8 round
+// trips per worker before the first sized chunk began). That run time is
+// mostly the chunk's own overhead (30-80 µs for an item of 10 µs, measured),
+// so the chunks sized from it are too small, several times over for small
+// items: until one of them has come back, at most two per worker go out,
+// not the read-ahead window's four, which cut 8-10 undersized chunks.
+//
+// Sizing: the item cost is the run time measured in the worker over the
+// items that ran, each chunk weighing by its items (a chunk of 300 items
+// says more than one of a single item, whose run time is mostly the
+// chunk's own overhead: 30 µs for an item of 10), the older chunks decayed
+// so that the cost follows items that get slower or faster. Chunks grow so
+// that each carries about a target of work. The target starts at
+// TARGET_CHUNK_MS and grows with the work this call has done: a chunk
+// carries at most a quarter of what each worker has run so far, up to
+// MAX_TARGET_MS: at 4 ms a chunk the per-chunk cost is about a tenth of the
+// work, at 16 ms a few percent. Not beyond: the read-ahead window is
+// counted in chunks (4 per worker, what sending the next chunk ahead needs
+// to keep every worker fed), so the items held in the parent grow with the
+// chunk, and with 16 ms chunks of 2 KB lines `warmpool map` under a 64 MB
+// heap is near its limit (test/cli.test.ts). A long map grows into large
+// chunks; a short one stays fine-grained, and so does the start of every
+// map. What large chunks cost: a chunk is the unit of cancellation and of
+// delivery, so stop() or a failure leaves a running chunk to finish (up to
+// MAX_TARGET_MS of wasted work per worker), imap yields in bursts of a
+// chunk, and a per-item `timeout` is judged per chunk (the items' timeouts
+// summed).
+//
+// The tail stays balanced: with a known length, a chunk holds at most the
+// remaining items / (2 × workers), so no worker finishes long before
+// another; but not fewer than TAIL_MS of work: below that the round trip
+// the next chunk costs is more than the imbalance it saves, and shrinking
+// by a quarter a chunk down to one item cut the last few ms of a map into
+// some 20 round trips.
 
 import type { ResolvedMapOptions } from './options.js';
 
@@ -35,22 +60,52 @@ const MAX_TARGET_MS = 16;
 /** A chunk carries at most this share of the work each worker has run for the call so far. */
 const TARGET_SHARE = 0.25;
 const MAX_CHUNK = 16_384;
+/** The tail's chunks shrink no further than this much work, ms (see the header). */
+const TAIL_MS = 1;
+/** Weight left to what earlier chunks measured when a chunk comes back (see the header). */
+const DECAY = 0.5;
 /** Read-ahead, in chunks per worker. */
 export const WINDOW_CHUNKS = 4;
 
 /** One map call's chunk sizes, from the run times its chunks came back with. */
 export class ChunkSizer {
-  /** Measured ms per item; NaN until the first chunk returns. */
-  #perItem = NaN;
+  /** Decayed sums of the run time (ms) and of the items of the chunks that came back measured. */
+  #runMs = 0;
+  #items = 0;
   /** Run time of this call's chunks that came back, summed over workers, ms. */
   #workMs = 0;
+  /** A chunk has come back, measured or not: the one-item start is over. */
+  #returned = false;
+  /** A chunk cut after the start has come back: the item cost no longer rests on one-item chunks. */
+  #sizedBack = false;
 
-  /** A chunk of `items` items came back after running `runTime` ms in its worker (0: not measured). */
-  measured(runTime: number, items: number): void {
+  /**
+   * A chunk of `items` items came back after running `runTime` ms in its
+   * worker (0: not measured); `probe`: it was cut before any chunk had come
+   * back.
+   */
+  measured(runTime: number, items: number, probe: boolean): void {
+    this.#returned = true;
+    if (!probe) this.#sizedBack = true;
     if (runTime <= 0) return;
     this.#workMs += runTime;
-    const perItem = runTime / items;
-    this.#perItem = this.#perItem !== this.#perItem ? perItem : this.#perItem * 0.7 + perItem * 0.3;
+    this.#runMs = this.#runMs * DECAY + runTime;
+    this.#items = this.#items * DECAY + items;
+  }
+
+  /** True while no chunk of the call has come back (and the chunk size is not the caller's): the next chunk is a probe. */
+  probing(opts: Pick<ResolvedMapOptions, 'chunksize'>): boolean {
+    return !this.#returned && opts.chunksize === undefined;
+  }
+
+  /**
+   * How many of the call's chunks may be out per worker at the start (see
+   * the header): one while no chunk has come back, two while the item cost
+   * rests on one-item chunks only, else no limit but the read-ahead window.
+   */
+  startLimit(opts: Pick<ResolvedMapOptions, 'chunksize'>): number {
+    if (opts.chunksize !== undefined || this.#sizedBack) return Infinity;
+    return this.#returned ? 2 : 1;
   }
 
   /** Items for the next chunk, with `read` of the source's `total` items read so far. */
@@ -58,11 +113,12 @@ export class ChunkSizer {
     const { chunksize, concurrency } = opts;
     let k: number;
     if (chunksize !== undefined) k = chunksize;
-    else if (this.#perItem !== this.#perItem) k = 1;
+    else if (this.#items === 0) k = 1;
     else {
+      const perItem = Math.max(this.#runMs / this.#items, 1e-5);
       const target = Math.min(MAX_TARGET_MS, Math.max(TARGET_CHUNK_MS, (this.#workMs / workers) * TARGET_SHARE));
-      k = Math.ceil(target / Math.max(this.#perItem, 1e-5));
-      if (total !== undefined) k = Math.min(k, Math.ceil((total - read) / (workers * 2)));
+      k = Math.ceil(target / perItem);
+      if (total !== undefined) k = Math.min(k, Math.max(Math.ceil((total - read) / (workers * 2)), Math.ceil(TAIL_MS / perItem)));
       k = Math.max(1, Math.min(MAX_CHUNK, k));
     }
     return Math.min(k, concurrency);

@@ -54,6 +54,8 @@ interface InFlight {
   count: number;
   /** The chunk's items, kept to name the one that cannot be sent if the chunk fails with DataCloneError. */
   items: unknown[];
+  /** Cut before any of the call's chunks had come back (ChunkSizer.measured). */
+  probe: boolean;
 }
 
 /** One call of the map family: reads, chunks, submits and delivers to its sink (see the file's header). */
@@ -175,6 +177,8 @@ export class MapRun {
     if (this.#exhausted || this.#stopped || this.#queueFull) return false;
     if (this.#inflightItems + this.#buffer.length >= this.#opts.concurrency) return false;
     if (this.#buffer.length > 0) return true;
+    // The start: fewer chunks out until sized ones come back (./map-chunks.ts).
+    if (this.#inflight.size >= this.#sizer.startLimit(this.#opts) * this.#engine.workers) return false;
     const window = Math.max(WINDOW_CHUNKS * this.#engine.workers * k, 16);
     return this.#read - this.#consumed + k <= window;
   }
@@ -284,7 +288,7 @@ export class MapRun {
       this.#failAt(located.error, located.index);
       return;
     }
-    const entry: InFlight = { future, start, count: items.length, items };
+    const entry: InFlight = { future, start, count: items.length, items, probe: this.#sizer.probing(this.#opts) };
     this.#inflight.add(entry);
     this.#inflightItems += items.length;
     future.addDoneCallback(() => this.#onChunkInCallerContext(entry));
@@ -299,7 +303,7 @@ export class MapRun {
     if (future.state === 'fulfilled') {
       countItems(this.#engine, entry.count - 1);
       const runTime = futureInternals.ownerOf(future)?.runTime ?? 0;
-      this.#sizer.measured(runTime, entry.count);
+      this.#sizer.measured(runTime, entry.count, entry.probe);
       this.#done += entry.count;
       this.#sink.chunk(entry.start, futureInternals.valueOf(future) as unknown[]);
       if (this.#failure !== undefined) return this.#settleFailure();
