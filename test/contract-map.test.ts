@@ -457,26 +457,30 @@ await contractFile('map family', (backend) => {
       assert.ok(!existsSync(paths[1]), 'items after the abort never ran');
     });
 
-    test('a map without chunksize sends one one-item chunk per worker and reads no further until one of them comes back', SHORT, async () => {
-      await using pool = makePool(backend, { workers: 2 });
-      const dir = scratch();
-      const paths = range(40).map((i) => join(dir, `started-${i}`));
-      let produced = 0;
-      function* source(): Generator<string> {
-        for (const p of paths) {
-          produced++;
-          yield p;
+    test(
+      'a map without chunksize sends one one-item chunk per worker and reads no further until one of them comes back',
+      SHORT,
+      async () => {
+        await using pool = makePool(backend, { workers: 2 });
+        const dir = scratch();
+        const paths = range(40).map((i) => join(dir, `started-${i}`));
+        let produced = 0;
+        function* source(): Generator<string> {
+          for (const p of paths) {
+            produced++;
+            yield p;
+          }
         }
-      }
-      const controller = new AbortController();
-      const reason = reasonOf(pool.map('touchThenHang', source(), { signal: controller.signal }));
-      // Both probes run (and hang): nothing has come back, so nothing more is read.
-      await whenFileExists(paths[0]);
-      await whenFileExists(paths[1]);
-      assert.equal(produced, 2, `read ${produced} items before any chunk came back`);
-      controller.abort();
-      assert.ok((await reason) instanceof CancelledError);
-    });
+        const controller = new AbortController();
+        const reason = reasonOf(pool.map('touchThenHang', source(), { signal: controller.signal }));
+        // Both probes run (and hang): nothing has come back, so nothing more is read.
+        await whenFileExists(paths[0]);
+        await whenFileExists(paths[1]);
+        assert.equal(produced, 2, `read ${produced} items before any chunk came back`);
+        controller.abort();
+        assert.ok((await reason) instanceof CancelledError);
+      },
+    );
 
     test('a map given an already-aborted signal rejects with CancelledError and reads no item from its source', SHORT, async () => {
       await using pool = makePool(backend, { workers: 1 });
