@@ -208,6 +208,14 @@ async function chunkSentAhead(pool: ProcessPool<Tasks>, log: string, queuedBehin
   return pid;
 }
 
+/** A started pool of `workers` processes, with a temp dir's start log and gate file (test/fixtures/regress-tasks.ts gatedStep/gatedSpin wait for the gate). */
+async function gatedPool(t: TestContext, workers: 1 | 2): Promise<{ pool: ProcessPool<Tasks>; log: string; gate: string }> {
+  const dir = await tempDir(t);
+  const pool = makePool(t, workers === 1 ? { workers: 1 } : { workers: 2, minWorkers: 2 });
+  await pool.ready();
+  return { pool, log: join(dir, 'starts.log'), gate: join(dir, 'gate') };
+}
+
 const range16 = (): number[] => Array.from({ length: 16 }, (_, i) => i);
 const rest = (log: string): [string, string, null][] => range16().map((i) => [`r${i}`, log, null]);
 
@@ -215,11 +223,7 @@ test(
   'a map chunk sent ahead to a busy worker and cancelled before it began never runs, and its worker is not stopped for it',
   { timeout: 20_000 },
   async (t) => {
-    const dir = await tempDir(t);
-    const log = join(dir, 'starts.log');
-    const gate = join(dir, 'gate');
-    const pool = makePool(t, { workers: 1 });
-    await pool.ready();
+    const { pool, log, gate } = await gatedPool(t, 1);
     const head = pool.starmap('gatedStep', [['head', log, gate]]);
     const abort = new AbortController();
     const second = pool.starmap('gatedStep', rest(log), { chunksize: 1, signal: abort.signal });
@@ -297,11 +301,7 @@ test(
   'the last chunks of a map are not sent ahead to a busy worker: a worker that frees up takes them all while the other is busy',
   { timeout: 20_000 },
   async (t) => {
-    const dir = await tempDir(t);
-    const log = join(dir, 'starts.log');
-    const gate = join(dir, 'gate');
-    const pool = makePool(t, { workers: 2, minWorkers: 2 });
-    await pool.ready();
+    const { pool, log, gate } = await gatedPool(t, 2);
     const tail = ['t1', 't2', 't3', 't4'];
     const run = pool.starmap('gatedStep', [['head', log, gate], ...tail.map((x): [string, string, null] => [x, log, null])], {
       chunksize: 1,
@@ -350,10 +350,7 @@ const six = ['b0', 'b1', 'b2', 'b3', 'b4', 'b5'];
  * left waiting.
  */
 async function heldBehindGate(t: TestContext) {
-  const dir = await tempDir(t);
-  const log = join(dir, 'starts.log');
-  const gate = join(dir, 'gate');
-  const pool = makePool(t, { workers: 1 });
+  const { pool, log, gate } = await gatedPool(t, 1);
   await measureFiveMs(pool);
   const head = pool.submit('gatedSpin', [5, 'head', log, gate]);
   t.after(() => head.cancel());
@@ -438,11 +435,7 @@ test(
   'a call is not sent ahead behind one measured many times longer: while that one runs, the other worker takes every call queued',
   { timeout: 20_000 },
   async (t) => {
-    const dir = await tempDir(t);
-    const log = join(dir, 'starts.log');
-    const gate = join(dir, 'gate');
-    const pool = makePool(t, { workers: 2, minWorkers: 2 });
-    await pool.ready();
+    const { pool, log, gate } = await gatedPool(t, 2);
     // The head measured at 300 ms, the calls behind it at 5 ms: beyond
     // PIPELINE_MS, so the queue stays deep and the worker running them is
     // sent one ahead each time; the head's worker never is.

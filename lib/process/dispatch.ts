@@ -149,8 +149,9 @@ export class Dispatch {
    * tasks: the worker sends its result, the parent (woken on a core the
    * other workers keep busy) delivers it and sends the next, and the worker
    * waits for that (0.3–0.5 ms after each task on this 2-core machine, with
-   * bursts of 1–3 ms calls; about 0.5 ms a 4 ms map chunk). So a worker running exactly one task is sent the
-   * next queued task behind it when that one may wait there (mayWaitBehind:
+   * bursts of 1–3 ms calls; about 0.5 ms a 4 ms map chunk). So a worker
+   * running exactly one task is sent the next queued task behind it when
+   * that one may wait there (mayWaitBehind:
    * a measured call behind a measured call, the next chunk of the same
    * function behind a chunk), and begins it the moment it sends the result.
    * One ahead, never more, and only while, after it, at least two tasks per
