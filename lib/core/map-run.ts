@@ -84,7 +84,7 @@ export class MapRun {
   readonly #inflight = new Set<InFlight>();
   #inflightItems = 0;
   /** Chunk sizes, from what this call's chunks measured. */
-  readonly #sizer = new ChunkSizer();
+  readonly #sizer: ChunkSizer;
   #lastProgress = -Infinity;
   /** The pool's queue was full: read nothing more until one of this call's chunks comes back. */
   #queueFull = false;
@@ -116,6 +116,7 @@ export class MapRun {
     this.#opts = opts;
     this.#sink = sink;
     this.#total = knownLength(source);
+    this.#sizer = new ChunkSizer(engine, name, this.#total !== undefined);
     if (source !== null && typeof (source as Iterable<unknown>)[Symbol.iterator] === 'function') {
       this.#syncIt = (source as Iterable<unknown>)[Symbol.iterator]();
     } else if (source !== null && typeof (source as AsyncIterable<unknown>)[Symbol.asyncIterator] === 'function') {
