@@ -67,6 +67,9 @@ subscribe(`tracing:${TASK_CHANNEL}:asyncEnd`, (m) => {
 });
 
 const f = (x: number): string => x.toFixed(1);
+/** Per map: wall, ideal (sequential / workers), and per worker on average: start, items, gaps, end; tail, settle, chunks. */
+const summary: Record<string, number[]> = {};
+const note = (key: string, v: number): void => void (summary[key] ??= []).push(v);
 for (let run = 0; run < maps; run++) {
   t0 = performance.now();
   for (const n of items) work(n);
@@ -104,6 +107,10 @@ for (let run = 0; run < maps; run++) {
     const last = xs[xs.length - 1][1];
     lastEnds.push(last);
     const gaps = wall - (xs[0][0] - start) - busy - (end - last);
+    note('start', (xs[0][0] - start) / byWorker.size);
+    note('items', busy / byWorker.size);
+    note('gaps', gaps / byWorker.size);
+    note('end', (end - last) / byWorker.size);
     waits.sort((a, b) => a - b);
     lines.push(
       `  worker ${w}: ${xs.length} items; start ${f(xs[0][0] - start)} + items ${f(busy)} + gaps ${f(gaps)} (${waits.length} > 50 µs, largest ${(waits[waits.length - 1] ?? 0).toFixed(2)}) + end ${f(end - last)} ms; busy ${(busy / wall).toFixed(3)} of the wall time`,
@@ -119,10 +126,28 @@ for (let run = 0; run < maps; run++) {
       `${cs.length} chunks, the first submitted ${first.toFixed(2)} ms after map()`,
   );
   for (const l of lines) console.log(l);
+  note('wall', wall);
+  note('ideal', sequentialMs / workers);
+  note('tail', lastEnds[lastEnds.length - 1] - lastEnds[0]);
+  note('settle', end - lastEnds[lastEnds.length - 1]);
+  note('chunks', cs.length);
   if (process.env.GAPS_CHUNKS !== undefined)
     for (const c of cs)
       console.log(
         `    chunk: submitted ${(c.submitted - start).toFixed(2)}, begun ${((c.begun ?? NaN) - start).toFixed(2)} on ${c.worker}, settled ${((c.settled ?? NaN) - start).toFixed(2)}`,
       );
+}
+if (maps > 1) {
+  // Sums per map first (a worker's components were noted one by one), then the median over maps.
+  const perMap = (key: string): number[] => {
+    const xs = summary[key];
+    const k = xs.length / maps;
+    return Array.from({ length: maps }, (_, i) => xs.slice(i * k, (i + 1) * k).reduce((a, b) => a + b, 0));
+  };
+  const med = (xs: number[]): number => [...xs].sort((a, b) => a - b)[xs.length >> 1];
+  const m = (key: string): string => f(med(perMap(key)));
+  console.log(
+    `median of ${maps} maps: wall ${m('wall')} ms (ideal ${m('ideal')}); per worker: start ${m('start')} + items ${m('items')} + gaps ${m('gaps')} + end ${m('end')} ms; tail ${m('tail')}, settle ${m('settle')} ms; ${m('chunks')} chunks`,
+  );
 }
 await pool.shutdown();

@@ -159,8 +159,12 @@ export class ChunkSizer {
       const perItem = Math.max(this.#items === 0 ? this.#prior! : this.#runMs / this.#items, 1e-5);
       if (total !== undefined) {
         k = Math.min(Math.ceil((total - read) / (SPLIT * workers)), Math.ceil(MAX_TARGET_MS / perItem));
-        // Not from an earlier map's cost: too low (this map's items cost more), the floor would be most of the map.
-        if (this.#items > 0) k = Math.max(k, Math.ceil(TAIL_MS / perItem));
+        // From an earlier map's cost, at most the first chunk's third (two
+        // workers): were that cost too low (this map's items cost more), the
+        // floor would be most of the map.
+        let floor = Math.ceil(TAIL_MS / perItem);
+        if (this.#items === 0) floor = Math.min(floor, Math.ceil(total / (2 * SPLIT * workers)));
+        k = Math.max(k, floor);
       } else {
         const target = Math.min(MAX_TARGET_MS, Math.max(TARGET_CHUNK_MS, (this.#workMs / workers) * TARGET_SHARE));
         k = Math.ceil(target / perItem);
