@@ -59,7 +59,9 @@ subscribe(`tracing:${TASK_CHANNEL}:start`, (m) => {
 });
 subscribe(`tracing:${TASK_CHANNEL}:asyncStart`, (m) => {
   const c = chunks.get(m as TaskMessage);
-  if (c !== undefined) ((c.begun = now()), (c.worker = (m as TaskMessage).worker));
+  if (c === undefined) return;
+  c.begun = now();
+  c.worker = (m as TaskMessage).worker;
 });
 subscribe(`tracing:${TASK_CHANNEL}:asyncEnd`, (m) => {
   const c = chunks.get(m as TaskMessage);

@@ -112,7 +112,7 @@ export class ChunkSizer {
   /** `engine`, `name`: where earlier maps' item costs are kept; `known`: the map's length is known. */
   constructor(engine: object, name: string, known: boolean) {
     let costs = itemCosts.get(engine);
-    if (costs === undefined) itemCosts.set(engine, (costs = new Map()));
+    if (costs === undefined) itemCosts.set(engine, (costs = new Map<string, number>()));
     this.#costs = costs;
     this.#name = name;
     this.#prior = known ? costs.get(name) : undefined;
