@@ -172,7 +172,11 @@ export async function compare(ref: string, options: { rounds?: number; quick: bo
     'payload-raw:ProcessPool',
     'local',
   ];
-  if (options.only) scenarios = scenarios.filter((s) => options.only!.some((p) => s.startsWith(p)));
+  if (options.only) {
+    scenarios = scenarios.filter((s) => options.only!.some((p) => s.startsWith(p)));
+    // Any size of the granularity sweep, named whole (grain:ProcessPool/map/100), though only three are in the default list.
+    for (const p of options.only) if (/^grain:\w+\/(submit|map)\/\d+$/.test(p) && !scenarios.includes(p)) scenarios.push(p);
+  }
   if (scenarios.length === 0) throw new Error(`bench --compare: --only=${options.only!.join(',')} matches no scenario`);
 
   const tree: Build = { label: 'working tree', root: here, entry: entryOf(here) };

@@ -254,7 +254,7 @@ export function tables(r: Results): string[] {
   tinyRows.push(['piscina, one `run` per item under `Promise.all`', R.cell('tinyMap.piscina-run', int)]);
   t(['how', 'items/s'], tinyRows);
   out.push(
-    'With `chunksize: 1` every item is a chunk and a round trip. A ProcessPool worker running a chunk is sent the next chunk of the same map ahead (one, while the queue stays deep; lib/process/dispatch.ts), so it begins it as it sends the result; a ThreadPool thread holds one at a time (piscina gives a busy thread no second run, docs/design.md), so its rate is bounded by workers / round trip. `submit` pipelines short tasks (section 3). The default chunksize measures the item cost and sends about 4 ms of items per message at first, up to 16 ms as the map goes on (lib/core/map-chunks.ts).',
+    'With `chunksize: 1` every item is a chunk and a round trip. A ProcessPool worker running a chunk is sent the next chunk of the same map ahead (one, while the queue stays deep; lib/process/dispatch.ts), so it begins it as it sends the result; a ThreadPool thread holds one at a time (piscina gives a busy thread no second run, docs/design.md), so its rate is bounded by workers / round trip. `submit` pipelines short tasks (section 3). The default chunksize measures the item cost; over an array it cuts each chunk to the remaining items / (1.5 × workers), between 1 and 16 ms of work (lib/core/map-chunks.ts).',
     '',
   );
 

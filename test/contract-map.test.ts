@@ -3,6 +3,7 @@
 // fast, bounded read-ahead of lazy sources, cancellation and progress.
 
 import assert from 'node:assert/strict';
+import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
@@ -479,6 +480,41 @@ await contractFile('map family', (backend) => {
         assert.equal(produced, 2, `read ${produced} items before any chunk came back`);
         controller.abort();
         assert.ok((await reason) instanceof CancelledError);
+      },
+    );
+
+    test(
+      'a map over an array of a task the pool has mapped before sends its chunks at once, sized from that map, with no one-item probes first',
+      SHORT,
+      async () => {
+        const name = `map-prior-${backend.name}`;
+        await using pool = makePool(backend, { workers: 2, name });
+        const items = range(300);
+        const squares300 = items.map((i) => i * i);
+        let chunks = 0;
+        const onStart = (message: unknown): void => {
+          const m = message as { pool: string; task: string };
+          if (m.pool === name && m.task === 'square') chunks++;
+        };
+        subscribe('tracing:warmpool:task:start', onStart);
+        try {
+          // The first map of a name measures with one-item probes: one per worker goes out, nothing more until one is back.
+          const first = pool.map('square', items);
+          assert.equal(chunks, 2, `the first map sent ${chunks} chunks before any came back`);
+          assert.deepEqual(await first, squares300);
+          // map() cuts and submits synchronously, so nothing of this call can have come back yet.
+          chunks = 0;
+          const second = pool.map('square', items);
+          const sent = chunks;
+          assert.deepEqual(await second, squares300);
+          assert.ok(sent > 2, `the second map sent ${sent} chunks before any came back, expected more than one per worker`);
+          assert.ok(
+            sent < items.length / 2,
+            `the second map sent ${sent} chunks for ${items.length} items, expected chunks of several items`,
+          );
+        } finally {
+          unsubscribe('tracing:warmpool:task:start', onStart);
+        }
       },
     );
 

@@ -27,7 +27,8 @@
 // items that ran, each chunk weighing by its items (a chunk of 300 items
 // says more than one of a single item, whose run time is mostly the
 // chunk's own overhead: 30 µs for an item of 10), the older chunks decayed
-// so that the cost follows items that get slower or faster. Chunks grow so
+// so that the cost follows items that get slower or faster. A source of
+// unknown length (a generator, a stream): chunks grow so
 // that each carries about a target of work. The target starts at
 // TARGET_CHUNK_MS and grows with the work this call has done: a chunk
 // carries at most a quarter of what each worker has run so far, up to
@@ -38,18 +39,34 @@
 // chunk, and with 16 ms chunks of 2 KB lines `warmpool map` under a 64 MB
 // heap is near its limit (test/cli.test.ts). A long map grows into large
 // chunks; a short one stays fine-grained, and so does the start of every
-// map. What large chunks cost: a chunk is the unit of cancellation and of
+// map. What large chunks cost (a known length's too, below): a chunk is the unit of cancellation and of
 // delivery, so stop() or a failure leaves a running chunk to finish (up to
 // MAX_TARGET_MS of wasted work per worker), imap yields in bursts of a
 // chunk, and a per-item `timeout` is judged per chunk (the items' timeouts
 // summed).
 //
-// The tail stays balanced: with a known length, a chunk holds at most the
-// remaining items / (2 × workers), so no worker finishes long before
-// another; but not fewer than TAIL_MS of work: below that the round trip
-// the next chunk costs is more than the imbalance it saves, and shrinking
-// by a quarter a chunk down to one item cut the last few ms of a map into
-// some 20 round trips.
+// A known length: the chunks are cut by guided self-scheduling instead,
+// each the remaining items / (SPLIT × workers) (docs/design.md, "Map
+// chunks", "A short map"), within TAIL_MS and MAX_TARGET_MS of work. A short
+// map is cut into few chunks, the first ones large, and since each chunk is
+// a share of what is left, whichever worker frees up takes the next, smaller
+// one and the workers end within about the last chunk of each other, however
+// their speeds differ: a 40 ms map on two workers is about ten chunks (13,
+// 9, 6, 4, 2.6, 1.7, 1.2 and 1 ms), against about twenty when every chunk
+// carried the 4 ms start target (each chunk boundary costs its worker
+// 0.3–0.8 ms on this 2-core machine, so the map spent about a quarter of
+// its wall time at boundaries). The count does not depend on the item
+// cost, so the one-item probes' inflated run times size nothing but the
+// caps. The floor: no chunk under TAIL_MS of work, below which the round
+// trip the next chunk costs is more than the imbalance it saves.
+//
+// A map over a name this engine has mapped before (a known length only)
+// starts from the item cost that map measured: no one-item probes, and the
+// first chunks are sized at once (each probe cost its worker a round trip,
+// 0.5–1.5 ms, at the start of every map). If the cost changed (other
+// arguments), the first chunks are still a share of the items, never more
+// than a third of the work per worker (two workers), and the next are sized
+// from what they measure.
 
 import type { ResolvedMapOptions } from './options.js';
 
@@ -64,8 +81,17 @@ const MAX_CHUNK = 16_384;
 const TAIL_MS = 1;
 /** Weight left to what earlier chunks measured when a chunk comes back (see the header). */
 const DECAY = 0.5;
+/** A known length: each chunk holds at most the remaining items / (SPLIT × workers) (see the header). */
+const SPLIT = 1.5;
 /** Read-ahead, in chunks per worker. */
 export const WINDOW_CHUNKS = 4;
+
+/**
+ * The item cost (ms) the last map of a name measured, per engine: where the
+ * next map of that name starts (see the header). Weak, so an engine's costs
+ * go with it.
+ */
+const itemCosts = new WeakMap<object, Map<string, number>>();
 
 /** One map call's chunk sizes, from the run times its chunks came back with. */
 export class ChunkSizer {
@@ -78,6 +104,19 @@ export class ChunkSizer {
   #returned = false;
   /** A chunk cut after the start has come back: the item cost no longer rests on one-item chunks. */
   #sizedBack = false;
+  /** The item cost an earlier map of this name measured on this engine, ms; used with a known length only. */
+  readonly #prior: number | undefined;
+  readonly #costs: Map<string, number>;
+  readonly #name: string;
+
+  /** `engine`, `name`: where earlier maps' item costs are kept; `known`: the map's length is known. */
+  constructor(engine: object, name: string, known: boolean) {
+    let costs = itemCosts.get(engine);
+    if (costs === undefined) itemCosts.set(engine, (costs = new Map<string, number>()));
+    this.#costs = costs;
+    this.#name = name;
+    this.#prior = known ? costs.get(name) : undefined;
+  }
 
   /**
    * A chunk of `items` items came back after running `runTime` ms in its
@@ -91,11 +130,13 @@ export class ChunkSizer {
     this.#workMs += runTime;
     this.#runMs = this.#runMs * DECAY + runTime;
     this.#items = this.#items * DECAY + items;
+    // Not from one-item probes alone: their run time is mostly the chunk's own overhead.
+    if (this.#sizedBack) this.#costs.set(this.#name, this.#runMs / this.#items);
   }
 
-  /** True while no chunk of the call has come back (and the chunk size is not the caller's): the next chunk is a probe. */
+  /** True while no chunk of the call has come back (and the chunk size is not the caller's, nor known from an earlier map): the next chunk is a probe. */
   probing(opts: Pick<ResolvedMapOptions, 'chunksize'>): boolean {
-    return !this.#returned && opts.chunksize === undefined;
+    return !this.#returned && opts.chunksize === undefined && this.#prior === undefined;
   }
 
   /**
@@ -104,7 +145,7 @@ export class ChunkSizer {
    * rests on one-item chunks only, else no limit but the read-ahead window.
    */
   startLimit(opts: Pick<ResolvedMapOptions, 'chunksize'>): number {
-    if (opts.chunksize !== undefined || this.#sizedBack) return Infinity;
+    if (opts.chunksize !== undefined || this.#sizedBack || this.#prior !== undefined) return Infinity;
     return this.#returned ? 2 : 1;
   }
 
@@ -113,12 +154,21 @@ export class ChunkSizer {
     const { chunksize, concurrency } = opts;
     let k: number;
     if (chunksize !== undefined) k = chunksize;
-    else if (this.#items === 0) k = 1;
+    else if (this.#items === 0 && this.#prior === undefined) k = 1;
     else {
-      const perItem = Math.max(this.#runMs / this.#items, 1e-5);
-      const target = Math.min(MAX_TARGET_MS, Math.max(TARGET_CHUNK_MS, (this.#workMs / workers) * TARGET_SHARE));
-      k = Math.ceil(target / perItem);
-      if (total !== undefined) k = Math.min(k, Math.max(Math.ceil((total - read) / (workers * 2)), Math.ceil(TAIL_MS / perItem)));
+      const perItem = Math.max(this.#items === 0 ? this.#prior! : this.#runMs / this.#items, 1e-5);
+      if (total !== undefined) {
+        k = Math.min(Math.ceil((total - read) / (SPLIT * workers)), Math.ceil(MAX_TARGET_MS / perItem));
+        // From an earlier map's cost, at most the first chunk's third (two
+        // workers): were that cost too low (this map's items cost more), the
+        // floor would be most of the map.
+        let floor = Math.ceil(TAIL_MS / perItem);
+        if (this.#items === 0) floor = Math.min(floor, Math.ceil(total / (2 * SPLIT * workers)));
+        k = Math.max(k, floor);
+      } else {
+        const target = Math.min(MAX_TARGET_MS, Math.max(TARGET_CHUNK_MS, (this.#workMs / workers) * TARGET_SHARE));
+        k = Math.ceil(target / perItem);
+      }
       k = Math.max(1, Math.min(MAX_CHUNK, k));
     }
     return Math.min(k, concurrency);

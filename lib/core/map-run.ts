@@ -83,8 +83,10 @@ export class MapRun {
   #buffer: unknown[] = [];
   readonly #inflight = new Set<InFlight>();
   #inflightItems = 0;
+  /** The most items a chunk of this call has carried: the read-ahead window's unit (#room). */
+  #largest = 0;
   /** Chunk sizes, from what this call's chunks measured. */
-  readonly #sizer = new ChunkSizer();
+  readonly #sizer: ChunkSizer;
   #lastProgress = -Infinity;
   /** The pool's queue was full: read nothing more until one of this call's chunks comes back. */
   #queueFull = false;
@@ -116,6 +118,7 @@ export class MapRun {
     this.#opts = opts;
     this.#sink = sink;
     this.#total = knownLength(source);
+    this.#sizer = new ChunkSizer(engine, name, this.#total !== undefined);
     if (source !== null && typeof (source as Iterable<unknown>)[Symbol.iterator] === 'function') {
       this.#syncIt = (source as Iterable<unknown>)[Symbol.iterator]();
     } else if (source !== null && typeof (source as AsyncIterable<unknown>)[Symbol.asyncIterator] === 'function') {
@@ -179,7 +182,12 @@ export class MapRun {
     if (this.#buffer.length > 0) return true;
     // The start: fewer chunks out until sized ones come back (./map-chunks.ts).
     if (this.#inflight.size >= this.#sizer.startLimit(this.#opts) * this.#engine.workers) return false;
-    const window = Math.max(WINDOW_CHUNKS * this.#engine.workers * k, 16);
+    // In the largest chunk's size, not the next one's: the chunks of a known
+    // length shrink as the map goes (./map-chunks.ts), and a window in the
+    // next chunk's size stopped the cutting halfway through a short map, so
+    // each later chunk was cut and sent only as one came back, a round trip
+    // each, too late to be sent ahead behind a running one.
+    const window = Math.max(WINDOW_CHUNKS * this.#engine.workers * Math.max(k, this.#largest), 16);
     return this.#read - this.#consumed + k <= window;
   }
 
@@ -288,6 +296,7 @@ export class MapRun {
       this.#failAt(located.error, located.index);
       return;
     }
+    if (items.length > this.#largest) this.#largest = items.length;
     const entry: InFlight = { future, start, count: items.length, items, probe: this.#sizer.probing(this.#opts) };
     this.#inflight.add(entry);
     this.#inflightItems += items.length;
