@@ -37,12 +37,12 @@ import { MessageChannel } from 'node:worker_threads';
 import type { TransferListItem } from '../core/types.js';
 import { TaskKind, type Engine } from '../core/contract.js';
 import { EngineCore } from '../core/engine-core.js';
-import { wireArgs, wireKind, MAX_BATCH, PIPELINE_MS, type Occupancy, type Transport } from '../core/transport.js';
+import { Costs, wireArgs, wireKind, MAX_BATCH, PIPELINE_MS, type Occupancy, type Transport } from '../core/transport.js';
 import { Waiters } from '../core/waiters.js';
 import { WorkerStartError } from '../core/errors.js';
 import type { TaskQueue } from '../core/queue.js';
 import type { TaskRecord } from '../core/task.js';
-import { AbortReason, Control } from './protocol.js';
+import { AbortReason, Claim, Control } from './protocol.js';
 import { onFlushed, onReply, onRunFailed, type ReplyHandling } from './replies.js';
 import { Run } from './run.js';
 import type { WorkerExitReason } from '../core/diagnostics.js';
@@ -55,6 +55,15 @@ export interface ThreadEngineOptions extends ThreadsOptions {
   readonly cancelGrace: number;
 }
 
+/**
+ * A run is sent ahead to a busy thread only while more than this many tasks
+ * per thread still wait in the queue after it (#sendAhead). A map keeps
+ * WINDOW_CHUNKS (4) chunks per worker read ahead, so a deeper rule would
+ * leave a map's threads waiting on the parent between chunks; a held run
+ * that turns out not to be needed is taken back (#takeBack).
+ */
+const AHEAD_DEPTH = 1;
+
 /** The least time a batch whose running task was cancelled has to return before its thread is stopped. */
 const BATCH_STOP_GRACE_MS = 20;
 
@@ -66,6 +75,10 @@ export class ThreadEngine implements Transport<Run> {
   readonly #queue: TaskQueue<Task>;
   readonly #threads: Threads;
   readonly #runs = new Set<Run>();
+  /** Measured run time per item of map chunks, by task name (#costOf). */
+  readonly #chunkCosts = new Costs();
+  /** Runs sent ahead and held behind another in their thread (Run.behind set): in #runs, but their thread is counted once. */
+  #held = 0;
   /** Threads the engine stopped for a task (cancelGrace over), and why: their `exit` says so. */
   readonly #stopped = new Map<number, 'cancel' | 'timeout'>();
   #startFailure: WorkerStartError | undefined;
@@ -99,17 +112,22 @@ export class ThreadEngine implements Transport<Run> {
         if (retired) core.schedule();
       },
       flushed: (note) => onFlushed(core, this.#runs, note),
-      partial: (threadId, reply) => {
-        for (const run of this.#runs)
-          if (run.control !== null && Atomics.load(run.control, Control.Thread) === threadId) run.partial = reply;
+      // By the batch's tag, not its thread: a thread may hold a second run, sent ahead.
+      partial: (tag, reply) => {
+        for (const run of this.#runs) if (run.tag === tag) run.partial = reply;
       },
     });
     this.#replies = {
       core,
       threads: this.#threads,
-      endRun: (run) => this.#endRun(run),
+      endRun: (run) => {
+        if (!this.#endRun(run)) return false;
+        if (this.#held > 0 && this.#queue.size === 0) this.#takeBack();
+        return true;
+      },
       failStart: (cause, alsoFail) => this.#failStart(cause, alsoFail),
       checkDrained: () => this.#checkDrained(),
+      measured: (task, runTime) => this.#measured(task, runTime),
     };
     this.#threads.pool();
   }
@@ -163,7 +181,7 @@ export class ThreadEngine implements Transport<Run> {
 
   /** Threads that could take a run now (or soon, if still to be started). */
   #freeThreads(): number {
-    return Math.max(0, this.#opts.workers - this.#runs.size - this.#threads.unavailable);
+    return Math.max(0, this.#opts.workers - (this.#runs.size - this.#held) - this.#threads.unavailable);
   }
 
   backlog(): number {
@@ -176,20 +194,30 @@ export class ThreadEngine implements Transport<Run> {
 
   cancelSent(task: Task, wasRunning: boolean): void {
     const run = task.slot!;
+    const control = run.control;
+    // A task of a batch, or of a run sent ahead, has a slot to claim: won,
+    // the thread never begins it (it reports it skipped, and it is not
+    // queued again: it is gone).
+    if (control !== null && control.length > Control.Skip + task.index && !run.over) {
+      if (Atomics.compareExchange(control, Control.Skip + task.index, Claim.Open, Claim.Skipped) === Claim.Open) {
+        this.#core.release(task);
+        return;
+      }
+      // The thread began it: it is running (its future may not say so yet, for a run sent ahead).
+      wasRunning = true;
+    }
     if (run.tasks.length === 1) {
       if (wasRunning) this.#core.stop(task, 'cancel');
       else this.#core.release(task);
       return;
     }
-    // In a batch: skipped if not begun. If it is the one running now, the
-    // rest of the batch is skipped too (and queued again when the run
-    // returns), and the thread is stopped unless the run returns within the
-    // grace: a batched task is short by its measured cost, so it normally does.
+    // In a batch, begun. If it is the one running now, the rest of the batch
+    // is skipped too (and queued again when the run returns), and the thread
+    // is stopped unless the run returns within the grace: a batched task is
+    // short by its measured cost, so it normally does.
     this.#core.release(task);
-    const control = run.control!;
-    Atomics.store(control, Control.Skip + task.index, 1);
-    if (Atomics.load(control, Control.Begun) === task.index + 1) {
-      for (let j = task.index + 1; j < run.tasks.length; j++) Atomics.store(control, Control.Skip + j, 1);
+    if (Atomics.load(control!, Control.Begun) === task.index + 1) {
+      for (let j = task.index + 1; j < run.tasks.length; j++) Atomics.compareExchange(control!, Control.Skip + j, Claim.Open, Claim.Skipped);
       this.#core.stop(task, 'cancel', BATCH_STOP_GRACE_MS);
     }
   }
@@ -202,58 +230,170 @@ export class ThreadEngine implements Transport<Run> {
     return this.#core.costs.of(task.name);
   }
 
+  /**
+   * What a run of this task is expected to cost, ms, for sending one ahead
+   * behind it: a call's measured cost (#estimate), or a map chunk's items
+   * times the cost per item its earlier chunks came back with. Infinity
+   * when unknown, and for a task with a timeout or a transfer list.
+   */
+  #costOf(task: Task): number {
+    if (task.kind === TaskKind.Call) return this.#estimate(task);
+    if ((task.kind !== TaskKind.Chunk && task.kind !== TaskKind.StarChunk) || task.timeout !== Infinity || task.transfer !== undefined) return Infinity;
+    return this.#chunkCosts.of(task.name) * (task.args as unknown[]).length;
+  }
+
+  /** A task came back with its run time: a map chunk's cost per item is kept (#costOf). */
+  #measured(task: Task, runTime: number): void {
+    if (task.kind === TaskKind.Chunk || task.kind === TaskKind.StarChunk) {
+      const items = (task.args as unknown[]).length;
+      if (items > 0) this.#chunkCosts.add(task.name, runTime / items);
+    }
+  }
+
   dispatch(): void {
     if (this.#core.closed && this.#queue.size === 0) return;
     const queue = this.#queue;
     while (queue.size > 0) {
       const free = this.#freeThreads();
       if (free === 0) break;
-      let piscina: Piscina;
-      try {
-        piscina = this.#threads.pool();
-      } catch (err) {
-        this.#failStart(err); // new Worker() refused the options
-        return;
-      }
-      // Batches only for a deep queue: otherwise every task gets a thread to itself.
-      const share = queue.size > free ? Math.min(MAX_BATCH, Math.ceil(queue.size / free)) : 1;
-      const first = queue.shift()!;
-      const tasks = [first];
-      let cost = this.#estimate(first);
-      if (share > 1 && cost <= PIPELINE_MS) {
-        while (tasks.length < share) {
-          const next = queue.peek();
-          if (next === undefined) break;
-          const c = this.#estimate(next);
-          if (!(cost + c <= PIPELINE_MS)) break;
-          queue.shift();
-          cost += c;
-          tasks.push(next);
-        }
-      }
-      this.#post(piscina, tasks);
+      const piscina = this.#pool();
+      if (piscina === undefined) return;
+      this.#post(piscina, this.#take(free), undefined);
+    }
+    if (queue.size > AHEAD_DEPTH * this.#opts.workers) this.#sendAhead();
+  }
+
+  /** The piscina instance, made on first need; undefined when new Worker() refused the options (what waits has failed). */
+  #pool(): Piscina | undefined {
+    try {
+      return this.#threads.pool();
+    } catch (err) {
+      this.#failStart(err);
+      return undefined;
     }
   }
 
-  #post(piscina: Piscina, tasks: Task[]): void {
+  /** The next run's tasks, taken from the queue: one, or a batch of short ones when the queue holds more than `share` threads' worth. */
+  #take(threads: number): Task[] {
+    const queue = this.#queue;
+    // Batches only for a deep queue: otherwise every task gets a thread to itself.
+    const share = queue.size > threads ? Math.min(MAX_BATCH, Math.ceil(queue.size / threads)) : 1;
+    const first = queue.shift()!;
+    const tasks = [first];
+    let cost = this.#estimate(first);
+    if (share > 1 && cost <= PIPELINE_MS) {
+      while (tasks.length < share) {
+        const next = queue.peek();
+        if (next === undefined) break;
+        const c = this.#estimate(next);
+        if (!(cost + c <= PIPELINE_MS)) break;
+        queue.shift();
+        cost += c;
+        tasks.push(next);
+      }
+    }
+    return tasks;
+  }
+
+  /**
+   * Every thread is busy and the queue is deep: a thread whose run is of
+   * known cost and has begun gets its next run now, held in its port, so it
+   * does not wait a round trip through the parent between the two. Picked
+   * by the earliest expected end; a run goes ahead only while more than
+   * AHEAD_DEPTH tasks per thread would still wait after it, so that a run
+   * held behind a long one never leaves another thread without work.
+   */
+  #sendAhead(): void {
+    const queue = this.#queue;
+    const workers = this.#opts.workers;
+    while (queue.size > AHEAD_DEPTH * workers) {
+      let target: Run | undefined;
+      for (const run of this.#runs) {
+        if (run.ahead !== undefined || run.behind !== undefined || run.thread === 0 || run.control === null || !(run.cost < Infinity)) continue;
+        if (run.piscina !== this.#threads.instance || run.aborted) continue;
+        // Begun: the thread has read it from its port, so a run sent now
+        // cannot be read in the same turn and run before this one's reply leaves.
+        if (Atomics.load(run.control!, Control.Begun) === 0) continue;
+        if (target === undefined || run.sentAt + run.cost < target.sentAt + target.cost) target = run;
+      }
+      if (target === undefined) return;
+      const next = queue.peek()!;
+      // A stream or a call with progress carries a port for its thread: never held.
+      if (next.kind === TaskKind.Stream || next.kind === TaskKind.Progress) return;
+      const tasks = this.#take(workers);
+      if (queue.size <= AHEAD_DEPTH * workers) {
+        this.#core.requeue(tasks);
+        return;
+      }
+      this.#post(target.piscina, tasks, target);
+    }
+  }
+
+  /**
+   * A thread is free, the queue is empty, and runs are held behind others:
+   * the free threads take back the not-yet-begun tasks of those expected to
+   * wait longest. Claimed through their Control.Skip slots (Claim), the last
+   * first: the thread claims from the first on, so what the engine wins is
+   * a tail of the run that the thread will skip, and goes back to the front
+   * of the queue, for a free thread.
+   */
+  #takeBack(): void {
+    let free = this.#freeThreads();
+    while (free > 0 && this.#held > 0) {
+      let latest: Run | undefined;
+      for (const run of this.#runs) {
+        const behind = run.behind;
+        if (behind === undefined || run.takenBack) continue;
+        if (latest === undefined || behind.sentAt + behind.cost > latest.behind!.sentAt + latest.behind!.cost) latest = run;
+      }
+      if (latest === undefined) return;
+      latest.takenBack = true;
+      const control = latest.control!;
+      const back: Task[] = [];
+      for (let k = latest.tasks.length - 1; k >= 0; k--) {
+        const task = latest.tasks[k];
+        const was = Atomics.compareExchange(control, Control.Skip + k, Claim.Open, Claim.Skipped);
+        if (was === Claim.Begun) break;
+        // Claim.Skipped already: cancelled, gone.
+        if (was === Claim.Open && task.where !== 'gone') back.unshift(task);
+      }
+      if (back.length === 0) continue;
+      // What waits for Begun on this run lets go (its tasks are no longer its own).
+      if (back[0] === latest.tasks[0]) Atomics.notify(control, Control.Begun);
+      this.#core.requeue(back);
+      this.#core.schedule();
+      free--;
+    }
+  }
+
+  /** `behind`: the run it is sent ahead behind, in that run's thread (#sendAhead). */
+  #post(piscina: Piscina, tasks: Task[], behind: Run | undefined): void {
     const first = tasks[0];
     const batch = tasks.length > 1;
+    let cost = 0;
+    for (const task of tasks) cost += this.#costOf(task);
+    // After it, the queue still deep: it may have a run sent ahead behind it, when it has begun (#sendAhead).
+    const mayLead = cost < Infinity && behind === undefined && this.#queue.size > AHEAD_DEPTH * this.#opts.workers;
     // A stream or a call with progress: alone (its cost is never estimated), with a port of its own.
     const line = first.kind === TaskKind.Stream || first.kind === TaskKind.Progress ? new MessageChannel() : undefined;
     const control =
       // Observed (a `warmpool:task` subscriber at submit): the control block
       // tells which thread began the task, for `asyncStart`. Traced: the
       // short form has no kind to flag the carrier with. A stream is always
-      // stopped through Abort first (STREAM_STOP_GRACE_MS).
+      // stopped through Abort first (STREAM_STOP_GRACE_MS). Sent ahead, or
+      // may have one sent ahead behind it: Begun says when it begins.
       batch ||
+      behind !== undefined ||
+      mayLead ||
       first.timeout !== Infinity ||
       this.#opts.cancelGrace > 0 ||
       first.diag !== undefined ||
       first.trace !== undefined ||
       line !== undefined
-        ? new Int32Array(new SharedArrayBuffer((Control.Skip + (batch ? tasks.length + 1 : 0)) * 4))
+        ? new Int32Array(new SharedArrayBuffer((Control.Skip + (batch ? tasks.length + 1 : behind !== undefined ? 1 : 0)) * 4))
         : null;
     const run = new Run(tasks, control, piscina);
+    run.cost = cost;
     if (batch) {
       this.#lastTag = (this.#lastTag % 0x7fffffff) + 1;
       run.tag = control![control!.length - 1] = this.#lastTag;
@@ -285,15 +425,30 @@ export class ThreadEngine implements Transport<Run> {
       if (line !== undefined) msg.push(line.port2);
     }
     this.#runs.add(run);
+    run.sentAt = now;
     // The first task is running from the user's point of view; the others
     // of a batch stay pending (cancellable, skipped) until their results.
-    // A task queued again (behind a crash, a cancel, a retiring thread) is running already.
+    // A task queued again (behind a crash, a cancel, a retiring thread) is
+    // running already. A run sent ahead is pending until its thread begins it.
     const core = this.#core;
-    if (first.future.state === 'pending') core.begin(first, now);
-    for (let i = 1; i < tasks.length; i++) core.waitTime.add(now - tasks[i].submittedAt);
+    if (behind === undefined) {
+      if (first.future.state === 'pending') core.begin(first, now);
+      if (first.diag !== undefined) run.onBegun((thread, at) => core.began(first, thread, at));
+    } else {
+      run.onBegun((thread, at) => {
+        if (first.slot !== run || first.where === 'gone') return;
+        if (first.future.state === 'pending') core.begin(first, at);
+        if (first.diag !== undefined) core.began(first, thread, at);
+      });
+    }
+    for (let i = behind === undefined ? 1 : 0; i < tasks.length; i++) core.waitTime.add(now - tasks[i].submittedAt);
     if (first.timeout !== Infinity) run.clockOnBegin(first, this.#onDeadline);
-    if (first.diag !== undefined) run.onBegun((thread, at) => core.began(first, thread, at));
+    // Once begun, another run may go ahead behind it.
+    if (mayLead) run.onBegun(() => core.schedule());
     let reply: Promise<unknown[]>;
+    const threads = this.#threads;
+    threads.aheadTo = behind?.thread ?? 0;
+    threads.picked = 0;
     try {
       reply = piscina.run(msg, { signal: run as unknown as AbortSignal, transferList: transfer }) as Promise<unknown[]>;
     } catch (err) {
@@ -303,6 +458,17 @@ export class ThreadEngine implements Transport<Run> {
       // flag threads do not accept): no thread can start.
       this.#failStart(err);
       return;
+    } finally {
+      threads.aheadTo = 0;
+    }
+    // Where piscina put it: the thread asked for, or a free one (the reply
+    // of the run there may have reached piscina and not yet the engine); 0
+    // when piscina queued it, a thread being started.
+    run.thread = threads.picked;
+    if (behind !== undefined && run.thread === behind.thread && !behind.over) {
+      run.behind = behind;
+      behind.ahead = run;
+      this.#held++;
     }
     reply.then(
       (r) => onReply(this.#replies, run, r),
@@ -330,8 +496,13 @@ export class ThreadEngine implements Transport<Run> {
     const run = task.slot!;
     if (run.over) return;
     // Which thread: written by it when it began the run (0 before, or in the short form).
-    const thread = run.control === null ? 0 : Atomics.load(run.control, Control.Thread);
+    const thread = run.control === null ? run.thread : Atomics.load(run.control, Control.Thread) || run.thread;
     if (thread !== 0) this.#stopped.set(thread, reason);
+    // The other run in that thread's hands fails with it (piscina rejects
+    // every run of a thread it ends): not begun, it goes back to the queue;
+    // begun or done, it runs again, as a bystander of the stop.
+    if (run.ahead !== undefined) run.ahead.bystander = true;
+    if (run.behind !== undefined) run.behind.bystander = true;
     run.abort();
   }
 
@@ -356,6 +527,20 @@ export class ThreadEngine implements Transport<Run> {
   #endRun(run: Run): boolean {
     if (!run.end()) return false;
     this.#runs.delete(run);
+    // Held behind this one: its thread is on it now. Held itself: it ended
+    // first (its thread died, or was stopped), and no longer counts as held.
+    const ahead = run.ahead;
+    if (ahead !== undefined) {
+      run.ahead = undefined;
+      ahead.behind = undefined;
+      this.#held--;
+    }
+    const behind = run.behind;
+    if (behind !== undefined) {
+      run.behind = undefined;
+      behind.ahead = undefined;
+      this.#held--;
+    }
     return true;
   }
 
@@ -385,14 +570,18 @@ export class ThreadEngine implements Transport<Run> {
 
   occupancy(): Occupancy {
     const workers = this.#threads.alive;
-    const busy = Math.min(workers, this.#runs.size);
+    const busy = Math.min(workers, this.#runs.size - this.#held);
     return { workers, busy, idle: workers - busy };
   }
 
   closing(cancelFutures: boolean): void {
-    // Tasks of batches in flight that have not been reached are pending too.
+    // Tasks of batches in flight that have not been reached are pending too, as are those of a run sent ahead.
     if (cancelFutures)
-      for (const run of [...this.#runs]) for (const task of run.tasks.slice(1)) if (task.where !== 'gone') task.future.cancel();
+      for (const run of [...this.#runs])
+        for (let i = 0; i < run.tasks.length; i++) {
+          const task = run.tasks[i];
+          if (task.where !== 'gone' && (i > 0 || task.future.state === 'pending')) task.future.cancel();
+        }
     this.#checkDrained();
   }
 

@@ -29,6 +29,7 @@ import { TaskChannel } from '../worker/task-channel.js';
 import { checkClone } from './clone-check.js';
 import {
   AbortReason,
+  Claim,
   Control,
   FLUSH_MS,
   Reply,
@@ -65,6 +66,8 @@ export const handler = start();
 
 /** The reply being built for the batch in progress, for the Partial and Flushed notes. */
 let batchOut: unknown[] | undefined;
+/** Its tag (the last slot of its control block), which the Partial note names it by. */
+let batchTag = 0;
 /** How much of batchOut went ahead in Flushed notes, and when the last went (or the batch began). */
 let flushedTo = REPLY_HEAD;
 let lastFlush = 0;
@@ -83,7 +86,7 @@ function flushBatch(out: unknown[], control: Int32Array, now: number): void {
   parentPort!.postMessage(note);
 }
 process.on('exit', () => {
-  if (batchOut !== undefined && batchOut.length > REPLY_HEAD) parentPort!.postMessage([ThreadNote.Partial, threadId, batchOut]);
+  if (batchOut !== undefined && batchOut.length > REPLY_HEAD) parentPort!.postMessage([ThreadNote.Partial, threadId, batchOut, batchTag]);
 });
 
 /** Past maxTasksPerWorker: tells the engine's load balancer at once (see ThreadInit.retired). */
@@ -153,6 +156,32 @@ function watchAbort(control: Int32Array, ctx: TaskContext | undefined, k: number
  * rest of the run to the async path.
  */
 function run(msg: unknown[]): unknown[] | Promise<unknown[]> {
+  // A run sent ahead (engine.ts, #sendAhead) reaches the thread while its
+  // run in hand is still going: within the same turn after a synchronous one
+  // (piscina's worker.js reads it from the port once it has posted the
+  // reply), or as a port 'message' while an async one awaits, when piscina
+  // would run the two side by side. It waits for the one in hand instead.
+  if (inRun !== undefined) return track(inRun.then(() => runNow(msg)));
+  const out = runNow(msg);
+  return isThenable(out) ? track(out) : out;
+}
+
+/** The run in hand, while one has not ended synchronously. */
+let inRun: Promise<unknown> | undefined;
+
+function track(ran: Promise<unknown[]>): Promise<unknown[]> {
+  const mark = (inRun = ran.then(
+    () => {
+      if (inRun === mark) inRun = undefined;
+    },
+    () => {
+      if (inRun === mark) inRun = undefined;
+    },
+  ));
+  return ran;
+}
+
+function runNow(msg: unknown[]): unknown[] | Promise<unknown[]> {
   if (startError !== undefined) return [Reply.StartError, threadId, startError];
   if (typeof msg[0] === 'string') {
     const name = msg.shift() as string;
@@ -169,6 +198,7 @@ function run(msg: unknown[]): unknown[] | Promise<unknown[]> {
   }
   if (msg.length > 1 + TASK_STRIDE) {
     batchOut = out;
+    batchTag = control![control!.length - 1];
     flushedTo = REPLY_HEAD;
     lastFlush = performance.now();
   }
@@ -221,7 +251,7 @@ function runFrom(msg: unknown[], from: number, out: unknown[]): unknown[] | Prom
     // Past maxTasksPerWorker: the rest of the batch goes back to the queue.
     if (
       tasksRun >= init.maxTasks ||
-      (control !== null && control.length > Control.Skip + k && Atomics.load(control, Control.Skip + k) !== 0)
+      (control !== null && control.length > Control.Skip + k && Atomics.compareExchange(control, Control.Skip + k, Claim.Open, Claim.Begun) !== Claim.Open)
     ) {
       out.push(Status.Skipped, undefined, 0);
       continue;

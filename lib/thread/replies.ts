@@ -14,7 +14,7 @@ import { argumentCloneError } from '../core/transport.js';
 import type { TaskRecord } from '../core/task.js';
 import { decodeError } from '../core/wire-error.js';
 import { cloneFailure } from './clone-check.js';
-import { Control, REPLY_HEAD, REPLY_STRIDE, Reply } from './protocol.js';
+import { Claim, Control, REPLY_HEAD, REPLY_STRIDE, Reply } from './protocol.js';
 import type { Run } from './run.js';
 import { crashError, isDataCloneError, type Threads } from './threads.js';
 
@@ -30,6 +30,8 @@ export interface ReplyHandling {
   failStart(cause: unknown, alsoFail?: readonly Task[]): void;
   /** Releases shutdown({ wait }) once the pool is closed and nothing is left. */
   checkDrained(): void;
+  /** A task came back with its run time (before it settles: core.settle lets its arguments go). */
+  measured(task: Task, runTime: number): void;
 }
 
 /** A run's reply (its promise fulfilled): its tasks settled, the skipped ones queued again, a retiring thread let go. */
@@ -66,7 +68,7 @@ export function onReply(engine: ReplyHandling, run: Run, reply: unknown[]): void
     const task = tasks[k];
     if (reply[i] === Status.Skipped) {
       // Not begun: cancelled, or behind a cancelled one; the latter run later.
-      if (task.where !== 'gone') (again ??= []).push(task);
+      if (task.where !== 'gone' && task.slot === run) (again ??= []).push(task);
     } else if (k < run.flushed) {
       // Settled already from a Flushed note.
     } else {
@@ -82,6 +84,7 @@ export function onReply(engine: ReplyHandling, run: Run, reply: unknown[]): void
   if (settle !== undefined) {
     for (let j = 0; j < settle.length; j += 2) {
       const i = settle[j + 1];
+      engine.measured(tasks[settle[j]], reply[i + 2] as number);
       core.settle(tasks[settle[j]], reply[i] as Status, reply[i + 1], reply[i + 2] as number, sent);
     }
   }
@@ -115,7 +118,8 @@ export function onFlushed(core: EngineCore<Run>, runs: Iterable<Run>, note: unkn
 
 /** A run's promise rejected: its thread died, the engine stopped it, or piscina could not post it. */
 export function onRunFailed(engine: ReplyHandling, run: Run, err: unknown): void {
-  const stoppedByUs = run.aborted;
+  // Stopped by the engine, for one of its tasks or for the other run its thread held.
+  const stoppedByUs = run.aborted || run.bystander;
   if (!engine.endRun(run)) return;
   const core = engine.core;
   const tasks = run.tasks;
@@ -134,7 +138,10 @@ export function onRunFailed(engine: ReplyHandling, run: Run, err: unknown): void
   }
   // A task stopped by the engine has settled already; its stream's `done` resolves now.
   for (const task of tasks) if (task.where === 'gone') core.letGo(task);
-  const begun = run.control === null ? 0 : Atomics.load(run.control, Control.Begun);
+  let begun = run.control === null ? 0 : Atomics.load(run.control, Control.Begun);
+  // The thread claims a task's slot just before it writes Begun: claimed, it may have begun.
+  if (begun < tasks.length && run.control !== null && run.control.length > Control.Skip + begun && Atomics.load(run.control, Control.Skip + begun) === Claim.Begun)
+    begun++;
   // piscina could not post the run: a value of one of its tasks cannot be
   // cloned, and nothing began. In a batch, each goes again alone, so that
   // only the culprit fails.

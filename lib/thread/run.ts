@@ -38,6 +38,24 @@ export class Run {
    * every message posted before delivered first, or when the thread dies.
    */
   port: MessagePort | undefined = undefined;
+  /** The thread piscina gave the run to (Threads.picked), 0 when not known (piscina queued it while a thread started). */
+  thread = 0;
+  /** Measured cost of its tasks, summed, ms; Infinity when any is unknown. A run sent ahead goes only behind one of known cost. */
+  cost = Infinity;
+  /** When it was posted (performance.now()). */
+  sentAt = 0;
+  /** Sent ahead, held behind this run in its thread until it returns (the engine's view). */
+  ahead: Run | undefined = undefined;
+  /** The run this one was sent ahead behind, while it is held (the engine's view: until that one's reply or failure). */
+  behind: Run | undefined = undefined;
+  /**
+   * The engine stopped its thread for another run's task (one it was held
+   * behind, or one sent ahead behind it): a bystander, whose tasks run
+   * again elsewhere, as those of a batch cut short by a stop do.
+   */
+  bystander = false;
+  /** Held, and the engine has taken back what of it the thread had not begun (Engine.#takeBack). */
+  takenBack = false;
 
   constructor(
     readonly tasks: Task[],
@@ -78,7 +96,8 @@ export class Run {
   /** Starts the task's timeout when the thread begins it (Control.Begun), not when it was posted. */
   clockOnBegin(task: Task, onDeadline: (task: Task) => void): void {
     const arm = () => {
-      if (this.over || task.where === 'gone') return;
+      // Taken back (Engine.#takeBack wakes this): its new run keeps its clock.
+      if (this.over || task.where === 'gone' || task.slot !== this) return;
       task.deadline = performance.now() + task.timeout;
       this.#armDeadline(task, onDeadline);
     };
@@ -126,7 +145,8 @@ export class Run {
     const done: Task[] = [];
     const partial = this.partial;
     for (const task of this.tasks) {
-      if (task.where === 'gone') continue;
+      // Gone, or taken back (queued again, or in another run: Engine.#takeBack).
+      if (task.where === 'gone' || task.slot !== this) continue;
       if (this.control !== null && task.index >= begun) again.push(task);
       else if (this.control !== null && task.index < begun - 1) {
         const at = REPLY_HEAD + task.index * REPLY_STRIDE;
