@@ -260,7 +260,7 @@ export class ThreadEngine implements Transport<Run> {
       if (piscina === undefined) return;
       this.#post(piscina, this.#take(free), undefined);
     }
-    if (queue.size > AHEAD_DEPTH * this.#opts.workers) this.#sendAhead();
+    if (queue.size > AHEAD_DEPTH * this.#opts.workers + 1) this.#sendAhead();
   }
 
   /** The piscina instance, made on first need; undefined when new Worker() refused the options (what waits has failed). */
@@ -273,11 +273,14 @@ export class ThreadEngine implements Transport<Run> {
     }
   }
 
-  /** The next run's tasks, taken from the queue: one, or a batch of short ones when the queue holds more than `share` threads' worth. */
-  #take(threads: number): Task[] {
+  /**
+   * The next run's tasks, taken from the queue: one, or a batch of short
+   * ones when the queue holds more than one for each of `threads`; at most `most`.
+   */
+  #take(threads: number, most = MAX_BATCH): Task[] {
     const queue = this.#queue;
     // Batches only for a deep queue: otherwise every task gets a thread to itself.
-    const share = queue.size > threads ? Math.min(MAX_BATCH, Math.ceil(queue.size / threads)) : 1;
+    const share = queue.size > threads ? Math.min(most, MAX_BATCH, Math.ceil(queue.size / threads)) : 1;
     const first = queue.shift()!;
     const tasks = [first];
     let cost = this.#estimate(first);
@@ -306,7 +309,8 @@ export class ThreadEngine implements Transport<Run> {
   #sendAhead(): void {
     const queue = this.#queue;
     const workers = this.#opts.workers;
-    while (queue.size > AHEAD_DEPTH * workers) {
+    // After it, more than AHEAD_DEPTH per thread still wait.
+    while (queue.size > AHEAD_DEPTH * workers + 1) {
       let target: Run | undefined;
       for (const run of this.#runs) {
         if (run.ahead !== undefined || run.behind !== undefined || run.thread === 0 || run.control === null || !(run.cost < Infinity)) continue;
@@ -320,11 +324,8 @@ export class ThreadEngine implements Transport<Run> {
       const next = queue.peek()!;
       // A stream or a call with progress carries a port for its thread: never held.
       if (next.kind === TaskKind.Stream || next.kind === TaskKind.Progress) return;
-      const tasks = this.#take(workers);
-      if (queue.size <= AHEAD_DEPTH * workers) {
-        this.#core.requeue(tasks);
-        return;
-      }
+      // As much as leaves the queue deep.
+      const tasks = this.#take(workers, queue.size - AHEAD_DEPTH * workers - 1);
       this.#post(target.piscina, tasks, target);
     }
   }
@@ -373,7 +374,7 @@ export class ThreadEngine implements Transport<Run> {
     let cost = 0;
     for (const task of tasks) cost += this.#costOf(task);
     // After it, the queue still deep: it may have a run sent ahead behind it, when it has begun (#sendAhead).
-    const mayLead = cost < Infinity && behind === undefined && this.#queue.size > AHEAD_DEPTH * this.#opts.workers;
+    const mayLead = cost < Infinity && behind === undefined && this.#queue.size > AHEAD_DEPTH * this.#opts.workers + 1;
     // A stream or a call with progress: alone (its cost is never estimated), with a port of its own.
     const line = first.kind === TaskKind.Stream || first.kind === TaskKind.Progress ? new MessageChannel() : undefined;
     const control =
