@@ -100,21 +100,25 @@ test('the timeout of a task sent ahead starts when its thread begins it, not whi
   assert.equal(pool.stats().timedOut, 0);
 });
 
-test('when the queue runs dry, a free thread takes back a task another thread holds behind a blocked one; each runs once', T30, async () => {
-  await using pool = await poolWithKnownBlocker(2);
-  using gate = gates(8);
-  const blockers = [pool.submit('spinThenWait', [gate, 0, BLOCKER_MS]), pool.submit('spinThenWait', [gate, 1, BLOCKER_MS])];
-  // Five alone: one sent ahead to each thread, three left in the queue.
-  const tasks = [2, 3, 4, 5, 6].map((i) => pool.submit('addShared', [gate, i, 1], ALONE));
-  await until(() => pool.stats().queued === 3, 10_000, 'a task sent ahead to each thread');
-  // One thread goes on; the other stays blocked, holding a task.
-  release(gate, 1);
-  assert.deepEqual(await within(Promise.all(tasks), 10_000, 'every task, the held one taken back'), [1, 1, 1, 1, 1]);
-  assert.equal(Atomics.load(gate, 0), 0, 'the other thread is still blocked');
-  release(gate, 0);
-  assert.deepEqual(await within(Promise.all(blockers), 10_000, 'the blockers'), [1, 1]);
-  for (const i of [2, 3, 4, 5, 6]) assert.equal(Atomics.load(gate, i), 1, `task ${i} ran once`);
-});
+test(
+  'when the queue runs dry, a free thread takes back a task another thread holds behind a blocked one; each runs once',
+  T30,
+  async () => {
+    await using pool = await poolWithKnownBlocker(2);
+    using gate = gates(8);
+    const blockers = [pool.submit('spinThenWait', [gate, 0, BLOCKER_MS]), pool.submit('spinThenWait', [gate, 1, BLOCKER_MS])];
+    // Five alone: one sent ahead to each thread, three left in the queue.
+    const tasks = [2, 3, 4, 5, 6].map((i) => pool.submit('addShared', [gate, i, 1], ALONE));
+    await until(() => pool.stats().queued === 3, 10_000, 'a task sent ahead to each thread');
+    // One thread goes on; the other stays blocked, holding a task.
+    release(gate, 1);
+    assert.deepEqual(await within(Promise.all(tasks), 10_000, 'every task, the held one taken back'), [1, 1, 1, 1, 1]);
+    assert.equal(Atomics.load(gate, 0), 0, 'the other thread is still blocked');
+    release(gate, 0);
+    assert.deepEqual(await within(Promise.all(blockers), 10_000, 'the blockers'), [1, 1]);
+    for (const i of [2, 3, 4, 5, 6]) assert.equal(Atomics.load(gate, i), 1, `task ${i} ran once`);
+  },
+);
 
 test('a map of many small items keeps its results in order while chunks are sent ahead to busy threads', T30, async () => {
   await using pool = new ThreadPool<T>(tasksUrl, { workers: 2 });

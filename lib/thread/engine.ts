@@ -12,6 +12,13 @@
  *                                       short ones (PIPELINE_MS)
  *                                       piscina.run([control, name, kind, args, …]) ─▶ entry.ts
  *                                         short form: [name, ...args]                   runs them in order
+ *                                       #sendAhead, every thread busy and the
+ *                                       queue deep: the next run to the thread
+ *                                       whose begun run of known cost ends first ─▶ held in its port;
+ *                                       it begins when the run in hand returns      entry.ts runs them one after the other
+ *                 a run ends ─────────▶ #takeBack, the queue empty and a thread
+ *                                       free: what a held run has not begun goes
+ *                                       back to the queue (its Skip slots claimed)
  *                 core.settle ◀──────── onReply (replies.ts) ◀── [Results, threadId, retire, status, value, runTime, …]
  *  await future ◀ fulfilled/rejected      short form: [value, runTime]
  *                 core.settle ◀──────── onFlushed (replies.ts) ◀── [Flushed, tag, from, status, value, runTime, …]
@@ -21,15 +28,22 @@
  *                    (cancelGrace) ───▶ kill: the run's signal; piscina terminates the thread
  *
  *  control block (SharedArrayBuffer, when a run needs one): Begun (thread →
- *  engine: a timeout's clock starts), Abort (engine → thread), Skip (engine →
- *  thread: a batched task was cancelled; do not begin it), and a batch's tag
- *  last (its Flushed notes name it).
+ *  engine: a timeout's clock starts, a run may go ahead behind it), Abort
+ *  (engine → thread), Skip (one slot per task of a batch or of a run sent
+ *  ahead, claimed by whichever comes first: the thread to begin the task, the
+ *  engine to cancel it or take it back), and a batch's tag last (its Flushed
+ *  and Partial notes name it).
  *
- * At most one run per thread is in flight, so piscina always has an idle
- * thread for a run and never queues: warmpool's queue keeps priorities and
- * cancellation. A task with a timeout or a transfer list, a map chunk, or one
- * of unknown cost goes alone. A thread that dies fails its running task with
- * WorkerCrashedError; what it had not begun goes back to the queue.
+ * At most one run per thread is running, and at most one more held behind
+ * it (sent ahead, while more than AHEAD_DEPTH tasks per thread wait after
+ * it): piscina's balancer (./threads.ts) gives a run to a free thread, and
+ * to a busy one only the run the engine sends ahead to it, so piscina never
+ * queues and warmpool's queue keeps priorities and cancellation. A task with
+ * a timeout or a transfer list, a map chunk, or one of unknown cost goes
+ * alone. A thread that dies fails its running task with WorkerCrashedError;
+ * what it had not begun (the rest of a batch, a held run) goes back to the
+ * front of the queue, and a task of a held run begins its timeout when the
+ * thread begins it.
  */
 
 import { performance } from 'node:perf_hooks';
@@ -42,7 +56,7 @@ import { Waiters } from '../core/waiters.js';
 import { WorkerStartError } from '../core/errors.js';
 import type { TaskQueue } from '../core/queue.js';
 import type { TaskRecord } from '../core/task.js';
-import { AbortReason, Claim, Control } from './protocol.js';
+import { AbortReason, Claim, claim, Control } from './protocol.js';
 import { onFlushed, onReply, onRunFailed, type ReplyHandling } from './replies.js';
 import { Run } from './run.js';
 import type { WorkerExitReason } from '../core/diagnostics.js';
@@ -121,10 +135,13 @@ export class ThreadEngine implements Transport<Run> {
       core,
       threads: this.#threads,
       endRun: (run) => {
+        // A retiring thread skips everything after its last task, a run it holds too: taken back now, to queue after the run's own skipped tasks.
+        const held = run.ahead;
         if (!this.#endRun(run)) return false;
         if (this.#held > 0 && this.#queue.size === 0) this.#takeBack();
-        return true;
+        return held ?? true;
       },
+      claimBack: (held) => this.#claimBack(held),
       failStart: (cause, alsoFail) => this.#failStart(cause, alsoFail),
       checkDrained: () => this.#checkDrained(),
       measured: (task, runTime) => this.#measured(task, runTime),
@@ -199,7 +216,7 @@ export class ThreadEngine implements Transport<Run> {
     // the thread never begins it (it reports it skipped, and it is not
     // queued again: it is gone).
     if (control !== null && control.length > Control.Skip + task.index && !run.over) {
-      if (Atomics.compareExchange(control, Control.Skip + task.index, Claim.Open, Claim.Skipped) === Claim.Open) {
+      if (claim(control, task.index, Claim.Skipped) === Claim.Open) {
         this.#core.release(task);
         return;
       }
@@ -217,7 +234,7 @@ export class ThreadEngine implements Transport<Run> {
     // short by its measured cost, so it normally does.
     this.#core.release(task);
     if (Atomics.load(control!, Control.Begun) === task.index + 1) {
-      for (let j = task.index + 1; j < run.tasks.length; j++) Atomics.compareExchange(control!, Control.Skip + j, Claim.Open, Claim.Skipped);
+      for (let j = task.index + 1; j < run.tasks.length; j++) claim(control!, j, Claim.Skipped);
       this.#core.stop(task, 'cancel', BATCH_STOP_GRACE_MS);
     }
   }
@@ -238,7 +255,8 @@ export class ThreadEngine implements Transport<Run> {
    */
   #costOf(task: Task): number {
     if (task.kind === TaskKind.Call) return this.#estimate(task);
-    if ((task.kind !== TaskKind.Chunk && task.kind !== TaskKind.StarChunk) || task.timeout !== Infinity || task.transfer !== undefined) return Infinity;
+    if ((task.kind !== TaskKind.Chunk && task.kind !== TaskKind.StarChunk) || task.timeout !== Infinity || task.transfer !== undefined)
+      return Infinity;
     return this.#chunkCosts.of(task.name) * (task.args as unknown[]).length;
   }
 
@@ -313,11 +331,12 @@ export class ThreadEngine implements Transport<Run> {
     while (queue.size > AHEAD_DEPTH * workers + 1) {
       let target: Run | undefined;
       for (const run of this.#runs) {
-        if (run.ahead !== undefined || run.behind !== undefined || run.thread === 0 || run.control === null || !(run.cost < Infinity)) continue;
-        if (run.piscina !== this.#threads.instance || run.aborted) continue;
+        if (run.ahead !== undefined || run.behind !== undefined || run.thread === 0 || run.control === null || !(run.cost < Infinity))
+          continue;
+        if (run.piscina !== this.#threads.instance || run.aborted || !this.#threads.usable(run.thread)) continue;
         // Begun: the thread has read it from its port, so a run sent now
         // cannot be read in the same turn and run before this one's reply leaves.
-        if (Atomics.load(run.control!, Control.Begun) === 0) continue;
+        if (Atomics.load(run.control, Control.Begun) === 0) continue;
         if (target === undefined || run.sentAt + run.cost < target.sentAt + target.cost) target = run;
       }
       if (target === undefined) return;
@@ -348,23 +367,35 @@ export class ThreadEngine implements Transport<Run> {
         if (latest === undefined || behind.sentAt + behind.cost > latest.behind!.sentAt + latest.behind!.cost) latest = run;
       }
       if (latest === undefined) return;
-      latest.takenBack = true;
-      const control = latest.control!;
-      const back: Task[] = [];
-      for (let k = latest.tasks.length - 1; k >= 0; k--) {
-        const task = latest.tasks[k];
-        const was = Atomics.compareExchange(control, Control.Skip + k, Claim.Open, Claim.Skipped);
-        if (was === Claim.Begun) break;
-        // Claim.Skipped already: cancelled, gone.
-        if (was === Claim.Open && task.where !== 'gone') back.unshift(task);
-      }
+      const back = this.#claimBack(latest);
       if (back.length === 0) continue;
-      // What waits for Begun on this run lets go (its tasks are no longer its own).
-      if (back[0] === latest.tasks[0]) Atomics.notify(control, Control.Begun);
       this.#core.requeue(back);
       this.#core.schedule();
       free--;
     }
+  }
+
+  /**
+   * Claims what the held run has not begun, from its last task back
+   * (#takeBack), and returns those tasks, in run order, for the caller to
+   * queue again. The thread will skip them; its reply for them is ignored
+   * (their slot is no longer this run).
+   */
+  #claimBack(held: Run): Task[] {
+    const back: Task[] = [];
+    if (held.takenBack) return back;
+    held.takenBack = true;
+    const control = held.control!;
+    for (let k = held.tasks.length - 1; k >= 0; k--) {
+      const task = held.tasks[k];
+      const was = claim(control, k, Claim.Skipped);
+      if (was === Claim.Begun) break;
+      // Claim.Skipped already: cancelled, gone.
+      if (was === Claim.Open && task.where !== 'gone') back.unshift(task);
+    }
+    // What waits for Begun on this run lets go (its tasks are no longer its own).
+    if (back[0] === held.tasks[0]) Atomics.notify(control, Control.Begun);
+    return back;
   }
 
   /** `behind`: the run it is sent ahead behind, in that run's thread (#sendAhead). */
@@ -470,6 +501,13 @@ export class ThreadEngine implements Transport<Run> {
       run.behind = behind;
       behind.ahead = run;
       this.#held++;
+    } else if (behind !== undefined && run.thread === 0) {
+      // Its thread became unusable meanwhile (it marked itself retired): not
+      // left in piscina's queue, where it would go to the next thread before
+      // what warmpool's queue holds. Aborting a run piscina has not placed
+      // only takes it out of that queue; it fails as stopped by the engine,
+      // never begun, and goes back to the front of the queue (replies.ts).
+      run.abort();
     }
     reply.then(
       (r) => onReply(this.#replies, run, r),

@@ -30,6 +30,7 @@ import { checkClone } from './clone-check.js';
 import {
   AbortReason,
   Claim,
+  claim,
   Control,
   FLUSH_MS,
   Reply,
@@ -251,7 +252,7 @@ function runFrom(msg: unknown[], from: number, out: unknown[]): unknown[] | Prom
     // Past maxTasksPerWorker: the rest of the batch goes back to the queue.
     if (
       tasksRun >= init.maxTasks ||
-      (control !== null && control.length > Control.Skip + k && Atomics.compareExchange(control, Control.Skip + k, Claim.Open, Claim.Begun) !== Claim.Open)
+      (control !== null && control.length > Control.Skip + k && claim(control, k, Claim.Begun) !== Claim.Open)
     ) {
       out.push(Status.Skipped, undefined, 0);
       continue;

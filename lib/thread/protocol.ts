@@ -60,6 +60,11 @@ export const enum Claim {
   Begun = 2,
 }
 
+/** Claims task `k`'s slot of a control block for `who`; returns what the slot held (Claim.Open: claimed). */
+export function claim(control: Int32Array, k: number, who: Claim.Skipped | Claim.Begun): Claim {
+  return Atomics.compareExchange(control, Control.Skip + k, Claim.Open, who);
+}
+
 export const enum AbortReason {
   Cancel = 1,
   Timeout = 2,

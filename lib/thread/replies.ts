@@ -24,8 +24,14 @@ type Task = TaskRecord<Run>;
 export interface ReplyHandling {
   readonly core: EngineCore<Run>;
   readonly threads: Threads;
-  /** The run is no longer in flight (before its futures settle, so stats() agrees with them); false when it ended already. */
-  endRun(run: Run): boolean;
+  /**
+   * The run is no longer in flight (before its futures settle, so stats()
+   * agrees with them); false when it ended already, else the run that was
+   * held behind it, if any, or true.
+   */
+  endRun(run: Run): Run | boolean;
+  /** Takes back what a held run has not begun; its tasks, in run order. */
+  claimBack(held: Run): Task[];
   /** No thread of the current piscina instance can start: fail what waits (and `alsoFail`), let the instance go. */
   failStart(cause: unknown, alsoFail?: readonly Task[]): void;
   /** Releases shutdown({ wait }) once the pool is closed and nothing is left. */
@@ -36,7 +42,8 @@ export interface ReplyHandling {
 
 /** A run's reply (its promise fulfilled): its tasks settled, the skipped ones queued again, a retiring thread let go. */
 export function onReply(engine: ReplyHandling, run: Run, reply: unknown[]): void {
-  if (!engine.endRun(run)) return;
+  const ended = engine.endRun(run);
+  if (ended === false) return;
   const core = engine.core;
   if (reply.length === 2) {
     // The short form (protocol.ts): one call, fulfilled.
@@ -55,9 +62,12 @@ export function onReply(engine: ReplyHandling, run: Run, reply: unknown[]): void
     } else engine.failStart(cause, run.tasks);
     return;
   }
+  let heldBack: Task[] | undefined;
   if (reply[2] === true) {
     core.workerEvent(reply[1] as number, 'recycle');
     engine.threads.retire(run.piscina, reply[1] as number);
+    // The thread will skip the run it holds: its tasks queue after this run's skipped ones, in order.
+    if (ended !== true) heldBack = engine.claimBack(ended);
   }
   const tasks = run.tasks;
   // A task with a port: the messages it sent there, which its channel waits for before settling.
@@ -78,6 +88,7 @@ export function onReply(engine: ReplyHandling, run: Run, reply: unknown[]): void
       if (task.diag !== undefined) core.began(task, reply[1] as number, task.startedAt || performance.now() - (reply[i + 2] as number));
     }
   }
+  if (heldBack !== undefined && heldBack.length > 0) (again ??= []).push(...heldBack);
   if (again !== undefined) core.requeue(again);
   core.schedule();
   // Settled after the requeue: done callbacks may cancel or submit.
@@ -120,7 +131,7 @@ export function onFlushed(core: EngineCore<Run>, runs: Iterable<Run>, note: unkn
 export function onRunFailed(engine: ReplyHandling, run: Run, err: unknown): void {
   // Stopped by the engine, for one of its tasks or for the other run its thread held.
   const stoppedByUs = run.aborted || run.bystander;
-  if (!engine.endRun(run)) return;
+  if (engine.endRun(run) === false) return;
   const core = engine.core;
   const tasks = run.tasks;
   if (run.port !== undefined) {
@@ -140,7 +151,12 @@ export function onRunFailed(engine: ReplyHandling, run: Run, err: unknown): void
   for (const task of tasks) if (task.where === 'gone') core.letGo(task);
   let begun = run.control === null ? 0 : Atomics.load(run.control, Control.Begun);
   // The thread claims a task's slot just before it writes Begun: claimed, it may have begun.
-  if (begun < tasks.length && run.control !== null && run.control.length > Control.Skip + begun && Atomics.load(run.control, Control.Skip + begun) === Claim.Begun)
+  if (
+    begun < tasks.length &&
+    run.control !== null &&
+    run.control.length > Control.Skip + begun &&
+    (Atomics.load(run.control, Control.Skip + begun) as Claim) === Claim.Begun
+  )
     begun++;
   // piscina could not post the run: a value of one of its tasks cannot be
   // cloned, and nothing began. In a batch, each goes again alone, so that

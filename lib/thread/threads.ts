@@ -171,7 +171,7 @@ export class Threads {
       loadBalancer: (_task, threads) => {
         let behind: (typeof threads)[number] | null = null;
         for (const t of threads) {
-          if (!this.#usable(t.id)) continue;
+          if (!this.usable(t.id)) continue;
           if (t.currentUsage === 0) {
             this.picked = t.id;
             return t;
@@ -215,7 +215,7 @@ export class Threads {
   }
 
   /** Not retiring (as the engine or the thread itself says), not broken. */
-  #usable(threadId: number): boolean {
+  usable(threadId: number): boolean {
     if (this.#retiring.has(threadId) || this.#broken.has(threadId)) return false;
     const r = this.#retired;
     if (Atomics.load(r, 0) === 0) return true;
