@@ -13,7 +13,7 @@
 
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { CancelledError, ThreadPool } from '../lib/index.js';
+import { CancelledError, ThreadPool, WorkerCrashedError } from '../lib/index.js';
 import type * as threadTasks from './fixtures/thread-tasks.js';
 import { reasonOf, until, within } from './helpers.js';
 
@@ -126,4 +126,93 @@ test('a map of many small items keeps its results in order while chunks are sent
   const expected = items.map((x) => x * x);
   // The second map runs with chunk costs measured by the first.
   for (let round = 0; round < 2; round++) assert.deepEqual(await within(pool.map('square', items), 20_000, 'the map'), expected);
+});
+
+// A thread that ends while it holds two runs. The held run begins only after
+// its thread has posted the first run's reply (lib/thread/entry.ts), so the
+// first run is done; its reply may still wait in piscina's port when the
+// thread ends. The parent blocks in Atomics.wait until the held task has
+// begun (or is exiting), so that when its event loop next runs, the reply
+// and the thread's end are both waiting for it, in whichever order Node
+// delivers them.
+
+/** Gate slots: 0 the blocker's gate, 1 its run count, 2 and 3 the held task's, 4 and 5 tasks after it. */
+const SLOTS = 6;
+
+/** A one-thread pool whose blocker, countThenWait, has a measured cost. */
+async function poolWithCountingBlocker(): Promise<ThreadPool<T>> {
+  const pool = new ThreadPool<T>(tasksUrl, { workers: 1 });
+  const open = new Int32Array(new SharedArrayBuffer(8));
+  open[0] = 1;
+  assert.equal(await pool.submit('countThenWait', [open, 0, 1, BLOCKER_MS]), 1);
+  return pool;
+}
+
+/** The blocker, a held task, and two tasks after it (so that the queue is deep enough to send one ahead). */
+async function blockerAndHeld(pool: ThreadPool<T>, gate: Int32Array, exit: boolean) {
+  const blocker = pool.submit('countThenWait', [gate, 0, 1, BLOCKER_MS]);
+  const held = pool.submit('signalThen', [gate, 2, exit], ALONE);
+  const rest = [pool.submit('addShared', [gate, 4, 1], ALONE), pool.submit('addShared', [gate, 5, 1], ALONE)];
+  await until(() => pool.stats().queued === 2, 10_000, 'a task sent ahead behind the blocker');
+  return { blocker, held, rest };
+}
+
+test(
+  "a thread that exits in its held run before the parent read its first run's reply: the first run's result arrives, once",
+  T30,
+  async () => {
+    await using pool = await poolWithCountingBlocker();
+    using gate = gates(SLOTS);
+    const { blocker, held, rest } = await blockerAndHeld(pool, gate, true);
+    release(gate, 0);
+    assert.notEqual(Atomics.wait(gate, 2, 0, 10_000), 'timed-out', 'the held task exits');
+    assert.equal(await within(blocker, 10_000, 'the blocker'), 1, 'the blocker ran once and its result arrived');
+    assert.ok((await reasonOf(held)) instanceof WorkerCrashedError, 'the held task, begun, crashed its thread');
+    assert.deepEqual(await within(Promise.all(rest), 10_000, 'the tasks after it'), [1, 1]);
+    assert.equal(Atomics.load(gate, 1), 1, 'the blocker ran once');
+    const stats = pool.stats();
+    assert.equal(stats.crashed, 1);
+    assert.equal(stats.completed, 4);
+  },
+);
+
+test(
+  "a held task cancelled after it began, before the parent read the first run's reply: the first run's result arrives, once",
+  T30,
+  async () => {
+    await using pool = await poolWithCountingBlocker();
+    using gate = gates(SLOTS);
+    const { blocker, held, rest } = await blockerAndHeld(pool, gate, false);
+    release(gate, 0);
+    assert.notEqual(Atomics.wait(gate, 2, 0, 10_000), 'timed-out', 'the held task begins');
+    // Begun in its thread, its future not yet told: cancelling stops the thread (cancelGrace 0).
+    assert.equal(held.cancel(), true);
+    assert.equal(await within(blocker, 10_000, 'the blocker'), 1, 'the blocker ran once and its result arrived');
+    assert.ok((await reasonOf(held)) instanceof CancelledError);
+    assert.deepEqual(await within(Promise.all(rest), 10_000, 'the tasks after it'), [1, 1]);
+    assert.equal(Atomics.load(gate, 1), 1, 'the blocker ran once');
+    const stats = pool.stats();
+    assert.equal(stats.crashed, 0);
+    assert.equal(stats.cancelled, 1);
+    assert.equal(stats.completed, 4);
+  },
+);
+
+test('a thread that exits in its first run while it holds a second: the held task runs once, on the replacement thread', T30, async () => {
+  await using pool = await poolWithCountingBlocker();
+  using gate = gates(SLOTS);
+  const blocker = pool.submit('countThenWait', [gate, 0, 1, BLOCKER_MS]);
+  const held = pool.submit('addShared', [gate, 3, 1], ALONE);
+  const rest = [pool.submit('addShared', [gate, 4, 1], ALONE), pool.submit('addShared', [gate, 5, 1], ALONE)];
+  await until(() => pool.stats().queued === 2, 10_000, 'a task sent ahead behind the blocker');
+  // 2: the blocker exits its thread.
+  Atomics.store(gate, 0, 2);
+  Atomics.notify(gate, 0);
+  assert.ok((await reasonOf(blocker)) instanceof WorkerCrashedError);
+  assert.equal(await within(held, 10_000, 'the held task'), 1);
+  assert.deepEqual(await within(Promise.all(rest), 10_000, 'the tasks after it'), [1, 1]);
+  assert.equal(Atomics.load(gate, 3), 1, 'the held task ran once');
+  const stats = pool.stats();
+  assert.equal(stats.crashed, 1);
+  assert.equal(stats.completed, 4);
 });

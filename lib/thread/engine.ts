@@ -78,6 +78,13 @@ export interface ThreadEngineOptions extends ThreadsOptions {
  */
 const AHEAD_DEPTH = 1;
 
+/**
+ * How long a held run that has begun waits for the reply of the run it was
+ * held behind before its thread is stopped (ThreadEngine.kill). The reply
+ * was posted before the held run began, so it normally is in at once.
+ */
+const LEADER_REPLY_MS = 100;
+
 /** The least time a batch whose running task was cancelled has to return before its thread is stopped. */
 const BATCH_STOP_GRACE_MS = 20;
 
@@ -533,6 +540,32 @@ export class ThreadEngine implements Transport<Run> {
   /** The run's AbortSignal makes piscina terminate the thread (a synchronous loop stops too) and start another. */
   kill(task: Task, reason: 'cancel' | 'timeout'): void {
     const run = task.slot!;
+    if (run.over || run.stopFor !== undefined) return;
+    const leader = run.behind;
+    const control = run.control!;
+    if (
+      leader !== undefined &&
+      (Atomics.load(control, Control.Begun) !== 0 || (Atomics.load(control, Control.Skip) as Claim) === Claim.Begun)
+    ) {
+      // Held, and begun: its thread posted the reply of the run it was held
+      // behind first (entry.ts), and the engine has not read it. Ended now,
+      // the thread takes that reply with it (piscina closes the port and
+      // rejects both runs), and the leader's finished tasks would run again
+      // as bystanders. Stopped once the reply is in (#endRun), or after
+      // LEADER_REPLY_MS if it does not come: held behind this run, when the
+      // leader's task wrote to process.stdout (design.md, Batching).
+      run.stopFor = reason;
+      clearTimeout(run.timer);
+      run.timer = setTimeout(() => {
+        run.timer = undefined;
+        this.#kill(run, reason);
+      }, LEADER_REPLY_MS);
+      return;
+    }
+    this.#kill(run, reason);
+  }
+
+  #kill(run: Run, reason: 'cancel' | 'timeout'): void {
     if (run.over) return;
     // Which thread: written by it when it began the run (0 before, or in the short form).
     const thread = run.control === null ? run.thread : Atomics.load(run.control, Control.Thread) || run.thread;
@@ -573,6 +606,11 @@ export class ThreadEngine implements Transport<Run> {
       run.ahead = undefined;
       ahead.behind = undefined;
       this.#held--;
+      // Its reply is in: the held run waiting to be stopped (kill) is stopped now.
+      if (ahead.stopFor !== undefined) {
+        clearTimeout(ahead.timer);
+        this.#kill(ahead, ahead.stopFor);
+      }
     }
     const behind = run.behind;
     if (behind !== undefined) {

@@ -56,6 +56,11 @@ export class Run {
   bystander = false;
   /** Held, and the engine has taken back what of it the thread had not begun (Engine.#takeBack). */
   takenBack = false;
+  /**
+   * Held and begun, and to be stopped (cancel, timeout) once the reply of
+   * the run it was held behind is in (Engine.kill): set until then.
+   */
+  stopFor: 'cancel' | 'timeout' | undefined = undefined;
 
   constructor(
     readonly tasks: Task[],
