@@ -216,3 +216,29 @@ test('a thread that exits in its first run while it holds a second: the held tas
   assert.equal(stats.crashed, 1);
   assert.equal(stats.completed, 4);
 });
+
+test(
+  "a task held behind a run that wrote to stdout begins once that run's reply has left: stopped, it takes no result with it",
+  T30,
+  async () => {
+    await using pool = new ThreadPool<T>(tasksUrl, { workers: 1 });
+    const open = new Int32Array(new SharedArrayBuffer(8));
+    open[0] = 1;
+    assert.equal(await pool.submit('countWaitThenLog', [open, 0, 1, BLOCKER_MS]), 1);
+    using gate = gates(SLOTS);
+    const blocker = pool.submit('countWaitThenLog', [gate, 0, 1, BLOCKER_MS]);
+    const held = pool.submit('signalThen', [gate, 2, false], ALONE);
+    const rest = [pool.submit('addShared', [gate, 4, 1], ALONE), pool.submit('addShared', [gate, 5, 1], ALONE)];
+    await until(() => pool.stats().queued === 2, 10_000, 'a task sent ahead behind the blocker');
+    release(gate, 0);
+    // Not Atomics.wait: the blocker's output drains through this thread's event loop.
+    const begun = Atomics.waitAsync(gate, 2, 0, 10_000);
+    assert.notEqual(begun.async ? await begun.value : begun.value, 'timed-out', 'the held task begins');
+    assert.equal(held.cancel(), true);
+    assert.ok((await reasonOf(held)) instanceof CancelledError);
+    assert.equal(await within(blocker, 10_000, 'the blocker'), 1, 'the blocker ran once and its result arrived');
+    assert.deepEqual(await within(Promise.all(rest), 10_000, 'the tasks after it'), [1, 1]);
+    assert.equal(Atomics.load(gate, 1), 1, 'the blocker ran once');
+    assert.equal(pool.stats().crashed, 0);
+  },
+);

@@ -433,6 +433,7 @@ export class ThreadEngine implements Transport<Run> {
         : null;
     const run = new Run(tasks, control, piscina);
     run.cost = cost;
+    if (behind !== undefined) control![Control.Held] = 1;
     if (batch) {
       this.#lastTag = (this.#lastTag % 0x7fffffff) + 1;
       run.tag = control![control!.length - 1] = this.#lastTag;

@@ -162,9 +162,11 @@ function run(msg: unknown[]): unknown[] | Promise<unknown[]> {
   // (piscina's worker.js reads it from the port once it has posted the
   // reply), or as a port 'message' while an async one awaits, when piscina
   // would run the two side by side. It waits for the one in hand instead.
-  if (inRun !== undefined) return track(inRun.then(() => runNow(msg)));
-  const out = runNow(msg);
-  return isThenable(out) ? track(out) : out;
+  if (inRun !== undefined) return track(inRun.then(() => afterReply(msg)));
+  const out = afterReply(msg);
+  if (isThenable(out)) return track(out);
+  noteOutput();
+  return out;
 }
 
 /** The run in hand, while one has not ended synchronously. */
@@ -173,13 +175,49 @@ let inRun: Promise<unknown> | undefined;
 function track(ran: Promise<unknown[]>): Promise<unknown[]> {
   const mark = (inRun = ran.then(
     () => {
+      noteOutput();
       if (inRun === mark) inRun = undefined;
     },
     () => {
+      noteOutput();
       if (inRun === mark) inRun = undefined;
     },
   ));
   return ran;
+}
+
+/**
+ * The run that ended last left output to drain. piscina then posts its
+ * reply only once process.stdout and stderr have drained (dist/worker.js,
+ * onMessage), each a round trip through the parent, and a run sent ahead
+ * may be delivered meanwhile. Begun then, it would hold that reply up until
+ * it returns, and a stop of it (cancel, timeout) would end the thread with
+ * the reply unsent: the run before would run again (engine.ts, kill).
+ */
+let outputLeft = false;
+
+/** Checked where piscina checks, as a run ends (before piscina's own reaction to it). */
+function noteOutput(): void {
+  outputLeft = process.stdout.writableLength > 0 || process.stderr.writableLength > 0;
+}
+
+/**
+ * A run sent ahead (Control.Held) behind one that left output waits for
+ * piscina to post that run's reply: an empty write to each stream, queued
+ * after piscina's (callbacks come in order), and a turn after each, in which
+ * piscina's continuation runs (it posts from a microtask).
+ */
+function afterReply(msg: unknown[]): unknown[] | Promise<unknown[]> {
+  const control = msg[0];
+  if (!outputLeft || !(control instanceof Int32Array) || control[Control.Held] !== 1) return runNow(msg);
+  outputLeft = false;
+  return drained(process.stdout)
+    .then(() => drained(process.stderr))
+    .then(() => runNow(msg));
+}
+
+function drained(stream: NodeJS.WriteStream): Promise<void> {
+  return new Promise((resolve) => stream.write('', () => setImmediate(resolve)));
 }
 
 function runNow(msg: unknown[]): unknown[] | Promise<unknown[]> {

@@ -40,6 +40,12 @@ export const enum Control {
   /** Written by the thread when it begins the run: its threadId, to match a Partial note to the run. */
   Thread = 2,
   /**
+   * Written by the engine before it posts a run sent ahead (1): the thread
+   * may receive it before piscina has posted the reply of the run before,
+   * and waits for that (entry.ts, afterReply).
+   */
+  Held = 3,
+  /**
    * First of one slot per task (a batch's, or a run sent ahead's), which the
    * thread and the engine both claim with Atomics.compareExchange from
    * Claim.Open: the thread (Claim.Begun) as it is about to begin the task,
@@ -48,7 +54,7 @@ export const enum Control {
    * and one the thread began is never taken back. A batch's block has one
    * slot more after these, the run's tag (see ThreadNote.Flushed).
    */
-  Skip = 3,
+  Skip = 4,
 }
 
 /** What a task's Control.Skip slot holds. */
