@@ -13,7 +13,7 @@
 
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { CancelledError, ThreadPool, WorkerCrashedError } from '../lib/index.js';
+import { CancelledError, ThreadPool, TimeoutError, WorkerCrashedError } from '../lib/index.js';
 import type * as threadTasks from './fixtures/thread-tasks.js';
 import { reasonOf, until, within } from './helpers.js';
 
@@ -240,5 +240,28 @@ test(
     assert.deepEqual(await within(Promise.all(rest), 10_000, 'the tasks after it'), [1, 1]);
     assert.equal(Atomics.load(gate, 1), 1, 'the blocker ran once');
     assert.equal(pool.stats().crashed, 0);
+  },
+);
+
+test(
+  'a held task that times out after it began is stopped with its thread; the run it was held behind keeps its result, once',
+  T30,
+  async () => {
+    await using pool = await poolWithCountingBlocker();
+    using gate = gates(SLOTS);
+    const blocker = pool.submit('countThenWait', [gate, 0, 1, BLOCKER_MS]);
+    // Its clock starts when the thread begins it; it then waits on slot 3, which nothing sets.
+    const held = pool.submit('signalThen', [gate, 2, false], { timeout: 100 });
+    const rest = [pool.submit('addShared', [gate, 4, 1], ALONE), pool.submit('addShared', [gate, 5, 1], ALONE)];
+    await until(() => pool.stats().queued === 2, 10_000, 'a task sent ahead behind the blocker');
+    release(gate, 0);
+    assert.ok((await reasonOf(held)) instanceof TimeoutError);
+    assert.equal(Atomics.load(gate, 2), 1, 'it began');
+    assert.equal(await within(blocker, 10_000, 'the blocker'), 1);
+    assert.deepEqual(await within(Promise.all(rest), 10_000, 'the tasks after it'), [1, 1]);
+    assert.equal(Atomics.load(gate, 1), 1, 'the blocker ran once');
+    const stats = pool.stats();
+    assert.equal(stats.timedOut, 1);
+    assert.equal(stats.crashed, 0);
   },
 );
