@@ -13,7 +13,7 @@
 
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { CancelledError, ThreadPool, TimeoutError, WorkerCrashedError } from '../lib/index.js';
+import { CancelledError, ThreadPool, TimeoutError, WorkerCrashedError, type Future } from '../lib/index.js';
 import type * as threadTasks from './fixtures/thread-tasks.js';
 import { reasonOf, until, within } from './helpers.js';
 
@@ -140,21 +140,31 @@ test('a map of many small items keeps its results in order while chunks are sent
 const SLOTS = 6;
 
 /** A one-thread pool whose blocker, countThenWait, has a measured cost. */
-async function poolWithCountingBlocker(): Promise<ThreadPool<T>> {
+async function poolWithCountingBlocker(blocker: Blocker = 'countThenWait'): Promise<ThreadPool<T>> {
   const pool = new ThreadPool<T>(tasksUrl, { workers: 1 });
   const open = new Int32Array(new SharedArrayBuffer(8));
   open[0] = 1;
-  assert.equal(await pool.submit('countThenWait', [open, 0, 1, BLOCKER_MS]), 1);
+  assert.equal(await pool.submit(blocker, [open, 0, 1, BLOCKER_MS]), 1);
   return pool;
 }
 
-/** The blocker, a held task, and two tasks after it (so that the queue is deep enough to send one ahead). */
-async function blockerAndHeld(pool: ThreadPool<T>, gate: Int32Array, exit: boolean) {
-  const blocker = pool.submit('countThenWait', [gate, 0, 1, BLOCKER_MS]);
-  const held = pool.submit('signalThen', [gate, 2, exit], ALONE);
+/** countThenWait, or the same with a line to stdout after. */
+type Blocker = 'countThenWait' | 'countWaitThenLog';
+
+/** The blocker, a held task (`hold`), and two tasks after it (so that the queue is deep enough to send one ahead). */
+async function blockerAndHeld(pool: ThreadPool<T>, gate: Int32Array, hold: () => Future<number>, blocker: Blocker = 'countThenWait') {
+  const first = pool.submit(blocker, [gate, 0, 1, BLOCKER_MS]);
+  const held = hold();
   const rest = [pool.submit('addShared', [gate, 4, 1], ALONE), pool.submit('addShared', [gate, 5, 1], ALONE)];
   await until(() => pool.stats().queued === 2, 10_000, 'a task sent ahead behind the blocker');
-  return { blocker, held, rest };
+  return { blocker: first, held, rest };
+}
+
+/** The blocker ran once and its result arrived; the tasks after the held one ran. */
+async function blockerOnce(blocker: Future<number>, rest: Future<number>[], gate: Int32Array): Promise<void> {
+  assert.equal(await within(blocker, 10_000, 'the blocker'), 1, 'the blocker ran once and its result arrived');
+  assert.deepEqual(await within(Promise.all(rest), 10_000, 'the tasks after it'), [1, 1]);
+  assert.equal(Atomics.load(gate, 1), 1, 'the blocker ran once');
 }
 
 test(
@@ -163,16 +173,12 @@ test(
   async () => {
     await using pool = await poolWithCountingBlocker();
     using gate = gates(SLOTS);
-    const { blocker, held, rest } = await blockerAndHeld(pool, gate, true);
+    const { blocker, held, rest } = await blockerAndHeld(pool, gate, () => pool.submit('signalThen', [gate, 2, true], ALONE));
     release(gate, 0);
     assert.notEqual(Atomics.wait(gate, 2, 0, 10_000), 'timed-out', 'the held task exits');
-    assert.equal(await within(blocker, 10_000, 'the blocker'), 1, 'the blocker ran once and its result arrived');
     assert.ok((await reasonOf(held)) instanceof WorkerCrashedError, 'the held task, begun, crashed its thread');
-    assert.deepEqual(await within(Promise.all(rest), 10_000, 'the tasks after it'), [1, 1]);
-    assert.equal(Atomics.load(gate, 1), 1, 'the blocker ran once');
-    const stats = pool.stats();
-    assert.equal(stats.crashed, 1);
-    assert.equal(stats.completed, 4);
+    await blockerOnce(blocker, rest, gate);
+    assert.deepEqual([pool.stats().crashed, pool.stats().completed], [1, 4]);
   },
 );
 
@@ -182,29 +188,21 @@ test(
   async () => {
     await using pool = await poolWithCountingBlocker();
     using gate = gates(SLOTS);
-    const { blocker, held, rest } = await blockerAndHeld(pool, gate, false);
+    const { blocker, held, rest } = await blockerAndHeld(pool, gate, () => pool.submit('signalThen', [gate, 2, false], ALONE));
     release(gate, 0);
     assert.notEqual(Atomics.wait(gate, 2, 0, 10_000), 'timed-out', 'the held task begins');
     // Begun in its thread, its future not yet told: cancelling stops the thread (cancelGrace 0).
     assert.equal(held.cancel(), true);
-    assert.equal(await within(blocker, 10_000, 'the blocker'), 1, 'the blocker ran once and its result arrived');
     assert.ok((await reasonOf(held)) instanceof CancelledError);
-    assert.deepEqual(await within(Promise.all(rest), 10_000, 'the tasks after it'), [1, 1]);
-    assert.equal(Atomics.load(gate, 1), 1, 'the blocker ran once');
-    const stats = pool.stats();
-    assert.equal(stats.crashed, 0);
-    assert.equal(stats.cancelled, 1);
-    assert.equal(stats.completed, 4);
+    await blockerOnce(blocker, rest, gate);
+    assert.deepEqual([pool.stats().crashed, pool.stats().cancelled, pool.stats().completed], [0, 1, 4]);
   },
 );
 
 test('a thread that exits in its first run while it holds a second: the held task runs once, on the replacement thread', T30, async () => {
   await using pool = await poolWithCountingBlocker();
   using gate = gates(SLOTS);
-  const blocker = pool.submit('countThenWait', [gate, 0, 1, BLOCKER_MS]);
-  const held = pool.submit('addShared', [gate, 3, 1], ALONE);
-  const rest = [pool.submit('addShared', [gate, 4, 1], ALONE), pool.submit('addShared', [gate, 5, 1], ALONE)];
-  await until(() => pool.stats().queued === 2, 10_000, 'a task sent ahead behind the blocker');
+  const { blocker, held, rest } = await blockerAndHeld(pool, gate, () => pool.submit('addShared', [gate, 3, 1], ALONE));
   // 2: the blocker exits its thread.
   Atomics.store(gate, 0, 2);
   Atomics.notify(gate, 0);
@@ -212,33 +210,24 @@ test('a thread that exits in its first run while it holds a second: the held tas
   assert.equal(await within(held, 10_000, 'the held task'), 1);
   assert.deepEqual(await within(Promise.all(rest), 10_000, 'the tasks after it'), [1, 1]);
   assert.equal(Atomics.load(gate, 3), 1, 'the held task ran once');
-  const stats = pool.stats();
-  assert.equal(stats.crashed, 1);
-  assert.equal(stats.completed, 4);
+  assert.deepEqual([pool.stats().crashed, pool.stats().completed], [1, 4]);
 });
 
 test(
   "a task held behind a run that wrote to stdout begins once that run's reply has left: stopped, it takes no result with it",
   T30,
   async () => {
-    await using pool = new ThreadPool<T>(tasksUrl, { workers: 1 });
-    const open = new Int32Array(new SharedArrayBuffer(8));
-    open[0] = 1;
-    assert.equal(await pool.submit('countWaitThenLog', [open, 0, 1, BLOCKER_MS]), 1);
+    await using pool = await poolWithCountingBlocker('countWaitThenLog');
     using gate = gates(SLOTS);
-    const blocker = pool.submit('countWaitThenLog', [gate, 0, 1, BLOCKER_MS]);
-    const held = pool.submit('signalThen', [gate, 2, false], ALONE);
-    const rest = [pool.submit('addShared', [gate, 4, 1], ALONE), pool.submit('addShared', [gate, 5, 1], ALONE)];
-    await until(() => pool.stats().queued === 2, 10_000, 'a task sent ahead behind the blocker');
+    const hold = () => pool.submit('signalThen', [gate, 2, false], ALONE);
+    const { blocker, held, rest } = await blockerAndHeld(pool, gate, hold, 'countWaitThenLog');
     release(gate, 0);
     // Not Atomics.wait: the blocker's output drains through this thread's event loop.
     const begun = Atomics.waitAsync(gate, 2, 0, 10_000);
     assert.notEqual(begun.async ? await begun.value : begun.value, 'timed-out', 'the held task begins');
     assert.equal(held.cancel(), true);
     assert.ok((await reasonOf(held)) instanceof CancelledError);
-    assert.equal(await within(blocker, 10_000, 'the blocker'), 1, 'the blocker ran once and its result arrived');
-    assert.deepEqual(await within(Promise.all(rest), 10_000, 'the tasks after it'), [1, 1]);
-    assert.equal(Atomics.load(gate, 1), 1, 'the blocker ran once');
+    await blockerOnce(blocker, rest, gate);
     assert.equal(pool.stats().crashed, 0);
   },
 );
@@ -249,19 +238,12 @@ test(
   async () => {
     await using pool = await poolWithCountingBlocker();
     using gate = gates(SLOTS);
-    const blocker = pool.submit('countThenWait', [gate, 0, 1, BLOCKER_MS]);
     // Its clock starts when the thread begins it; it then waits on slot 3, which nothing sets.
-    const held = pool.submit('signalThen', [gate, 2, false], { timeout: 100 });
-    const rest = [pool.submit('addShared', [gate, 4, 1], ALONE), pool.submit('addShared', [gate, 5, 1], ALONE)];
-    await until(() => pool.stats().queued === 2, 10_000, 'a task sent ahead behind the blocker');
+    const { blocker, held, rest } = await blockerAndHeld(pool, gate, () => pool.submit('signalThen', [gate, 2, false], { timeout: 100 }));
     release(gate, 0);
     assert.ok((await reasonOf(held)) instanceof TimeoutError);
     assert.equal(Atomics.load(gate, 2), 1, 'it began');
-    assert.equal(await within(blocker, 10_000, 'the blocker'), 1);
-    assert.deepEqual(await within(Promise.all(rest), 10_000, 'the tasks after it'), [1, 1]);
-    assert.equal(Atomics.load(gate, 1), 1, 'the blocker ran once');
-    const stats = pool.stats();
-    assert.equal(stats.timedOut, 1);
-    assert.equal(stats.crashed, 0);
+    await blockerOnce(blocker, rest, gate);
+    assert.deepEqual([pool.stats().timedOut, pool.stats().crashed], [1, 0]);
   },
 );

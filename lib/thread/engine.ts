@@ -7,18 +7,14 @@
  *
  *  caller          EngineCore            ThreadEngine                    thread (piscina)
  *  pool.submit ─▶ TaskRecord+Future ─▶ TaskQueue
- *                 a microtask ────────▶ dispatch, while fewer runs than
- *                                       threads: one task, or a batch of
- *                                       short ones (PIPELINE_MS)
+ *                 a microtask ────────▶ dispatch (./dispatch.ts): one task, or a batch of short ones
+ *                                       (PIPELINE_MS), per free thread; with every thread busy and
+ *                                       the queue deep, the next run to the thread whose begun run
+ *                                       of known cost ends first (Dispatch.send), held in its port
  *                                       piscina.run([control, name, kind, args, …]) ─▶ entry.ts
- *                                         short form: [name, ...args]                   runs them in order
- *                                       #sendAhead, every thread busy and the
- *                                       queue deep: the next run to the thread
- *                                       whose begun run of known cost ends first ─▶ held in its port;
- *                                       it begins when the run in hand returns      entry.ts runs them one after the other
- *                 a run ends ─────────▶ #takeBack, the queue empty and a thread
- *                                       free: what a held run has not begun goes
- *                                       back to the queue (its Skip slots claimed)
+ *                                         short form: [name, ...args]                   runs them in order, a held run after
+ *                 a run ends ─────────▶ the queue empty, a thread free: what a held run has not
+ *                                       begun goes back to the queue (Dispatch.takeBack)
  *                 core.settle ◀──────── onReply (replies.ts) ◀── [Results, threadId, retire, status, value, runTime, …]
  *  await future ◀ fulfilled/rejected      short form: [value, runTime]
  *                 core.settle ◀──────── onFlushed (replies.ts) ◀── [Flushed, tag, from, status, value, runTime, …]
@@ -35,15 +31,13 @@
  *  and Partial notes name it).
  *
  * At most one run per thread is running, and at most one more held behind
- * it (sent ahead, while more than AHEAD_DEPTH tasks per thread wait after
- * it): piscina's balancer (./threads.ts) gives a run to a free thread, and
- * to a busy one only the run the engine sends ahead to it, so piscina never
- * queues and warmpool's queue keeps priorities and cancellation. A task with
- * a timeout or a transfer list, a map chunk, or one of unknown cost goes
- * alone. A thread that dies fails its running task with WorkerCrashedError;
- * what it had not begun (the rest of a batch, a held run) goes back to the
- * front of the queue, and a task of a held run begins its timeout when the
- * thread begins it.
+ * it: piscina's balancer (./threads.ts) gives a run to a free thread, and to
+ * a busy one only a run sent ahead to it, so piscina never queues and
+ * warmpool's queue keeps priorities and cancellation. A task with a timeout
+ * or a transfer list, a map chunk, or one of unknown cost goes alone. A
+ * thread that dies fails its running task with WorkerCrashedError; what it
+ * had not begun (the rest of a batch, a held run) goes back to the front of
+ * the queue.
  */
 
 import { performance } from 'node:perf_hooks';
@@ -51,14 +45,15 @@ import { MessageChannel } from 'node:worker_threads';
 import type { TransferListItem } from '../core/types.js';
 import { TaskKind, type Engine } from '../core/contract.js';
 import { EngineCore } from '../core/engine-core.js';
-import { Costs, wireArgs, wireKind, MAX_BATCH, PIPELINE_MS, type Occupancy, type Transport } from '../core/transport.js';
+import type { Occupancy, Transport } from '../core/transport.js';
 import { Waiters } from '../core/waiters.js';
 import { WorkerStartError } from '../core/errors.js';
 import type { TaskQueue } from '../core/queue.js';
 import type { TaskRecord } from '../core/task.js';
-import { AbortReason, Claim, claim, Control } from './protocol.js';
+import { AbortReason, Control } from './protocol.js';
 import { onFlushed, onReply, onRunFailed, type ReplyHandling } from './replies.js';
 import { Run } from './run.js';
+import { Dispatch } from './dispatch.js';
 import type { WorkerExitReason } from '../core/diagnostics.js';
 import { Threads, type Piscina, type ThreadsOptions } from './threads.js';
 
@@ -69,25 +64,6 @@ export interface ThreadEngineOptions extends ThreadsOptions {
   readonly cancelGrace: number;
 }
 
-/**
- * A run is sent ahead to a busy thread only while more than this many tasks
- * per thread still wait in the queue after it (#sendAhead). A map keeps
- * WINDOW_CHUNKS (4) chunks per worker read ahead, so a deeper rule would
- * leave a map's threads waiting on the parent between chunks; a held run
- * that turns out not to be needed is taken back (#takeBack).
- */
-const AHEAD_DEPTH = 1;
-
-/**
- * How long a held run that has begun waits for the reply of the run it was
- * held behind before its thread is stopped (ThreadEngine.kill). The reply
- * was posted before the held run began, so it normally is in at once.
- */
-const LEADER_REPLY_MS = 100;
-
-/** The least time a batch whose running task was cancelled has to return before its thread is stopped. */
-const BATCH_STOP_GRACE_MS = 20;
-
 type Task = TaskRecord<Run>;
 
 export class ThreadEngine implements Transport<Run> {
@@ -96,10 +72,8 @@ export class ThreadEngine implements Transport<Run> {
   readonly #queue: TaskQueue<Task>;
   readonly #threads: Threads;
   readonly #runs = new Set<Run>();
-  /** Measured run time per item of map chunks, by task name (#costOf). */
-  readonly #chunkCosts = new Costs();
-  /** Runs sent ahead and held behind another in their thread (Run.behind set): in #runs, but their thread is counted once. */
-  #held = 0;
+  /** Runs sent ahead: which is held behind which, and the choices (./dispatch.ts). */
+  readonly #dispatch: Dispatch;
   /** Threads the engine stopped for a task (cancelGrace over), and why: their `exit` says so. */
   readonly #stopped = new Map<number, 'cancel' | 'timeout'>();
   #startFailure: WorkerStartError | undefined;
@@ -138,6 +112,16 @@ export class ThreadEngine implements Transport<Run> {
         for (const run of this.#runs) if (run.tag === tag) run.partial = reply;
       },
     });
+    this.#dispatch = new Dispatch({
+      queue: this.#queue,
+      runs: this.#runs,
+      workers: opts.workers,
+      threads: this.#threads,
+      core,
+      freeThreads: () => this.#freeThreads(),
+      post: (piscina, tasks, behind) => this.#post(piscina, tasks, behind),
+      kill: (run, reason) => this.#kill(run, reason),
+    });
     this.#replies = {
       core,
       threads: this.#threads,
@@ -145,13 +129,13 @@ export class ThreadEngine implements Transport<Run> {
         // A retiring thread skips everything after its last task, a run it holds too: taken back now, to queue after the run's own skipped tasks.
         const held = run.ahead;
         if (!this.#endRun(run)) return false;
-        if (this.#held > 0 && this.#queue.size === 0) this.#takeBack();
+        if (this.#dispatch.held > 0 && this.#queue.size === 0) this.#dispatch.takeBack();
         return held ?? true;
       },
-      claimBack: (held) => this.#claimBack(held),
+      claimBack: (held) => this.#dispatch.claimBack(held),
       failStart: (cause, alsoFail) => this.#failStart(cause, alsoFail),
       checkDrained: () => this.#checkDrained(),
-      measured: (task, runTime) => this.#measured(task, runTime),
+      measured: (task, runTime) => this.#dispatch.measured(task, runTime),
     };
     this.#threads.pool();
   }
@@ -205,7 +189,7 @@ export class ThreadEngine implements Transport<Run> {
 
   /** Threads that could take a run now (or soon, if still to be started). */
   #freeThreads(): number {
-    return Math.max(0, this.#opts.workers - (this.#runs.size - this.#held) - this.#threads.unavailable);
+    return Math.max(0, this.#opts.workers - (this.#runs.size - this.#dispatch.held) - this.#threads.unavailable);
   }
 
   backlog(): number {
@@ -217,63 +201,10 @@ export class ThreadEngine implements Transport<Run> {
   }
 
   cancelSent(task: Task, wasRunning: boolean): void {
-    const run = task.slot!;
-    const control = run.control;
-    // A task of a batch, or of a run sent ahead, has a slot to claim: won,
-    // the thread never begins it (it reports it skipped, and it is not
-    // queued again: it is gone).
-    if (control !== null && control.length > Control.Skip + task.index && !run.over) {
-      if (claim(control, task.index, Claim.Skipped) === Claim.Open) {
-        this.#core.release(task);
-        return;
-      }
-      // The thread began it: it is running (its future may not say so yet, for a run sent ahead).
-      wasRunning = true;
-    }
-    if (run.tasks.length === 1) {
-      if (wasRunning) this.#core.stop(task, 'cancel');
-      else this.#core.release(task);
-      return;
-    }
-    // In a batch, begun. If it is the one running now, the rest of the batch
-    // is skipped too (and queued again when the run returns), and the thread
-    // is stopped unless the run returns within the grace: a batched task is
-    // short by its measured cost, so it normally does.
-    this.#core.release(task);
-    if (Atomics.load(control!, Control.Begun) === task.index + 1) {
-      for (let j = task.index + 1; j < run.tasks.length; j++) claim(control!, j, Claim.Skipped);
-      this.#core.stop(task, 'cancel', BATCH_STOP_GRACE_MS);
-    }
+    this.#dispatch.cancel(task, wasRunning);
   }
 
   // ── dispatch ──────────────────────────────────────────────────────────
-
-  /** Measured mean run time of a call by this name, ms; Infinity when unknown, and for chunks. */
-  #estimate(task: Task): number {
-    if (task.kind !== TaskKind.Call || task.timeout !== Infinity || task.transfer !== undefined || task.alone) return Infinity;
-    return this.#core.costs.of(task.name);
-  }
-
-  /**
-   * What a run of this task is expected to cost, ms, for sending one ahead
-   * behind it: a call's measured cost (#estimate), or a map chunk's items
-   * times the cost per item its earlier chunks came back with. Infinity
-   * when unknown, and for a task with a timeout or a transfer list.
-   */
-  #costOf(task: Task): number {
-    if (task.kind === TaskKind.Call) return this.#estimate(task);
-    if ((task.kind !== TaskKind.Chunk && task.kind !== TaskKind.StarChunk) || task.timeout !== Infinity || task.transfer !== undefined)
-      return Infinity;
-    return this.#chunkCosts.of(task.name) * (task.args as unknown[]).length;
-  }
-
-  /** A task came back with its run time: a map chunk's cost per item is kept (#costOf). */
-  #measured(task: Task, runTime: number): void {
-    if (task.kind === TaskKind.Chunk || task.kind === TaskKind.StarChunk) {
-      const items = (task.args as unknown[]).length;
-      if (items > 0) this.#chunkCosts.add(task.name, runTime / items);
-    }
-  }
 
   dispatch(): void {
     if (this.#core.closed && this.#queue.size === 0) return;
@@ -283,9 +214,9 @@ export class ThreadEngine implements Transport<Run> {
       if (free === 0) break;
       const piscina = this.#pool();
       if (piscina === undefined) return;
-      this.#post(piscina, this.#take(free), undefined);
+      this.#post(piscina, this.#dispatch.take(free), undefined);
     }
-    if (queue.size > AHEAD_DEPTH * this.#opts.workers + 1) this.#sendAhead();
+    if (this.#dispatch.deep) this.#dispatch.send();
   }
 
   /** The piscina instance, made on first need; undefined when new Worker() refused the options (what waits has failed). */
@@ -298,121 +229,14 @@ export class ThreadEngine implements Transport<Run> {
     }
   }
 
-  /**
-   * The next run's tasks, taken from the queue: one, or a batch of short
-   * ones when the queue holds more than one for each of `threads`; at most `most`.
-   */
-  #take(threads: number, most = MAX_BATCH): Task[] {
-    const queue = this.#queue;
-    // Batches only for a deep queue: otherwise every task gets a thread to itself.
-    const share = queue.size > threads ? Math.min(most, MAX_BATCH, Math.ceil(queue.size / threads)) : 1;
-    const first = queue.shift()!;
-    const tasks = [first];
-    let cost = this.#estimate(first);
-    if (share > 1 && cost <= PIPELINE_MS) {
-      while (tasks.length < share) {
-        const next = queue.peek();
-        if (next === undefined) break;
-        const c = this.#estimate(next);
-        if (!(cost + c <= PIPELINE_MS)) break;
-        queue.shift();
-        cost += c;
-        tasks.push(next);
-      }
-    }
-    return tasks;
-  }
-
-  /**
-   * Every thread is busy and the queue is deep: a thread whose run is of
-   * known cost and has begun gets its next run now, held in its port, so it
-   * does not wait a round trip through the parent between the two. Picked
-   * by the earliest expected end; a run goes ahead only while more than
-   * AHEAD_DEPTH tasks per thread would still wait after it, so that a run
-   * held behind a long one never leaves another thread without work.
-   */
-  #sendAhead(): void {
-    const queue = this.#queue;
-    const workers = this.#opts.workers;
-    // After it, more than AHEAD_DEPTH per thread still wait.
-    while (queue.size > AHEAD_DEPTH * workers + 1) {
-      let target: Run | undefined;
-      for (const run of this.#runs) {
-        if (run.ahead !== undefined || run.behind !== undefined || run.thread === 0 || run.control === null || !(run.cost < Infinity))
-          continue;
-        if (run.piscina !== this.#threads.instance || run.aborted || !this.#threads.usable(run.thread)) continue;
-        // Begun: the thread has read it from its port, so a run sent now
-        // cannot be read in the same turn and run before this one's reply leaves.
-        if (Atomics.load(run.control, Control.Begun) === 0) continue;
-        if (target === undefined || run.sentAt + run.cost < target.sentAt + target.cost) target = run;
-      }
-      if (target === undefined) return;
-      const next = queue.peek()!;
-      // A stream or a call with progress carries a port for its thread: never held.
-      if (next.kind === TaskKind.Stream || next.kind === TaskKind.Progress) return;
-      // As much as leaves the queue deep.
-      const tasks = this.#take(workers, queue.size - AHEAD_DEPTH * workers - 1);
-      this.#post(target.piscina, tasks, target);
-    }
-  }
-
-  /**
-   * A thread is free, the queue is empty, and runs are held behind others:
-   * the free threads take back the not-yet-begun tasks of those expected to
-   * wait longest. Claimed through their Control.Skip slots (Claim), the last
-   * first: the thread claims from the first on, so what the engine wins is
-   * a tail of the run that the thread will skip, and goes back to the front
-   * of the queue, for a free thread.
-   */
-  #takeBack(): void {
-    let free = this.#freeThreads();
-    while (free > 0 && this.#held > 0) {
-      let latest: Run | undefined;
-      for (const run of this.#runs) {
-        const behind = run.behind;
-        if (behind === undefined || run.takenBack) continue;
-        if (latest === undefined || behind.sentAt + behind.cost > latest.behind!.sentAt + latest.behind!.cost) latest = run;
-      }
-      if (latest === undefined) return;
-      const back = this.#claimBack(latest);
-      if (back.length === 0) continue;
-      this.#core.requeue(back);
-      this.#core.schedule();
-      free--;
-    }
-  }
-
-  /**
-   * Claims what the held run has not begun, from its last task back
-   * (#takeBack), and returns those tasks, in run order, for the caller to
-   * queue again. The thread will skip them; its reply for them is ignored
-   * (their slot is no longer this run).
-   */
-  #claimBack(held: Run): Task[] {
-    const back: Task[] = [];
-    if (held.takenBack) return back;
-    held.takenBack = true;
-    const control = held.control!;
-    for (let k = held.tasks.length - 1; k >= 0; k--) {
-      const task = held.tasks[k];
-      const was = claim(control, k, Claim.Skipped);
-      if (was === Claim.Begun) break;
-      // Claim.Skipped already: cancelled, gone.
-      if (was === Claim.Open && task.where !== 'gone') back.unshift(task);
-    }
-    // What waits for Begun on this run lets go (its tasks are no longer its own).
-    if (back[0] === held.tasks[0]) Atomics.notify(control, Control.Begun);
-    return back;
-  }
-
-  /** `behind`: the run it is sent ahead behind, in that run's thread (#sendAhead). */
+  /** `behind`: the run it is sent ahead behind, in that run's thread (Dispatch.send). */
   #post(piscina: Piscina, tasks: Task[], behind: Run | undefined): void {
     const first = tasks[0];
     const batch = tasks.length > 1;
     let cost = 0;
-    for (const task of tasks) cost += this.#costOf(task);
-    // After it, the queue still deep: it may have a run sent ahead behind it, when it has begun (#sendAhead).
-    const mayLead = cost < Infinity && behind === undefined && this.#queue.size > AHEAD_DEPTH * this.#opts.workers + 1;
+    for (const task of tasks) cost += this.#dispatch.costOf(task);
+    // After it, the queue still deep: it may have a run sent ahead behind it, when it has begun (Dispatch.send).
+    const mayLead = cost < Infinity && behind === undefined && this.#dispatch.deep;
     // A stream or a call with progress: alone (its cost is never estimated), with a port of its own.
     const line = first.kind === TaskKind.Stream || first.kind === TaskKind.Progress ? new MessageChannel() : undefined;
     const control =
@@ -446,24 +270,7 @@ export class ThreadEngine implements Transport<Run> {
       transfer = transfer === undefined ? [line.port2] : [...transfer, line.port2];
     }
     const now = performance.now();
-    for (let i = 0; i < tasks.length; i++) {
-      const task = tasks[i];
-      task.where = 'sent';
-      task.slot = run;
-      task.index = i;
-    }
-    let msg: unknown[];
-    if (control === null && !batch && first.kind === TaskKind.Call) {
-      // The short form (protocol.ts): [name, ...args].
-      const args = first.args;
-      msg = new Array<unknown>(args.length + 1);
-      msg[0] = first.name;
-      for (let i = 0; i < args.length; i++) msg[i + 1] = args[i];
-    } else {
-      msg = [control];
-      for (const task of tasks) msg.push(task.name, wireKind(task), wireArgs(task));
-      if (line !== undefined) msg.push(line.port2);
-    }
+    const msg = run.message(line?.port2);
     this.#runs.add(run);
     run.sentAt = now;
     // The first task is running from the user's point of view; the others
@@ -505,18 +312,7 @@ export class ThreadEngine implements Transport<Run> {
     // of the run there may have reached piscina and not yet the engine); 0
     // when piscina queued it, a thread being started.
     run.thread = threads.picked;
-    if (behind !== undefined && run.thread === behind.thread && !behind.over) {
-      run.behind = behind;
-      behind.ahead = run;
-      this.#held++;
-    } else if (behind !== undefined && run.thread === 0) {
-      // Its thread became unusable meanwhile (it marked itself retired): not
-      // left in piscina's queue, where it would go to the next thread before
-      // what warmpool's queue holds. Aborting a run piscina has not placed
-      // only takes it out of that queue; it fails as stopped by the engine,
-      // never begun, and goes back to the front of the queue (replies.ts).
-      run.abort();
-    }
+    if (behind !== undefined) this.#dispatch.placed(run, behind);
     reply.then(
       (r) => onReply(this.#replies, run, r),
       (err: unknown) => onRunFailed(this.#replies, run, err),
@@ -542,27 +338,8 @@ export class ThreadEngine implements Transport<Run> {
   kill(task: Task, reason: 'cancel' | 'timeout'): void {
     const run = task.slot!;
     if (run.over || run.stopFor !== undefined) return;
-    const leader = run.behind;
-    const control = run.control!;
-    if (
-      leader !== undefined &&
-      (Atomics.load(control, Control.Begun) !== 0 || (Atomics.load(control, Control.Skip) as Claim) === Claim.Begun)
-    ) {
-      // Held, and begun: its thread posted the reply of the run it was held
-      // behind first (entry.ts), and the engine has not read it. Ended now,
-      // the thread takes that reply with it (piscina closes the port and
-      // rejects both runs), and the leader's finished tasks would run again
-      // as bystanders. Stopped once the reply is in (#endRun), or after
-      // LEADER_REPLY_MS if it does not come: held behind this run, when the
-      // leader's task wrote to process.stdout (design.md, Batching).
-      run.stopFor = reason;
-      clearTimeout(run.timer);
-      run.timer = setTimeout(() => {
-        run.timer = undefined;
-        this.#kill(run, reason);
-      }, LEADER_REPLY_MS);
-      return;
-    }
+    // A held run that has begun: once the reply of the run before it is in.
+    if (this.#dispatch.stopLater(run, reason)) return;
     this.#kill(run, reason);
   }
 
@@ -600,25 +377,7 @@ export class ThreadEngine implements Transport<Run> {
   #endRun(run: Run): boolean {
     if (!run.end()) return false;
     this.#runs.delete(run);
-    // Held behind this one: its thread is on it now. Held itself: it ended
-    // first (its thread died, or was stopped), and no longer counts as held.
-    const ahead = run.ahead;
-    if (ahead !== undefined) {
-      run.ahead = undefined;
-      ahead.behind = undefined;
-      this.#held--;
-      // Its reply is in: the held run waiting to be stopped (kill) is stopped now.
-      if (ahead.stopFor !== undefined) {
-        clearTimeout(ahead.timer);
-        this.#kill(ahead, ahead.stopFor);
-      }
-    }
-    const behind = run.behind;
-    if (behind !== undefined) {
-      run.behind = undefined;
-      behind.ahead = undefined;
-      this.#held--;
-    }
+    this.#dispatch.ended(run);
     return true;
   }
 
@@ -648,7 +407,7 @@ export class ThreadEngine implements Transport<Run> {
 
   occupancy(): Occupancy {
     const workers = this.#threads.alive;
-    const busy = Math.min(workers, this.#runs.size - this.#held);
+    const busy = Math.min(workers, this.#runs.size - this.#dispatch.held);
     return { workers, busy, idle: workers - busy };
   }
 

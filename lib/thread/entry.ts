@@ -157,7 +157,7 @@ function watchAbort(control: Int32Array, ctx: TaskContext | undefined, k: number
  * rest of the run to the async path.
  */
 function run(msg: unknown[]): unknown[] | Promise<unknown[]> {
-  // A run sent ahead (engine.ts, #sendAhead) reaches the thread while its
+  // A run sent ahead (dispatch.ts, Dispatch.send) reaches the thread while its
   // run in hand is still going: within the same turn after a synchronous one
   // (piscina's worker.js reads it from the port once it has posted the
   // reply), or as a port 'message' while an async one awaits, when piscina
@@ -192,7 +192,7 @@ function track(ran: Promise<unknown[]>): Promise<unknown[]> {
  * onMessage), each a round trip through the parent, and a run sent ahead
  * may be delivered meanwhile. Begun then, it would hold that reply up until
  * it returns, and a stop of it (cancel, timeout) would end the thread with
- * the reply unsent: the run before would run again (engine.ts, kill).
+ * the reply unsent: the run before would run again (dispatch.ts, Dispatch.stopLater).
  */
 let outputLeft = false;
 

@@ -64,8 +64,8 @@ export function onReply(engine: ReplyHandling, run: Run, reply: unknown[]): void
   }
   let heldBack: Task[] | undefined;
   if (reply[2] === true) {
-    core.workerEvent(reply[1] as number, 'recycle');
-    engine.threads.retire(run.piscina, reply[1] as number);
+    // Once per thread: a run it held behind its last one comes back with the flag too.
+    if (engine.threads.retire(run.piscina, reply[1] as number)) core.workerEvent(reply[1] as number, 'recycle');
     // The thread will skip the run it holds: its tasks queue after this run's skipped ones, in order.
     if (ended !== true) heldBack = engine.claimBack(ended);
   }

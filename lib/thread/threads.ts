@@ -151,7 +151,7 @@ export class Threads {
       minThreads: o.minWorkers,
       maxThreads: o.workers,
       idleTimeout: o.idleTimeout,
-      // Two: the run in hand and one sent ahead (engine.ts, #sendAhead); the
+      // Two: the run in hand and one sent ahead (dispatch.ts, Dispatch.send); the
       // balancer below decides, this only sizes piscina's drain events.
       concurrentTasksPerWorker: 2,
       // warmpool's queue holds what waits; piscina's must never fill.
@@ -363,12 +363,14 @@ export class Threads {
     for (const w of piscina.threads) if (ids.includes(w.threadId)) void w.terminate();
   }
 
-  /** A thread past maxTasksPerWorker: piscina sees its exit, drops it and starts a replacement (up to minThreads). */
-  retire(piscina: Piscina, threadId: number): void {
+  /** A thread past maxTasksPerWorker: piscina sees its exit, drops it and starts a replacement (up to minThreads). False when it was retiring already. */
+  retire(piscina: Piscina, threadId: number): boolean {
+    if (this.#retiring.has(threadId)) return false;
     const worker = piscina.threads.find((w) => w.threadId === threadId);
-    if (worker === undefined) return;
+    if (worker === undefined) return true;
     this.#retiring.add(threadId);
     void worker.terminate();
+    return true;
   }
 
   /** No thread of the current instance can start: let it go, ending its threads in the background. */
