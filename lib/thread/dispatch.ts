@@ -288,13 +288,19 @@ export class Dispatch {
     if (held.takenBack) return back;
     held.takenBack = true;
     const control = held.control!;
+    let all = true;
     for (let k = held.tasks.length - 1; k >= 0; k--) {
       const task = held.tasks[k];
       const was = claim(control, k, Claim.Skipped);
-      if (was === Claim.Begun) break;
+      if (was === Claim.Begun) {
+        all = false;
+        break;
+      }
       // Claim.Skipped already: cancelled, gone.
       if (was === Claim.Open && task.where !== 'gone') back.unshift(task);
     }
+    // Nothing of it left to run: its thread only skips it (not busy, Engine.occupancy).
+    held.emptied = all;
     // What waits for Begun on this run lets go (its tasks are no longer its own).
     if (back[0] === held.tasks[0]) Atomics.notify(control, Control.Begun);
     return back;

@@ -407,7 +407,10 @@ export class ThreadEngine implements Transport<Run> {
 
   occupancy(): Occupancy {
     const workers = this.#threads.alive;
-    const busy = Math.min(workers, this.#runs.size - this.#dispatch.held);
+    // Not a held run, nor one taken back whole (its futures settle elsewhere; its thread only skips it).
+    let running = 0;
+    for (const run of this.#runs) if (run.behind === undefined && !run.emptied) running++;
+    const busy = Math.min(workers, running);
     return { workers, busy, idle: workers - busy };
   }
 

@@ -57,6 +57,8 @@ export class Run {
   bystander = false;
   /** Held, and the engine has taken back what of it the thread had not begun (Dispatch.takeBack, ./dispatch.ts). */
   takenBack = false;
+  /** Taken back whole (none of its tasks begun): its thread will only skip it. */
+  emptied = false;
   /**
    * Held and begun, and to be stopped (cancel, timeout) once the reply of
    * the run it was held behind is in (Engine.kill): set until then.
