@@ -7,11 +7,14 @@
  *
  *  caller          EngineCore            ThreadEngine                    thread (piscina)
  *  pool.submit ─▶ TaskRecord+Future ─▶ TaskQueue
- *                 a microtask ────────▶ dispatch, while fewer runs than
- *                                       threads: one task, or a batch of
- *                                       short ones (PIPELINE_MS)
+ *                 a microtask ────────▶ dispatch (./dispatch.ts): one task, or a batch of short ones
+ *                                       (PIPELINE_MS), per free thread; with every thread busy and
+ *                                       the queue deep, the next run to the thread whose begun run
+ *                                       of known cost ends first (Dispatch.send), held in its port
  *                                       piscina.run([control, name, kind, args, …]) ─▶ entry.ts
- *                                         short form: [name, ...args]                   runs them in order
+ *                                         short form: [name, ...args]                   runs them in order, a held run after
+ *                 a run ends ─────────▶ the queue empty, a thread free: what a held run has not
+ *                                       begun goes back to the queue (Dispatch.takeBack)
  *                 core.settle ◀──────── onReply (replies.ts) ◀── [Results, threadId, retire, status, value, runTime, …]
  *  await future ◀ fulfilled/rejected      short form: [value, runTime]
  *                 core.settle ◀──────── onFlushed (replies.ts) ◀── [Flushed, tag, from, status, value, runTime, …]
@@ -21,15 +24,20 @@
  *                    (cancelGrace) ───▶ kill: the run's signal; piscina terminates the thread
  *
  *  control block (SharedArrayBuffer, when a run needs one): Begun (thread →
- *  engine: a timeout's clock starts), Abort (engine → thread), Skip (engine →
- *  thread: a batched task was cancelled; do not begin it), and a batch's tag
- *  last (its Flushed notes name it).
+ *  engine: a timeout's clock starts, a run may go ahead behind it), Abort
+ *  (engine → thread), Skip (one slot per task of a batch or of a run sent
+ *  ahead, claimed by whichever comes first: the thread to begin the task, the
+ *  engine to cancel it or take it back), and a batch's tag last (its Flushed
+ *  and Partial notes name it).
  *
- * At most one run per thread is in flight, so piscina always has an idle
- * thread for a run and never queues: warmpool's queue keeps priorities and
- * cancellation. A task with a timeout or a transfer list, a map chunk, or one
- * of unknown cost goes alone. A thread that dies fails its running task with
- * WorkerCrashedError; what it had not begun goes back to the queue.
+ * At most one run per thread is running, and at most one more held behind
+ * it: piscina's balancer (./threads.ts) gives a run to a free thread, and to
+ * a busy one only a run sent ahead to it, so piscina never queues and
+ * warmpool's queue keeps priorities and cancellation. A task with a timeout
+ * or a transfer list, a map chunk, or one of unknown cost goes alone. A
+ * thread that dies fails its running task with WorkerCrashedError; what it
+ * had not begun (the rest of a batch, a held run) goes back to the front of
+ * the queue.
  */
 
 import { performance } from 'node:perf_hooks';
@@ -37,7 +45,7 @@ import { MessageChannel } from 'node:worker_threads';
 import type { TransferListItem } from '../core/types.js';
 import { TaskKind, type Engine } from '../core/contract.js';
 import { EngineCore } from '../core/engine-core.js';
-import { wireArgs, wireKind, MAX_BATCH, PIPELINE_MS, type Occupancy, type Transport } from '../core/transport.js';
+import type { Occupancy, Transport } from '../core/transport.js';
 import { Waiters } from '../core/waiters.js';
 import { WorkerStartError } from '../core/errors.js';
 import type { TaskQueue } from '../core/queue.js';
@@ -45,6 +53,7 @@ import type { TaskRecord } from '../core/task.js';
 import { AbortReason, Control } from './protocol.js';
 import { onFlushed, onReply, onRunFailed, type ReplyHandling } from './replies.js';
 import { Run } from './run.js';
+import { Dispatch } from './dispatch.js';
 import type { WorkerExitReason } from '../core/diagnostics.js';
 import { Threads, type Piscina, type ThreadsOptions } from './threads.js';
 
@@ -55,9 +64,6 @@ export interface ThreadEngineOptions extends ThreadsOptions {
   readonly cancelGrace: number;
 }
 
-/** The least time a batch whose running task was cancelled has to return before its thread is stopped. */
-const BATCH_STOP_GRACE_MS = 20;
-
 type Task = TaskRecord<Run>;
 
 export class ThreadEngine implements Transport<Run> {
@@ -66,6 +72,8 @@ export class ThreadEngine implements Transport<Run> {
   readonly #queue: TaskQueue<Task>;
   readonly #threads: Threads;
   readonly #runs = new Set<Run>();
+  /** Runs sent ahead: which is held behind which, and the choices (./dispatch.ts). */
+  readonly #dispatch: Dispatch;
   /** Threads the engine stopped for a task (cancelGrace over), and why: their `exit` says so. */
   readonly #stopped = new Map<number, 'cancel' | 'timeout'>();
   #startFailure: WorkerStartError | undefined;
@@ -99,17 +107,35 @@ export class ThreadEngine implements Transport<Run> {
         if (retired) core.schedule();
       },
       flushed: (note) => onFlushed(core, this.#runs, note),
-      partial: (threadId, reply) => {
-        for (const run of this.#runs)
-          if (run.control !== null && Atomics.load(run.control, Control.Thread) === threadId) run.partial = reply;
+      // By the batch's tag, not its thread: a thread may hold a second run, sent ahead.
+      partial: (tag, reply) => {
+        for (const run of this.#runs) if (run.tag === tag) run.partial = reply;
       },
+    });
+    this.#dispatch = new Dispatch({
+      queue: this.#queue,
+      runs: this.#runs,
+      workers: opts.workers,
+      threads: this.#threads,
+      core,
+      freeThreads: () => this.#freeThreads(),
+      post: (piscina, tasks, behind) => this.#post(piscina, tasks, behind),
+      kill: (run, reason) => this.#kill(run, reason),
     });
     this.#replies = {
       core,
       threads: this.#threads,
-      endRun: (run) => this.#endRun(run),
+      endRun: (run) => {
+        // A retiring thread skips everything after its last task, a run it holds too: taken back now, to queue after the run's own skipped tasks.
+        const held = run.ahead;
+        if (!this.#endRun(run)) return false;
+        if (this.#dispatch.held > 0 && this.#queue.size === 0) this.#dispatch.takeBack();
+        return held ?? true;
+      },
+      claimBack: (held) => this.#dispatch.claimBack(held),
       failStart: (cause, alsoFail) => this.#failStart(cause, alsoFail),
       checkDrained: () => this.#checkDrained(),
+      measured: (task, runTime) => this.#dispatch.measured(task, runTime),
     };
     this.#threads.pool();
   }
@@ -163,7 +189,7 @@ export class ThreadEngine implements Transport<Run> {
 
   /** Threads that could take a run now (or soon, if still to be started). */
   #freeThreads(): number {
-    return Math.max(0, this.#opts.workers - this.#runs.size - this.#threads.unavailable);
+    return Math.max(0, this.#opts.workers - (this.#runs.size - this.#dispatch.held) - this.#threads.unavailable);
   }
 
   backlog(): number {
@@ -175,32 +201,10 @@ export class ThreadEngine implements Transport<Run> {
   }
 
   cancelSent(task: Task, wasRunning: boolean): void {
-    const run = task.slot!;
-    if (run.tasks.length === 1) {
-      if (wasRunning) this.#core.stop(task, 'cancel');
-      else this.#core.release(task);
-      return;
-    }
-    // In a batch: skipped if not begun. If it is the one running now, the
-    // rest of the batch is skipped too (and queued again when the run
-    // returns), and the thread is stopped unless the run returns within the
-    // grace: a batched task is short by its measured cost, so it normally does.
-    this.#core.release(task);
-    const control = run.control!;
-    Atomics.store(control, Control.Skip + task.index, 1);
-    if (Atomics.load(control, Control.Begun) === task.index + 1) {
-      for (let j = task.index + 1; j < run.tasks.length; j++) Atomics.store(control, Control.Skip + j, 1);
-      this.#core.stop(task, 'cancel', BATCH_STOP_GRACE_MS);
-    }
+    this.#dispatch.cancel(task, wasRunning);
   }
 
   // ── dispatch ──────────────────────────────────────────────────────────
-
-  /** Measured mean run time of a call by this name, ms; Infinity when unknown, and for chunks. */
-  #estimate(task: Task): number {
-    if (task.kind !== TaskKind.Call || task.timeout !== Infinity || task.transfer !== undefined || task.alone) return Infinity;
-    return this.#core.costs.of(task.name);
-  }
 
   dispatch(): void {
     if (this.#core.closed && this.#queue.size === 0) return;
@@ -208,52 +212,52 @@ export class ThreadEngine implements Transport<Run> {
     while (queue.size > 0) {
       const free = this.#freeThreads();
       if (free === 0) break;
-      let piscina: Piscina;
-      try {
-        piscina = this.#threads.pool();
-      } catch (err) {
-        this.#failStart(err); // new Worker() refused the options
-        return;
-      }
-      // Batches only for a deep queue: otherwise every task gets a thread to itself.
-      const share = queue.size > free ? Math.min(MAX_BATCH, Math.ceil(queue.size / free)) : 1;
-      const first = queue.shift()!;
-      const tasks = [first];
-      let cost = this.#estimate(first);
-      if (share > 1 && cost <= PIPELINE_MS) {
-        while (tasks.length < share) {
-          const next = queue.peek();
-          if (next === undefined) break;
-          const c = this.#estimate(next);
-          if (!(cost + c <= PIPELINE_MS)) break;
-          queue.shift();
-          cost += c;
-          tasks.push(next);
-        }
-      }
-      this.#post(piscina, tasks);
+      const piscina = this.#pool();
+      if (piscina === undefined) return;
+      this.#post(piscina, this.#dispatch.take(free), undefined);
+    }
+    if (this.#dispatch.deep) this.#dispatch.send();
+  }
+
+  /** The piscina instance, made on first need; undefined when new Worker() refused the options (what waits has failed). */
+  #pool(): Piscina | undefined {
+    try {
+      return this.#threads.pool();
+    } catch (err) {
+      this.#failStart(err);
+      return undefined;
     }
   }
 
-  #post(piscina: Piscina, tasks: Task[]): void {
+  /** `behind`: the run it is sent ahead behind, in that run's thread (Dispatch.send). */
+  #post(piscina: Piscina, tasks: Task[], behind: Run | undefined): void {
     const first = tasks[0];
     const batch = tasks.length > 1;
+    let cost = 0;
+    for (const task of tasks) cost += this.#dispatch.costOf(task);
+    // After it, the queue still deep: it may have a run sent ahead behind it, when it has begun (Dispatch.send).
+    const mayLead = cost < Infinity && behind === undefined && this.#dispatch.deep;
     // A stream or a call with progress: alone (its cost is never estimated), with a port of its own.
     const line = first.kind === TaskKind.Stream || first.kind === TaskKind.Progress ? new MessageChannel() : undefined;
     const control =
       // Observed (a `warmpool:task` subscriber at submit): the control block
       // tells which thread began the task, for `asyncStart`. Traced: the
       // short form has no kind to flag the carrier with. A stream is always
-      // stopped through Abort first (STREAM_STOP_GRACE_MS).
+      // stopped through Abort first (STREAM_STOP_GRACE_MS). Sent ahead, or
+      // may have one sent ahead behind it: Begun says when it begins.
       batch ||
+      behind !== undefined ||
+      mayLead ||
       first.timeout !== Infinity ||
       this.#opts.cancelGrace > 0 ||
       first.diag !== undefined ||
       first.trace !== undefined ||
       line !== undefined
-        ? new Int32Array(new SharedArrayBuffer((Control.Skip + (batch ? tasks.length + 1 : 0)) * 4))
+        ? new Int32Array(new SharedArrayBuffer((Control.Skip + (batch ? tasks.length + 1 : behind !== undefined ? 1 : 0)) * 4))
         : null;
     const run = new Run(tasks, control, piscina);
+    run.cost = cost;
+    if (behind !== undefined) control![Control.Held] = 1;
     if (batch) {
       this.#lastTag = (this.#lastTag % 0x7fffffff) + 1;
       run.tag = control![control!.length - 1] = this.#lastTag;
@@ -266,34 +270,32 @@ export class ThreadEngine implements Transport<Run> {
       transfer = transfer === undefined ? [line.port2] : [...transfer, line.port2];
     }
     const now = performance.now();
-    for (let i = 0; i < tasks.length; i++) {
-      const task = tasks[i];
-      task.where = 'sent';
-      task.slot = run;
-      task.index = i;
-    }
-    let msg: unknown[];
-    if (control === null && !batch && first.kind === TaskKind.Call) {
-      // The short form (protocol.ts): [name, ...args].
-      const args = first.args;
-      msg = new Array<unknown>(args.length + 1);
-      msg[0] = first.name;
-      for (let i = 0; i < args.length; i++) msg[i + 1] = args[i];
-    } else {
-      msg = [control];
-      for (const task of tasks) msg.push(task.name, wireKind(task), wireArgs(task));
-      if (line !== undefined) msg.push(line.port2);
-    }
+    const msg = run.message(line?.port2);
     this.#runs.add(run);
+    run.sentAt = now;
     // The first task is running from the user's point of view; the others
     // of a batch stay pending (cancellable, skipped) until their results.
-    // A task queued again (behind a crash, a cancel, a retiring thread) is running already.
+    // A task queued again (behind a crash, a cancel, a retiring thread) is
+    // running already. A run sent ahead is pending until its thread begins it.
     const core = this.#core;
-    if (first.future.state === 'pending') core.begin(first, now);
-    for (let i = 1; i < tasks.length; i++) core.waitTime.add(now - tasks[i].submittedAt);
+    if (behind === undefined) {
+      if (first.future.state === 'pending') core.begin(first, now);
+      if (first.diag !== undefined) run.onBegun((thread, at) => core.began(first, thread, at));
+    } else {
+      run.onBegun((thread, at) => {
+        if (first.slot !== run || first.where === 'gone') return;
+        if (first.future.state === 'pending') core.begin(first, at);
+        if (first.diag !== undefined) core.began(first, thread, at);
+      });
+    }
+    for (let i = behind === undefined ? 1 : 0; i < tasks.length; i++) core.waitTime.add(now - tasks[i].submittedAt);
     if (first.timeout !== Infinity) run.clockOnBegin(first, this.#onDeadline);
-    if (first.diag !== undefined) run.onBegun((thread, at) => core.began(first, thread, at));
+    // Once begun, another run may go ahead behind it.
+    if (mayLead) run.onBegun(() => core.schedule());
     let reply: Promise<unknown[]>;
+    const threads = this.#threads;
+    threads.aheadTo = behind?.thread ?? 0;
+    threads.picked = 0;
     try {
       reply = piscina.run(msg, { signal: run as unknown as AbortSignal, transferList: transfer }) as Promise<unknown[]>;
     } catch (err) {
@@ -303,7 +305,14 @@ export class ThreadEngine implements Transport<Run> {
       // flag threads do not accept): no thread can start.
       this.#failStart(err);
       return;
+    } finally {
+      threads.aheadTo = 0;
     }
+    // Where piscina put it: the thread asked for, or a free one (the reply
+    // of the run there may have reached piscina and not yet the engine); 0
+    // when piscina queued it, a thread being started.
+    run.thread = threads.picked;
+    if (behind !== undefined) this.#dispatch.placed(run, behind);
     reply.then(
       (r) => onReply(this.#replies, run, r),
       (err: unknown) => onRunFailed(this.#replies, run, err),
@@ -328,10 +337,22 @@ export class ThreadEngine implements Transport<Run> {
   /** The run's AbortSignal makes piscina terminate the thread (a synchronous loop stops too) and start another. */
   kill(task: Task, reason: 'cancel' | 'timeout'): void {
     const run = task.slot!;
+    if (run.over || run.stopFor !== undefined) return;
+    // A held run that has begun: once the reply of the run before it is in.
+    if (this.#dispatch.stopLater(run, reason)) return;
+    this.#kill(run, reason);
+  }
+
+  #kill(run: Run, reason: 'cancel' | 'timeout'): void {
     if (run.over) return;
     // Which thread: written by it when it began the run (0 before, or in the short form).
-    const thread = run.control === null ? 0 : Atomics.load(run.control, Control.Thread);
+    const thread = run.control === null ? run.thread : Atomics.load(run.control, Control.Thread) || run.thread;
     if (thread !== 0) this.#stopped.set(thread, reason);
+    // The other run in that thread's hands fails with it (piscina rejects
+    // every run of a thread it ends): not begun, it goes back to the queue;
+    // begun or done, it runs again, as a bystander of the stop.
+    if (run.ahead !== undefined) run.ahead.bystander = true;
+    if (run.behind !== undefined) run.behind.bystander = true;
     run.abort();
   }
 
@@ -356,6 +377,7 @@ export class ThreadEngine implements Transport<Run> {
   #endRun(run: Run): boolean {
     if (!run.end()) return false;
     this.#runs.delete(run);
+    this.#dispatch.ended(run);
     return true;
   }
 
@@ -385,14 +407,21 @@ export class ThreadEngine implements Transport<Run> {
 
   occupancy(): Occupancy {
     const workers = this.#threads.alive;
-    const busy = Math.min(workers, this.#runs.size);
+    // Not a held run, nor one taken back whole (its futures settle elsewhere; its thread only skips it).
+    let running = 0;
+    for (const run of this.#runs) if (run.behind === undefined && !run.emptied) running++;
+    const busy = Math.min(workers, running);
     return { workers, busy, idle: workers - busy };
   }
 
   closing(cancelFutures: boolean): void {
-    // Tasks of batches in flight that have not been reached are pending too.
+    // Tasks of batches in flight that have not been reached are pending too, as are those of a run sent ahead.
     if (cancelFutures)
-      for (const run of [...this.#runs]) for (const task of run.tasks.slice(1)) if (task.where !== 'gone') task.future.cancel();
+      for (const run of [...this.#runs])
+        for (let i = 0; i < run.tasks.length; i++) {
+          const task = run.tasks[i];
+          if (task.where !== 'gone' && (i > 0 || task.future.state === 'pending')) task.future.cancel();
+        }
     this.#checkDrained();
   }
 

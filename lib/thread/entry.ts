@@ -29,6 +29,8 @@ import { TaskChannel } from '../worker/task-channel.js';
 import { checkClone } from './clone-check.js';
 import {
   AbortReason,
+  Claim,
+  claim,
   Control,
   FLUSH_MS,
   Reply,
@@ -65,6 +67,8 @@ export const handler = start();
 
 /** The reply being built for the batch in progress, for the Partial and Flushed notes. */
 let batchOut: unknown[] | undefined;
+/** Its tag (the last slot of its control block), which the Partial note names it by. */
+let batchTag = 0;
 /** How much of batchOut went ahead in Flushed notes, and when the last went (or the batch began). */
 let flushedTo = REPLY_HEAD;
 let lastFlush = 0;
@@ -83,7 +87,7 @@ function flushBatch(out: unknown[], control: Int32Array, now: number): void {
   parentPort!.postMessage(note);
 }
 process.on('exit', () => {
-  if (batchOut !== undefined && batchOut.length > REPLY_HEAD) parentPort!.postMessage([ThreadNote.Partial, threadId, batchOut]);
+  if (batchOut !== undefined && batchOut.length > REPLY_HEAD) parentPort!.postMessage([ThreadNote.Partial, threadId, batchOut, batchTag]);
 });
 
 /** Past maxTasksPerWorker: tells the engine's load balancer at once (see ThreadInit.retired). */
@@ -153,6 +157,70 @@ function watchAbort(control: Int32Array, ctx: TaskContext | undefined, k: number
  * rest of the run to the async path.
  */
 function run(msg: unknown[]): unknown[] | Promise<unknown[]> {
+  // A run sent ahead (dispatch.ts, Dispatch.send) reaches the thread while its
+  // run in hand is still going: within the same turn after a synchronous one
+  // (piscina's worker.js reads it from the port once it has posted the
+  // reply), or as a port 'message' while an async one awaits, when piscina
+  // would run the two side by side. It waits for the one in hand instead.
+  if (inRun !== undefined) return track(inRun.then(() => afterReply(msg)));
+  const out = afterReply(msg);
+  if (isThenable(out)) return track(out);
+  noteOutput();
+  return out;
+}
+
+/** The run in hand, while one has not ended synchronously. */
+let inRun: Promise<unknown> | undefined;
+
+function track(ran: Promise<unknown[]>): Promise<unknown[]> {
+  const mark = (inRun = ran.then(
+    () => {
+      noteOutput();
+      if (inRun === mark) inRun = undefined;
+    },
+    () => {
+      noteOutput();
+      if (inRun === mark) inRun = undefined;
+    },
+  ));
+  return ran;
+}
+
+/**
+ * The run that ended last left output to drain. piscina then posts its
+ * reply only once process.stdout and stderr have drained (dist/worker.js,
+ * onMessage), each a round trip through the parent, and a run sent ahead
+ * may be delivered meanwhile. Begun then, it would hold that reply up until
+ * it returns, and a stop of it (cancel, timeout) would end the thread with
+ * the reply unsent: the run before would run again (dispatch.ts, Dispatch.stopLater).
+ */
+let outputLeft = false;
+
+/** Checked where piscina checks, as a run ends (before piscina's own reaction to it). */
+function noteOutput(): void {
+  outputLeft = process.stdout.writableLength > 0 || process.stderr.writableLength > 0;
+}
+
+/**
+ * A run sent ahead (Control.Held) behind one that left output waits for
+ * piscina to post that run's reply: an empty write to each stream, queued
+ * after piscina's (callbacks come in order), and a turn after each, in which
+ * piscina's continuation runs (it posts from a microtask).
+ */
+function afterReply(msg: unknown[]): unknown[] | Promise<unknown[]> {
+  const control = msg[0];
+  if (!outputLeft || !(control instanceof Int32Array) || control[Control.Held] !== 1) return runNow(msg);
+  outputLeft = false;
+  return drained(process.stdout)
+    .then(() => drained(process.stderr))
+    .then(() => runNow(msg));
+}
+
+function drained(stream: NodeJS.WriteStream): Promise<void> {
+  return new Promise((resolve) => stream.write('', () => setImmediate(resolve)));
+}
+
+function runNow(msg: unknown[]): unknown[] | Promise<unknown[]> {
   if (startError !== undefined) return [Reply.StartError, threadId, startError];
   if (typeof msg[0] === 'string') {
     const name = msg.shift() as string;
@@ -169,6 +237,7 @@ function run(msg: unknown[]): unknown[] | Promise<unknown[]> {
   }
   if (msg.length > 1 + TASK_STRIDE) {
     batchOut = out;
+    batchTag = control![control!.length - 1];
     flushedTo = REPLY_HEAD;
     lastFlush = performance.now();
   }
@@ -221,7 +290,7 @@ function runFrom(msg: unknown[], from: number, out: unknown[]): unknown[] | Prom
     // Past maxTasksPerWorker: the rest of the batch goes back to the queue.
     if (
       tasksRun >= init.maxTasks ||
-      (control !== null && control.length > Control.Skip + k && Atomics.load(control, Control.Skip + k) !== 0)
+      (control !== null && control.length > Control.Skip + k && claim(control, k, Claim.Begun) !== Claim.Open)
     ) {
       out.push(Status.Skipped, undefined, 0);
       continue;

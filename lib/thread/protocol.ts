@@ -40,11 +40,35 @@ export const enum Control {
   /** Written by the thread when it begins the run: its threadId, to match a Partial note to the run. */
   Thread = 2,
   /**
-   * First of one flag per task: set by the engine, the thread skips that task
-   * if it has not begun it. A batch's block has one slot more after the
-   * flags, the run's tag (see ThreadNote.Flushed).
+   * Written by the engine before it posts a run sent ahead (1): the thread
+   * may receive it before piscina has posted the reply of the run before,
+   * and waits for that (entry.ts, afterReply).
    */
-  Skip = 3,
+  Held = 3,
+  /**
+   * First of one slot per task (a batch's, or a run sent ahead's), which the
+   * thread and the engine both claim with Atomics.compareExchange from
+   * Claim.Open: the thread (Claim.Begun) as it is about to begin the task,
+   * the engine (Claim.Skipped) to cancel it or take it back. Whoever comes
+   * first wins, so a task the engine took back never begins in the thread,
+   * and one the thread began is never taken back. A batch's block has one
+   * slot more after these, the run's tag (see ThreadNote.Flushed).
+   */
+  Skip = 4,
+}
+
+/** What a task's Control.Skip slot holds. */
+export const enum Claim {
+  Open = 0,
+  /** Claimed by the engine: the thread skips the task. */
+  Skipped = 1,
+  /** Claimed by the thread: it began the task. */
+  Begun = 2,
+}
+
+/** Claims task `k`'s slot of a control block for `who`; returns what the slot held (Claim.Open: claimed). */
+export function claim(control: Int32Array, k: number, who: Claim.Skipped | Claim.Begun): Claim {
+  return Atomics.compareExchange(control, Control.Skip + k, Claim.Open, who);
 }
 
 export const enum AbortReason {
@@ -69,7 +93,7 @@ export const enum ThreadNote {
   /** [Started, threadId, wireError | null]: the module is imported and the initializer done, or why not. */
   Started = 0x77700,
   /**
-   * [Partial, threadId, reply]: the thread is exiting (process.exit, an
+   * [Partial, threadId, reply, tag]: the thread is exiting (process.exit, an
    * uncaught error) in the middle of a batch; `reply` holds the results of
    * the tasks it finished. Posted from process 'exit', which runs in all
    * those cases, and delivered before the Worker's 'error' and 'exit'

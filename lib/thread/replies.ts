@@ -14,7 +14,7 @@ import { argumentCloneError } from '../core/transport.js';
 import type { TaskRecord } from '../core/task.js';
 import { decodeError } from '../core/wire-error.js';
 import { cloneFailure } from './clone-check.js';
-import { Control, REPLY_HEAD, REPLY_STRIDE, Reply } from './protocol.js';
+import { Claim, Control, REPLY_HEAD, REPLY_STRIDE, Reply } from './protocol.js';
 import type { Run } from './run.js';
 import { crashError, isDataCloneError, type Threads } from './threads.js';
 
@@ -24,17 +24,26 @@ type Task = TaskRecord<Run>;
 export interface ReplyHandling {
   readonly core: EngineCore<Run>;
   readonly threads: Threads;
-  /** The run is no longer in flight (before its futures settle, so stats() agrees with them); false when it ended already. */
-  endRun(run: Run): boolean;
+  /**
+   * The run is no longer in flight (before its futures settle, so stats()
+   * agrees with them); false when it ended already, else the run that was
+   * held behind it, if any, or true.
+   */
+  endRun(run: Run): Run | boolean;
+  /** Takes back what a held run has not begun; its tasks, in run order. */
+  claimBack(held: Run): Task[];
   /** No thread of the current piscina instance can start: fail what waits (and `alsoFail`), let the instance go. */
   failStart(cause: unknown, alsoFail?: readonly Task[]): void;
   /** Releases shutdown({ wait }) once the pool is closed and nothing is left. */
   checkDrained(): void;
+  /** A task came back with its run time (before it settles: core.settle lets its arguments go). */
+  measured(task: Task, runTime: number): void;
 }
 
 /** A run's reply (its promise fulfilled): its tasks settled, the skipped ones queued again, a retiring thread let go. */
 export function onReply(engine: ReplyHandling, run: Run, reply: unknown[]): void {
-  if (!engine.endRun(run)) return;
+  const ended = engine.endRun(run);
+  if (ended === false) return;
   const core = engine.core;
   if (reply.length === 2) {
     // The short form (protocol.ts): one call, fulfilled.
@@ -53,9 +62,12 @@ export function onReply(engine: ReplyHandling, run: Run, reply: unknown[]): void
     } else engine.failStart(cause, run.tasks);
     return;
   }
+  let heldBack: Task[] | undefined;
   if (reply[2] === true) {
-    core.workerEvent(reply[1] as number, 'recycle');
-    engine.threads.retire(run.piscina, reply[1] as number);
+    // Once per thread: a run it held behind its last one comes back with the flag too.
+    if (engine.threads.retire(run.piscina, reply[1] as number)) core.workerEvent(reply[1] as number, 'recycle');
+    // The thread will skip the run it holds: its tasks queue after this run's skipped ones, in order.
+    if (ended !== true) heldBack = engine.claimBack(ended);
   }
   const tasks = run.tasks;
   // A task with a port: the messages it sent there, which its channel waits for before settling.
@@ -66,7 +78,7 @@ export function onReply(engine: ReplyHandling, run: Run, reply: unknown[]): void
     const task = tasks[k];
     if (reply[i] === Status.Skipped) {
       // Not begun: cancelled, or behind a cancelled one; the latter run later.
-      if (task.where !== 'gone') (again ??= []).push(task);
+      if (task.where !== 'gone' && task.slot === run) (again ??= []).push(task);
     } else if (k < run.flushed) {
       // Settled already from a Flushed note.
     } else {
@@ -76,12 +88,14 @@ export function onReply(engine: ReplyHandling, run: Run, reply: unknown[]): void
       if (task.diag !== undefined) core.began(task, reply[1] as number, task.startedAt || performance.now() - (reply[i + 2] as number));
     }
   }
+  if (heldBack !== undefined && heldBack.length > 0) (again ??= []).push(...heldBack);
   if (again !== undefined) core.requeue(again);
   core.schedule();
   // Settled after the requeue: done callbacks may cancel or submit.
   if (settle !== undefined) {
     for (let j = 0; j < settle.length; j += 2) {
       const i = settle[j + 1];
+      engine.measured(tasks[settle[j]], reply[i + 2] as number);
       core.settle(tasks[settle[j]], reply[i] as Status, reply[i + 1], reply[i + 2] as number, sent);
     }
   }
@@ -115,8 +129,9 @@ export function onFlushed(core: EngineCore<Run>, runs: Iterable<Run>, note: unkn
 
 /** A run's promise rejected: its thread died, the engine stopped it, or piscina could not post it. */
 export function onRunFailed(engine: ReplyHandling, run: Run, err: unknown): void {
-  const stoppedByUs = run.aborted;
-  if (!engine.endRun(run)) return;
+  // Stopped by the engine, for one of its tasks or for the other run its thread held.
+  const stoppedByUs = run.aborted || run.bystander;
+  if (engine.endRun(run) === false) return;
   const core = engine.core;
   const tasks = run.tasks;
   if (run.port !== undefined) {
@@ -134,7 +149,15 @@ export function onRunFailed(engine: ReplyHandling, run: Run, err: unknown): void
   }
   // A task stopped by the engine has settled already; its stream's `done` resolves now.
   for (const task of tasks) if (task.where === 'gone') core.letGo(task);
-  const begun = run.control === null ? 0 : Atomics.load(run.control, Control.Begun);
+  let begun = run.control === null ? 0 : Atomics.load(run.control, Control.Begun);
+  // The thread claims a task's slot just before it writes Begun: claimed, it may have begun.
+  if (
+    begun < tasks.length &&
+    run.control !== null &&
+    run.control.length > Control.Skip + begun &&
+    (Atomics.load(run.control, Control.Skip + begun) as Claim) === Claim.Begun
+  )
+    begun++;
   // piscina could not post the run: a value of one of its tasks cannot be
   // cloned, and nothing began. In a batch, each goes again alone, so that
   // only the culprit fails.

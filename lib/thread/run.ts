@@ -2,7 +2,8 @@
 // deadline, and what is known of it when its thread dies.
 
 import { performance } from 'node:perf_hooks';
-import { Status } from '../core/contract.js';
+import { Status, TaskKind } from '../core/contract.js';
+import { wireArgs, wireKind } from '../core/transport.js';
 import { MAX_TIMER_MS } from '../core/options.js';
 import type { TaskRecord } from '../core/task.js';
 import { Control, REPLY_HEAD, REPLY_STRIDE } from './protocol.js';
@@ -38,6 +39,31 @@ export class Run {
    * every message posted before delivered first, or when the thread dies.
    */
   port: MessagePort | undefined = undefined;
+  /** The thread piscina gave the run to (Threads.picked), 0 when not known (piscina queued it while a thread started). */
+  thread = 0;
+  /** Measured cost of its tasks, summed, ms; Infinity when any is unknown. A run sent ahead goes only behind one of known cost. */
+  cost = Infinity;
+  /** When it was posted (performance.now()). */
+  sentAt = 0;
+  /** Sent ahead, held behind this run in its thread until it returns (the engine's view). */
+  ahead: Run | undefined = undefined;
+  /** The run this one was sent ahead behind, while it is held (the engine's view: until that one's reply or failure). */
+  behind: Run | undefined = undefined;
+  /**
+   * The engine stopped its thread for another run's task (one it was held
+   * behind, or one sent ahead behind it): a bystander, whose tasks run
+   * again elsewhere, as those of a batch cut short by a stop do.
+   */
+  bystander = false;
+  /** Held, and the engine has taken back what of it the thread had not begun (Dispatch.takeBack, ./dispatch.ts). */
+  takenBack = false;
+  /** Taken back whole (none of its tasks begun): its thread will only skip it. */
+  emptied = false;
+  /**
+   * Held and begun, and to be stopped (cancel, timeout) once the reply of
+   * the run it was held behind is in (Engine.kill): set until then.
+   */
+  stopFor: 'cancel' | 'timeout' | undefined = undefined;
 
   constructor(
     readonly tasks: Task[],
@@ -75,10 +101,39 @@ export class Run {
     return true;
   }
 
+  /**
+   * Its tasks marked sent, in this run, and the message piscina posts
+   * (./protocol.ts): the short form [name, ...args] for one call without a
+   * control block, else [control, name, kind, args, …], and `port` last for
+   * a line.
+   */
+  message(port: MessagePort | undefined): unknown[] {
+    const tasks = this.tasks;
+    for (let i = 0; i < tasks.length; i++) {
+      const task = tasks[i];
+      task.where = 'sent';
+      task.slot = this;
+      task.index = i;
+    }
+    const first = tasks[0];
+    if (this.control === null && tasks.length === 1 && first.kind === TaskKind.Call) {
+      const args = first.args;
+      const msg = new Array<unknown>(args.length + 1);
+      msg[0] = first.name;
+      for (let i = 0; i < args.length; i++) msg[i + 1] = args[i];
+      return msg;
+    }
+    const msg: unknown[] = [this.control];
+    for (const task of tasks) msg.push(task.name, wireKind(task), wireArgs(task));
+    if (port !== undefined) msg.push(port);
+    return msg;
+  }
+
   /** Starts the task's timeout when the thread begins it (Control.Begun), not when it was posted. */
   clockOnBegin(task: Task, onDeadline: (task: Task) => void): void {
     const arm = () => {
-      if (this.over || task.where === 'gone') return;
+      // Taken back (Dispatch.takeBack, ./dispatch.ts wakes this): its new run keeps its clock.
+      if (this.over || task.where === 'gone' || task.slot !== this) return;
       task.deadline = performance.now() + task.timeout;
       this.#armDeadline(task, onDeadline);
     };
@@ -126,7 +181,8 @@ export class Run {
     const done: Task[] = [];
     const partial = this.partial;
     for (const task of this.tasks) {
-      if (task.where === 'gone') continue;
+      // Gone, or taken back (queued again, or in another run: Dispatch.takeBack, ./dispatch.ts).
+      if (task.where === 'gone' || task.slot !== this) continue;
       if (this.control !== null && task.index >= begun) again.push(task);
       else if (this.control !== null && task.index < begun - 1) {
         const at = REPLY_HEAD + task.index * REPLY_STRIDE;

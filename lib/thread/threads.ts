@@ -64,8 +64,8 @@ export interface ThreadEvents {
    * error, `process.exit`), not ended by piscina or the engine.
    */
   exited(threadId: number, exitCode: number, retired: boolean, died: 'crash' | 'memory' | undefined): void;
-  /** A dying thread told what it finished of its batch. */
-  partial(threadId: number, reply: unknown[]): void;
+  /** A dying thread told what it finished of its batch, the one of that tag. */
+  partial(tag: number, reply: unknown[]): void;
   /** A thread sent results of its batch ahead of the reply (ThreadNote.Flushed). */
   flushed(note: unknown[]): void;
 }
@@ -95,6 +95,10 @@ export class Threads {
   readonly #letGo = new Set<Promise<void>>();
   /** Threads piscina let go of that may still be ending: destroy() waits for their exit too. */
   readonly #ending = new Set<Worker>();
+  /** Set by the engine around piscina.run() of a run sent ahead: the busy thread it may go to. */
+  aheadTo = 0;
+  /** The thread the balancer last gave a run to; the engine reads it right after piscina.run(). */
+  picked = 0;
 
   constructor(opts: ThreadsOptions, events: ThreadEvents) {
     this.#opts = opts;
@@ -147,7 +151,9 @@ export class Threads {
       minThreads: o.minWorkers,
       maxThreads: o.workers,
       idleTimeout: o.idleTimeout,
-      concurrentTasksPerWorker: 1,
+      // Two: the run in hand and one sent ahead (dispatch.ts, Dispatch.send); the
+      // balancer below decides, this only sizes piscina's drain events.
+      concurrentTasksPerWorker: 2,
       // warmpool's queue holds what waits; piscina's must never fill.
       maxQueue: Infinity,
       workerData: init,
@@ -155,10 +161,25 @@ export class Threads {
       execArgv: o.execArgv,
       resourceLimits: o.maxMemoryMb === undefined ? undefined : { maxOldGenerationSizeMb: o.maxMemoryMb },
       recordTiming: false,
-      // An idle thread that is retiring must not be given a run.
+      // A free thread first, always (one that is retiring must not be given
+      // a run); else, for a run the engine sends ahead, the thread it names
+      // while that one holds a single run. Every run carries a signal, so a
+      // thread with one reads as isRunningAbortableTask (currentUsage is then
+      // Infinity, piscina 5 worker_pool/index.js). Synchronous inside
+      // piscina.run() while piscina's own queue is empty, which it is: a run
+      // it cannot place waits there only while a thread starts.
       loadBalancer: (_task, threads) => {
-        for (const t of threads) if (t.currentUsage === 0 && this.#usable(t.id)) return t;
-        return null;
+        let behind: (typeof threads)[number] | null = null;
+        for (const t of threads) {
+          if (!this.usable(t.id)) continue;
+          if (t.currentUsage === 0) {
+            this.picked = t.id;
+            return t;
+          }
+          if (t.id === this.aheadTo && t.isRunningAbortableTask) behind = t;
+        }
+        if (behind !== null) this.picked = behind.id;
+        return behind;
       },
     });
     piscina.on('message', (msg: unknown) => this.#onNote(piscina, msg));
@@ -194,7 +215,7 @@ export class Threads {
   }
 
   /** Not retiring (as the engine or the thread itself says), not broken. */
-  #usable(threadId: number): boolean {
+  usable(threadId: number): boolean {
     if (this.#retiring.has(threadId) || this.#broken.has(threadId)) return false;
     const r = this.#retired;
     if (Atomics.load(r, 0) === 0) return true;
@@ -266,7 +287,7 @@ export class Threads {
     if (!Array.isArray(msg) || piscina !== this.#piscina) return;
     const threadId = msg[1] as number;
     if (msg[0] === ThreadNote.Partial) {
-      this.#events.partial(threadId, msg[2] as unknown[]);
+      this.#events.partial(msg[3] as number, msg[2] as unknown[]);
       return;
     }
     if (msg[0] === ThreadNote.Flushed) {
@@ -342,12 +363,14 @@ export class Threads {
     for (const w of piscina.threads) if (ids.includes(w.threadId)) void w.terminate();
   }
 
-  /** A thread past maxTasksPerWorker: piscina sees its exit, drops it and starts a replacement (up to minThreads). */
-  retire(piscina: Piscina, threadId: number): void {
+  /** A thread past maxTasksPerWorker: piscina sees its exit, drops it and starts a replacement (up to minThreads). False when it was retiring already. */
+  retire(piscina: Piscina, threadId: number): boolean {
+    if (this.#retiring.has(threadId)) return false;
     const worker = piscina.threads.find((w) => w.threadId === threadId);
-    if (worker === undefined) return;
+    if (worker === undefined) return true;
     this.#retiring.add(threadId);
     void worker.terminate();
+    return true;
   }
 
   /** No thread of the current instance can start: let it go, ending its threads in the background. */
