@@ -138,5 +138,7 @@ console.log(`floor on ${cores} cores: the pool's CPU ${f(total)} / ${cores} = ${
 console.log(
   `CPU outside the items, per task: ${perTask(total - sequential)} µs (parent ${perTask(pMain + pOther)}, workers ${perTask(workersCpu - sequential)})`,
 );
-const split = us1.map(([u, sys], i) => `${i === 0 ? 'parent' : `worker ${i}`} ${f((u - us0[i][0]) / bursts)} user + ${f((sys - us0[i][1]) / bursts)} system`);
+const split = us1.map(
+  ([u, sys], i) => `${i === 0 ? 'parent' : `worker ${i}`} ${f((u - us0[i][0]) / bursts)} user + ${f((sys - us0[i][1]) / bursts)} system`,
+);
 console.log(`per burst, whole processes (10 ms ticks over all bursts): ${split.join('; ')}`);
