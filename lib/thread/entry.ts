@@ -173,16 +173,11 @@ function run(msg: unknown[]): unknown[] | Promise<unknown[]> {
 let inRun: Promise<unknown> | undefined;
 
 function track(ran: Promise<unknown[]>): Promise<unknown[]> {
-  const mark = (inRun = ran.then(
-    () => {
-      noteOutput();
-      if (inRun === mark) inRun = undefined;
-    },
-    () => {
-      noteOutput();
-      if (inRun === mark) inRun = undefined;
-    },
-  ));
+  const ended = (): void => {
+    noteOutput();
+    if (inRun === mark) inRun = undefined;
+  };
+  const mark = (inRun = ran.then(ended, ended));
   return ran;
 }
 
